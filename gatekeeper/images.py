@@ -1,0 +1,172 @@
+"""Safe decoding of uploaded photos: one upright, sRGB, RGB image or a refusal fit to show a teacher.
+
+Screening and sanitising both start here, so both see the same pixels. Everything an upload can
+carry that is not the primary picture (animation frames, thumbnails, depth maps) is refused or
+ignored, and every failure of the decoders becomes ImageRefused rather than a traceback.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import NamedTuple
+
+import numpy as np
+import pillow_heif
+from PIL import Image, ImageCms, ImageFile, ImageOps
+
+ALLOWED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "HEIF"}
+# Pillow's JPEG opener also yields MPO: these are the openers to try, ALLOWED_FORMATS the results.
+OPENERS = ("JPEG", "PNG", "WEBP", "HEIF")
+MAX_PIXELS = 60_000_000
+WHITE = (255, 255, 255)
+# Pillow's JPEG draft only scales by 1/2, 1/4 or 1/8: accept a draft whose long side falls short
+# of max_side by up to this fraction, or a 4032 px photo would be decoded in full to make 2048 px.
+DRAFT_SHORTFALL = 0.1
+DEEP_GREY_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+SIXTEEN_BIT_MAX = 65535
+ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
+ICC_MODES = {"RGB", "RGBA", "CMYK", "L"}
+
+# No thumbnail, depth map or auxiliary image of a HEIC is ever decoded: only the primary image.
+pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+Image.init()  # Image.open(formats=...) looks plugins up by name; MPO and WEBP load lazily.
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+class ImageRefused(ValueError):
+    """One-line reason fit to show a teacher."""
+
+
+class Decoded(NamedTuple):
+    """A decoded upright image and the upright size of the original before any downscaling."""
+
+    image: Image.Image
+    original_size: tuple[int, int]
+
+
+def decode_upright(
+    data: bytes, *, max_pixels: int = MAX_PIXELS, max_side: int | None = None
+) -> Image.Image:
+    """Decode an upload to a loaded RGB sRGB image with EXIF orientation applied, or refuse."""
+    return decode(data, max_pixels=max_pixels, max_side=max_side).image
+
+
+def decode(data: bytes, *, max_pixels: int = MAX_PIXELS, max_side: int | None = None) -> Decoded:
+    """Like decode_upright, also reporting the original's upright size (to scale pixel boxes)."""
+    if not data:
+        raise ImageRefused("The file is empty.")
+    try:
+        return _decode(data, max_pixels, max_side)
+    except ImageRefused:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageRefused("The picture is too large (too many pixels).") from exc
+    except Image.DecompressionBombWarning as exc:
+        # Only raised when the process turns warnings into errors; our own size check decides.
+        raise ImageRefused("The picture is too large (too many pixels).") from exc
+    except Exception as exc:  # noqa: BLE001 - hostile bytes reach many decoder paths; fail closed
+        raise ImageRefused("The file is damaged or incomplete and could not be read.") from exc
+
+
+def _decode(data: bytes, max_pixels: int, max_side: int | None) -> Decoded:
+    # Importing face_recognition sets this for the whole process: a half-uploaded JPEG would then
+    # decode with grey where the faces were. Decoding must fail closed, whoever imported what.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    img = _open(data)
+    _check_single_frame(img)
+    _check_pixels(img, max_pixels)
+    original_size = _upright_size(img)
+    if max_side is not None:
+        _draft(img, max_side)
+    img.load()
+    img = ImageOps.exif_transpose(img)
+    img = _to_srgb_rgb(img)
+    if max_side is not None:
+        img = _shrink(img, max_side)
+    img.info = {}
+    return Decoded(img, original_size)
+
+
+def _open(data: bytes) -> Image.Image:
+    try:
+        img = Image.open(io.BytesIO(data), formats=OPENERS)
+    except Image.UnidentifiedImageError as exc:
+        raise ImageRefused("This is not a photo we accept (JPEG, PNG, WebP or HEIC).") from exc
+    if img.format not in ALLOWED_FORMATS:
+        raise ImageRefused(f"{img.format} files are not accepted: use JPEG, PNG, WebP or HEIC.")
+    return img
+
+
+def _check_single_frame(img: Image.Image) -> None:
+    # An MPO's extra frames are a second lens or a preview; the first frame is the photo.
+    if img.format != "MPO" and getattr(img, "n_frames", 1) > 1:
+        raise ImageRefused("Animated or multi-picture files are not accepted.")
+
+
+def _check_pixels(img: Image.Image, max_pixels: int) -> None:
+    width, height = img.size
+    if width < 1 or height < 1 or width * height > max_pixels:
+        raise ImageRefused(f"The picture is too large ({width}×{height} pixels).")
+
+
+def _upright_size(img: Image.Image) -> tuple[int, int]:
+    width, height = img.size
+    # Orientations 5 to 8 turn the picture a quarter: width and height swap.
+    if img.getexif().get(0x0112, 1) in (5, 6, 7, 8):
+        return height, width
+    return width, height
+
+
+def _draft(img: Image.Image, max_side: int) -> None:
+    """Let the JPEG decoder scale down by DCT while keeping the long side near max_side."""
+    if img.format not in ("JPEG", "MPO"):
+        return
+    scale = max_side * (1 - DRAFT_SHORTFALL) / max(img.size)
+    if scale < 1:
+        img.draft(img.mode, (math.ceil(img.width * scale), math.ceil(img.height * scale)))
+
+
+def _shrink(img: Image.Image, max_side: int) -> Image.Image:
+    scale = max_side / max(img.size)
+    if scale >= 1:
+        return img
+    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def _to_srgb_rgb(img: Image.Image) -> Image.Image:
+    if img.mode in DEEP_GREY_MODES:
+        img = _deep_grey_to_l(img)
+    img = _apply_icc(img)
+    if img.mode in ALPHA_MODES or "transparency" in img.info:
+        return _flatten_on_white(img)
+    return img if img.mode == "RGB" else img.convert("RGB")
+
+
+def _deep_grey_to_l(img: Image.Image) -> Image.Image:
+    """Scale 16-bit (or float 0..1) greyscale to 8 bits; Pillow's convert would clip to white."""
+    values = np.asarray(img, dtype=np.float64)
+    full_scale = 1.0 if img.mode == "F" else SIXTEEN_BIT_MAX
+    scaled = np.clip(values * (255.0 / full_scale), 0, 255).round().astype(np.uint8)
+    return Image.fromarray(scaled, mode="L")
+
+
+def _apply_icc(img: Image.Image) -> Image.Image:
+    """Convert pixels described by an embedded ICC profile (e.g. Display P3) to sRGB."""
+    icc = img.info.get("icc_profile")
+    if not icc or img.mode not in ICC_MODES:
+        return img
+    out_mode = "RGBA" if img.mode == "RGBA" else "RGB"
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        return ImageCms.profileToProfile(img, source, _SRGB, outputMode=out_mode)
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        # A broken or mismatched profile changes only colour, never what is shown: treat as sRGB.
+        return img
+
+
+def _flatten_on_white(img: Image.Image) -> Image.Image:
+    rgba = img.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, WHITE + (255,))
+    return Image.alpha_composite(background, rgba).convert("RGB")
