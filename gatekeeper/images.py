@@ -27,6 +27,8 @@ DEEP_GREY_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 SIXTEEN_BIT_MAX = 65535
 ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 ICC_MODES = {"RGB", "RGBA", "CMYK", "L"}
+# Pillow's two-step resize (box reduce, then Lanczos) is close to pure Lanczos and much faster.
+RESIZE_REDUCING_GAP = 3.0
 
 # No thumbnail, depth map or auxiliary image of a HEIC is ever decoded: only the primary image.
 pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
@@ -49,27 +51,38 @@ def decode_upright(
     data: bytes, *, max_pixels: int = MAX_PIXELS, max_side: int | None = None
 ) -> Image.Image:
     """Decode an upload to a loaded RGB sRGB image with EXIF orientation applied, or refuse."""
-    return decode(data, max_pixels=max_pixels, max_side=max_side).image
+    image = decode(data, max_pixels=max_pixels, draft_side=max_side).image
+    return image if max_side is None else shrink(image, max_side)
 
 
-def decode(data: bytes, *, max_pixels: int = MAX_PIXELS, max_side: int | None = None) -> Decoded:
-    """Like decode_upright, also reporting the original's upright size (to scale pixel boxes)."""
+def decode(
+    data: bytes, *, max_pixels: int = MAX_PIXELS, draft_side: int | None = None
+) -> Decoded:
+    """Decode like decode_upright, but only as far down as the decoder scales for free (JPEG)."""
     if not data:
         raise ImageRefused("The file is empty.")
     try:
-        return _decode(data, max_pixels, max_side)
+        return _decode(data, max_pixels, draft_side)
     except ImageRefused:
         raise
-    except Image.DecompressionBombError as exc:
-        raise ImageRefused("The picture is too large (too many pixels).") from exc
-    except Image.DecompressionBombWarning as exc:
-        # Only raised when the process turns warnings into errors; our own size check decides.
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # The warning arrives as an exception only where warnings are errors; _check_pixels
+        # refuses anyway, whatever the process's warning filters say.
         raise ImageRefused("The picture is too large (too many pixels).") from exc
     except Exception as exc:  # noqa: BLE001 - hostile bytes reach many decoder paths; fail closed
         raise ImageRefused("The file is damaged or incomplete and could not be read.") from exc
 
 
-def _decode(data: bytes, max_pixels: int, max_side: int | None) -> Decoded:
+def shrink(img: Image.Image, max_side: int) -> Image.Image:
+    """Resize so the long side is at most max_side; smaller images are returned as they are."""
+    scale = max_side / max(img.size)
+    if scale >= 1:
+        return img
+    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=RESIZE_REDUCING_GAP)
+
+
+def _decode(data: bytes, max_pixels: int, draft_side: int | None) -> Decoded:
     # Importing face_recognition sets this for the whole process: a half-uploaded JPEG would then
     # decode with grey where the faces were. Decoding must fail closed, whoever imported what.
     ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -77,13 +90,10 @@ def _decode(data: bytes, max_pixels: int, max_side: int | None) -> Decoded:
     _check_single_frame(img)
     _check_pixels(img, max_pixels)
     original_size = _upright_size(img)
-    if max_side is not None:
-        _draft(img, max_side)
+    if draft_side is not None:
+        _draft(img, draft_side)
     img.load()
-    img = ImageOps.exif_transpose(img)
-    img = _to_srgb_rgb(img)
-    if max_side is not None:
-        img = _shrink(img, max_side)
+    img = _to_srgb_rgb(ImageOps.exif_transpose(img))
     img.info = {}
     return Decoded(img, original_size)
 
@@ -125,14 +135,6 @@ def _draft(img: Image.Image, max_side: int) -> None:
     scale = max_side * (1 - DRAFT_SHORTFALL) / max(img.size)
     if scale < 1:
         img.draft(img.mode, (math.ceil(img.width * scale), math.ceil(img.height * scale)))
-
-
-def _shrink(img: Image.Image, max_side: int) -> Image.Image:
-    scale = max_side / max(img.size)
-    if scale >= 1:
-        return img
-    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
-    return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
 def _to_srgb_rgb(img: Image.Image) -> Image.Image:
