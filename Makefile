@@ -1,0 +1,72 @@
+# Gatekeeper — the two commands a new user needs are `make run` and `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+REDIS  ?= redis://127.0.0.1:6379/15
+export GATEKEEPER_INSTANCE ?= $(CURDIR)/instance
+
+.PHONY: install run worker test test-sqlite test-postgres system-deps bench bench-load lint clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-nodeps.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q "setuptools<82"
+	$(PIP) install -q -r requirements.txt
+	$(PIP) install -q --no-deps -r requirements-nodeps.txt
+	$(PIP) install -q --no-deps --no-build-isolation -e .
+	$(PY) -c "import face_recognition_models, dlib; print('face models present')"
+	touch $@
+
+# Web app and background worker together; Ctrl-C stops both.
+run: install
+	$(VENV)/bin/gatekeeper init --demo
+	$(PY) -m gatekeeper.run --host $(HOST) --port $(PORT)
+
+worker: install
+	$(VENV)/bin/gatekeeper worker
+
+# Debian packages the tests use: Chromium for browser tests, exiftool as an independent metadata reader.
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v exiftool >/dev/null 2>&1 || missing="$$missing libimage-exiftool-perl"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing Debian packages:$$missing (run: sudo apt-get install$$missing)"; exit 1; fi; \
+	fi
+
+# The suite runs twice: SQLite + Huey SQLite storage, then PostgreSQL + Redis.
+test: install system-deps test-sqlite test-postgres
+
+test-sqlite:
+	@echo "=== pass 1: SQLite + Huey SQLite storage ==="
+	$(PY) -m pytest -p no:cacheprovider -q $(PYTEST_ARGS)
+
+test-postgres:
+	@$(PY) -m gatekeeper.testing.reachable "$(PG_URL)" "$(REDIS)"; rc=$$?; \
+	if [ $$rc = 2 ]; then echo "NOTICE: neither PostgreSQL nor Redis is reachable: skipping pass 2"; exit 0; fi; \
+	if [ $$rc != 0 ]; then exit $$rc; fi; \
+	echo "=== pass 2: PostgreSQL + Redis ==="; \
+	GATEKEEPER_TEST_DATABASE_URL="$(PG_URL)" GATEKEEPER_TEST_REDIS_URL="$(REDIS)" \
+	  $(PY) -m pytest -p no:cacheprovider -q $(PYTEST_ARGS)
+
+bench: install
+	$(PY) bench/bench_import.py
+	$(PY) bench/bench_sanitise.py
+	$(PY) bench/bench_screening.py
+
+bench-load: install
+	$(PY) bench/bench_load.py
+
+lint: install
+	$(PY) -m ruff check . || true
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,135 @@
+"""The publishing rules as pure functions over plain data: no Flask, no database.
+
+A pupil is publishable for purpose P on date D only if (DESIGN.md):
+1. no active no-publish entry (any purpose, regardless of consent);
+2. the latest record for P from each guardian is `granted`, effective on D and not expired, and at
+   least one guardian has granted (a missing record means no; guardians who disagree means no);
+3. the pupil has not objected (a pupil's own refusal overrides a parent's consent);
+4. the pupil has not left the school.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+DEFAULT_PURPOSES = ("website", "social_media", "newsletter", "press", "internal_display")
+STATUSES = ("granted", "refused", "withdrawn")
+NOPUBLISH_CATEGORIES = (
+    "looked_after",
+    "court_order",
+    "safeguarding",
+    "parental_request",
+    "other",
+)
+ACADEMIC_YEAR_END = (8, 31)  # consent lapses at the end of the academic year unless set otherwise
+
+
+@dataclass(frozen=True)
+class ConsentFact:
+    giver: str  # a stable key for the person: guardian id or name, or "pupil"
+    by_pupil: bool
+    purpose: str
+    status: str
+    effective_from: dt.date
+    expires_on: dt.date | None
+    seq: int  # order of recording: later records supersede earlier ones from the same giver
+
+
+@dataclass(frozen=True)
+class NoPublishFact:
+    starts_on: dt.date
+    ends_on: dt.date | None
+    removed: bool
+
+
+@dataclass(frozen=True)
+class PupilFacts:
+    pupil_id: int
+    left_on: dt.date | None = None
+    consents: tuple[ConsentFact, ...] = ()
+    nopublish: tuple[NoPublishFact, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Decision:
+    ok: bool
+    reason: str
+
+
+def default_expiry(on: dt.date) -> dt.date:
+    """The end of the academic year (31 August) that contains `on`."""
+    month, day = ACADEMIC_YEAR_END
+    end = dt.date(on.year, month, day)
+    return end if on <= end else dt.date(on.year + 1, month, day)
+
+
+def nopublish_active(entry: NoPublishFact, on: dt.date) -> bool:
+    """An entry protects from the moment it is written until it ends or is removed."""
+    # A future start date still protects: when in doubt, the gate errs against publishing.
+    return not entry.removed and (entry.ends_on is None or on <= entry.ends_on)
+
+
+def latest_by_giver(facts: Iterable[ConsentFact], purpose: str) -> dict[str, ConsentFact]:
+    """Each giver's most recent record for one purpose."""
+    latest: dict[str, ConsentFact] = {}
+    for fact in sorted((f for f in facts if f.purpose == purpose), key=lambda f: f.seq):
+        latest[fact.giver] = fact
+    return latest
+
+
+def grant_in_force(fact: ConsentFact, on: dt.date) -> bool:
+    return (
+        fact.status == "granted"
+        and fact.effective_from <= on
+        and (fact.expires_on is None or on <= fact.expires_on)
+    )
+
+
+def decide(pupil: PupilFacts, purpose: str, on: dt.date) -> Decision:
+    """Whether the pupil may be published for `purpose` on `on`, with the reason in plain words."""
+    if any(nopublish_active(entry, on) for entry in pupil.nopublish):
+        return Decision(False, "protected — do not publish")
+    if pupil.left_on is not None and pupil.left_on <= on:
+        return Decision(False, "has left the school")
+    latest = latest_by_giver(pupil.consents, purpose)
+    own = latest.pop("pupil", None)
+    if own is not None and own.status != "granted":
+        return Decision(False, "the pupil has objected")
+    if not latest:
+        return Decision(False, "no consent recorded")
+    for fact in latest.values():
+        if fact.status == "refused":
+            return Decision(False, "consent refused")
+        if fact.status == "withdrawn":
+            return Decision(False, "consent withdrawn")
+        if not grant_in_force(fact, on):
+            return Decision(False, "consent expired or not yet in force")
+    return Decision(True, "consent granted")
+
+
+def publishable_ids(pupils: Iterable[PupilFacts], purpose: str, on: dt.date) -> frozenset[int]:
+    """The ids of every pupil who may be published for `purpose` on `on`."""
+    return frozenset(p.pupil_id for p in pupils if decide(p, purpose, on).ok)
+
+
+@dataclass(frozen=True)
+class BiometricFact:
+    giver: str
+    by_pupil: bool
+    status: str  # granted | objected | withdrawn
+    written: bool
+    seq: int
+
+
+def may_enrol(facts: Iterable[BiometricFact]) -> Decision:
+    """Protection of Freedoms Act 2012 s26-28: a parent's written consent and no objection."""
+    latest: dict[str, BiometricFact] = {}
+    for fact in sorted(facts, key=lambda f: f.seq):
+        latest[fact.giver] = fact
+    if any(f.status != "granted" for f in latest.values()):
+        return Decision(False, "an objection or withdrawal is recorded")
+    if not any(f.written and not f.by_pupil for f in latest.values()):
+        return Decision(False, "no written biometric consent from a parent")
+    return Decision(True, "written biometric consent from a parent")

@@ -1,0 +1,82 @@
+"""Gatekeeper: the photo-consent gate for schools."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask, g, request, session
+from flask_login import current_user
+
+from gatekeeper.config import CONFIGS, settings_from_environment
+from gatekeeper.extensions import babel, bootstrap, csrf, db, login_manager, migrate
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def create_app(test_config: dict | None = None, config_name: str | None = None) -> Flask:
+    """Build the web application; tests pass a dict that overrides any setting."""
+    app = Flask(
+        __name__,
+        template_folder=os.path.join(ROOT, "templates"),
+        static_folder=os.path.join(ROOT, "static"),
+    )
+    name = config_name or os.environ.get("GATEKEEPER_CONFIG") or "development"
+    app.config.from_object(CONFIGS[name])
+    app.config.update(settings_from_environment(CONFIGS[name]))
+    if test_config:
+        app.config.update(test_config)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    bootstrap.init_app(app)
+
+    from gatekeeper import auth, tasks
+    from gatekeeper.security import init_security
+
+    tasks.configure_queue(app)
+    auth.init_auth(app)
+    init_security(app)
+    register_blueprints(app)
+    auth.check_every_blueprint_guarded(app)
+    app.before_request(load_school)
+    app.context_processor(template_globals)
+
+    from gatekeeper.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def register_blueprints(app: Flask) -> None:
+    from gatekeeper import auth, head, home, register, review, safeguarding, uploads
+    from gatekeeper.publishing import views as publishing
+
+    for module in (auth, home, uploads, review, publishing, register, safeguarding, head):
+        app.register_blueprint(module.bp)
+
+
+def select_locale() -> str:
+    from flask import current_app
+
+    chosen = session.get("lang")
+    if chosen in current_app.config["LANGUAGES"]:
+        return chosen
+    return request.accept_languages.best_match(current_app.config["LANGUAGES"]) or "en"
+
+
+def load_school() -> None:
+    """Pick the signed-in user's current school (a trust user may belong to several)."""
+    g.school_id = None
+    g.roles = set()
+    if current_user.is_authenticated:
+        schools = current_user.school_ids()
+        chosen = session.get("school_id")
+        g.school_id = chosen if chosen in schools else (schools[0] if schools else None)
+        g.roles = current_user.roles_at(g.school_id) if g.school_id else set()
+
+
+def template_globals() -> dict:
+    return {"roles": getattr(g, "roles", set())}

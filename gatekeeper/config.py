@@ -1,0 +1,87 @@
+"""Settings: defaults here, overridden from the environment, secrets generated into the instance."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+MAX_UPLOAD_BYTES = 60 * 1024 * 1024  # one photo per request; a 12 MP HEIC or JPEG is 2-10 MB
+SECRET_KEY_FILE = "secret_key"
+BIOMETRIC_KEY_FILE = "biometric.key"
+
+
+def instance_path() -> Path:
+    return Path(os.environ.get("GATEKEEPER_INSTANCE", "instance")).resolve()
+
+
+def read_or_create_secret(path: Path, make) -> bytes:
+    """Read a secret file, creating it (owner-only) on first run; it is never committed."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(make())
+    return path.read_bytes().strip()
+
+
+class Config:
+    TESTING = False
+    INSTANCE = instance_path()
+    SQLALCHEMY_DATABASE_URI = ""
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    REDIS_URL = ""
+    HUEY_IMMEDIATE = False
+    HUEY_NAME = "gatekeeper"
+    MAX_CONTENT_LENGTH = MAX_UPLOAD_BYTES
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+    REMEMBER_COOKIE_HTTPONLY = True
+    PERMANENT_SESSION_LIFETIME = 8 * 3600  # a school day
+    WTF_CSRF_TIME_LIMIT = 8 * 3600
+    BOOTSTRAP_SERVE_LOCAL = True  # schools' networks block CDNs
+    BABEL_DEFAULT_LOCALE = "en"
+    LANGUAGES = ("en", "cy")
+    PURPOSES = ("website", "social_media", "newsletter", "press", "internal_display")
+    REQUIRE_BIOMETRIC_CONSENT = True
+    RETENTION_DAYS = 30
+
+
+class DevelopmentConfig(Config):
+    # `make run` serves plain http on 127.0.0.1; production sits behind TLS.
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_SECURE = False
+
+
+class ProductionConfig(Config):
+    pass
+
+
+class TestConfig(Config):
+    TESTING = True
+    HUEY_IMMEDIATE = True
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_SECURE = False
+
+
+CONFIGS = {"development": DevelopmentConfig, "production": ProductionConfig, "test": TestConfig}
+
+
+def settings_from_environment(config: type[Config]) -> dict:
+    """Resolve instance-relative defaults and environment overrides into a settings dict."""
+    instance = Path(os.environ.get("GATEKEEPER_INSTANCE", config.INSTANCE)).resolve()
+    instance.mkdir(parents=True, exist_ok=True)
+    sqlite_url = f"sqlite:///{instance / 'gatekeeper.db'}"
+    return {
+        "INSTANCE": instance,
+        "STORAGE_DIR": Path(os.environ.get("GATEKEEPER_STORAGE", instance / "storage")),
+        "OUTBOX_DIR": Path(os.environ.get("GATEKEEPER_OUTBOX", instance / "outbox")),
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL") or sqlite_url,
+        "REDIS_URL": os.environ.get("REDIS_URL", ""),
+        "SECRET_KEY": os.environ.get("SECRET_KEY")
+        or read_or_create_secret(
+            instance / SECRET_KEY_FILE, lambda: secrets.token_hex(32).encode()
+        ).decode(),
+    }

@@ -1,0 +1,252 @@
+"""The application's own tables: users and roles, events, photos and faces, accounts, posts, audit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from consent.models import Base, Pupil, School, utcnow
+
+ROLES = ("staff", "admin", "dsl", "media_lead", "head")
+
+# Photo life cycle (DESIGN.md): uploaded → screening → {blocked | needs_review | cleared}
+# → released → queued → published, with rejected, failed (retried) and withdrawn.
+PHOTO_STATES = (
+    "uploaded",
+    "screening",
+    "blocked",
+    "needs_review",
+    "cleared",
+    "released",
+    "queued",
+    "published",
+    "rejected",
+    "failed",
+    "withdrawn",
+)
+POST_STATES = ("queued", "publishing", "published", "failed", "held", "withdrawn")
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+class User(UserMixin, Base):
+    __tablename__ = "user_account"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(300))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    session_token: Mapped[str] = mapped_column(String(64), default=lambda: uuid.uuid4().hex)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    memberships: Mapped[list[Membership]] = relationship(back_populates="user")
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive users
+        return self.active
+
+    def get_id(self) -> str:
+        # The session stores id + token: changing the token (password change, logout
+        # everywhere) invalidates every session of the user.
+        return f"{self.id}:{self.session_token}"
+
+    def roles_at(self, school_id: int) -> set[str]:
+        return {m.role for m in self.memberships if m.school_id == school_id}
+
+    def school_ids(self) -> list[int]:
+        return sorted({m.school_id for m in self.memberships})
+
+
+class Membership(Base):
+    __tablename__ = "membership"
+    __table_args__ = (UniqueConstraint("user_id", "school_id", "role"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    authorised_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="memberships", foreign_keys=[user_id])
+    school: Mapped[School] = relationship()
+
+
+class Event(Base):
+    __tablename__ = "event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    date: Mapped[dt.date] = mapped_column(Date)
+    purpose: Mapped[str] = mapped_column(String(40))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Photo(Base):
+    """An uploaded original, kept in quarantine storage under its UUID."""
+
+    __tablename__ = "photo"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"), index=True)
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
+    original_filename: Mapped[str] = mapped_column(String(255), default="")
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    purpose: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), default="uploaded", index=True)
+    no_faces: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(String(300))
+    screen_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    screened_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    purged_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+    faces: Mapped[list[Face]] = relationship(
+        back_populates="photo", order_by="Face.index", cascade="all, delete-orphan"
+    )
+    event: Mapped[Event | None] = relationship()
+    uploaded_by: Mapped[User | None] = relationship()
+
+
+class Face(Base):
+    """One detected face of a photo with exactly one status: cleared, blocked or unknown."""
+
+    __tablename__ = "face"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"), index=True)
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photo.id"), index=True)
+    index: Mapped[int] = mapped_column(Integer)
+    top: Mapped[int] = mapped_column(Integer)
+    right: Mapped[int] = mapped_column(Integer)
+    bottom: Mapped[int] = mapped_column(Integer)
+    left: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    status: Mapped[str] = mapped_column(String(20))  # cleared | blocked | unknown
+    pupil_id: Mapped[int | None] = mapped_column(ForeignKey("pupil.id"), index=True)
+    distance: Mapped[float | None] = mapped_column(Float)
+    encoding_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # A person's decision on an unknown face: pupil | not_pupil | blur
+    resolution: Mapped[str | None] = mapped_column(String(20))
+    resolved_pupil_id: Mapped[int | None] = mapped_column(ForeignKey("pupil.id"))
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    blur: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    photo: Mapped[Photo] = relationship(back_populates="faces")
+    pupil: Mapped[Pupil | None] = relationship(foreign_keys=[pupil_id])
+
+    @property
+    def box(self) -> list[int]:
+        return [self.top, self.right, self.bottom, self.left]
+
+
+class OfficialAccount(Base):
+    __tablename__ = "official_account"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"), index=True)
+    platform: Mapped[str] = mapped_column(String(40))
+    handle: Mapped[str] = mapped_column(String(200))
+    purpose: Mapped[str] = mapped_column(String(40))
+    adapter: Mapped[str] = mapped_column(String(20), default="outbox")  # outbox|webhook|wordpress
+    settings_json: Mapped[str] = mapped_column(Text, default="{}")
+    max_side: Mapped[int] = mapped_column(Integer, default=2048)
+    quality: Mapped[int] = mapped_column(Integer, default=88)
+    aim: Mapped[str] = mapped_column(Text, default="")
+    audience: Mapped[str] = mapped_column(Text, default="")
+    promotion: Mapped[str] = mapped_column(Text, default="")
+    visibility: Mapped[str] = mapped_column(String(20), default="open")
+    admin_names_json: Mapped[str] = mapped_column(Text, default="[]")
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    @property
+    def settings(self) -> dict:
+        return json.loads(self.settings_json or "{}")
+
+    @property
+    def admin_names(self) -> list[str]:
+        return json.loads(self.admin_names_json or "[]")
+
+    @property
+    def label(self) -> str:
+        return f"{self.platform} {self.handle}"
+
+
+class Post(Base):
+    """A released image on its way to an official account."""
+
+    __tablename__ = "post"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"), index=True)
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photo.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("official_account.id"), index=True)
+    caption: Mapped[str] = mapped_column(Text, default="")
+    pupil_ids_json: Mapped[str] = mapped_column(Text, default="[]")
+    scheduled_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    state: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True, default=new_uuid)
+    released_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    released_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    external_id: Mapped[str | None] = mapped_column(String(300))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    withdrawn_reason: Mapped[str | None] = mapped_column(Text)
+
+    photo: Mapped[Photo] = relationship()
+    account: Mapped[OfficialAccount] = relationship()
+    released_by: Mapped[User | None] = relationship()
+
+    @property
+    def pupil_ids(self) -> list[int]:
+        return json.loads(self.pupil_ids_json or "[]")
+
+
+class AuditEvent(Base):
+    """Who did what, when. Each row carries the hash of the one before it (tamper evidence)."""
+
+    __tablename__ = "audit_event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int | None] = mapped_column(ForeignKey("school.id"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    actor: Mapped[str] = mapped_column(String(200), default="system")
+    action: Mapped[str] = mapped_column(String(60), index=True)
+    subject_type: Mapped[str] = mapped_column(String(40), default="")
+    subject_id: Mapped[str] = mapped_column(String(64), default="")
+    detail_json: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    prev_hash: Mapped[str] = mapped_column(String(64), default="")
+    hash: Mapped[str] = mapped_column(String(64), default="")
+
+    @property
+    def detail(self) -> dict:
+        return json.loads(self.detail_json or "{}")

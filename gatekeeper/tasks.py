@@ -1,0 +1,86 @@
+"""Background work through Huey: SQLite storage in the instance by default, Redis when REDIS_URL is set.
+
+Tasks take ids, re-read state, are safe to run twice, and say how often they retry. The worker
+builds its Flask app on first use, never at import.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+from flask import Flask, has_app_context
+from huey import Huey
+from huey.storage import RedisStorage, SqliteStorage
+
+SCREEN_RETRIES = 2
+SCREEN_RETRY_DELAY_S = 10
+PUBLISH_RETRIES = 4
+PUBLISH_RETRY_DELAY_S = 30
+
+
+def storage_settings(instance: Path, redis_url: str, name: str) -> tuple[type, dict]:
+    if redis_url:
+        return RedisStorage, {"url": redis_url}
+    return SqliteStorage, {"filename": str(Path(instance) / "huey.db")}
+
+
+def _from_environment() -> Huey:
+    instance = Path(os.environ.get("GATEKEEPER_INSTANCE", "instance")).resolve()
+    storage_class, kwargs = storage_settings(instance, os.environ.get("REDIS_URL", ""), "gatekeeper")
+    return Huey("gatekeeper", storage_class=storage_class, utc=True, **kwargs)
+
+
+huey = _from_environment()
+_worker_app: Flask | None = None
+
+
+def configure_queue(app: Flask) -> None:
+    """Point the queue at this app's storage (tests and `make run` may differ from the environment)."""
+    storage_class, kwargs = storage_settings(
+        app.config["INSTANCE"], app.config["REDIS_URL"], app.config["HUEY_NAME"]
+    )
+    huey.name = app.config["HUEY_NAME"]
+    huey.storage_class, huey.storage_kwargs = storage_class, kwargs
+    huey.immediate = app.config["HUEY_IMMEDIATE"]
+    huey.storage = huey.create_storage()
+
+
+def worker_app() -> Flask:
+    global _worker_app
+    if _worker_app is None:
+        from gatekeeper import create_app
+
+        _worker_app = create_app()
+    return _worker_app
+
+
+def app_task(**task_options):
+    """A Huey task that runs inside an app context (the caller's, or the worker's own app)."""
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def in_context(*args, **kwargs):
+            if has_app_context():
+                return fn(*args, **kwargs)
+            with worker_app().app_context():
+                return fn(*args, **kwargs)
+
+        return huey.task(**task_options)(in_context)
+
+    return decorate
+
+
+@app_task(retries=SCREEN_RETRIES, retry_delay=SCREEN_RETRY_DELAY_S)
+def screen_photo_task(photo_id: int) -> str | None:
+    from gatekeeper.screening.service import screen_stored_photo
+
+    return screen_stored_photo(photo_id)
+
+
+@app_task(retries=PUBLISH_RETRIES, retry_delay=PUBLISH_RETRY_DELAY_S)
+def publish_post_task(post_id: int) -> str | None:
+    from gatekeeper.publishing.service import publish_post
+
+    return publish_post(post_id)
