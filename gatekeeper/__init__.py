@@ -44,9 +44,6 @@ def create_app(test_config: dict | None = None, config_name: str | None = None) 
     app.before_request(load_school)
     app.context_processor(template_globals)
 
-    from gatekeeper.cli import register_cli
-
-    register_cli(app)
     return app
 
 

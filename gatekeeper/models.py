@@ -59,7 +59,9 @@ class User(UserMixin, Base):
     locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
-    memberships: Mapped[list[Membership]] = relationship(back_populates="user")
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="user", foreign_keys="Membership.user_id"
+    )
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
@@ -157,7 +159,7 @@ class Face(Base):
     resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     blur: Mapped[bool] = mapped_column(Boolean, default=False)
 
-    photo: Mapped[Photo] = relationship(back_populates="faces")
+    photo: Mapped[Photo] = relationship(back_populates="faces", foreign_keys=[photo_id])
     pupil: Mapped[Pupil | None] = relationship(foreign_keys=[pupil_id])
 
     @property

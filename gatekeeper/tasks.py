@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from flask import Flask, has_app_context
-from huey import Huey
+from huey import Huey, crontab
 from huey.storage import RedisStorage, SqliteStorage
 
 SCREEN_RETRIES = 2
@@ -56,7 +56,7 @@ def worker_app() -> Flask:
     return _worker_app
 
 
-def app_task(**task_options):
+def app_task(periodic=None, **task_options):
     """A Huey task that runs inside an app context (the caller's, or the worker's own app)."""
 
     def decorate(fn):
@@ -67,6 +67,8 @@ def app_task(**task_options):
             with worker_app().app_context():
                 return fn(*args, **kwargs)
 
+        if periodic is not None:
+            return huey.periodic_task(periodic, **task_options)(in_context)
         return huey.task(**task_options)(in_context)
 
     return decorate
@@ -84,3 +86,14 @@ def publish_post_task(post_id: int) -> str | None:
     from gatekeeper.publishing.service import publish_post
 
     return publish_post(post_id)
+
+
+@app_task(periodic=crontab(minute="*"))
+def publish_due_posts() -> int:
+    """Every minute: hand every due, queued post to the publishing task."""
+    from gatekeeper.publishing.service import due_post_ids
+
+    ids = due_post_ids()
+    for post_id in ids:
+        publish_post_task(post_id)
+    return len(ids)

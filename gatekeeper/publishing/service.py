@@ -83,6 +83,14 @@ def release_post(
     return post
 
 
+def due_post_ids() -> list[int]:
+    return list(
+        db.session.scalars(
+            select(Post.id).where(Post.state == "queued", Post.scheduled_at <= utcnow())
+        )
+    )
+
+
 def publish_post(post_id: int) -> str | None:
     """The publishing task: re-check consent now, sanitise, hand to the publisher. Safe to re-run."""
     from gatekeeper.sanitise import sanitise

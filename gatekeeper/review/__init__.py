@@ -1,0 +1,3 @@
+from gatekeeper.review.views import bp
+
+__all__ = ["bp"]

@@ -1,0 +1,3 @@
+from gatekeeper.register.views import bp
+
+__all__ = ["bp"]

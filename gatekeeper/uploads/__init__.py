@@ -1,0 +1,3 @@
+from gatekeeper.uploads.views import bp
+
+__all__ = ["bp"]

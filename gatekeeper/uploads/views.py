@@ -1,0 +1,146 @@
+"""Staff uploads: choose the event, send photos one request each, watch their screening live."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, abort, current_app, g, jsonify, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import DateField, SelectField, StringField, SubmitField
+from wtforms.validators import DataRequired, Length
+
+from gatekeeper import audit
+from gatekeeper.auth.guard import guard_blueprint
+from gatekeeper.extensions import db
+from gatekeeper.images import ImageRefused
+from gatekeeper.models import Event, Photo
+from gatekeeper.storage import StorageError, app_storage
+from gatekeeper.tasks import screen_photo_task
+from gatekeeper.uploads.service import accept_upload
+
+bp = guard_blueprint(Blueprint("uploads", __name__, url_prefix="/uploads"), "staff", "media_lead", "head")
+
+STATUS_LIMIT = 200  # most recent uploads shown on the page and polled for status
+PURPOSE_LABELS = {
+    "website": _l("School website"),
+    "social_media": _l("Official social media"),
+    "newsletter": _l("Newsletter"),
+    "press": _l("Press"),
+    "internal_display": _l("Display inside school"),
+}
+STATUS_LABELS = {
+    "uploaded": _l("Queued"),
+    "screening": _l("Screening"),
+    "cleared": _l("Cleared"),
+    "needs_review": _l("Needs review"),
+    "blocked": _l("Blocked"),
+    "rejected": _l("Refused"),
+    "failed": _l("Failed, retrying"),
+    "released": _l("Released"),
+    "queued": _l("Queued to post"),
+    "published": _l("Published"),
+    "withdrawn": _l("Withdrawn"),
+}
+
+
+class EventForm(FlaskForm):
+    name = StringField(_l("Event name"), validators=[DataRequired(), Length(max=200)])
+    date = DateField(_l("Date"), validators=[DataRequired()], default=dt.date.today)
+    purpose = SelectField(_l("Intended use"), choices=list(PURPOSE_LABELS.items()))
+    submit = SubmitField(_l("Create event"))
+
+
+def school_events():
+    return db.session.scalars(
+        select(Event).where(Event.school_id == g.school_id).order_by(Event.date.desc(), Event.id.desc())
+    ).all()
+
+
+def own_photos():
+    return db.session.scalars(
+        select(Photo)
+        .where(Photo.school_id == g.school_id, Photo.uploaded_by_id == current_user.id)
+        .order_by(Photo.id.desc())
+        .limit(STATUS_LIMIT)
+    ).all()
+
+
+def photo_json(photo: Photo) -> dict:
+    # Staff never see why a child is protected: status and a plain label only.
+    return {
+        "id": photo.id,
+        "filename": photo.original_filename,
+        "status": photo.status,
+        "label": str(STATUS_LABELS.get(photo.status, photo.status)),
+        "error": photo.error if photo.status == "rejected" else None,
+        "event_id": photo.event_id,
+        "thumb": url_for("uploads.thumbnail", photo_id=photo.id),
+    }
+
+
+@bp.route("/")
+def index():
+    form = EventForm()
+    return render_template(
+        "uploads/index.html", form=form, events=school_events(), photos=own_photos(),
+        status_labels=STATUS_LABELS, title=_("Upload photos"),
+    )
+
+
+@bp.route("/events", methods=["POST"])
+def create_event():
+    form = EventForm()
+    if not form.validate_on_submit():
+        return jsonify(error=_("Give the event a name and a date.")), 400
+    event = Event(school_id=g.school_id, name=form.name.data.strip(), date=form.date.data,
+                  purpose=form.purpose.data, created_by_id=current_user.id)
+    db.session.add(event)
+    db.session.flush()
+    audit.record(db.session, "event_created", school_id=g.school_id, actor=current_user,
+                 subject=event, detail={"name": event.name, "purpose": event.purpose})
+    db.session.commit()
+    return jsonify(id=event.id, name=event.name, date=event.date.isoformat(), purpose=event.purpose)
+
+
+@bp.route("/", methods=["POST"])
+def upload():
+    event = db.session.get(Event, request.form.get("event_id", type=int) or 0)
+    if event is None or event.school_id != g.school_id:
+        return jsonify(error=_("Choose an event first.")), 400
+    upload = request.files.get("photo")
+    if upload is None:
+        return jsonify(error=_("No photo was received.")), 400
+    try:
+        photo = accept_upload(
+            db.session, app_storage(), upload.stream, upload.filename or "", event, current_user,
+            current_app.config["MAX_CONTENT_LENGTH"],
+        )
+    except ImageRefused as refused:
+        return jsonify(error=str(refused)), 422
+    except StorageError:
+        current_app.logger.exception("upload could not be stored")
+        return jsonify(error=_("The photo could not be saved. Please try again later.")), 507
+    screen_photo_task(photo.id)  # after commit: the worker sees the row
+    db.session.refresh(photo)
+    return jsonify(photo_json(photo)), 201
+
+
+@bp.route("/status")
+def status():
+    return jsonify(photos=[photo_json(p) for p in own_photos()])
+
+
+@bp.route("/<int:photo_id>/thumb")
+def thumbnail(photo_id: int):
+    from gatekeeper.thumbnails import thumbnail_response
+
+    photo = db.session.get(Photo, photo_id)
+    if photo is None or photo.school_id != g.school_id:
+        abort(404)
+    if photo.uploaded_by_id != current_user.id and not (g.roles & {"media_lead", "head"}):
+        abort(404)
+    return thumbnail_response(photo)
