@@ -1,0 +1,78 @@
+"""Every threshold and limit of face screening, in one place, with the measurement behind it.
+
+Measured with `gatekeeper eval` on /work/shared/data/faces (adult public figures: 5 enrolled
+people, 12 reference photos, 7 event photos, 5 awkward inputs) and on synthetic 4032x3024 group
+photos composed from the reference faces at 60-400 px face height (bench/bench_screening.py).
+Re-run the evaluation on labelled school data before trusting these numbers for children.
+"""
+
+# --- Matching (face_recognition 128-d encodings, Euclidean distance) -------------------------
+# `gatekeeper eval` on the shared set (nearest face to each enrolled person, per event photo):
+# same person 0.06-0.44 (median 0.33; the hardest: rose_leslie in kit_with_rose.jpg at 0.44),
+# different people 0.68-0.99 (median 0.84); the unenrolled child in obama_and_biden.jpg is 0.67
+# from obama, lin_manuel_miranda 0.69 from alex_lacamoire. Between reference photos of one
+# person: up to 0.52. face_recognition's 0.6 default is what the design forbids for clearing:
+# the model, trained on adults, confuses children more easily. 0.45 is the design's starting
+# point and still clears every same-person face in the set (auto-clear 9 of 9 clearable photos).
+STRICT_TOLERANCE = 0.45
+# Blocking is the cautious direction: everything face_recognition itself calls a match (0.6)
+# blocks, plus a band for children, whose encodings sit closer together; kept just below the
+# nearest stranger measured (0.67) so an unrelated adult does not block a photo of the set.
+LOOSE_TOLERANCE = 0.65
+# The best pupil must beat the second-best by this much to clear (trials on adults: 0.05 removed
+# every remaining false clear); our same-person matches beat the runner-up by > 0.2.
+CLEAR_MARGIN = 0.05
+# One model for enrolment and screening: encodings from "small" and "large" are not comparable.
+ENCODING_MODEL = "small"
+# Re-samplings per encoding (face_recognition's num_jitters); each one adds a full network pass.
+ENCODING_JITTERS = 1
+
+# --- Detection (CenterFace ONNX on onnxruntime) ----------------------------------------------
+# Heatmap peak needed to keep a candidate. At DETECTION_LONG_SIDE, 96 synthetic faces of 56-64 px
+# on 4032x3024 all scored >= 0.62 and the shared photos' faces >= 0.75, while false alarms on the
+# synthetic backgrounds stayed <= 0.27. A blurred bystander cut by the edge of kit_with_rose.jpg
+# (16 px) scores 0.38: recall first, it is kept (and comes out "unknown": too small to encode).
+DETECTION_SCORE = 0.35
+# Overlapping candidates for one face are merged above this intersection-over-union (CenterFace
+# gives several neighbouring heatmap cells per face; 0.3 merged them all on the shared set).
+NMS_IOU = 0.3
+# The photo is scaled so its long side is this many pixels for the first pass. Single-thread ORT
+# costs ~0.23 us per input pixel: 1600x1200 ~0.45 s, 2048x1536 ~1.0 s (too slow for 1.5 s per
+# 12 MP photo). At 1280 one 60 px face in 42 was missed and others scored 0.35; at 1600 none.
+DETECTION_LONG_SIDE = 1600
+# Network input sides must be multiples of the model's stride.
+DETECTION_STRIDE = 32
+# The model's output maps are this many times smaller than its input.
+DETECTION_OUTPUT_STRIDE = 4
+# Detection recall is promised for faces at least this tall in the original (a 12 MP class photo
+# of 30 pupils has faces of 100-200 px; 60 px is a child in the back row).
+DETECTION_MIN_FACE_PX = 60
+# Smallest face (px in the network input) CenterFace finds reliably: on 96 synthetic faces of
+# 22-26 px every one scored >= 0.62; at 16 px scores fall to 0.39-0.65 and some are missed.
+DETECTION_SMALL_FACE_PX = 22
+# When DETECTION_MIN_FACE_PX would shrink below DETECTION_SMALL_FACE_PX at DETECTION_LONG_SIDE
+# (originals longer than 4363 px, e.g. 48 MP), a second pass scans at that face size in tiles of
+# this many pixels (multiple of 32; bounds memory), overlapping by more than such a face.
+DETECTION_TILE = 1600
+DETECTION_TILE_OVERLAP = 96
+
+# --- Encoding ----------------------------------------------------------------------------------
+# Faces smaller than this (box height, original pixels) get no encoding and come out "unknown".
+# Synthetic faces downscaled from the reference photos themselves (11 per size): at 24 px the
+# distance to the very photo they came from reaches 0.56 (median 0.49), at 32 px 0.51, at 40 px
+# 0.42, at 48 px 0.32: below 40 px the encoding is mostly interpolation.
+MIN_ENCODE_FACE_PX = 40
+# Sharpness = variance of the 4-neighbour Laplacian of the face resized to SHARPNESS_SIDE px,
+# grey 0-255. Shared faces 93-805; synthetic 40 px faces >= 19; the reference faces after a
+# Gaussian blur of radius 2: 10-133, radius 4: 3-45. 15 refuses heavy blur, keeps small faces.
+MIN_ENCODE_SHARPNESS = 15.0
+SHARPNESS_SIDE = 128
+# Faces taller than this are downscaled (anti-aliased) before encoding: dlib samples its 150 px
+# chip without low-pass filtering, and the pose model needs no more.
+ENCODE_MAX_FACE_PX = 300
+
+# --- Reference (enrolment) photos ---------------------------------------------------------------
+# A reference face must be larger and sharper than a screened one: it is compared with every
+# photo of the year. The shared reference faces are 151-566 px tall, sharpness 93-731.
+MIN_REFERENCE_FACE_PX = 80
+MIN_REFERENCE_SHARPNESS = 30.0
