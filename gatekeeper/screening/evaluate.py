@@ -1,0 +1,245 @@
+"""Evaluate the screening engine on a labelled folder of photos (`gatekeeper eval DIR`).
+
+Folder layout:
+    people/<person_id>/*      reference photos, one face each (enrolled as that person)
+    <anything else>           photos named in the labels file, by path relative to the folder
+
+Labels (JSON, default DIR/labels.json):
+    {"consented": ["obama", ...],                       people publishable for the purpose
+     "photos": {"events/a.jpg": ["obama", "unknown"]}}  everyone visible, one entry per face;
+                                                       "unknown" = anyone not in people/
+Enrolled people not in "consented" are treated as protected (not publishable).
+
+Measures:
+- detection recall, count-based: per photo min(detected, labelled) faces count as found
+  (a photo has no face-level ground-truth boxes); `missed_photos` lists photos with fewer
+  detected than labelled faces;
+- leaks: a photo whose verdict is "cleared" although it shows an unknown or non-consented person,
+  or any face cleared as a person not labelled in that photo (must be 0);
+- auto-clear rate: photos cleared among those that could be (everyone in it enrolled and consented);
+- distances, per photo and person: "same" is the nearest face to a person who is in the photo,
+  "different" the nearest face to an enrolled person who is not.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gatekeeper.screening.engine import (
+    Analysis,
+    ReferenceRefused,
+    analyse_bytes,
+    reference_encoding,
+)
+from gatekeeper.screening.rule import (
+    CLEARED,
+    PHOTO_CLEARED,
+    Gallery,
+    Reference,
+    decide_faces,
+    photo_verdict,
+)
+
+UNKNOWN_LABEL = "unknown"
+LABELS_FILE = "labels.json"
+PEOPLE_DIR = "people"
+
+
+@dataclass
+class PhotoResult:
+    path: str
+    labelled: list[str]
+    detected: int
+    verdict: str
+    cleared_as: list[str]  # person ids of the faces cleared
+    leak: str | None = None  # why this photo is a leak, if it is one
+
+
+@dataclass
+class EvalReport:
+    consented: frozenset[str] = frozenset()
+    photos: list[PhotoResult] = field(default_factory=list)
+    refused_references: list[str] = field(default_factory=list)
+    same_distances: list[float] = field(default_factory=list)
+    different_distances: list[float] = field(default_factory=list)
+
+    @property
+    def labelled_faces(self) -> int:
+        return sum(len(p.labelled) for p in self.photos)
+
+    @property
+    def found_faces(self) -> int:
+        return sum(min(p.detected, len(p.labelled)) for p in self.photos)
+
+    @property
+    def recall(self) -> float:
+        return self.found_faces / self.labelled_faces if self.labelled_faces else 1.0
+
+    @property
+    def missed_photos(self) -> list[str]:
+        return [p.path for p in self.photos if p.detected < len(p.labelled)]
+
+    @property
+    def leaks(self) -> list[PhotoResult]:
+        return [p for p in self.photos if p.leak]
+
+    @property
+    def clearable(self) -> list[PhotoResult]:
+        """Photos that could be cleared: everyone labelled in them is enrolled and consented."""
+        return [p for p in self.photos if p.labelled and set(p.labelled) <= self.consented]
+
+    @property
+    def auto_cleared(self) -> int:
+        return sum(p.verdict == PHOTO_CLEARED for p in self.clearable)
+
+
+def load_labels(path: Path) -> dict:
+    """The labels JSON; raises ValueError with a one-line reason when malformed."""
+    try:
+        labels = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read labels {path}: {exc}") from exc
+    if not isinstance(labels, dict) or not isinstance(labels.get("photos"), dict):
+        raise ValueError(f"labels {path} need a 'photos' object")
+    labels.setdefault("consented", [])
+    return labels
+
+
+def enrol_folder(folder: Path) -> tuple[dict[str, int], list[Reference], list[str]]:
+    """Ids for people/<person>, their reference encodings, and the refused files with reasons."""
+    people = sorted(p.name for p in (folder / PEOPLE_DIR).iterdir() if p.is_dir())
+    ids = {person: number for number, person in enumerate(people, start=1)}
+    references, refused = [], []
+    for person in people:
+        for photo in sorted((folder / PEOPLE_DIR / person).iterdir()):
+            try:
+                encoding = reference_encoding(photo.read_bytes())
+            except (ReferenceRefused, ValueError) as exc:
+                refused.append(f"{PEOPLE_DIR}/{person}/{photo.name}: {exc}")
+                continue
+            references.append(Reference(ids[person], person, encoding))
+    return ids, references, refused
+
+
+def _leak(labelled: list[str], verdict: str, cleared_as: list[str], consented: set) -> str | None:
+    strangers = sorted({name for name in labelled if name not in consented})
+    if verdict == PHOTO_CLEARED and strangers:
+        return f"cleared although it shows {', '.join(strangers)}"
+    wrong = sorted(set(cleared_as) - set(labelled))
+    return f"a face cleared as {', '.join(wrong)}, who is not in it" if wrong else None
+
+
+def _distances(analysis: Analysis, gallery: Gallery, labelled: list[str], report: EvalReport):
+    encodings = [f.encoding for f in analysis.faces if f.encoding is not None]
+    if not encodings:
+        return
+    per_face = np.array([gallery.distances(e) for e in encodings])  # faces x people
+    for column, person in enumerate(gallery.upns):
+        nearest = float(per_face[:, column].min())
+        (report.same_distances if person in labelled else report.different_distances).append(
+            nearest
+        )
+
+
+def evaluate(folder: Path, labels: dict) -> EvalReport:
+    """Enrol people/, screen every labelled photo, and measure recall, leaks and distances."""
+    folder = Path(folder)
+    ids, references, refused = enrol_folder(folder)
+    gallery = Gallery(references)
+    consented = set(labels.get("consented", []))
+    publishable = frozenset(ids[p] for p in consented if p in ids)
+    report = EvalReport(consented=frozenset(consented), refused_references=refused)
+    for path, labelled in sorted(labels["photos"].items()):
+        analysis = analyse_bytes((folder / path).read_bytes())
+        decisions = decide_faces([f.encoding for f in analysis.faces], gallery, publishable)
+        verdict = photo_verdict(decisions)
+        cleared_as = [d.upn for d in decisions if d.status == CLEARED]
+        leak = _leak(list(labelled), verdict, cleared_as, consented)
+        report.photos.append(
+            PhotoResult(path, list(labelled), len(analysis.faces), verdict, cleared_as, leak)
+        )
+        _distances(analysis, gallery, list(labelled), report)
+    return report
+
+
+def _spread(values: list[float]) -> str:
+    if not values:
+        return "none"
+    return f"min {min(values):.3f}  median {float(np.median(values)):.3f}  max {max(values):.3f}"
+
+
+def format_report(report: EvalReport) -> str:
+    """A plain-text report: one line per photo, then the totals."""
+    lines = [f"{'photo':40} {'faces':>9}  verdict       cleared as"]
+    for p in report.photos:
+        faces = f"{p.detected}/{len(p.labelled)}"
+        note = f"  LEAK: {p.leak}" if p.leak else ""
+        lines.append(f"{p.path:40} {faces:>9}  {p.verdict:13} {','.join(p.cleared_as)}{note}")
+    lines += [f"refused reference: {r}" for r in report.refused_references]
+    missed = f" (fewer faces than labelled: {', '.join(report.missed_photos)})"
+    lines.append(
+        f"detection recall: {report.found_faces}/{report.labelled_faces} = {report.recall:.3f}"
+        + (missed if report.missed_photos else "")
+    )
+    lines.append(f"leaks: {len(report.leaks)}")
+    lines.append(f"auto-cleared: {report.auto_cleared}/{len(report.clearable)} clearable photos")
+    lines.append(f"same-person distance:      {_spread(report.same_distances)}")
+    lines.append(f"different-person distance: {_spread(report.different_distances)}")
+    return "\n".join(lines)
+
+
+# --- Synthetic group photos (tests and bench/bench_screening.py) --------------------------------
+HEAD_MARGIN = 0.5  # context kept around a reference face when it is pasted into a group photo
+
+
+def head_crop(rgb: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The largest face of `rgb` with some context, and the face box inside the crop."""
+    from gatekeeper.screening.detect import detect_faces
+
+    face = max(detect_faces(rgb), key=lambda d: d.height)
+    pad_y = int(face.height * HEAD_MARGIN)
+    pad_x = int((face.right - face.left) * HEAD_MARGIN)
+    y0, x0 = max(0, face.top - pad_y), max(0, face.left - pad_x)
+    crop = rgb[y0 : face.bottom + pad_y, x0 : face.right + pad_x]
+    return crop, (face.top - y0, face.right - x0, face.bottom - y0, face.left - x0)
+
+
+def compose_group(heads, face_heights, size=(4032, 3024), seed=0):
+    """A synthetic group photo: head crops scaled to the given face heights on a gradient,
+    without overlap. Returns the RGB array and each face's (top, right, bottom, left) box."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    width, height = size
+    yy, xx = np.mgrid[0:height, 0:width]
+    background = np.stack(
+        [90 + xx * 60 // width, 100 + yy * 60 // height, np.full_like(xx, 120)], axis=-1
+    )
+    canvas = Image.fromarray(background.astype(np.uint8))
+    taken, boxes = [], []
+    for (crop, (top, right, bottom, left)), face_height in zip(heads, face_heights):
+        scale = face_height / (bottom - top)
+        head = Image.fromarray(crop).resize(
+            (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))),
+            Image.Resampling.LANCZOS,
+        )
+        x, y = _free_spot(rng, taken, head.size, size)
+        canvas.paste(head, (x, y))
+        taken.append((x, y, x + head.width, y + head.height))
+        boxes.append(tuple(round(v) for v in (
+            y + top * scale, x + right * scale, y + bottom * scale, x + left * scale)))
+    return np.asarray(canvas), boxes
+
+
+def _free_spot(rng, taken, head_size, size, tries=500):
+    """A random top-left corner where the head overlaps no other (raises when the canvas is full)."""
+    w, h = head_size
+    for _ in range(tries):
+        x, y = int(rng.integers(0, size[0] - w)), int(rng.integers(0, size[1] - h))
+        if all(x + w < a or c < x or y + h < b or d < y for a, b, c, d in taken):
+            return x, y
+    raise ValueError("no room left on the canvas for another head")
