@@ -20,7 +20,7 @@ CAMERA_QUALITY = 92
 
 
 def camera_like_jpeg(seed: int = 12) -> bytes:
-    """Gradients plus moderate noise: compresses about like a photo (a few MB), unlike flat colour."""
+    """Gradients plus moderate noise: compresses like a photo (a few MB), unlike flat colour."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
     base = np.stack([x / WIDTH * 200, y / HEIGHT * 200, (x + y) / (WIDTH + HEIGHT) * 255], axis=2)
@@ -47,7 +47,7 @@ def main() -> int:
     p50 = statistics.median(times)
     print(f"bench-sanitise: p50_s_12mp_to_{DEFAULT_MAX_SIDE}={p50:.3f}")
     print(
-        f"  median of {RUNS} runs on a {len(data) / 1e6:.1f} MB {WIDTH}x{HEIGHT} JPEG with GPS EXIF:"
+        f"  median of {RUNS} runs, {len(data) / 1e6:.1f} MB {WIDTH}x{HEIGHT} JPEG with GPS EXIF:"
         f" JPEG draft decode at 1/2 scale, Lanczos resize, q88 baseline encode, verify_clean;"
         f" target < {TARGET_S} s"
     )

@@ -1,4 +1,4 @@
-"""Safe decoding of uploaded photos: one upright, sRGB, RGB image or a refusal fit to show a teacher.
+"""Safe decoding of uploads: one upright sRGB RGB image, or a refusal fit to show a teacher.
 
 Screening and sanitising both start here, so both see the same pixels. Everything an upload can
 carry that is not the primary picture (animation frames, thumbnails, depth maps) is refused or

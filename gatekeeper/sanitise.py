@@ -47,7 +47,8 @@ def sanitise(
     deadline = time.monotonic() + TIME_LIMIT_S
     decoded = decode(data, draft_side=max_side)
     _check_time(deadline)
-    img = pixelate(decoded.image, _scale_boxes(blur_boxes, decoded.original_size, decoded.image.size))
+    boxes = _scale_boxes(blur_boxes, decoded.original_size, decoded.image.size)
+    img = pixelate(decoded.image, boxes)
     _check_time(deadline)
     jpeg = _encode(shrink(img, max_side), quality)
     _check_time(deadline)
@@ -88,16 +89,16 @@ def _check_time(deadline: float) -> None:
         raise ImageRefused("The picture took too long to process.")
 
 
-def _scale_boxes(boxes: Sequence[Box], original: tuple[int, int], now: tuple[int, int]) -> list[Box]:
+def _scale_boxes(
+    boxes: Sequence[Box], original: tuple[int, int], decoded: tuple[int, int]
+) -> list[Box]:
     """Map boxes in the upright original's pixels onto the (perhaps draft-scaled) image."""
-    sx, sy = now[0] / original[0], now[1] / original[1]
-    scaled = []
-    for top, right, bottom, left in boxes:
-        # Round outwards, so scaling never shrinks the blurred area.
-        scaled.append(
-            (math.floor(top * sy), math.ceil(right * sx), math.ceil(bottom * sy), math.floor(left * sx))
-        )
-    return scaled
+    sx, sy = decoded[0] / original[0], decoded[1] / original[1]
+    # Round outwards, so scaling never shrinks the blurred area.
+    return [
+        (math.floor(t * sy), math.ceil(r * sx), math.ceil(b * sy), math.floor(left * sx))
+        for t, r, b, left in boxes
+    ]
 
 
 def _blur_region(box: Box, size: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -156,7 +157,7 @@ def _check_segments(jpeg: bytes) -> None:
             break
         name = ALLOWED_SEGMENTS.get(marker)
         if name is None:
-            raise ImageRefused(f"The cleaned picture carries a forbidden JPEG segment 0x{marker:02X}.")
+            raise ImageRefused(f"The cleaned picture carries a forbidden segment 0x{marker:02X}.")
         length = int.from_bytes(jpeg[pos : pos + 2], "big")
         if length < 2 or pos + length > len(jpeg):
             raise ImageRefused("The cleaned picture has a broken JPEG segment.")
@@ -185,7 +186,7 @@ def _check_segment(marker: int, payload: bytes, seen: list[str]) -> None:
 
 
 def _skip_scan(jpeg: bytes, pos: int) -> int:
-    """Return the position of the first marker after entropy-coded data (not a stuffed byte or RSTn)."""
+    """Position of the first marker after entropy-coded data (skipping stuffed 0xFF00 and RSTn)."""
     while True:
         pos = jpeg.find(b"\xff", pos)
         if pos < 0 or pos + 1 >= len(jpeg):

@@ -73,7 +73,8 @@ def oriented_jpeg(orientation: int) -> bytes:
 
 def noise_jpeg(width: int = 400, height: int = 300, seed: int = 1, **params) -> bytes:
     rng = np.random.default_rng(seed)
-    return encode(Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)), **params)
+    pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    return encode(Image.fromarray(pixels), **params)
 
 
 def png_chunk(kind: bytes, payload: bytes) -> bytes:
@@ -152,8 +153,8 @@ def close_to(actual, expected, tolerance: int = COLOUR_TOLERANCE) -> bool:
 def quadrant_colours(img: Image.Image) -> tuple:
     """Colours at the centres of the four quadrants: TL, TR, BL, BR."""
     w, h = img.size
-    points = [(w // 4, h // 4), (3 * w // 4, h // 4), (w // 4, 3 * h // 4), (3 * w // 4, 3 * h // 4)]
-    return tuple(img.getpixel(p) for p in points)
+    xs, ys = (w // 4, 3 * w // 4), (h // 4, 3 * h // 4)
+    return tuple(img.getpixel((x, y)) for y in ys for x in xs)
 
 
 def assert_upright_pattern(img: Image.Image) -> None:
@@ -198,7 +199,7 @@ def test_every_exif_orientation_is_applied_to_the_pixels(orientation):
 
 
 def test_orientation_builder_really_stores_turned_pixels():
-    """Guards the test above: 6 means 'turn a quarter clockwise to view', so red starts bottom-left."""
+    """Guards the test above: 6 means 'turn a quarter clockwise to view': red starts bottom-left."""
     stored = Image.open(io.BytesIO(oriented_jpeg(6)))
     assert stored.size == (PATTERN_H, PATTERN_W)
     assert close_to(stored.getpixel((10, PATTERN_W - 10)), RED)
