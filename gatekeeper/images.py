@@ -59,6 +59,8 @@ def decode(
     data: bytes, *, max_pixels: int = MAX_PIXELS, draft_side: int | None = None
 ) -> Decoded:
     """Decode like decode_upright, but only as far down as the decoder scales for free (JPEG)."""
+    if draft_side is not None and draft_side < 1:
+        raise ValueError(f"draft_side must be at least 1, not {draft_side}")
     if not data:
         raise ImageRefused("The file is empty.")
     try:
@@ -75,6 +77,8 @@ def decode(
 
 def shrink(img: Image.Image, max_side: int) -> Image.Image:
     """Resize so the long side is at most max_side; smaller images are returned as they are."""
+    if max_side < 1:
+        raise ValueError(f"max_side must be at least 1, not {max_side}")
     scale = max_side / max(img.size)
     if scale >= 1:
         return img
@@ -151,7 +155,7 @@ def _deep_grey_to_l(img: Image.Image) -> Image.Image:
     values = np.asarray(img, dtype=np.float64)
     full_scale = 1.0 if img.mode == "F" else SIXTEEN_BIT_MAX
     scaled = np.clip(values * (255.0 / full_scale), 0, 255).round().astype(np.uint8)
-    return Image.fromarray(scaled, mode="L")
+    return Image.fromarray(scaled)  # 2-D uint8: mode L
 
 
 def _apply_icc(img: Image.Image) -> Image.Image:

@@ -129,7 +129,7 @@ def _blocks(region: Image.Image, block: int, rng: np.random.Generator) -> Image.
     cols, rows = math.ceil(region.width / block), math.ceil(region.height / block)
     means = np.asarray(region.resize((cols, rows), Image.Resampling.BOX), dtype=np.int16)
     noisy = means + rng.integers(-BLUR_NOISE, BLUR_NOISE + 1, size=means.shape, dtype=np.int16)
-    small = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8), mode="RGB")
+    small = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))  # rows×cols×3 uint8: RGB
     big = small.resize((cols * block, rows * block), Image.Resampling.NEAREST)
     return big.crop((0, 0, region.width, region.height))
 

@@ -167,12 +167,16 @@ def assert_upright_pattern(img: Image.Image) -> None:
 def refused_inputs() -> list[tuple[str, bytes]]:
     whole = noise_jpeg()
     noise_png = encode(Image.open(io.BytesIO(whole)), "PNG")
+    noise_heic = encode(Image.open(io.BytesIO(whole)), "HEIF", quality=80)
+    noise_webp = encode(Image.open(io.BytesIO(whole)), "WEBP", quality=80)
     return [
         ("empty", b""),
         ("truncated-jpeg", whole[: len(whole) // 2]),
         ("jpeg-missing-last-bytes", whole[:-2]),
         ("truncated-progressive-jpeg", noise_jpeg(progressive=True)[:-5000]),
         ("truncated-png", noise_png[: len(noise_png) // 2]),
+        ("truncated-heic", noise_heic[: len(noise_heic) // 2]),
+        ("truncated-webp", noise_webp[: len(noise_webp) // 2]),
         ("text-renamed-jpg", b"Dear parents, the trip to the zoo is on Friday.\n"),
         ("svg", b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>'),
         ("pdf", encode(Image.new("RGB", (40, 30), RED), "PDF")),
@@ -383,6 +387,13 @@ def test_bomb_warning_as_error_becomes_a_refusal():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with pytest.raises(ImageRefused, match="too large"):
             decode_upright(pixel_bomb_png(10_000, 10_000))
+
+
+@pytest.mark.parametrize("max_side", [0, -5])
+def test_nonsense_max_side_is_a_programming_error(max_side):
+    with pytest.raises(ValueError) as raised:
+        decode_upright(noise_jpeg(), max_side=max_side)
+    assert not isinstance(raised.value, ImageRefused)
 
 
 def test_max_pixels_is_configurable_per_call():
