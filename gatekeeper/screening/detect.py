@@ -125,9 +125,8 @@ def non_max_suppression(boxes: np.ndarray, scores: np.ndarray, iou_max: float) -
     while order.size:
         best, rest = order[0], order[1:]
         kept.append(best)
-        inter_h = (np.minimum(bottom[best], bottom[rest]) - np.maximum(top[best], top[rest])).clip(0)
-        inter_w = (np.minimum(right[best], right[rest]) - np.maximum(left[best], left[rest])).clip(0)
-        inter = inter_h * inter_w
+        inter = (np.minimum(bottom[best], bottom[rest]) - np.maximum(top[best], top[rest])).clip(0)
+        inter *= (np.minimum(right[best], right[rest]) - np.maximum(left[best], left[rest])).clip(0)
         iou = inter / (area[best] + area[rest] - inter + 1e-9)
         order = rest[iou <= iou_max]
     return np.array(kept, dtype=np.int64)
@@ -167,8 +166,8 @@ def _candidates_at(rgb: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarra
 
 
 def pass_scales(height: int, width: int) -> list[float]:
-    """Scales to scan at: the whole photo at the working resolution, and a finer pass when the
-    smallest face we promise to find would be too small for the model at that resolution."""
+    """Scales to scan at: the whole photo at the working resolution, plus a finer tiled pass
+    when the smallest face promised (DETECTION_MIN_FACE_PX) would be too small for the model."""
     coarse = min(1.0, t.DETECTION_LONG_SIDE / max(height, width))
     if t.DETECTION_MIN_FACE_PX * coarse >= t.DETECTION_SMALL_FACE_PX:
         return [coarse]

@@ -236,7 +236,7 @@ def compose_group(heads, face_heights, size=(4032, 3024), seed=0):
 
 
 def _free_spot(rng, taken, head_size, size, tries=500):
-    """A random top-left corner where the head overlaps no other (raises when the canvas is full)."""
+    """A random top-left corner where the head overlaps no other head already placed."""
     w, h = head_size
     for _ in range(tries):
         x, y = int(rng.integers(0, size[0] - w)), int(rng.integers(0, size[1] - h))
