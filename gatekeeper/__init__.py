@@ -76,4 +76,11 @@ def load_school() -> None:
 
 
 def template_globals() -> dict:
-    return {"roles": getattr(g, "roles", set())}
+    from flask_babel import get_locale
+
+    roles = getattr(g, "roles", set())
+    return {
+        "roles": roles,
+        "has_role": lambda *wanted: bool(roles & set(wanted)),
+        "get_locale": get_locale,
+    }

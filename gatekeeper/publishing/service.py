@@ -27,11 +27,10 @@ class ReleaseError(ValueError):
 
 
 def register_names(session: Session, school_id: int) -> list[tuple[str, str]]:
-    return list(
-        session.execute(
-            select(Pupil.first_name, Pupil.last_name).where(Pupil.school_id == school_id)
-        ).tuples()
+    rows = session.execute(
+        select(Pupil.first_name, Pupil.last_name).where(Pupil.school_id == school_id)
     )
+    return [(first, last) for first, last in rows]
 
 
 def not_publishable(session: Session, school_id: int, pupil_ids, purpose: str, on: dt.date) -> list[int]:

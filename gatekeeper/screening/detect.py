@@ -144,7 +144,7 @@ def _resized(rgb: np.ndarray, scale: float) -> np.ndarray:
         return rgb
     height, width = rgb.shape[:2]
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX))
 
 
 def _tiles(length: int) -> range:

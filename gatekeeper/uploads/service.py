@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from gatekeeper import audit
 from gatekeeper.images import ALLOWED_FORMATS, MAX_PIXELS, ImageRefused
-from gatekeeper.models import Event, Photo, User
+from gatekeeper.models import Event, Photo, User, new_uuid
 from gatekeeper.storage import Storage, StorageError
 
 SNIFF_BYTES = 256 * 1024  # enough of the file for Pillow to read any header we accept
@@ -59,6 +59,7 @@ def accept_upload(
         raise ImageRefused(_("The file is empty."))
     sniff(head)
     photo = Photo(
+        uuid=new_uuid(),
         school_id=event.school_id,
         event_id=event.id,
         uploaded_by_id=user.id,

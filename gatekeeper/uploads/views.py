@@ -11,6 +11,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import DateField, SelectField, StringField, SubmitField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from gatekeeper import audit
@@ -18,7 +19,7 @@ from gatekeeper.auth.guard import guard_blueprint
 from gatekeeper.extensions import db
 from gatekeeper.images import ImageRefused
 from gatekeeper.models import Event, Photo
-from gatekeeper.storage import StorageError, app_storage
+from gatekeeper.storage import app_storage
 from gatekeeper.tasks import screen_photo_task
 from gatekeeper.uploads.service import accept_upload
 
@@ -50,7 +51,9 @@ STATUS_LABELS = {
 class EventForm(FlaskForm):
     name = StringField(_l("Event name"), validators=[DataRequired(), Length(max=200)])
     date = DateField(_l("Date"), validators=[DataRequired()], default=dt.date.today)
-    purpose = SelectField(_l("Intended use"), choices=list(PURPOSE_LABELS.items()))
+    purpose = SelectField(
+        _l("Intended use"), choices=[SelectChoice(k, v) for k, v in PURPOSE_LABELS.items()]
+    )
     submit = SubmitField(_l("Create event"))
 
 
@@ -121,9 +124,11 @@ def upload():
         )
     except ImageRefused as refused:
         return jsonify(error=str(refused)), 422
-    except StorageError:
+    except OSError:
         current_app.logger.exception("upload could not be stored")
         return jsonify(error=_("The photo could not be saved. Please try again later.")), 507
+    finally:
+        upload.close()
     screen_photo_task(photo.id)  # after commit: the worker sees the row
     db.session.refresh(photo)
     return jsonify(photo_json(photo)), 201
