@@ -1,9 +1,18 @@
-"""Shared fixtures. App and database fixtures live in tests/integration/conftest.py."""
+"""Shared fixtures: face photos, and a fresh app per test on a migrated database (SQLite by
+default; PostgreSQL + Redis in pass 2 of `make test`)."""
+
+from __future__ import annotations
 
 import os
+import shutil
+import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from gatekeeper.testing.fixtures import Browser, make_school
 
 ROOT = Path(__file__).resolve().parent.parent
 FACES_DIR = ROOT.parent / "shared" / "data" / "faces"
@@ -17,3 +26,116 @@ def faces_dir() -> Path:
             pytest.fail(f"face fixtures missing at {FACES_DIR} (required under CI)")
         pytest.skip(f"face fixtures not found at {FACES_DIR}")
     return FACES_DIR
+
+
+PG_URL = os.environ.get("GATEKEEPER_TEST_DATABASE_URL", "")
+REDIS_URL = os.environ.get("GATEKEEPER_TEST_REDIS_URL", "")
+
+
+def _app(instance: Path, database_url: str, **extra):
+    from gatekeeper import create_app
+
+    config = {
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "INSTANCE": instance,
+        "STORAGE_DIR": instance / "storage",
+        "OUTBOX_DIR": instance / "outbox",
+        "SECRET_KEY": "test-" + uuid.uuid4().hex,
+        "REDIS_URL": REDIS_URL,
+        "HUEY_NAME": "gk-test-" + uuid.uuid4().hex[:8],
+    }
+    config.update(extra)
+    return create_app(config, config_name="test")
+
+
+@pytest.fixture(scope="session")
+def migrated(tmp_path_factory):
+    """Run the Alembic migrations once: into a template SQLite file, or a fresh PostgreSQL database."""
+    from gatekeeper.setup import migrate_database
+
+    root = tmp_path_factory.mktemp("gk")
+    os.environ["GATEKEEPER_INSTANCE"] = str(root / "env-instance")
+    if PG_URL:
+        name = "gk_test_" + uuid.uuid4().hex[:12]
+        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    else:
+        name, admin = None, None
+        url = f"sqlite:///{root / 'template.db'}"
+    app = _app(root / "migrate-instance", url)
+    with app.app_context():
+        migrate_database()
+        from gatekeeper.extensions import db
+
+        db.engine.dispose()
+    yield {"url": url, "root": root, "template": root / "template.db"}
+    if admin is not None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def app(migrated, tmp_path):
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    if PG_URL:
+        url = migrated["url"]
+    else:
+        shutil.copy(migrated["template"], instance / "gatekeeper.db")
+        url = f"sqlite:///{instance / 'gatekeeper.db'}"
+    app = _app(instance, url)
+    from gatekeeper.extensions import db
+
+    if PG_URL:
+        with app.app_context():
+            tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+            db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            db.session.commit()
+    # No app context is held across the test: each request gets its own, as in production
+    # (a shared one would carry `g` from one request into the next).
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def ctx(app):
+    """An app context for direct database work in a test (not held while the client runs)."""
+    from gatekeeper.extensions import db
+
+    def context():
+        return app.app_context()
+
+    context.db = db
+    return context
+
+
+@pytest.fixture
+def school(app):
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        school = make_school(db.session)
+        return {"id": school.id, "name": school.name}
+
+
+@pytest.fixture
+def browser(app):
+    return Browser(app.test_client())
+
+
+@pytest.fixture
+def login_as(app, school):
+    """A signed-in browser for a role of the test school."""
+
+    def sign_in(role: str) -> Browser:
+        browser = Browser(app.test_client())
+        response = browser.login(f"{role}@testschool.test")
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        return browser
+
+    return sign_in
