@@ -80,6 +80,7 @@ def settings_from_environment(config: type[Config]) -> dict:
         "OUTBOX_DIR": Path(os.environ.get("GATEKEEPER_OUTBOX", instance / "outbox")),
         "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL") or sqlite_url,
         "REDIS_URL": os.environ.get("REDIS_URL", ""),
+        "HUEY_NAME": os.environ.get("GATEKEEPER_QUEUE_NAME", "gatekeeper"),
         "SECRET_KEY": os.environ.get("SECRET_KEY")
         or read_or_create_secret(
             instance / SECRET_KEY_FILE, lambda: secrets.token_hex(32).encode()

@@ -7,7 +7,6 @@ builds its Flask app on first use, never at import.
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 
 from flask import Flask, has_app_context
@@ -26,13 +25,9 @@ def storage_settings(instance: Path, redis_url: str, name: str) -> tuple[type, d
     return SqliteStorage, {"filename": str(Path(instance) / "huey.db")}
 
 
-def _from_environment() -> Huey:
-    instance = Path(os.environ.get("GATEKEEPER_INSTANCE", "instance")).resolve()
-    storage_class, kwargs = storage_settings(instance, os.environ.get("REDIS_URL", ""), "gatekeeper")
-    return Huey("gatekeeper", storage_class=storage_class, utc=True, **kwargs)
-
-
-huey = _from_environment()
+# In memory until an app configures it (create_app calls configure_queue): importing this module
+# touches no file and no server.
+huey = Huey("gatekeeper", storage_class=SqliteStorage, immediate=True, utc=True)
 _worker_app: Flask | None = None
 
 
@@ -97,3 +92,34 @@ def publish_due_posts() -> int:
     for post_id in ids:
         publish_post_task(post_id)
     return len(ids)
+
+
+@app_task(retries=PUBLISH_RETRIES, retry_delay=PUBLISH_RETRY_DELAY_S)
+def carry_out_takedowns_task() -> dict[int, str]:
+    """Delete withdrawn posts through their adapters (or hand them to the media lead)."""
+    from gatekeeper.publishing.takedown import carry_out_takedowns
+
+    return carry_out_takedowns()
+
+
+@app_task(periodic=crontab(minute="*"))
+def carry_out_takedowns_periodic() -> int:
+    """Every minute: takedowns opened by a consent change anywhere (register, parent link, CLI)."""
+    return len(carry_out_takedowns_task.call_local())
+
+
+@app_task(periodic=crontab(minute="*/5"))
+def requeue_stalled_work() -> tuple[int, int]:
+    """Every five minutes: queue again screening or publishing whose worker died (ops/recovery)."""
+    from gatekeeper.extensions import db
+    from gatekeeper.ops.recovery import requeue_stalled
+
+    return requeue_stalled(db.session)
+
+
+@app_task(periodic=crontab(minute="17", hour="2"))
+def purge_expired() -> str:
+    """Nightly: apply the retention rules (gatekeeper/retention.py)."""
+    from gatekeeper.retention import app_purge
+
+    return app_purge().line()

@@ -1,0 +1,89 @@
+"""Screening in a real worker process: Huey's SQLite storage in pass 1, Redis in pass 2."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from gatekeeper.models import AuditEvent, Photo
+from gatekeeper.tasks import configure_queue
+from gatekeeper.testing.fixtures import add_pupil, upload_photo
+
+pytestmark = pytest.mark.slow
+
+SCREEN_TIMEOUT_S = 180
+
+
+@pytest.fixture
+def queued_app(app):
+    """The test app with a real queue instead of running tasks inline."""
+    app.config["HUEY_IMMEDIATE"] = False
+    configure_queue(app)
+    yield app
+    app.config["HUEY_IMMEDIATE"] = True
+    configure_queue(app)
+
+
+@pytest.fixture
+def worker(queued_app):
+    env = {
+        **os.environ,
+        "GATEKEEPER_INSTANCE": str(queued_app.config["INSTANCE"]),
+        "DATABASE_URL": queued_app.config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": queued_app.config["REDIS_URL"],
+        "GATEKEEPER_QUEUE_NAME": queued_app.config["HUEY_NAME"],
+    }
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("gatekeeper")), "worker", "--workers", "1"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    yield process
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    process.stdout.close()
+
+
+def test_worker_process_screens_each_upload_once(queued_app, worker, login_as, faces_dir):
+    with queued_app.app_context():
+        from gatekeeper.extensions import db
+
+        add_pupil(db.session, 1, 1, "Barack", "Obama", consents={"social_media": "granted"},
+                  faces=sorted((faces_dir / "people" / "obama").iterdir()))
+    staff = login_as("staff")
+    event_id = staff.post("/uploads/events", {"name": "Visit", "date": "2026-07-01",
+                                              "purpose": "social_media"}).get_json()["id"]
+    names = ["obama_podium.jpg", "lin_manuel_miranda.png"]
+    for name in names:
+        response = upload_photo(staff, event_id, name, (faces_dir / "events" / name).read_bytes())
+        assert response.status_code == 201
+        assert response.get_json()["status"] == "uploaded"  # queued, not screened in the request
+
+    deadline = time.monotonic() + SCREEN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        statuses = {p["filename"]: p["status"] for p in staff.get("/uploads/status").get_json()["photos"]}
+        if all(s not in ("uploaded", "screening") for s in statuses.values()):
+            break
+        assert worker.poll() is None, worker.stdout.read()
+        time.sleep(1)
+    assert statuses == {"obama_podium.jpg": "cleared", "lin_manuel_miranda.png": "needs_review"}
+
+    with queued_app.app_context():
+        from gatekeeper.extensions import db
+
+        attempts = db.session.scalars(select(Photo.screen_attempts)).all()
+        screened = db.session.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "photo_screened")
+        )
+    assert attempts == [1, 1] and screened == 2
