@@ -228,3 +228,7 @@ def nopublish_remove(upn, reason, school_id) -> None:
         raise CommandError(str(error)) from None
     click.echo(f"{upn}: removed from the no-publish list")
 
+
+from gatekeeper.ops.commands import register as register_ops_commands  # noqa: E402
+
+register_ops_commands(main)

@@ -223,6 +223,8 @@ class Post(Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
     withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     withdrawn_reason: Mapped[str | None] = mapped_column(Text)
+    # Set on every change: a post left in "publishing" by a killed worker is found by its age.
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
     photo: Mapped[Photo] = relationship()
     account: Mapped[OfficialAccount] = relationship()
@@ -252,3 +254,12 @@ class AuditEvent(Base):
     @property
     def detail(self) -> dict:
         return json.loads(self.detail_json or "{}")
+
+
+class LoginFailure(Base):
+    """A failed sign-in from an address: throttles guessing across many accounts."""
+
+    __tablename__ = "login_failure"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)

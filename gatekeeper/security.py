@@ -1,15 +1,39 @@
-"""Security headers on every response."""
+"""Security headers on every response, the reverse proxy's word on addresses, and outage replies."""
 
-from flask import Flask, request
+from __future__ import annotations
+
+import os
+
+from flask import Flask, jsonify, request
+from flask_babel import gettext as _
+from sqlalchemy.exc import DBAPIError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
+HSTS = "max-age=31536000; includeSubDomains"
+# How many reverse proxies in front of gunicorn may set X-Forwarded-For/-Proto (0: none trusted).
+PROXY_COUNT_VARIABLE = "GATEKEEPER_PROXY_COUNT"
+OUTAGE_STATUS = 503
+RETRY_AFTER_S = 30
+
+
+def queue_errors() -> tuple[type[BaseException], ...]:
+    """Errors raised when the task queue's Redis is out of reach."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return (RedisConnectionError, RedisTimeoutError)
 
 
 def init_security(app: Flask) -> None:
+    proxies = int(os.environ.get(PROXY_COUNT_VARIABLE, "0") or 0)
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+
     @app.after_request
     def set_headers(response):
         response.headers.setdefault("Content-Security-Policy", CSP)
@@ -18,5 +42,37 @@ def init_security(app: Flask) -> None:
         response.headers["Referrer-Policy"] = "same-origin"
         response.headers.setdefault("Cache-Control", "no-store")
         if request.is_secure:
-            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+            response.headers["Strict-Transport-Security"] = HSTS
         return response
+
+    app.register_error_handler(DBAPIError, service_unavailable)
+    for error in queue_errors():
+        app.register_error_handler(error, service_unavailable)
+
+
+def service_unavailable(error: Exception):
+    """The database or queue is out of reach: say so plainly; the transaction was rolled back."""
+    from flask import current_app
+
+    from gatekeeper.extensions import db
+
+    current_app.logger.error("service unavailable: %s", type(error).__name__)
+    try:
+        db.session.rollback()
+    except Exception:  # the connection is gone; the database discards the open transaction
+        current_app.logger.info("rollback impossible while the database is unreachable")
+    message = _("Gatekeeper cannot reach its database or queue just now. Nothing was saved "
+                "by this request; please try again in a minute.")
+    wants_json = request.accept_mimetypes.best == "application/json" or request.path.startswith(
+        "/uploads/"
+    )
+    response = jsonify(error=message) if wants_json else app_text(message)
+    response.status_code = OUTAGE_STATUS
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
+
+
+def app_text(message: str):
+    from flask import make_response
+
+    return make_response(message, OUTAGE_STATUS, {"Content-Type": "text/plain; charset=utf-8"})

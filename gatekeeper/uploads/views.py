@@ -19,6 +19,7 @@ from gatekeeper.auth.guard import guard_blueprint
 from gatekeeper.extensions import db
 from gatekeeper.images import ImageRefused
 from gatekeeper.models import Event, Photo
+from gatekeeper.security import queue_errors
 from gatekeeper.storage import app_storage
 from gatekeeper.tasks import screen_photo_task
 from gatekeeper.uploads.service import accept_upload
@@ -129,7 +130,11 @@ def upload():
         return jsonify(error=_("The photo could not be saved. Please try again later.")), 507
     finally:
         upload.close()
-    screen_photo_task(photo.id)  # after commit: the worker sees the row
+    try:
+        screen_photo_task(photo.id)  # after commit: the worker sees the row
+    except queue_errors():
+        # The photo is stored; the stalled-work sweep queues it once the queue is back.
+        current_app.logger.warning("queue unavailable; photo %s waits for screening", photo.id)
     db.session.refresh(photo)
     return jsonify(photo_json(photo)), 201
 

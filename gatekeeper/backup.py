@@ -1,0 +1,217 @@
+"""Backup and restore of the database, quarantine storage and instance keys as one tar.gz.
+
+The database is written table by table as JSON lines from one consistent snapshot, so a backup of
+SQLite restores into PostgreSQL and back. Restore goes into a migrated, empty database at the same
+schema revision; it refuses a non-empty one rather than mixing two schools' histories. The archive
+holds the biometric key (without it the face templates are useless): keep backups encrypted and
+access-controlled like the live server (docs/deployment.md).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import json
+import os
+import shutil
+import sqlite3
+import tarfile
+import tempfile
+from pathlib import Path
+
+from sqlalchemy import Engine, MetaData, create_engine, func, insert, select, text
+from sqlalchemy.engine import make_url
+
+from gatekeeper.config import BIOMETRIC_KEY_FILE, SECRET_KEY_FILE
+
+FORMAT = "gatekeeper-backup/1"
+MANIFEST = "manifest.json"
+KEY_FILES = (SECRET_KEY_FILE, BIOMETRIC_KEY_FILE)
+STORAGE_PREFIX = "storage/"
+DB_PREFIX = "db/"
+KEYS_PREFIX = "keys/"
+
+
+class BackupError(RuntimeError):
+    """The backup or restore cannot go ahead; nothing was changed."""
+
+
+def encode(value):
+    if isinstance(value, bytes):
+        return {"$b64": base64.b64encode(value).decode()}
+    if isinstance(value, dt.datetime):
+        return {"$dt": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"$d": value.isoformat()}
+    return value
+
+
+def decode(value):
+    if isinstance(value, dict):
+        if "$b64" in value:
+            return base64.b64decode(value["$b64"])
+        if "$dt" in value:
+            return dt.datetime.fromisoformat(value["$dt"])
+        if "$d" in value:
+            return dt.date.fromisoformat(value["$d"])
+    return value
+
+
+def schema_revision(conn) -> str:
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar() or ""
+
+
+def snapshot_engine(engine: Engine, workdir: Path) -> Engine:
+    """An engine on a consistent copy (SQLite: the online backup API) or the live PostgreSQL."""
+    if engine.dialect.name != "sqlite":
+        return engine
+    copy = workdir / "snapshot.db"
+    source = sqlite3.connect(make_url(engine.url).database)
+    try:
+        with sqlite3.connect(copy) as target:
+            source.backup(target)
+    finally:
+        source.close()
+    return create_engine(f"sqlite:///{copy}")
+
+
+def add_bytes(archive: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = len(data), 0o600, int(dt.datetime.now().timestamp())
+    archive.addfile(info, io.BytesIO(data))
+
+
+def dump_tables(engine: Engine, metadata: MetaData, archive: tarfile.TarFile) -> tuple[str, dict]:
+    counts = {}
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+        revision = schema_revision(conn)
+        for table in metadata.sorted_tables:
+            lines = [json.dumps({k: encode(v) for k, v in r._mapping.items()})
+                     for r in conn.execute(select(table))]
+            counts[table.name] = len(lines)
+            add_bytes(archive, f"{DB_PREFIX}{table.name}.jsonl", "\n".join(lines).encode())
+    return revision, counts
+
+
+def backup(engine: Engine, metadata: MetaData, storage_dir: Path, instance: Path, target: Path) -> dict:
+    """Write the archive atomically (a crash leaves no half archive under the target name)."""
+    target = Path(target).resolve()
+    partial = target.with_name(f".{target.name}.partial")
+    with tempfile.TemporaryDirectory() as work:
+        source = snapshot_engine(engine, Path(work))
+        try:
+            with tarfile.open(partial, "w:gz") as archive:
+                revision, counts = dump_tables(source, metadata, archive)
+                files = add_storage(archive, Path(storage_dir))
+                keys = [k for k in KEY_FILES if (Path(instance) / k).is_file()]
+                for key in keys:
+                    add_bytes(archive, KEYS_PREFIX + key, (Path(instance) / key).read_bytes())
+                manifest = {"format": FORMAT, "revision": revision, "tables": counts,
+                            "files": files, "keys": keys,
+                            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+                add_bytes(archive, MANIFEST, json.dumps(manifest, indent=2).encode())
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        finally:
+            if source is not engine:
+                source.dispose()
+    os.chmod(partial, 0o600)
+    partial.replace(target)
+    return manifest
+
+
+def add_storage(archive: tarfile.TarFile, storage_dir: Path) -> int:
+    count = 0
+    if storage_dir.is_dir():
+        for path in sorted(storage_dir.rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                archive.add(path, STORAGE_PREFIX + path.relative_to(storage_dir).as_posix())
+                count += 1
+    return count
+
+
+def read_manifest(archive: tarfile.TarFile) -> dict:
+    try:
+        manifest = json.loads(archive.extractfile(MANIFEST).read())
+    except (KeyError, AttributeError, ValueError):
+        raise BackupError("not a Gatekeeper backup (no manifest)") from None
+    if manifest.get("format") != FORMAT:
+        raise BackupError(f"unknown backup format {manifest.get('format')!r}")
+    return manifest
+
+
+def check_target(engine: Engine, metadata: MetaData, manifest: dict, storage_dir: Path,
+                 instance: Path) -> None:
+    with engine.connect() as conn:
+        revision = schema_revision(conn)
+        if revision != manifest["revision"]:
+            raise BackupError(f"database is at schema {revision!r}, backup is {manifest['revision']!r}:"
+                              " run `gatekeeper init` with the matching version first")
+        for table in metadata.sorted_tables:
+            if conn.execute(select(func.count()).select_from(table)).scalar():
+                raise BackupError(f"database is not empty (table {table.name}): restore needs a "
+                                  "freshly initialised database")
+    if storage_dir.is_dir() and any(p.is_file() for p in storage_dir.rglob("*")):
+        raise BackupError(f"storage folder {storage_dir} is not empty")
+    for key in manifest["keys"]:
+        path = instance / key
+        if path.exists() and key == BIOMETRIC_KEY_FILE and path.read_bytes().strip():
+            raise BackupError(f"{path} exists: move it aside (restoring over it would orphan "
+                              "the templates it encrypts)")
+
+
+def restore(engine: Engine, metadata: MetaData, storage_dir: Path, instance: Path, source: Path) -> dict:
+    """Load an archive into an empty, migrated database and an empty storage folder."""
+    storage_dir, instance = Path(storage_dir), Path(instance)
+    try:
+        archive = tarfile.open(source, "r:gz")
+    except (OSError, tarfile.TarError) as error:
+        raise BackupError(f"cannot read {source}: {error}") from None
+    with archive:
+        manifest = read_manifest(archive)
+        check_target(engine, metadata, manifest, storage_dir, instance)
+        with engine.begin() as conn:  # all tables or none
+            for table in metadata.sorted_tables:
+                member = archive.extractfile(f"{DB_PREFIX}{table.name}.jsonl")
+                rows = [{k: decode(v) for k, v in json.loads(line).items()}
+                        for line in member.read().decode().splitlines() if line]
+                if rows:
+                    conn.execute(insert(table), rows)
+            reset_sequences(conn, metadata)
+        restore_files(archive, storage_dir, instance, manifest)
+    return manifest
+
+
+def restore_files(archive: tarfile.TarFile, storage_dir: Path, instance: Path, manifest: dict) -> None:
+    staging = Path(tempfile.mkdtemp(dir=storage_dir.parent, prefix=".restore-"))
+    try:
+        for member in archive.getmembers():
+            if member.isfile() and member.name.startswith(STORAGE_PREFIX):
+                archive.extract(member, staging, filter="data")
+        storage_dir.mkdir(parents=True, exist_ok=True)
+        files = staging / STORAGE_PREFIX.rstrip("/")
+        if files.is_dir():
+            for kind in files.iterdir():
+                shutil.move(str(kind), storage_dir / kind.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    for key in manifest["keys"]:
+        data = archive.extractfile(KEYS_PREFIX + key).read()
+        fd = os.open(instance / key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+
+
+def reset_sequences(conn, metadata: MetaData) -> None:
+    """PostgreSQL ids continue after the restored rows (SQLite needs nothing)."""
+    if conn.dialect.name != "postgresql":
+        return
+    for table in metadata.sorted_tables:
+        if "id" in table.columns:
+            conn.execute(text(
+                f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "
+                f"COALESCE((SELECT MAX(id) FROM \"{table.name}\"), 0) + 1, false)"))

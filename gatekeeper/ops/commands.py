@@ -1,0 +1,176 @@
+"""Operator commands: audit verify, purge, sar, erase, backup, restore, recover."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from gatekeeper.extensions import db
+
+AUDIT_ANCHOR_FILE = "audit.anchor"  # id and hash of the last verified row, kept in the instance
+
+
+def command_error(message: str) -> click.ClickException:
+    from gatekeeper.cli import CommandError
+
+    return CommandError(message)
+
+
+def read_anchor(path: Path) -> tuple[int, str] | None:
+    if not path.is_file():
+        return None
+    ident, _, digest = path.read_text().strip().partition(" ")
+    return (int(ident), digest) if ident.isdigit() else None
+
+
+def write_anchor(path: Path, ident: int, digest: str) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(f"{ident} {digest}\n")
+    partial.replace(path)
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """The tamper-evident audit trail."""
+
+
+@audit_group.command("verify")
+@with_appcontext
+def audit_verify() -> None:
+    """Recompute the hash chain; exit 1 naming every edited, inserted or deleted row."""
+    from gatekeeper.audit import verify_chain
+
+    anchor_path = Path(current_app.config["INSTANCE"]) / AUDIT_ANCHOR_FILE
+    report = verify_chain(db.session, read_anchor(anchor_path))
+    if not report.ok:
+        for problem in report.problems:
+            click.echo(f"TAMPERED {problem}", err=True)
+        raise command_error(f"audit trail broken: {len(report.problems)} problem(s) "
+                            f"in {report.rows} rows")
+    if report.rows:
+        write_anchor(anchor_path, report.last_id, report.last_hash)
+    click.echo(f"audit trail intact: {report.rows} rows, last {report.last_id}")
+
+
+@click.command("purge")
+@click.option("--days", type=int, help="Unreleased originals older than this (default: config).")
+@click.option("--rejected-days", type=int, help="Rejected originals older than this.")
+@with_appcontext
+def purge_command(days: int | None, rejected_days: int | None) -> None:
+    """Apply the retention rules now (the worker also does this daily)."""
+    from gatekeeper.retention import DEFAULT_REJECTED_RETENTION_DAYS, purge
+    from gatekeeper.storage import app_storage
+
+    config = current_app.config
+    try:
+        report = purge(db.session, app_storage(), days or int(config["RETENTION_DAYS"]),
+                       rejected_days if rejected_days is not None else int(
+                           config.get("REJECTED_RETENTION_DAYS", DEFAULT_REJECTED_RETENTION_DAYS)))
+    except ValueError as error:
+        raise command_error(str(error)) from None
+    click.echo(report.line())
+
+
+def school_for(school_id: int | None):
+    from gatekeeper.cli import current_school
+
+    return current_school(school_id)
+
+
+@click.command("sar")
+@click.argument("upn")
+@click.argument("target", type=click.Path(dir_okay=False))
+@click.option("--school", "school_id", type=int, help="School id (default: the first).")
+@with_appcontext
+def sar_command(upn: str, target: str, school_id: int | None) -> None:
+    """Write a subject access export (zip) of everything held about one pupil."""
+    from consent.services import RegisterError
+    from gatekeeper.sar import export_pupil
+    from gatekeeper.storage import app_storage
+
+    try:
+        counts = export_pupil(db.session, app_storage(), school_for(school_id).id, upn, Path(target))
+    except (RegisterError, OSError) as error:
+        db.session.rollback()
+        raise command_error(str(error)) from None
+    click.echo(f"wrote {target}: " + " ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+@click.command("erase")
+@click.argument("upn")
+@click.option("--yes", is_flag=True, help="Confirm: this cannot be undone.")
+@click.option("--school", "school_id", type=int, help="School id (default: the first).")
+@with_appcontext
+def erase_command(upn: str, yes: bool, school_id: int | None) -> None:
+    """Erase a pupil on request (biometrics, unreleased photos, name); keeps what the law needs."""
+    from consent.services import RegisterError
+    from gatekeeper.sar import ERASURE_KEEPS, erase_pupil
+    from gatekeeper.storage import app_storage
+
+    if not yes:
+        raise command_error("erasure cannot be undone: add --yes to confirm")
+    try:
+        done = erase_pupil(db.session, app_storage(), school_for(school_id).id, upn)
+    except RegisterError as error:
+        db.session.rollback()
+        raise command_error(str(error)) from None
+    click.echo(f"erased {upn}: " + " ".join(f"{k}={v}" for k, v in done.items()))
+    click.echo("kept: " + "; ".join(ERASURE_KEEPS))
+
+
+@click.command("backup")
+@click.argument("target", type=click.Path(dir_okay=False))
+@with_appcontext
+def backup_command(target: str) -> None:
+    """Back up the database, storage and keys into TARGET (.tar.gz)."""
+    from gatekeeper.backup import BackupError, backup
+
+    config = current_app.config
+    try:
+        manifest = backup(db.engine, db.metadata, config["STORAGE_DIR"], config["INSTANCE"],
+                          Path(target))
+    except (BackupError, OSError) as error:
+        raise command_error(str(error)) from None
+    rows = sum(manifest["tables"].values())
+    click.echo(f"wrote {target}: {rows} rows, {manifest['files']} files, "
+               f"schema {manifest['revision']}")
+
+
+@click.command("restore")
+@click.argument("source", type=click.Path(dir_okay=False, exists=True))
+@with_appcontext
+def restore_command(source: str) -> None:
+    """Restore SOURCE into a freshly initialised, empty instance."""
+    from gatekeeper.backup import BackupError, restore
+
+    config = current_app.config
+    try:
+        manifest = restore(db.engine, db.metadata, config["STORAGE_DIR"], config["INSTANCE"],
+                           Path(source))
+    except (BackupError, OSError) as error:
+        raise command_error(str(error)) from None
+    click.echo(f"restored {sum(manifest['tables'].values())} rows and {manifest['files']} files "
+               f"from {manifest['created_at']}")
+
+
+@click.command("recover")
+@click.option("--stalled-after", type=int, default=None, help="Seconds (default: 300).")
+@with_appcontext
+def recover_command(stalled_after: int | None) -> None:
+    """Queue again any screening or publishing left in flight by a stopped worker."""
+    from gatekeeper.ops.recovery import STALLED_AFTER, requeue_stalled
+
+    after = STALLED_AFTER if stalled_after is None else dt.timedelta(seconds=stalled_after)
+    photos, posts = requeue_stalled(db.session, after)
+    click.echo(f"queued again: photos={photos} posts={posts}")
+
+
+def register(main: click.Group) -> None:
+    for command in (audit_group, purge_command, sar_command, erase_command, backup_command,
+                    restore_command, recover_command):
+        main.add_command(command)
+
