@@ -138,13 +138,21 @@ def _run(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return decode(heatmap[0, 0], log_scale[0], offset[0], t.DETECTION_SCORE)
 
 
-def _resized(rgb: np.ndarray, scale: float) -> np.ndarray:
-    """The array scaled by `scale` (at most 1)."""
+def as_image(pixels: np.ndarray | Image.Image) -> Image.Image:
+    """An RGB PIL image of `pixels` (PIL images pass through: no 12 MP copy)."""
+    if isinstance(pixels, Image.Image):
+        return pixels
+    if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
+        raise ValueError("face detection needs RGB uint8 pixels of shape HxWx3")
+    return Image.fromarray(pixels)
+
+
+def _resized(image: Image.Image, scale: float) -> np.ndarray:
+    """The image scaled by `scale` (at most 1), as an array."""
     if scale >= 1.0:
-        return rgb
-    height, width = rgb.shape[:2]
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX))
+        return np.asarray(image)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return np.asarray(image.resize(size, Image.Resampling.BOX))
 
 
 def _tiles(length: int) -> range:
@@ -153,15 +161,15 @@ def _tiles(length: int) -> range:
     return range(0, max(1, length - t.DETECTION_TILE_OVERLAP), step)
 
 
-def _candidates_at(rgb: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """Candidates from one pass at `scale`, in tiles, mapped back to `rgb` pixels."""
-    working = _resized(rgb, scale)
+def _candidates_at(image: Image.Image, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Candidates from one pass at `scale`, in tiles, mapped back to the image's pixels."""
+    working = _resized(image, scale)
     found = []
     for y in _tiles(working.shape[0]):
         for x in _tiles(working.shape[1]):
             boxes, scores = _run(working[y : y + t.DETECTION_TILE, x : x + t.DETECTION_TILE])
             found.append((boxes + [y, x, y, x], scores))
-    scale = working.shape[1] / rgb.shape[1]
+    scale = working.shape[1] / image.width
     return np.concatenate([b for b, _ in found]) / scale, np.concatenate([s for _, s in found])
 
 
@@ -174,19 +182,17 @@ def pass_scales(height: int, width: int) -> list[float]:
     return [coarse, min(1.0, t.DETECTION_SMALL_FACE_PX / t.DETECTION_MIN_FACE_PX)]
 
 
-def detect_faces(rgb: np.ndarray) -> list[Detection]:
-    """Faces in an upright RGB uint8 array, largest score first, boxes clipped to the image."""
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ValueError("detect_faces needs an RGB uint8 array of shape HxWx3")
-    found = [_candidates_at(rgb, scale) for scale in pass_scales(*rgb.shape[:2])]
+def detect_faces(pixels: np.ndarray | Image.Image) -> list[Detection]:
+    """Faces in upright RGB pixels (HxWx3 uint8 array or RGB image), best score first."""
+    image = as_image(pixels)
+    found = [_candidates_at(image, scale) for scale in pass_scales(image.height, image.width)]
     boxes = np.concatenate([b for b, _ in found]).reshape(-1, 4)
     scores = np.concatenate([s for _, s in found])
     kept = non_max_suppression(boxes, scores, t.NMS_IOU)
-    return [_detection(boxes[i], scores[i], rgb.shape) for i in kept]
+    return [_detection(boxes[i], scores[i], image.height, image.width) for i in kept]
 
 
-def _detection(box: np.ndarray, score: float, shape: tuple[int, ...]) -> Detection:
-    height, width = shape[:2]
+def _detection(box: np.ndarray, score: float, height: int, width: int) -> Detection:
     top, right, bottom, left = box
     return Detection(
         top=int(np.clip(round(top), 0, height)),

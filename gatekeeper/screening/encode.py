@@ -13,8 +13,10 @@ import numpy as np
 from PIL import Image
 
 from gatekeeper.screening import thresholds as t
+from gatekeeper.screening.detect import as_image
 
-Box = tuple[int, int, int, int]  # top, right, bottom, left in pixels of the array given
+Box = tuple[int, int, int, int]  # top, right, bottom, left in pixels of the image given
+Pixels = np.ndarray | Image.Image  # upright RGB: HxWx3 uint8 array or RGB PIL image
 
 # Context kept around a face when cropping it for the encoder (dlib's chip pads the box by 25%).
 CROP_MARGIN = 0.5
@@ -46,54 +48,55 @@ def sharpness(grey: np.ndarray) -> float:
     return float(lap.var()) if lap.size else 0.0
 
 
-def face_sharpness(rgb: np.ndarray, box: Box) -> float:
+def face_sharpness(pixels: Pixels, box: Box) -> float:
     """Sharpness of the face inside `box`, measured at a fixed size so faces compare."""
     top, right, bottom, left = box
-    face = Image.fromarray(rgb[top:bottom, left:right]).convert("L")
+    face = as_image(pixels).crop((left, top, right, bottom)).convert("L")
     side = t.SHARPNESS_SIDE
     return sharpness(np.asarray(face.resize((side, side), Image.Resampling.BILINEAR)))
 
 
-def _face_crop(rgb: np.ndarray, box: Box) -> tuple[np.ndarray, Box]:
+def _face_crop(image: Image.Image, box: Box) -> tuple[np.ndarray, Box]:
     """The face with some context, at most ENCODE_MAX_FACE_PX tall, and the box inside it."""
     top, right, bottom, left = box
     pad_y, pad_x = int((bottom - top) * CROP_MARGIN), int((right - left) * CROP_MARGIN)
     y0, x0 = max(0, top - pad_y), max(0, left - pad_x)
-    crop = rgb[y0 : min(rgb.shape[0], bottom + pad_y), x0 : min(rgb.shape[1], right + pad_x)]
+    crop = image.crop((x0, y0, min(image.width, right + pad_x), min(image.height, bottom + pad_y)))
     scale = min(1.0, t.ENCODE_MAX_FACE_PX / max(1, bottom - top))
     inner = (top - y0, right - x0, bottom - y0, left - x0)
     if scale == 1.0:
-        return np.ascontiguousarray(crop), inner
+        return np.asarray(crop), inner
     # Anti-aliased downscale: dlib samples its 150 px chip without low-pass filtering.
-    size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
-    small = np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.BOX))
-    return small, tuple(round(v * scale) for v in inner)
+    size = (max(1, round(crop.width * scale)), max(1, round(crop.height * scale)))
+    small = crop.resize(size, Image.Resampling.BOX)
+    return np.asarray(small), tuple(round(v * scale) for v in inner)
 
 
-def encodable(rgb: np.ndarray, box: Box, min_px: int, min_sharpness: float) -> str | None:
+def encodable(pixels: Pixels, box: Box, min_px: int, min_sharpness: float) -> str | None:
     """Why the face in `box` cannot be encoded reliably, or None when it can."""
     height = box[2] - box[0]
     if height < min_px:
         return f"face too small ({height} px; at least {min_px} px)"
-    if face_sharpness(rgb, box) < min_sharpness:
+    if face_sharpness(pixels, box) < min_sharpness:
         return "too blurred"
     return None
 
 
-def encode_face(rgb: np.ndarray, box: Box) -> np.ndarray:
-    """The 128-d encoding of the face in `box` (pixels of the full-resolution `rgb`)."""
-    crop, inner = _face_crop(rgb, box)
+def encode_face(pixels: Pixels, box: Box) -> np.ndarray:
+    """The 128-d encoding of the face in `box` (pixels of the full-resolution image)."""
+    crop, inner = _face_crop(as_image(pixels), box)
     encodings = _face_recognition().face_encodings(
         crop, known_face_locations=[inner], num_jitters=t.ENCODING_JITTERS, model=t.ENCODING_MODEL
     )
     return np.asarray(encodings[0], dtype=np.float64)
 
 
-def encode_faces(rgb: np.ndarray, boxes: list[Box]) -> list[np.ndarray | None]:
+def encode_faces(pixels: Pixels, boxes: list[Box]) -> list[np.ndarray | None]:
     """One encoding per box, None where the face is too small or blurred to encode (unknown)."""
+    image = as_image(pixels)
     return [
         None
-        if encodable(rgb, box, t.MIN_ENCODE_FACE_PX, t.MIN_ENCODE_SHARPNESS)
-        else encode_face(rgb, box)
+        if encodable(image, box, t.MIN_ENCODE_FACE_PX, t.MIN_ENCODE_SHARPNESS)
+        else encode_face(image, box)
         for box in boxes
     ]

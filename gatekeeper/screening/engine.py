@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
 from gatekeeper.screening import thresholds as t
-from gatekeeper.screening.detect import detect_faces
+from gatekeeper.screening.detect import as_image, detect_faces
 from gatekeeper.screening.encode import encodable, encode_face, encode_faces
 
 
@@ -48,23 +49,28 @@ class ReferenceRefused(ValueError):
 
 def analyse_array(rgb: np.ndarray) -> Analysis:
     """Detect and encode every face of an upright RGB uint8 HxWx3 array."""
-    detections = detect_faces(rgb)
+    return analyse_image(as_image(rgb))
+
+
+def analyse_image(image: Image.Image) -> Analysis:
+    """Detect and encode every face of an upright RGB image."""
+    detections = detect_faces(image)
     boxes = [Box(d.top, d.right, d.bottom, d.left) for d in detections]
-    encodings = encode_faces(rgb, [tuple(b.as_list()) for b in boxes])
+    encodings = encode_faces(image, [tuple(b.as_list()) for b in boxes])
     faces = [DetectedFace(b, d.score, e) for b, d, e in zip(boxes, detections, encodings)]
-    return Analysis(width=rgb.shape[1], height=rgb.shape[0], faces=faces)
+    return Analysis(width=image.width, height=image.height, faces=faces)
 
 
-def _decode(data: bytes) -> np.ndarray:
-    """Upright RGB pixels of an uploaded file; raises gatekeeper.images.ImageRefused."""
-    from gatekeeper.images import decode_upright  # written alongside; imported when first used
+def _decode(data: bytes) -> Image.Image:
+    """Upright RGB image of an uploaded file; raises gatekeeper.images.ImageRefused."""
+    from gatekeeper.images import decode_upright  # imported when first used
 
-    return np.asarray(decode_upright(data))
+    return decode_upright(data)
 
 
 def analyse_bytes(data: bytes) -> Analysis:
     """Decode (fail closed, orientation applied) and analyse an uploaded photo."""
-    return analyse_array(_decode(data))
+    return analyse_image(_decode(data))
 
 
 def reference_encoding(data: bytes) -> np.ndarray:
@@ -72,9 +78,10 @@ def reference_encoding(data: bytes) -> np.ndarray:
     return reference_encoding_of_array(_decode(data))
 
 
-def reference_encoding_of_array(rgb: np.ndarray) -> np.ndarray:
+def reference_encoding_of_array(pixels: np.ndarray | Image.Image) -> np.ndarray:
     """As reference_encoding, for decoded upright RGB pixels."""
-    detections = detect_faces(rgb)
+    image = as_image(pixels)
+    detections = detect_faces(image)
     if not detections:
         raise ReferenceRefused("no face found")
     if len(detections) > 1:
@@ -83,7 +90,7 @@ def reference_encoding_of_array(rgb: np.ndarray) -> np.ndarray:
         )
     face = detections[0]
     box = (face.top, face.right, face.bottom, face.left)
-    reason = encodable(rgb, box, t.MIN_REFERENCE_FACE_PX, t.MIN_REFERENCE_SHARPNESS)
+    reason = encodable(image, box, t.MIN_REFERENCE_FACE_PX, t.MIN_REFERENCE_SHARPNESS)
     if reason:
         raise ReferenceRefused(reason)
-    return encode_face(rgb, box)
+    return encode_face(image, box)

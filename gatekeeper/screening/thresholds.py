@@ -28,18 +28,19 @@ ENCODING_MODEL = "small"
 ENCODING_JITTERS = 1
 
 # --- Detection (CenterFace ONNX on onnxruntime) ----------------------------------------------
-# Heatmap peak needed to keep a candidate. At DETECTION_LONG_SIDE, 96 synthetic faces of 56-64 px
-# on 4032x3024 all scored >= 0.62 and the shared photos' faces >= 0.75, while false alarms on the
-# synthetic backgrounds stayed <= 0.27. A blurred bystander cut by the edge of kit_with_rose.jpg
+# Heatmap peak needed to keep a candidate. At DETECTION_LONG_SIDE, 144 synthetic faces of 56-64
+# px on 4032x3024 all scored >= 0.62 and the shared photos' faces >= 0.75, while false alarms on
+# the synthetic backgrounds stayed <= 0.27. A blurred bystander cut by the edge of kit_with_rose.jpg
 # (16 px) scores 0.38: recall first, it is kept (and comes out "unknown": too small to encode).
 DETECTION_SCORE = 0.35
 # Overlapping candidates for one face are merged above this intersection-over-union (CenterFace
 # gives several neighbouring heatmap cells per face; 0.3 merged them all on the shared set).
 NMS_IOU = 0.3
-# The photo is scaled so its long side is this many pixels for the first pass. Single-thread ORT
-# costs ~0.23 us per input pixel: 1600x1200 ~0.45 s, 2048x1536 ~1.0 s (too slow for 1.5 s per
-# 12 MP photo). At 1280 one 60 px face in 42 was missed and others scored 0.35; at 1600 none.
-DETECTION_LONG_SIDE = 1600
+# The photo is scaled (box filter) so its long side is this many pixels for the first pass.
+# Single-thread ORT on 4:3 input: 1600 px 0.31-0.37 s, 1472 px 0.26 s, 1408 px 0.24 s; decode
+# and five encodings (75 ms each, dlib) take another 0.55 s of the 1.5 s budget per 12 MP photo.
+# 144 synthetic faces of 56-64 px on 4032x3024 all scored >= 0.62 at 1408 and at 1472.
+DETECTION_LONG_SIDE = 1472
 # Network input sides must be multiples of the model's stride.
 DETECTION_STRIDE = 32
 # The model's output maps are this many times smaller than its input.
@@ -47,11 +48,12 @@ DETECTION_OUTPUT_STRIDE = 4
 # Detection recall is promised for faces at least this tall in the original (a 12 MP class photo
 # of 30 pupils has faces of 100-200 px; 60 px is a child in the back row).
 DETECTION_MIN_FACE_PX = 60
-# Smallest face (px in the network input) CenterFace finds reliably: on 96 synthetic faces of
-# 22-26 px every one scored >= 0.62; at 16 px scores fall to 0.39-0.65 and some are missed.
-DETECTION_SMALL_FACE_PX = 22
+# Smallest face (px in the network input) CenterFace finds reliably: 144 synthetic faces of
+# 19.6-23.4 px (56-64 px at 1408 and 1472 of 4032) all scored >= 0.62; at 16 px scores fall to
+# 0.39-0.65 and some faces are missed.
+DETECTION_SMALL_FACE_PX = 20
 # When DETECTION_MIN_FACE_PX would shrink below DETECTION_SMALL_FACE_PX at DETECTION_LONG_SIDE
-# (originals longer than 4363 px, e.g. 48 MP), a second pass scans at that face size in tiles of
+# (originals longer than 4416 px, e.g. 48 MP), a second pass scans at that face size in tiles of
 # this many pixels (multiple of 32; bounds memory), overlapping by more than such a face.
 DETECTION_TILE = 1600
 DETECTION_TILE_OVERLAP = 96
