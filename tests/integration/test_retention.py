@@ -1,0 +1,116 @@
+"""Retention: unreleased originals purged after the period, rejected ones sooner, released ones kept;
+leavers' biometric templates deleted; the audit trail kept and still verifiable."""
+
+import datetime as dt
+import io
+
+from PIL import Image
+from sqlalchemy import func, select, update
+
+from consent.models import Pupil, ReferenceFace, utcnow
+from gatekeeper import audit, tasks
+from gatekeeper.models import AuditEvent, Face, Photo
+from gatekeeper.ops.commands import purge_command
+from gatekeeper.retention import DEFAULT_REJECTED_RETENTION_DAYS, DEFAULT_RETENTION_DAYS
+from gatekeeper.storage import Storage
+from gatekeeper.testing.fixtures import add_pupil, upload_photo
+
+
+def jpeg(colour) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), colour).save(out, "JPEG")
+    return out.getvalue()
+
+
+def upload_aged(app, login_as, cases):
+    """Upload one photo per case (name, status, age in days); returns {name: photo id}."""
+    from gatekeeper.extensions import db
+
+    staff = login_as("staff")
+    event = staff.post("/uploads/events", {"name": "Fete", "date": "2026-06-01",
+                                           "purpose": "social_media"}).get_json()
+    ids = {}
+    for n, (name, status, days) in enumerate(cases):
+        response = upload_photo(staff, event["id"], f"{name}.jpg", jpeg((n * 40, 90, 200)))
+        ids[name] = response.get_json()["id"]
+        with app.app_context():
+            db.session.execute(update(Photo).where(Photo.id == ids[name]).values(
+                status=status, created_at=utcnow() - dt.timedelta(days=days)))
+            db.session.add(Face(school_id=1, photo_id=ids[name], index=0, top=0, right=9, bottom=9,
+                                left=0, status="unknown", encoding_encrypted=b"sealed"))
+            db.session.commit()
+    return ids
+
+
+def test_purge_follows_the_retention_rules(app, school, login_as):
+    from gatekeeper.extensions import db
+
+    cases = [
+        ("old_unreleased", "needs_review", DEFAULT_RETENTION_DAYS + 1),
+        ("old_blocked", "blocked", DEFAULT_RETENTION_DAYS + 5),
+        ("recent_unreleased", "cleared", DEFAULT_RETENTION_DAYS - 2),
+        ("rejected_past_short_period", "rejected", DEFAULT_REJECTED_RETENTION_DAYS + 1),
+        ("rejected_recent", "rejected", DEFAULT_REJECTED_RETENTION_DAYS - 2),
+        ("old_published", "published", DEFAULT_RETENTION_DAYS + 100),
+    ]
+    ids = upload_aged(app, login_as, cases)
+    with app.app_context():
+        audit_rows = db.session.scalar(select(func.count()).select_from(AuditEvent))
+    result = app.test_cli_runner().invoke(purge_command, [])
+    assert result.exit_code == 0, result.output
+    assert "purged originals=3" in result.output
+    storage = Storage(app.config["STORAGE_DIR"])
+    gone = {"old_unreleased", "old_blocked", "rejected_past_short_period"}
+    with app.app_context():
+        for name, photo_id in ids.items():
+            photo = db.session.get(Photo, photo_id)
+            face = db.session.scalar(select(Face).where(Face.photo_id == photo_id))
+            if name in gone:
+                assert not storage.exists("originals", photo.uuid), name
+                assert photo.purged_at is not None and photo.status == "rejected", name
+                assert face.encoding_encrypted is None, name
+            else:
+                assert storage.exists("originals", photo.uuid), name
+                assert photo.purged_at is None and face.encoding_encrypted == b"sealed", name
+        assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == audit_rows + 3
+        assert audit.verify_chain(db.session).ok
+    again = app.test_cli_runner().invoke(purge_command, [])
+    assert "purged originals=0" in again.output  # safe to run twice
+
+
+def test_purged_photo_is_no_longer_served(app, school, login_as):
+    ids = upload_aged(app, login_as, [("old", "needs_review", DEFAULT_RETENTION_DAYS + 1)])
+    app.test_cli_runner().invoke(purge_command, [])
+    assert login_as("media_lead").get(f"/review/{ids['old']}/image").status_code == 404
+
+
+def test_leavers_biometric_templates_are_deleted(app, school, faces_dir):
+    from gatekeeper.extensions import db
+
+    people = faces_dir / "people"
+    with app.app_context():
+        leaver = add_pupil(db.session, school["id"], 1, "Kit", "Harington",
+                           faces=sorted((people / "kit_harington").iterdir())[:1]).id
+        stayer = add_pupil(db.session, school["id"], 2, "Rose", "Leslie",
+                           faces=sorted((people / "rose_leslie").iterdir())[:1]).id
+        db.session.get(Pupil, leaver).left_on = utcnow().date() - dt.timedelta(days=1)
+        db.session.commit()
+    result = app.test_cli_runner().invoke(purge_command, [])
+    assert "leaver_templates=1" in result.output, result.output
+    with app.app_context():
+        kept = db.session.scalars(select(ReferenceFace.pupil_id)).all()
+        actions = db.session.scalars(select(AuditEvent.action)).all()
+    assert kept == [stayer]
+    assert "biometric_deleted" in actions
+
+
+def test_bad_period_is_refused_with_one_line(app):
+    result = app.test_cli_runner().invoke(purge_command, ["--days", "-3"])
+    assert result.exit_code == 1
+    assert result.output.strip().startswith("error:")
+
+
+def test_purge_and_recovery_run_periodically():
+    periodic = {t.name for t in tasks.huey._registry.periodic_tasks}
+    assert any(name.endswith("purge_expired") for name in periodic)
+    assert any(name.endswith("requeue_stalled_work") for name in periodic)

@@ -1,0 +1,115 @@
+"""Subject access (`gatekeeper sar UPN OUT.zip`) and erasure on request (`gatekeeper erase`)."""
+
+import io
+import json
+import zipfile
+
+import pytest
+from PIL import Image
+from sqlalchemy import select
+
+from consent import services
+from consent.models import ConsentRecord, NoPublishEntry, Pupil, ReferenceFace
+from gatekeeper import audit
+from gatekeeper.models import AuditEvent, Face, Photo, Post
+from gatekeeper.ops.commands import erase_command, sar_command
+from gatekeeper.storage import Storage
+from gatekeeper.testing.fixtures import add_pupil, make_school, upload_photo
+
+
+def jpeg_with_comment() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (80, 60), (30, 60, 200)).save(out, "JPEG", comment=b"taken at 12 Acacia Road")
+    return out.getvalue()
+
+
+@pytest.fixture
+def pupil_with_history(app, school, login_as, faces_dir):
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        pupil = add_pupil(db.session, school["id"], 3, "Tomos", "Pritchard",
+                          consents={"social_media": "granted", "website": "refused"},
+                          faces=sorted((faces_dir / "people" / "obama").iterdir())[:1])
+        services.add_nopublish(db.session, pupil, category="court_order", note="DSL note",
+                               added_by="dsl")
+        db.session.commit()
+        pupil_id, upn = pupil.id, pupil.upn
+    staff = login_as("staff")
+    event = staff.post("/uploads/events", {"name": "Choir", "date": "2026-06-01",
+                                           "purpose": "social_media"}).get_json()
+    shown = upload_photo(staff, event["id"], "choir.jpg", jpeg_with_comment()).get_json()["id"]
+    other = upload_photo(staff, event["id"], "other.jpg", jpeg_with_comment()).get_json()["id"]
+    with app.app_context():
+        db.session.add(Face(school_id=school["id"], photo_id=shown, index=0, top=0, right=9,
+                            bottom=9, left=0, status="unknown", resolution="pupil",
+                            resolved_pupil_id=pupil_id, encoding_encrypted=b"sealed"))
+        from gatekeeper.models import OfficialAccount
+
+        account = db.session.scalar(select(OfficialAccount).where(
+            OfficialAccount.school_id == school["id"]))
+        db.session.add(Post(school_id=school["id"], photo_id=other, account_id=account.id,
+                            caption="Choir day", state="queued",
+                            pupil_ids_json=json.dumps([pupil_id])))
+        db.session.commit()
+    return {"id": pupil_id, "upn": upn, "shown": shown, "other": other}
+
+
+def test_sar_export_holds_every_record_about_the_pupil(app, pupil_with_history, tmp_path):
+    target = tmp_path / "sar.zip"
+    result = app.test_cli_runner().invoke(sar_command, [pupil_with_history["upn"], str(target)])
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(target) as archive:
+        names = set(archive.namelist())
+        record = json.loads(archive.read("pupil.json"))
+        photo = archive.read(f"photos/photo-{pupil_with_history['shown']}.jpg")
+        readme = archive.read("README.txt").decode()
+    assert record["pupil"]["first_name"] == "Tomos"
+    assert {(c["purpose"], c["status"]) for c in record["consent_records"]} == {
+        ("social_media", "granted"), ("website", "refused")}
+    assert record["nopublish_entries"][0]["category"] == "court_order"
+    assert len(record["reference_faces"]) == 1 and "encoding_encrypted" not in record["reference_faces"][0]
+    assert [p["id"] for p in record["photos"]] == [pupil_with_history["shown"]]
+    assert [p["caption"] for p in record["posts"]] == ["Choir day"]
+    assert record["biometric_consents"] and record["biometric_consents"][0]["status"] == "granted"
+    assert any(e["action"] == "photo_uploaded" for e in record["audit_events"])
+    assert f"photos/photo-{pupil_with_history['other']}.jpg" not in names
+    assert b"Acacia" not in photo and Image.open(io.BytesIO(photo)).format == "JPEG"
+    assert "review" in readme.lower()
+
+
+def test_sar_for_another_schools_pupil_is_refused(app, pupil_with_history, tmp_path):
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        other_id = make_school(db.session, "Other School").id
+    result = app.test_cli_runner().invoke(
+        sar_command, [pupil_with_history["upn"], str(tmp_path / "x.zip"), "--school", str(other_id)])
+    assert result.exit_code == 1 and result.output.startswith("error:")
+    assert not (tmp_path / "x.zip").exists()
+
+
+def test_erasure_deletes_what_may_go_and_keeps_what_must_stay(app, pupil_with_history):
+    from gatekeeper.extensions import db
+
+    refused = app.test_cli_runner().invoke(erase_command, [pupil_with_history["upn"]])
+    assert refused.exit_code == 1 and "--yes" in refused.output
+    result = app.test_cli_runner().invoke(erase_command, [pupil_with_history["upn"], "--yes"])
+    assert result.exit_code == 0, result.output
+    storage = Storage(app.config["STORAGE_DIR"])
+    with app.app_context():
+        pupil = db.session.get(Pupil, pupil_with_history["id"])
+        assert (pupil.first_name, pupil.last_name, pupil.date_of_birth) == ("Erased", "Erased", None)
+        assert pupil.left_on is not None
+        assert db.session.scalars(select(ReferenceFace).where(
+            ReferenceFace.pupil_id == pupil.id)).all() == []
+        shown = db.session.get(Photo, pupil_with_history["shown"])
+        assert shown.purged_at is not None and not storage.exists("originals", shown.uuid)
+        post = db.session.scalar(select(Post))
+        assert post.state == "withdrawn"
+        assert db.session.scalars(select(ConsentRecord).where(
+            ConsentRecord.pupil_id == pupil.id)).all()  # kept as evidence
+        assert db.session.scalars(select(NoPublishEntry).where(
+            NoPublishEntry.pupil_id == pupil.id)).all()  # kept for safeguarding
+        assert "pupil_erased" in db.session.scalars(select(AuditEvent.action)).all()
+        assert audit.verify_chain(db.session).ok
