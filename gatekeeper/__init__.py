@@ -53,6 +53,8 @@ def register_blueprints(app: Flask) -> None:
 
     for module in (auth, home, uploads, review, publishing, register, safeguarding, head):
         app.register_blueprint(module.bp)
+    app.register_blueprint(publishing.accounts_bp)
+    app.register_blueprint(publishing.own_uploads_bp)
 
 
 def select_locale() -> str:

@@ -223,6 +223,9 @@ class Post(Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
     withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     withdrawn_reason: Mapped[str | None] = mapped_column(Text)
+    # Exactly once: when a worker claimed the post, and when a failed post may be tried again.
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     # Set on every change: a post left in "publishing" by a killed worker is found by its age.
     updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -233,6 +236,42 @@ class Post(Base):
     @property
     def pupil_ids(self) -> list[int]:
         return json.loads(self.pupil_ids_json or "[]")
+
+
+class AccountReleaser(Base):
+    """A media lead the head authorised to release to one official account."""
+
+    __tablename__ = "account_releaser"
+    __table_args__ = (UniqueConstraint("account_id", "user_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("official_account.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    authorised_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    authorised_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+
+TAKEDOWN_STATES = ("pending", "manual", "done")
+
+
+class Takedown(Base):
+    """Removing one post from its destination: by the adapter, or by a person who confirms it."""
+
+    __tablename__ = "takedown"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"), index=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("post.id"), index=True)
+    state: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    requested_by: Mapped[str] = mapped_column(String(200), default="system")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    done_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+    post: Mapped[Post] = relationship()
 
 
 class AuditEvent(Base):

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from consent import services
 from consent.models import Pupil, School, utcnow
 from gatekeeper.auth.service import hash_password
-from gatekeeper.models import Membership, OfficialAccount, User
+from gatekeeper.models import AccountReleaser, Membership, OfficialAccount, User
 
 DEMO_SCHOOL = "Demo Primary School"
 DEMO_DOMAIN = "demo.gatekeeper.test"
@@ -78,13 +78,17 @@ def seed_demo(session: Session, instance: Path) -> Iterator[str]:
         session.add(Membership(user_id=user.id, school_id=school.id, role=role))
         users[role] = user
         lines.append(f"  {role:<11} {email:<34} {password}")
-    session.add(OfficialAccount(
+    account = OfficialAccount(
         school_id=school.id, platform="Facebook", handle="@DemoPrimary", purpose="social_media",
         adapter="outbox", aim="Celebrate pupils' achievements with families",
         audience="Parents and the local community", promotion="Newsletter and website",
         visibility="open", admin_names_json=json.dumps(["Demo head", "Demo media lead"]),
         approved_by_id=users["head"].id, approved_at=utcnow(),
-    ))
+    )
+    session.add(account)
+    session.flush()
+    session.add(AccountReleaser(account_id=account.id, user_id=users["media_lead"].id,
+                                authorised_by_id=users["head"].id))
     seed_pupils(session, school)
     session.commit()
     lines.append(f"Outbox for released posts: {current_app.config['OUTBOX_DIR']}")

@@ -1,12 +1,42 @@
-"""Publishers: one small interface (publish, delete) behind which each destination sits."""
+"""Publishers: one small interface (publish, delete) behind which each destination sits.
+
+Adapters do no database work and hold no Flask state: they get the release and their settings
+(secrets already unsealed) and talk to one destination. Errors never carry a secret or a URL.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import html
 import json
 import os
+import secrets
 import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
+
+HTTP_TIMEOUT_S = 20
+WEBHOOK_ATTEMPTS = 3  # within one publishing attempt; the queue then backs off between attempts
+WEBHOOK_BACKOFF_S = 0.5  # 0.5 s, then 1 s: exponential, doubling each time
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+SIGNATURE_HEADER = "X-Gatekeeper-Signature"
+TIMESTAMP_HEADER = "X-Gatekeeper-Timestamp"
+EVENT_HEADER = "X-Gatekeeper-Event"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+PUBLISH_EVENT = "post.publish"
+DELETE_EVENT = "post.delete"
+WORDPRESS_API = "/wp-json/wp/v2"
+WORDPRESS_SLUG_PREFIX = "gk-"
+WORDPRESS_TITLE_CHARS = 70
+ADAPTERS = ("outbox", "webhook", "wordpress")
 
 
 @dataclass(frozen=True)
@@ -25,9 +55,38 @@ class Release:
     released_at: str
     scheduled_at: str
 
+    def public_facts(self) -> dict:
+        """What leaves the school's systems for a remote service: no pupil ids, no staff emails."""
+        return {
+            "post_uuid": self.post_uuid,
+            "idempotency_key": self.idempotency_key,
+            "caption": self.caption,
+            "account": self.account,
+            "platform": self.platform,
+            "purpose": self.purpose,
+            "scheduled_at": self.scheduled_at,
+        }
+
+
+@dataclass(frozen=True)
+class PostRef:
+    """Which post to delete: the destination's id when known, else the post's own keys."""
+
+    post_uuid: str
+    idempotency_key: str
+    external_id: str | None
+
 
 class PublishError(RuntimeError):
     """The destination refused or could not be reached; the post is retried."""
+
+
+class Publisher(Protocol):
+    can_delete: bool
+
+    def publish(self, release: Release) -> str: ...
+
+    def delete(self, ref: PostRef) -> None: ...
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -42,9 +101,13 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 class OutboxPublisher:
-    """Writes image + JSON side file into a folder, for manual upload or a sync tool."""
+    """Writes image + JSON side file into a folder, for manual upload or a sync tool.
 
-    can_delete = True
+    It removes its own files on takedown, but whatever a person or a sync tool already posted
+    from the folder must be removed by hand: so a takedown becomes a task to confirm.
+    """
+
+    can_delete = False
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
@@ -55,18 +118,192 @@ class OutboxPublisher:
         side = {k: v for k, v in release.__dict__.items() if k != "image"}
         side["image_file"] = f"{name}.jpg"
         # Image first, side file last: a sync tool that waits for the JSON never sees half a post.
+        # Same names on a re-run: publishing twice leaves one post in the folder.
         _write_atomically(self.folder / f"{name}.jpg", release.image)
         _write_atomically(self.folder / f"{name}.json", json.dumps(side, indent=2).encode())
         return name
 
-    def delete(self, external_id: str) -> None:
+    def delete(self, ref: PostRef) -> None:
+        name = ref.external_id or ref.post_uuid
         for suffix in (".json", ".jpg"):
-            (self.folder / f"{external_id}{suffix}").unlink(missing_ok=True)
+            (self.folder / f"{name}{suffix}").unlink(missing_ok=True)
 
 
-def publisher_for(account, outbox_root: Path):
-    """The publisher an official account is configured with."""
+def multipart(fields: dict[str, str], files: dict[str, tuple[str, str, bytes]]) -> tuple[str, bytes]:
+    """(content type, body) of a multipart/form-data request; files are (filename, type, bytes)."""
+    boundary = "gatekeeper-" + secrets.token_hex(16)
+    parts: list[bytes] = []
+    for name, value in fields.items():
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n'
+            f"Content-Type: text/plain; charset=utf-8\r\n\r\n".encode() + value.encode() + b"\r\n"
+        )
+    for name, (filename, content_type, data) in files.items():
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+            f'filename="{filename}"\r\nContent-Type: {content_type}\r\n\r\n'.encode() + data + b"\r\n"
+        )
+    parts.append(f"--{boundary}--\r\n".encode())
+    return f"multipart/form-data; boundary={boundary}", b"".join(parts)
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """The signature header value: HMAC-SHA256 over `<timestamp>.<body>`, hex, prefixed."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    status: int
+    body: bytes
+
+    def json(self) -> dict:
+        try:
+            value = json.loads(self.body or b"{}")
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {"items": value}
+
+
+def http(method: str, url: str, body: bytes | None, headers: dict[str, str]) -> HttpAnswer:
+    """One HTTP request; any status is an answer, a network failure is a PublishError."""
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:  # noqa: S310
+            return HttpAnswer(response.status, response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return HttpAnswer(error.code, error.read())
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise PublishError(f"could not reach the destination ({type(reason).__name__})") from None
+
+
+class WebhookPublisher:
+    """Signed multipart POST to an automation tool; deletion is a second, signed event."""
+
+    def __init__(self, url: str, secret: str, *, can_delete: bool = True,
+                 backoff_s: float = WEBHOOK_BACKOFF_S, sleep: Callable[[float], None] = time.sleep):
+        if not url or not secret:
+            raise PublishError("the webhook needs a URL and a secret")
+        self.url, self.secret, self.can_delete = url, secret, can_delete
+        self.backoff_s, self.sleep = backoff_s, sleep
+
+    def publish(self, release: Release) -> str:
+        content_type, body = multipart(
+            {"event": PUBLISH_EVENT, "metadata": json.dumps(release.public_facts())},
+            {"image": (f"{release.post_uuid}.jpg", "image/jpeg", release.image)},
+        )
+        answer = self._deliver(PUBLISH_EVENT, content_type, body, release.idempotency_key)
+        return str(answer.json().get("id") or release.idempotency_key)
+
+    def delete(self, ref: PostRef) -> None:
+        body = json.dumps({"event": DELETE_EVENT, "post_uuid": ref.post_uuid,
+                           "idempotency_key": ref.idempotency_key,
+                           "external_id": ref.external_id}).encode()
+        self._deliver(DELETE_EVENT, "application/json", body, ref.idempotency_key + ":delete",
+                      gone_ok=True)
+
+    def _deliver(self, event: str, content_type: str, body: bytes, key: str,
+                 gone_ok: bool = False) -> HttpAnswer:
+        last = "no attempt"
+        for attempt in range(WEBHOOK_ATTEMPTS):
+            if attempt:
+                self.sleep(self.backoff_s * 2 ** (attempt - 1))
+            timestamp = str(int(time.time()))
+            headers = {"Content-Type": content_type, EVENT_HEADER: event, TIMESTAMP_HEADER: timestamp,
+                       SIGNATURE_HEADER: sign(self.secret, timestamp, body), IDEMPOTENCY_HEADER: key}
+            try:
+                answer = http("POST", self.url, body, headers)
+            except PublishError as error:
+                last = str(error)
+                continue
+            if 200 <= answer.status < 300 or (gone_ok and answer.status in (404, 410)):
+                return answer
+            last = f"the webhook answered HTTP {answer.status}"
+            if answer.status not in RETRY_STATUSES:
+                break
+        raise PublishError(last)
+
+
+class WordPressPublisher:
+    """The school website through the WordPress REST API, with an application password.
+
+    The post's slug carries its idempotency key: a re-run finds the media and post it made before.
+    """
+
+    can_delete = True
+
+    def __init__(self, base_url: str, username: str, app_password: str, status: str = "publish"):
+        if not base_url or not username or not app_password:
+            raise PublishError("WordPress needs the site address, a user name and an application password")
+        self.api = base_url.rstrip("/") + WORDPRESS_API
+        token = base64.b64encode(f"{username}:{app_password}".encode()).decode()
+        self.auth = {"Authorization": f"Basic {token}"}
+        self.status = status
+
+    def publish(self, release: Release) -> str:
+        slug = WORDPRESS_SLUG_PREFIX + release.idempotency_key
+        post = self._find("posts", slug)
+        if post is not None:
+            return f"{post['id']},{post.get('featured_media') or ''}"
+        media = self._find("media", slug) or self._upload(slug, release.image)
+        body = {
+            "title": release.caption.splitlines()[0][:WORDPRESS_TITLE_CHARS] if release.caption else "",
+            "content": f'<p>{html.escape(release.caption)}</p>'
+                       f'<img src="{html.escape(str(media.get("source_url", "")))}" alt="">',
+            "status": self.status,
+            "slug": slug,
+            "featured_media": media["id"],
+        }
+        created = self._call("POST", "/posts", json.dumps(body).encode(), "application/json")
+        return f"{created['id']},{media['id']}"
+
+    def delete(self, ref: PostRef) -> None:
+        slug = WORDPRESS_SLUG_PREFIX + ref.idempotency_key
+        post_id, _, media_id = (ref.external_id or "").partition(",")
+        if not post_id:
+            post = self._find("posts", slug)
+            post_id = str(post["id"]) if post else ""
+        if not media_id:
+            media = self._find("media", slug)
+            media_id = str(media["id"]) if media else ""
+        # Forced: straight out, not into the bin where the photo stays reachable.
+        for kind, item in (("posts", post_id), ("media", media_id)):
+            if item:
+                self._call("DELETE", f"/{kind}/{int(item)}?force=true", None, None, gone_ok=True)
+
+    def _find(self, kind: str, slug: str) -> dict | None:
+        query = urllib.parse.urlencode({"slug": slug, "status": "any" if kind == "posts" else "inherit"})
+        found = self._call("GET", f"/{kind}?{query}", None, None)
+        items = found.get("items", [])
+        return items[0] if items else None
+
+    def _upload(self, slug: str, image: bytes) -> dict:
+        content_type, body = multipart({}, {"file": (f"{slug}.jpg", "image/jpeg", image)})
+        return self._call("POST", "/media", body, content_type)
+
+    def _call(self, method: str, path: str, body: bytes | None, content_type: str | None,
+              gone_ok: bool = False) -> dict:
+        headers = dict(self.auth)
+        if content_type:
+            headers["Content-Type"] = content_type
+        answer = http(method, self.api + path, body, headers)
+        if 200 <= answer.status < 300 or (gone_ok and answer.status in (404, 410)):
+            return answer.json()
+        raise PublishError(f"WordPress answered HTTP {answer.status} to {method} {path.split('?')[0]}")
+
+
+def publisher_for(account, outbox_root: Path, secret: str = "") -> Publisher:
+    """The publisher an official account is configured with (`secret` already unsealed)."""
+    settings = account.settings
     if account.adapter == "outbox":
-        folder = account.settings.get("folder") or str(outbox_root)
-        return OutboxPublisher(Path(folder))
+        return OutboxPublisher(Path(outbox_root))  # never a folder chosen in a form
+    if account.adapter == "webhook":
+        return WebhookPublisher(settings.get("url", ""), secret,
+                                can_delete=bool(settings.get("can_delete", True)))
+    if account.adapter == "wordpress":
+        return WordPressPublisher(settings.get("base_url", ""), settings.get("username", ""), secret,
+                                  status=settings.get("status", "publish"))
     raise PublishError(f"publisher {account.adapter!r} is not available")

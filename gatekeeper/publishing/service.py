@@ -1,13 +1,21 @@
-"""Release, publish and take down: the queue between a cleared photo and an official account."""
+"""Release and publish: the queue between a cleared photo and an official account.
+
+Exactly once: a worker claims a post with one conditional UPDATE (queued → publishing) and
+commits before it calls the publisher; it writes the outcome after. A worker killed between the
+two leaves the post in "publishing"; once the claim is stale another worker hands it to the
+publisher again with the same idempotency key, and the destination answers with the post it
+already made (webhook receivers must honour the key; WordPress finds it by slug; the outbox
+rewrites the same two files).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 
-from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from consent import rules
@@ -16,10 +24,18 @@ from consent.services import school_facts
 from gatekeeper import audit
 from gatekeeper.extensions import db
 from gatekeeper.models import OfficialAccount, Photo, Post, User
-from gatekeeper.publishing.adapters import Release, publisher_for
+from gatekeeper.publishing.accounts import account_publisher, may_release
+from gatekeeper.publishing.adapters import PublishError, Release
 from gatekeeper.publishing.captions import check_caption
-from gatekeeper.review.service import blur_boxes, pupils_shown, release_blockers
 from gatekeeper.storage import app_storage
+
+log = logging.getLogger(__name__)
+
+PUBLISH_MAX_ATTEMPTS = 5
+BACKOFF_BASE = dt.timedelta(minutes=1)  # 1, 2, 4, 8 minutes between attempts
+BACKOFF_MAX = dt.timedelta(hours=1)
+STALE_CLAIM = dt.timedelta(minutes=10)  # far longer than one publish; then the worker is gone
+HELD_CONSENT = "a pupil in the photo is no longer publishable"
 
 
 class ReleaseError(ValueError):
@@ -48,10 +64,15 @@ def release_post(
     scheduled_at: dt.datetime | None = None,
 ) -> Post:
     """Queue a reviewed photo for an official account; refuses with a reason, writing nothing."""
+    from gatekeeper.review.service import pupils_shown, release_blockers  # review imports us
+
     if account.school_id != photo.school_id:
         raise ReleaseError(_("Choose an official account of this school."))
     if account.approved_at is None or account.paused:
         raise ReleaseError(_("This account is not approved for posting, or is paused."))
+    if not may_release(session, account, user):
+        raise ReleaseError(_("The head has not authorised you to release to %(account)s.",
+                             account=account.label))
     blockers = release_blockers(photo)
     if blockers:
         raise ReleaseError(" ".join(blockers))
@@ -82,41 +103,56 @@ def release_post(
     return post
 
 
-def due_post_ids() -> list[int]:
-    return list(
-        db.session.scalars(
-            select(Post.id).where(Post.state == "queued", Post.scheduled_at <= utcnow())
-        )
+def _due(now: dt.datetime):
+    """Posts a worker may take now: due and queued, failed and past their backoff, or stale."""
+    return or_(
+        and_(Post.state == "queued", Post.scheduled_at <= now),
+        and_(Post.state == "failed", Post.next_attempt_at.is_not(None), Post.next_attempt_at <= now),
+        and_(Post.state == "publishing", Post.claimed_at < now - STALE_CLAIM),
     )
 
 
-def publish_post(post_id: int) -> str | None:
-    """The publishing task: re-check consent now, sanitise, hand to the publisher. Safe to re-run."""
+def due_post_ids(now: dt.datetime | None = None) -> list[int]:
+    return list(db.session.scalars(
+        select(Post.id).where(_due(now or utcnow())).order_by(Post.scheduled_at)
+    ))
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """The wait after the `attempts`-th failure: doubling from BACKOFF_BASE, capped."""
+    return min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_MAX)
+
+
+def hold_reason(session: Session, post: Post, now: dt.datetime) -> str | None:
+    """Re-check the register as it is now: consent of every pupil shown, and the caption."""
+    if not_publishable(session, post.school_id, post.pupil_ids, post.account.purpose, now.date()):
+        return HELD_CONSENT
+    check = check_caption(post.caption, register_names(session, post.school_id))
+    if not check.ok:
+        return "caption refused: " + "; ".join(check.errors)
+    return None
+
+
+def claim(session: Session, post_id: int, now: dt.datetime) -> bool:
+    """Take the post for this worker (one conditional UPDATE, committed before anything is sent)."""
+    taken = session.execute(
+        update(Post).where(Post.id == post_id, _due(now))
+        .values(state="publishing", attempts=Post.attempts + 1, claimed_at=now, next_attempt_at=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.commit()
+    return taken == 1
+
+
+def build_release(session: Session, post: Post) -> Release:
+    from gatekeeper.review.service import blur_boxes
     from gatekeeper.sanitise import sanitise
 
-    session = db.session
-    post = session.get(Post, post_id)
-    if post is None or post.state not in ("queued", "publishing", "failed"):
-        return None
-    if post.scheduled_at > utcnow():
-        return "not_due"
     account, photo = post.account, post.photo
-    held = not_publishable(session, post.school_id, post.pupil_ids, account.purpose, utcnow().date())
-    if held:
-        post.state, post.last_error = "held", "a pupil in the photo is no longer publishable"
-        audit.record(session, "post_held", school_id=post.school_id, subject=post,
-                     detail={"pupils": held})
-        session.commit()
-        return post.state
-    post.state, post.attempts = "publishing", post.attempts + 1
-    session.commit()
-    image = sanitise(
-        app_storage().read("originals", photo.uuid),
-        max_side=account.max_side,
-        quality=account.quality,
-        blur_boxes=blur_boxes(photo),
-    )
-    release = Release(
+    image = sanitise(app_storage().read("originals", photo.uuid), max_side=account.max_side,
+                     quality=account.quality, blur_boxes=blur_boxes(photo))
+    upns = session.scalars(select(Pupil.upn).where(Pupil.id.in_(post.pupil_ids)))
+    return Release(
         post_uuid=post.uuid,
         idempotency_key=post.idempotency_key,
         image=image,
@@ -124,23 +160,92 @@ def publish_post(post_id: int) -> str | None:
         account=account.handle,
         platform=account.platform,
         purpose=account.purpose,
-        pupils_cleared=[p.upn for p in session.scalars(select(Pupil).where(Pupil.id.in_(post.pupil_ids)))],
+        pupils_cleared=sorted(upns),
         released_by=post.released_by.email if post.released_by else "",
         released_at=post.released_at.isoformat() + "Z",
         scheduled_at=post.scheduled_at.isoformat() + "Z",
     )
+
+
+def publish_post(post_id: int, now: dt.datetime | None = None) -> str | None:
+    """The publishing task: re-check, claim, hand to the publisher, record. Safe to re-run."""
+    session, now = db.session, now or utcnow()
+    post = session.get(Post, post_id)
+    if post is None or post.state in ("published", "withdrawn", "held"):
+        return post.state if post else None
+    if session.scalar(select(Post.id).where(Post.id == post_id, _due(now))) is None:
+        return "not_due"
+    if post.account.paused or post.account.approved_at is None:
+        return "paused"
+    reason = hold_reason(session, post, now)
+    if reason:
+        return hold(session, post, reason)
+    if not claim(session, post_id, now):
+        return None  # another worker took it
+    session.refresh(post)
     try:
-        post.external_id = publisher_for(account, current_app.config["OUTBOX_DIR"]).publish(release)
-    except Exception as error:
+        external_id = account_publisher(post.account).publish(build_release(session, post))
+    except Exception as error:  # noqa: BLE001 - every failure is recorded and retried with backoff
         session.rollback()
-        post.state, post.last_error = "failed", str(error)[:500]
-        audit.record(session, "post_failed", school_id=post.school_id, subject=post,
-                     detail={"error": post.last_error})
-        session.commit()
-        raise
-    post.state, post.published_at = "published", utcnow()
-    photo.status = "published"
-    audit.record(session, "post_published", school_id=post.school_id, subject=post,
-                 detail={"account": account.label, "external_id": post.external_id})
+        message = str(error) if isinstance(error, PublishError) else type(error).__name__
+        if not isinstance(error, PublishError):
+            log.exception("post %s could not be published", post_id)
+        return record_failure(session, session.get(Post, post_id), message, now)
+    return finish(session, post, external_id, now)
+
+
+def hold(session: Session, post: Post, reason: str) -> str:
+    post.state, post.last_error = "held", reason
+    audit.record(session, "post_held", school_id=post.school_id, subject=post,
+                 detail={"reason": reason, "account": post.account.label})
     session.commit()
-    return post.state
+    return "held"
+
+
+def record_failure(session: Session, post: Post, message: str, now: dt.datetime) -> str:
+    """Failed: try again after a backoff; after the last attempt it waits for the media lead."""
+    post.state, post.last_error = "failed", message[:500]
+    gave_up = post.attempts >= PUBLISH_MAX_ATTEMPTS
+    post.next_attempt_at = None if gave_up else now + backoff(post.attempts)
+    audit.record(session, "post_failed", school_id=post.school_id, subject=post,
+                 detail={"error": post.last_error, "attempt": post.attempts,
+                         "next_attempt_at": post.next_attempt_at, "gave_up": gave_up})
+    session.commit()
+    return "failed"
+
+
+def finish(session: Session, post: Post, external_id: str, now: dt.datetime) -> str:
+    """Write the outcome, unless the post was withdrawn while it was out: then delete it again."""
+    done = session.execute(
+        update(Post).where(Post.id == post.id, Post.state == "publishing")
+        .values(state="published", published_at=now, external_id=external_id, last_error=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.expire(post)
+    if done != 1:
+        from gatekeeper.publishing.takedown import reopen_takedown
+
+        post.external_id = external_id
+        reopen_takedown(session, post)
+        session.commit()
+        return post.state
+    post.photo.status = "published"
+    audit.record(session, "post_published", school_id=post.school_id, subject=post,
+                 detail={"account": post.account.label, "external_id": external_id,
+                         "attempt": post.attempts})
+    session.commit()
+    return "published"
+
+
+def publish_due(now: dt.datetime | None = None) -> dict[int, str | None]:
+    """Publish every post due at `now`, in this process (the periodic task fans out instead)."""
+    return {post_id: publish_post(post_id, now) for post_id in due_post_ids(now)}
+
+
+def retry_now(session: Session, post: Post, user: User) -> None:
+    """The media lead asks for another attempt at a failed post."""
+    if post.state != "failed":
+        raise ReleaseError(_("Only a failed post can be tried again."))
+    post.next_attempt_at = utcnow()
+    audit.record(session, "post_retry_requested", school_id=post.school_id, actor=user,
+                 subject=post, detail={"attempts": post.attempts})

@@ -1,20 +1,44 @@
-"""Takedown: when a pupil may no longer be published, pull what is queued and remove what is out."""
+"""Takedown: when a pupil may no longer be published, pull what is queued and remove what is out.
+
+Withdrawing a post is immediate and happens in the caller's transaction (no network there, so a
+consent withdrawal never fails because a website is down). A post that was ever handed to a
+publisher gets a Takedown row; `carry_out_takedowns` (a periodic task) deletes it through the
+adapter, or, where the adapter cannot delete, leaves it as a task for the media lead to confirm.
+"""
 
 from __future__ import annotations
 
-from flask import current_app
+import logging
+
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent.models import Pupil, utcnow
 from gatekeeper import audit
-from gatekeeper.models import Post
-from gatekeeper.publishing.adapters import publisher_for
+from gatekeeper.models import Photo, Post, Takedown, User
+from gatekeeper.publishing.accounts import account_publisher
+from gatekeeper.publishing.adapters import PostRef, PublishError
+
+log = logging.getLogger(__name__)
 
 LIVE_STATES = ("queued", "publishing", "failed", "held", "published")
+TAKEDOWN_MAX_ATTEMPTS = 5  # then a person is asked to remove it by hand
+REASON_LIMIT = 500
+RELEASED_PHOTO_STATES = ("released", "queued", "published", "withdrawn")
+RENDERINGS = "renderings"  # the storage kind where gatekeeper.thumbnails keeps previews
 
 
-def pull_posts_showing(session: Session, pupil_id: int, reason: str, purpose: str | None = None) -> list[Post]:
+class TakedownError(ValueError):
+    """The takedown request was refused; the message is fit to show."""
+
+
+def _label(who: User | str | None) -> str:
+    return who.email if isinstance(who, User) else (who or "system")
+
+
+def pull_posts_showing(session: Session, pupil_id: int, reason: str, purpose: str | None = None,
+                       requested_by: User | str | None = None) -> list[Post]:
     """Withdraw every live post showing the pupil (for one purpose's accounts, or all)."""
     school_id = session.get(Pupil, pupil_id).school_id
     live = select(Post).where(Post.school_id == school_id, Post.state.in_(LIVE_STATES))
@@ -23,15 +47,132 @@ def pull_posts_showing(session: Session, pupil_id: int, reason: str, purpose: st
         if pupil_id in p.pupil_ids and (purpose is None or p.account.purpose == purpose)
     ]
     for post in posts:
-        take_down(session, post, reason)
+        take_down(session, post, reason, requested_by=requested_by)
     return posts
 
 
-def take_down(session: Session, post: Post, reason: str, actor=None) -> None:
+def take_down(session: Session, post: Post, reason: str, actor: User | None = None,
+              requested_by: User | str | None = None) -> Takedown | None:
+    """Withdraw one post now; if it may be out there, open a takedown through its adapter."""
     was = post.state
-    if was == "published" and post.external_id:
-        publisher_for(post.account, current_app.config["OUTBOX_DIR"]).delete(post.external_id)
     post.state, post.withdrawn_at, post.withdrawn_reason = "withdrawn", utcnow(), reason
+    post.next_attempt_at = None
     post.photo.status = "withdrawn"
+    takedown = None
+    if post.claimed_at is not None:  # handed to a publisher at least once: it may be live
+        takedown = Takedown(school_id=post.school_id, post_id=post.id, reason=reason,
+                            requested_by=_label(requested_by or actor), state="pending")
+        session.add(takedown)
     audit.record(session, "post_withdrawn", school_id=post.school_id, actor=actor, subject=post,
-                 detail={"was": was, "reason": reason})
+                 detail={"was": was, "reason": reason, "takedown": takedown is not None,
+                         "requested_by": _label(requested_by or actor)})
+    return takedown
+
+
+def take_down_by_hand(session: Session, post: Post, reason: str, user: User) -> Takedown | None:
+    """A media lead or the head takes a post down ("posted by mistake"), giving a reason."""
+    reason = reason.strip()[:REASON_LIMIT]
+    if not reason:
+        raise TakedownError(_("Give a reason for taking the post down."))
+    if post.state not in LIVE_STATES:
+        raise TakedownError(_("This post is already withdrawn."))
+    return take_down(session, post, reason, actor=user)
+
+
+def reopen_takedown(session: Session, post: Post) -> Takedown:
+    """A worker finished publishing a post that was withdrawn meanwhile: delete it (again)."""
+    takedown = session.scalar(select(Takedown).where(Takedown.post_id == post.id)
+                              .order_by(Takedown.id.desc()).limit(1))
+    if takedown is None:
+        takedown = Takedown(school_id=post.school_id, post_id=post.id,
+                            reason=post.withdrawn_reason or "withdrawn while publishing")
+        session.add(takedown)
+    takedown.state, takedown.done_at = "pending", None
+    audit.record(session, "takedown_reopened", school_id=post.school_id, subject=post,
+                 detail={"external_id": post.external_id})
+    return takedown
+
+
+def pending_takedown_ids(session: Session) -> list[int]:
+    return list(session.scalars(
+        select(Takedown.id).where(Takedown.state == "pending").order_by(Takedown.id)))
+
+
+def carry_out(session: Session, takedown: Takedown) -> str:
+    """Delete the post through its adapter; a task for a person when the adapter cannot."""
+    post = takedown.post
+    ref = PostRef(post.uuid, post.idempotency_key, post.external_id)
+    try:
+        publisher = account_publisher(post.account)
+        publisher.delete(ref)
+    except Exception as error:  # noqa: BLE001 - recorded; retried, then handed to a person
+        message = str(error) if isinstance(error, PublishError) else type(error).__name__
+        takedown.attempts += 1
+        takedown.last_error = message[:500]
+        if takedown.attempts >= TAKEDOWN_MAX_ATTEMPTS:
+            takedown.state = "manual"
+        audit.record(session, "takedown_failed", school_id=takedown.school_id, subject=post,
+                     detail={"error": takedown.last_error, "attempt": takedown.attempts,
+                             "handed_to_person": takedown.state == "manual"})
+        return takedown.state
+    takedown.attempts += 1
+    if publisher.can_delete:
+        takedown.state, takedown.done_at = "done", utcnow()
+        action = "post_deleted"
+    else:
+        takedown.state = "manual"
+        action = "takedown_task_created"
+    audit.record(session, action, school_id=takedown.school_id, subject=post,
+                 detail={"account": post.account.label, "external_id": post.external_id,
+                         "requested_by": takedown.requested_by})
+    return takedown.state
+
+
+def carry_out_takedowns() -> dict[int, str]:
+    """The periodic task's work: every pending takedown, one commit each."""
+    from gatekeeper.extensions import db
+
+    session, results = db.session, {}
+    for takedown_id in pending_takedown_ids(session):
+        takedown = session.get(Takedown, takedown_id)
+        if takedown is not None and takedown.state == "pending":
+            results[takedown_id] = carry_out(session, takedown)
+            session.commit()
+    return results
+
+
+def confirm_takedown(session: Session, takedown: Takedown, user: User) -> None:
+    """A person confirms they removed the post where the adapter could not."""
+    if takedown.state != "manual":
+        raise TakedownError(_("This takedown is not waiting for a person."))
+    takedown.state, takedown.done_at, takedown.confirmed_by_id = "done", utcnow(), user.id
+    audit.record(session, "takedown_confirmed", school_id=takedown.school_id, actor=user,
+                 subject=takedown.post, detail={"account": takedown.post.account.label,
+                                                "requested_by": takedown.requested_by})
+
+
+def takedowns_requested_by(session: Session, school_id: int, who: User | str) -> list[Takedown]:
+    """What became of the takedowns someone caused: so the person who withdrew can be told."""
+    return list(session.scalars(
+        select(Takedown).where(Takedown.school_id == school_id,
+                               Takedown.requested_by == _label(who)).order_by(Takedown.id)))
+
+
+def delete_own_upload(session: Session, photo: Photo, user: User) -> None:
+    """Staff delete their own upload at any time before release: the original and the row."""
+    from gatekeeper.storage import app_storage
+
+    if photo.uploaded_by_id != user.id:
+        raise TakedownError(_("You can only delete your own uploads."))
+    has_post = session.scalar(select(Post.id).where(Post.photo_id == photo.id).limit(1))
+    if photo.status in RELEASED_PHOTO_STATES or has_post is not None:
+        raise TakedownError(_("This photo has been released: ask the media lead to take it down."))
+    audit.record(session, "photo_deleted", school_id=photo.school_id, actor=user, subject=photo,
+                 detail={"status": photo.status})
+    uuid = photo.uuid
+    session.delete(photo)
+    session.flush()
+    storage = app_storage()
+    storage.delete("originals", uuid)
+    for rendering in (storage.root / RENDERINGS).glob(f"{uuid}-*"):
+        rendering.unlink(missing_ok=True)

@@ -1,19 +1,198 @@
-"""The posting queue: what goes out when, and what went out."""
+"""The posting queue (media lead, head), official accounts (head) and deleting one's own upload."""
 
-from flask import Blueprint, g, render_template
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 from sqlalchemy import select
 
 from gatekeeper.auth.guard import guard_blueprint
 from gatekeeper.extensions import db
-from gatekeeper.models import Post
+from gatekeeper.models import OfficialAccount, Photo, Post, Takedown
+from gatekeeper.publishing import accounts as account_service
+from gatekeeper.publishing import service, takedown
+from gatekeeper.publishing.adapters import ADAPTERS
+from gatekeeper.timezone import utc_to_london
 
 bp = guard_blueprint(Blueprint("publishing", __name__, url_prefix="/queue"), "media_lead", "head")
+accounts_bp = guard_blueprint(Blueprint("accounts", __name__, url_prefix="/accounts"), "head")
+own_uploads_bp = guard_blueprint(Blueprint("own_uploads", __name__, url_prefix="/my-uploads"),
+                                 "staff", "media_lead", "head")
+
+RECENT_POSTS = 100
+
+
+def london(value) -> str:
+    return utc_to_london(value).strftime("%a %d/%m/%Y %H:%M") if value else ""
+
+
+def school_post(post_id: int) -> Post:
+    post = db.session.get(Post, post_id)
+    if post is None or post.school_id != g.school_id:
+        abort(404)
+    return post
 
 
 @bp.route("/")
 def index():
     posts = db.session.scalars(
-        select(Post).where(Post.school_id == g.school_id).order_by(Post.scheduled_at.desc())
+        select(Post).where(Post.school_id == g.school_id)
+        .order_by(Post.scheduled_at.desc()).limit(RECENT_POSTS)
     ).all()
-    return render_template("publishing/index.html", posts=posts, title=_("Posting queue"))
+    takedowns = db.session.scalars(
+        select(Takedown).where(Takedown.school_id == g.school_id).order_by(Takedown.id.desc())
+    ).all()
+    upcoming = sorted((p for p in posts if p.state in ("queued", "publishing")),
+                      key=lambda p: p.scheduled_at)
+    attention = [p for p in posts if p.state == "held"
+                 or (p.state == "failed" and p.next_attempt_at is None)]
+    return render_template(
+        "publishing/index.html", posts=posts, upcoming=upcoming, attention=attention,
+        manual=[t for t in takedowns if t.state == "manual"], takedowns=takedowns, london=london,
+        title=_("Posting queue"),
+    )
+
+
+@bp.route("/<int:post_id>/takedown", methods=["POST"])
+def take_down(post_id: int):
+    post = school_post(post_id)
+    try:
+        takedown.take_down_by_hand(db.session, post, request.form.get("reason", ""), current_user)
+        db.session.commit()
+    except takedown.TakedownError as error:
+        db.session.rollback()
+        flash(str(error), "danger")
+        return redirect(url_for("publishing.index"))
+    from gatekeeper.tasks import carry_out_takedowns_task
+
+    carry_out_takedowns_task()  # after commit: the worker sees the takedown
+    flash(_("The post is withdrawn; its takedown is under way."), "success")
+    return redirect(url_for("publishing.index"))
+
+
+@bp.route("/takedowns/<int:takedown_id>/confirm", methods=["POST"])
+def confirm(takedown_id: int):
+    row = db.session.get(Takedown, takedown_id)
+    if row is None or row.school_id != g.school_id:
+        abort(404)
+    try:
+        takedown.confirm_takedown(db.session, row, current_user)
+        db.session.commit()
+        flash(_("Takedown confirmed."), "success")
+    except takedown.TakedownError as error:
+        db.session.rollback()
+        flash(str(error), "danger")
+    return redirect(url_for("publishing.index"))
+
+
+@bp.route("/<int:post_id>/retry", methods=["POST"])
+def retry(post_id: int):
+    post = school_post(post_id)
+    try:
+        service.retry_now(db.session, post, current_user)
+        db.session.commit()
+    except service.ReleaseError as error:
+        db.session.rollback()
+        flash(str(error), "danger")
+        return redirect(url_for("publishing.index"))
+    from gatekeeper.tasks import publish_post_task
+
+    publish_post_task(post.id)
+    return redirect(url_for("publishing.index"))
+
+
+def school_account(account_id: int) -> OfficialAccount:
+    account = db.session.get(OfficialAccount, account_id)
+    if account is None or account.school_id != g.school_id:
+        abort(404)
+    return account
+
+
+def account_page(account: OfficialAccount | None, status: int = 200):
+    leads = account_service.media_leads(db.session, g.school_id)
+    chosen = account_service.releaser_ids(db.session, account) if account else set()
+    accounts = db.session.scalars(
+        select(OfficialAccount).where(OfficialAccount.school_id == g.school_id)
+        .order_by(OfficialAccount.id)
+    ).all()
+    return render_template(
+        "publishing/accounts.html", account=account, accounts=accounts, adapters=ADAPTERS,
+        visibilities=account_service.VISIBILITIES, leads=leads, chosen=chosen,
+        gaps=account_service.approval_gaps(account) if account else [],
+        form=request.form if request.method == "POST" else None,
+        title=_("Official accounts"),
+    ), status
+
+
+@accounts_bp.route("/")
+def accounts_index():
+    return account_page(None)
+
+
+@accounts_bp.route("/<int:account_id>")
+def account(account_id: int):
+    return account_page(school_account(account_id))
+
+
+@accounts_bp.route("/new", methods=["POST"])
+@accounts_bp.route("/<int:account_id>", methods=["POST"])
+def save(account_id: int | None = None):
+    existing = school_account(account_id) if account_id is not None else None
+    try:
+        saved = account_service.save_account(db.session, g.school_id, request.form, current_user,
+                                             existing)
+        db.session.commit()
+    except account_service.AccountError as error:
+        db.session.rollback()
+        flash(str(error), "danger")
+        return account_page(existing, 400)
+    flash(_("Saved. The account needs your approval before anything is posted."), "info")
+    return redirect(url_for("accounts.account", account_id=saved.id))
+
+
+@accounts_bp.route("/<int:account_id>/approve", methods=["POST"])
+def approve(account_id: int):
+    account = school_account(account_id)
+    try:
+        account_service.approve_account(db.session, account, current_user)
+        db.session.commit()
+        flash(_("Approved."), "success")
+    except account_service.AccountError as error:
+        db.session.rollback()
+        flash(str(error), "danger")
+    return redirect(url_for("accounts.account", account_id=account.id))
+
+
+@accounts_bp.route("/<int:account_id>/pause", methods=["POST"])
+def pause(account_id: int):
+    account = school_account(account_id)
+    account_service.set_paused(db.session, account, request.form.get("paused") == "yes",
+                               current_user)
+    db.session.commit()
+    return redirect(url_for("accounts.account", account_id=account.id))
+
+
+@accounts_bp.route("/<int:account_id>/releasers", methods=["POST"])
+def releasers(account_id: int):
+    account = school_account(account_id)
+    account_service.authorise_releasers(db.session, account,
+                                        request.form.getlist("user_id", type=int), current_user)
+    db.session.commit()
+    flash(_("Who may release to this account is saved."), "success")
+    return redirect(url_for("accounts.account", account_id=account.id))
+
+
+@own_uploads_bp.route("/<int:photo_id>/delete", methods=["POST"])
+def delete_upload(photo_id: int):
+    photo = db.session.get(Photo, photo_id)
+    if photo is None or photo.school_id != g.school_id or photo.uploaded_by_id != current_user.id:
+        abort(404)
+    try:
+        takedown.delete_own_upload(db.session, photo, current_user)
+        db.session.commit()
+        flash(_("Photo deleted."), "success")
+    except takedown.TakedownError as error:
+        db.session.rollback()
+        flash(str(error), "danger")
+    return redirect(url_for("uploads.index"))

@@ -31,7 +31,8 @@ def set_consent(
     if status != "granted":
         from gatekeeper.publishing.takedown import pull_posts_showing
 
-        pull_posts_showing(session, pupil.id, f"consent {status} for {purpose}", purpose=purpose)
+        pull_posts_showing(session, pupil.id, f"consent {status} for {purpose}", purpose=purpose,
+                           requested_by=actor or recorded_by)
     return record
 
 
@@ -45,7 +46,8 @@ def add_nopublish(session: Session, school_id: int, upn: str, *, category: str, 
                  subject=entry, detail={"upn": pupil.upn})
     from gatekeeper.publishing.takedown import pull_posts_showing
 
-    pull_posts_showing(session, pupil.id, "added to the no-publish list")
+    pull_posts_showing(session, pupil.id, "added to the no-publish list",
+                       requested_by=actor or added_by)
     return entry
 
 

@@ -8,7 +8,7 @@ from flask.testing import FlaskClient
 
 from consent.models import School
 from gatekeeper.auth.service import hash_password
-from gatekeeper.models import ROLES, Membership, OfficialAccount, User
+from gatekeeper.models import ROLES, AccountReleaser, Membership, OfficialAccount, User
 
 PASSWORD = "correct horse battery staple"
 TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
@@ -30,11 +30,16 @@ def make_school(session, name: str = "Test School") -> School:
         session.flush()
         session.add(Membership(user_id=user.id, school_id=school.id, role=role))
         users[role] = user
-    session.add(OfficialAccount(
+    account = OfficialAccount(
         school_id=school.id, platform="Facebook", handle=f"@{slug}", purpose="social_media",
         adapter="outbox", admin_names_json=json.dumps(["A", "B"]),
         approved_by_id=users["head"].id, approved_at=dt.datetime(2026, 1, 1),
-    ))
+    )
+    session.add(account)
+    session.flush()
+    # The head authorised the media lead to release to it (issue 7: deny by default).
+    session.add(AccountReleaser(account_id=account.id, user_id=users["media_lead"].id,
+                                authorised_by_id=users["head"].id))
     session.commit()
     return school
 

@@ -1,0 +1,230 @@
+"""The posting queue through the web client: release → queue → publish at the scheduled UK time,
+the re-checks at publish time, failures with backoff, and exactly-once after a worker crash."""
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import select
+
+from consent import services
+from gatekeeper.models import AuditEvent, Photo, Post
+from gatekeeper.publishing.service import BACKOFF_BASE, PUBLISH_MAX_ATTEMPTS, STALE_CLAIM, publish_due
+from gatekeeper.sanitise import verify_clean
+from gatekeeper.testing.fixtures import add_pupil
+from gatekeeper.testing.publishing import (
+    WebhookReceiver,
+    add_account,
+    cleared_photo,
+    release,
+    user_id,
+)
+
+SECRET = "whsec-publishing-test-secret"
+WINTER = ("2027-01-15T09:30", dt.datetime(2027, 1, 15, 9, 30))  # GMT: UK time is UTC
+SUMMER = ("2027-06-15T09:30", dt.datetime(2027, 6, 15, 8, 30))  # BST: UK time is UTC+1
+SECOND = dt.timedelta(seconds=1)
+
+
+@pytest.fixture
+def setup(app, school):
+    """Two pupils with consent, a cleared photo of Ada, and the ids the tests need."""
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        ada = add_pupil(db.session, school["id"], 1, "Ada", "Lovelace",
+                        consents={"social_media": "granted", "website": "granted"})
+        add_pupil(db.session, school["id"], 2, "Alan", "Turing", consents={"social_media": "granted"})
+        return {
+            "ada": (ada.id, ada.upn),
+            "photo": cleared_photo(db.session, school["id"], [ada.id]),
+            "media_lead": user_id(db.session, "media_lead@testschool.test"),
+        }
+
+
+def one_post(app) -> Post:
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        post = db.session.scalars(select(Post)).one()
+        db.session.expunge(post)
+        return post
+
+
+def publish_at(app, now):
+    with app.app_context():
+        return publish_due(now)
+
+
+@pytest.mark.parametrize("local, utc", [WINTER, SUMMER])
+def test_release_queue_publish_at_uk_time(app, login_as, setup, local, utc):
+    media = login_as("media_lead")
+    assert release(media, setup["photo"], 1, "Sports day: what a race!", local[0:16]).status_code == 302
+    post = one_post(app)
+    assert post.state == "queued" and post.scheduled_at == utc
+
+    queue = media.get("/queue/").get_data(as_text=True)
+    shown = dt.datetime.fromisoformat(local).strftime("%a %d/%m/%Y %H:%M")
+    assert shown in queue and "Sports day: what a race!" in queue
+
+    assert publish_at(app, utc - SECOND) == {}  # one second early: nothing goes out
+    assert publish_at(app, utc) == {post.id: "published"}
+    outbox = app.config["OUTBOX_DIR"]
+    verify_clean((outbox / f"{post.uuid}.jpg").read_bytes())
+    side = json.loads((outbox / f"{post.uuid}.json").read_text())
+    assert side["scheduled_at"] == utc.isoformat() + "Z"
+    assert side["pupils_cleared"] == [setup["ada"][1]]
+    assert publish_at(app, utc + dt.timedelta(hours=1)) == {}  # published once
+
+
+def test_periodic_task_publishes_what_is_due(app, login_as, setup):
+    media = login_as("media_lead")
+    release(media, setup["photo"], 1, "Assembly")  # no time given: now (published inline)
+    from gatekeeper.tasks import publish_due_posts
+
+    with app.app_context():
+        publish_due_posts()
+    post = one_post(app)
+    assert post.state == "published" and post.attempts == 1
+    assert (app.config["OUTBOX_DIR"] / f"{post.uuid}.jpg").exists()
+
+
+def test_caption_checked_at_release_and_again_at_publish(app, login_as, setup, school):
+    media = login_as("media_lead")
+    release(media, setup["photo"], 1, "Well done Ada Lovelace!", SUMMER[0])
+    assert "full name" in media.get(f"/review/{setup['photo']}").get_data(as_text=True)
+    assert publish_at(app, SUMMER[1]) == {}
+
+    release(media, setup["photo"], 1, "Hopper house won the relay", SUMMER[0])
+    assert one_post(app).state == "queued"
+    from gatekeeper.extensions import db
+
+    with app.app_context():  # a pupil with that surname joins before the post goes out
+        add_pupil(db.session, school["id"], 3, "Grace", "Hopper", consents={"social_media": "granted"})
+    post = one_post(app)
+    assert publish_at(app, SUMMER[1]) == {post.id: "held"}
+    assert not (app.config["OUTBOX_DIR"] / f"{post.uuid}.jpg").exists()
+    attention = media.get("/queue/").get_data(as_text=True)
+    assert 'id="attention"' in attention and "surname (Hopper)" in attention
+
+
+def test_consent_rechecked_at_publish_time_holds_and_tells_media_lead(app, login_as, setup):
+    from gatekeeper.extensions import db
+
+    with app.app_context():  # the grant lapses before the post's time (no takedown is triggered)
+        pupil = services.find_pupil(db.session, 1, setup["ada"][1])
+        services.record_consent(db.session, pupil, "social_media", "granted",
+                                given_by="Parent of Ada", recorded_by="test",
+                                expires_on=dt.date(2027, 1, 31))
+        db.session.commit()
+    media = login_as("media_lead")
+    release(media, setup["photo"], 1, "Science week", "2027-02-10T10:00")
+    post = one_post(app)
+    assert post.state == "queued"
+    assert publish_at(app, dt.datetime(2027, 2, 10, 10, 0)) == {post.id: "held"}
+    assert not (app.config["OUTBOX_DIR"] / f"{post.uuid}.jpg").exists()
+    page = media.get("/queue/").get_data(as_text=True)
+    assert "held, not posted" in page and "no longer publishable" in page
+    with app.app_context():
+        held = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "post_held")).one()
+        assert held.detail["reason"] == "a pupil in the photo is no longer publishable"
+
+
+def test_failed_posts_back_off_then_wait_for_the_media_lead(app, login_as, setup):
+    from gatekeeper.extensions import db
+
+    with WebhookReceiver(SECRET, fail_always=True) as receiver:
+        receiver.fail_status = 400
+        head, media = login_as("head"), login_as("media_lead")
+        account = add_account(head, [setup["media_lead"]], adapter="webhook", url=receiver.url,
+                              secret=SECRET)
+        release(media, setup["photo"], account, "Choir", SUMMER[0])
+        now, waits = SUMMER[1], []
+        for attempt in range(1, PUBLISH_MAX_ATTEMPTS + 1):
+            post_id = one_post(app).id
+            assert publish_at(app, now) == {post_id: "failed"}
+            post = one_post(app)
+            assert post.attempts == attempt and "HTTP 400" in post.last_error
+            if post.next_attempt_at is None:
+                break
+            waits.append(post.next_attempt_at - now)
+            assert publish_at(app, post.next_attempt_at - SECOND) == {}  # not before its time
+            now = post.next_attempt_at
+        assert waits == [BACKOFF_BASE * 2 ** i for i in range(PUBLISH_MAX_ATTEMPTS - 1)]
+        assert post.attempts == PUBLISH_MAX_ATTEMPTS and post.next_attempt_at is None
+        assert publish_at(app, now + dt.timedelta(days=1)) == {}  # given up: a person decides
+        page = media.get("/queue/").get_data(as_text=True)
+        assert f"failed after {PUBLISH_MAX_ATTEMPTS} attempts" in page and "Try again" in page
+
+        receiver.fail_always = False  # the receiver is fixed; the media lead tries again
+        with app.app_context():  # (the post's time is in the future of the test clock)
+            row = db.session.get(Post, post.id)
+            row.scheduled_at = dt.datetime(2026, 1, 1)
+            db.session.commit()
+        assert media.post(f"/queue/{post.id}/retry").status_code == 302
+    assert one_post(app).state == "published"
+    assert len(receiver.posts) == 1
+    with app.app_context():
+        details = " ".join(db.session.scalars(select(AuditEvent.detail_json)))
+    assert "post_failed" not in details and SECRET not in details and "HTTP 400" in details
+
+
+CRASHING_WORKER = """
+import json, os, sys
+from gatekeeper import create_app
+from gatekeeper.publishing.service import publish_post
+import datetime as dt
+config = json.loads(os.environ["GK_TEST_CONFIG"])
+app = create_app(config, config_name="test")
+with app.app_context():
+    publish_post(int(sys.argv[1]), dt.datetime.fromisoformat(sys.argv[2]))
+print("finished", flush=True)
+"""
+
+
+def test_worker_killed_after_the_webhook_accepted_does_not_post_twice(app, login_as, setup):
+    from gatekeeper.extensions import db
+
+    with WebhookReceiver(SECRET) as receiver:
+        head, media = login_as("head"), login_as("media_lead")
+        account = add_account(head, [setup["media_lead"]], adapter="webhook", url=receiver.url,
+                              secret=SECRET)
+        release(media, setup["photo"], account, "Sports day", SUMMER[0])
+        post_id = one_post(app).id
+        config = {key: str(app.config[key]) for key in
+                  ("SQLALCHEMY_DATABASE_URI", "INSTANCE", "STORAGE_DIR", "OUTBOX_DIR",
+                   "SECRET_KEY", "REDIS_URL", "HUEY_NAME")}
+        receiver.hold.clear()  # the receiver makes the post, then the worker dies before the answer
+        worker = subprocess.Popen(
+            [sys.executable, "-c", CRASHING_WORKER, str(post_id), SUMMER[1].isoformat()],
+            env={**os.environ, "GK_TEST_CONFIG": json.dumps(config)},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        try:
+            assert receiver.accepted.wait(60), worker.communicate(timeout=5)[0]
+        finally:
+            worker.send_signal(signal.SIGKILL)
+            output = worker.communicate(timeout=30)[0]
+            receiver.hold.set()
+        assert "finished" not in output
+        crashed = one_post(app)
+        assert crashed.state == "publishing" and crashed.attempts == 1  # written before the send
+        assert len(receiver.posts) == 1
+
+        # Still in flight as far as anyone knows: not taken again until the claim is stale.
+        assert publish_at(app, SUMMER[1] + dt.timedelta(minutes=1)) == {}
+        later = SUMMER[1] + STALE_CLAIM + SECOND
+        assert publish_at(app, later) == {post_id: "published"}
+        assert publish_at(app, later + dt.timedelta(hours=1)) == {}
+
+    post = one_post(app)
+    assert post.state == "published" and post.attempts == 2 and post.external_id == "wh-1"
+    keys = [d.key for d in receiver.deliveries]
+    assert keys == [post.idempotency_key] * 2  # sent twice with one key ...
+    assert list(receiver.posts) == [post.idempotency_key]  # ... and one post exists
+    with app.app_context():
+        assert db.session.get(Photo, setup["photo"]).status == "published"

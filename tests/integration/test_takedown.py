@@ -1,0 +1,209 @@
+"""Withdrawal → takedown end to end for each publisher; takedown by hand; staff deleting uploads."""
+
+import pytest
+from sqlalchemy import select
+
+from gatekeeper.models import AuditEvent, Photo, Post, Takedown
+from gatekeeper.register import actions
+from gatekeeper.testing.fixtures import add_pupil
+from gatekeeper.testing.publishing import (
+    WebhookReceiver,
+    WordPressSite,
+    add_account,
+    cleared_photo,
+    release,
+    user_id,
+)
+
+SECRET = "whsec-takedown-test-secret"
+WP_USER, WP_PASSWORD = "gatekeeper", "wxyz 1234 ABCD 5678 efgh IJKL"
+
+
+@pytest.fixture
+def setup(app, school):
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        ada = add_pupil(db.session, school["id"], 1, "Ada", "Lovelace",
+                        consents={"social_media": "granted", "website": "granted"})
+        alan = add_pupil(db.session, school["id"], 2, "Alan", "Turing",
+                         consents={"social_media": "granted", "website": "granted"})
+        return {
+            "ada": ada.upn, "ada_id": ada.id,
+            "photo": cleared_photo(db.session, school["id"], [ada.id]),
+            "other": cleared_photo(db.session, school["id"], [alan.id]),
+            "media_lead": user_id(db.session, "media_lead@testschool.test"),
+            "staff": user_id(db.session, "staff@testschool.test"),
+        }
+
+
+def withdraw(app, upn, purpose="social_media"):
+    """The register's own path (web screens and CLI both call it) as the admin withdraws."""
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        actions.set_consent(db.session, 1, upn, purpose, "withdrawn", given_by="Parent of Ada",
+                            recorded_by="admin@testschool.test")
+        db.session.commit()
+
+
+def carry_out(app):
+    from gatekeeper.tasks import carry_out_takedowns_task
+
+    with app.app_context():
+        return carry_out_takedowns_task().get()
+
+
+def rows(app, model):
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        found = db.session.scalars(select(model).order_by(model.id)).all()
+        db.session.expunge_all()
+        return found
+
+
+def actions_logged(app) -> list[str]:
+    return [e.action for e in rows(app, AuditEvent)]
+
+
+def publish_both(media, setup, account, caption="Maths week"):
+    assert release(media, setup["photo"], account, caption).status_code == 302
+    assert release(media, setup["other"], account, caption).status_code == 302
+    posts = rows(media.client.application, Post)
+    assert [p.state for p in posts] == ["published", "published"]
+    return posts
+
+
+def test_withdrawal_deletes_through_webhook(app, login_as, setup):
+    with WebhookReceiver(SECRET) as receiver:
+        account = add_account(login_as("head"), [setup["media_lead"]], adapter="webhook",
+                              url=receiver.url, secret=SECRET, can_delete="yes")
+        ada_post, alan_post = publish_both(login_as("media_lead"), setup, account)
+        withdraw(app, setup["ada"])
+        (pending,) = rows(app, Takedown)
+        assert pending.state == "pending" and pending.post_id == ada_post.id
+        assert pending.requested_by == "admin@testschool.test"
+        assert carry_out(app) == {pending.id: "done"}
+    assert receiver.live_posts() == [alan_post.idempotency_key]  # only Ada's post is gone
+    delete = receiver.deliveries[-1]
+    assert delete.event == "post.delete" and delete.signature_ok
+    assert delete.body["idempotency_key"] == ada_post.idempotency_key
+    posts = {p.id: p for p in rows(app, Post)}
+    assert posts[ada_post.id].state == "withdrawn" and posts[alan_post.id].state == "published"
+    log = actions_logged(app)
+    assert log.index("consent_recorded") < log.index("post_withdrawn") < log.index("post_deleted")
+
+
+def test_withdrawal_deletes_from_wordpress(app, login_as, setup):
+    with WordPressSite(WP_USER, WP_PASSWORD) as site:
+        account = add_account(login_as("head"), [setup["media_lead"]], adapter="wordpress",
+                              purpose="website", base_url=site.url, username=WP_USER,
+                              app_password=WP_PASSWORD)
+        ada_post, alan_post = publish_both(login_as("media_lead"), setup, account)
+        assert len(site.posts) == 2 and len(site.media) == 2
+        withdraw(app, setup["ada"], purpose="social_media")  # another purpose: website stays
+        assert rows(app, Takedown) == []
+        withdraw(app, setup["ada"], purpose="website")
+        assert [t.state for t in rows(app, Takedown)] == ["pending"]
+        carry_out(app)
+        remaining = [p["slug"] for p in site.posts.values()]
+        assert remaining == ["gk-" + alan_post.idempotency_key] and len(site.media) == 1
+    assert [t.state for t in rows(app, Takedown)] == ["done"]
+    assert site.refused == 0
+
+
+def test_withdrawal_from_outbox_becomes_a_task_for_the_media_lead(app, login_as, setup):
+    media = login_as("media_lead")
+    ada_post, _ = publish_both(media, setup, 1)
+    outbox = app.config["OUTBOX_DIR"]
+    assert (outbox / f"{ada_post.uuid}.jpg").exists()
+    withdraw(app, setup["ada"])
+    carry_out(app)
+    assert not (outbox / f"{ada_post.uuid}.jpg").exists()  # not picked up by a sync tool later
+    (task,) = rows(app, Takedown)
+    assert task.state == "manual"
+    page = media.get("/queue/").get_data(as_text=True)
+    assert f'data-takedown="{task.id}"' in page and "Take down by hand" in page
+    assert media.post(f"/queue/takedowns/{task.id}/confirm").status_code == 302
+    (task,) = rows(app, Takedown)
+    assert task.state == "done" and task.confirmed_by_id == setup["media_lead"]
+    assert "Take down by hand" not in media.get("/queue/").get_data(as_text=True)
+    assert {"takedown_task_created", "takedown_confirmed"} <= set(actions_logged(app))
+
+
+def test_queued_post_is_pulled_without_touching_the_destination(app, login_as, setup):
+    with WebhookReceiver(SECRET) as receiver:
+        account = add_account(login_as("head"), [setup["media_lead"]], adapter="webhook",
+                              url=receiver.url, secret=SECRET, can_delete="yes")
+        release(login_as("media_lead"), setup["photo"], account, "Later", "2027-06-15T09:30")
+        from gatekeeper.extensions import db
+
+        with app.app_context():
+            actions.add_nopublish(db.session, 1, setup["ada"], category="other", note="x",
+                                  added_by="dsl@testschool.test")
+            db.session.commit()
+        (post,) = rows(app, Post)
+        assert post.state == "withdrawn" and post.withdrawn_reason == "added to the no-publish list"
+        assert rows(app, Takedown) == []  # never handed to the webhook: nothing to delete
+    assert receiver.deliveries == []
+    with app.app_context():
+        assert db.session.get(Photo, setup["photo"]).status == "withdrawn"
+
+
+def test_media_lead_takes_a_post_down_by_hand_with_a_reason(app, login_as, setup):
+    with WebhookReceiver(SECRET) as receiver:
+        account = add_account(login_as("head"), [setup["media_lead"]], adapter="webhook",
+                              url=receiver.url, secret=SECRET, can_delete="yes")
+        media = login_as("media_lead")
+        release(media, setup["photo"], account, "Sports")
+        (post,) = rows(app, Post)
+        media.post(f"/queue/{post.id}/takedown", {"reason": ""})
+        assert rows(app, Post)[0].state == "published"
+        assert "Give a reason" in media.get("/queue/").get_data(as_text=True)
+        assert media.post(f"/queue/{post.id}/takedown",
+                          {"reason": "posted by mistake"}).status_code == 302
+    assert receiver.live_posts() == []  # deleted at once, through the same path
+    (task,) = rows(app, Takedown)
+    assert task.state == "done" and task.requested_by == "media_lead@testschool.test"
+    assert rows(app, Post)[0].withdrawn_reason == "posted by mistake"
+    head = login_as("head")
+    assert "posted by mistake" in head.get("/queue/").get_data(as_text=True)
+
+
+def test_failing_delete_is_retried_then_handed_to_a_person(app, login_as, setup):
+    from gatekeeper.publishing.takedown import TAKEDOWN_MAX_ATTEMPTS
+
+    with WebhookReceiver(SECRET) as receiver:
+        account = add_account(login_as("head"), [setup["media_lead"]], adapter="webhook",
+                              url=receiver.url, secret=SECRET, can_delete="yes")
+        release(login_as("media_lead"), setup["photo"], account, "Sports")
+        receiver.fail_always, receiver.fail_status = True, 400
+        withdraw(app, setup["ada"])
+        for _ in range(TAKEDOWN_MAX_ATTEMPTS):
+            carry_out(app)
+    (task,) = rows(app, Takedown)
+    assert task.state == "manual" and "HTTP 400" in task.last_error
+    assert task.attempts == TAKEDOWN_MAX_ATTEMPTS
+
+
+def test_staff_delete_their_own_upload_before_release_only(app, login_as, setup, school):
+    from gatekeeper.extensions import db
+    from gatekeeper.storage import app_storage
+
+    with app.app_context():
+        mine = cleared_photo(db.session, school["id"], [setup["ada_id"]],
+                             uploaded_by_id=setup["staff"])
+        released = cleared_photo(db.session, school["id"], [setup["ada_id"]],
+                                 uploaded_by_id=setup["staff"])
+        uuid = db.session.get(Photo, mine).uuid
+    staff, media = login_as("staff"), login_as("media_lead")
+    assert media.post(f"/my-uploads/{mine}/delete").status_code == 404  # not the uploader
+    release(media, released, 1, "Sports")
+    assert staff.post(f"/my-uploads/{mine}/delete").status_code == 302
+    staff.post(f"/my-uploads/{released}/delete")
+    with app.app_context():
+        assert db.session.get(Photo, mine) is None
+        assert not app_storage().exists("originals", uuid)
+        assert db.session.get(Photo, released).status == "published"
+    assert "photo_deleted" in actions_logged(app)
