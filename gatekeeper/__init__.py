@@ -30,6 +30,9 @@ def create_app(test_config: dict | None = None, config_name: str | None = None) 
     migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
+    from gatekeeper.translations import compile_catalogues
+
+    compile_catalogues()  # .mo files are built from the .po sources, never committed
     babel.init_app(app, locale_selector=select_locale)
     bootstrap.init_app(app)
 

@@ -1,8 +1,10 @@
 // Staff upload: one request per photo (progress per file and for the batch), then live status.
+// Files go straight from the device to the server one at a time: nothing holds the whole batch.
 (function () {
   "use strict";
   const app = document.getElementById("upload-app");
   if (!app) return;
+  const text = JSON.parse(app.dataset.i18n);
   const csrf = app.dataset.csrf;
   const list = document.getElementById("uploads");
   const eventSelect = document.getElementById("event");
@@ -10,30 +12,47 @@
   const batchText = document.getElementById("batch-text");
   const CONCURRENT = 2;
   const POLL_MS = 2000;
+  const PENDING = ["uploaded", "screening", "failed"];
+  const EVENT_KEY = "gatekeeper.upload.event";
+  let inFlight = 0;
+
+  function fill(template, values) {
+    return template.replace(/\{(\w+)\}/g, function (_, key) { return values[key]; });
+  }
+
+  function el(tag, className, content) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (content !== undefined) node.textContent = content;
+    return node;
+  }
 
   function card(name) {
-    const li = document.createElement("li");
-    li.className = "col-6 col-md-4 col-lg-3";
-    li.innerHTML = '<div class="card h-100"><div class="card-body p-2">' +
-      '<div class="small text-truncate name"></div>' +
-      '<progress class="w-100 file-progress" max="100" value="0"></progress>' +
-      '<span class="badge status status-uploading"></span>' +
-      '<div class="small text-danger error"></div></div></div>';
-    li.querySelector(".name").textContent = name;
-    li.querySelector(".status").textContent = "Uploading";
+    const li = el("li", "col-6 col-md-4 col-lg-3 upload-item");
+    const body = el("div", "card-body p-2");
+    const progress = el("progress", "w-100 file-progress");
+    progress.max = 100; progress.value = 0;
+    progress.setAttribute("aria-label", name);
+    body.append(el("div", "small text-truncate name", name), progress,
+      el("span", "badge status status-uploading", text.uploading), el("div", "small text-danger error"));
+    const box = el("div", "card h-100");
+    box.append(body);
+    li.append(box);
     list.prepend(li);
+    const empty = document.getElementById("no-uploads");
+    if (empty) empty.remove();
     return li;
   }
 
   function showStatus(li, photo) {
     li.dataset.photoId = photo.id;
+    li.dataset.status = photo.status;
     const badge = li.querySelector(".status");
     badge.className = "badge status status-" + photo.status;
     badge.textContent = photo.label;
-    li.querySelector(".error") && (li.querySelector(".error").textContent = photo.error || "");
+    li.querySelector(".error").textContent = photo.error || "";
     if (!li.querySelector("img") && photo.thumb && photo.status !== "rejected") {
-      const img = document.createElement("img");
-      img.className = "card-img-top thumb";
+      const img = el("img", "card-img-top thumb");
       img.alt = photo.filename;
       img.src = photo.thumb;
       li.querySelector(".card").prepend(img);
@@ -43,21 +62,21 @@
   function send(file, li, onProgress) {
     return new Promise(function (resolve) {
       const form = new FormData();
-      form.append("photo", file, file.name);
       form.append("event_id", eventSelect.value);
+      form.append("photo", file, file.name);
       const xhr = new XMLHttpRequest();
       xhr.open("POST", app.dataset.uploadUrl);
       xhr.setRequestHeader("X-CSRFToken", csrf);
-      xhr.upload.onprogress = function (e) {
-        if (e.lengthComputable) onProgress(e.loaded / e.total);
-      };
+      xhr.upload.onprogress = function (e) { if (e.lengthComputable) onProgress(e.loaded / e.total); };
+      inFlight++;
+      xhr.onloadend = function () { inFlight--; };
       xhr.onload = function () {
         let body = {};
         try { body = JSON.parse(xhr.responseText); } catch (err) { body = {}; }
-        if (xhr.status === 201) { onProgress(1); showStatus(li, body); resolve(true); }
-        else { fail(li, file, body.error || ("Upload failed (" + xhr.status + ")")); resolve(false); }
+        if (xhr.status === 201) { onProgress(1); showStatus(li, body); schedulePoll(); resolve(true); }
+        else { fail(li, file, body.error || fill(text.failed, { code: xhr.status })); resolve(false); }
       };
-      xhr.onerror = function () { fail(li, file, "Network error: check the connection and retry."); resolve(false); };
+      xhr.onerror = function () { fail(li, file, text.network); resolve(false); };
       xhr.send(form);
     });
   }
@@ -65,38 +84,41 @@
   function fail(li, file, message) {
     const badge = li.querySelector(".status");
     badge.className = "badge status status-rejected";
-    badge.textContent = "Not uploaded";
+    badge.textContent = text.notUploaded;
     li.querySelector(".error").textContent = message;
-    if (!li.querySelector(".retry")) {
-      const retry = document.createElement("button");
-      retry.type = "button";
-      retry.className = "btn btn-outline-primary btn-sm retry mt-1";
-      retry.textContent = "Retry";
-      retry.addEventListener("click", function () {
-        retry.remove();
-        li.querySelector(".error").textContent = "";
-        send(file, li, function (f) { li.querySelector(".file-progress").value = f * 100; });
-      });
-      li.querySelector(".card-body").append(retry);
-    }
+    if (li.querySelector(".retry")) return;
+    const retry = el("button", "btn btn-outline-primary retry mt-1 w-100", text.retry);
+    retry.type = "button";
+    retry.addEventListener("click", function () {
+      retry.remove();
+      li.querySelector(".error").textContent = "";
+      badge.className = "badge status status-uploading";
+      badge.textContent = text.uploading;
+      send(file, li, function (f) { li.querySelector(".file-progress").value = f * 100; });
+    });
+    li.querySelector(".card-body").append(retry);
   }
 
   async function uploadAll(files) {
-    const progress = new Array(files.length).fill(0);
+    const sizes = files.map(function (f) { return f.size || 1; });
+    const total = sizes.reduce(function (a, b) { return a + b; }, 0);
+    const sent = new Array(files.length).fill(0);
     let done = 0, failed = 0, next = 0;
     function update() {
-      const total = progress.reduce(function (a, b) { return a + b; }, 0) / files.length;
-      batchBar.value = Math.round(total * 100);
-      batchText.textContent = done + " / " + files.length + " uploaded" + (failed ? ", " + failed + " failed" : "");
+      const bytes = sent.reduce(function (a, b) { return a + b; }, 0);
+      batchBar.value = Math.round((bytes / total) * 100);
+      batchText.textContent = fill(text.progress, { done: done, total: files.length }) +
+        (failed ? " · " + fill(text.failedCount, { failed: failed }) : "");
     }
     async function worker() {
       while (next < files.length) {
         const i = next++;
         const li = card(files[i].name);
         const ok = await send(files[i], li, function (f) {
-          progress[i] = f; li.querySelector(".file-progress").value = f * 100; update();
+          sent[i] = f * sizes[i]; li.querySelector(".file-progress").value = f * 100; update();
         });
-        if (ok) done++; else { failed++; progress[i] = 1; }
+        sent[i] = sizes[i];
+        if (ok) done++; else failed++;
         update();
       }
     }
@@ -105,24 +127,49 @@
   }
 
   document.getElementById("start").addEventListener("click", function () {
-    const files = Array.from(document.getElementById("photos").files);
-    if (!eventSelect.value) { batchText.textContent = "Choose the event first."; eventSelect.focus(); return; }
-    if (!files.length) { batchText.textContent = "Choose some photos first."; return; }
-    uploadAll(files);
+    const input = document.getElementById("photos");
+    const files = Array.from(input.files);
+    if (!eventSelect.value) { batchText.textContent = text.chooseEvent; eventSelect.focus(); return; }
+    if (!files.length) { batchText.textContent = text.choosePhotos; input.focus(); return; }
+    uploadAll(files).then(function () { input.value = ""; });
   });
+
+  eventSelect.addEventListener("change", function () { localStorage.setItem(EVENT_KEY, eventSelect.value); });
+  const remembered = localStorage.getItem(EVENT_KEY);
+  if (remembered && eventSelect.querySelector('option[value="' + CSS.escape(remembered) + '"]')) {
+    eventSelect.value = remembered;
+  }
 
   document.getElementById("event-form").addEventListener("submit", async function (e) {
     e.preventDefault();
-    const form = new FormData(e.target);
-    const response = await fetch(app.dataset.eventUrl, { method: "POST", body: form, headers: { "X-CSRFToken": csrf } });
+    const error = document.getElementById("event-error");
+    const response = await fetch(app.dataset.eventUrl, {
+      method: "POST", body: new FormData(e.target), headers: { "X-CSRFToken": csrf },
+    });
     const body = await response.json();
-    if (!response.ok) { batchText.textContent = body.error; return; }
-    const option = new Option(body.name + " (" + body.date + ")", body.id, true, true);
-    eventSelect.add(option);
-    e.target.closest("details").open = false;
+    if (!response.ok) { error.textContent = body.error; return; }
+    error.textContent = "";
+    eventSelect.add(new Option(body.name + " (" + body.date + ")", body.id, true, true));
+    localStorage.setItem(EVENT_KEY, String(body.id));
+    document.getElementById("new-event").open = false;
+    document.getElementById("photos").focus();
   });
 
+  window.addEventListener("beforeunload", function (e) {
+    if (inFlight > 0) { e.preventDefault(); e.returnValue = text.leaving; }
+  });
+
+  let pollTimer = null;
+  function pending() {
+    return Array.from(list.querySelectorAll("[data-photo-id]")).some(function (li) {
+      return PENDING.indexOf(li.dataset.status) >= 0;
+    });
+  }
+  function schedulePoll() {
+    if (!pollTimer) pollTimer = setTimeout(poll, POLL_MS);
+  }
   async function poll() {
+    pollTimer = null;
     try {
       const response = await fetch(app.dataset.statusUrl, { headers: { Accept: "application/json" } });
       if (response.ok) {
@@ -133,7 +180,7 @@
         });
       }
     } catch (err) { /* offline for a moment: try again at the next tick */ }
-    setTimeout(poll, POLL_MS);
+    if (pending() || inFlight > 0) schedulePoll();
   }
-  setTimeout(poll, POLL_MS);
+  if (pending()) schedulePoll();
 })();

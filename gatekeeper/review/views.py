@@ -6,28 +6,31 @@ import datetime as dt
 
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
 from consent.models import Pupil
 from gatekeeper.auth.guard import guard_blueprint
 from gatekeeper.extensions import db
-from gatekeeper.models import Event, Face, OfficialAccount, Photo
+from gatekeeper.models import Face, OfficialAccount, Photo
 from gatekeeper.publishing.captions import check_caption
-from gatekeeper.publishing.service import ReleaseError, register_names, release_post
-from gatekeeper.review.service import ReviewError, reject_photo, release_blockers, resolve_face
+from gatekeeper.publishing.service import ReleaseError, register_names
+from gatekeeper.review import service
 from gatekeeper.tasks import publish_post_task
 from gatekeeper.thumbnails import PREVIEW_SIDE, thumbnail_response
 
 bp = guard_blueprint(Blueprint("review", __name__, url_prefix="/review"), "media_lead")
 
-QUEUE_STATES = ("needs_review", "cleared", "blocked")
 RELEASE_CHECKLIST = (
-    ("dressed", "Everyone is appropriately dressed."),
-    ("no_distress", "No one is subject to ridicule or distress."),
-    ("no_location", "No identifying background: house numbers, street names, school uniform badges."),
-    ("tagging_off", "Tagging will be off on the post."),
+    ("dressed", _l("Everyone is appropriately dressed.")),
+    ("no_distress", _l("No one is subject to ridicule or distress.")),
+    ("no_location", _l("No identifying background: house numbers, street names, "
+                       "school uniform badges.")),
+    ("tagging_off", _l("Tagging will be off on the post.")),
 )
+MAX_CAPTION = 2000
+MAX_REASON = 500
 
 
 def school_photo(photo_id: int) -> Photo:
@@ -47,18 +50,21 @@ def approved_accounts():
     ).all()
 
 
+def school_account(account_id: int | None) -> OfficialAccount | None:
+    account = db.session.get(OfficialAccount, account_id or 0)
+    return account if account is not None and account.school_id == g.school_id else None
+
+
+def release_form_context() -> dict:
+    return {"accounts": approved_accounts(), "checklist": RELEASE_CHECKLIST}
+
+
 @bp.route("/")
 def index():
-    photos = db.session.scalars(
-        select(Photo)
-        .where(Photo.school_id == g.school_id, Photo.status.in_(QUEUE_STATES))
-        .order_by(Photo.event_id.desc(), Photo.id)
-    ).all()
-    events = {e.id: e for e in db.session.scalars(select(Event).where(Event.school_id == g.school_id))}
-    by_event: dict = {}
-    for photo in photos:
-        by_event.setdefault(events.get(photo.event_id), []).append(photo)
-    return render_template("review/index.html", by_event=by_event, title=_("Review queue"))
+    return render_template(
+        "review/index.html", queue=service.review_queue(db.session, g.school_id),
+        blockers=service.release_blockers, title=_("Review queue"), **release_form_context(),
+    )
 
 
 @bp.route("/<int:photo_id>")
@@ -66,9 +72,8 @@ def photo(photo_id: int):
     photo = school_photo(photo_id)
     pupils = {p.id: p for p in db.session.scalars(select(Pupil).where(Pupil.school_id == g.school_id))}
     return render_template(
-        "review/photo.html", photo=photo, pupils=pupils, blockers=release_blockers(photo),
-        accounts=approved_accounts(), checklist=RELEASE_CHECKLIST,
-        title=_("Review photo %(n)d", n=photo.id),
+        "review/photo.html", photo=photo, pupils=pupils, blockers=service.release_blockers(photo),
+        title=_("Review photo %(n)d", n=photo.id), **release_form_context(),
     )
 
 
@@ -79,8 +84,18 @@ def image(photo_id: int):
 
 @bp.route("/<int:photo_id>/preview")
 def preview(photo_id: int):
-    """Exactly the pixels that will be posted: sanitised, with blurs applied."""
-    return thumbnail_response(school_photo(photo_id), side=PREVIEW_SIDE, blur=True)
+    """Exactly the image that will be posted to the account: sanitised, sized, blurs applied."""
+    photo = school_photo(photo_id)
+    account = school_account(request.args.get("account", type=int))
+    if account is None:
+        return thumbnail_response(photo, side=PREVIEW_SIDE, blur=True)
+    return thumbnail_response(photo, side=account.max_side, blur=True, quality=account.quality)
+
+
+@bp.route("/pupils")
+def pupils():
+    found = service.search_pupils(db.session, g.school_id, request.args.get("q", "")[:100])
+    return jsonify(pupils=[{"id": p.id, "name": p.full_name, "year": p.year_group} for p in found])
 
 
 @bp.route("/<int:photo_id>/faces/<int:face_id>", methods=["POST"])
@@ -91,53 +106,88 @@ def resolve(photo_id: int, face_id: int):
         abort(404)
     pupil = db.session.get(Pupil, request.form.get("pupil_id", type=int) or 0)
     try:
-        resolve_face(db.session, face, request.form.get("resolution", ""), current_user, pupil)
+        service.resolve_face(db.session, face, request.form.get("resolution", ""), current_user,
+                             pupil)
         db.session.commit()
-    except ReviewError as error:
+    except service.ReviewError as error:
         db.session.rollback()
         flash(str(error), "danger")
-    return redirect(url_for("review.photo", photo_id=photo.id))
+    return redirect(url_for("review.photo", photo_id=photo.id, _anchor=f"face-{face.index + 1}"))
 
 
 @bp.route("/<int:photo_id>/reject", methods=["POST"])
 def reject(photo_id: int):
     photo = school_photo(photo_id)
-    reject_photo(db.session, photo, current_user, request.form.get("reason", "")[:500])
-    db.session.commit()
+    try:
+        service.reject_photo(db.session, photo, current_user,
+                             request.form.get("reason", "")[:MAX_REASON])
+        db.session.commit()
+    except service.ReviewError as error:
+        db.session.rollback()
+        flash(str(error), "danger")
+        return redirect(url_for("review.photo", photo_id=photo.id))
     flash(_("Photo rejected."), "info")
     return redirect(url_for("review.index"))
 
 
 @bp.route("/caption-check", methods=["POST"])
 def caption_check():
-    check = check_caption(request.form.get("caption", ""), register_names(db.session, g.school_id))
+    check = check_caption(request.form.get("caption", "")[:MAX_CAPTION],
+                          register_names(db.session, g.school_id))
     return jsonify(ok=check.ok, errors=list(check.errors), warnings=list(check.warnings))
 
 
 def parse_schedule(value: str | None) -> dt.datetime | None:
+    """The form's Europe/London wall-clock time as naive UTC; empty means now."""
     from gatekeeper.timezone import london_to_utc
 
-    return london_to_utc(dt.datetime.fromisoformat(value)) if value else None
+    if not value:
+        return None
+    try:
+        return london_to_utc(dt.datetime.fromisoformat(value))
+    except ValueError:
+        raise ReleaseError(_("Give the time as a date and time.")) from None
+
+
+def release_request(photos: list[Photo]):
+    """Check the form and release the photos; returns the posts or raises ReleaseError."""
+    if any(request.form.get(key) != "yes" for key, _label in RELEASE_CHECKLIST):
+        raise ReleaseError(_("Confirm every item of the checklist before release."))
+    account = school_account(request.form.get("account_id", type=int))
+    if account is None:
+        raise ReleaseError(_("Choose an official account."))
+    scheduled = parse_schedule(request.form.get("scheduled_at"))
+    caption = request.form.get("caption", "")[:MAX_CAPTION]
+    return account, service.release_photos(db.session, photos, account, caption, current_user,
+                                           scheduled)
+
+
+def release_and_queue(photos: list[Photo]) -> bool:
+    try:
+        account, posts = release_request(photos)
+        db.session.commit()
+    except ReleaseError as error:
+        db.session.rollback()
+        flash(str(error), "danger")
+        return False
+    for post in posts:  # after commit: the worker sees the rows
+        publish_post_task.schedule((post.id,), eta=post.scheduled_at)
+    flash(_("%(n)d photo(s) released to %(account)s.", n=len(posts), account=account.label),
+          "success")
+    return True
 
 
 @bp.route("/<int:photo_id>/release", methods=["POST"])
 def release(photo_id: int):
     photo = school_photo(photo_id)
-    missing = [label for key, label in RELEASE_CHECKLIST if request.form.get(key) != "yes"]
-    account = db.session.get(OfficialAccount, request.form.get("account_id", type=int) or 0)
-    try:
-        if missing:
-            raise ReleaseError(_("Confirm every item of the checklist before release."))
-        if account is None:
-            raise ReleaseError(_("Choose an official account."))
-        scheduled = parse_schedule(request.form.get("scheduled_at"))
-        post = release_post(db.session, photo, account, request.form.get("caption", ""),
-                            current_user, scheduled)
-        db.session.commit()
-    except (ReleaseError, ValueError) as error:
-        db.session.rollback()
-        flash(str(error), "danger")
-        return redirect(url_for("review.photo", photo_id=photo.id))
-    publish_post_task.schedule((post.id,), eta=post.scheduled_at)
-    flash(_("Released to %(account)s.", account=account.label), "success")
+    if release_and_queue([photo]):
+        return redirect(url_for("review.index"))
+    return redirect(url_for("review.photo", photo_id=photo.id))
+
+
+@bp.route("/release", methods=["POST"])
+def release_bulk():
+    ids = request.form.getlist("photo_id", type=int)
+    photos = [school_photo(photo_id) for photo_id in dict.fromkeys(ids)]
+    release_and_queue(photos)
     return redirect(url_for("review.index"))

@@ -1,15 +1,46 @@
-"""The designated safeguarding lead: the no-publish list with its reasons, and blocked photos."""
+"""The designated safeguarding lead: the no-publish list with its reasons, blocked photos with
+the reason each child is protected, and the audit of every manual decision."""
 
-from flask import Blueprint, g, render_template
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Blueprint, abort, g, render_template
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from consent.models import NoPublishEntry, Pupil
+from consent import rules
+from consent.models import NoPublishEntry, Pupil, utcnow
+from consent.services import pupil_facts
 from gatekeeper.auth.guard import guard_blueprint
 from gatekeeper.extensions import db
 from gatekeeper.models import Photo
+from gatekeeper.review.service import manual_decisions
 
 bp = guard_blueprint(Blueprint("safeguarding", __name__, url_prefix="/safeguarding"), "dsl")
+
+BLOCKED_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class Protection:
+    face_number: int
+    pupil: Pupil | None
+    reason: str
+
+
+def protections(session: Session, photo: Photo) -> list[Protection]:
+    """Why each blocked face of the photo is protected, in the register's words, as of today."""
+    found = []
+    for face in photo.faces:
+        if face.status != "blocked":
+            continue
+        pupil = session.get(Pupil, face.pupil_id or face.resolved_pupil_id or 0)
+        reason = (rules.decide(pupil_facts(pupil), photo.purpose, utcnow().date()).reason
+                  if pupil else _("matched no one on the register"))
+        found.append(Protection(face.index + 1, pupil, reason))
+    return found
 
 
 @bp.route("/")
@@ -22,6 +53,20 @@ def index():
     ).all()
     blocked = db.session.scalars(
         select(Photo).where(Photo.school_id == g.school_id, Photo.status == "blocked")
+        .order_by(Photo.id.desc()).limit(BLOCKED_LIMIT)
     ).all()
-    return render_template("safeguarding/index.html", entries=entries, blocked=blocked,
-                           title=_("No-publish list"))
+    return render_template(
+        "safeguarding/index.html", entries=entries,
+        blocked=[(photo, protections(db.session, photo)) for photo in blocked],
+        decisions=manual_decisions(db.session, g.school_id), title=_("Safeguarding"),
+    )
+
+
+@bp.route("/photos/<int:photo_id>/thumb")
+def thumbnail(photo_id: int):
+    from gatekeeper.thumbnails import thumbnail_response
+
+    photo = db.session.get(Photo, photo_id)
+    if photo is None or photo.school_id != g.school_id:
+        abort(404)
+    return thumbnail_response(photo)

@@ -22,31 +22,13 @@ from gatekeeper.models import Event, Photo
 from gatekeeper.security import queue_errors
 from gatekeeper.storage import app_storage
 from gatekeeper.tasks import screen_photo_task
+from gatekeeper.uploads.labels import PURPOSE_LABELS, STATUS_LABELS, label_globals, status_label
 from gatekeeper.uploads.service import accept_upload
 
 bp = guard_blueprint(Blueprint("uploads", __name__, url_prefix="/uploads"), "staff", "media_lead", "head")
 
 STATUS_LIMIT = 200  # most recent uploads shown on the page and polled for status
-PURPOSE_LABELS = {
-    "website": _l("School website"),
-    "social_media": _l("Official social media"),
-    "newsletter": _l("Newsletter"),
-    "press": _l("Press"),
-    "internal_display": _l("Display inside school"),
-}
-STATUS_LABELS = {
-    "uploaded": _l("Queued"),
-    "screening": _l("Screening"),
-    "cleared": _l("Cleared"),
-    "needs_review": _l("Needs review"),
-    "blocked": _l("Blocked"),
-    "rejected": _l("Refused"),
-    "failed": _l("Failed, retrying"),
-    "released": _l("Released"),
-    "queued": _l("Queued to post"),
-    "published": _l("Published"),
-    "withdrawn": _l("Withdrawn"),
-}
+bp.app_context_processor(label_globals)
 
 
 class EventForm(FlaskForm):
@@ -79,19 +61,32 @@ def photo_json(photo: Photo) -> dict:
         "id": photo.id,
         "filename": photo.original_filename,
         "status": photo.status,
-        "label": str(STATUS_LABELS.get(photo.status, photo.status)),
+        "label": status_label(photo.status),
         "error": photo.error if photo.status == "rejected" else None,
         "event_id": photo.event_id,
         "thumb": url_for("uploads.thumbnail", photo_id=photo.id),
     }
 
 
+def js_text() -> dict:
+    """Words the upload script shows, translated here (the script has no catalogue of its own)."""
+    return {
+        "uploading": _("Uploading"), "notUploaded": _("Not uploaded"), "retry": _("Retry"),
+        "network": _("Network error: check the connection and retry."),
+        "failed": _("Upload failed (%(code)s)", code="{code}"),
+        "progress": _("%(done)s of %(total)s uploaded", done="{done}", total="{total}"),
+        "failedCount": _("%(n)s failed: use Retry on each", n="{failed}"),
+        "chooseEvent": _("Choose the event first."), "choosePhotos": _("Choose some photos first."),
+        "leaving": _("Photos are still uploading. Leave anyway?"),
+        "statuses": {key: str(label) for key, label in STATUS_LABELS.items()},
+    }
+
+
 @bp.route("/")
 def index():
-    form = EventForm()
     return render_template(
-        "uploads/index.html", form=form, events=school_events(), photos=own_photos(),
-        status_labels=STATUS_LABELS, title=_("Upload photos"),
+        "uploads/index.html", form=EventForm(), events=school_events(), photos=own_photos(),
+        js_text=js_text(), title=_("Upload photos"),
     )
 
 

@@ -1,0 +1,105 @@
+"""The headteacher's oversight: who holds which role, and what the week looked like."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from consent.models import utcnow
+from gatekeeper import audit
+from gatekeeper.auth.service import hash_password
+from gatekeeper.models import ROLES, Membership, Photo, Post, User
+
+MIN_PASSWORD = 12
+WEEK = dt.timedelta(days=7)
+SAMPLE_SIZE = 5
+SAMPLE_WINDOW = dt.timedelta(days=30)
+WAITING = ("needs_review", "cleared")
+
+
+class UserError(ValueError):
+    """A change to users or roles that is not allowed; the message is fit to show the head."""
+
+
+def school_users(session: Session, school_id: int) -> list[tuple[User, set[str]]]:
+    """Every user with a role at the school, with their roles there."""
+    users = session.scalars(
+        select(User).join(Membership, Membership.user_id == User.id)
+        .where(Membership.school_id == school_id).distinct().order_by(User.name)
+    ).all()
+    return [(user, user.roles_at(school_id)) for user in users]
+
+
+def add_user(session: Session, school_id: int, head: User, name: str, email: str,
+             password: str, roles: set[str]) -> User:
+    """A new user with roles here; an existing email (a trust colleague) just gains the roles."""
+    email, name = email.strip().lower(), name.strip()
+    if not name or "@" not in email:
+        raise UserError(_("Give a name and an email address."))
+    if not roles:
+        raise UserError(_("Give the user at least one role."))
+    user = session.scalar(select(User).where(func.lower(User.email) == email))
+    if user is None:
+        if len(password) < MIN_PASSWORD:
+            raise UserError(_("The first password must be at least %(n)d characters.", n=MIN_PASSWORD))
+        user = User(email=email, name=name, password_hash=hash_password(password))
+        session.add(user)
+        session.flush()
+        audit.record(session, "user_created", school_id=school_id, actor=head, subject=user,
+                     detail={"email": email, "name": name})
+    set_roles(session, school_id, head, user, roles)
+    return user
+
+
+def set_roles(session: Session, school_id: int, head: User, user: User, roles: set[str]) -> None:
+    """Grant and revoke so the user holds exactly `roles` here; every change is audited."""
+    if not roles <= set(ROLES):
+        raise UserError(_("Unknown role."))
+    current = user.roles_at(school_id)
+    if "head" in current - roles and heads_at(session, school_id) <= 1:
+        raise UserError(_("The school needs at least one head: add another before removing this one."))
+    for membership in [m for m in user.memberships if m.school_id == school_id]:
+        if membership.role not in roles:
+            session.delete(membership)
+            user.memberships.remove(membership)
+            audit.record(session, "role_revoked", school_id=school_id, actor=head, subject=user,
+                         detail={"role": membership.role})
+    for role in sorted(roles - current):
+        # Granting media_lead is the head's authorisation to release to official accounts.
+        user.memberships.append(Membership(school_id=school_id, role=role, authorised_by_id=head.id))
+        audit.record(session, "role_granted", school_id=school_id, actor=head, subject=user,
+                     detail={"role": role})
+
+
+def heads_at(session: Session, school_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(Membership).where(
+        Membership.school_id == school_id, Membership.role == "head")) or 0
+
+
+def count(session: Session, model, *where) -> int:
+    return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def dashboard_figures(session: Session, school_id: int, now: dt.datetime | None = None) -> dict:
+    """The numbers on the head's dashboard, keyed by a stable name."""
+    now = now or utcnow()
+    photos, posts = Photo.school_id == school_id, Post.school_id == school_id
+    return {
+        "uploads_week": count(session, Photo, photos, Photo.created_at >= now - WEEK),
+        "waiting": count(session, Photo, photos, Photo.status.in_(WAITING)),
+        "released": count(session, Post, posts),
+        "blocked": count(session, Photo, photos, Photo.status == "blocked"),
+        "takedowns": count(session, Post, posts, Post.state == "withdrawn"),
+    }
+
+
+def sample_posts(session: Session, school_id: int, rng: random.Random | None = None) -> list[Post]:
+    """A random few of the last month's posts, for the head to check (policies ask for sampling)."""
+    ids = list(session.scalars(select(Post.id).where(
+        Post.school_id == school_id, Post.released_at >= utcnow() - SAMPLE_WINDOW)))
+    chosen = (rng or random.SystemRandom()).sample(ids, min(SAMPLE_SIZE, len(ids)))
+    return [session.get(Post, post_id) for post_id in sorted(chosen, reverse=True)]

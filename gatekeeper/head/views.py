@@ -1,0 +1,93 @@
+"""The headteacher: a dashboard of the week, and users and their roles."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from gatekeeper.auth.guard import guard_blueprint
+from gatekeeper.extensions import db
+from gatekeeper.head import service
+from gatekeeper.models import ROLES, User
+
+bp = guard_blueprint(Blueprint("head", __name__, url_prefix="/head"), "head")
+
+FIGURE_LABELS = {
+    "uploads_week": _l("Uploads this week"),
+    "waiting": _l("Waiting for review"),
+    "released": _l("Released"),
+    "blocked": _l("Blocked"),
+    "takedowns": _l("Taken down"),
+}
+ROLE_LABELS = {
+    "staff": _l("Staff (uploads photos)"),
+    "admin": _l("Admin (keeps the register)"),
+    "dsl": _l("DSL (no-publish list)"),
+    "media_lead": _l("Media lead (reviews and releases)"),
+    "head": _l("Head"),
+}
+
+
+@bp.route("/")
+def index():
+    return render_template(
+        "head/index.html", figures=service.dashboard_figures(db.session, g.school_id),
+        labels=FIGURE_LABELS, sample=service.sample_posts(db.session, g.school_id),
+        title=_("Head's dashboard"),
+    )
+
+
+@bp.route("/users")
+def users():
+    return render_template("head/users.html", users=service.school_users(db.session, g.school_id),
+                           roles=ROLES, role_labels=ROLE_LABELS, title=_("Users and roles"))
+
+
+def chosen_roles() -> set[str]:
+    return {role for role in request.form.getlist("role") if role in ROLES}
+
+
+@bp.route("/users", methods=["POST"])
+def add_user():
+    form = request.form
+    try:
+        user = service.add_user(db.session, g.school_id, current_user, form.get("name", "")[:200],
+                                form.get("email", "")[:254], form.get("password", ""),
+                                chosen_roles())
+        db.session.commit()
+    except service.UserError as error:
+        db.session.rollback()
+        flash(str(error), "danger")
+        return redirect(url_for("head.users"))
+    flash(_("%(name)s can now sign in.", name=user.name), "success")
+    return redirect(url_for("head.users"))
+
+
+@bp.route("/users/<int:user_id>/roles", methods=["POST"])
+def set_roles(user_id: int):
+    user = db.session.get(User, user_id)
+    if user is None or g.school_id not in user.school_ids():
+        abort(404)
+    try:
+        service.set_roles(db.session, g.school_id, current_user, user, chosen_roles())
+        db.session.commit()
+    except service.UserError as error:
+        db.session.rollback()
+        flash(str(error), "danger")
+        return redirect(url_for("head.users"))
+    flash(_("Roles of %(name)s saved.", name=user.name), "success")
+    return redirect(url_for("head.users"))
+
+
+@bp.route("/posts/<int:post_id>/image")
+def post_image(post_id: int):
+    """A small copy of what was posted (blurs applied), for sampling."""
+    from gatekeeper.models import Post
+    from gatekeeper.thumbnails import thumbnail_response
+
+    post = db.session.get(Post, post_id)
+    if post is None or post.school_id != g.school_id:
+        abort(404)
+    return thumbnail_response(post.photo, blur=True)

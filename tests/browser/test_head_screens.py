@@ -1,0 +1,50 @@
+"""The head and the DSL at their desks: the dashboard, roles, and blocked photos with reasons."""
+
+import pytest
+
+from gatekeeper.testing.fixtures import add_pupil, upload_photo
+from tests.browser.conftest import IPAD_LANDSCAPE, IPAD_PORTRAIT, screenshot, sign_in
+
+pytestmark = pytest.mark.browser
+
+
+def test_head_adds_a_media_lead(page_at, school):
+    page = page_at(IPAD_PORTRAIT)
+    sign_in(page, "head@testschool.test")
+    page.get_by_role("heading", name="Head's dashboard").wait_for()
+    assert page.locator("#figure-uploads_week").inner_text() == "0"
+    screenshot(page, "head-dashboard")
+    page.goto("/head/users")
+    page.get_by_label("Name", exact=True).fill("Mrs Jones")
+    page.get_by_label("Email", exact=True).fill("jones@testschool.test")
+    page.get_by_label("First password (at least 12 characters)").fill("a long first password")
+    page.locator("#new-role-media_lead").check()
+    page.get_by_role("button", name="Add user").click()
+    page.get_by_text("Mrs Jones can now sign in.").wait_for()
+    jones = page.locator("li.card", has_text="jones@testschool.test")
+    assert jones.get_by_role("checkbox", name="Media lead (reviews and releases)").is_checked()
+    assert not jones.get_by_role("checkbox", name="Head").is_checked()
+    screenshot(page, "head-users")
+
+
+def test_dsl_sees_why_a_blocked_photo_is_blocked(live_app, page_at, school, login_as, faces_dir):
+    people = faces_dir / "people"
+    with live_app.app_context():
+        from gatekeeper.extensions import db
+
+        add_pupil(db.session, school["id"], 1, "Barack", "Obama", consents={"social_media": "granted"},
+                  faces=sorted((people / "obama").iterdir()))
+        add_pupil(db.session, school["id"], 2, "Joe", "Biden", consents={"social_media": "refused"},
+                  faces=sorted((people / "biden").iterdir()))
+    staff = login_as("staff")
+    event_id = staff.post("/uploads/events", {"name": "Assembly", "date": "2026-07-10",
+                                              "purpose": "social_media"}).get_json()["id"]
+    path = faces_dir / "events" / "two_people.jpg"
+    upload_photo(staff, event_id, path.name, path.read_bytes())
+
+    page = page_at(IPAD_LANDSCAPE)
+    sign_in(page, "dsl@testschool.test")
+    blocked = page.locator("#blocked li").first
+    blocked.get_by_text("Joe Biden").wait_for()
+    assert "refused" in blocked.inner_text().lower()
+    screenshot(page, "dsl-blocked-photos")

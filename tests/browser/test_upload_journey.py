@@ -1,0 +1,76 @@
+"""Staff at sports day: create the event, pick three photos on an iPad, watch them upload and screen."""
+
+import pytest
+
+from gatekeeper.testing.fixtures import add_pupil
+from tests.browser.conftest import IPAD_PORTRAIT, PHONE, screenshot, sign_in
+
+pytestmark = pytest.mark.browser
+
+PHOTOS = ("obama_podium.jpg", "kit_with_rose.jpg", "two_people.jpg")
+
+
+@pytest.fixture
+def register(live_app, school, faces_dir):
+    people = faces_dir / "people"
+    with live_app.app_context():
+        from gatekeeper.extensions import db
+
+        add_pupil(db.session, school["id"], 1, "Barack", "Obama", consents={"social_media": "granted"},
+                  faces=sorted((people / "obama").iterdir()))
+        add_pupil(db.session, school["id"], 2, "Joe", "Biden", consents={"social_media": "refused"},
+                  faces=sorted((people / "biden").iterdir()))
+
+
+def test_staff_uploads_three_photos_and_sees_verdicts(page_at, register, faces_dir, tmp_path):
+    page = page_at(IPAD_PORTRAIT)
+    sign_in(page, "staff@testschool.test")
+    page.get_by_text("Or create a new event").click()
+    page.get_by_label("Event name").fill("Sports day")
+    page.get_by_label("Intended use").select_option("social_media")
+    page.get_by_role("button", name="Create event").click()
+    page.wait_for_function("() => document.getElementById('event').value !== ''")
+    assert "Sports day" in page.get_by_label("Event", exact=True).inner_text()
+
+    page.get_by_label("Photos", exact=True).set_input_files([faces_dir / "events" / n for n in PHOTOS])
+    page.get_by_role("button", name="Upload photos").click()
+    page.wait_for_function("() => document.getElementById('batch-progress').value === 100")
+    page.get_by_text("3 of 3 uploaded").wait_for()
+
+    cards = page.locator("#uploads .upload-item")
+    assert cards.count() == 3
+    verdicts = {cards.nth(i).locator(".name").inner_text(): cards.nth(i).locator(".status").inner_text()
+                for i in range(3)}
+    assert verdicts == {"obama_podium.jpg": "Cleared", "kit_with_rose.jpg": "Needs review",
+                        "two_people.jpg": "Blocked"}
+    assert all(cards.nth(i).locator(".file-progress").evaluate("p => p.value") == 100 for i in range(3))
+    page.locator("#uploads img.thumb").first.wait_for()
+    assert "Biden" not in page.content()  # staff never learn who is protected, or why
+    screenshot(page, "staff-upload-verdicts")
+
+    # A file that is not a photo says why and offers a retry; the others are untouched.
+    bogus = tmp_path / "notes.jpg"
+    bogus.write_bytes(b"this is not a picture")
+    page.get_by_label("Photos", exact=True).set_input_files(bogus)
+    page.get_by_role("button", name="Upload photos").click()
+    failed = page.locator("#uploads .upload-item").first
+    failed.get_by_text("not a photo we can read").wait_for()
+    assert failed.get_by_role("button", name="Retry").is_visible()
+
+    # Leaving and coming back: the uploads are listed with their verdicts.
+    page.goto("/uploads/")
+    assert page.locator("#uploads .upload-item").count() == 3
+    assert page.locator("#uploads .status-blocked").count() == 1
+
+
+def test_upload_page_fits_a_phone_in_welsh(page_at, school):
+    page = page_at(PHONE)
+    sign_in(page, "staff@testschool.test")
+    page.get_by_role("button", name="Cymraeg").click()
+    page.get_by_role("heading", name="Llwytho lluniau i fyny").wait_for()
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    assert page.evaluate("() => document.documentElement.lang") == "cy"
+    small = page.evaluate("""() => Array.from(document.querySelectorAll('main button, main select, main input'))
+        .filter(e => e.offsetParent && e.getBoundingClientRect().height < 44).map(e => e.id || e.name)""")
+    assert small == []
+    screenshot(page, "staff-upload-phone-welsh")
