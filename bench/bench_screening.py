@@ -165,9 +165,9 @@ def match_ms_per_face() -> float:
     gallery = Gallery(Reference(i // 2, f"U{i // 2:07d}", e) for i, e in enumerate(matrix))
     publishable = frozenset(range(0, GALLERY_REFERENCES // 2, 3))
     faces = list(rng.normal(0, 0.09, (MATCH_FACES, 128)))
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time, as for the single-core photo timings
     decide_faces(faces, gallery, publishable)
-    return (time.perf_counter() - start) / MATCH_FACES * 1000
+    return (time.process_time() - start) / MATCH_FACES * 1000
 
 
 def main() -> int:
