@@ -9,7 +9,7 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 REDIS  ?= redis://127.0.0.1:6379/15
 export GATEKEEPER_INSTANCE ?= $(CURDIR)/instance
 
-.PHONY: install run worker test test-sqlite test-postgres system-deps bench bench-load lint clean
+.PHONY: install run run-scale worker test test-sqlite test-postgres system-deps bench bench-load lint clean
 
 install: $(VENV)/.installed
 
@@ -26,6 +26,11 @@ $(VENV)/.installed: requirements.txt requirements-nodeps.txt pyproject.toml
 run: install
 	$(VENV)/bin/gatekeeper init --demo
 	$(PY) -m gatekeeper.run --host $(HOST) --port $(PORT)
+
+# Production topology on this machine: gunicorn + CONSUMERS Huey consumers on PostgreSQL and Redis.
+CONSUMERS ?= 2
+run-scale: install
+	$(PY) -m gatekeeper.ops.scale --host $(HOST) --port $(PORT) --consumers $(CONSUMERS)
 
 worker: install
 	$(VENV)/bin/gatekeeper worker
