@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select
 
 from gatekeeper.models import AuditEvent, Photo
 from gatekeeper.ops.recovery import requeue_stalled
@@ -31,6 +31,7 @@ SCREEN_TIMEOUT_S = 240
 FINAL_STATES = ("cleared", "needs_review", "blocked", "rejected")
 BIG_SIDE = (4000, 3000)  # 12 MP: screening takes long enough to be caught in the middle
 STORAGE_LIMIT_BYTES = 128 * 1024
+UNREACHABLE_PG = "postgresql+psycopg://postgres@127.0.0.1:1/none"
 
 
 def group_photo(faces_dir: Path, seed: int, size=BIG_SIDE) -> bytes:
@@ -189,12 +190,12 @@ def test_database_unavailable_then_back(app, school, login_as, tmp_path):
             db.engine.dispose()
         shutil.move(path, aside)
         path.mkdir()  # a directory where the database was: every connection fails
-    else:
+    else:  # PostgreSQL: the app's engine now points at a port where nothing listens
         aside = None
         with app.app_context():
-            db.engine.dispose()
-        app.config["SQLALCHEMY_DATABASE_URI"] = "postgresql+psycopg://postgres@127.0.0.1:1/none"
-        app.extensions["sqlalchemy"]._app_engines.pop(app, None)
+            real_engine = db.engine
+            real_engine.dispose()
+            db._app_engines[app][None] = create_engine(UNREACHABLE_PG)
     try:
         page = staff.get("/uploads/status")
         assert page.status_code == 503
@@ -213,8 +214,9 @@ def test_database_unavailable_then_back(app, school, login_as, tmp_path):
             path.rmdir()
             shutil.move(aside, path)
         else:
-            app.config["SQLALCHEMY_DATABASE_URI"] = url
-            app.extensions["sqlalchemy"]._app_engines.pop(app, None)
+            with app.app_context():
+                db.engine.dispose()
+                db._app_engines[app][None] = real_engine
     storage = Path(app.config["STORAGE_DIR"]) / "originals"
     assert not storage.exists() or not any(storage.iterdir())  # nothing half-written
     back = upload_photo(staff, event_id, "back.jpg", data.getvalue())
