@@ -109,8 +109,8 @@ def carry_out_takedowns_periodic() -> int:
 
 
 @app_task(periodic=crontab(minute="*/5"))
-def requeue_stalled_work() -> tuple[int, int]:
-    """Every five minutes: queue again screening or publishing whose worker died (ops/recovery)."""
+def requeue_stalled_work() -> int:
+    """Every five minutes: queue again screening whose worker died (ops/recovery)."""
     from gatekeeper.extensions import db
     from gatekeeper.ops.recovery import requeue_stalled
 

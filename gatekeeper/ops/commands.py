@@ -161,12 +161,11 @@ def restore_command(source: str) -> None:
 @click.option("--stalled-after", type=int, default=None, help="Seconds (default: 300).")
 @with_appcontext
 def recover_command(stalled_after: int | None) -> None:
-    """Queue again any screening or publishing left in flight by a stopped worker."""
+    """Queue again any screening left in flight by a stopped worker."""
     from gatekeeper.ops.recovery import STALLED_AFTER, requeue_stalled
 
     after = STALLED_AFTER if stalled_after is None else dt.timedelta(seconds=stalled_after)
-    photos, posts = requeue_stalled(db.session, after)
-    click.echo(f"queued again: photos={photos} posts={posts}")
+    click.echo(f"queued again: photos={requeue_stalled(db.session, after)}")
 
 
 def register(main: click.Group) -> None:

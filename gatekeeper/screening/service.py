@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from consent.models import Pupil, ReferenceFace, utcnow
@@ -17,7 +17,7 @@ from gatekeeper.models import Face, Photo
 from gatekeeper.screening.rule import Gallery, Reference, decide_faces, photo_verdict
 from gatekeeper.storage import app_storage
 
-SCREENABLE = ("uploaded", "screening", "failed")
+SCREENABLE = ("uploaded", "failed")  # "screening" belongs to the worker that claimed it
 
 
 def load_gallery(session: Session, school_id: int, cipher) -> Gallery:
@@ -60,47 +60,77 @@ def store_faces(photo: Photo, analysis, decisions, cipher) -> None:
         )
 
 
+def claim_photo(session: Session, photo_id: int) -> int | None:
+    """Take a photo for screening; returns this attempt's number, or None when it is not ours to
+    screen (already screened, purged, or being screened by another worker)."""
+    taken = session.execute(
+        update(Photo)
+        .where(Photo.id == photo_id, Photo.status.in_(SCREENABLE), Photo.purged_at.is_(None))
+        .values(status="screening", screen_attempts=Photo.screen_attempts + 1, updated_at=utcnow())
+    )
+    session.commit()
+    if taken.rowcount != 1:
+        return None
+    return session.scalar(select(Photo.screen_attempts).where(Photo.id == photo_id))
+
+
+def finish(session: Session, photo: Photo, attempt: int, **values) -> bool:
+    """Write the outcome only if this attempt still holds the photo (recovery may have handed it
+    to another worker meanwhile); otherwise discard everything this attempt wrote."""
+    done = session.execute(
+        update(Photo)
+        .where(Photo.id == photo.id, Photo.status == "screening", Photo.screen_attempts == attempt)
+        .values(updated_at=utcnow(), **values)
+    )
+    if done.rowcount != 1:
+        session.rollback()
+        return False
+    return True
+
+
 def screen_stored_photo(photo_id: int) -> str | None:
-    """The screening task: safe to run twice (a photo already screened is left as it is)."""
+    """The screening task: safe to run twice, and never two workers on one photo."""
     from gatekeeper.images import ImageRefused
     from gatekeeper.screening.engine import analyse_bytes
 
     session = db.session
-    photo = session.get(Photo, photo_id)
-    if photo is None or photo.status not in SCREENABLE:
+    attempt = claim_photo(session, photo_id)
+    if attempt is None:
         return None
-    photo.status, photo.screen_attempts = "screening", photo.screen_attempts + 1
-    session.commit()
+    photo = session.get(Photo, photo_id)
     try:
         analysis = analyse_bytes(app_storage().read("originals", photo.uuid))
     except ImageRefused as refused:
-        return refuse_photo(session, photo, str(refused))
+        return refuse_photo(session, photo, attempt, str(refused))
     except Exception:
         # Left as "failed" (never stuck in "screening"); Huey retries it, and a person sees it.
         session.rollback()
-        photo.status, photo.error = "failed", "screening failed; it will be retried"
-        session.commit()
+        if finish(session, photo, attempt, status="failed",
+                  error="screening failed; it will be retried"):
+            session.commit()
         raise
-    return record_verdict(session, photo, analysis)
+    return record_verdict(session, photo, attempt, analysis)
 
 
-def refuse_photo(session: Session, photo: Photo, reason: str) -> str:
-    photo.status, photo.error = "rejected", reason[:300]
+def refuse_photo(session: Session, photo: Photo, attempt: int, reason: str) -> str | None:
+    if not finish(session, photo, attempt, status="rejected", error=reason[:300]):
+        return None
     audit.record(session, "photo_refused", school_id=photo.school_id, subject=photo,
-                 detail={"reason": photo.error})
+                 detail={"reason": reason[:300]})
     session.commit()
-    return photo.status
+    return "rejected"
 
 
-def record_verdict(session: Session, photo: Photo, analysis) -> str:
+def record_verdict(session: Session, photo: Photo, attempt: int, analysis) -> str | None:
     cipher = app_cipher()
     decisions, verdict = screen_analysis(
         session, photo.school_id, analysis, photo.purpose, utcnow().date(), cipher
     )
     store_faces(photo, analysis, decisions, cipher)
-    photo.width, photo.height = analysis.width, analysis.height
-    photo.status, photo.no_faces, photo.error = verdict, not analysis.faces, None
-    photo.screened_at = utcnow()
+    session.flush()
+    if not finish(session, photo, attempt, status=verdict, no_faces=not analysis.faces, error=None,
+                  width=analysis.width, height=analysis.height, screened_at=utcnow()):
+        return None
     audit.record(session, "photo_screened", school_id=photo.school_id, subject=photo,
                  detail={"verdict": verdict, "faces": len(decisions),
                          "statuses": [d.status for d in decisions]})

@@ -146,7 +146,7 @@ def test_worker_killed_mid_screening_and_restart_with_work_in_flight(
     with queued_app.app_context():
         from gatekeeper.extensions import db
 
-        photos, _ = requeue_stalled(db.session, stalled_after=dt.timedelta(0))
+        photos = requeue_stalled(db.session, stalled_after=dt.timedelta(0))
     assert photos >= 1
     workers.start()
     final = wait_for(queued_app, lambda s: all(s[i] in FINAL_STATES for i in ids))
@@ -173,7 +173,7 @@ def test_queue_unavailable_upload_is_kept_and_screened_when_it_returns(app, scho
     with app.app_context():  # the queue is back: the sweep finds the photo
         from gatekeeper.extensions import db
 
-        assert requeue_stalled(db.session, stalled_after=dt.timedelta(0)) == (1, 0)
+        assert requeue_stalled(db.session, stalled_after=dt.timedelta(0)) == 1
     assert statuses(app)[photo_id] == "cleared"
 
 
