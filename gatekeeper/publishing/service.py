@@ -146,11 +146,13 @@ def claim(session: Session, post_id: int, now: dt.datetime) -> bool:
 
 def build_release(session: Session, post: Post) -> Release:
     from gatekeeper.review.service import blur_boxes
-    from gatekeeper.sanitise import sanitise
+    from gatekeeper.sanitise import verify_clean
+    from gatekeeper.thumbnails import render
 
     account, photo = post.account, post.photo
-    image = sanitise(app_storage().read("originals", photo.uuid), max_side=account.max_side,
-                     quality=account.quality, blur_boxes=blur_boxes(photo))
+    # The very rendering the media lead previewed (same size, quality and blurs), checked again.
+    image = render(app_storage(), photo, account.max_side, account.quality, blur_boxes(photo))
+    verify_clean(image)
     upns = session.scalars(select(Pupil.upn).where(Pupil.id.in_(post.pupil_ids)))
     return Release(
         post_uuid=post.uuid,
