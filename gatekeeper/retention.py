@@ -26,7 +26,6 @@ UNRELEASED_STATES = ("uploaded", "screening", "failed", "blocked", "needs_review
                      "withdrawn")
 REJECTED_STATES = ("rejected",)
 PURGED_NOTE = "original deleted after the retention period"
-RENDERINGS = "renderings"
 
 
 @dataclass
@@ -52,11 +51,7 @@ def due_photos(session: Session, now: dt.datetime, retention_days: int, rejected
 
 def purge_photo(session: Session, storage: Storage, photo: Photo, now: dt.datetime) -> None:
     """Delete the original, its renderings and its faces' templates; keep the row for the record."""
-    storage.delete("originals", photo.uuid)
-    folder = storage.root / RENDERINGS
-    if folder.is_dir():
-        for rendering in folder.glob(f"{photo.uuid}-*"):
-            rendering.unlink(missing_ok=True)
+    storage.delete_photo(photo.uuid)
     session.execute(update(Face).where(Face.photo_id == photo.id).values(encoding_encrypted=None))
     was = photo.status
     if photo.status not in ("withdrawn", "rejected"):

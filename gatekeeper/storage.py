@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 CHUNK = 1024 * 1024
+RENDERINGS = "renderings"
 
 
 class StorageError(OSError):
@@ -63,6 +64,12 @@ class Storage:
 
     def delete(self, kind: str, name: str) -> None:
         self._path(kind, name).unlink(missing_ok=True)
+
+    def delete_photo(self, photo_uuid: str) -> None:
+        """The original and every sanitised rendering made from it (named `<uuid>-<key>`)."""
+        self.delete("originals", photo_uuid)
+        for rendering in (self.root / RENDERINGS).glob(f"{photo_uuid}-*"):
+            rendering.unlink(missing_ok=True)
 
 
 def app_storage() -> Storage:

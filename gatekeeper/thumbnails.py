@@ -14,12 +14,11 @@ from flask import Response, abort
 
 from gatekeeper.images import ImageRefused
 from gatekeeper.models import Photo
-from gatekeeper.storage import Storage, app_storage
+from gatekeeper.storage import RENDERINGS, Storage, app_storage
 
 THUMB_SIDE = 320
 PREVIEW_SIDE = 1600
 THUMB_QUALITY = 80
-RENDERINGS = "renderings"
 
 
 def image_response(data: bytes, filename: str) -> Response:

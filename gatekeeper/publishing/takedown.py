@@ -26,7 +26,6 @@ LIVE_STATES = ("queued", "publishing", "failed", "held", "published")
 TAKEDOWN_MAX_ATTEMPTS = 5  # then a person is asked to remove it by hand
 REASON_LIMIT = 500
 RELEASED_PHOTO_STATES = ("released", "queued", "published", "withdrawn")
-RENDERINGS = "renderings"  # the storage kind where gatekeeper.thumbnails keeps previews
 
 
 class TakedownError(ValueError):
@@ -172,7 +171,4 @@ def delete_own_upload(session: Session, photo: Photo, user: User) -> None:
     uuid = photo.uuid
     session.delete(photo)
     session.flush()
-    storage = app_storage()
-    storage.delete("originals", uuid)
-    for rendering in (storage.root / RENDERINGS).glob(f"{uuid}-*"):
-        rendering.unlink(missing_ok=True)
+    app_storage().delete_photo(uuid)
