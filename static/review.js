@@ -24,6 +24,7 @@
       caption.setAttribute("aria-invalid", result.errors.length ? "true" : "false");
     }
     caption.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(check, CHECK_DELAY_MS); });
+    if (caption.value) check();  // typed (or restored by the browser) before this script ran
   }
 
   function previewFollowsAccount() {

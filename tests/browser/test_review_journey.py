@@ -80,6 +80,7 @@ def test_media_lead_resolves_blurs_and_releases(live_app, page_at, uploaded, fac
     tick_checklist(page)
     page.get_by_role("button", name="Release", exact=True).click()
     page.get_by_text("Caption refused").wait_for()
+    page.wait_for_load_state("load")
     page.get_by_label("Caption").fill("Sports day: what a race!")
     page.locator(".caption-feedback").get_by_text("Caption OK").wait_for()
     tick_checklist(page)
