@@ -58,9 +58,9 @@ test-postgres:
 	@$(PY) -m gatekeeper.testing.reachable "$(PG_URL)" "$(REDIS)"; rc=$$?; \
 	if [ $$rc = 2 ]; then echo "NOTICE: neither PostgreSQL nor Redis is reachable: skipping pass 2"; exit 0; fi; \
 	if [ $$rc != 0 ]; then exit $$rc; fi; \
-	echo "=== pass 2: PostgreSQL + Redis ==="; \
+	echo "=== pass 2: PostgreSQL + Redis (every test that touches a database or queue) ==="; \
 	GATEKEEPER_TEST_DATABASE_URL="$(PG_URL)" GATEKEEPER_TEST_REDIS_URL="$(REDIS)" \
-	  $(PY) -m pytest -p no:cacheprovider -q $(PYTEST_ARGS)
+	  $(PY) -m pytest -p no:cacheprovider -q $(PYTEST_ARGS) tests/integration tests/browser
 
 bench: install
 	$(PY) bench/bench_import.py
