@@ -81,7 +81,9 @@ class Guardian(Base):
     name: Mapped[str] = mapped_column(String(200))
     relationship_to_pupil: Mapped[str] = mapped_column(String(50), default="parent")
     email: Mapped[str | None] = mapped_column(String(254))
+    # The parent link: a new nonce makes every earlier link of this guardian invalid.
     link_nonce: Mapped[str | None] = mapped_column(String(64))
+    link_issued_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 

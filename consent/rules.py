@@ -56,6 +56,8 @@ class PupilFacts:
 class Decision:
     ok: bool
     reason: str
+    # The record the decision turned on (the refusal, or the grant that lapses first), if any.
+    fact: ConsentFact | None = None
 
 
 def default_expiry(on: dt.date) -> dt.date:
@@ -96,17 +98,18 @@ def decide(pupil: PupilFacts, purpose: str, on: dt.date) -> Decision:
     latest = latest_by_giver(pupil.consents, purpose)
     own = latest.pop("pupil", None)
     if own is not None and own.status != "granted":
-        return Decision(False, "the pupil has objected")
+        return Decision(False, "the pupil has objected", own)
     if not latest:
         return Decision(False, "no consent recorded")
     for fact in latest.values():
         if fact.status == "refused":
-            return Decision(False, "consent refused")
+            return Decision(False, "consent refused", fact)
         if fact.status == "withdrawn":
-            return Decision(False, "consent withdrawn")
+            return Decision(False, "consent withdrawn", fact)
         if not grant_in_force(fact, on):
-            return Decision(False, "consent expired or not yet in force")
-    return Decision(True, "consent granted")
+            return Decision(False, "consent expired or not yet in force", fact)
+    first_to_lapse = min(latest.values(), key=lambda f: f.expires_on or dt.date.max)
+    return Decision(True, "consent granted", first_to_lapse)
 
 
 def publishable_ids(pupils: Iterable[PupilFacts], purpose: str, on: dt.date) -> frozenset[int]:
@@ -133,3 +136,62 @@ def may_enrol(facts: Iterable[BiometricFact]) -> Decision:
     if not any(f.written and not f.by_pupil for f in latest.values()):
         return Decision(False, "no written biometric consent from a parent")
     return Decision(True, "written biometric consent from a parent")
+
+
+RENEWAL_WINDOW_DAYS = 30  # the renewal list shows grants lapsing within this many days
+
+
+def renewal_expiry(expires_on: dt.date) -> dt.date:
+    """A renewed consent runs to the end of the academic year after the one that is ending."""
+    return default_expiry(expires_on + dt.timedelta(days=1))
+
+
+def grants_expiring(
+    pupil: PupilFacts, purposes: Iterable[str], on: dt.date, days: int = RENEWAL_WINDOW_DAYS
+) -> list[ConsentFact]:
+    """Each parent's grant in force on `on` that lapses within `days` days: the forms to send."""
+    if pupil.left_on is not None and pupil.left_on <= on:
+        return []
+    until = on + dt.timedelta(days=days)
+    return [
+        fact
+        for purpose in purposes
+        for fact in latest_by_giver(pupil.consents, purpose).values()
+        if not fact.by_pupil
+        and grant_in_force(fact, on)
+        and fact.expires_on is not None
+        and fact.expires_on <= until
+    ]
+
+
+ANSWERS = ("yes", "no")
+
+
+def giver_answer(facts: Iterable[ConsentFact], giver: str, purpose: str, on: dt.date) -> str:
+    """One giver's own current answer for a purpose: yes, no, not_in_force (lapsed) or none."""
+    fact = latest_by_giver(facts, purpose).get(giver)
+    if fact is None:
+        return "none"
+    if fact.status != "granted":
+        return "no"
+    return "yes" if grant_in_force(fact, on) else "not_in_force"
+
+
+def status_for_answer(current: str, answer: str) -> str | None:
+    """The consent status a yes/no answer records, or None when it would change nothing."""
+    if answer == "yes":
+        return None if current == "yes" else "granted"
+    if answer == "no":
+        return {"no": None, "yes": "withdrawn"}.get(current, "refused")
+    raise ValueError(f"answer is yes or no, not {answer!r}")
+
+
+def biometric_status_for_answer(current: str | None, answer: str) -> str | None:
+    """The biometric status a yes/no answer records, or None when it would change nothing."""
+    if answer == "yes":
+        return None if current == "granted" else "granted"
+    if answer == "no":
+        if current in ("objected", "withdrawn"):
+            return None
+        return "withdrawn" if current == "granted" else "objected"
+    raise ValueError(f"answer is yes or no, not {answer!r}")

@@ -7,20 +7,24 @@ transaction, the audit trail and any takedown that follows.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Iterable
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from consent import rules
 from consent.models import (
     BiometricConsent,
     ConsentRecord,
+    Guardian,
     NoPublishEntry,
     Pupil,
     ReferenceFace,
     utcnow,
 )
+
+GUARDIAN_RELATIONSHIPS = ("parent", "carer", "guardian", "other")
 
 
 class RegisterError(ValueError):
@@ -36,12 +40,67 @@ def find_pupil(session: Session, school_id: int, upn: str) -> Pupil:
     return pupil
 
 
+def get_pupil(session: Session, school_id: int, pupil_id: int) -> Pupil:
+    pupil = session.get(Pupil, pupil_id)
+    if pupil is None or pupil.school_id != school_id:
+        raise RegisterError("no such pupil at this school")
+    return pupil
+
+
+def get_guardian(session: Session, school_id: int, guardian_id: int) -> Guardian:
+    guardian = session.get(Guardian, guardian_id)
+    if guardian is None or guardian.school_id != school_id:
+        raise RegisterError("no such parent or carer at this school")
+    return guardian
+
+
+def guardians_of(session: Session, pupil: Pupil) -> list[Guardian]:
+    return list(session.scalars(
+        select(Guardian).where(Guardian.pupil_id == pupil.id).order_by(Guardian.id)
+    ))
+
+
+def add_guardian(
+    session: Session, pupil: Pupil, name: str, relationship: str = "parent", email: str = ""
+) -> Guardian:
+    """A parent or carer of the pupil: the person behind consent records and a parent link."""
+    name = " ".join(name.split())
+    if not name:
+        raise RegisterError("give the parent or carer's name")
+    if relationship not in GUARDIAN_RELATIONSHIPS:
+        raise RegisterError(f"relationship is one of {', '.join(GUARDIAN_RELATIONSHIPS)}")
+    if guardian_named(session, pupil, name) is not None:
+        raise RegisterError(f"{name} is already recorded for this pupil")
+    guardian = Guardian(school_id=pupil.school_id, pupil_id=pupil.id, name=name[:200],
+                        relationship_to_pupil=relationship, email=email.strip()[:254] or None)
+    session.add(guardian)
+    session.flush()
+    return guardian
+
+
+def guardian_named(session: Session, pupil: Pupil, name: str) -> Guardian | None:
+    """The pupil's guardian of that name (spacing and case aside), if any."""
+    wanted = giver_key(name, "parent")
+    return next((g for g in guardians_of(session, pupil)
+                 if giver_key(g.name, "parent") == wanted), None)
+
+
+def giver_key(given_by: str, relationship: str) -> str:
+    """Who a record is from, as the rules compare it: the pupil, or one person by name.
+
+    By name rather than guardian id, so that a record typed at the command line, imported or
+    written through a parent link from the same person supersedes the others (a guardian's name
+    is unique among the pupil's guardians).
+    """
+    if relationship == "pupil":
+        return "pupil"
+    return "name:" + " ".join(given_by.split()).lower()
+
+
 def consent_facts(records: Iterable[ConsentRecord]) -> tuple[rules.ConsentFact, ...]:
     return tuple(
         rules.ConsentFact(
-            giver="pupil"
-            if r.relationship_to_pupil == "pupil"
-            else (f"g{r.guardian_id}" if r.guardian_id else r.given_by.strip().lower()),
+            giver=giver_key(r.given_by, r.relationship_to_pupil),
             by_pupil=r.relationship_to_pupil == "pupil",
             purpose=r.purpose,
             status=r.status,
@@ -55,7 +114,8 @@ def consent_facts(records: Iterable[ConsentRecord]) -> tuple[rules.ConsentFact, 
 
 def nopublish_facts(entries: Iterable[NoPublishEntry]) -> tuple[rules.NoPublishFact, ...]:
     return tuple(
-        rules.NoPublishFact(starts_on=e.starts_on, ends_on=e.ends_on, removed=e.removed_at is not None)
+        rules.NoPublishFact(starts_on=e.starts_on, ends_on=e.ends_on,
+                            removed=e.removed_at is not None)
         for e in entries
     )
 
@@ -89,12 +149,13 @@ def pupil_facts(pupil: Pupil) -> rules.PupilFacts:
     )
 
 
-def publishable_pupils(session: Session, school_id: int, purpose: str, on: dt.date) -> frozenset[int]:
+def publishable_pupils(
+    session: Session, school_id: int, purpose: str, on: dt.date
+) -> frozenset[int]:
     return rules.publishable_ids(school_facts(session, school_id), purpose, on)
 
 
-def record_consent(
-    session: Session,
+def new_consent_record(
     pupil: Pupil,
     purpose: str,
     status: str,
@@ -109,33 +170,43 @@ def record_consent(
     evidence_ref: str = "",
     source: str = "paper",
     purposes: Iterable[str] = rules.DEFAULT_PURPOSES,
+    today: dt.date | None = None,
 ) -> ConsentRecord:
-    """Add one consent record; grants expire at the end of the academic year unless told otherwise."""
+    """A checked consent record, not yet added; grants lapse at the end of the academic year."""
     if purpose not in purposes:
         raise RegisterError(f"unknown purpose {purpose!r}; expected one of {', '.join(purposes)}")
     if status not in rules.STATUSES:
         raise RegisterError(f"unknown status {status!r}; expected granted, refused or withdrawn")
-    today = utcnow().date()
+    today = today or utcnow().date()
+    if form_date is not None and form_date > today:
+        raise RegisterError("the form's date is in the future")
     start = effective_from or form_date or today
     if status == "granted" and expires_on is None:
         expires_on = rules.default_expiry(start)
     if expires_on is not None and expires_on < start:
         raise RegisterError("the expiry date is before the date the consent takes effect")
-    record = ConsentRecord(
+    return ConsentRecord(
         school_id=pupil.school_id,
         pupil_id=pupil.id,
         guardian_id=guardian_id,
         purpose=purpose,
         status=status,
-        given_by=given_by.strip() or "unknown",
+        given_by=given_by.strip()[:200] or "unknown",
         relationship_to_pupil=relationship,
         form_date=form_date,
         effective_from=start,
         expires_on=expires_on,
-        evidence_ref=evidence_ref,
+        evidence_ref=evidence_ref.strip()[:200],
         source=source,
-        recorded_by=recorded_by,
+        recorded_by=recorded_by[:200],
     )
+
+
+def record_consent(
+    session: Session, pupil: Pupil, purpose: str, status: str, **fields
+) -> ConsentRecord:
+    """Add one consent record (the fields of `new_consent_record`)."""
+    record = new_consent_record(pupil, purpose, status, **fields)
     session.add(record)
     session.flush()
     return record
@@ -153,14 +224,18 @@ def add_nopublish(
 ) -> NoPublishEntry:
     if category not in rules.NOPUBLISH_CATEGORIES:
         raise RegisterError(
-            f"unknown reason category {category!r}; expected one of {', '.join(rules.NOPUBLISH_CATEGORIES)}"
+            f"unknown reason category {category!r}; "
+            f"expected one of {', '.join(rules.NOPUBLISH_CATEGORIES)}"
         )
+    starts_on = starts_on or utcnow().date()
+    if ends_on is not None and ends_on < starts_on:
+        raise RegisterError("the end date is before the start date")
     entry = NoPublishEntry(
         school_id=pupil.school_id,
         pupil_id=pupil.id,
         category=category,
         note=note,
-        starts_on=starts_on or utcnow().date(),
+        starts_on=starts_on,
         ends_on=ends_on,
         added_by=added_by,
     )
@@ -169,13 +244,20 @@ def add_nopublish(
     return entry
 
 
+def close_nopublish_entry(entry: NoPublishEntry, *, removed_by: str, reason: str) -> None:
+    """Take one entry off the list: it stays as history with who removed it, when and why."""
+    if entry.removed_at is not None:
+        raise RegisterError("this entry was already removed")
+    entry.removed_at, entry.removed_by, entry.removal_reason = utcnow(), removed_by, reason
+
+
 def remove_nopublish(session: Session, pupil: Pupil, *, removed_by: str, reason: str) -> int:
     """Close every open entry of the pupil (kept as history); returns how many were closed."""
     open_entries = [e for e in pupil.nopublish_entries if e.removed_at is None]
     if not open_entries:
         raise RegisterError(f"pupil {pupil.upn} is not on the no-publish list")
     for entry in open_entries:
-        entry.removed_at, entry.removed_by, entry.removal_reason = utcnow(), removed_by, reason
+        close_nopublish_entry(entry, removed_by=removed_by, reason=reason)
     return len(open_entries)
 
 
@@ -213,7 +295,7 @@ def biometric_decision(session: Session, pupil: Pupil) -> rules.Decision:
     rows = session.scalars(select(BiometricConsent).where(BiometricConsent.pupil_id == pupil.id))
     facts = [
         rules.BiometricFact(
-            giver="pupil" if r.relationship_to_pupil == "pupil" else r.given_by.strip().lower(),
+            giver=giver_key(r.given_by, r.relationship_to_pupil),
             by_pupil=r.relationship_to_pupil == "pupil",
             status=r.status,
             written=True,
@@ -257,3 +339,82 @@ def add_reference_face(
     session.add(face)
     session.flush()
     return face
+
+
+def reference_face_count(session: Session, pupil_id: int) -> int:
+    return session.scalar(
+        select(func.count()).select_from(ReferenceFace).where(ReferenceFace.pupil_id == pupil_id)
+    ) or 0
+
+
+def record_leaving(session: Session, pupil: Pupil, on: dt.date) -> int:
+    """The pupil left on `on`: never publishable again, reference faces deleted at once.
+
+    Returns how many reference faces were deleted.
+    """
+    if pupil.left_on is not None and pupil.left_on <= on:
+        raise RegisterError(f"pupil {pupil.upn} already left on {pupil.left_on:%d/%m/%Y}")
+    pupil.left_on = on
+    return delete_reference_faces(session, pupil)
+
+
+def latest_biometric_status(session: Session, pupil: Pupil, given_by: str) -> str | None:
+    """The latest biometric status recorded from one giver (by name), if any."""
+    return session.scalar(
+        select(BiometricConsent.status)
+        .where(BiometricConsent.pupil_id == pupil.id, BiometricConsent.given_by == given_by)
+        .order_by(BiometricConsent.id.desc())
+        .limit(1)
+    )
+
+
+def renewals_due(
+    session: Session, school_id: int, purposes: Iterable[str], on: dt.date,
+    days: int = rules.RENEWAL_WINDOW_DAYS,
+) -> list[tuple[Pupil, list[ConsentRecord]]]:
+    """Pupils with a parent's grant lapsing within `days` days, with those grants' records."""
+    purposes = tuple(purposes)
+    due = {
+        facts.pupil_id: [f.seq for f in rules.grants_expiring(facts, purposes, on, days)]
+        for facts in school_facts(session, school_id)
+    }
+    record_ids = [seq for seqs in due.values() for seq in seqs]
+    if not record_ids:
+        return []
+    records = session.scalars(select(ConsentRecord).where(ConsentRecord.id.in_(record_ids))).all()
+    by_pupil: dict[int, list[ConsentRecord]] = {}
+    for record in sorted(records, key=lambda r: (r.expires_on, r.purpose)):
+        by_pupil.setdefault(record.pupil_id, []).append(record)
+    pupils = session.scalars(
+        select(Pupil).where(Pupil.id.in_(by_pupil)).order_by(Pupil.last_name, Pupil.first_name)
+    )
+    return [(pupil, by_pupil[pupil.id]) for pupil in pupils]
+
+
+def renewal_records(
+    pupil: Pupil, expiring: Iterable[ConsentRecord], *, recorded_by: str, evidence_ref: str,
+    on: dt.date,
+) -> list[ConsentRecord]:
+    """New grants, from today to the end of the next academic year, for the same parents."""
+    renewed = []
+    for old in expiring:
+        if old.pupil_id != pupil.id or old.status != "granted" or old.expires_on is None:
+            raise RegisterError("only a parent's grant with an expiry date can be renewed")
+        renewed.append(new_consent_record(
+            pupil, old.purpose, "granted", given_by=old.given_by, recorded_by=recorded_by,
+            relationship=old.relationship_to_pupil, guardian_id=old.guardian_id,
+            effective_from=on, expires_on=rules.renewal_expiry(old.expires_on),
+            evidence_ref=evidence_ref, source="renewal", purposes=(old.purpose,), today=on,
+        ))
+    return renewed
+
+
+def issue_link_nonce(guardian: Guardian) -> str:
+    """A fresh nonce for the guardian's parent link; every earlier link stops working."""
+    guardian.link_nonce = secrets.token_urlsafe(24)
+    guardian.link_issued_at = utcnow()
+    return guardian.link_nonce
+
+
+def revoke_link(guardian: Guardian) -> None:
+    guardian.link_nonce, guardian.link_issued_at = None, None

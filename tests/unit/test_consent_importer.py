@@ -1,0 +1,157 @@
+"""Reading an MIS export without a database: header names, every row's checks, duplicates."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from consent.importer import (
+    MAX_IMPORT_BYTES,
+    ImportRefused,
+    header_key,
+    normalise_year_group,
+    parse_date,
+    read_export,
+    upn_problem,
+)
+from consent.rules import DEFAULT_PURPOSES
+
+TODAY = dt.date(2026, 11, 23)
+GOOD = ("B801200005001", "A823202400009", "L823202400010")  # valid UPNs (DfE check letters)
+
+
+def export(*rows: str, header: str = "upn,first_name,last_name,date_of_birth,year_group") -> bytes:
+    return "\n".join((header, *rows)).encode()
+
+
+def read(data: bytes):
+    return read_export(data, DEFAULT_PURPOSES, TODAY)
+
+
+def test_the_design_header_reads_every_field():
+    parsed = read(export(f"{GOOD[0]},Ava,Thompson,2015-09-01,5"))
+    assert not parsed.errors
+    (row,) = parsed.rows
+    assert (row.row, row.upn, row.first_name, row.last_name, row.date_of_birth, row.year_group) == (
+        2, GOOD[0], "Ava", "Thompson", dt.date(2015, 9, 1), "5")
+
+
+def test_a_sims_export_with_its_own_names_dates_and_year_format():
+    data = export(f'{GOOD[0].lower()},"Zoë ",O\'Neill,01/09/2015,Year 5,6A',
+                  header="UPN,Legal Forename,Legal Surname,DOB,NC Year Actual,Reg Group")
+    (row,) = read(data.decode().encode("cp1252")).rows  # SIMS writes Windows-1252
+    assert (row.upn, row.first_name, row.last_name, row.date_of_birth, row.year_group) == (
+        GOOD[0], "Zoë", "O'Neill", dt.date(2015, 9, 1), "5")
+
+
+def test_an_arbor_export_with_a_byte_order_mark():
+    data = ("\ufeffFirst name,Last name,UPN,Date of birth,Year group\r\n"
+            "Ava,Lee,{},2019-02-03,Reception\r\n")
+    (row,) = read(data.format(GOOD[1]).encode("utf-8")).rows
+    assert (row.first_name, row.upn, row.year_group) == ("Ava", GOOD[1], "R")
+
+
+def test_the_contract_name_wins_over_an_alias_in_the_same_file():
+    data = export(f"{GOOD[0]},Ava,Legal Ava,Thompson,2015-09-01,5",
+                  header="upn,first_name,legal forename,last_name,date_of_birth,year_group")
+    assert read(data).rows[0].first_name == "Ava"
+
+
+def test_a_missing_column_is_a_header_error_naming_what_to_use():
+    parsed = read(export(f"{GOOD[0]},Ava,2015-09-01,5",
+                         header="upn,first_name,date_of_birth,year_group"))
+    assert [(e.row, e.message[:26]) for e in parsed.errors] == [(1, "no column for last_name (e")]
+    assert "surname" in parsed.errors[0].message and not parsed.rows
+
+
+@pytest.mark.parametrize("value, problem", [
+    ("", "UPN missing"),
+    ("B80120000500", "not 13 characters long"),
+    ("A801200005001", "wrong check letter"),
+    ("E000200005001", "unknown local authority code 000"),
+    ("X80120000A001", "is not a UPN"),
+])
+def test_every_upn_problem_has_its_own_words(value, problem):
+    parsed = read(export(f"{value},Ava,Thompson,2015-09-01,5"))
+    assert problem in parsed.errors[0].message and parsed.errors[0].row == 2
+
+
+def test_upn_problem_accepts_a_temporary_upn_with_a_final_letter():
+    assert upn_problem(GOOD[0]) is None
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("5", "5"), ("05", "5"), ("Year 5", "5"), ("Y5", "5"), ("year_11", "11"), ("14", "14"),
+    ("R", "R"), ("Reception", "R"), ("YR", "R"), ("Year R", "R"), ("N1", "N1"),
+    ("Nursery 2", "N2"), ("0", None), ("15", None), ("6A", None), ("", None), ("Nursery", None),
+])
+def test_year_groups(value, expected):
+    assert normalise_year_group(value) == expected
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("2015-09-01", dt.date(2015, 9, 1)), ("01/09/2015", dt.date(2015, 9, 1)),
+    ("1-9-2015", dt.date(2015, 9, 1)), ("01.09.2015", dt.date(2015, 9, 1)),
+    ("09/31/2015", None), ("1 Sept 2015", None), ("", None),
+])
+def test_dates(value, expected):
+    assert parse_date(value) == expected
+
+
+def test_a_bad_row_lists_all_its_problems_on_one_line():
+    parsed = read(export(f"{GOOD[0]},,Thompson,2030-01-01,Q"))
+    (error,) = parsed.errors
+    assert str(error) == ("row 2: first name missing; date of birth 01/01/2030 is in the future; "
+                          "year group 'Q' is not one of N1, N2, R, 1-14")
+
+
+def test_dates_of_birth_far_in_the_past_or_not_dates():
+    parsed = read(export(f"{GOOD[0]},A,B,1990-01-01,5", f"{GOOD[1]},A,B,31/02/2015,5",
+                         f"{GOOD[2]},A,B,,5"))
+    assert [e.message for e in parsed.errors] == [
+        "date of birth 01/01/1990 is more than 25 years ago",
+        "date of birth '31/02/2015' is not a date (use YYYY-MM-DD or DD/MM/YYYY)",
+        "date of birth missing",
+    ]
+
+
+def test_duplicate_upns_name_both_rows():
+    parsed = read(export(f"{GOOD[0]},Ava,A,2015-09-01,5", f"{GOOD[1]},Ben,B,2015-09-01,5",
+                         f"{GOOD[0].lower()},Ava,C,2015-09-01,5"))
+    assert [str(e) for e in parsed.errors] == [
+        f"row 4: UPN {GOOD[0]} appears twice (rows 2 and 4)"]
+
+
+def test_rows_are_counted_as_a_spreadsheet_shows_them_and_blank_lines_skipped():
+    parsed = read(export(f"{GOOD[0]},Ava,A,2015-09-01,5", "", ",,,,", "bad,Ben,B,2015-09-01,5"))
+    assert [e.row for e in parsed.errors] == [5]
+
+
+def test_consent_and_biometric_columns():
+    header = ("upn,first_name,last_name,date_of_birth,year_group,consent_website,"
+              "Consent Social Media,consent_billboards,biometric_consent")
+    parsed = read(export(f"{GOOD[0]},A,B,2015-09-01,5,yes,N,yes,",
+                         f"{GOOD[1]},A,B,2015-09-01,5,,,,Y",
+                         f"{GOOD[2]},A,B,2015-09-01,5,maybe,,,", header=header))
+    first, second = parsed.rows
+    assert first.consents == (("website", "yes"), ("social_media", "no"))
+    assert first.biometric is None
+    assert second.consents == () and second.biometric == "yes"
+    assert [e.message for e in parsed.errors] == [
+        "consent_website is yes, no or empty, not 'maybe'"]
+    assert parsed.ignored == ["consent_billboards"]
+
+
+def test_header_keys():
+    assert header_key(" Legal-Surname ") == header_key("legal_surname") == "legal surname"
+
+
+@pytest.mark.parametrize("data, problem", [
+    (b"", "empty"),
+    (b"upn,first_name,last_name,date_of_birth,year_group\n", "no pupils"),
+    (b"x" * (MAX_IMPORT_BYTES + 1), "larger than"),
+])
+def test_files_refused_as_a_whole(data, problem):
+    with pytest.raises(ImportRefused, match=problem):
+        read(data)
