@@ -51,11 +51,12 @@ def create_app(test_config: dict | None = None, config_name: str | None = None) 
 
 
 def register_blueprints(app: Flask) -> None:
-    from gatekeeper import auth, head, home, register, review, safeguarding, uploads
+    from gatekeeper import auth, head, home, parents, register, review, safeguarding, uploads
     from gatekeeper.publishing import views as publishing
 
-    for module in (auth, home, uploads, review, publishing, register, safeguarding, head):
+    for module in (auth, home, uploads, review, publishing, register, safeguarding, head, parents):
         app.register_blueprint(module.bp)
+    app.register_blueprint(register.nopublish_bp)
     app.register_blueprint(publishing.accounts_bp)
     app.register_blueprint(publishing.own_uploads_bp)
 

@@ -30,7 +30,21 @@ def _create_app() -> Flask:
     return create_app()
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False,
+class Commands(FlaskGroup):
+    """The command group: a usage error (bad choice, missing argument) is one line as well."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as error:
+            one_line = CommandError(" ".join(error.format_message().split()))
+            one_line.exit_code = error.exit_code
+            raise one_line from None
+
+
+@click.group(cls=Commands, create_app=_create_app, add_default_commands=False,
              add_version_option=False)
 def main() -> None:
     """Gatekeeper: the photo-consent gate for schools."""
@@ -155,80 +169,28 @@ def enrol(upn: str, photos, by: str, school_id: int | None) -> None:
     click.echo(f"enrolled {added} reference face(s) for {upn}")
 
 
-@main.group()
-def consent() -> None:
-    """Consent records."""
+@main.command("eval")
+@click.argument("folder", type=click.Path(file_okay=False, exists=True))
+@click.option("--labels", type=click.Path(dir_okay=False, exists=True),
+              help="Labels JSON (default: FOLDER/labels.json).")
+def evaluate_command(folder: str, labels: str | None) -> None:
+    """Measure detection recall, leaks and auto-clear rate on a labelled folder."""
+    from gatekeeper.screening.evaluate import LABELS_FILE, evaluate, format_report, load_labels
 
-
-@consent.command("set")
-@click.argument("upn")
-@click.argument("purpose")
-@click.argument("status", type=click.Choice(["granted", "refused", "withdrawn"]))
-@click.option("--expires", help="YYYY-MM-DD (default: 31 August of this academic year).")
-@click.option("--by", "by", default="", help="Who gave or withdrew consent.")
-@school_option
-@with_appcontext
-def consent_set(upn, purpose, status, expires, by, school_id) -> None:
-    """Record consent for a pupil and purpose."""
-    from gatekeeper.register.actions import set_consent
-
-    school = current_school(school_id)
+    labels_path = Path(labels) if labels else Path(folder) / LABELS_FILE
     try:
-        set_consent(db.session, school.id, upn, purpose, status, given_by=by or "not recorded",
-                    recorded_by="command line", expires_on=parse_date(expires), source="cli",
-                    purposes=current_app.config["PURPOSES"])
-        db.session.commit()
-    except RegisterError as error:
-        db.session.rollback()
+        report = evaluate(Path(folder), load_labels(labels_path))
+    except (OSError, ValueError) as error:
         raise CommandError(str(error)) from None
-    click.echo(f"{upn} {purpose}: {status}")
-
-
-@main.group()
-def nopublish() -> None:
-    """The no-publish list."""
-
-
-@nopublish.command("add")
-@click.argument("upn")
-@click.option("--reason", required=True, help="Note for the DSL.")
-@click.option("--category", default="other", show_default=True)
-@school_option
-@with_appcontext
-def nopublish_add(upn, reason, category, school_id) -> None:
-    """Put a pupil on the no-publish list."""
-    from gatekeeper.register.actions import add_nopublish
-
-    school = current_school(school_id)
-    try:
-        add_nopublish(db.session, school.id, upn, category=category, note=reason,
-                      added_by="command line")
-        db.session.commit()
-    except RegisterError as error:
-        db.session.rollback()
-        raise CommandError(str(error)) from None
-    click.echo(f"{upn}: protected — do not publish")
-
-
-@nopublish.command("remove")
-@click.argument("upn")
-@click.option("--reason", default="removed from the command line")
-@school_option
-@with_appcontext
-def nopublish_remove(upn, reason, school_id) -> None:
-    """Take a pupil off the no-publish list (the entry is kept as history)."""
-    from gatekeeper.register.actions import remove_nopublish
-
-    school = current_school(school_id)
-    try:
-        remove_nopublish(db.session, school.id, upn, removed_by="command line", reason=reason)
-        db.session.commit()
-    except RegisterError as error:
-        db.session.rollback()
-        raise CommandError(str(error)) from None
-    click.echo(f"{upn}: removed from the no-publish list")
+    click.echo(format_report(report))
+    if report.leaks:
+        raise CommandError(f"{len(report.leaks)} leak(s): a protected or unknown person was cleared")
 
 
 from gatekeeper.ops.commands import register as register_ops_commands  # noqa: E402
 
 register_ops_commands(main)
+
+from gatekeeper.register.commands import register as register_register_commands  # noqa: E402
+
+register_register_commands(main)

@@ -1,17 +1,49 @@
 """Register changes as the app performs them: the consent service, then audit, then takedown.
 
-The web screens and the CLI both come through here, so every route into the register leaves the
-same audit trail and pulls the same posts.
+The web screens, the parent link and the CLI all come through here, so every route into the
+register leaves the same audit trail and pulls the same posts. Nothing here commits: the caller
+owns the transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy.orm import Session
 
-from consent import services
+from consent import importer, rules, services
+from consent.models import ConsentRecord, Guardian, NoPublishEntry, Pupil
 from gatekeeper import audit
+from gatekeeper.models import User
+
+Actor = User | str | None
+
+
+def actor_label(actor: Actor) -> str:
+    return actor.name if isinstance(actor, User) else (actor or "system")
+
+
+def pull_posts(session: Session, pupil: Pupil, reason: str, *, purpose: str | None = None,
+               requested_by: Actor = None) -> None:
+    """Withdraw at once every live post showing the pupil (for one purpose, or all)."""
+    from gatekeeper.publishing.takedown import pull_posts_showing
+
+    pull_posts_showing(session, pupil.id, reason, purpose=purpose, requested_by=requested_by)
+
+
+def record_consent(session: Session, pupil: Pupil, purpose: str, status: str, *, actor: Actor,
+                   **fields) -> ConsentRecord:
+    """One consent record, audited; anything but a grant pulls the pupil's posts for the purpose."""
+    fields.setdefault("recorded_by", actor_label(actor))
+    record = services.record_consent(session, pupil, purpose, status, **fields)
+    audit.record(session, "consent_recorded", school_id=pupil.school_id, actor=actor,
+                 subject=record, detail={"upn": pupil.upn, "purpose": purpose, "status": status,
+                                         "source": record.source})
+    if status != "granted":
+        pull_posts(session, pupil, f"consent {status} for {purpose}", purpose=purpose,
+                   requested_by=actor)
+    return record
 
 
 def set_consent(
@@ -19,35 +51,89 @@ def set_consent(
     recorded_by: str, expires_on: dt.date | None = None, source: str = "paper", actor=None,
     purposes=None, **extra,
 ):
+    """Record consent by UPN (the command line); a known parent's name links their record."""
     pupil = services.find_pupil(session, school_id, upn)
-    record = services.record_consent(
-        session, pupil, purpose, status, given_by=given_by, recorded_by=recorded_by,
-        expires_on=expires_on, source=source, purposes=purposes or services.rules.DEFAULT_PURPOSES,
-        **extra,
+    guardian = services.guardian_named(session, pupil, given_by)
+    if guardian is not None:
+        extra.setdefault("guardian_id", guardian.id)
+        extra.setdefault("relationship", guardian.relationship_to_pupil)
+    return record_consent(
+        session, pupil, purpose, status, actor=actor or recorded_by, given_by=given_by,
+        recorded_by=recorded_by, expires_on=expires_on, source=source,
+        purposes=purposes or rules.DEFAULT_PURPOSES, **extra,
     )
-    audit.record(session, "consent_recorded", school_id=school_id, actor=actor or recorded_by,
-                 subject=record, detail={"upn": pupil.upn, "purpose": purpose, "status": status,
-                                         "source": source})
-    if status != "granted":
-        from gatekeeper.publishing.takedown import pull_posts_showing
 
-        pull_posts_showing(session, pupil.id, f"consent {status} for {purpose}", purpose=purpose,
-                           requested_by=actor or recorded_by)
-    return record
+
+def record_form(
+    session: Session, pupil: Pupil, answers: Mapping[str, str], *, giver: Guardian | None,
+    actor: Actor, purposes: Iterable[str], source: str = "paper", **fields,
+) -> list[ConsentRecord]:
+    """A consent form: one record per purpose answered, from a parent or (giver None) the pupil."""
+    if not answers:
+        raise services.RegisterError("choose an answer for at least one purpose")
+    if giver is None:
+        who = {"given_by": pupil.full_name, "relationship": "pupil"}
+    else:
+        who = {"given_by": giver.name, "relationship": giver.relationship_to_pupil,
+               "guardian_id": giver.id}
+    purposes = tuple(purposes)
+    return [record_consent(session, pupil, purpose, status, actor=actor, source=source,
+                           purposes=purposes, **who, **fields)
+            for purpose, status in answers.items()]
+
+
+def add_guardian(session: Session, pupil: Pupil, name: str, relationship: str, email: str, *,
+                 actor: Actor) -> Guardian:
+    guardian = services.add_guardian(session, pupil, name, relationship, email)
+    audit.record(session, "guardian_added", school_id=pupil.school_id, actor=actor,
+                 subject=guardian, detail={"upn": pupil.upn, "relationship": relationship})
+    return guardian
+
+
+def audit_faces_deleted(session: Session, pupil: Pupil, count: int, reason: str,
+                        actor: Actor) -> None:
+    """Audit a deletion of reference faces (nothing to say when there were none)."""
+    if count:
+        audit.record(session, "reference_faces_deleted", school_id=pupil.school_id, actor=actor,
+                     subject=pupil, detail={"upn": pupil.upn, "faces": count, "reason": reason})
+
+
+def record_biometric(session: Session, pupil: Pupil, status: str, *, actor: Actor, **fields):
+    """Biometric consent or objection; anything but consent deletes the reference faces at once."""
+    enrolled = services.reference_face_count(session, pupil.id)
+    fields.setdefault("recorded_by", actor_label(actor))
+    row = services.record_biometric(session, pupil, status, **fields)
+    audit.record(session, "biometric_consent_recorded", school_id=pupil.school_id, actor=actor,
+                 subject=row, detail={"upn": pupil.upn, "status": status})
+    if status != "granted":
+        audit_faces_deleted(session, pupil, enrolled, f"biometric consent {status}", actor)
+    return row
+
+
+def delete_faces(session: Session, pupil: Pupil, *, actor: Actor) -> int:
+    count = services.delete_reference_faces(session, pupil)
+    audit_faces_deleted(session, pupil, count, "deleted by hand", actor)
+    return count
+
+
+def record_leaving(session: Session, pupil: Pupil, on: dt.date, *, actor: Actor) -> int:
+    """The pupil leaves: never publishable again; reference faces deleted at once."""
+    count = services.record_leaving(session, pupil, on)
+    audit.record(session, "pupil_left", school_id=pupil.school_id, actor=actor, subject=pupil,
+                 detail={"upn": pupil.upn, "left_on": on.isoformat()})
+    audit_faces_deleted(session, pupil, count, "left the school", actor)
+    return count
 
 
 def add_nopublish(session: Session, school_id: int, upn: str, *, category: str, note: str,
-                  added_by: str, actor=None, **dates):
+                  added_by: str, actor=None, **dates) -> NoPublishEntry:
     pupil = services.find_pupil(session, school_id, upn)
     entry = services.add_nopublish(session, pupil, category=category, note=note,
                                    added_by=added_by, **dates)
     # The reason stays out of the audit detail: only the DSL may read it, on the entry itself.
     audit.record(session, "nopublish_added", school_id=school_id, actor=actor or added_by,
                  subject=entry, detail={"upn": pupil.upn})
-    from gatekeeper.publishing.takedown import pull_posts_showing
-
-    pull_posts_showing(session, pupil.id, "added to the no-publish list",
-                       requested_by=actor or added_by)
+    pull_posts(session, pupil, "added to the no-publish list", requested_by=actor or added_by)
     return entry
 
 
@@ -58,3 +144,95 @@ def remove_nopublish(session: Session, school_id: int, upn: str, *, removed_by: 
     audit.record(session, "nopublish_removed", school_id=school_id, actor=actor or removed_by,
                  subject=pupil, detail={"upn": pupil.upn})
     return closed
+
+
+def remove_nopublish_entry(session: Session, entry: NoPublishEntry, *, reason: str,
+                           actor: Actor) -> None:
+    """Close one entry (another may still protect the pupil); kept as history."""
+    services.close_nopublish_entry(entry, removed_by=actor_label(actor), reason=reason)
+    audit.record(session, "nopublish_removed", school_id=entry.school_id, actor=actor,
+                 subject=entry, detail={"upn": entry.pupil.upn})
+
+
+def renew(session: Session, school_id: int, pupil_ids: Iterable[int], *, purposes: Iterable[str],
+          on: dt.date, evidence_ref: str, actor: Actor) -> list[ConsentRecord]:
+    """'Renewed for this year': every lapsing grant of the chosen pupils, granted again."""
+    chosen = set(pupil_ids)
+    renewed = []
+    for pupil, expiring in services.renewals_due(session, school_id, purposes, on):
+        if pupil.id not in chosen:
+            continue
+        for record in services.renewal_records(pupil, expiring, recorded_by=actor_label(actor),
+                                               evidence_ref=evidence_ref, on=on):
+            session.add(record)
+            session.flush()
+            audit.record(session, "consent_recorded", school_id=school_id, actor=actor,
+                         subject=record, detail={"upn": pupil.upn, "purpose": record.purpose,
+                                                 "status": "granted", "source": "renewal"})
+            renewed.append(record)
+    return renewed
+
+
+def issue_parent_link(session: Session, guardian: Guardian, *, actor: Actor) -> str:
+    """A fresh nonce for the guardian's link (earlier links stop working); returns it."""
+    nonce = services.issue_link_nonce(guardian)
+    audit.record(session, "parent_link_issued", school_id=guardian.school_id, actor=actor,
+                 subject=guardian, detail={"pupil_id": guardian.pupil_id})
+    return nonce
+
+
+def revoke_parent_link(session: Session, guardian: Guardian, *, actor: Actor) -> None:
+    services.revoke_link(guardian)
+    audit.record(session, "parent_link_revoked", school_id=guardian.school_id, actor=actor,
+                 subject=guardian, detail={"pupil_id": guardian.pupil_id})
+
+
+def parent_answers(session: Session, guardian: Guardian, answers: Mapping[str, str], *,
+                   purposes: Iterable[str], on: dt.date) -> list[ConsentRecord]:
+    """A parent's yes/no per purpose through their link: records only what changed."""
+    pupil = session.get(Pupil, guardian.pupil_id)
+    facts = services.consent_facts(pupil.consent_records)
+    giver = services.giver_key(guardian.name, guardian.relationship_to_pupil)
+    changes = {}
+    for purpose, said in answers.items():
+        current = rules.giver_answer(facts, giver, purpose, on)
+        status = rules.status_for_answer(current, said)
+        if status is not None:
+            changes[purpose] = status
+    return record_form(
+        session, pupil, changes, giver=guardian, actor=f"parent link: {guardian.name}",
+        purposes=purposes, source="parent_link", recorded_by="parent link", form_date=on,
+    ) if changes else []
+
+
+def import_pupils(
+    session: Session, school_id: int, data: bytes, *, purposes: Iterable[str], today: dt.date,
+    full: bool, apply: bool, actor: Actor,
+) -> importer.ImportPlan:
+    """Check an MIS export and, if asked and every row is valid, apply it with its audit trail.
+
+    Raises importer.ImportRefused when the file as a whole cannot be read.
+    """
+    purposes = tuple(purposes)
+    parsed = importer.read_export(data, purposes, today)
+    plan = importer.plan_import(session, school_id, parsed, today, full=full)
+    if not (apply and plan.ok and plan.changes):  # the same file again changes nothing at all
+        return plan
+    result = importer.apply_import(session, school_id, plan, recorded_by=actor_label(actor),
+                                   today=today, purposes=purposes)
+    audit.record(session, "pupils_imported", school_id=school_id, actor=actor, detail={
+        "rows": len(parsed.rows), "new": len(plan.new), "updated": len(plan.updated),
+        "rejoined": len(plan.rejoining), "left": len(plan.leaving), "records": result.records,
+        "full": full,
+    })
+    for pupil, count in result.left:
+        audit.record(session, "pupil_left", school_id=school_id, actor=actor, subject=pupil,
+                     detail={"upn": pupil.upn, "left_on": today.isoformat(), "by": "MIS import"})
+        audit_faces_deleted(session, pupil, count, "left the school (MIS import)", actor)
+    for pupil, count in result.faces_deleted:
+        audit_faces_deleted(session, pupil, count, "biometric consent withdrawn (MIS import)",
+                            actor)
+    for pupil, purpose, status in result.refused:
+        pull_posts(session, pupil, f"consent {status} for {purpose} (MIS import)",
+                   purpose=purpose, requested_by=actor)
+    return plan

@@ -1,37 +1,354 @@
-"""Admins: the pupil list and consent matrix (pupils × purposes), readable at a glance."""
+"""Admins (and the DSL and head): pupils, the consent matrix, paper forms, biometric consent,
+renewals, parent links and the MIS import. Views parse, call an action, and commit."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, render_template, request
-from flask_babel import gettext as _
-from sqlalchemy import select
+import csv
+import io
+import re
+import secrets
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
 
-from consent import rules
-from consent.models import Pupil, utcnow
-from consent.services import school_facts
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+from werkzeug.utils import secure_filename
+
+from consent import rules, services
+from consent.importer import ImportRefused
+from consent.models import Guardian, Pupil
 from gatekeeper.auth.guard import guard_blueprint
 from gatekeeper.extensions import db
+from gatekeeper.parents.links import link_expires_at, make_token
+from gatekeeper.register import actions, forms, pages
+from gatekeeper.register.wording import register_globals
 
-bp = guard_blueprint(Blueprint("register", __name__, url_prefix="/register"), "admin", "dsl", "head")
+bp = guard_blueprint(Blueprint("register", __name__, url_prefix="/register"),
+                     "admin", "dsl", "head")
+bp.context_processor(register_globals)
+
+IMPORTS_DIR = "imports"  # uploaded exports awaiting confirmation, in the instance folder
+IMPORT_KEEP_SECONDS = 24 * 3600
+IMPORT_TOKEN = re.compile(r"[0-9a-f]{32}")
+
+
+def purposes() -> tuple[str, ...]:
+    return tuple(current_app.config["PURPOSES"])
+
+
+def school_pupil(pupil_id: int) -> Pupil:
+    try:
+        return services.get_pupil(db.session, g.school_id, pupil_id)
+    except services.RegisterError:
+        abort(404)
+
+
+def school_guardian(guardian_id: int) -> Guardian:
+    try:
+        return services.get_guardian(db.session, g.school_id, guardian_id)
+    except services.RegisterError:
+        abort(404)
+
+
+def commit(change: Callable[[], object], done: str | Callable[[object], str]) -> bool:
+    """Run an action and commit, or roll back and show why; on success flashes `done` (or
+    `done(result)`)."""
+    try:
+        result = change()
+        db.session.commit()
+    except services.RegisterError as error:
+        db.session.rollback()
+        flash(str(error), "danger")
+        return False
+    flash(done(result) if callable(done) else done, "success")
+    return True
+
+
+def to_pupil(pupil: Pupil, anchor: str | None = None):
+    return redirect(url_for("register.pupil", pupil_id=pupil.id, _anchor=anchor))
 
 
 @bp.route("/")
 def index():
-    query = select(Pupil).where(Pupil.school_id == g.school_id).order_by(Pupil.last_name, Pupil.first_name)
-    search = request.args.get("q", "").strip()
-    if search:
-        like = f"%{search}%"
-        query = query.where(
-            Pupil.first_name.ilike(like) | Pupil.last_name.ilike(like) | Pupil.upn.ilike(like)
-        )
-    year = request.args.get("year", "").strip()
-    if year:
-        query = query.where(Pupil.year_group == year)
-    pupils = db.session.scalars(query).all()
-    facts = {f.pupil_id: f for f in school_facts(db.session, g.school_id)}
-    today = utcnow().date()
-    purposes = current_app.config["PURPOSES"]
-    matrix = {p.id: {purpose: rules.decide(facts[p.id], purpose, today) for purpose in purposes}
-              for p in pupils}
-    return render_template("register/index.html", pupils=pupils, matrix=matrix, purposes=purposes,
-                           search=search, year=year, title=_("Consent register"))
+    listing = pages.pupil_list(
+        db.session, g.school_id, purposes(), forms.today(), search=request.args.get("q", "")[:100],
+        year=request.args.get("year", ""), leavers=request.args.get("leavers") == "1",
+        page=request.args.get("page", 1, type=int),
+    )
+    return render_template("register/index.html", listing=listing, purposes=purposes(),
+                           args=request.args, title=_("Consent register"))
+
+
+@bp.route("/pupils/<int:pupil_id>")
+def pupil(pupil_id: int):
+    pupil = school_pupil(pupil_id)
+    today = forms.today()
+    return render_template(
+        "register/pupil.html", pupil=pupil, today=today,
+        statuses=pages.purpose_statuses(pupil, purposes(), today),
+        protected=pages.protected(pupil, today),
+        guardians=services.guardians_of(db.session, pupil),
+        history=list(reversed(pupil.consent_records)),
+        biometrics=pages.biometric_history(db.session, pupil),
+        biometric_decision=services.biometric_decision(db.session, pupil),
+        faces=services.reference_face_count(db.session, pupil.id),
+        posts=pages.posts_showing(db.session, pupil), link_expires_at=link_expires_at,
+        guardian_form=forms.GuardianForm(prefix="guardian"),
+        leaving_form=forms.LeavingForm(prefix="leaving"), enrol_form=forms.EnrolForm(),
+        title=pupil.full_name,
+    )
+
+
+def giver_of(pupil: Pupil, form: forms.GiverForm) -> Guardian | None:
+    """The guardian the form names (added now if new), or None for the pupil."""
+    if form.giver.data == forms.PUPIL_GIVER:
+        return None
+    if form.giver.data == forms.NEW_GIVER:
+        return actions.add_guardian(db.session, pupil, form.new_name.data,
+                                    form.new_relationship.data, "", actor=current_user)
+    return school_guardian(int(form.giver.data))
+
+
+@bp.route("/pupils/<int:pupil_id>/form", methods=["GET", "POST"])
+def record_form(pupil_id: int):
+    pupil = school_pupil(pupil_id)
+    form = forms.paper_form(purposes(), services.guardians_of(db.session, pupil),
+                            pupil_name=pupil.full_name)
+    if form.validate_on_submit():
+        def change():
+            actions.record_form(
+                db.session, pupil, form.answers(purposes()), giver=giver_of(pupil, form),
+                actor=current_user, purposes=purposes(), form_date=form.form_date.data,
+                evidence_ref=form.evidence_ref.data, expires_on=form.expires_on.data,
+                today=forms.today(),
+            )
+        if commit(change, _("Form recorded for %(name)s.", name=pupil.full_name)):
+            return to_pupil(pupil, "status")
+    return render_template("register/form.html", pupil=pupil, form=form, purposes=purposes(),
+                           title=_("Record a consent form"))
+
+
+@bp.route("/pupils/<int:pupil_id>/biometric", methods=["GET", "POST"])
+def biometric(pupil_id: int):
+    pupil = school_pupil(pupil_id)
+    form = forms.biometric_form(services.guardians_of(db.session, pupil),
+                                pupil_name=pupil.full_name)
+    if form.validate_on_submit():
+        def change():
+            giver = giver_of(pupil, form)
+            actions.record_biometric(
+                db.session, pupil, form.status.data, actor=current_user,
+                given_by=giver.name if giver else pupil.full_name,
+                relationship=giver.relationship_to_pupil if giver else "pupil",
+                form_date=form.form_date.data, evidence_ref=form.evidence_ref.data,
+            )
+        if commit(change, _("Biometric consent recorded.")):
+            return to_pupil(pupil, "biometric")
+    return render_template("register/biometric.html", pupil=pupil, form=form,
+                           title=_("Biometric consent"))
+
+
+@bp.route("/pupils/<int:pupil_id>/guardians", methods=["POST"])
+def add_guardian(pupil_id: int):
+    pupil = school_pupil(pupil_id)
+    form = forms.GuardianForm(prefix="guardian")
+    if form.validate_on_submit():
+        commit(lambda: actions.add_guardian(db.session, pupil, form.name.data,
+                                            form.relationship.data, form.email.data or "",
+                                            actor=current_user),
+               _("Parent or carer added."))
+    else:
+        flash(_("Give the parent or carer's name (and a valid email, if any)."), "danger")
+    return to_pupil(pupil, "guardians")
+
+
+@bp.route("/pupils/<int:pupil_id>/leave", methods=["POST"])
+def leave(pupil_id: int):
+    pupil = school_pupil(pupil_id)
+    form = forms.LeavingForm(prefix="leaving")
+    if form.validate_on_submit():
+        commit(lambda: actions.record_leaving(db.session, pupil, form.left_on.data,
+                                              actor=current_user),
+               _("%(name)s is recorded as a leaver; reference faces deleted.",
+                 name=pupil.full_name))
+    else:
+        flash(_("Give the date the pupil left."), "danger")
+    return to_pupil(pupil)
+
+
+@bp.route("/pupils/<int:pupil_id>/faces", methods=["POST"])
+def enrol(pupil_id: int):
+    from gatekeeper.enrolment import EnrolmentError, enrol_pupil
+
+    pupil = school_pupil(pupil_id)
+    uploads = [f for f in forms.EnrolForm().photos.data or [] if f and f.filename]
+    with tempfile.TemporaryDirectory() as folder:
+        paths = []
+        for number, upload in enumerate(uploads, start=1):
+            path = Path(folder) / f"{number}-{secure_filename(upload.filename) or 'photo'}"
+            upload.save(path)
+            paths.append(path)
+        try:
+            count = enrol_pupil(db.session, g.school_id, pupil.upn, paths, current_user.email)
+            db.session.commit()
+            flash(_("%(n)d reference photo(s) enrolled.", n=count), "success")
+        except (EnrolmentError, services.RegisterError) as error:
+            db.session.rollback()
+            flash(str(error), "danger")
+    return to_pupil(pupil, "biometric")
+
+
+@bp.route("/pupils/<int:pupil_id>/faces/delete", methods=["POST"])
+def delete_faces(pupil_id: int):
+    pupil = school_pupil(pupil_id)
+    commit(lambda: actions.delete_faces(db.session, pupil, actor=current_user),
+           _("Reference faces deleted."))
+    return to_pupil(pupil, "biometric")
+
+
+@bp.route("/guardians/<int:guardian_id>/link", methods=["POST"])
+def issue_link(guardian_id: int):
+    guardian = school_guardian(guardian_id)
+    pupil = school_pupil(guardian.pupil_id)
+    if pupil.left_on is not None:
+        flash(_("%(name)s has left: there is no consent to ask for.", name=pupil.full_name),
+              "danger")
+        return to_pupil(pupil, "guardians")
+    actions.issue_parent_link(db.session, guardian, actor=current_user)
+    db.session.commit()
+    url = url_for("parents.consent", token=make_token(guardian), _external=True)
+    return render_template("register/link.html", guardian=guardian, pupil=pupil, url=url,
+                           expires_at=link_expires_at(guardian), title=_("Parent link"))
+
+
+@bp.route("/guardians/<int:guardian_id>/link/revoke", methods=["POST"])
+def revoke_link(guardian_id: int):
+    guardian = school_guardian(guardian_id)
+    commit(lambda: actions.revoke_parent_link(db.session, guardian, actor=current_user),
+           _("The parent link no longer works."))
+    return to_pupil(school_pupil(guardian.pupil_id), "guardians")
+
+
+def renewal_window() -> int:
+    return min(max(request.args.get("days", rules.RENEWAL_WINDOW_DAYS, type=int), 1), 366)
+
+
+@bp.route("/renewals", methods=["GET", "POST"])
+def renewals():
+    form = forms.RenewalForm()
+    if form.validate_on_submit():
+        chosen = request.form.getlist("pupil_id", type=int)
+        if not chosen:
+            flash(_("Tick the pupils whose forms came back."), "danger")
+        else:
+            commit(lambda: actions.renew(db.session, g.school_id, chosen, purposes=purposes(),
+                                         on=forms.today(), evidence_ref=form.evidence_ref.data,
+                                         actor=current_user),
+                   lambda renewed: _("%(n)d consent(s) renewed.", n=len(renewed)))
+        return redirect(url_for("register.renewals"))
+    days = renewal_window()
+    due = services.renewals_due(db.session, g.school_id, purposes(), forms.today(), days)
+    return render_template("register/renewals.html", due=due, days=days, form=form,
+                           title=_("Consents to renew"))
+
+
+def csv_cell(value) -> str:
+    """A cell a spreadsheet will not run as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@bp.route("/renewals.csv")
+def renewals_csv():
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["upn", "first_name", "last_name", "year_group", "parent_or_carer",
+                     "relationship", "purposes", "expires_on"])
+    due = services.renewals_due(db.session, g.school_id, purposes(), forms.today(),
+                                renewal_window())
+    for pupil, records in due:
+        by_giver: dict[tuple[str, str], list] = {}
+        for record in records:
+            by_giver.setdefault((record.given_by, record.relationship_to_pupil), []).append(record)
+        for (giver, relationship), theirs in by_giver.items():
+            writer.writerow([csv_cell(v) for v in (
+                pupil.upn, pupil.first_name, pupil.last_name, pupil.year_group, giver,
+                relationship, "; ".join(r.purpose for r in theirs),
+                min(r.expires_on for r in theirs).isoformat(),
+            )])
+    response = Response(out.getvalue(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="consent-renewals.csv"'
+    return response
+
+
+def imports_dir() -> Path:
+    folder = Path(current_app.config["INSTANCE"]) / IMPORTS_DIR
+    folder.mkdir(mode=0o700, exist_ok=True)
+    for stale in folder.glob("*.csv"):  # personal data: kept only until confirmed, or a day
+        if stale.stat().st_mtime < time.time() - IMPORT_KEEP_SECONDS:
+            stale.unlink(missing_ok=True)
+    return folder
+
+
+def kept_export(token: str) -> Path:
+    if not IMPORT_TOKEN.fullmatch(token):
+        abort(404)
+    return imports_dir() / f"{g.school_id}-{token}.csv"
+
+
+def check_export(data: bytes, *, partial: bool, apply: bool):
+    return actions.import_pupils(db.session, g.school_id, data, purposes=purposes(),
+                                 today=forms.today(), full=not partial, apply=apply,
+                                 actor=current_user)
+
+
+@bp.route("/import", methods=["GET", "POST"])
+def import_upload():
+    form = forms.ImportForm()
+    if not form.validate_on_submit():
+        return render_template("register/import.html", form=form, title=_("Import from the MIS"))
+    data = form.file.data.read()
+    try:
+        plan = check_export(data, partial=form.partial.data, apply=False)
+    except ImportRefused as error:
+        flash(str(error), "danger")
+        return render_template("register/import.html", form=form, title=_("Import from the MIS"))
+    finally:
+        db.session.rollback()
+    token = secrets.token_hex(16)
+    if plan.ok:
+        kept_export(token).write_bytes(data)
+    return render_template("register/import_preview.html", plan=plan, token=token,
+                           partial=form.partial.data, title=_("Check the import"))
+
+
+@bp.route("/import/apply", methods=["POST"])
+def import_apply():
+    path = kept_export(request.form.get("token", ""))
+    if not path.is_file():
+        flash(_("That upload has expired: choose the file again."), "danger")
+        return redirect(url_for("register.import_upload"))
+    partial = request.form.get("partial") == "1"
+    plan = check_export(path.read_bytes(), partial=partial, apply=True)
+    if not plan.ok:  # the register changed since the preview
+        db.session.rollback()
+        return render_template("register/import_preview.html", plan=plan, token="",
+                               partial=partial, title=_("Check the import"))
+    db.session.commit()
+    path.unlink(missing_ok=True)
+    flash(_("Imported: %(summary)s", summary=plan.summary()), "success")
+    return redirect(url_for("register.index"))

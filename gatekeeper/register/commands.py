@@ -1,0 +1,146 @@
+"""The register's commands: `pupils import`, `consent set`, `nopublish add|remove` (DESIGN.md).
+
+Every change goes through gatekeeper.register.actions (audit, takedown); bad input is one line on
+stderr and a non-zero exit, with nothing written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from consent import rules
+from consent.importer import ImportRefused
+from consent.models import utcnow
+from consent.services import RegisterError
+from gatekeeper.extensions import db
+from gatekeeper.register import actions
+
+
+def cli_helpers():
+    from gatekeeper import cli
+
+    return cli
+
+
+def school_option(function):
+    return click.option("--school", "school_id", type=int,
+                        help="School id (default: the first).")(function)
+
+
+def commit_or_fail(change) -> None:
+    """Run `change`, commit it, or roll back and exit with its one-line error."""
+    try:
+        change()
+        db.session.commit()
+    except RegisterError as error:
+        db.session.rollback()
+        raise cli_helpers().CommandError(str(error)) from None
+
+
+@click.group()
+def pupils() -> None:
+    """Pupils from the MIS."""
+
+
+@pupils.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Check and report; change nothing.")
+@click.option("--partial", is_flag=True,
+              help="Not the whole school: pupils missing from the file are left as they are.")
+@school_option
+@with_appcontext
+def pupils_import(file: str, dry_run: bool, partial: bool, school_id: int | None) -> None:
+    """Import an MIS export (CSV): one line per change or error, then a summary."""
+    cli = cli_helpers()
+    school = cli.current_school(school_id)
+    try:
+        data = Path(file).read_bytes()
+        plan = actions.import_pupils(
+            db.session, school.id, data, purposes=current_app.config["PURPOSES"],
+            today=utcnow().date(), full=not partial, apply=not dry_run, actor="command line",
+        )
+    except (OSError, ImportRefused) as error:
+        db.session.rollback()
+        raise cli.CommandError(f"{file}: {error}") from None
+    for error in plan.errors:
+        click.echo(str(error))
+    if not plan.ok:
+        db.session.rollback()
+        raise cli.CommandError(f"{len(plan.errors)} problem(s) in {file}; nothing was imported")
+    for line in plan.lines():
+        click.echo(line)
+    if dry_run:
+        db.session.rollback()
+        click.echo(f"dry run, nothing changed: {plan.summary()}")
+    else:
+        db.session.commit()
+        click.echo(f"imported: {plan.summary()}")
+
+
+@click.group()
+def consent() -> None:
+    """Consent records."""
+
+
+@consent.command("set")
+@click.argument("upn")
+@click.argument("purpose")
+@click.argument("status", type=click.Choice(rules.STATUSES), metavar="STATUS")
+@click.option("--expires", help="YYYY-MM-DD (default: 31 August of this academic year).")
+@click.option("--by", "by", default="", help="Who gave or withdrew consent.")
+@school_option
+@with_appcontext
+def consent_set(upn, purpose, status, expires, by, school_id) -> None:
+    """Record consent for a pupil and purpose."""
+    cli = cli_helpers()
+    school, expires_on = cli.current_school(school_id), cli.parse_date(expires)
+    commit_or_fail(lambda: actions.set_consent(
+        db.session, school.id, upn, purpose, status, given_by=by or "not recorded",
+        recorded_by="command line", expires_on=expires_on, source="cli",
+        purposes=current_app.config["PURPOSES"],
+    ))
+    click.echo(f"{upn} {purpose}: {status}")
+
+
+@click.group()
+def nopublish() -> None:
+    """The no-publish list."""
+
+
+@nopublish.command("add")
+@click.argument("upn")
+@click.option("--reason", required=True, help="Note for the DSL.")
+@click.option("--category", default="other", show_default=True,
+              type=click.Choice(rules.NOPUBLISH_CATEGORIES))
+@school_option
+@with_appcontext
+def nopublish_add(upn, reason, category, school_id) -> None:
+    """Put a pupil on the no-publish list."""
+    school = cli_helpers().current_school(school_id)
+    commit_or_fail(lambda: actions.add_nopublish(
+        db.session, school.id, upn, category=category, note=reason, added_by="command line",
+    ))
+    click.echo(f"{upn}: protected — do not publish")
+
+
+@nopublish.command("remove")
+@click.argument("upn")
+@click.option("--reason", default="removed from the command line")
+@school_option
+@with_appcontext
+def nopublish_remove(upn, reason, school_id) -> None:
+    """Take a pupil off the no-publish list (the entry is kept as history)."""
+    school = cli_helpers().current_school(school_id)
+    commit_or_fail(lambda: actions.remove_nopublish(
+        db.session, school.id, upn, removed_by="command line", reason=reason,
+    ))
+    click.echo(f"{upn}: removed from the no-publish list")
+
+
+def register(main: click.Group) -> None:
+    for group in (pupils, consent, nopublish):
+        main.add_command(group)

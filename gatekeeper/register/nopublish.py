@@ -1,0 +1,71 @@
+"""The no-publish list, for the designated safeguarding lead only: entries with their reasons, and
+their history. Every other role sees only "protected — do not publish" on the register's pages."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from consent.models import NoPublishEntry, Pupil
+from gatekeeper.auth.guard import guard_blueprint
+from gatekeeper.extensions import db
+from gatekeeper.register import actions, forms
+from gatekeeper.register.views import commit
+from gatekeeper.register.wording import CATEGORY_LABELS, label, register_globals
+
+bp = guard_blueprint(Blueprint("nopublish", __name__, url_prefix="/nopublish"), "dsl")
+bp.context_processor(register_globals)
+bp.context_processor(lambda: {"category_label": lambda c: label(CATEGORY_LABELS, c)})
+
+
+def entries() -> list[tuple[NoPublishEntry, Pupil]]:
+    """Every entry of the school, open ones first, newest first within each."""
+    return list(db.session.execute(
+        select(NoPublishEntry, Pupil)
+        .join(Pupil, Pupil.id == NoPublishEntry.pupil_id)
+        .where(NoPublishEntry.school_id == g.school_id)
+        .order_by(NoPublishEntry.removed_at.is_not(None), NoPublishEntry.id.desc())
+    ).all())
+
+
+def page(form: forms.NoPublishForm, status: int = 200):
+    return render_template("register/nopublish.html", entries=entries(), form=form,
+                           removal=forms.RemovalForm(), today=forms.today(),
+                           title=_("No-publish list")), status
+
+
+@bp.route("/")
+def index():
+    return page(forms.NoPublishForm(upn=request.args.get("upn", "")))
+
+
+@bp.route("/", methods=["POST"])
+def add():
+    form = forms.NoPublishForm()
+    if not form.validate_on_submit():
+        return page(form, 400)
+    added = commit(lambda: actions.add_nopublish(
+        db.session, g.school_id, form.upn.data, category=form.category.data, note=form.note.data,
+        added_by=current_user.name, actor=current_user, starts_on=form.starts_on.data,
+        ends_on=form.ends_on.data,
+    ), _("%(upn)s is protected: do not publish. Posts showing the pupil were pulled.",
+         upn=form.upn.data.strip().upper()))
+    return redirect(url_for("nopublish.index")) if added else page(form, 400)
+
+
+@bp.route("/<int:entry_id>/remove", methods=["POST"])
+def remove(entry_id: int):
+    entry = db.session.get(NoPublishEntry, entry_id)
+    if entry is None or entry.school_id != g.school_id:
+        abort(404)
+    form = forms.RemovalForm()
+    if form.validate_on_submit():
+        commit(lambda: actions.remove_nopublish_entry(db.session, entry, reason=form.reason.data,
+                                                      actor=current_user),
+               _("Entry removed; it stays in the history."))
+    else:
+        flash(_("Say why the entry ends."), "danger")
+    return redirect(url_for("nopublish.index"))
+

@@ -1,0 +1,254 @@
+"""The MIS import against the database, and its web preview: all or nothing, idempotent, leavers
+marked (never deleted) with their faces deleted, consent answers from the MIS, takedowns."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from consent.importer import LEAVER_GUARD_MIN_ROLL
+from consent.models import BiometricConsent, ConsentRecord, Pupil, ReferenceFace
+from gatekeeper.models import AuditEvent
+from gatekeeper.register import actions
+from gatekeeper.register.forms import today
+from gatekeeper.setup import demo_upn
+from tests.integration.test_register_screens import (
+    actions_logged,
+    decision,
+    enrolled_faces,
+    page,
+    post_state,
+    queued_post,
+)
+
+HEADER = ("UPN,Legal Forename,Legal Surname,Date of Birth,NC Year Actual,consent_website,"
+          "consent_social_media,biometric_consent")
+
+
+def row(index: int, first: str, year: str = "5", website: str = "yes", social: str = "",
+        biometric: str = "") -> str:
+    return f"{demo_upn(index)},{first},Pupil{index},0{index % 9 + 1}/09/2016,Year {year}," \
+           f"{website},{social},{biometric}"
+
+
+def csv_file(*rows: str) -> bytes:
+    return "\r\n".join((HEADER, *rows)).encode()
+
+
+CLASS = csv_file(row(1, "Ava"), row(2, "Ben", social="no"), row(3, "Cara", website="",
+                                                                biometric="yes"))
+
+
+class Outcome:
+    """What a test reads of an import plan, taken before its session closes."""
+
+    def __init__(self, plan):
+        self.ok, self.errors, self.changes = plan.ok, plan.errors, plan.changes
+        self.new, self.unchanged = len(plan.new), plan.unchanged
+        self.summary, self.lines = plan.summary(), plan.lines()
+        self.leaving = [p.upn for p in plan.leaving]
+        self.rejoining = [p.upn for p, _ in plan.rejoining]
+        self.biometrics = [status for _, status in plan.biometrics]
+
+
+def run_import(app, school_id: int, data: bytes, *, full: bool = True,
+               apply: bool = True) -> Outcome:
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        plan = actions.import_pupils(db.session, school_id, data, purposes=app.config["PURPOSES"],
+                                     today=today(), full=full, apply=apply, actor="test")
+        outcome = Outcome(plan)
+        db.session.commit()
+        return outcome
+
+
+def counts(app) -> dict[str, int]:
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        return {model.__name__: db.session.scalar(select(func.count()).select_from(model))
+                for model in (Pupil, ConsentRecord, BiometricConsent, AuditEvent)}
+
+
+def pupil(app, index: int) -> Pupil:
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        found = db.session.scalar(select(Pupil).where(Pupil.upn == demo_upn(index)))
+        db.session.expunge(found)
+        return found
+
+
+def test_first_import_creates_pupils_with_the_mis_answers(app, school):
+    plan = run_import(app, school["id"], CLASS)
+    assert plan.ok and plan.new == 3
+    ava = pupil(app, 1)
+    assert (ava.first_name, ava.last_name, ava.year_group, ava.date_of_birth.day) == (
+        "Ava", "Pupil1", "5", 2)
+    assert decision(app, ava.id, "website").ok
+    ben = pupil(app, 2)
+    assert decision(app, ben.id, "social_media").reason == "consent refused"
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        records = db.session.scalars(select(ConsentRecord)).all()
+        assert {(r.source, r.given_by, r.recorded_by) for r in records} == {
+            ("import", "MIS export", "test")}
+        bio = db.session.scalar(select(BiometricConsent))
+        assert (bio.pupil_id, bio.status) == (pupil(app, 3).id, "granted")
+    (event,) = actions_logged(app, "pupils_imported")
+    assert event.detail["new"] == 3 and event.detail["records"] == 4
+
+
+def test_importing_the_same_file_again_changes_nothing(app, school):
+    run_import(app, school["id"], CLASS)
+    before = counts(app)
+    plan = run_import(app, school["id"], CLASS)
+    assert plan.ok and plan.changes == 0 and plan.unchanged == 3
+    assert counts(app) == before
+
+
+def test_one_bad_row_applies_nothing_and_says_which_row(app, school):
+    run_import(app, school["id"], CLASS)
+    before = counts(app)
+    bad = csv_file(row(1, "Ava", year="7"), row(2, "Ben"),
+                   "A801200005001,X,Y,01/01/2016,Year 5,,,", row(4, "Dan", year="Q"))
+    plan = run_import(app, school["id"], bad)
+    assert [str(e) for e in plan.errors] == [
+        "row 4: UPN A801200005001 has the wrong check letter",
+        "row 5: year group 'Year Q' is not one of N1, N2, R, 1-14"]
+    assert counts(app) == before
+    assert pupil(app, 1).year_group == "5"
+
+
+def test_changes_are_applied_and_reported_by_row(app, school):
+    run_import(app, school["id"], CLASS)
+    changed = csv_file(row(1, "Ava", year="6"), row(2, "Benjamin", social="no"),
+                       row(3, "Cara", website="", biometric="yes"), row(4, "Dan"))
+    plan = run_import(app, school["id"], changed)
+    assert plan.summary.startswith("4 pupils in the file: 1 new, 2 updated, 1 unchanged")
+    assert "row 2: " + demo_upn(1) + " Ava Pupil1: year group 5 → 6" in plan.lines
+    assert pupil(app, 1).year_group == "6" and pupil(app, 2).first_name == "Benjamin"
+
+
+def test_pupils_missing_from_a_full_export_leave_and_lose_their_faces(app, school):
+    run_import(app, school["id"], CLASS)
+    cara = pupil(app, 3)
+    enrolled_faces(app, cara.id, 2)
+    plan = run_import(app, school["id"], csv_file(row(1, "Ava"), row(2, "Ben", social="no")))
+    assert plan.leaving == [cara.upn]
+    left = pupil(app, 3)  # still there: leavers are never deleted
+    assert left.left_on == today()
+    assert decision(app, cara.id, "website").reason == "has left the school"
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ReferenceFace)) == 0
+    assert [e.detail["faces"] for e in actions_logged(app, "reference_faces_deleted")] == [2]
+    assert [e.detail["upn"] for e in actions_logged(app, "pupil_left")] == [cara.upn]
+    # Back in a later export: on roll again (their faces stay deleted).
+    plan = run_import(app, school["id"], CLASS)
+    assert plan.rejoining == [cara.upn]
+    assert pupil(app, 3).left_on is None
+
+
+def test_a_partial_export_is_refused_as_full_and_accepted_as_partial(app, school):
+    many = csv_file(*(row(i, f"P{i}") for i in range(1, LEAVER_GUARD_MIN_ROLL + 5)))
+    run_import(app, school["id"], many)
+    before = counts(app)
+    one_class = csv_file(row(1, "P1", year="6"), row(2, "P2"))
+    refused = run_import(app, school["id"], one_class)
+    assert not refused.ok and "looks like a partial export" in refused.errors[0].message
+    assert counts(app) == before
+    partial = run_import(app, school["id"], one_class, full=False)
+    assert partial.ok and partial.leaving == [] and pupil(app, 1).year_group == "6"
+    assert pupil(app, 10).left_on is None
+
+
+def test_a_no_from_the_mis_pulls_posts_and_a_parents_withdrawal_outlives_a_yes(app, school):
+    run_import(app, school["id"], CLASS)
+    ava = pupil(app, 1)
+    post = queued_post(app, school["id"], [ava.id])
+    run_import(app, school["id"], csv_file(row(1, "Ava", social="yes"), row(2, "Ben", social="no"),
+                                           row(3, "Cara", website="", biometric="yes")))
+    assert decision(app, ava.id, "social_media").ok and post_state(app, post) == "queued"
+    run_import(app, school["id"], csv_file(row(1, "Ava", social="no"), row(2, "Ben", social="no"),
+                                           row(3, "Cara", website="", biometric="yes")))
+    assert post_state(app, post) == "withdrawn"
+    assert decision(app, ava.id, "social_media").reason == "consent withdrawn"
+    # A parent withdraws website consent in the office; the MIS still says yes: no change.
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        actions.set_consent(db.session, school["id"], ava.upn, "website", "withdrawn",
+                            given_by="Mary Pupil", recorded_by="office")
+        db.session.commit()
+    plan = run_import(app, school["id"], csv_file(row(1, "Ava", social="no"),
+                                                  row(2, "Ben", social="no"),
+                                                  row(3, "Cara", website="", biometric="yes")))
+    assert plan.changes == 0 and not decision(app, ava.id, "website").ok
+
+
+def test_a_biometric_no_from_the_mis_deletes_the_faces(app, school):
+    run_import(app, school["id"], CLASS)
+    cara = pupil(app, 3)
+    enrolled_faces(app, cara.id, 1)
+    plan = run_import(app, school["id"], csv_file(row(1, "Ava"), row(2, "Ben", social="no"),
+                                                  row(3, "Cara", website="", biometric="no")))
+    assert plan.biometrics == ["withdrawn"]
+    assert [e.detail["reason"] for e in actions_logged(app, "reference_faces_deleted")] == [
+        "biometric consent withdrawn (MIS import)"]
+
+
+def test_a_dry_run_changes_nothing(app, school):
+    before = counts(app)
+    plan = run_import(app, school["id"], CLASS, apply=False)
+    assert plan.new == 3 and counts(app) == before
+
+
+def upload(browser, data: bytes, partial: bool = False):
+    fields = {"csrf_token": browser.token, "file": (io.BytesIO(data), "export.csv")}
+    if partial:
+        fields["partial"] = "y"
+    return browser.client.post("/register/import", data=fields,
+                               content_type="multipart/form-data")
+
+
+def test_web_preview_then_apply(app, school, login_as):
+    admin = login_as("admin")
+    preview = upload(admin, CLASS).get_data(as_text=True)
+    assert "3 pupils in the file: 3 new" in preview and "new pupil " + demo_upn(2) in preview
+    assert counts(app)["Pupil"] == 0  # nothing until confirmed
+    token = re.search(r'name="token" value="([0-9a-f]{32})"', preview).group(1)
+    kept = app.config["INSTANCE"] / "imports" / f"{school['id']}-{token}.csv"
+    assert kept.is_file()
+    done = admin.post("/register/import/apply", {"token": token, "partial": ""})
+    assert done.status_code == 302
+    assert "Imported: 3 pupils in the file" in page(admin, done.headers["Location"])
+    assert counts(app)["Pupil"] == 3 and not kept.exists()
+    again = admin.post("/register/import/apply", {"token": token, "partial": ""})
+    assert "That upload has expired" in page(admin, again.headers["Location"])
+    assert "The register already matches this file" in upload(admin, CLASS).get_data(as_text=True)
+
+
+def test_web_preview_lists_errors_by_row_and_offers_no_apply(app, school, login_as):
+    bad = csv_file(row(1, "Ava"), "A801200005001,X,Y,01/01/2016,Year 5,,,")
+    html = upload(login_as("admin"), bad).get_data(as_text=True)
+    assert "Nothing was imported." in html and "<td>3</td><td>UPN A801200005001" in html
+    assert "import/apply" not in html
+    assert not list((app.config["INSTANCE"] / "imports").glob("*.csv"))
+
+
+def test_web_refuses_an_unreadable_file_and_a_bad_token(app, school, login_as):
+    admin = login_as("admin")
+    assert "the file is empty" in upload(admin, b"").get_data(as_text=True)
+    assert admin.post("/register/import/apply", {"token": "../../secret"}).status_code == 404
+
+
+@pytest.mark.parametrize("role", ["staff", "media_lead"])
+def test_only_register_roles_import(login_as, school, role):
+    assert login_as(role).get("/register/import").status_code == 403

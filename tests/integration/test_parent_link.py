@@ -1,0 +1,208 @@
+"""The parent link: signed, expiring, one per guardian, opening that parent's consent page only."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask.testing import FlaskClient
+from itsdangerous import URLSafeTimedSerializer
+from sqlalchemy import select
+
+from consent.models import ConsentRecord
+from gatekeeper.models import AuditEvent
+from gatekeeper.parents.links import SALT
+from gatekeeper.register.forms import today
+from tests.integration.test_register_screens import (
+    decision,
+    page,
+    post_state,
+    pupils,
+    queued_post,
+)
+
+LINK = re.compile(r'id="link" readonly value="(http://localhost/parent/([^"]+))"')
+
+
+@pytest.fixture
+def family(app, school):
+    """Ava, with two parents on the register; Mum granted social media on paper."""
+    from consent import services
+    from gatekeeper.extensions import db
+
+    made = pupils(app, school["id"], ("Ava", "Thompson", "6", {}))
+    with app.app_context():
+        pupil = services.get_pupil(db.session, school["id"], made["Ava"]["id"])
+        mum = services.add_guardian(db.session, pupil, "Mary Thompson", "parent",
+                                    "mary@example.test")
+        dad = services.add_guardian(db.session, pupil, "David Thompson", "parent")
+        services.record_consent(db.session, pupil, "social_media", "granted",
+                                given_by=mum.name, guardian_id=mum.id, recorded_by="test")
+        services.record_consent(db.session, pupil, "press", "refused",
+                                given_by=dad.name, guardian_id=dad.id, recorded_by="test")
+        db.session.commit()
+        return {"pupil": made["Ava"]["id"], "mum": mum.id, "dad": dad.id}
+
+
+def issue(browser, guardian_id: int) -> str:
+    """Issue a link as the office does; returns its path."""
+    html = browser.post(f"/register/guardians/{guardian_id}/link").get_data(as_text=True)
+    match = LINK.search(html)
+    assert match, html[:2000]
+    return "/parent/" + match.group(2)
+
+
+class Parent:
+    """A parent's browser: no account, just the link (and the page's own CSRF token)."""
+
+    def __init__(self, app, path: str):
+        self.client: FlaskClient = app.test_client()
+        self.path = path
+
+    def open(self):
+        return self.client.get(self.path)
+
+    def answer(self, **answers):
+        html = self.open().get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+        return self.client.post(self.path, data={"csrf_token": token, **answers})
+
+
+def records(app, **where) -> list[ConsentRecord]:
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        query = select(ConsentRecord).filter_by(**where).order_by(ConsentRecord.id)
+        return list(db.session.scalars(query))
+
+
+def test_the_page_shows_purposes_in_plain_words_and_only_this_parents_answers(app, login_as,
+                                                                              family):
+    parent = Parent(app, issue(login_as("admin"), family["dad"]))
+    html = parent.open().get_data(as_text=True)
+    assert "Photos of Ava" in html and "Hello David Thompson" in html
+    assert "which anyone can see and share" in html  # social media, in plain words
+    assert 'id="answer-press">No<' in html  # his own refusal
+    assert 'id="answer-social_media">Not answered yet<' in html  # not his wife's grant
+    assert "Mary" not in html and "Thompson, Ava" not in html and "Thompson</" not in html
+
+
+def test_answers_are_records_via_parent_link_and_a_no_pulls_posts_at_once(app, login_as, family):
+    post = queued_post(app, 1, [family["pupil"]])
+    parent = Parent(app, issue(login_as("admin"), family["mum"]))
+    response = parent.answer(social_media="no", website="yes")
+    assert response.status_code == 302 and response.headers["Location"] == parent.path
+    assert "take effect now" in parent.open().get_data(as_text=True)
+    written = records(app, source="parent_link")
+    assert [(r.purpose, r.status, r.given_by, r.guardian_id, r.recorded_by, r.form_date)
+            for r in written] == [
+        ("website", "granted", "Mary Thompson", family["mum"], "parent link", today()),
+        ("social_media", "withdrawn", "Mary Thompson", family["mum"], "parent link", today()),
+    ]
+    assert all(r.recorded_at for r in written)
+    assert post_state(app, post) == "withdrawn"
+    assert decision(app, family["pupil"], "social_media").reason == "consent withdrawn"
+    assert decision(app, family["pupil"], "website").ok
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        actors = {e.actor for e in db.session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "consent_recorded"))}
+    assert actors == {"parent link: Mary Thompson"}
+
+
+def test_answering_the_same_again_records_nothing(app, login_as, family):
+    parent = Parent(app, issue(login_as("admin"), family["mum"]))
+    parent.answer(social_media="yes", press="no")  # social media was already yes
+    assert [(r.purpose, r.status) for r in records(app, source="parent_link")] == [
+        ("press", "refused")]
+    parent.answer(social_media="yes", press="no")
+    assert len(records(app, source="parent_link")) == 1
+    assert "Nothing changed" in parent.open().get_data(as_text=True)
+
+
+def test_a_tampered_or_foreign_token_opens_nothing(app, login_as, family):
+    path = issue(login_as("admin"), family["mum"])
+    client = app.test_client()
+    tampered = path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB")
+    for bad in (tampered, "/parent/1", "/parent/" + "x" * 80):
+        response = client.get(bad)
+        assert response.status_code == 404
+        assert "does not work" in response.get_data(as_text=True)
+    forged = URLSafeTimedSerializer("not the school's secret", salt=SALT).dumps(
+        [family["mum"], "guess"])
+    assert client.get(f"/parent/{forged}").status_code == 404
+    # Signed by the school but for the wrong nonce (an old link): refused.
+    with app.test_request_context():
+        stale = URLSafeTimedSerializer(app.secret_key, salt=SALT).dumps([family["mum"], "old"])
+    assert client.get(f"/parent/{stale}").status_code == 404
+
+
+def test_a_new_link_or_stopping_it_ends_the_old_one(app, login_as, family):
+    admin = login_as("admin")
+    first = issue(admin, family["mum"])
+    second = issue(admin, family["mum"])
+    assert Parent(app, first).open().status_code == 404
+    assert Parent(app, second).open().status_code == 200
+    admin.post(f"/register/guardians/{family['mum']}/link/revoke")
+    response = Parent(app, second).open()
+    assert response.status_code == 404 and "withdrawn" in response.get_data(as_text=True)
+
+
+def test_an_expired_link_says_so_and_records_nothing(app, login_as, family):
+    path = issue(login_as("admin"), family["mum"])
+    app.config["PARENT_LINK_DAYS"] = -1  # every link is older than its lifetime
+    parent = Parent(app, path)
+    response = parent.open()
+    assert response.status_code == 410 and "expired" in response.get_data(as_text=True)
+    response = parent.client.post(path, data={"social_media": "no"})
+    assert response.status_code in (400, 410)
+    assert records(app, source="parent_link") == []
+
+
+def test_a_leaver_has_no_link(app, login_as, family):
+    admin = login_as("admin")
+    path = issue(admin, family["mum"])
+    admin.post(f"/register/pupils/{family['pupil']}/leave",
+               {"leaving-left_on": today().isoformat()})
+    assert Parent(app, path).open().status_code == 410
+    refused = admin.post(f"/register/guardians/{family['mum']}/link")
+    assert "has left" in page(admin, refused.headers["Location"])
+
+
+def test_posting_needs_the_pages_csrf_token(app, login_as, family):
+    path = issue(login_as("admin"), family["mum"])
+    assert app.test_client().post(path, data={"social_media": "no"}).status_code == 400
+    assert records(app, source="parent_link") == []
+
+
+def test_the_link_reveals_nothing_of_the_nopublish_list(app, login_as, family):
+    from consent.models import Pupil
+    from gatekeeper.cli import main
+    from gatekeeper.extensions import db
+
+    path = issue(login_as("admin"), family["mum"])
+    with app.app_context():
+        upn = db.session.get(Pupil, family["pupil"]).upn
+    result = app.test_cli_runner().invoke(main, ["nopublish", "add", upn, "--reason",
+                                                 "secret court order", "--category",
+                                                 "court_order"])
+    assert result.exit_code == 0, result.output
+    html = Parent(app, path).open().get_data(as_text=True).lower()
+    for word in ("protected", "no-publish", "court", "safeguarding"):
+        assert word not in html
+
+
+def test_the_blueprint_opens_only_the_consent_page(app):
+    rules = [r for r in app.url_map.iter_rules() if r.endpoint.startswith("parents.")]
+    assert [(r.rule, sorted(r.methods - {"HEAD", "OPTIONS"})) for r in rules] == [
+        ("/parent/<token>", ["GET", "POST"])]
+    assert app.blueprints["parents"].allowed_roles is None  # public: the token is the key
+
+
+def test_the_link_page_is_not_a_way_into_the_staff_screens(app, login_as, family):
+    parent = Parent(app, issue(login_as("admin"), family["mum"]))
+    assert parent.open().status_code == 200
+    for path in ("/register/", f"/register/pupils/{family['pupil']}", "/nopublish/", "/"):
+        response = parent.client.get(path)
+        assert response.status_code == 302 and "/auth/login" in response.headers["Location"]

@@ -1,0 +1,364 @@
+"""The register's admin screens through the web client: list and matrix, pupil page, paper form,
+biometric consent, leaving, guardians, renewals; every change audited, withdrawals pulling posts."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+
+import pytest
+from sqlalchemy import select
+
+from consent import rules
+from consent.models import ConsentRecord, Guardian, Pupil, ReferenceFace
+from gatekeeper.models import AuditEvent, OfficialAccount, Photo, Post
+from gatekeeper.register.forms import today
+from gatekeeper.testing.fixtures import add_pupil
+
+ALL = ("website", "social_media", "newsletter", "press", "internal_display")
+
+
+# Helpers shared by the register's integration tests (imported by test_register_*.py).
+
+def pupils(app, school_id: int, *specs) -> dict[str, dict]:
+    """Pupils from (first, last, year, {purpose: status}); returns {first: {id, upn}}."""
+    from gatekeeper.extensions import db
+
+    made = {}
+    with app.app_context():
+        for index, (first, last, year, consents) in enumerate(specs, start=1):
+            pupil = add_pupil(db.session, school_id, index, first, last, consents=consents,
+                              year=year)
+            made[first] = {"id": pupil.id, "upn": pupil.upn}
+    return made
+
+
+def queued_post(app, school_id: int, pupil_ids: list[int], state: str = "queued") -> int:
+    """A released post (on the test school's social media account) showing the pupils."""
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        account = db.session.scalar(select(OfficialAccount).where(
+            OfficialAccount.school_id == school_id))
+        photo = Photo(school_id=school_id, purpose=account.purpose, status=state)
+        db.session.add(photo)
+        db.session.flush()
+        post = Post(school_id=school_id, photo_id=photo.id, account_id=account.id,
+                    pupil_ids_json=json.dumps(pupil_ids), state=state)
+        db.session.add(post)
+        db.session.commit()
+        return post.id
+
+
+def enrolled_faces(app, pupil_id: int, count: int = 2) -> None:
+    """Reference face rows (sealed bytes stand-ins: these tests count and delete, never match)."""
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        pupil = db.session.get(Pupil, pupil_id)
+        for _ in range(count):
+            db.session.add(ReferenceFace(school_id=pupil.school_id, pupil_id=pupil.id,
+                                         encoding_encrypted=b"sealed", created_by="test"))
+        db.session.commit()
+
+
+def actions_logged(app, action: str) -> list[AuditEvent]:
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+
+
+def decision(app, pupil_id: int, purpose: str) -> rules.Decision:
+    from consent.services import pupil_facts
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        return rules.decide(pupil_facts(db.session.get(Pupil, pupil_id)), purpose, today())
+
+
+def post_state(app, post_id: int) -> str:
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        return db.session.get(Post, post_id).state
+
+
+@pytest.fixture
+def register(app, school):
+    return pupils(app, school["id"],
+                  ("Ava", "Thompson", "6", {"social_media": "granted", "website": "granted"}),
+                  ("Ben", "Okafor", "5", {"social_media": "refused"}),
+                  ("Cara", "Williams", "5", {}))
+
+
+def page(browser, path: str) -> str:
+    response = browser.get(path)
+    assert response.status_code == 200, (path, response.status_code)
+    return response.get_data(as_text=True)
+
+
+def test_list_shows_the_matrix_in_words_as_well_as_colour(login_as, register):
+    html = page(login_as("admin"), "/register/")
+    assert "Thompson, Ava" in html and "Okafor, Ben" in html
+    assert "✔ yes" in html and "consent granted" in html
+    assert "✘ no" in html and "consent refused" in html and "no consent recorded" in html
+
+
+def test_search_takes_every_word_and_the_upn(login_as, register):
+    admin = login_as("admin")
+    assert "Okafor" not in page(admin, "/register/?q=ava+thom")
+    assert "Thompson, Ava" in page(admin, "/register/?q=ava+thom")
+    assert "Okafor, Ben" in page(admin, f"/register/?q={register['Ben']['upn'].lower()}")
+    by_year = page(admin, "/register/?year=5")
+    assert "Okafor, Ben" in by_year and "Williams, Cara" in by_year and "Thompson" not in by_year
+
+
+def test_leavers_are_hidden_unless_asked_for(app, login_as, register):
+    admin = login_as("admin")
+    admin.post(f"/register/pupils/{register['Cara']['id']}/leave",
+               {"leaving-left_on": today().isoformat()})
+    assert "Williams, Cara" not in page(admin, "/register/")
+    assert "Williams, Cara" in page(admin, "/register/?leavers=1")
+
+
+def test_pupil_page_shows_status_reasons_history_faces_and_posts(app, login_as, register):
+    ava = register["Ava"]
+    post = queued_post(app, 1, [ava["id"]])
+    enrolled_faces(app, ava["id"], 3)
+    html = page(login_as("head"), f"/register/pupils/{ava['id']}")
+    assert "Publishable today" in html and "consent granted" in html
+    assert f"until {rules.default_expiry(today()):%d/%m/%Y}" in html
+    assert "no consent recorded" in html  # newsletter, press, display
+    assert html.count("Parent of Ava") >= 2  # the two records in the history
+    assert "Reference faces enrolled: 3." in html
+    assert f"<td>{post}</td>" in html and "queued" in html
+
+
+def test_pupil_of_another_school_is_not_found(app, login_as, register):
+    from gatekeeper.extensions import db
+    from gatekeeper.testing.fixtures import make_school
+
+    with app.app_context():
+        other = make_school(db.session, "Other School")
+        stranger = add_pupil(db.session, other.id, 50, "Zed", "Stranger")
+        stranger_id = stranger.id
+    assert login_as("admin").get(f"/register/pupils/{stranger_id}").status_code == 404
+
+
+def paper(browser, pupil_id: int, **fields):
+    data = {"giver": "new", "new_name": "Jane Okafor", "new_relationship": "parent",
+            "form_date": today().isoformat(), "evidence_ref": "form 2026/17", "same_for_all": ""}
+    data.update(fields)
+    return browser.post(f"/register/pupils/{pupil_id}/form", data)
+
+
+def test_paper_form_same_for_all_purposes_with_one_exception(app, login_as, register):
+    ben = register["Ben"]
+    admin = login_as("admin")
+    assert "The same for all purposes" in page(admin, f"/register/pupils/{ben['id']}/form")
+    response = paper(admin, ben["id"], same_for_all="granted", purpose_press="refused")
+    assert response.status_code == 302
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        guardian = db.session.scalar(select(Guardian).where(Guardian.pupil_id == ben["id"]))
+        assert (guardian.name, guardian.relationship_to_pupil) == ("Jane Okafor", "parent")
+        records = db.session.scalars(select(ConsentRecord).where(
+            ConsentRecord.guardian_id == guardian.id)).all()
+    assert {r.purpose: r.status for r in records} == {
+        **dict.fromkeys(ALL, "granted"), "press": "refused"}
+    assert {(r.source, r.evidence_ref, r.form_date) for r in records} == {
+        ("paper", "form 2026/17", today())}
+    # The other parent's refusal (the fixture's record) still stands for social media.
+    assert decision(app, ben["id"], "social_media").reason == "consent refused"
+    assert decision(app, ben["id"], "website").ok
+    assert len(actions_logged(app, "consent_recorded")) >= 5
+    assert len(actions_logged(app, "guardian_added")) == 1
+
+
+def test_a_correction_is_a_new_record_and_the_latest_counts(app, login_as, register):
+    ava = register["Ava"]
+    admin = login_as("admin")
+    from gatekeeper.extensions import db
+
+    def website_records():
+        with app.app_context():
+            return [(r.id, r.status, r.given_by, r.recorded_at) for r in db.session.scalars(
+                select(ConsentRecord).where(ConsentRecord.pupil_id == ava["id"],
+                                            ConsentRecord.purpose == "website")
+                .order_by(ConsentRecord.id))]
+
+    first = website_records()
+    # The parent who gave the fixture's grant, now on the register, refuses: it supersedes.
+    paper(admin, ava["id"], new_name="Parent of Ava", purpose_website="refused")
+    assert decision(app, ava["id"], "website").reason == "consent refused"
+    with app.app_context():
+        guardian = db.session.scalar(select(Guardian).where(Guardian.name == "Parent of Ava"))
+    paper(admin, ava["id"], giver=str(guardian.id), purpose_website="granted")
+    assert decision(app, ava["id"], "website").ok
+    rows = website_records()
+    assert rows[0] == first[0]  # never edited in place
+    assert [(r[1], r[2]) for r in rows] == [("granted", "Parent of Ava"),
+                                            ("refused", "Parent of Ava"),
+                                            ("granted", "Parent of Ava")]
+
+
+def test_withdrawal_on_a_paper_form_pulls_the_posts_at_once(app, login_as, register):
+    ava = register["Ava"]
+    post = queued_post(app, 1, [ava["id"]])
+    paper(login_as("admin"), ava["id"], purpose_social_media="withdrawn")
+    assert post_state(app, post) == "withdrawn"
+    assert not decision(app, ava["id"], "social_media").ok
+    assert actions_logged(app, "post_withdrawn")
+
+
+def test_the_pupils_own_objection_is_recorded_and_overrides(app, login_as, register):
+    ava = register["Ava"]
+    paper(login_as("admin"), ava["id"], giver="pupil", same_for_all="refused")
+    assert decision(app, ava["id"], "website").reason == "the pupil has objected"
+
+
+@pytest.mark.parametrize("fields, problem", [
+    ({"new_name": ""}, "Give the name of the parent or carer."),
+    ({"form_date": (today() + dt.timedelta(days=1)).isoformat()}, "cannot be in the future"),
+    ({}, "choose an answer for at least one purpose"),
+    ({"expires_on": "2001-01-01", "same_for_all": "granted"}, "expiry date is before"),
+])
+def test_a_bad_paper_form_writes_nothing(app, login_as, register, fields, problem):
+    response = paper(login_as("admin"), register["Cara"]["id"], **fields)
+    assert response.status_code == 200
+    assert problem in response.get_data(as_text=True)
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        assert not db.session.scalars(select(ConsentRecord).where(
+            ConsentRecord.pupil_id == register["Cara"]["id"])).all()
+        assert not db.session.scalars(select(Guardian)).all()
+
+
+def biometric(browser, pupil_id: int, **fields):
+    data = {"giver": "new", "new_name": "Sam Thompson", "new_relationship": "parent",
+            "form_date": today().isoformat(), "status": "granted", "written": "y"}
+    data.update(fields)
+    return browser.post(f"/register/pupils/{pupil_id}/biometric", data)
+
+
+def test_biometric_consent_must_be_written_and_from_a_parent(app, login_as, register):
+    admin, cara = login_as("admin"), register["Cara"]["id"]
+    assert "tick that you hold" in biometric(admin, cara, written="").get_data(as_text=True)
+    assert "a pupil may only object" in biometric(admin, cara, giver="pupil").get_data(as_text=True)
+    assert biometric(admin, cara).status_code == 302
+    assert "Enrolment: <strong>allowed</strong>" in page(admin, f"/register/pupils/{cara}")
+
+
+def test_an_objection_deletes_the_reference_faces_at_once(app, login_as, register):
+    admin, ava = login_as("admin"), register["Ava"]["id"]
+    biometric(admin, ava)
+    enrolled_faces(app, ava, 2)
+    assert biometric(admin, ava, giver="pupil", status="objected").status_code == 302
+    html = page(admin, f"/register/pupils/{ava}")
+    assert "Reference faces enrolled: 0." in html and "not allowed" in html
+    deleted = actions_logged(app, "reference_faces_deleted")
+    assert [e.detail["faces"] for e in deleted] == [2]
+
+
+def test_leaving_deletes_faces_and_ends_publishing(app, login_as, register):
+    ava = register["Ava"]["id"]
+    enrolled_faces(app, ava, 1)
+    admin = login_as("admin")
+    assert admin.post(f"/register/pupils/{ava}/leave",
+                      {"leaving-left_on": today().isoformat()}).status_code == 302
+    assert decision(app, ava, "website").reason == "has left the school"
+    assert "Reference faces enrolled: 0." in page(admin, f"/register/pupils/{ava}")
+    assert actions_logged(app, "pupil_left") and actions_logged(app, "reference_faces_deleted")
+    again = admin.post(f"/register/pupils/{ava}/leave", {"leaving-left_on": today().isoformat()})
+    assert "already left" in page(admin, again.headers["Location"])
+
+
+def test_delete_faces_by_hand(app, login_as, register):
+    ava = register["Ava"]["id"]
+    enrolled_faces(app, ava, 2)
+    login_as("admin").post(f"/register/pupils/{ava}/faces/delete")
+    assert [e.detail["reason"] for e in actions_logged(app, "reference_faces_deleted")] == [
+        "deleted by hand"]
+
+
+def test_enrol_from_the_pupil_page_needs_biometric_consent(app, login_as, register, faces_dir):
+    import io as _io
+
+    admin, ava = login_as("admin"), register["Ava"]["id"]
+    photo = (faces_dir / "people" / "obama" / "1.jpg").read_bytes()
+
+    def enrol():
+        return admin.client.post(f"/register/pupils/{ava}/faces", data={
+            "csrf_token": admin.token, "photos": [(_io.BytesIO(photo), "1.jpg")]},
+            content_type="multipart/form-data")
+
+    refused = enrol()
+    assert "no written biometric consent" in page(admin, refused.headers["Location"])
+    biometric(admin, ava)
+    assert "1 reference photo(s) enrolled." in page(admin, enrol().headers["Location"])
+
+
+def test_guardian_and_the_link_buttons(app, login_as, register):
+    admin, ava = login_as("admin"), register["Ava"]["id"]
+    admin.post(f"/register/pupils/{ava}/guardians",
+               {"guardian-name": "Jo Thompson", "guardian-relationship": "carer",
+                "guardian-email": "jo@example.test"})
+    html = page(admin, f"/register/pupils/{ava}")
+    assert "Jo Thompson" in html and "carer" in html and "Create link" in html
+    bad = admin.post(f"/register/pupils/{ava}/guardians", {"guardian-name": "",
+                                                            "guardian-email": "nope"})
+    assert "Give the parent or carer" in page(admin, bad.headers["Location"])
+
+
+def grant_lapsing(app, pupil_id: int, purpose: str, days: int, giver: str = "Mum") -> None:
+    from consent import services
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        pupil = db.session.get(Pupil, pupil_id)
+        services.record_consent(db.session, pupil, purpose, "granted", given_by=giver,
+                                recorded_by="test", effective_from=today() - dt.timedelta(days=300),
+                                expires_on=today() + dt.timedelta(days=days))
+        db.session.commit()
+
+
+def test_renewals_list_csv_and_bulk_renewal(app, login_as, register):
+    ava, ben, cara = (register[n]["id"] for n in ("Ava", "Ben", "Cara"))
+    grant_lapsing(app, ben, "website", 10)
+    grant_lapsing(app, cara, "press", 20)
+    grant_lapsing(app, cara, "newsletter", 200)  # not lapsing soon
+    admin = login_as("admin")
+    html = page(admin, "/register/renewals")
+    assert "Okafor" in html and "Williams" in html and "Thompson" not in html
+    rows = list(csv.DictReader(io.StringIO(page(admin, "/register/renewals.csv"))))
+    assert [(r["last_name"], r["purposes"], r["parent_or_carer"]) for r in rows] == [
+        ("Okafor", "website", "Mum"), ("Williams", "press", "Mum")]
+    assert admin.post("/register/renewals", {"pupil_id": [str(cara)],
+                                             "evidence_ref": "returned forms"}).status_code == 302
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        renewed = db.session.scalars(select(ConsentRecord).where(
+            ConsentRecord.source == "renewal")).all()
+    assert [(r.pupil_id, r.purpose, r.given_by, r.effective_from) for r in renewed] == [
+        (cara, "press", "Mum", today())]
+    assert renewed[0].expires_on == rules.renewal_expiry(today() + dt.timedelta(days=20))
+    html = page(admin, "/register/renewals")
+    assert "Williams" not in html and "Okafor" in html
+    assert ava  # Ava's grants run to 31 August: listed only within 30 days of it
+
+
+def test_renewal_csv_cannot_carry_a_formula(app, login_as, register):
+    grant_lapsing(app, register["Ben"]["id"], "website", 5, giver="=HYPERLINK(1)")
+    rows = list(csv.reader(io.StringIO(page(login_as("admin"), "/register/renewals.csv"))))
+    assert rows[1][4] == "'=HYPERLINK(1)"
+
+
+@pytest.mark.parametrize("role", ["staff", "media_lead"])
+def test_other_roles_cannot_open_the_register(login_as, register, role):
+    assert login_as(role).get("/register/").status_code == 403
