@@ -122,3 +122,22 @@ def test_consent_and_nopublish_commands(run, demo):
     assert run("nopublish", "add", upn, "--reason", "court order").returncode == 0
     assert run("nopublish", "remove", upn).returncode == 0
     assert "not on the no-publish list" in one_error_line(run("nopublish", "remove", upn))
+
+
+def test_eval_reports_zero_leaks_on_the_shared_faces(run, faces_dir, tmp_path):
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps({
+        "consented": ["obama", "kit_harington", "rose_leslie", "alex_lacamoire"],  # biden is not
+        "photos": {
+            "events/obama_and_biden.jpg": ["biden", "obama", "unknown"],
+            "events/two_people.jpg": ["obama", "biden"],
+            "events/obama_podium.jpg": ["obama"],
+            "events/lin_manuel_miranda.png": ["unknown"],
+        },
+    }))
+    result = run("eval", str(faces_dir), "--labels", str(labels))
+    assert result.returncode == 0, result.stderr
+    assert "leaks: 0" in result.stdout
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    one_error_line(run("eval", str(faces_dir), "--labels", str(bad)))
