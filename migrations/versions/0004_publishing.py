@@ -31,7 +31,7 @@ def upgrade():
                                 name=op.f("fk_account_releaser_authorised_by_id_user_account")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_account_releaser")),
         sa.UniqueConstraint("account_id", "user_id",
-                            name=op.f("uq_account_releaser_account_id_user_id")),
+                            name=op.f("uq_account_releaser_account_id")),
     )
     with op.batch_alter_table("account_releaser", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_account_releaser_account_id"), ["account_id"])
