@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, abort, g, render_template
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from consent import rules
@@ -45,18 +45,17 @@ def protections(session: Session, photo: Photo) -> list[Protection]:
 
 @bp.route("/")
 def index():
-    entries = db.session.execute(
-        select(NoPublishEntry, Pupil)
-        .join(Pupil, Pupil.id == NoPublishEntry.pupil_id)
-        .where(NoPublishEntry.school_id == g.school_id)
-        .order_by(NoPublishEntry.removed_at.is_not(None), Pupil.last_name)
-    ).all()
+    # The list itself (add, remove, history) lives on one page only: register/nopublish.py.
+    active = db.session.scalar(
+        select(func.count()).select_from(NoPublishEntry)
+        .where(NoPublishEntry.school_id == g.school_id, NoPublishEntry.removed_at.is_(None))
+    )
     blocked = db.session.scalars(
         select(Photo).where(Photo.school_id == g.school_id, Photo.status == "blocked")
         .order_by(Photo.id.desc()).limit(BLOCKED_LIMIT)
     ).all()
     return render_template(
-        "safeguarding/index.html", entries=entries,
+        "safeguarding/index.html", active=active,
         blocked=[(photo, protections(db.session, photo)) for photo in blocked],
         decisions=manual_decisions(db.session, g.school_id), title=_("Safeguarding"),
     )

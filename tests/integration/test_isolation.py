@@ -154,7 +154,7 @@ def test_school_b_data_is_really_there(app, two_schools):
     b_head.login("head@otherschool.test")
     b_dsl = Browser(app.test_client())
     b_dsl.login("dsl@otherschool.test")
-    assert "Zebedee" in b_dsl.get("/safeguarding/", follow_redirects=True).get_data(as_text=True)
+    assert "Zebedee" in b_dsl.get("/nopublish/", follow_redirects=True).get_data(as_text=True)
     image = b_media.get(f"/review/{two_schools['photo_id']}/image")
     assert image.status_code == 200 and image.mimetype == "image/jpeg"
     queue = b_head.get("/queue/", follow_redirects=True).get_data(as_text=True)
