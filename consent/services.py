@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from consent import rules
+from consent.clock import school_today
 from consent.models import (
     BiometricConsent,
     ConsentRecord,
@@ -177,7 +178,7 @@ def new_consent_record(
         raise RegisterError(f"unknown purpose {purpose!r}; expected one of {', '.join(purposes)}")
     if status not in rules.STATUSES:
         raise RegisterError(f"unknown status {status!r}; expected granted, refused or withdrawn")
-    today = today or utcnow().date()
+    today = today or school_today()
     if form_date is not None and form_date > today:
         raise RegisterError("the form's date is in the future")
     start = effective_from or form_date or today
@@ -227,7 +228,7 @@ def add_nopublish(
             f"unknown reason category {category!r}; "
             f"expected one of {', '.join(rules.NOPUBLISH_CATEGORIES)}"
         )
-    starts_on = starts_on or utcnow().date()
+    starts_on = starts_on or school_today()
     if ends_on is not None and ends_on < starts_on:
         raise RegisterError("the end date is before the start date")
     entry = NoPublishEntry(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from flask import Flask, g, request, session
+from flask import Flask, g, has_request_context, request, session
 from flask_login import current_user
 
 from gatekeeper.config import CONFIGS, settings_from_environment
@@ -64,6 +64,8 @@ def register_blueprints(app: Flask) -> None:
 def select_locale() -> str:
     from flask import current_app
 
+    if not has_request_context():  # the worker and the command line speak the default
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     chosen = session.get("lang")
     if chosen in current_app.config["LANGUAGES"]:
         return chosen

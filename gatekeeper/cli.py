@@ -12,6 +12,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import select
 
+from consent.clock import school_today
 from consent.models import School
 from consent.services import RegisterError
 from gatekeeper.extensions import db
@@ -120,7 +121,7 @@ def screen(photos, purpose: str, as_json: bool, school_id: int | None) -> None:
             failures += 1
             continue
         decisions, verdict = screen_analysis(db.session, school.id, analysis, purpose,
-                                             dt.date.today(), app_cipher())
+                                             school_today(), app_cipher())
         faces = [
             {"box": f.box.as_list(), "status": d.status, "upn": d.upn,
              "distance": None if d.distance is None else round(float(d.distance), 4)}

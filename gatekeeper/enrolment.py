@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from consent import services
 from gatekeeper import audit
 from gatekeeper.crypto import app_cipher, seal_encoding
+from gatekeeper.review.rescreen import register_changed
 
 MAX_REFERENCE_PHOTOS = 5
 
@@ -43,4 +44,6 @@ def enrol_pupil(session: Session, school_id: int, upn: str, photos: list[Path], 
         )
     audit.record(session, "faces_enrolled", school_id=school_id, actor=by, subject=pupil,
                  detail={"upn": pupil.upn, "photos": len(sealed)})
+    # A newly enrolled pupil may be protected, or a lookalike of someone already cleared.
+    register_changed(session, school_id, [pupil.id])
     return len(sealed)

@@ -13,11 +13,13 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -32,6 +34,7 @@ PHOTO_STATES = (
     "screening",
     "blocked",
     "needs_review",
+    "no_faces",
     "cleared",
     "released",
     "queued",
@@ -41,6 +44,9 @@ PHOTO_STATES = (
     "withdrawn",
 )
 POST_STATES = ("queued", "publishing", "published", "failed", "held", "withdrawn")
+# A post in any of these states is on its way out or out: at most one per photo and account.
+LIVE_POST_STATES = ("queued", "publishing", "failed", "held", "published")
+_LIVE_POST = text("state IN ('queued', 'publishing', 'failed', 'held', 'published')")
 
 
 def new_uuid() -> str:
@@ -121,6 +127,9 @@ class Photo(Base):
     purpose: Mapped[str] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(20), default="uploaded", index=True)
     no_faces: Mapped[bool] = mapped_column(Boolean, default=False)
+    # "No faces found" needs a person: who opened the photo and confirmed nobody is in it, when.
+    no_faces_checked_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    no_faces_checked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     error: Mapped[str | None] = mapped_column(String(300))
     screen_attempts: Mapped[int] = mapped_column(Integer, default=0)
     screened_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
@@ -132,7 +141,7 @@ class Photo(Base):
         back_populates="photo", order_by="Face.index", cascade="all, delete-orphan"
     )
     event: Mapped[Event | None] = relationship()
-    uploaded_by: Mapped[User | None] = relationship()
+    uploaded_by: Mapped[User | None] = relationship(foreign_keys=[uploaded_by_id])
 
 
 class Face(Base):
@@ -205,6 +214,11 @@ class Post(Base):
     """A released image on its way to an official account."""
 
     __tablename__ = "post"
+    __table_args__ = (
+        # One release per decision: two releases of one photo at once cannot both stand.
+        Index("uq_post_live_photo_account", "photo_id", "account_id", unique=True,
+              sqlite_where=_LIVE_POST, postgresql_where=_LIVE_POST),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
     school_id: Mapped[int] = mapped_column(ForeignKey("school.id"), index=True)

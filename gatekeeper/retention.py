@@ -23,7 +23,7 @@ DEFAULT_REJECTED_RETENTION_DAYS = 7  # refused or rejected originals (Config.REJ
 AUDIT_MINIMUM_DAYS = 365  # the audit trail is kept at least this long; Gatekeeper never deletes it
 # Released, queued and published photos are school records: their originals stay.
 UNRELEASED_STATES = ("uploaded", "screening", "failed", "blocked", "needs_review", "cleared",
-                     "withdrawn")
+                     "no_faces", "withdrawn")
 REJECTED_STATES = ("rejected",)
 PURGED_NOTE = "original deleted after the retention period"
 

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent import services
+from consent.clock import school_today
 from consent.models import Pupil, School, utcnow
 from gatekeeper.auth.service import hash_password
 from gatekeeper.models import AccountReleaser, Membership, OfficialAccount, User
@@ -102,7 +103,7 @@ def seed_demo(session: Session, instance: Path) -> Iterator[str]:
 def seed_pupils(session: Session, school: School) -> None:
     from gatekeeper.enrolment import enrol_pupil
 
-    today = utcnow().date()
+    today = school_today()
     for index, (first, last, year, consent, face) in enumerate(DEMO_PUPILS, start=1):
         pupil = Pupil(school_id=school.id, upn=demo_upn(index), first_name=first, last_name=last,
                       year_group=year, date_of_birth=dt.date(2014 + (6 - int(year)), 9, index))

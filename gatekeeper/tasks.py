@@ -117,6 +117,24 @@ def requeue_stalled_work() -> int:
     return requeue_stalled(db.session)
 
 
+@app_task(retries=SCREEN_RETRIES, retry_delay=SCREEN_RETRY_DELAY_S)
+def rescreen_school_task(school_id: int, pupil_ids: list[int]) -> dict[str, list[int]]:
+    """After a register change: decide every unpublished photo of the school again, and hold or
+    take down every post that must not be out (review/rescreen). Safe to run twice."""
+    from gatekeeper.review.rescreen import rescreen_in_own_session
+
+    return rescreen_in_own_session(school_id, pupil_ids)
+
+
+# Just after midnight at the school, in winter (GMT) and in summer (BST).
+@app_task(periodic=crontab(minute="10", hour="0,23"))
+def rescreen_lapsed_consents() -> int:
+    """Daily: grants that lapsed on their expiry date change the register like a withdrawal."""
+    from gatekeeper.review.rescreen import rescreen_lapsed
+
+    return rescreen_lapsed()
+
+
 @app_task(periodic=crontab(minute="17", hour="2"))
 def purge_expired() -> str:
     """Nightly: apply the retention rules (gatekeeper/retention.py)."""

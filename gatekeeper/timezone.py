@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
-LONDON = ZoneInfo("Europe/London")
+from consent.clock import SCHOOL_ZONE as LONDON
 
 
 def london_to_utc(local: dt.datetime) -> dt.datetime:

@@ -18,7 +18,7 @@ MIN_PASSWORD = 12
 WEEK = dt.timedelta(days=7)
 SAMPLE_SIZE = 5
 SAMPLE_WINDOW = dt.timedelta(days=30)
-WAITING = ("needs_review", "cleared")
+WAITING = ("needs_review", "cleared", "no_faces")
 
 
 class UserError(ValueError):

@@ -18,15 +18,15 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from consent import rules
+from consent.clock import school_date
 from consent.models import Pupil, utcnow
-from consent.services import school_facts
 from gatekeeper import audit
 from gatekeeper.extensions import db
 from gatekeeper.models import OfficialAccount, Photo, Post, User
 from gatekeeper.publishing.accounts import account_publisher, may_release
 from gatekeeper.publishing.adapters import PublishError, Release
 from gatekeeper.publishing.captions import check_caption
+from gatekeeper.screening.service import RegisterNow
 from gatekeeper.storage import app_storage
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,8 @@ BACKOFF_BASE = dt.timedelta(minutes=1)  # 1, 2, 4, 8 minutes between attempts
 BACKOFF_MAX = dt.timedelta(hours=1)
 STALE_CLAIM = dt.timedelta(minutes=10)  # far longer than one publish; then the worker is gone
 HELD_CONSENT = "a pupil in the photo is no longer publishable"
+HELD_UNKNOWN = "a face in the photo is no longer identified: review the photo again"
+HELD_NO_FACES = "no faces were found and nobody has confirmed the photo"
 
 
 class ReleaseError(ValueError):
@@ -49,12 +51,6 @@ def register_names(session: Session, school_id: int) -> list[tuple[str, str]]:
     return [(first, last) for first, last in rows]
 
 
-def not_publishable(session: Session, school_id: int, pupil_ids, purpose: str, on: dt.date) -> list[int]:
-    """The pupils among `pupil_ids` who may not be published for `purpose` today."""
-    facts = {f.pupil_id: f for f in school_facts(session, school_id)}
-    return [pid for pid in pupil_ids if pid not in facts or not rules.decide(facts[pid], purpose, on).ok]
-
-
 def release_post(
     session: Session,
     photo: Photo,
@@ -62,9 +58,15 @@ def release_post(
     caption: str,
     user: User,
     scheduled_at: dt.datetime | None = None,
+    register: RegisterNow | None = None,
 ) -> Post:
-    """Queue a reviewed photo for an official account; refuses with a reason, writing nothing."""
-    from gatekeeper.review.service import pupils_shown, release_blockers  # review imports us
+    """Queue a reviewed photo for an official account; refuses with a reason, writing nothing.
+
+    The screening rule runs again here, from the stored encodings, for the account's purpose and
+    the register as it is now; the photo is taken with one conditional update, so two releases at
+    the same moment make one post.
+    """
+    from gatekeeper.review.service import gate_now, release_blockers  # review imports us
 
     if account.school_id != photo.school_id:
         raise ReleaseError(_("Choose an official account of this school."))
@@ -73,17 +75,15 @@ def release_post(
     if not may_release(session, account, user):
         raise ReleaseError(_("The head has not authorised you to release to %(account)s.",
                              account=account.label))
-    blockers = release_blockers(photo)
+    register = register or RegisterNow(session, photo.school_id)
+    blockers = release_blockers(register, photo, account.purpose)
     if blockers:
         raise ReleaseError(" ".join(blockers))
     check = check_caption(caption, register_names(session, photo.school_id))
     if not check.ok:
         raise ReleaseError(_("Caption refused: %(why)s.", why="; ".join(check.errors)))
-    shown = pupils_shown(photo)
-    held = not_publishable(session, photo.school_id, shown, account.purpose, utcnow().date())
-    if held:
-        raise ReleaseError(_("A pupil in this photo may not be published for %(purpose)s.",
-                             purpose=account.purpose))
+    shown = gate_now(register, photo, account.purpose).pupils
+    take_for_release(session, photo)
     post = Post(
         school_id=photo.school_id,
         photo_id=photo.id,
@@ -95,12 +95,26 @@ def release_post(
         released_by_id=user.id,
     )
     session.add(post)
-    photo.status = "queued"
     session.flush()
     audit.record(session, "photo_released", school_id=photo.school_id, actor=user, subject=post,
                  detail={"photo_id": photo.id, "account": account.label, "pupils": shown,
-                         "warnings": list(check.warnings)})
+                         "purpose": account.purpose, "warnings": list(check.warnings)})
     return post
+
+
+def take_for_release(session: Session, photo: Photo) -> None:
+    """Move the photo to "queued" only if it is still waiting for release (one conditional
+    UPDATE): of two releases at once, the second finds it taken and is refused."""
+    from gatekeeper.review.service import RELEASABLE
+
+    taken = session.execute(
+        update(Photo).where(Photo.id == photo.id, Photo.status.in_(RELEASABLE))
+        .values(status="queued", updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if taken != 1:
+        raise ReleaseError(_("This photo has just been released by someone else."))
+    photo.status = "queued"
 
 
 def _due(now: dt.datetime):
@@ -123,10 +137,30 @@ def backoff(attempts: int) -> dt.timedelta:
     return min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_MAX)
 
 
-def hold_reason(session: Session, post: Post, now: dt.datetime) -> str | None:
-    """Re-check the register as it is now: consent of every pupil shown, and the caption."""
-    if not_publishable(session, post.school_id, post.pupil_ids, post.account.purpose, now.date()):
+def post_hold_reason(holds, shown_not_publishable: bool) -> str | None:
+    """Why a post may not go out now, from the gate's holds (see review.gate), or None."""
+    from gatekeeper.review import gate
+
+    codes = {h.code for h in holds}
+    if shown_not_publishable or codes & {gate.HOLD_BLOCKED, gate.HOLD_NAMED_NOT_PUBLISHABLE}:
         return HELD_CONSENT
+    if gate.HOLD_UNKNOWN in codes:
+        return HELD_UNKNOWN
+    if gate.HOLD_NO_FACES in codes:
+        return HELD_NO_FACES
+    return None
+
+
+def hold_reason(session: Session, post: Post, now: dt.datetime) -> str | None:
+    """Immediately before posting: the whole rule again, from the stored encodings, for this
+    account's purpose and the register as it is now; then the caption."""
+    from gatekeeper.review.service import gate_now
+
+    register = RegisterNow(session, post.school_id, school_date(now))
+    found = gate_now(register, post.photo, post.account.purpose)
+    reason = post_hold_reason(found.holds, bool(set(post.pupil_ids) - found.publishable))
+    if reason:
+        return reason
     check = check_caption(post.caption, register_names(session, post.school_id))
     if not check.ok:
         return "caption refused: " + "; ".join(check.errors)
@@ -197,11 +231,16 @@ def publish_post(post_id: int, now: dt.datetime | None = None) -> str | None:
 
 
 def hold(session: Session, post: Post, reason: str) -> str:
-    post.state, post.last_error = "held", reason
-    audit.record(session, "post_held", school_id=post.school_id, subject=post,
-                 detail={"reason": reason, "account": post.account.label})
+    hold_post(session, post, reason)
     session.commit()
     return "held"
+
+
+def hold_post(session: Session, post: Post, reason: str) -> None:
+    """Stop a post that is not yet out; the media lead sees why (the caller commits)."""
+    post.state, post.last_error, post.next_attempt_at = "held", reason[:500], None
+    audit.record(session, "post_held", school_id=post.school_id, subject=post,
+                 detail={"reason": reason, "account": post.account.label})
 
 
 def record_failure(session: Session, post: Post, message: str, now: dt.datetime) -> str:

@@ -16,13 +16,13 @@ from sqlalchemy.orm import Session
 
 from consent.models import Pupil, utcnow
 from gatekeeper import audit
-from gatekeeper.models import Photo, Post, Takedown, User
+from gatekeeper.models import LIVE_POST_STATES, Photo, Post, Takedown, User
 from gatekeeper.publishing.accounts import account_publisher
 from gatekeeper.publishing.adapters import PostRef, PublishError
 
 log = logging.getLogger(__name__)
 
-LIVE_STATES = ("queued", "publishing", "failed", "held", "published")
+LIVE_STATES = LIVE_POST_STATES
 TAKEDOWN_MAX_ATTEMPTS = 5  # then a person is asked to remove it by hand
 REASON_LIMIT = 500
 RELEASED_PHOTO_STATES = ("released", "queued", "published", "withdrawn")

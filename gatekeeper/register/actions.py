@@ -16,6 +16,7 @@ from consent import importer, rules, services
 from consent.models import ConsentRecord, Guardian, NoPublishEntry, Pupil
 from gatekeeper import audit
 from gatekeeper.models import User
+from gatekeeper.review.rescreen import register_changed
 
 Actor = User | str | None
 
@@ -43,6 +44,7 @@ def record_consent(session: Session, pupil: Pupil, purpose: str, status: str, *,
     if status != "granted":
         pull_posts(session, pupil, f"consent {status} for {purpose}", purpose=purpose,
                    requested_by=actor)
+    register_changed(session, pupil.school_id, [pupil.id])
     return record
 
 
@@ -107,12 +109,14 @@ def record_biometric(session: Session, pupil: Pupil, status: str, *, actor: Acto
                  subject=row, detail={"upn": pupil.upn, "status": status})
     if status != "granted":
         audit_faces_deleted(session, pupil, enrolled, f"biometric consent {status}", actor)
+    register_changed(session, pupil.school_id, [pupil.id])
     return row
 
 
 def delete_faces(session: Session, pupil: Pupil, *, actor: Actor) -> int:
     count = services.delete_reference_faces(session, pupil)
     audit_faces_deleted(session, pupil, count, "deleted by hand", actor)
+    register_changed(session, pupil.school_id, [pupil.id])
     return count
 
 
@@ -122,6 +126,7 @@ def record_leaving(session: Session, pupil: Pupil, on: dt.date, *, actor: Actor)
     audit.record(session, "pupil_left", school_id=pupil.school_id, actor=actor, subject=pupil,
                  detail={"upn": pupil.upn, "left_on": on.isoformat()})
     audit_faces_deleted(session, pupil, count, "left the school", actor)
+    register_changed(session, pupil.school_id, [pupil.id])
     return count
 
 
@@ -134,6 +139,7 @@ def add_nopublish(session: Session, school_id: int, upn: str, *, category: str, 
     audit.record(session, "nopublish_added", school_id=school_id, actor=actor or added_by,
                  subject=entry, detail={"upn": pupil.upn})
     pull_posts(session, pupil, "added to the no-publish list", requested_by=actor or added_by)
+    register_changed(session, school_id, [pupil.id])
     return entry
 
 
@@ -143,6 +149,7 @@ def remove_nopublish(session: Session, school_id: int, upn: str, *, removed_by: 
     closed = services.remove_nopublish(session, pupil, removed_by=removed_by, reason=reason)
     audit.record(session, "nopublish_removed", school_id=school_id, actor=actor or removed_by,
                  subject=pupil, detail={"upn": pupil.upn})
+    register_changed(session, school_id, [pupil.id])
     return closed
 
 
@@ -152,6 +159,7 @@ def remove_nopublish_entry(session: Session, entry: NoPublishEntry, *, reason: s
     services.close_nopublish_entry(entry, removed_by=actor_label(actor), reason=reason)
     audit.record(session, "nopublish_removed", school_id=entry.school_id, actor=actor,
                  subject=entry, detail={"upn": entry.pupil.upn})
+    register_changed(session, entry.school_id, [entry.pupil_id])
 
 
 def renew(session: Session, school_id: int, pupil_ids: Iterable[int], *, purposes: Iterable[str],
@@ -170,6 +178,7 @@ def renew(session: Session, school_id: int, pupil_ids: Iterable[int], *, purpose
                          subject=record, detail={"upn": pupil.upn, "purpose": record.purpose,
                                                  "status": "granted", "source": "renewal"})
             renewed.append(record)
+    register_changed(session, school_id, {r.pupil_id for r in renewed})
     return renewed
 
 
@@ -235,4 +244,6 @@ def import_pupils(
     for pupil, purpose, status in result.refused:
         pull_posts(session, pupil, f"consent {status} for {purpose} (MIS import)",
                    purpose=purpose, requested_by=actor)
+    register_changed(session, school_id, [p.id for p, _count in result.left]
+                     + [p.id for p, _purpose, _status in result.refused])
     return plan

@@ -13,8 +13,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from consent import rules
+from consent.clock import school_today
 from consent.importer import ImportRefused
-from consent.models import utcnow
 from consent.services import RegisterError
 from gatekeeper.extensions import db
 from gatekeeper.register import actions
@@ -61,7 +61,7 @@ def pupils_import(file: str, dry_run: bool, partial: bool, school_id: int | None
         data = Path(file).read_bytes()
         plan = actions.import_pupils(
             db.session, school.id, data, purposes=current_app.config["PURPOSES"],
-            today=utcnow().date(), full=not partial, apply=not dry_run, actor="command line",
+            today=school_today(), full=not partial, apply=not dry_run, actor="command line",
         )
     except (OSError, ImportRefused) as error:
         db.session.rollback()

@@ -19,7 +19,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
-from consent.models import utcnow
+from consent.clock import school_today
 from consent.rules import NOPUBLISH_CATEGORIES, STATUSES
 from consent.services import GUARDIAN_RELATIONSHIPS
 from gatekeeper.register.wording import (
@@ -28,7 +28,6 @@ from gatekeeper.register.wording import (
     CONSENT_STATUS_LABELS,
     RELATIONSHIP_LABELS,
 )
-from gatekeeper.timezone import utc_to_london
 from gatekeeper.uploads.labels import purpose_label
 
 MAX_NOTE = 2000
@@ -43,7 +42,7 @@ RELATIONSHIPS = [SelectChoice(r, RELATIONSHIP_LABELS[r]) for r in GUARDIAN_RELAT
 
 def today() -> dt.date:
     """The school's date (Europe/London), which is what a form's date means."""
-    return utc_to_london(utcnow()).date()
+    return school_today()
 
 
 def giver_choices(guardians, *, pupil_name: str) -> list[SelectChoice]:

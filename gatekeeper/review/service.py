@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent import rules
+from consent.clock import school_today
 from consent.models import Pupil, utcnow
 from consent.services import pupil_facts
 from gatekeeper import audit
 from gatekeeper.models import AuditEvent, Event, Face, OfficialAccount, Photo, Post, User
+from gatekeeper.review import gate
+from gatekeeper.screening.service import RegisterNow
+from gatekeeper.uploads.labels import purpose_label
 
-RELEASABLE = ("cleared", "needs_review", "blocked")
+RELEASABLE = ("cleared", "needs_review", "blocked", "no_faces")
 RESOLUTIONS = ("pupil", "not_pupil", "blur")
 QUEUE_STATES = RELEASABLE
 # Every action a person takes on a photo or a person's rights: the DSL reads these.
 MANUAL_DECISIONS = (
-    "face_resolved", "photo_rejected", "photo_released", "post_withdrawn",
+    "face_resolved", "photo_rejected", "photo_released", "post_withdrawn", "no_faces_confirmed",
     "user_created", "role_granted", "role_revoked", "user_deactivated", "user_reactivated",
 )
 
@@ -28,41 +33,68 @@ class ReviewError(ValueError):
     """A review action that is not allowed; the message is fit to show the media lead."""
 
 
-def face_settled(face: Face) -> bool:
-    """A face no longer stops a release: cleared, blurred, or resolved by a person."""
-    if face.blur:
-        return True
-    if face.status == "blocked":
-        return False  # no override of a block: blur it, reject the photo, or change the register
-    return face.status == "cleared" or face.resolution in ("pupil", "not_pupil")
+@dataclass(frozen=True)
+class GateNow:
+    """The gate for one photo and one purpose at this moment: the rule run again, people's
+    decisions, and what still holds the photo back."""
+
+    faces: list[gate.FaceNow]
+    holds: list[gate.Hold]
+    publishable: frozenset[int]
+
+    @property
+    def pupils(self) -> list[int]:
+        return gate.pupils_shown(self.faces)
 
 
-def release_blockers(photo: Photo) -> list[str]:
-    """Reasons the photo cannot be released yet; empty when it can."""
+def gate_now(register: RegisterNow, photo: Photo, purpose: str) -> GateNow:
+    """Run the screening rule again from the stored encodings, for `purpose`, against the
+    register as it is now, and combine it with what people decided on each face."""
+    decisions = register.decide_stored(photo, purpose)
+    faces = [
+        gate.FaceNow(f.index, d, f.blur, f.resolution, f.resolved_pupil_id)
+        for f, d in zip(photo.faces, decisions, strict=True)
+    ]
+    publishable = register.publishable(purpose)
+    found = gate.holds(faces, publishable, no_faces=photo.no_faces,
+                       no_faces_confirmed=photo.no_faces_checked_at is not None)
+    return GateNow(faces, found, publishable)
+
+
+def hold_message(hold: gate.Hold, purpose: str) -> str:
+    """A hold in words the media lead can act on."""
+    n = (hold.face_index or 0) + 1
+    if hold.code == gate.HOLD_BLOCKED:
+        return _("Face %(n)d may be a pupil who must not be published for %(purpose)s: blur it "
+                 "or reject the photo.", n=n, purpose=purpose_label(purpose))
+    if hold.code == gate.HOLD_NAMED_NOT_PUBLISHABLE:
+        return _("Face %(n)d is a pupil who may not be published for %(purpose)s: blur it.",
+                 n=n, purpose=purpose_label(purpose))
+    if hold.code == gate.HOLD_NO_FACES:
+        return _("No faces were found: open the photo and confirm nobody is in it.")
+    return _("Face %(n)d is unknown: say who it is, or blur it.", n=n)
+
+
+def release_blockers(register: RegisterNow, photo: Photo, purpose: str) -> list[str]:
+    """Reasons the photo cannot be released for `purpose` now; empty when it can."""
     if photo.status not in RELEASABLE:
         return [_("This photo is %(status)s.", status=photo.status.replace("_", " "))]
-    reasons = []
-    for face in photo.faces:
-        if not face_settled(face):
-            reasons.append(
-                _("Face %(n)d is blocked: blur it or reject the photo.", n=face.index + 1)
-                if face.status == "blocked"
-                else _("Face %(n)d is unknown: say who it is, or blur it.", n=face.index + 1)
-            )
-    return reasons
+    return [hold_message(h, purpose) for h in gate_now(register, photo, purpose).holds]
 
 
-def pupils_shown(photo: Photo) -> list[int]:
-    """Every pupil identified in the photo and not blurred: consent is re-checked for these."""
-    ids = []
-    for face in photo.faces:
-        if face.blur:
-            continue
-        if face.status == "cleared" and face.pupil_id:
-            ids.append(face.pupil_id)
-        elif face.resolution == "pupil" and face.resolved_pupil_id:
-            ids.append(face.resolved_pupil_id)
-    return sorted(set(ids))
+def bulk_ready(register: RegisterNow, photo: Photo) -> bool:
+    """May be ticked for a release together with others: nothing holds it for its own purpose,
+    and faces were found (a photo with none is always released on its own, after a look)."""
+    return not photo.no_faces and not release_blockers(register, photo, photo.purpose)
+
+
+def confirm_no_faces(session: Session, photo: Photo, user: User) -> None:
+    """A person opened a photo in which no face was found and says nobody is in it."""
+    if photo.status != "no_faces":
+        raise ReviewError(_("Faces were found in this photo."))
+    photo.no_faces_checked_by_id, photo.no_faces_checked_at = user.id, utcnow()
+    audit.record(session, "no_faces_confirmed", school_id=photo.school_id, actor=user,
+                 subject=photo)
 
 
 def blur_boxes(photo: Photo) -> list[tuple[int, int, int, int]]:
@@ -94,7 +126,7 @@ def resolve_face(
 
 
 def publishable(pupil: Pupil, photo: Photo, on: dt.date | None = None) -> bool:
-    return rules.decide(pupil_facts(pupil), photo.purpose, on or utcnow().date()).ok
+    return rules.decide(pupil_facts(pupil), photo.purpose, on or school_today()).ok
 
 
 def reject_photo(session: Session, photo: Photo, user: User, reason: str) -> None:
@@ -132,15 +164,21 @@ def release_photos(
     session: Session, photos: list[Photo], account: OfficialAccount, caption: str, user: User,
     scheduled_at: dt.datetime | None = None,
 ) -> list[Post]:
-    """Release several photos with one caption: all or none (the caller commits or rolls back)."""
+    """Release several photos with one caption: all or none (the caller commits or rolls back).
+    A photo in which no face was found is never part of a bulk release."""
     from gatekeeper.publishing.service import ReleaseError, release_post
 
     if not photos:
         raise ReleaseError(_("Choose at least one photo."))
+    if len(photos) > 1 and any(p.no_faces for p in photos):
+        raise ReleaseError(_("A photo in which no faces were found is released on its own, "
+                             "after a person has looked at it."))
+    register = RegisterNow(session, photos[0].school_id)
     posts = []
     for photo in photos:
         try:
-            posts.append(release_post(session, photo, account, caption, user, scheduled_at))
+            posts.append(release_post(session, photo, account, caption, user, scheduled_at,
+                                      register))
         except ReleaseError as error:
             raise ReleaseError(_("Photo %(n)d: %(why)s", n=photo.id, why=str(error))) from None
     return posts

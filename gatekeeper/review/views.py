@@ -9,14 +9,17 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from consent.models import Pupil
 from gatekeeper.auth.guard import guard_blueprint
 from gatekeeper.extensions import db
 from gatekeeper.models import Face, OfficialAccount, Photo
+from gatekeeper.publishing.accounts import may_release
 from gatekeeper.publishing.captions import check_caption
 from gatekeeper.publishing.service import ReleaseError, register_names
 from gatekeeper.review import service
+from gatekeeper.screening.service import RegisterNow
 from gatekeeper.tasks import publish_post_task
 from gatekeeper.thumbnails import PREVIEW_SIDE, thumbnail_response
 
@@ -41,13 +44,15 @@ def school_photo(photo_id: int) -> Photo:
 
 
 def approved_accounts():
-    return db.session.scalars(
+    """The approved, running accounts of the school that this user may release to."""
+    accounts = db.session.scalars(
         select(OfficialAccount).where(
             OfficialAccount.school_id == g.school_id,
             OfficialAccount.approved_at.is_not(None),
             OfficialAccount.paused.is_(False),
         )
     ).all()
+    return [a for a in accounts if may_release(db.session, a, current_user)]
 
 
 def school_account(account_id: int | None) -> OfficialAccount | None:
@@ -61,20 +66,42 @@ def release_form_context() -> dict:
 
 @bp.route("/")
 def index():
+    register = RegisterNow(db.session, g.school_id)
     return render_template(
         "review/index.html", queue=service.review_queue(db.session, g.school_id),
-        blockers=service.release_blockers, title=_("Review queue"), **release_form_context(),
+        ready=lambda photo: service.bulk_ready(register, photo), title=_("Review queue"),
+        **release_form_context(),
     )
 
 
 @bp.route("/<int:photo_id>")
 def photo(photo_id: int):
+    """One photo: its faces, and for each account offered what the rule says for its purpose."""
     photo = school_photo(photo_id)
     pupils = {p.id: p for p in db.session.scalars(select(Pupil).where(Pupil.school_id == g.school_id))}
+    register = RegisterNow(db.session, g.school_id)
+    context = release_form_context()
+    checks = [(a, service.release_blockers(register, photo, a.purpose))
+              for a in context.pop("accounts")]
     return render_template(
-        "review/photo.html", photo=photo, pupils=pupils, blockers=service.release_blockers(photo),
-        title=_("Review photo %(n)d", n=photo.id), **release_form_context(),
+        "review/photo.html", photo=photo, pupils=pupils, checks=checks,
+        accounts=[a for a, blockers in checks if not blockers],
+        blockers=service.release_blockers(register, photo, photo.purpose),
+        title=_("Review photo %(n)d", n=photo.id), **context,
     )
+
+
+@bp.route("/<int:photo_id>/no-faces", methods=["POST"])
+def confirm_no_faces(photo_id: int):
+    """A person looked at a photo in which no face was found and says nobody is in it."""
+    photo = school_photo(photo_id)
+    try:
+        service.confirm_no_faces(db.session, photo, current_user)
+        db.session.commit()
+    except service.ReviewError as error:
+        db.session.rollback()
+        flash(str(error), "danger")
+    return redirect(url_for("review.photo", photo_id=photo.id))
 
 
 @bp.route("/<int:photo_id>/image")
@@ -169,6 +196,12 @@ def release_and_queue(photos: list[Photo]) -> bool:
     except ReleaseError as error:
         db.session.rollback()
         flash(str(error), "danger")
+        return False
+    except (IntegrityError, OperationalError):
+        # Another release of the same photo won the race (the live-post constraint, or the
+        # database's write lock): nothing of this one was written.
+        db.session.rollback()
+        flash(_("This photo has just been released by someone else."), "danger")
         return False
     for post in posts:  # after commit: the worker sees the rows
         publish_post_task.schedule((post.id,), eta=post.scheduled_at)

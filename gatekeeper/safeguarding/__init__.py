@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from consent import rules
-from consent.models import NoPublishEntry, Pupil, utcnow
+from consent.clock import school_today
+from consent.models import NoPublishEntry, Pupil
 from consent.services import pupil_facts
 from gatekeeper.auth.guard import guard_blueprint
 from gatekeeper.extensions import db
@@ -37,7 +38,7 @@ def protections(session: Session, photo: Photo) -> list[Protection]:
         if face.status != "blocked":
             continue
         pupil = session.get(Pupil, face.pupil_id or face.resolved_pupil_id or 0)
-        reason = (rules.decide(pupil_facts(pupil), photo.purpose, utcnow().date()).reason
+        reason = (rules.decide(pupil_facts(pupil), photo.purpose, school_today()).reason
                   if pupil else _("matched no one on the register"))
         found.append(Protection(face.index + 1, pupil, reason))
     return found

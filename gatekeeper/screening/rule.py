@@ -15,6 +15,7 @@ from gatekeeper.screening import thresholds as t
 
 CLEARED, BLOCKED, UNKNOWN = "cleared", "blocked", "unknown"
 PHOTO_BLOCKED, PHOTO_NEEDS_REVIEW, PHOTO_CLEARED = "blocked", "needs_review", "cleared"
+PHOTO_NO_FACES = "no_faces"  # nobody was screened: a person must look before release
 ENCODING_SIZE = 128
 
 
@@ -118,7 +119,10 @@ def decide_faces(
 
 
 def photo_verdict(decisions: list[FaceDecision]) -> str:
-    """Blocked if any face is, else needs_review if any is unknown, else cleared (also for none)."""
+    """Blocked if any face is, else needs_review if any is unknown, else cleared; no_faces for none
+    (a face the detector missed is a child nobody screened)."""
+    if not decisions:
+        return PHOTO_NO_FACES
     statuses = {d.status for d in decisions}
     if BLOCKED in statuses:
         return PHOTO_BLOCKED

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import cached_property
 
+import numpy as np
 from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from consent.clock import school_today
 from consent.models import Pupil, ReferenceFace, utcnow
 from consent.services import publishable_pupils
 from gatekeeper import audit
 from gatekeeper.crypto import app_cipher, open_encoding, seal_encoding
 from gatekeeper.extensions import db
 from gatekeeper.models import Face, Photo
-from gatekeeper.screening.rule import Gallery, Reference, decide_faces, photo_verdict
+from gatekeeper.screening.rule import (
+    PHOTO_NO_FACES,
+    FaceDecision,
+    Gallery,
+    Reference,
+    decide_faces,
+    photo_verdict,
+)
 from gatekeeper.storage import app_storage
 
 SCREENABLE = ("uploaded", "failed")  # "screening" belongs to the worker that claimed it
@@ -30,11 +40,44 @@ def load_gallery(session: Session, school_id: int, cipher) -> Gallery:
     return Gallery([Reference(pid, upn, open_encoding(cipher, sealed)) for pid, upn, sealed in rows])
 
 
+class RegisterNow:
+    """The school's register at one moment, loaded once however many photos are decided against
+    it: the gallery of reference faces and, per purpose, who is publishable on that date."""
+
+    def __init__(self, session: Session, school_id: int, on: dt.date | None = None, cipher=None):
+        self.session, self.school_id = session, school_id
+        self.on = on or school_today()
+        self.cipher = cipher or app_cipher()
+        self._publishable: dict[str, frozenset[int]] = {}
+
+    @cached_property
+    def gallery(self) -> Gallery:
+        return load_gallery(self.session, self.school_id, self.cipher)
+
+    def publishable(self, purpose: str) -> frozenset[int]:
+        if purpose not in self._publishable:
+            self._publishable[purpose] = publishable_pupils(
+                self.session, self.school_id, purpose, self.on)
+        return self._publishable[purpose]
+
+    def decide(self, encodings, purpose: str) -> list[FaceDecision]:
+        """The rule for one photo's faces, for `purpose`, against this register."""
+        return decide_faces(list(encodings), self.gallery, self.publishable(purpose))
+
+    def decide_stored(self, photo: Photo, purpose: str) -> list[FaceDecision]:
+        """The rule run again from the photo's stored encodings (aligned with photo.faces)."""
+        return self.decide(stored_encodings(photo, self.cipher), purpose)
+
+
+def stored_encodings(photo: Photo, cipher) -> list[np.ndarray | None]:
+    return [None if f.encoding_encrypted is None else open_encoding(cipher, f.encoding_encrypted)
+            for f in photo.faces]
+
+
 def screen_analysis(session: Session, school_id: int, analysis, purpose: str, on: dt.date, cipher):
     """Decide every face of an analysed image against the register as it is on `on`."""
-    gallery = load_gallery(session, school_id, cipher)
-    publishable = publishable_pupils(session, school_id, purpose, on)
-    decisions = decide_faces([f.encoding for f in analysis.faces], gallery, publishable)
+    register = RegisterNow(session, school_id, on, cipher)
+    decisions = register.decide([f.encoding for f in analysis.faces], purpose)
     return decisions, photo_verdict(decisions)
 
 
@@ -124,11 +167,12 @@ def refuse_photo(session: Session, photo: Photo, attempt: int, reason: str) -> s
 def record_verdict(session: Session, photo: Photo, attempt: int, analysis) -> str | None:
     cipher = app_cipher()
     decisions, verdict = screen_analysis(
-        session, photo.school_id, analysis, photo.purpose, utcnow().date(), cipher
+        session, photo.school_id, analysis, photo.purpose, school_today(), cipher
     )
     store_faces(photo, analysis, decisions, cipher)
     session.flush()
-    if not finish(session, photo, attempt, status=verdict, no_faces=not analysis.faces, error=None,
+    if not finish(session, photo, attempt, status=verdict, no_faces=verdict == PHOTO_NO_FACES,
+                  error=None,
                   width=analysis.width, height=analysis.height, screened_at=utcnow()):
         return None
     audit.record(session, "photo_screened", school_id=photo.school_id, subject=photo,

@@ -210,10 +210,62 @@ def sample_jpeg(width: int = 640, height: int = 480) -> bytes:
     return out.getvalue()
 
 
+def pupil_encoding(pupil_id: int):
+    """A stable made-up 128-d face encoding for a pupil (random vectors lie ~1.6 apart, far
+    beyond every tolerance, so each matches only its own pupil)."""
+    import numpy as np
+
+    return np.random.default_rng(pupil_id).normal(0.0, 0.1, 128)
+
+
+def enrol_made_up_face(session, school_id: int, pupil_id: int, encoding=None) -> None:
+    """Give the pupil a reference face (pupil_encoding unless given), once."""
+    from sqlalchemy import select
+
+    from consent.models import ReferenceFace
+    from gatekeeper.crypto import app_cipher, seal_encoding
+
+    if session.scalar(select(ReferenceFace.id).where(ReferenceFace.pupil_id == pupil_id)) is None:
+        encoding = pupil_encoding(pupil_id) if encoding is None else encoding
+        session.add(ReferenceFace(school_id=school_id, pupil_id=pupil_id, created_by="test",
+                                  encoding_encrypted=seal_encoding(app_cipher(), encoding)))
+        session.flush()
+
+
+def screened_photo(session, school_id: int, encodings, *, purpose: str = "social_media") -> int:
+    """A photo whose faces have these encodings, screened by the real rule against the register
+    as it is now (detection is tested elsewhere). Returns the photo id."""
+    from gatekeeper.crypto import app_cipher, seal_encoding
+    from gatekeeper.models import Face, Photo
+    from gatekeeper.screening.rule import photo_verdict
+    from gatekeeper.screening.service import RegisterNow
+    from gatekeeper.storage import app_storage
+
+    decisions = RegisterNow(session, school_id).decide(encodings, purpose)
+    data = sample_jpeg()
+    photo = Photo(school_id=school_id, purpose=purpose, status=photo_verdict(decisions),
+                  width=640, height=480, original_filename="event.jpg", size_bytes=len(data),
+                  no_faces=not decisions)
+    session.add(photo)
+    session.flush()
+    app_storage().write_bytes("originals", photo.uuid, data)
+    for index, (encoding, decision) in enumerate(zip(encodings, decisions, strict=True)):
+        left = 40 + index * 150
+        session.add(Face(school_id=school_id, photo_id=photo.id, index=index, top=100,
+                         right=left + 100, bottom=220, left=left, score=0.99,
+                         status=decision.status, pupil_id=decision.pupil_id,
+                         distance=decision.distance,
+                         encoding_encrypted=seal_encoding(app_cipher(), encoding)))
+    session.commit()
+    return photo.id
+
+
 def cleared_photo(session, school_id: int, pupil_ids: list[int], *, uploaded_by_id=None,
                   purpose: str = "social_media") -> int:
-    """A screened photo whose faces are cleared for the given pupils (screening is tested
-    elsewhere; here only its outcome matters). Returns the photo id."""
+    """A screened photo with one face per pupil, stored with that pupil's (made-up) encoding so
+    that the rule, run again at release and at posting, clears each face as its pupil. The
+    pupils get the matching reference face. Returns the photo id."""
+    from gatekeeper.crypto import app_cipher, seal_encoding
     from gatekeeper.models import Face, Photo
     from gatekeeper.storage import app_storage
 
@@ -225,10 +277,12 @@ def cleared_photo(session, school_id: int, pupil_ids: list[int], *, uploaded_by_
     session.flush()
     app_storage().write_bytes("originals", photo.uuid, data)
     for index, pupil_id in enumerate(pupil_ids):
+        enrol_made_up_face(session, school_id, pupil_id)
         left = 40 + index * 150
         session.add(Face(school_id=school_id, photo_id=photo.id, index=index, top=100,
                          right=left + 100, bottom=220, left=left, score=0.99, status="cleared",
-                         pupil_id=pupil_id, distance=0.3))
+                         pupil_id=pupil_id, distance=0.0,
+                         encoding_encrypted=seal_encoding(app_cipher(), pupil_encoding(pupil_id))))
     session.commit()
     return photo.id
 

@@ -15,6 +15,7 @@ STATUS_LABELS = {
     "cleared": _l("Cleared"),
     "needs_review": _l("Needs review"),
     "blocked": _l("Blocked"),
+    "no_faces": _l("No faces found"),
     "unknown": _l("Unknown"),
     "rejected": _l("Refused"),
     "failed": _l("Failed, retrying"),

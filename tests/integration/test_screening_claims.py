@@ -51,7 +51,7 @@ def test_late_result_after_recovery_is_discarded(app, school):
         # Recovery finds the stalled claim and runs the photo again (inline in tests).
         assert requeue_stalled(db.session, stalled_after=dt.timedelta(0)) == 1
         db.session.expire_all()
-        assert db.session.get(Photo, photo.id).status == "cleared"  # no faces found
+        assert db.session.get(Photo, photo.id).status == "no_faces"  # its own state, never cleared
         assert screened_events(db) == 1
         # The slow worker finally finishes: its result is thrown away, not written twice.
         assert record_verdict(db.session, db.session.get(Photo, photo.id), slow,

@@ -138,10 +138,10 @@ def test_a_truncated_upload_is_refused_not_screened(faces_dir):
         analyse_bytes(data[: len(data) // 2])
 
 
-def test_no_faces_is_an_empty_analysis_and_a_cleared_verdict(gallery):
+def test_no_faces_is_an_empty_analysis_and_its_own_verdict_never_cleared(gallery):
     analysis = analyse_array(np.full((480, 640, 3), 128, np.uint8))
     assert analysis.faces == []
-    assert screen(analysis, gallery, PEOPLE)[1] == "cleared"
+    assert screen(analysis, gallery, PEOPLE)[1] == "no_faces"
 
 
 def jpeg(image: Image.Image) -> bytes:

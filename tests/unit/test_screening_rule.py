@@ -86,7 +86,7 @@ def test_no_encoding_and_empty_gallery_are_unknown():
 def test_photo_verdicts():
     cleared, unknown = FaceDecision("cleared", 1, "U1", 0.2), FaceDecision("unknown")
     blocked = FaceDecision("blocked", 2, "U2", 0.5)
-    assert photo_verdict([]) == "cleared"
+    assert photo_verdict([]) == "no_faces"  # a face the detector missed was never screened
     assert photo_verdict([cleared]) == "cleared"
     assert photo_verdict([cleared, unknown]) == "needs_review"
     assert photo_verdict([unknown, blocked, cleared]) == "blocked"

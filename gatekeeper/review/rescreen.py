@@ -1,0 +1,173 @@
+"""When the register changes, every photo that is not yet published is decided again.
+
+A grant withdrawn or refused, a consent that lapsed, a pupil's objection, a no-publish entry, a
+pupil leaving or a protected pupil newly enrolled: each can turn a face that cleared into one that
+must be blocked, and not only on the faces that were cleared as that pupil (a lookalike of a
+protected child cleared as someone else is the case that matters). So the rule runs again, in the
+background, from the stored encodings of every unpublished photo of the school; every post on its
+way out is held when the gate no longer lets it through, and every post that is (or may be) out is
+taken down when a face in it is now blocked or within the blocking distance of a changed pupil.
+
+Register changes mark the session (`register_changed`); the work is queued once the change is
+committed, so the worker sees it and a rolled-back change queues nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from consent.clock import school_today
+from consent.models import ConsentRecord
+from gatekeeper import audit
+from gatekeeper.models import Photo, Post
+from gatekeeper.review import gate
+from gatekeeper.review.service import gate_now
+from gatekeeper.screening import thresholds as t
+from gatekeeper.screening.rule import photo_verdict
+from gatekeeper.screening.service import RegisterNow, stored_encodings
+
+SCREENED_UNPUBLISHED = ("blocked", "needs_review", "cleared", "no_faces")
+NOT_YET_OUT = ("queued", "failed", "held")  # a failed post never claimed was never sent
+MAY_BE_OUT = ("publishing", "published")
+PENDING_KEY = "gatekeeper.register_changed"  # session.info: school id -> pupil ids changed
+REQUESTED_BY = "register change"
+
+
+@dataclass
+class Rescreened:
+    photos_changed: list[int] = field(default_factory=list)
+    posts_held: list[int] = field(default_factory=list)
+    posts_taken_down: list[int] = field(default_factory=list)
+
+
+def register_changed(session: Session, school_id: int, pupil_ids: Iterable[int] = ()) -> None:
+    """Mark a register change: once the session commits, the school is screened again."""
+    session.info.setdefault(PENDING_KEY, {}).setdefault(school_id, set()).update(pupil_ids)
+
+
+@event.listens_for(Session, "after_commit")
+def _queue_rescreens(session: Session) -> None:
+    pending = session.info.pop(PENDING_KEY, None)
+    if not pending:
+        return
+    from gatekeeper.tasks import rescreen_school_task
+
+    for school_id, pupil_ids in pending.items():
+        rescreen_school_task(school_id, sorted(pupil_ids))
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rescreens(session: Session) -> None:
+    session.info.pop(PENDING_KEY, None)
+
+
+def rescreen_school(session: Session, school_id: int, changed: Iterable[int] = (),
+                    register: RegisterNow | None = None) -> Rescreened:
+    """Decide every unpublished photo of the school again and hold or take down what must not go
+    out; the caller commits."""
+    register = register or RegisterNow(session, school_id)
+    changed, done = set(changed), Rescreened()
+    photos = session.scalars(select(Photo).where(
+        Photo.school_id == school_id, Photo.status.in_(SCREENED_UNPUBLISHED),
+        Photo.purged_at.is_(None)))
+    for photo in photos:
+        if redecide_photo(session, register, photo):
+            done.photos_changed.append(photo.id)
+    posts = session.scalars(select(Post).where(
+        Post.school_id == school_id, Post.state.in_(NOT_YET_OUT + MAY_BE_OUT)).order_by(Post.id))
+    for post in posts:
+        recheck_post(session, register, post, changed, done)
+    return done
+
+
+def redecide_photo(session: Session, register: RegisterNow, photo: Photo) -> bool:
+    """Store the rule's fresh decision on every face of the photo; True when its verdict moved."""
+    found = gate_now(register, photo, photo.purpose)
+    for face, now in zip(photo.faces, found.faces, strict=True):
+        face.status = gate.shown_status(now, found.publishable)
+        face.pupil_id, face.distance = now.decision.pupil_id, now.decision.distance
+    verdict = photo_verdict([now.decision for now in found.faces])
+    if any(face.status == "blocked" for face in photo.faces):
+        verdict = "blocked"
+    if verdict == photo.status:
+        return False
+    audit.record(session, "photo_rescreened", school_id=photo.school_id, subject=photo,
+                 detail={"was": photo.status, "now": verdict, "by": REQUESTED_BY})
+    photo.status = verdict
+    return True
+
+
+def recheck_post(session: Session, register: RegisterNow, post: Post, changed: set[int],
+                 done: Rescreened) -> None:
+    """Hold a post not yet out that the gate would stop now; take down one that may be out when
+    a face in it is blocked now or close to a changed pupil who may not be published."""
+    from gatekeeper.publishing.service import HELD_CONSENT, hold_post, post_hold_reason
+    from gatekeeper.publishing.takedown import take_down
+
+    found = gate_now(register, post.photo, post.account.purpose)
+    gone = bool(set(post.pupil_ids) - found.publishable)
+    near = near_changed(register, post.photo, changed - found.publishable)
+    reason = HELD_CONSENT if near else post_hold_reason(found.holds, gone)
+    if post.state in MAY_BE_OUT or post.claimed_at is not None:
+        if reason == HELD_CONSENT:  # something unknown that was out stays for a person to judge
+            take_down(session, post, reason, requested_by=REQUESTED_BY)
+            done.posts_taken_down.append(post.id)
+    elif post.state != "held" and reason:
+        hold_post(session, post, reason)
+        done.posts_held.append(post.id)
+
+
+def near_changed(register: RegisterNow, photo: Photo, pupils: set[int]) -> bool:
+    """Is any unblurred face of the photo within the blocking distance of one of `pupils`?"""
+    gallery = register.gallery
+    if not pupils or not len(gallery):
+        return False
+    mask = np.isin(gallery.pupil_ids, np.fromiter(pupils, np.int64, len(pupils)))
+    if not mask.any():
+        return False
+    for face, encoding in zip(photo.faces, stored_encodings(photo, register.cipher), strict=True):
+        if encoding is not None and not face.blur:
+            if (gallery.distances(encoding)[mask] <= t.LOOSE_TOLERANCE).any():
+                return True
+    return False
+
+
+def rescreen_in_own_session(school_id: int, pupil_ids: Iterable[int],
+                            on: dt.date | None = None) -> dict[str, list[int]]:
+    """The task's work, in a session of its own: it may run straight after another session's
+    commit (the queue's immediate mode), which must not be disturbed."""
+    from gatekeeper.extensions import db
+
+    with Session(db.engine) as session:
+        done = rescreen_school(session, school_id, pupil_ids, RegisterNow(session, school_id, on))
+        session.commit()
+    return {"photos": done.photos_changed, "held": done.posts_held,
+            "taken_down": done.posts_taken_down}
+
+
+def lapsed_yesterday(session: Session, on: dt.date) -> dict[int, list[int]]:
+    """Per school, the pupils with a grant whose last day was the day before `on`."""
+    rows = session.execute(select(ConsentRecord.school_id, ConsentRecord.pupil_id).where(
+        ConsentRecord.status == "granted", ConsentRecord.expires_on == on - dt.timedelta(days=1)))
+    lapsed: dict[int, list[int]] = {}
+    for school_id, pupil_id in rows:
+        lapsed.setdefault(school_id, []).append(pupil_id)
+    return lapsed
+
+
+def rescreen_lapsed(on: dt.date | None = None) -> int:
+    """The daily task: every school with a grant that lapsed yesterday is screened again."""
+    from gatekeeper.extensions import db
+
+    on = on or school_today()
+    with Session(db.engine) as session:
+        lapsed = lapsed_yesterday(session, on)
+    for school_id, pupil_ids in lapsed.items():
+        rescreen_in_own_session(school_id, pupil_ids, on)
+    return len(lapsed)

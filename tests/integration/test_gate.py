@@ -1,0 +1,416 @@
+"""The gate holds at every moment: the rule runs again at release and immediately before posting,
+for the purpose of the account, against the register as it is then; a register change screens
+every unpublished photo again; "no faces found" needs a person; one release per decision; one
+school clock."""
+
+import datetime as dt
+import threading
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from consent import services
+from consent.models import Pupil
+from gatekeeper.models import AccountReleaser, OfficialAccount, Photo, Post, Takedown, User
+from gatekeeper.publishing import service as publishing
+from gatekeeper.register import actions
+from gatekeeper.testing.fixtures import add_pupil, upload_photo
+from gatekeeper.testing.publishing import (
+    CHECKLIST,
+    cleared_photo,
+    enrol_made_up_face,
+    release,
+    screened_photo,
+)
+
+SOCIAL = 1  # the test school's approved social-media outbox account (make_school)
+SOON = "2027-06-15T09:30"
+AFTER_SOON = dt.datetime(2027, 6, 15, 9, 0)  # UTC: past the 10:30 BST schedule
+
+
+def lookalike_encodings():
+    """Reference faces of pupils A and B and a face 0.50 from A and 0.40 from B: within the
+    strict tolerance of B with a clear margin, and within the loose (blocking) one of A."""
+    rng = np.random.default_rng(7)
+    b = rng.normal(0, 0.1, 128)
+    x, y = np.zeros(128), np.zeros(128)
+    x[0], y[1] = 1.0, 1.0
+    a = b + 0.6 * x
+    face = b + 0.225 * x + np.sqrt(0.16 - 0.225**2) * y
+    assert np.isclose(np.linalg.norm(face - b), 0.40) and np.isclose(np.linalg.norm(face - a), 0.50)
+    return a, b, face
+
+
+@pytest.fixture
+def lookalike(app, school):
+    """A (consented for the website, refused for social media), B (consented for both), and a
+    photo of a lookalike of A that the website screening cleared as B."""
+    from gatekeeper.extensions import db
+
+    a_ref, b_ref, face = lookalike_encodings()
+    with app.app_context():
+        a = add_pupil(db.session, school["id"], 1, "Efa", "Jones",
+                      consents={"website": "granted", "social_media": "refused"})
+        b = add_pupil(db.session, school["id"], 2, "Cara", "Williams",
+                      consents={"website": "granted", "social_media": "granted"})
+        enrol_made_up_face(db.session, school["id"], a.id, a_ref)
+        enrol_made_up_face(db.session, school["id"], b.id, b_ref)
+        db.session.commit()
+        photo_id = screened_photo(db.session, school["id"], [face], purpose="website")
+        website = add_account(db.session, school["id"], "website")
+        ids = {"a": a.id, "a_upn": a.upn, "b": b.id, "photo": photo_id, "website": website}
+        assert photo_state(ids["photo"]) == ("cleared", ["cleared"], [b.id])
+    return ids
+
+
+def add_account(session, school_id: int, purpose: str, *, authorise: bool = True) -> int:
+    head = session.scalar(select(User).where(User.email == "head@testschool.test"))
+    lead = session.scalar(select(User).where(User.email == "media_lead@testschool.test"))
+    account = OfficialAccount(school_id=school_id, platform="Site", handle=f"@{purpose}",
+                              purpose=purpose, adapter="outbox", admin_names_json='["A", "B"]',
+                              approved_by_id=head.id, approved_at=dt.datetime(2026, 1, 1))
+    session.add(account)
+    session.flush()
+    if authorise:
+        session.add(AccountReleaser(account_id=account.id, user_id=lead.id,
+                                    authorised_by_id=head.id))
+    session.commit()
+    return account.id
+
+
+def photo_state(photo_id: int):
+    from gatekeeper.extensions import db
+
+    photo = db.session.get(Photo, photo_id)
+    db.session.refresh(photo)
+    return photo.status, [f.status for f in photo.faces], [f.pupil_id for f in photo.faces]
+
+
+def posts(app) -> list[tuple[int, str, int]]:
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        return [(p.photo_id, p.state, p.account_id)
+                for p in db.session.scalars(select(Post).order_by(Post.id))]
+
+
+def flashed(response) -> str:
+    return response.get_data(as_text=True)
+
+
+# --- 1. the rule runs again at release, for the account's purpose ---------------------------
+
+def test_a_lookalike_cleared_for_the_website_is_refused_for_social_media(app, login_as, lookalike):
+    media = login_as("media_lead")
+    refused = media.post(f"/review/{lookalike['photo']}/release",
+                         {"account_id": str(SOCIAL), "caption": "Sports day", **CHECKLIST},
+                         follow_redirects=True)
+    assert "may be a pupil who must not be published" in flashed(refused)
+    assert posts(app) == []
+    assert release(media, lookalike["photo"], lookalike["website"], "Sports", SOON).status_code == 302
+    assert posts(app) == [(lookalike["photo"], "queued", lookalike["website"])]
+
+
+def test_the_review_page_says_per_account_what_the_rule_says(app, login_as, lookalike):
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        hidden = add_account(db.session, 1, "newsletter", authorise=False)
+    page = login_as("media_lead").get(f"/review/{lookalike['photo']}").get_data(as_text=True)
+
+    def check(account_id):
+        start = page.index(f'data-account="{account_id}"')
+        return page[start:page.index("</div></li>", start)]
+
+    assert "not now" in check(SOCIAL) and "must not be published" in check(SOCIAL)
+    assert "may be released" in check(lookalike["website"])
+    assert "not now" not in check(lookalike["website"])
+    form = page[page.index('class="release-form"'):]
+    assert f'<option value="{lookalike["website"]}"' in form
+    assert f'<option value="{SOCIAL}"' not in form  # the rule says no for social media
+    assert f'data-account="{hidden}"' not in page and f'value="{hidden}"' not in page
+
+
+def test_a_withdrawal_after_screening_rescreens_the_photo_and_refuses_release(
+        app, login_as, lookalike):
+    from gatekeeper.extensions import db
+
+    with app.app_context():  # screened for social media while A had consent for it
+        pupil = db.session.get(Pupil, lookalike["a"])
+        actions.record_consent(db.session, pupil, "website", "withdrawn", actor="test",
+                               given_by="Parent of Efa")
+        db.session.commit()  # the register change screens every unpublished photo again
+        assert photo_state(lookalike["photo"]) == ("blocked", ["blocked"], [lookalike["a"]])
+    media = login_as("media_lead")
+    assert release(media, lookalike["photo"], lookalike["website"], "Sports").status_code == 302
+    assert posts(app) == []
+
+
+# --- ... and again immediately before the publisher is called --------------------------------
+
+def test_the_publish_time_check_runs_the_whole_rule_not_only_the_cleared_pupils(
+        app, login_as, lookalike):
+    from gatekeeper.extensions import db
+
+    media = login_as("media_lead")
+    assert release(media, lookalike["photo"], lookalike["website"], "Sports", SOON).status_code == 302
+    with app.app_context():  # straight into the register: no rescreen runs, only the post's check
+        pupil = db.session.get(Pupil, lookalike["a"])
+        services.record_consent(db.session, pupil, "website", "withdrawn",
+                                given_by="Parent of Efa", recorded_by="test")
+        db.session.commit()
+        post = db.session.scalars(select(Post)).one()
+        assert post.pupil_ids == [lookalike["b"]]  # A was never named on the post
+        assert publishing.publish_due(AFTER_SOON) == {post.id: "held"}
+        db.session.refresh(post)
+        assert post.last_error == publishing.HELD_CONSENT
+    assert not list(app.config["OUTBOX_DIR"].rglob("*.jpg"))
+
+
+def test_a_register_change_takes_down_a_published_lookalike(app, login_as, lookalike):
+    from gatekeeper.extensions import db
+
+    media = login_as("media_lead")
+    assert release(media, lookalike["photo"], lookalike["website"], "Sports", SOON).status_code == 302
+    with app.app_context():
+        assert set(publishing.publish_due(AFTER_SOON).values()) == {"published"}
+        actions.add_nopublish(db.session, 1, lookalike["a_upn"], category="court_order",
+                              note="court order", added_by="dsl")
+        db.session.commit()
+        post = db.session.scalars(select(Post)).one()
+        assert post.state == "withdrawn" and post.withdrawn_reason == publishing.HELD_CONSENT
+        takedown = db.session.scalars(select(Takedown)).one()
+        assert takedown.post_id == post.id and takedown.requested_by == "register change"
+
+
+def test_a_register_change_holds_a_queued_lookalike(app, login_as, lookalike):
+    from gatekeeper.extensions import db
+
+    media = login_as("media_lead")
+    assert release(media, lookalike["photo"], lookalike["website"], "Sports", SOON).status_code == 302
+    with app.app_context():
+        pupil = db.session.get(Pupil, lookalike["a"])
+        actions.record_consent(db.session, pupil, "website", "refused", actor="test",
+                               given_by="Parent of Efa")
+        db.session.commit()
+        post = db.session.scalars(select(Post)).one()
+        assert post.state == "held" and post.last_error == publishing.HELD_CONSENT
+        assert publishing.publish_due(AFTER_SOON) == {}
+    assert not list(app.config["OUTBOX_DIR"].rglob("*.jpg"))
+
+
+def test_consents_that_lapse_on_their_expiry_date_are_rechecked_daily(app, school, login_as):
+    from gatekeeper.extensions import db
+    from gatekeeper.review.rescreen import rescreen_lapsed
+
+    with app.app_context():
+        ada = add_pupil(db.session, school["id"], 1, "Ada", "Lovelace")
+        services.record_consent(db.session, ada, "social_media", "granted", given_by="Parent",
+                                recorded_by="test", expires_on=dt.date(2027, 8, 31))
+        db.session.commit()
+        photo_id = cleared_photo(db.session, school["id"], [ada.id])
+    media = login_as("media_lead")
+    assert release(media, photo_id, SOCIAL, "Summer fair", "2027-12-01T10:00").status_code == 302
+    with app.app_context():
+        assert rescreen_lapsed(on=dt.date(2027, 8, 31)) == 0  # nothing lapsed yesterday
+        assert rescreen_lapsed(on=dt.date(2027, 9, 1)) == 1
+        post = db.session.scalars(select(Post)).one()
+        assert post.state == "held" and post.last_error == publishing.HELD_CONSENT
+
+
+# --- 2. "no faces found" is its own state and needs a person ---------------------------------
+
+def blank_jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (640, 480), (120, 160, 200)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def test_a_photo_with_no_faces_is_never_cleared_nor_bulk_released(app, login_as, school):
+    from gatekeeper.extensions import db
+
+    staff = login_as("staff")
+    event = staff.post("/uploads/events", {"name": "Trip", "date": "2026-07-10",
+                                           "purpose": "social_media"}).get_json()["id"]
+    empty = upload_photo(staff, event, "sky.jpg", blank_jpeg()).get_json()["id"]
+    with app.app_context():
+        assert db.session.get(Photo, empty).status == "no_faces"
+        ada = add_pupil(db.session, school["id"], 1, "Ada", "Lovelace",
+                        consents={"social_media": "granted"})
+        other = cleared_photo(db.session, school["id"], [ada.id])
+    media = login_as("media_lead")
+    queue = media.get("/review/").get_data(as_text=True)
+    assert f'value="{other}" id="pick-{other}"' in queue
+    assert f'id="pick-{empty}"' not in queue  # never offered for a bulk release
+    bulk = media.post("/review/release", {"photo_id": [str(empty), str(other)],
+                                          "account_id": str(SOCIAL), "caption": "Trip",
+                                          **CHECKLIST}, follow_redirects=True)
+    assert "released on its own" in flashed(bulk) and posts(app) == []
+    alone = media.post(f"/review/{empty}/release", {"account_id": str(SOCIAL),
+                                                    "caption": "Trip", **CHECKLIST},
+                       follow_redirects=True)
+    assert "confirm nobody is in it" in flashed(alone) and posts(app) == []
+    media.post(f"/review/{empty}/no-faces")
+    assert release(media, empty, SOCIAL, "Trip", SOON).status_code == 302
+    assert posts(app) == [(empty, "queued", SOCIAL)]
+    with app.app_context():
+        photo = db.session.get(Photo, empty)
+        assert photo.no_faces_checked_by_id is not None
+
+
+# --- 4. one release per decision --------------------------------------------------------------
+
+def test_eight_releases_of_one_photo_at_once_make_one_post(app, login_as, school):
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        ada = add_pupil(db.session, school["id"], 1, "Ada", "Lovelace",
+                        consents={"social_media": "granted"})
+        photo_id = cleared_photo(db.session, school["id"], [ada.id])
+    sessions = [login_as("media_lead") for _ in range(8)]
+    start, codes = threading.Barrier(len(sessions)), []
+
+    def go(media):
+        start.wait()
+        codes.append(release(media, photo_id, SOCIAL, "Sports", SOON).status_code)
+
+    threads = [threading.Thread(target=go, args=(m,)) for m in sessions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert codes == [302] * 8  # every answer is a page, with a message for the losers
+    assert posts(app) == [(photo_id, "queued", SOCIAL)]
+
+
+def test_a_stale_release_to_another_account_is_refused(app, school):
+    """The conditional update, not the Python check, decides: a second media lead whose page
+    was loaded before the first release cannot release the photo again to another account."""
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        ada = add_pupil(db.session, school["id"], 1, "Ada", "Lovelace",
+                        consents={"social_media": "granted", "website": "granted"})
+        photo_id = cleared_photo(db.session, school["id"], [ada.id])
+        website = add_account(db.session, school["id"], "website")
+        lead_id = db.session.scalar(select(User.id).where(User.email == "media_lead@testschool.test"))
+    with app.app_context(), Session(db.engine) as first, Session(db.engine) as second:
+        stale = second.get(Photo, photo_id)
+        assert stale.status == "cleared" and len(stale.faces) == 1
+        publishing.release_post(first, first.get(Photo, photo_id), first.get(OfficialAccount, SOCIAL),
+                                "Sports", first.get(User, lead_id))
+        first.commit()
+        with pytest.raises(publishing.ReleaseError, match="just been released"):
+            publishing.release_post(second, stale, second.get(OfficialAccount, website), "Sports",
+                                    second.get(User, lead_id))
+        second.rollback()
+    assert posts(app) == [(photo_id, "queued", SOCIAL)]
+
+
+def test_the_database_allows_one_live_post_per_photo_and_account(app, school):
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        ada = add_pupil(db.session, school["id"], 1, "Ada", "Lovelace")
+        photo_id = cleared_photo(db.session, school["id"], [ada.id])
+        for state in ("withdrawn", "published"):
+            db.session.add(Post(school_id=1, photo_id=photo_id, account_id=SOCIAL, state=state))
+        db.session.commit()  # a withdrawn post does not count
+        db.session.add(Post(school_id=1, photo_id=photo_id, account_id=SOCIAL, state="queued"))
+        with pytest.raises(IntegrityError):
+            db.session.commit()
+        db.session.rollback()
+
+
+# --- the publish claim and "withdrawn while it was being published" ------------------------
+
+@pytest.fixture
+def queued_post(app, login_as, school):
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        ada = add_pupil(db.session, school["id"], 1, "Ada", "Lovelace",
+                        consents={"social_media": "granted"})
+        photo_id = cleared_photo(db.session, school["id"], [ada.id])
+    assert release(login_as("media_lead"), photo_id, SOCIAL, "Sports", SOON).status_code == 302
+    with app.app_context():
+        return db.session.scalar(select(Post.id))
+
+
+def test_two_workers_claim_a_post_once(app, queued_post):
+    from gatekeeper.extensions import db
+
+    with app.app_context(), Session(db.engine) as one, Session(db.engine) as two:
+        assert publishing.claim(one, queued_post, AFTER_SOON) is True
+        assert publishing.claim(two, queued_post, AFTER_SOON) is False
+        assert one.get(Post, queued_post).attempts == 1
+
+
+def test_a_post_withdrawn_while_it_was_being_published_is_taken_down_not_published(
+        app, queued_post):
+    from gatekeeper.extensions import db
+    from gatekeeper.publishing.takedown import take_down
+
+    with app.app_context(), Session(db.engine) as worker, Session(db.engine) as register:
+        assert publishing.claim(worker, queued_post, AFTER_SOON)
+        take_down(register, register.get(Post, queued_post), "consent withdrawn")
+        register.commit()  # while the worker is out at the publisher
+        post = worker.get(Post, queued_post)
+        assert publishing.finish(worker, post, "fb-123", AFTER_SOON) == "withdrawn"
+        worker.expire_all()
+        post = worker.get(Post, queued_post)
+        assert post.state == "withdrawn" and post.published_at is None
+        assert post.external_id == "fb-123"  # known, so the takedown can delete it
+        assert worker.scalars(select(Takedown.state).where(Takedown.post_id == post.id)).all() == [
+            "pending"]
+
+
+# --- 6. one school clock ------------------------------------------------------------------------
+
+def test_the_school_date_is_the_london_date():
+    from consent.clock import school_date
+
+    assert school_date(dt.datetime(2027, 8, 31, 22, 30)) == dt.date(2027, 8, 31)  # 23:30 BST
+    assert school_date(dt.datetime(2027, 8, 31, 23, 30)) == dt.date(2027, 9, 1)  # 00:30 BST
+    assert school_date(dt.datetime(2027, 1, 31, 23, 30)) == dt.date(2027, 1, 31)  # GMT
+
+
+@pytest.mark.parametrize("utc, outcome", [(dt.datetime(2027, 8, 31, 22, 30), "published"),
+                                           (dt.datetime(2027, 8, 31, 23, 30), "held")])
+def test_a_consent_expiring_on_31_august_holds_at_the_schools_midnight(
+        app, login_as, school, utc, outcome):
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        ada = add_pupil(db.session, school["id"], 1, "Ada", "Lovelace")
+        services.record_consent(db.session, ada, "social_media", "granted", given_by="Parent",
+                                recorded_by="test", expires_on=dt.date(2027, 8, 31))
+        db.session.commit()
+        photo_id = cleared_photo(db.session, school["id"], [ada.id])
+    media = login_as("media_lead")
+    assert release(media, photo_id, SOCIAL, "Summer", "2027-08-31T20:00").status_code == 302
+    with app.app_context():
+        assert set(publishing.publish_due(utc).values()) == {outcome}
+
+
+def test_no_decision_reads_the_servers_date():
+    """Every date a decision depends on comes from consent.clock (the school's zone)."""
+    import pathlib
+    import re
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    offenders = [
+        f"{path.relative_to(root)}:{n}"
+        for folder in ("gatekeeper", "consent")
+        for path in (root / folder).rglob("*.py")
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"utcnow\(\)\.date\(\)|date\.today\(\)|datetime\.now\(\)\.date\(\)", line)
+    ]
+    assert offenders == []
