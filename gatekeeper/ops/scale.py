@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
-import time
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from gatekeeper.ops.supervise import Child, supervise
 
 STOP_GRACE_S = 15
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/gatekeeper_scale"
@@ -48,36 +48,15 @@ def main() -> int:
     bin_dir = os.path.dirname(sys.executable)
     gatekeeper = os.path.join(bin_dir, "gatekeeper")
     subprocess.run([gatekeeper, "init", "--demo"], env=env, check=True)
-    children = [subprocess.Popen([gatekeeper, "worker", "--workers", args.workers_per_consumer],
-                                 env=env, start_new_session=True) for _ in range(args.consumers)]
-    children.append(subprocess.Popen(
+    children = [Child([gatekeeper, "worker", "--workers", args.workers_per_consumer])
+                for _ in range(args.consumers)]
+    children.append(Child(
         [os.path.join(bin_dir, "gunicorn"), "--bind", f"{args.host}:{args.port}", "--workers",
          args.web_workers, "--threads", "4", "--timeout", "120", "--access-logfile", "-",
-         "wsgi:app"], env=env, start_new_session=True))
-    print(f"Gatekeeper (scale) on http://{args.host}:{args.port}: {args.consumers} consumers, "
-          f"PostgreSQL and Redis (Ctrl-C stops all)", flush=True)
-    stopping = False
-
-    def stop(*_):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    while not stopping and all(child.poll() is None for child in children):
-        time.sleep(0.5)
-    for child in children:
-        if child.poll() is None:
-            os.killpg(child.pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE_S
-    for child in children:
-        try:
-            child.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
-    return 0 if stopping else 1
-
+         "wsgi:app"]))
+    return supervise(children, grace_s=STOP_GRACE_S, env=env, banner=(
+        f"Gatekeeper (scale) on http://{args.host}:{args.port}: {args.consumers} consumers, "
+        f"PostgreSQL and Redis (Ctrl-C stops all)"))
 
 if __name__ == "__main__":
     sys.exit(main())
