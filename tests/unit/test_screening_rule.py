@@ -1,6 +1,5 @@
 """The screening rule on plain data: hand-made encodings at chosen distances, no photos."""
 
-import time
 
 import numpy as np
 import pytest
@@ -121,20 +120,12 @@ def test_nobody_publishable_means_no_face_is_ever_cleared(refs, faces):
     assert photo_verdict(decisions) != "cleared" or not faces
 
 
-def test_matching_50k_references_takes_under_20_ms_per_face():
+def test_matching_50k_references_finds_the_nearest_pupil_exactly():
+    """Its speed is measured by `make bench` (match_ms_per_face_50k), not here."""
     rng = np.random.default_rng(0)
     matrix = rng.normal(0, 0.1, (50_000, 128))
     refs = [Reference(i // 2, f"U{i // 2}", e) for i, e in enumerate(matrix)]
     g = Gallery(refs)
-    faces = list(rng.normal(0, 0.1, (20, 128)))
-    publishable = frozenset(range(0, 25_000, 2))
-
-    def cpu_seconds() -> float:  # CPU time: the machine is shared, wall time varies with load
-        start = time.process_time()
-        decide_faces(faces, g, publishable)
-        return time.process_time() - start
-
-    assert min(cpu_seconds() for _ in range(3)) / len(faces) < 0.020
     # Nearest pupil found exactly, as a brute-force loop would.
     probe = refs[12_345].encoding
     assert g.best_per_pupil(probe)[0][:2] == (12_345 // 2, f"U{12_345 // 2}")
