@@ -15,8 +15,10 @@ from huey.storage import RedisStorage, SqliteStorage
 
 SCREEN_RETRIES = 2
 SCREEN_RETRY_DELAY_S = 10
-PUBLISH_RETRIES = 4
-PUBLISH_RETRY_DELAY_S = 30
+# Publishing and takedowns retry in one place only: publishing/service.py records each failed
+# attempt with its backoff (next_attempt_at) and takedown.py counts attempts; the minute sweeps
+# below take them up again, and a worker that died mid-attempt leaves a stale claim the sweep
+# also finds. Huey itself does not retry them.
 
 
 def storage_settings(instance: Path, redis_url: str, name: str) -> tuple[type, dict]:
@@ -76,7 +78,7 @@ def screen_photo_task(photo_id: int) -> str | None:
     return screen_stored_photo(photo_id)
 
 
-@app_task(retries=PUBLISH_RETRIES, retry_delay=PUBLISH_RETRY_DELAY_S)
+@app_task()
 def publish_post_task(post_id: int) -> str | None:
     from gatekeeper.publishing.service import publish_post
 
@@ -94,7 +96,7 @@ def publish_due_posts() -> int:
     return len(ids)
 
 
-@app_task(retries=PUBLISH_RETRIES, retry_delay=PUBLISH_RETRY_DELAY_S)
+@app_task()
 def carry_out_takedowns_task() -> dict[int, str]:
     """Delete withdrawn posts through their adapters (or hand them to the media lead)."""
     from gatekeeper.publishing.takedown import carry_out_takedowns
