@@ -1,5 +1,7 @@
 """The MIS import against the database, and its web preview: all or nothing, idempotent, leavers
-marked (never deleted) with their faces deleted, consent answers from the MIS, takedowns."""
+marked (never deleted) with their faces sealed, consent answers from the MIS, takedowns; the
+leaver safeguard (a file that empties the register is refused unless the number is typed) and
+undoing an import."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from consent.importer import LEAVER_GUARD_MIN_ROLL
 from consent.models import BiometricConsent, ConsentRecord, Pupil, ReferenceFace
 from gatekeeper.models import AuditEvent
 from gatekeeper.register import actions
@@ -52,15 +53,17 @@ class Outcome:
         self.leaving = [p.upn for p in plan.leaving]
         self.rejoining = [p.upn for p, _ in plan.rejoining]
         self.biometrics = [status for _, status in plan.biometrics]
+        self.refused, self.refusal, self.batch = plan.refused, plan.refusal(), plan.batch_id
 
 
 def run_import(app, school_id: int, data: bytes, *, full: bool = True,
-               apply: bool = True) -> Outcome:
+               apply: bool = True, confirm: int | None = None) -> Outcome:
     from gatekeeper.extensions import db
 
     with app.app_context():
         plan = actions.import_pupils(db.session, school_id, data, purposes=app.config["PURPOSES"],
-                                     today=today(), full=full, apply=apply, actor="test")
+                                     today=today(), full=full, apply=apply, actor="test",
+                                     confirmed_leavers=confirm)
         outcome = Outcome(plan)
         db.session.commit()
         return outcome
@@ -135,35 +138,102 @@ def test_changes_are_applied_and_reported_by_row(app, school):
     assert pupil(app, 1).year_group == "6" and pupil(app, 2).first_name == "Benjamin"
 
 
-def test_pupils_missing_from_a_full_export_leave_and_lose_their_faces(app, school):
-    run_import(app, school["id"], CLASS)
-    cara = pupil(app, 3)
-    enrolled_faces(app, cara.id, 2)
-    plan = run_import(app, school["id"], csv_file(row(1, "Ava"), row(2, "Ben", social="no")))
-    assert plan.leaving == [cara.upn]
-    left = pupil(app, 3)  # still there: leavers are never deleted
-    assert left.left_on == today()
-    assert decision(app, cara.id, "website").reason == "has left the school"
+def face_states(app) -> list[tuple[int, bool]]:
+    """(pupil id, sealed) for every reference face."""
     from gatekeeper.extensions import db
 
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(ReferenceFace)) == 0
-    assert [e.detail["faces"] for e in actions_logged(app, "reference_faces_deleted")] == [2]
-    assert [e.detail["upn"] for e in actions_logged(app, "pupil_left")] == [cara.upn]
-    # Back in a later export: on roll again (their faces stay deleted).
+        return sorted((pid, sealed is not None) for pid, sealed in db.session.execute(
+            select(ReferenceFace.pupil_id, ReferenceFace.sealed_at)))
+
+
+def test_pupils_missing_from_a_full_export_leave_and_their_faces_are_sealed(app, school):
+    run_import(app, school["id"], CLASS)
+    cara = pupil(app, 3)
+    enrolled_faces(app, cara.id, 2)
+    plan = run_import(app, school["id"], csv_file(row(1, "Ava"), row(2, "Ben", social="no")),
+                      confirm=1)
+    assert plan.leaving == [cara.upn], (plan.errors, plan.refusal)
+    left = pupil(app, 3)  # still there: leavers are never deleted
+    assert left.left_on == today()
+    assert decision(app, cara.id, "website").reason == "has left the school"
+    assert face_states(app) == [(cara.id, True), (cara.id, True)]  # sealed, not yet deleted
+    assert actions_logged(app, "reference_faces_deleted") == []
+    (left_event,) = actions_logged(app, "pupil_left")
+    assert (left_event.detail["upn"], left_event.detail["faces_sealed"]) == (cara.upn, 2)
+    # Back in a later export: on roll again, with the faces that were only sealed.
     plan = run_import(app, school["id"], CLASS)
     assert plan.rejoining == [cara.upn]
     assert pupil(app, 3).left_on is None
+    assert face_states(app) == [(cara.id, False), (cara.id, False)]
+    assert actions_logged(app, "pupil_rejoined")[0].detail["faces_unsealed"] == 2
+
+
+def whole_school(app, school_id: int, size: int = 14) -> bytes:
+    data = csv_file(*(row(i, f"P{i}") for i in range(1, size + 1)))
+    assert run_import(app, school_id, data).new == size
+    return data
+
+
+def test_a_file_of_two_rows_is_refused_unless_the_number_of_leavers_is_typed(app, school):
+    whole_school(app, school["id"])
+    before = counts(app)
+    two_rows = csv_file(row(1, "P1"), row(2, "P2"))
+    refused = run_import(app, school["id"], two_rows)
+    assert refused.refused and not refused.ok and refused.batch is None
+    assert refused.refusal.startswith("this file would make 12 of 14 pupils leavers (more than "
+                                      "10%): if it is a whole-school export, confirm by typing 12")
+    wrong = run_import(app, school["id"], two_rows, confirm=11)
+    assert wrong.refused and wrong.refusal.startswith("11 leavers were confirmed but this file")
+    after = counts(app)
+    assert after["AuditEvent"] == before["AuditEvent"] + 2  # each refusal is on the record
+    assert {k: v for k, v in after.items() if k != "AuditEvent"} == {
+        k: v for k, v in before.items() if k != "AuditEvent"}
+    assert pupil(app, 14).left_on is None
+    assert [e.detail["leaving"] for e in actions_logged(app, "pupils_import_refused")] == [12, 12]
+    done = run_import(app, school["id"], two_rows, confirm=12)
+    assert done.ok and len(done.leaving) == 12 and done.batch is not None
+    assert pupil(app, 14).left_on == today()
+    assert actions_logged(app, "pupils_imported")[-1].detail["confirmed_leavers"] == 12
+
+
+def test_a_dry_run_of_the_two_row_file_says_it_would_be_refused(app, school):
+    whole_school(app, school["id"])
+    before = counts(app)
+    plan = run_import(app, school["id"], csv_file(row(1, "P1"), row(2, "P2")), apply=False)
+    assert plan.refused and "12 of 14" in plan.refusal
+    assert counts(app) == before  # not even an audit event: a dry run changes nothing
+
+
+def test_a_few_leavers_need_no_confirmation_and_a_typed_number_must_match(app, school):
+    data = whole_school(app, school["id"], size=10)
+    rows = data.decode().split("\r\n")
+    one_leaver = "\r\n".join(rows[:-1]).encode()  # 1 of 10 is 10%, not more than 10%
+    wrong = run_import(app, school["id"], one_leaver, confirm=2)
+    assert wrong.refused  # the number typed is for another file
+    plan = run_import(app, school["id"], one_leaver)
+    assert plan.ok and plan.leaving == [demo_upn(10)]
+
+
+def test_the_leaver_share_limit_comes_from_the_app_config(app, school, login_as):
+    whole_school(app, school["id"], size=10)
+    two_leave = csv_file(*(row(i, f"P{i}") for i in range(1, 9)))
+    admin = login_as("admin")
+    assert "Not imported: this file would make 2 of 10" in upload(admin, two_leave).get_data(
+        as_text=True)
+    app.config["LEAVER_SHARE_LIMIT"] = 0.25
+    html = upload(admin, two_leave).get_data(as_text=True)
+    assert "import-refused" not in html and "Apply these changes" in html
 
 
 def test_a_partial_export_is_refused_as_full_and_accepted_as_partial(app, school):
-    many = csv_file(*(row(i, f"P{i}") for i in range(1, LEAVER_GUARD_MIN_ROLL + 5)))
-    run_import(app, school["id"], many)
+    whole_school(app, school["id"], size=24)
     before = counts(app)
     one_class = csv_file(row(1, "P1", year="6"), row(2, "P2"))
     refused = run_import(app, school["id"], one_class)
-    assert not refused.ok and "looks like a partial export" in refused.errors[0].message
-    assert counts(app) == before
+    assert not refused.ok and "would make 22 of 24 pupils leavers" in refused.refusal
+    assert "import it as a partial export" in refused.refusal
+    assert counts(app)["Pupil"] == before["Pupil"] and pupil(app, 10).left_on is None
     partial = run_import(app, school["id"], one_class, full=False)
     assert partial.ok and partial.leaving == [] and pupil(app, 1).year_group == "6"
     assert pupil(app, 10).left_on is None
