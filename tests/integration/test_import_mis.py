@@ -322,3 +322,250 @@ def test_web_refuses_an_unreadable_file_and_a_bad_token(app, school, login_as):
 @pytest.mark.parametrize("role", ["staff", "media_lead"])
 def test_only_register_roles_import(login_as, school, role):
     assert login_as(role).get("/register/import").status_code == 403
+
+
+def token_of(html: str) -> str:
+    return re.search(r'name="token" value="([0-9a-f]{32})"', html).group(1)
+
+
+def test_web_refuses_the_two_row_file_until_the_number_of_leavers_is_typed(app, school,
+                                                                          login_as):
+    whole_school(app, school["id"])
+    admin = login_as("admin")
+    preview = upload(admin, csv_file(row(1, "P1"), row(2, "P2"))).get_data(as_text=True)
+    assert "Not imported: this file would make 12 of 14 pupils leavers." in preview
+    assert 'name="confirm_leavers"' in preview and "Apply these changes" not in preview
+    token = token_of(preview)
+    for typed in (None, "", "11", "twelve", "-12", "12; DROP TABLE pupil", "9" * 40):
+        fields = {"token": token, "partial": ""}
+        if typed is not None:
+            fields["confirm_leavers"] = typed
+        again = admin.post("/register/import/apply", fields)
+        assert again.status_code == 200 and "Not imported" in again.get_data(as_text=True), typed
+        assert pupil(app, 14).left_on is None, typed
+    assert "You typed 11, which is not the number" in admin.post(
+        "/register/import/apply", {"token": token, "partial": "", "confirm_leavers": "11"}
+    ).get_data(as_text=True)
+    refusals = actions_logged(app, "pupils_import_refused")
+    assert len(refusals) == 1 + 7 + 1 and refusals[0].actor == "admin@testschool.test"
+    done = admin.post("/register/import/apply", {"token": token, "partial": "",
+                                                 "confirm_leavers": " 12 "})
+    assert done.status_code == 302
+    assert pupil(app, 14).left_on == today() and pupil(app, 1).left_on is None
+    assert actions_logged(app, "pupils_imported")[-1].detail["left"] == 12
+
+
+def batches(app) -> list[int]:
+    from consent.models import ImportBatch
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        return list(db.session.scalars(select(ImportBatch.id).order_by(ImportBatch.id)))
+
+
+def consent_count(app, index: int) -> int:
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(ConsentRecord).where(
+            ConsentRecord.pupil_id == pupil(app, index).id))
+
+
+def test_undo_restores_leavers_faces_details_and_consents_then_refuses_twice(app, school):
+    from gatekeeper.extensions import db
+
+    whole_school(app, school["id"], size=5)
+    first_batch = batches(app)[-1]
+    enrolled_faces(app, pupil(app, 4).id, 2)
+    assert consent_count(app, 1) == 1
+    # One row changed, a new pupil with a 'no', a new social media answer, three leave.
+    bad = csv_file(row(1, "Renamed", year="6", social="no"), row(2, "P2"), row(6, "New"))
+    plan = run_import(app, school["id"], bad, confirm=3)
+    assert plan.ok and plan.new == 1
+    assert sorted(plan.leaving) == sorted(demo_upn(i) for i in (3, 4, 5))
+    assert face_states(app) == [(pupil(app, 4).id, True)] * 2 and consent_count(app, 1) == 2
+    with app.app_context():
+        result = actions.undo_import(db.session, school["id"], plan.batch, today=today(),
+                                     actor="test")
+        restored = sorted(p.upn for p, _ in result.restored)
+        db.session.commit()
+    assert restored == sorted(demo_upn(i) for i in (3, 4, 5))
+    assert all(pupil(app, i).left_on is None for i in range(1, 6))
+    assert face_states(app) == [(pupil(app, 4).id, False)] * 2
+    ava = pupil(app, 1)
+    assert (ava.first_name, ava.year_group) == ("P1", "5") and consent_count(app, 1) == 1
+    assert decision(app, ava.id, "social_media").reason == "no consent recorded"
+    assert pupil(app, 6).left_on == today() and consent_count(app, 6) == 0  # added: off roll
+    (event,) = actions_logged(app, "pupils_import_undone")
+    assert event.detail["faces_unsealed"] == 2 and event.detail["off_roll"] == [demo_upn(6)]
+    with app.app_context(), pytest.raises(actions.services.RegisterError,
+                                          match=f"import {plan.batch} was already undone"):
+        actions.undo_import(db.session, school["id"], plan.batch, today=today(), actor="test")
+    with app.app_context():  # the first import is now the newest not undone: it may go too
+        assert actions.undo_import(db.session, school["id"], first_batch, today=today(),
+                                   actor="test").removed
+        db.session.rollback()
+
+
+def age_batches(app, days: float) -> None:
+    from consent.models import ImportBatch, utcnow
+    from gatekeeper.extensions import db
+    from sqlalchemy import update
+    import datetime as dt
+
+    with app.app_context():
+        db.session.execute(update(ImportBatch).values(
+            created_at=utcnow() - dt.timedelta(days=days)))
+        db.session.commit()
+
+
+def test_undo_is_refused_after_the_grace_period_for_a_later_import_and_another_school(
+        app, school):
+    from consent.importer import LEAVER_GRACE_DAYS
+    from gatekeeper.extensions import db
+
+    whole_school(app, school["id"], size=5)
+    plan = run_import(app, school["id"], csv_file(row(1, "P1"), row(2, "P2")), confirm=3)
+    later = run_import(app, school["id"], csv_file(row(1, "P1", year="6"), row(2, "P2")))
+
+    def undo(batch_id, school_id=school["id"]):
+        with app.app_context():
+            try:
+                actions.undo_import(db.session, school_id, batch_id, today=today(), actor="t")
+            finally:
+                db.session.rollback()
+
+    with pytest.raises(actions.services.RegisterError,
+                       match=f"import {later.batch} was applied after import {plan.batch}: "
+                             f"undo import {later.batch} first"):
+        undo(plan.batch)
+    with pytest.raises(actions.services.RegisterError, match="no import 999 at this school"):
+        undo(999)
+    with pytest.raises(actions.services.RegisterError, match="no import"):
+        undo(later.batch, school_id=school["id"] + 1)
+    age_batches(app, LEAVER_GRACE_DAYS - 0.5)
+    undo(later.batch)  # still within the period (rolled back by the helper)
+    age_batches(app, LEAVER_GRACE_DAYS + 0.01)
+    with pytest.raises(actions.services.RegisterError,
+                       match=f"more than {LEAVER_GRACE_DAYS} days ago"):
+        undo(later.batch)
+    assert pupil(app, 1).year_group == "6"
+
+
+def test_web_import_history_offers_undo_to_the_admin_only(app, school, login_as):
+    whole_school(app, school["id"], size=5)
+    plan = run_import(app, school["id"], csv_file(row(1, "P1"), row(2, "P2")), confirm=3)
+    admin = login_as("admin")
+    html = page(admin, "/register/import")
+    assert 'id="import-history"' in html and f"Undo import {plan.batch}" in html
+    assert f"Undo import {plan.batch - 1}" not in html  # the newest first
+    dsl = login_as("dsl")
+    assert f"Undo import {plan.batch}" not in page(dsl, "/register/import")
+    assert dsl.post(f"/register/import/{plan.batch}/undo").status_code == 403
+    assert pupil(app, 5).left_on == today()
+    no_csrf = admin.client.post(f"/register/import/{plan.batch}/undo")
+    assert no_csrf.status_code == 400 and pupil(app, 5).left_on == today()
+    done = admin.post(f"/register/import/{plan.batch}/undo")
+    assert done.status_code == 302
+    assert f"Import {plan.batch} undone: 3 pupil(s) back on roll" in page(
+        admin, done.headers["Location"])
+    assert pupil(app, 5).left_on is None
+    again = admin.post(f"/register/import/{plan.batch}/undo")
+    assert "was already undone" in page(admin, again.headers["Location"])
+    assert admin.post("/register/import/999/undo").status_code == 302  # flashed, nothing done
+
+
+def encoded_faces(app, pupil_id: int, count: int = 2) -> None:
+    """Reference faces with real encrypted encodings (distinct vectors), enough for the gallery."""
+    import numpy as np
+
+    from gatekeeper.crypto import app_cipher, seal_encoding
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        for n in range(count):
+            db.session.add(ReferenceFace(
+                school_id=db.session.get(Pupil, pupil_id).school_id, pupil_id=pupil_id,
+                created_by="test", encoding_encrypted=seal_encoding(
+                    app_cipher(), np.full(128, 0.01 * (pupil_id + n)))))
+        db.session.commit()
+
+
+def gallery_pupils(app, school_id: int) -> list[int]:
+    from gatekeeper.crypto import app_cipher
+    from gatekeeper.extensions import db
+    from gatekeeper.screening.service import load_gallery
+
+    with app.app_context():
+        return sorted(int(p) for p in load_gallery(db.session, school_id, app_cipher()).pupil_ids)
+
+
+def test_sealed_faces_are_out_of_the_screening_gallery_until_undone(app, school):
+    whole_school(app, school["id"], size=4)
+    for index in (1, 4):
+        encoded_faces(app, pupil(app, index).id)
+    ids = [pupil(app, i).id for i in (1, 4)]
+    assert gallery_pupils(app, school["id"]) == ids
+    plan = run_import(app, school["id"], csv_file(*(row(i, f"P{i}") for i in (1, 2, 3))),
+                      confirm=1)
+    assert plan.leaving == [demo_upn(4)]
+    assert gallery_pupils(app, school["id"]) == ids[:1]
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        actions.undo_import(db.session, school["id"], plan.batch, today=today(), actor="test")
+        db.session.commit()
+    assert gallery_pupils(app, school["id"]) == ids
+
+
+def screen(app, path) -> list[dict]:
+    """`gatekeeper screen --json` for social media: the faces of one photo."""
+    import json
+
+    from gatekeeper.cli import main
+
+    result = app.test_cli_runner().invoke(main, ["screen", str(path), "--purpose",
+                                                 "social_media", "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def blocked_as(app, path) -> set[str]:
+    return {f["upn"] for f in screen(app, path)["faces"] if f["status"] == "blocked"}
+
+
+@pytest.mark.slow
+def test_a_no_publish_child_is_blocked_again_after_a_rejoin_or_an_undo(app, school, faces_dir):
+    """The issue's case: a partial file took a protected child's faces; the full file brought
+    the child back without them and a new photo was 'needs review' instead of 'blocked'."""
+    from gatekeeper.extensions import db
+    from gatekeeper.testing.fixtures import add_pupil
+
+    people, photo = faces_dir / "people", faces_dir / "events" / "obama_and_biden.jpg"
+    with app.app_context():
+        for index, (first, last, folder) in enumerate(
+                [("Kit", "Harington", "kit_harington"), ("Rose", "Leslie", "rose_leslie"),
+                 ("Barack", "Obama", "obama"), ("Joe", "Biden", "biden")], start=1):
+            add_pupil(db.session, school["id"], index, first, last,
+                      consents={"social_media": "granted"},
+                      faces=sorted((people / folder).iterdir()))
+        actions.add_nopublish(db.session, school["id"], demo_upn(4), category="safeguarding",
+                              note="test", added_by="dsl")
+        db.session.commit()
+    biden = demo_upn(4)
+    assert blocked_as(app, photo) == {biden}
+    everyone = csv_file(*(row(i, f"P{i}", website="") for i in range(1, 5)))
+    without_biden = csv_file(*(row(i, f"P{i}", website="") for i in range(1, 4)))
+    assert run_import(app, school["id"], without_biden).refused  # 1 of 4: more than 10%
+    assert run_import(app, school["id"], without_biden, confirm=1).leaving == [biden]
+    while_left = screen(app, photo)
+    assert while_left["verdict"] != "cleared" and biden not in {f["upn"] for f in
+                                                                 while_left["faces"]}
+    assert run_import(app, school["id"], everyone).rejoining == [biden]
+    assert blocked_as(app, photo) == {biden}  # the full file brought the faces back
+    plan = run_import(app, school["id"], without_biden, confirm=1)
+    assert biden not in blocked_as(app, photo)
+    with app.app_context():
+        actions.undo_import(db.session, school["id"], plan.batch, today=today(), actor="test")
+        db.session.commit()
+    assert blocked_as(app, photo) == {biden} and screen(app, photo)["verdict"] == "blocked"
