@@ -394,7 +394,8 @@ def import_apply():
 @bp.route("/import/<int:batch_id>/undo", methods=["POST"])
 def import_undo(batch_id: int):
     if "admin" not in g.roles:  # the register's admin undoes an import, not the DSL or head
-        abort(403)
+        flash(_("Only an admin of the register can undo an import."), "danger")
+        return redirect(url_for("register.import_upload", _anchor="history"))
     _limit, grace_days = actions.import_settings(current_app.config)
     commit(lambda: actions.undo_import(db.session, g.school_id, batch_id, today=forms.today(),
                                        grace_days=grace_days, actor=current_user),
