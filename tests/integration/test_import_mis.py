@@ -408,10 +408,12 @@ def test_undo_restores_leavers_faces_details_and_consents_then_refuses_twice(app
 
 
 def age_batches(app, days: float) -> None:
+    import datetime as dt
+
+    from sqlalchemy import update
+
     from consent.models import ImportBatch, utcnow
     from gatekeeper.extensions import db
-    from sqlalchemy import update
-    import datetime as dt
 
     with app.app_context():
         db.session.execute(update(ImportBatch).values(
