@@ -436,8 +436,7 @@ def plan_import(
             status = rules.biometric_status_for_answer(biometric.get(pupil_id), row.biometric)
             if status is not None:
                 plan.biometrics.append((row, status))
-    if full:
-        plan_leavers(plan, pupils.values(), today)
+    plan_leavers(plan, pupils.values(), today)
     return plan
 
 
@@ -447,10 +446,13 @@ def too_many_leavers(leaving: int, on_roll: int, limit: float = LEAVER_SHARE_LIM
 
 
 def plan_leavers(plan: ImportPlan, pupils: Iterable[Pupil], today: dt.date) -> None:
-    """Pupils on roll but missing from a full export leave (the plan refuses too many)."""
+    """Pupils on roll but missing from a full export leave (the plan refuses too many); a
+    partial export makes no leavers."""
     in_file = {row.upn for row in plan.parsed.rows}
     on_roll = [p for p in pupils if p.left_on is None or p.left_on > today]
     plan.on_roll = len(on_roll)
+    if not plan.full:
+        return
     plan.leaving = sorted((p for p in on_roll if p.upn not in in_file),
                           key=lambda p: (p.last_name, p.first_name))
 

@@ -263,3 +263,5 @@ def test_pupils_undo_import_restores_then_refuses_in_one_line(app, cli, school, 
     assert one_line(cli("pupils", "undo-import", "77")) == "error: no import 77 at this school"
     assert "Invalid value" in one_line(cli("pupils", "undo-import", "two"), exit_code=2)
     assert len(actions_logged(app, "pupils_import_undone")) == 1
+    partial = cli("pupils", "import", path, "--partial", "--confirm-leavers", "12")
+    assert "12 leavers were confirmed but this file would make 0 of 14 pupils" in one_line(partial)
