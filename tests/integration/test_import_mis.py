@@ -572,3 +572,26 @@ def test_a_no_publish_child_is_blocked_again_after_a_rejoin_or_an_undo(app, scho
         actions.undo_import(db.session, school["id"], plan.batch, today=today(), actor="test")
         db.session.commit()
     assert blocked_as(app, photo) == {biden} and screen(app, photo)["verdict"] == "blocked"
+
+
+def test_a_biometric_withdrawal_deletes_sealed_faces_at_once_and_undo_cannot_bring_them(app,
+                                                                                       school):
+    from gatekeeper.extensions import db
+
+    whole_school(app, school["id"], size=4)
+    leaver = pupil(app, 4)
+    enrolled_faces(app, leaver.id, 2)
+    plan = run_import(app, school["id"], csv_file(*(row(i, f"P{i}") for i in (1, 2, 3))),
+                      confirm=1)
+    assert face_states(app) == [(leaver.id, True)] * 2
+    with app.app_context():
+        actions.record_biometric(db.session, db.session.get(Pupil, leaver.id), "withdrawn",
+                                 actor="office", given_by="Parent of P4")
+        db.session.commit()
+    assert face_states(app) == []  # the Act allows no grace period for a withdrawal
+    with app.app_context():
+        result = actions.undo_import(db.session, school["id"], plan.batch, today=today(),
+                                     actor="test")
+        assert [(p.upn, n) for p, n in result.restored] == [(leaver.upn, 0)]
+        db.session.commit()
+    assert pupil(app, 4).left_on is None and face_states(app) == []
