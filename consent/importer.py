@@ -12,32 +12,43 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidLength, ValidationError
 from stdnum.gb import upn as upn_format
 
 from consent import rules
-from consent.models import BiometricConsent, ConsentRecord, Pupil
+from consent.models import BiometricConsent, ConsentRecord, ImportBatch, Pupil, utcnow
 from consent.services import (
+    RegisterError,
     consent_facts,
     delete_reference_faces,
     giver_key,
     new_consent_record,
+    seal_reference_faces,
+    sealed_face_ids,
+    unseal_reference_faces,
 )
 
 MAX_IMPORT_BYTES = 10 * 1024 * 1024  # a 2,000-pupil export with every column is about 200 KB
 MAX_IMPORT_ROWS = 20_000
 MAX_NAME_LENGTH = 100
 OLDEST_PUPIL_YEARS = 25  # special schools teach to 25; an older date of birth is a typo
-# A full export that drops more than half the roll is almost surely a partial one (one class,
-# one year group): refuse it rather than mark hundreds of pupils as leavers and delete their faces.
-MAX_LEAVER_SHARE = 0.5
-LEAVER_GUARD_MIN_ROLL = 20
+# Between two whole-school exports a few pupils leave. A file that would make more than this
+# share of the roll leavers is most likely a partial export (one class, one year group; a file of
+# two rows once made 12 of 14 pupils leavers): it is refused unless the person importing confirms
+# it as a whole-school export by typing the number of leavers. Config LEAVER_SHARE_LIMIT overrides.
+LEAVER_SHARE_LIMIT = 0.10
+# Leavers' reference faces are sealed (out of screening at once) and deleted by the retention task
+# after this many days; until then the import can be undone, faces and all. The Protection of
+# Freedoms Act 2012 asks for deletion "as soon as reasonably practicable": a week lets a mistaken
+# import be noticed and undone. Config LEAVER_GRACE_DAYS overrides.
+LEAVER_GRACE_DAYS = 7
 MIS_GIVER = "MIS export"  # who gave the consent answers a MIS column carries
 YEAR_GROUPS = ("N1", "N2", "R", *(str(n) for n in range(1, 15)))
 YES, NO = frozenset({"yes", "y"}), frozenset({"no", "n"})
@@ -280,10 +291,41 @@ class ImportPlan:
     biometrics: list[tuple[PupilRow, str]] = field(default_factory=list)  # row, status
     unchanged: int = 0
     errors: list[RowError] = field(default_factory=list)
+    on_roll: int = 0  # pupils on roll before the import (the leaver share's denominator)
+    leaver_limit: float = LEAVER_SHARE_LIMIT
+    confirmed_leavers: int | None = None  # the number the person importing typed, if any
+    batch_id: int | None = None  # set once applied: the batch an undo names
+
+    @property
+    def leavers_need_confirmation(self) -> bool:
+        """More than the limit's share of the roll would leave: only a typed number lets it."""
+        return too_many_leavers(len(self.leaving), self.on_roll, self.leaver_limit)
+
+    @property
+    def refused(self) -> bool:
+        """Refused as a whole: too many leavers and not confirmed with exactly their number, or a
+        number typed that is not the number of leavers (whoever typed it expected another file)."""
+        if self.errors:
+            return False  # nothing was compared: the rows' problems come first
+        if self.confirmed_leavers is None:
+            return self.leavers_need_confirmation
+        return self.confirmed_leavers != len(self.leaving)
 
     @property
     def ok(self) -> bool:
-        return not self.errors
+        return not self.errors and not self.refused
+
+    def refusal(self) -> str:
+        """Why the plan is refused (empty when it is not), naming the number to type."""
+        if not self.refused:
+            return ""
+        typed = ("" if self.confirmed_leavers is None
+                 else f"{self.confirmed_leavers} leavers were confirmed but ")
+        share = (f" (more than {self.leaver_limit:.0%})" if self.leavers_need_confirmation
+                 else "")
+        return (f"{typed}this file would make {len(self.leaving)} of {self.on_roll} pupils "
+                f"leavers{share}: if it is a whole-school export, confirm by typing "
+                f"{len(self.leaving)}; if it is not, import it as a partial export")
 
     @property
     def changes(self) -> int:
@@ -357,11 +399,19 @@ def _differences(pupil: Pupil, row: PupilRow) -> dict[str, tuple[str, str]]:
 
 
 def plan_import(
-    session: Session, school_id: int, parsed: ParsedExport, today: dt.date, *, full: bool = True
+    session: Session, school_id: int, parsed: ParsedExport, today: dt.date, *, full: bool = True,
+    leaver_limit: float = LEAVER_SHARE_LIMIT, confirmed_leavers: int | None = None,
 ) -> ImportPlan:
-    """Compare a checked export with the register: the changes applying it would make."""
-    plan = ImportPlan(parsed=parsed, full=full, errors=list(parsed.errors))
-    if not plan.ok:
+    """Compare a checked export with the register: the changes applying it would make.
+
+    `confirmed_leavers` is the number of leavers the person importing typed: a plan that would
+    make more than `leaver_limit` of the roll leavers is refused unless it is exactly that number.
+    """
+    if not 0 <= leaver_limit <= 1:
+        raise ValueError("the leaver share limit is between 0 and 1")
+    plan = ImportPlan(parsed=parsed, full=full, errors=list(parsed.errors),
+                      leaver_limit=leaver_limit, confirmed_leavers=confirmed_leavers)
+    if plan.errors:
         return plan
     pupils = {p.upn: p for p in session.scalars(select(Pupil).where(Pupil.school_id == school_id))}
     consent_answer, biometric = current_answers(session, school_id, today)
@@ -386,58 +436,103 @@ def plan_import(
             status = rules.biometric_status_for_answer(biometric.get(pupil_id), row.biometric)
             if status is not None:
                 plan.biometrics.append((row, status))
-    if full:
-        plan_leavers(plan, pupils.values(), today)
+    plan_leavers(plan, pupils.values(), today)
     return plan
 
 
+def too_many_leavers(leaving: int, on_roll: int, limit: float = LEAVER_SHARE_LIMIT) -> bool:
+    """True when `leaving` of `on_roll` pupils is more than the `limit` share of the roll."""
+    return leaving > 0 and leaving > limit * on_roll
+
+
 def plan_leavers(plan: ImportPlan, pupils: Iterable[Pupil], today: dt.date) -> None:
-    """Pupils on roll but missing from a full export leave; refuse what looks like a partial one."""
+    """Pupils on roll but missing from a full export leave (the plan refuses too many); a
+    partial export makes no leavers."""
     in_file = {row.upn for row in plan.parsed.rows}
     on_roll = [p for p in pupils if p.left_on is None or p.left_on > today]
+    plan.on_roll = len(on_roll)
+    if not plan.full:
+        return
     plan.leaving = sorted((p for p in on_roll if p.upn not in in_file),
                           key=lambda p: (p.last_name, p.first_name))
-    too_many = len(plan.leaving) > MAX_LEAVER_SHARE * len(on_roll)
-    if too_many and len(on_roll) >= LEAVER_GUARD_MIN_ROLL:
-        plan.errors.append(RowError(1, (
-            f"this file would mark {len(plan.leaving)} of the {len(on_roll)} pupils on roll as "
-            "leavers: it looks like a partial export. Import it as a partial export (pupils "
-            "missing from it are then left as they are), or export the whole school."
-        )))
 
 
 @dataclass
 class ImportResult:
     pupils: dict[str, Pupil]  # by UPN, every pupil of the file
-    left: list[tuple[Pupil, int]] = field(default_factory=list)  # leaver, faces deleted
+    batch: ImportBatch  # what an undo needs
+    left: list[tuple[Pupil, int]] = field(default_factory=list)  # leaver, faces sealed
+    rejoined: list[tuple[Pupil, int]] = field(default_factory=list)  # pupil, faces unsealed
     refused: list[tuple[Pupil, str, str]] = field(default_factory=list)  # pupil, purpose, status
     faces_deleted: list[tuple[Pupil, int]] = field(default_factory=list)  # biometric "no"
     records: int = 0
 
 
+def _stored(value) -> str:
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
 def apply_import(
     session: Session, school_id: int, plan: ImportPlan, *, recorded_by: str, today: dt.date,
-    purposes: Iterable[str],
+    purposes: Iterable[str], now: dt.datetime | None = None,
 ) -> ImportResult:
-    """Write a checked plan in the caller's transaction (which owns audit and commit)."""
+    """Write a checked plan in the caller's transaction (which owns audit and commit).
+
+    The import becomes a batch recording what it changed; leavers' faces are sealed, not deleted,
+    so that the batch can be undone within the grace period.
+    """
     if not plan.ok:
         raise ValueError("an import plan with errors cannot be applied")
-    purposes = tuple(purposes)
+    purposes, now = tuple(purposes), now or utcnow()
+    batch = ImportBatch(school_id=school_id, created_by=recorded_by[:200], created_at=now,
+                        full=plan.full, summary=plan.summary())
+    session.add(batch)
+    session.flush()
+    changes: dict = {"new": [], "updated": {}, "rejoined": {}, "unsealed": [], "left": [],
+                     "consents": [], "biometrics": []}
     pupils = {p.upn: p for p in session.scalars(select(Pupil).where(Pupil.school_id == school_id))}
     added = [Pupil(school_id=school_id, upn=r.upn, first_name=r.first_name, last_name=r.last_name,
                    date_of_birth=r.date_of_birth, year_group=r.year_group) for r in plan.new]
     session.add_all(added)
     for pupil, row, diff in plan.updated:
+        changes["updated"][str(pupil.id)] = {name: _stored(getattr(pupil, name)) for name in diff}
         for name in diff:
             setattr(pupil, name, getattr(row, name))
-    for pupil, _row in plan.rejoining:
-        pupil.left_on = None
     session.flush()
     pupils.update((p.upn, p) for p in added)
-    result = ImportResult(pupils={r.upn: pupils[r.upn] for r in plan.parsed.rows})
+    changes["new"] = [p.id for p in added]
+    result = ImportResult(pupils={r.upn: pupils[r.upn] for r in plan.parsed.rows}, batch=batch)
+    rejoin(session, plan, changes, result)
     for pupil in plan.leaving:
         pupil.left_on = today
-        result.left.append((pupil, delete_reference_faces(session, pupil)))
+        changes["left"].append(pupil.id)
+        result.left.append((pupil, seal_reference_faces(session, pupil, batch_id=batch.id,
+                                                        now=now)))
+    records = answer_records(session, plan, pupils, result, recorded_by=recorded_by, today=today,
+                             purposes=purposes)
+    changes["consents"] = [r.id for r in records if isinstance(r, ConsentRecord)]
+    changes["biometrics"] = [r.id for r in records if isinstance(r, BiometricConsent)]
+    batch.changes_json = json.dumps(changes, sort_keys=True)
+    plan.batch_id, result.records = batch.id, len(records)
+    return result
+
+
+def rejoin(session: Session, plan: ImportPlan, changes: dict, result: ImportResult) -> None:
+    """Leavers back in the file are on roll again, with their faces if still sealed."""
+    for pupil, _row in plan.rejoining:
+        changes["rejoined"][str(pupil.id)] = _stored(pupil.left_on)
+        pupil.left_on = None
+        faces = sealed_face_ids(session, pupil.id)
+        unseal_reference_faces(session, faces)
+        changes["unsealed"] += faces
+        result.rejoined.append((pupil, len(faces)))
+
+
+def answer_records(
+    session: Session, plan: ImportPlan, pupils: dict[str, Pupil], result: ImportResult, *,
+    recorded_by: str, today: dt.date, purposes: tuple[str, ...],
+) -> list[ConsentRecord | BiometricConsent]:
+    """The consent and biometric records the MIS answers make, added and flushed."""
     records: list[ConsentRecord | BiometricConsent] = []
     new_upns = {row.upn for row in plan.new}  # new pupils have no posts and no faces yet
     for row, purpose, status in plan.consents:
@@ -451,12 +546,125 @@ def apply_import(
     for row, status in plan.biometrics:
         pupil = pupils[row.upn]
         records.append(BiometricConsent(
-            school_id=school_id, pupil_id=pupil.id, status=status, given_by=MIS_GIVER,
+            school_id=pupil.school_id, pupil_id=pupil.id, status=status, given_by=MIS_GIVER,
             relationship_to_pupil="parent", evidence_ref="MIS export", recorded_by=recorded_by,
         ))
         if status != "granted" and row.upn not in new_upns:
+            # A withdrawal deletes at once, sealed faces too: the Act allows no grace for it.
             result.faces_deleted.append((pupil, delete_reference_faces(session, pupil)))
     session.add_all(records)
     session.flush()
-    result.records = len(records)
+    return records
+
+
+def batch_changes(batch: ImportBatch) -> dict:
+    """What a batch changed: pupil ids per kind of change, record ids, replaced values."""
+    return json.loads(batch.changes_json or "{}")
+
+
+def import_history(session: Session, school_id: int, limit: int = 20) -> list[ImportBatch]:
+    """The school's applied imports, newest first."""
+    return list(session.scalars(
+        select(ImportBatch).where(ImportBatch.school_id == school_id)
+        .order_by(ImportBatch.id.desc()).limit(limit)
+    ))
+
+
+def undo_deadline(batch: ImportBatch, grace_days: int = LEAVER_GRACE_DAYS) -> dt.datetime:
+    """Until when the batch can be undone: its leavers' faces are deleted after that."""
+    return batch.created_at + dt.timedelta(days=grace_days)
+
+
+def undo_refusal(session: Session, batch: ImportBatch, now: dt.datetime,
+                 grace_days: int = LEAVER_GRACE_DAYS) -> str | None:
+    """Why the batch cannot be undone now, or None when it can."""
+    if batch.undone_at is not None:
+        return (f"import {batch.id} was already undone on {batch.undone_at:%d/%m/%Y} "
+                f"by {batch.undone_by}")
+    if now > undo_deadline(batch, grace_days):
+        return (f"import {batch.id} was applied more than {grace_days} days ago: its leavers' "
+                "reference faces are deleted or due for deletion, so it can no longer be undone; "
+                "correct the register by hand or import a whole-school export")
+    later = session.scalar(
+        select(ImportBatch.id).where(ImportBatch.school_id == batch.school_id,
+                                     ImportBatch.id > batch.id, ImportBatch.undone_at.is_(None))
+        .order_by(ImportBatch.id.desc()).limit(1)
+    )
+    if later is not None:
+        return f"import {later} was applied after import {batch.id}: undo import {later} first"
+    return None
+
+
+@dataclass
+class UndoResult:
+    batch: ImportBatch
+    restored: list[tuple[Pupil, int]] = field(default_factory=list)  # back on roll, faces unsealed
+    removed: list[Pupil] = field(default_factory=list)  # pupils the import added: now off roll
+    left_again: list[Pupil] = field(default_factory=list)  # the import's rejoiners
+    reverted: int = 0  # pupils whose details were put back
+    records: int = 0  # consent records removed
+
+
+def undo_import(
+    session: Session, school_id: int, batch_id: int, *, undone_by: str, today: dt.date,
+    now: dt.datetime | None = None, grace_days: int = LEAVER_GRACE_DAYS,
+) -> UndoResult:
+    """Undo an applied import within the grace period, in the caller's transaction.
+
+    Leavers return to roll with their sealed faces back in screening; pupils it added go off roll
+    (never deleted: other records may name them); details it changed are put back; the consent
+    records it added are removed. Biometric answers stay: a grant may back faces enrolled since,
+    and a withdrawal's deletion cannot be reversed.
+    """
+    now = now or utcnow()
+    batch = session.get(ImportBatch, batch_id)
+    if batch is None or batch.school_id != school_id:
+        raise RegisterError(f"no import {batch_id} at this school")
+    if reason := undo_refusal(session, batch, now, grace_days):
+        raise RegisterError(reason)
+    changes, result = batch_changes(batch), UndoResult(batch=batch)
+    for pupil in _pupils(session, changes.get("left", [])):
+        pupil.left_on = None
+        faces = sealed_face_ids(session, pupil.id, batch_id=batch.id)
+        result.restored.append((pupil, unseal_reference_faces(session, faces)))
+    rejoined = changes.get("rejoined", {})
+    for pupil in _pupils(session, rejoined):
+        pupil.left_on = dt.date.fromisoformat(rejoined[str(pupil.id)])
+        seal_reference_faces(session, pupil, batch_id=batch.id, now=now)
+        result.left_again.append(pupil)
+    for pupil in _pupils(session, changes.get("new", [])):
+        pupil.left_on = today
+        seal_reference_faces(session, pupil, batch_id=batch.id, now=now)
+        result.removed.append(pupil)
+    revert_details(session, changes.get("updated", {}), result)
+    result.records = remove_records(session, school_id, changes.get("consents", []))
+    batch.undone_at, batch.undone_by = now, undone_by[:200]
+    session.flush()
     return result
+
+
+def _pupils(session: Session, ids: Iterable) -> list[Pupil]:
+    """The pupils of a batch's id list, skipping any erased since (nothing left to restore)."""
+    found = (session.get(Pupil, int(pupil_id)) for pupil_id in ids)
+    return [pupil for pupil in found if pupil is not None]
+
+
+def revert_details(session: Session, updated: dict, result: UndoResult) -> None:
+    for pupil in _pupils(session, updated):
+        for name, value in updated[str(pupil.id)].items():
+            if name == "date_of_birth":
+                value = dt.date.fromisoformat(value) if value else None
+            setattr(pupil, name, value)
+        result.reverted += 1
+
+
+def remove_records(session: Session, school_id: int, record_ids: list[int]) -> int:
+    if not record_ids:
+        return 0
+    session.flush()  # the expiry below would drop unflushed changes
+    outcome = session.execute(
+        delete(ConsentRecord).where(ConsentRecord.school_id == school_id,
+                                    ConsentRecord.id.in_(record_ids))
+    )
+    session.expire_all()  # pupils' consent_records relationships still hold the removed rows
+    return outcome.rowcount or 0

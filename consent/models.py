@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (
+    Boolean,
     Date,
     DateTime,
     ForeignKey,
@@ -158,3 +159,23 @@ class ReferenceFace(Base):
     face_height_px: Mapped[int] = mapped_column(Integer, default=0)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # Sealed: the pupil left through an import. Out of the screening gallery at once, deleted by
+    # the retention task after the grace period, restored if the import is undone before then.
+    sealed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, index=True)
+    sealed_by_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batch.id"))
+
+
+class ImportBatch(Base):
+    """One applied MIS import: who applied it, when, and what it changed, so it can be undone."""
+
+    __tablename__ = "import_batch"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"), index=True)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    full: Mapped[bool] = mapped_column(Boolean, default=True)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    # Pupil ids and record ids per kind of change, and the values an update replaced (JSON).
+    changes_json: Mapped[str] = mapped_column(Text, default="{}")
+    undone_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    undone_by: Mapped[str | None] = mapped_column(String(200))

@@ -10,7 +10,7 @@ import datetime as dt
 import secrets
 from collections.abc import Iterable
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from consent import rules
@@ -310,6 +310,38 @@ def biometric_decision(session: Session, pupil: Pupil) -> rules.Decision:
 def delete_reference_faces(session: Session, pupil: Pupil) -> int:
     """Delete every face template of the pupil at once (withdrawal, objection or leaving)."""
     result = session.execute(delete(ReferenceFace).where(ReferenceFace.pupil_id == pupil.id))
+    return result.rowcount or 0
+
+
+def seal_reference_faces(session: Session, pupil: Pupil, *, batch_id: int | None,
+                         now: dt.datetime) -> int:
+    """Take the pupil's faces out of screening (kept for an undo until the grace period ends)."""
+    result = session.execute(
+        update(ReferenceFace)
+        .where(ReferenceFace.pupil_id == pupil.id, ReferenceFace.sealed_at.is_(None))
+        .values(sealed_at=now, sealed_by_batch_id=batch_id)
+    )
+    return result.rowcount or 0
+
+
+def sealed_face_ids(session: Session, pupil_id: int, *, batch_id: int | None = None) -> list[int]:
+    """The pupil's sealed faces (only those one import sealed, when `batch_id` is given)."""
+    query = select(ReferenceFace.id).where(ReferenceFace.pupil_id == pupil_id,
+                                           ReferenceFace.sealed_at.is_not(None))
+    if batch_id is not None:
+        query = query.where(ReferenceFace.sealed_by_batch_id == batch_id)
+    return list(session.scalars(query.order_by(ReferenceFace.id)))
+
+
+def unseal_reference_faces(session: Session, face_ids: Iterable[int]) -> int:
+    """Put sealed faces back into screening (an import undone, or the pupil rejoins)."""
+    face_ids = list(face_ids)
+    if not face_ids:
+        return 0
+    result = session.execute(
+        update(ReferenceFace).where(ReferenceFace.id.in_(face_ids))
+        .values(sealed_at=None, sealed_by_batch_id=None)
+    )
     return result.rowcount or 0
 
 

@@ -1,5 +1,6 @@
 """Retention: originals that were never released are deleted after a period, rejected ones sooner;
-leavers' biometric templates are deleted; the audit trail is never purged here (kept at least a year).
+leavers' biometric templates are deleted (those an import sealed once its grace period is over);
+the audit trail is never purged here (kept at least a year).
 
 Run daily by the periodic task and on demand by `gatekeeper purge`. Safe to run twice.
 """
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from consent.importer import LEAVER_GRACE_DAYS
 from consent.models import Pupil, ReferenceFace, utcnow
 from gatekeeper import audit
 from gatekeeper.auth.service import forget_old_failures
@@ -61,12 +63,18 @@ def purge_photo(session: Session, storage: Storage, photo: Photo, now: dt.dateti
                  detail={"status_was": was})
 
 
-def delete_leaver_templates(session: Session, today: dt.date) -> int:
+def delete_leaver_templates(session: Session, now: dt.datetime,
+                            grace_days: int = LEAVER_GRACE_DAYS) -> int:
+    """Delete leavers' templates: at once, except those an import sealed (kept for an undo until
+    the grace period is over); a sealed face is deleted after it whoever the pupil is now."""
+    not_sealed = (ReferenceFace.sealed_at.is_(None) & Pupil.left_on.is_not(None)
+                  & (Pupil.left_on <= now.date()))
+    grace_over = ReferenceFace.sealed_at <= now - dt.timedelta(days=grace_days)
     rows = session.execute(
         select(ReferenceFace, Pupil).join(Pupil, Pupil.id == ReferenceFace.pupil_id)
-        .where(Pupil.left_on.is_not(None), Pupil.left_on <= today)
+        .where(not_sealed | grace_over)
     ).all()
-    for face, pupil in rows:
+    for face, _pupil in rows:
         session.delete(face)
     for pupil in {pupil.id: pupil for _, pupil in rows}.values():
         audit.record(session, "biometric_deleted", school_id=pupil.school_id, subject=pupil,
@@ -76,16 +84,17 @@ def delete_leaver_templates(session: Session, today: dt.date) -> int:
 
 def purge(session: Session, storage: Storage, retention_days: int = DEFAULT_RETENTION_DAYS,
           rejected_days: int = DEFAULT_REJECTED_RETENTION_DAYS,
-          now: dt.datetime | None = None) -> PurgeReport:
-    """Apply the retention rules once; each photo is committed on its own (a crash loses nothing)."""
-    if retention_days < 1 or rejected_days < 0:
+          now: dt.datetime | None = None, grace_days: int = LEAVER_GRACE_DAYS) -> PurgeReport:
+    """Apply the retention rules once; each photo is committed on its own (a crash loses
+    nothing)."""
+    if retention_days < 1 or rejected_days < 0 or grace_days < 0:
         raise ValueError("retention periods must be positive")
     now, report = now or utcnow(), PurgeReport()
     for photo in due_photos(session, now, retention_days, rejected_days):
         purge_photo(session, storage, photo, now)
         session.commit()
         report.photos += 1
-    report.templates = delete_leaver_templates(session, now.date())
+    report.templates = delete_leaver_templates(session, now, grace_days)
     report.login_failures = forget_old_failures(session, now)
     session.commit()
     return report
@@ -99,5 +108,7 @@ def app_purge() -> PurgeReport:
     from gatekeeper.storage import app_storage
 
     config = current_app.config
-    return purge(db.session, app_storage(), int(config.get("RETENTION_DAYS", DEFAULT_RETENTION_DAYS)),
-                 int(config.get("REJECTED_RETENTION_DAYS", DEFAULT_REJECTED_RETENTION_DAYS)))
+    return purge(db.session, app_storage(),
+                 int(config.get("RETENTION_DAYS", DEFAULT_RETENTION_DAYS)),
+                 int(config.get("REJECTED_RETENTION_DAYS", DEFAULT_REJECTED_RETENTION_DAYS)),
+                 grace_days=int(config.get("LEAVER_GRACE_DAYS", LEAVER_GRACE_DAYS)))

@@ -62,6 +62,7 @@ def audit_verify() -> None:
 @with_appcontext
 def purge_command(days: int | None, rejected_days: int | None) -> None:
     """Apply the retention rules now (the worker also does this daily)."""
+    from consent.importer import LEAVER_GRACE_DAYS
     from gatekeeper.retention import DEFAULT_REJECTED_RETENTION_DAYS, purge
     from gatekeeper.storage import app_storage
 
@@ -69,7 +70,8 @@ def purge_command(days: int | None, rejected_days: int | None) -> None:
     try:
         report = purge(db.session, app_storage(), days or int(config["RETENTION_DAYS"]),
                        rejected_days if rejected_days is not None else int(
-                           config.get("REJECTED_RETENTION_DAYS", DEFAULT_REJECTED_RETENTION_DAYS)))
+                           config.get("REJECTED_RETENTION_DAYS", DEFAULT_REJECTED_RETENTION_DAYS)),
+                       grace_days=int(config.get("LEAVER_GRACE_DAYS", LEAVER_GRACE_DAYS)))
     except ValueError as error:
         raise command_error(str(error)) from None
     click.echo(report.line())

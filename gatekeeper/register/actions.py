@@ -216,34 +216,74 @@ def parent_answers(session: Session, guardian: Guardian, answers: Mapping[str, s
 
 def import_pupils(
     session: Session, school_id: int, data: bytes, *, purposes: Iterable[str], today: dt.date,
-    full: bool, apply: bool, actor: Actor,
+    full: bool, apply: bool, actor: Actor, confirmed_leavers: int | None = None,
+    leaver_limit: float = importer.LEAVER_SHARE_LIMIT, audit_refusal: bool | None = None,
 ) -> importer.ImportPlan:
     """Check an MIS export and, if asked and every row is valid, apply it with its audit trail.
 
-    Raises importer.ImportRefused when the file as a whole cannot be read.
+    A plan refused for too many leavers is audited (when applying, or `audit_refusal`); the caller
+    commits that event. Raises importer.ImportRefused when the file as a whole cannot be read.
     """
     purposes = tuple(purposes)
     parsed = importer.read_export(data, purposes, today)
-    plan = importer.plan_import(session, school_id, parsed, today, full=full)
+    plan = importer.plan_import(session, school_id, parsed, today, full=full,
+                                leaver_limit=leaver_limit, confirmed_leavers=confirmed_leavers)
+    if plan.refused and (apply if audit_refusal is None else audit_refusal):
+        audit.record(session, "pupils_import_refused", school_id=school_id, actor=actor, detail={
+            "rows": len(parsed.rows), "on_roll": plan.on_roll, "leaving": len(plan.leaving),
+            "confirmed": confirmed_leavers, "limit": leaver_limit})
     if not (apply and plan.ok and plan.changes):  # the same file again changes nothing at all
         return plan
     result = importer.apply_import(session, school_id, plan, recorded_by=actor_label(actor),
                                    today=today, purposes=purposes)
-    audit.record(session, "pupils_imported", school_id=school_id, actor=actor, detail={
+    audit.record(session, "pupils_imported", school_id=school_id, actor=actor,
+                 subject=result.batch, detail={
         "rows": len(parsed.rows), "new": len(plan.new), "updated": len(plan.updated),
         "rejoined": len(plan.rejoining), "left": len(plan.leaving), "records": result.records,
-        "full": full,
+        "full": full, "batch": result.batch.id, "confirmed_leavers": confirmed_leavers,
     })
-    for pupil, count in result.left:
-        audit.record(session, "pupil_left", school_id=school_id, actor=actor, subject=pupil,
-                     detail={"upn": pupil.upn, "left_on": today.isoformat(), "by": "MIS import"})
-        audit_faces_deleted(session, pupil, count, "left the school (MIS import)", actor)
-    for pupil, count in result.faces_deleted:
-        audit_faces_deleted(session, pupil, count, "biometric consent withdrawn (MIS import)",
-                            actor)
+    audit_import_faces(session, school_id, result, today, actor)
     for pupil, purpose, status in result.refused:
         pull_posts(session, pupil, f"consent {status} for {purpose} (MIS import)",
                    purpose=purpose, requested_by=actor)
     register_changed(session, school_id, [p.id for p, _count in result.left]
                      + [p.id for p, _purpose, _status in result.refused])
     return plan
+
+
+def audit_import_faces(session: Session, school_id: int, result: importer.ImportResult,
+                       today: dt.date, actor: Actor) -> None:
+    """Leavers (faces sealed), rejoiners (faces back) and biometric withdrawals of an import."""
+    for pupil, count in result.left:
+        audit.record(session, "pupil_left", school_id=school_id, actor=actor, subject=pupil,
+                     detail={"upn": pupil.upn, "left_on": today.isoformat(), "by": "MIS import",
+                             "faces_sealed": count, "batch": result.batch.id})
+    for pupil, count in result.rejoined:
+        audit.record(session, "pupil_rejoined", school_id=school_id, actor=actor, subject=pupil,
+                     detail={"upn": pupil.upn, "faces_unsealed": count,
+                             "batch": result.batch.id})
+    for pupil, count in result.faces_deleted:
+        audit_faces_deleted(session, pupil, count, "biometric consent withdrawn (MIS import)",
+                            actor)
+
+
+def undo_import(session: Session, school_id: int, batch_id: int, *, today: dt.date,
+                grace_days: int = importer.LEAVER_GRACE_DAYS, actor: Actor):
+    """Undo an applied import within the grace period (importer.undo_import), audited."""
+    result = importer.undo_import(session, school_id, batch_id, undone_by=actor_label(actor),
+                                  today=today, grace_days=grace_days)
+    audit.record(session, "pupils_import_undone", school_id=school_id, actor=actor,
+                 subject=result.batch, detail={
+        "batch": batch_id, "restored": [p.upn for p, _ in result.restored],
+        "faces_unsealed": sum(n for _, n in result.restored),
+        "off_roll": [p.upn for p in result.removed + result.left_again],
+        "reverted": result.reverted, "records_removed": result.records,
+    })
+    register_changed(session, school_id, [p.id for p in result.removed + result.left_again])
+    return result
+
+
+def import_settings(config: Mapping) -> tuple[float, int]:
+    """The app's leaver share limit and grace period in days (config overrides the defaults)."""
+    return (float(config.get("LEAVER_SHARE_LIMIT", importer.LEAVER_SHARE_LIMIT)),
+            int(config.get("LEAVER_GRACE_DAYS", importer.LEAVER_GRACE_DAYS)))

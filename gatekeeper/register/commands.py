@@ -51,34 +51,69 @@ def pupils() -> None:
 @click.option("--dry-run", is_flag=True, help="Check and report; change nothing.")
 @click.option("--partial", is_flag=True,
               help="Not the whole school: pupils missing from the file are left as they are.")
+@click.option("--confirm-leavers", "confirm_leavers", type=click.IntRange(min=0), metavar="N",
+              help="A whole-school export that makes N pupils leavers: confirm N (needed when "
+                   "more than the leaver share limit of the roll would leave).")
 @school_option
 @with_appcontext
-def pupils_import(file: str, dry_run: bool, partial: bool, school_id: int | None) -> None:
+def pupils_import(file: str, dry_run: bool, partial: bool, confirm_leavers: int | None,
+                  school_id: int | None) -> None:
     """Import an MIS export (CSV): one line per change or error, then a summary."""
     cli = cli_helpers()
     school = cli.current_school(school_id)
+    limit, grace_days = actions.import_settings(current_app.config)
     try:
         data = Path(file).read_bytes()
         plan = actions.import_pupils(
             db.session, school.id, data, purposes=current_app.config["PURPOSES"],
             today=school_today(), full=not partial, apply=not dry_run, actor="command line",
+            confirmed_leavers=confirm_leavers, leaver_limit=limit,
         )
     except (OSError, ImportRefused) as error:
         db.session.rollback()
         raise cli.CommandError(f"{file}: {error}") from None
     for error in plan.errors:
         click.echo(str(error))
-    if not plan.ok:
+    if plan.errors:
         db.session.rollback()
         raise cli.CommandError(f"{len(plan.errors)} problem(s) in {file}; nothing was imported")
     for line in plan.lines():
         click.echo(line)
+    if plan.refused:
+        db.session.commit()  # only the refusal's audit event (none in a dry run)
+        would = "would be refused" if dry_run else "refused"
+        raise cli.CommandError(f"{file} {would}: {plan.refusal()} (--confirm-leavers "
+                               f"{len(plan.leaving)}); nothing was imported")
     if dry_run:
         db.session.rollback()
         click.echo(f"dry run, nothing changed: {plan.summary()}")
     else:
         db.session.commit()
+        if plan.batch_id is not None:
+            click.echo(f"import {plan.batch_id}: undo within {grace_days} days with "
+                       f"`gatekeeper pupils undo-import {plan.batch_id}`")
         click.echo(f"imported: {plan.summary()}")
+
+
+@pupils.command("undo-import")
+@click.argument("batch_id", type=int, metavar="BATCH_ID")
+@school_option
+@with_appcontext
+def pupils_undo_import(batch_id: int, school_id: int | None) -> None:
+    """Undo an applied import within the grace period: leavers back with their faces."""
+    school = cli_helpers().current_school(school_id)
+    _limit, grace_days = actions.import_settings(current_app.config)
+    undone = []
+    commit_or_fail(lambda: undone.append(actions.undo_import(
+        db.session, school.id, batch_id, today=school_today(), grace_days=grace_days,
+        actor="command line",
+    )))
+    result = undone[0]
+    click.echo(f"import {batch_id} undone: {len(result.restored)} pupil(s) back on roll with "
+               f"{sum(n for _, n in result.restored)} reference face(s), "
+               f"{len(result.removed) + len(result.left_again)} off roll again, "
+               f"{result.reverted} pupil(s)' details put back, {result.records} consent "
+               "record(s) removed")
 
 
 @click.group()

@@ -28,9 +28,9 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.utils import secure_filename
 
-from consent import rules, services
+from consent import importer, rules, services
 from consent.importer import ImportRefused
-from consent.models import Guardian, Pupil
+from consent.models import Guardian, Pupil, utcnow
 from gatekeeper.auth.guard import guard_blueprint
 from gatekeeper.extensions import db
 from gatekeeper.parents.links import link_expires_at, make_token
@@ -310,45 +310,95 @@ def kept_export(token: str) -> Path:
     return imports_dir() / f"{g.school_id}-{token}.csv"
 
 
-def check_export(data: bytes, *, partial: bool, apply: bool):
+def check_export(data: bytes, *, partial: bool, apply: bool,
+                 confirmed_leavers: int | None = None):
+    limit, _grace = actions.import_settings(current_app.config)
     return actions.import_pupils(db.session, g.school_id, data, purposes=purposes(),
                                  today=forms.today(), full=not partial, apply=apply,
-                                 actor=current_user)
+                                 actor=current_user, confirmed_leavers=confirmed_leavers,
+                                 leaver_limit=limit, audit_refusal=True)
+
+
+def import_page(form):
+    limit, grace_days = actions.import_settings(current_app.config)
+    history, now = importer.import_history(db.session, g.school_id), utcnow()
+    newest = next((b for b in history if b.undone_at is None), None)
+    undoable = newest is not None and not importer.undo_refusal(db.session, newest, now,
+                                                                grace_days)
+    return render_template("register/import.html", form=form, title=_("Import from the MIS"),
+                           history=history, now=now, grace_days=grace_days, leaver_limit=limit,
+                           deadline=lambda batch: importer.undo_deadline(batch, grace_days),
+                           undoable_id=newest.id if undoable else None,
+                           may_undo="admin" in g.roles)
+
+
+def preview(plan, token: str, partial: bool):
+    _limit, grace_days = actions.import_settings(current_app.config)
+    return render_template("register/import_preview.html", plan=plan, token=token,
+                           partial=partial, grace_days=grace_days, title=_("Check the import"))
 
 
 @bp.route("/import", methods=["GET", "POST"])
 def import_upload():
     form = forms.ImportForm()
     if not form.validate_on_submit():
-        return render_template("register/import.html", form=form, title=_("Import from the MIS"))
+        return import_page(form)
     data = form.file.data.read()
     try:
         plan = check_export(data, partial=form.partial.data, apply=False)
     except ImportRefused as error:
-        flash(str(error), "danger")
-        return render_template("register/import.html", form=form, title=_("Import from the MIS"))
-    finally:
         db.session.rollback()
+        flash(str(error), "danger")
+        return import_page(form)
+    keep_refusal_audit(plan)
     token = secrets.token_hex(16)
-    if plan.ok:
+    if not plan.errors:  # kept for the confirmation, also when too many leavers need one
         kept_export(token).write_bytes(data)
-    return render_template("register/import_preview.html", plan=plan, token=token,
-                           partial=form.partial.data, title=_("Check the import"))
+    return preview(plan, token, form.partial.data)
+
+
+def keep_refusal_audit(plan) -> None:
+    """Nothing was applied: commit only a refusal's audit event, roll back anything else."""
+    if plan.refused:
+        db.session.commit()
+    else:
+        db.session.rollback()
+
+
+def typed_number(text: str | None) -> int | None:
+    """The number typed to confirm the leavers (anything else confirms nothing)."""
+    text = (text or "").strip()
+    return int(text) if text.isdigit() and len(text) <= 6 else None
 
 
 @bp.route("/import/apply", methods=["POST"])
 def import_apply():
-    path = kept_export(request.form.get("token", ""))
+    token = request.form.get("token", "")
+    path = kept_export(token)
     if not path.is_file():
         flash(_("That upload has expired: choose the file again."), "danger")
         return redirect(url_for("register.import_upload"))
     partial = request.form.get("partial") == "1"
-    plan = check_export(path.read_bytes(), partial=partial, apply=True)
-    if not plan.ok:  # the register changed since the preview
-        db.session.rollback()
-        return render_template("register/import_preview.html", plan=plan, token="",
-                               partial=partial, title=_("Check the import"))
+    typed = request.form.get("confirm_leavers")
+    plan = check_export(path.read_bytes(), partial=partial, apply=True,
+                        confirmed_leavers=typed_number(typed) if typed is not None else None)
+    if not plan.ok:  # too many leavers not confirmed, or the register changed since the preview
+        keep_refusal_audit(plan)
+        return preview(plan, "" if plan.errors else token, partial)
     db.session.commit()
     path.unlink(missing_ok=True)
     flash(_("Imported: %(summary)s", summary=plan.summary()), "success")
     return redirect(url_for("register.index"))
+
+
+@bp.route("/import/<int:batch_id>/undo", methods=["POST"])
+def import_undo(batch_id: int):
+    if "admin" not in g.roles:  # the register's admin undoes an import, not the DSL or head
+        flash(_("Only an admin of the register can undo an import."), "danger")
+        return redirect(url_for("register.import_upload", _anchor="history"))
+    _limit, grace_days = actions.import_settings(current_app.config)
+    commit(lambda: actions.undo_import(db.session, g.school_id, batch_id, today=forms.today(),
+                                       grace_days=grace_days, actor=current_user),
+           lambda result: _("Import %(id)d undone: %(n)d pupil(s) back on roll with their "
+                            "reference faces.", id=batch_id, n=len(result.restored)))
+    return redirect(url_for("register.import_upload", _anchor="history"))

@@ -31,11 +31,12 @@ SCREENABLE = ("uploaded", "failed")  # "screening" belongs to the worker that cl
 
 
 def load_gallery(session: Session, school_id: int, cipher) -> Gallery:
-    """Every enrolled reference face of the school's current pupils, decrypted for matching."""
+    """Every enrolled reference face of the school's current pupils, decrypted for matching
+    (not those sealed when their pupil left through an import)."""
     rows = session.execute(
         select(ReferenceFace.pupil_id, Pupil.upn, ReferenceFace.encoding_encrypted)
         .join(Pupil, Pupil.id == ReferenceFace.pupil_id)
-        .where(ReferenceFace.school_id == school_id)
+        .where(ReferenceFace.school_id == school_id, ReferenceFace.sealed_at.is_(None))
     ).all()
     return Gallery([Reference(pid, upn, open_encoding(cipher, sealed)) for pid, upn, sealed in rows])
 

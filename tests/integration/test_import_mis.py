@@ -1,5 +1,7 @@
 """The MIS import against the database, and its web preview: all or nothing, idempotent, leavers
-marked (never deleted) with their faces deleted, consent answers from the MIS, takedowns."""
+marked (never deleted) with their faces sealed, consent answers from the MIS, takedowns; the
+leaver safeguard (a file that empties the register is refused unless the number is typed) and
+undoing an import."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from consent.importer import LEAVER_GUARD_MIN_ROLL
 from consent.models import BiometricConsent, ConsentRecord, Pupil, ReferenceFace
 from gatekeeper.models import AuditEvent
 from gatekeeper.register import actions
@@ -52,15 +53,17 @@ class Outcome:
         self.leaving = [p.upn for p in plan.leaving]
         self.rejoining = [p.upn for p, _ in plan.rejoining]
         self.biometrics = [status for _, status in plan.biometrics]
+        self.refused, self.refusal, self.batch = plan.refused, plan.refusal(), plan.batch_id
 
 
 def run_import(app, school_id: int, data: bytes, *, full: bool = True,
-               apply: bool = True) -> Outcome:
+               apply: bool = True, confirm: int | None = None) -> Outcome:
     from gatekeeper.extensions import db
 
     with app.app_context():
         plan = actions.import_pupils(db.session, school_id, data, purposes=app.config["PURPOSES"],
-                                     today=today(), full=full, apply=apply, actor="test")
+                                     today=today(), full=full, apply=apply, actor="test",
+                                     confirmed_leavers=confirm)
         outcome = Outcome(plan)
         db.session.commit()
         return outcome
@@ -135,35 +138,102 @@ def test_changes_are_applied_and_reported_by_row(app, school):
     assert pupil(app, 1).year_group == "6" and pupil(app, 2).first_name == "Benjamin"
 
 
-def test_pupils_missing_from_a_full_export_leave_and_lose_their_faces(app, school):
-    run_import(app, school["id"], CLASS)
-    cara = pupil(app, 3)
-    enrolled_faces(app, cara.id, 2)
-    plan = run_import(app, school["id"], csv_file(row(1, "Ava"), row(2, "Ben", social="no")))
-    assert plan.leaving == [cara.upn]
-    left = pupil(app, 3)  # still there: leavers are never deleted
-    assert left.left_on == today()
-    assert decision(app, cara.id, "website").reason == "has left the school"
+def face_states(app) -> list[tuple[int, bool]]:
+    """(pupil id, sealed) for every reference face."""
     from gatekeeper.extensions import db
 
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(ReferenceFace)) == 0
-    assert [e.detail["faces"] for e in actions_logged(app, "reference_faces_deleted")] == [2]
-    assert [e.detail["upn"] for e in actions_logged(app, "pupil_left")] == [cara.upn]
-    # Back in a later export: on roll again (their faces stay deleted).
+        return sorted((pid, sealed is not None) for pid, sealed in db.session.execute(
+            select(ReferenceFace.pupil_id, ReferenceFace.sealed_at)))
+
+
+def test_pupils_missing_from_a_full_export_leave_and_their_faces_are_sealed(app, school):
+    run_import(app, school["id"], CLASS)
+    cara = pupil(app, 3)
+    enrolled_faces(app, cara.id, 2)
+    plan = run_import(app, school["id"], csv_file(row(1, "Ava"), row(2, "Ben", social="no")),
+                      confirm=1)
+    assert plan.leaving == [cara.upn], (plan.errors, plan.refusal)
+    left = pupil(app, 3)  # still there: leavers are never deleted
+    assert left.left_on == today()
+    assert decision(app, cara.id, "website").reason == "has left the school"
+    assert face_states(app) == [(cara.id, True), (cara.id, True)]  # sealed, not yet deleted
+    assert actions_logged(app, "reference_faces_deleted") == []
+    (left_event,) = actions_logged(app, "pupil_left")
+    assert (left_event.detail["upn"], left_event.detail["faces_sealed"]) == (cara.upn, 2)
+    # Back in a later export: on roll again, with the faces that were only sealed.
     plan = run_import(app, school["id"], CLASS)
     assert plan.rejoining == [cara.upn]
     assert pupil(app, 3).left_on is None
+    assert face_states(app) == [(cara.id, False), (cara.id, False)]
+    assert actions_logged(app, "pupil_rejoined")[0].detail["faces_unsealed"] == 2
+
+
+def whole_school(app, school_id: int, size: int = 14) -> bytes:
+    data = csv_file(*(row(i, f"P{i}") for i in range(1, size + 1)))
+    assert run_import(app, school_id, data).new == size
+    return data
+
+
+def test_a_file_of_two_rows_is_refused_unless_the_number_of_leavers_is_typed(app, school):
+    whole_school(app, school["id"])
+    before = counts(app)
+    two_rows = csv_file(row(1, "P1"), row(2, "P2"))
+    refused = run_import(app, school["id"], two_rows)
+    assert refused.refused and not refused.ok and refused.batch is None
+    assert refused.refusal.startswith("this file would make 12 of 14 pupils leavers (more than "
+                                      "10%): if it is a whole-school export, confirm by typing 12")
+    wrong = run_import(app, school["id"], two_rows, confirm=11)
+    assert wrong.refused and wrong.refusal.startswith("11 leavers were confirmed but this file")
+    after = counts(app)
+    assert after["AuditEvent"] == before["AuditEvent"] + 2  # each refusal is on the record
+    assert {k: v for k, v in after.items() if k != "AuditEvent"} == {
+        k: v for k, v in before.items() if k != "AuditEvent"}
+    assert pupil(app, 14).left_on is None
+    assert [e.detail["leaving"] for e in actions_logged(app, "pupils_import_refused")] == [12, 12]
+    done = run_import(app, school["id"], two_rows, confirm=12)
+    assert done.ok and len(done.leaving) == 12 and done.batch is not None
+    assert pupil(app, 14).left_on == today()
+    assert actions_logged(app, "pupils_imported")[-1].detail["confirmed_leavers"] == 12
+
+
+def test_a_dry_run_of_the_two_row_file_says_it_would_be_refused(app, school):
+    whole_school(app, school["id"])
+    before = counts(app)
+    plan = run_import(app, school["id"], csv_file(row(1, "P1"), row(2, "P2")), apply=False)
+    assert plan.refused and "12 of 14" in plan.refusal
+    assert counts(app) == before  # not even an audit event: a dry run changes nothing
+
+
+def test_a_few_leavers_need_no_confirmation_and_a_typed_number_must_match(app, school):
+    data = whole_school(app, school["id"], size=10)
+    rows = data.decode().split("\r\n")
+    one_leaver = "\r\n".join(rows[:-1]).encode()  # 1 of 10 is 10%, not more than 10%
+    wrong = run_import(app, school["id"], one_leaver, confirm=2)
+    assert wrong.refused  # the number typed is for another file
+    plan = run_import(app, school["id"], one_leaver)
+    assert plan.ok and plan.leaving == [demo_upn(10)]
+
+
+def test_the_leaver_share_limit_comes_from_the_app_config(app, school, login_as):
+    whole_school(app, school["id"], size=10)
+    two_leave = csv_file(*(row(i, f"P{i}") for i in range(1, 9)))
+    admin = login_as("admin")
+    assert "Not imported: this file would make 2 of 10" in upload(admin, two_leave).get_data(
+        as_text=True)
+    app.config["LEAVER_SHARE_LIMIT"] = 0.25
+    html = upload(admin, two_leave).get_data(as_text=True)
+    assert "import-refused" not in html and "Apply these changes" in html
 
 
 def test_a_partial_export_is_refused_as_full_and_accepted_as_partial(app, school):
-    many = csv_file(*(row(i, f"P{i}") for i in range(1, LEAVER_GUARD_MIN_ROLL + 5)))
-    run_import(app, school["id"], many)
+    whole_school(app, school["id"], size=24)
     before = counts(app)
     one_class = csv_file(row(1, "P1", year="6"), row(2, "P2"))
     refused = run_import(app, school["id"], one_class)
-    assert not refused.ok and "looks like a partial export" in refused.errors[0].message
-    assert counts(app) == before
+    assert not refused.ok and "would make 22 of 24 pupils leavers" in refused.refusal
+    assert "import it as a partial export" in refused.refusal
+    assert counts(app)["Pupil"] == before["Pupil"] and pupil(app, 10).left_on is None
     partial = run_import(app, school["id"], one_class, full=False)
     assert partial.ok and partial.leaving == [] and pupil(app, 1).year_group == "6"
     assert pupil(app, 10).left_on is None
@@ -252,3 +322,276 @@ def test_web_refuses_an_unreadable_file_and_a_bad_token(app, school, login_as):
 @pytest.mark.parametrize("role", ["staff", "media_lead"])
 def test_only_register_roles_import(login_as, school, role):
     assert login_as(role).get("/register/import").status_code == 403
+
+
+def token_of(html: str) -> str:
+    return re.search(r'name="token" value="([0-9a-f]{32})"', html).group(1)
+
+
+def test_web_refuses_the_two_row_file_until_the_number_of_leavers_is_typed(app, school,
+                                                                          login_as):
+    whole_school(app, school["id"])
+    admin = login_as("admin")
+    preview = upload(admin, csv_file(row(1, "P1"), row(2, "P2"))).get_data(as_text=True)
+    assert "Not imported: this file would make 12 of 14 pupils leavers." in preview
+    assert 'name="confirm_leavers"' in preview and "Apply these changes" not in preview
+    token = token_of(preview)
+    for typed in (None, "", "11", "twelve", "-12", "12; DROP TABLE pupil", "9" * 40):
+        fields = {"token": token, "partial": ""}
+        if typed is not None:
+            fields["confirm_leavers"] = typed
+        again = admin.post("/register/import/apply", fields)
+        assert again.status_code == 200 and "Not imported" in again.get_data(as_text=True), typed
+        assert pupil(app, 14).left_on is None, typed
+    assert "You typed 11, which is not the number" in admin.post(
+        "/register/import/apply", {"token": token, "partial": "", "confirm_leavers": "11"}
+    ).get_data(as_text=True)
+    refusals = actions_logged(app, "pupils_import_refused")
+    assert len(refusals) == 1 + 7 + 1 and refusals[0].actor == "admin@testschool.test"
+    done = admin.post("/register/import/apply", {"token": token, "partial": "",
+                                                 "confirm_leavers": " 12 "})
+    assert done.status_code == 302
+    assert pupil(app, 14).left_on == today() and pupil(app, 1).left_on is None
+    assert actions_logged(app, "pupils_imported")[-1].detail["left"] == 12
+
+
+def batches(app) -> list[int]:
+    from consent.models import ImportBatch
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        return list(db.session.scalars(select(ImportBatch.id).order_by(ImportBatch.id)))
+
+
+def consent_count(app, index: int) -> int:
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(ConsentRecord).where(
+            ConsentRecord.pupil_id == pupil(app, index).id))
+
+
+def test_undo_restores_leavers_faces_details_and_consents_then_refuses_twice(app, school):
+    from gatekeeper.extensions import db
+
+    whole_school(app, school["id"], size=5)
+    first_batch = batches(app)[-1]
+    enrolled_faces(app, pupil(app, 4).id, 2)
+    assert consent_count(app, 1) == 1
+    # One row changed, a new pupil with a 'no', a new social media answer, three leave.
+    bad = csv_file(row(1, "Renamed", year="6", social="no"), row(2, "P2"), row(6, "New"))
+    plan = run_import(app, school["id"], bad, confirm=3)
+    assert plan.ok and plan.new == 1
+    assert sorted(plan.leaving) == sorted(demo_upn(i) for i in (3, 4, 5))
+    assert face_states(app) == [(pupil(app, 4).id, True)] * 2 and consent_count(app, 1) == 2
+    with app.app_context():
+        result = actions.undo_import(db.session, school["id"], plan.batch, today=today(),
+                                     actor="test")
+        restored = sorted(p.upn for p, _ in result.restored)
+        db.session.commit()
+    assert restored == sorted(demo_upn(i) for i in (3, 4, 5))
+    assert all(pupil(app, i).left_on is None for i in range(1, 6))
+    assert face_states(app) == [(pupil(app, 4).id, False)] * 2
+    ava = pupil(app, 1)
+    assert (ava.first_name, ava.year_group) == ("P1", "5") and consent_count(app, 1) == 1
+    assert decision(app, ava.id, "social_media").reason == "no consent recorded"
+    assert pupil(app, 6).left_on == today() and consent_count(app, 6) == 0  # added: off roll
+    (event,) = actions_logged(app, "pupils_import_undone")
+    assert event.detail["faces_unsealed"] == 2 and event.detail["off_roll"] == [demo_upn(6)]
+    with app.app_context(), pytest.raises(actions.services.RegisterError,
+                                          match=f"import {plan.batch} was already undone"):
+        actions.undo_import(db.session, school["id"], plan.batch, today=today(), actor="test")
+    with app.app_context():  # the first import is now the newest not undone: it may go too
+        assert actions.undo_import(db.session, school["id"], first_batch, today=today(),
+                                   actor="test").removed
+        db.session.rollback()
+
+
+def age_batches(app, days: float) -> None:
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from consent.models import ImportBatch, utcnow
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        db.session.execute(update(ImportBatch).values(
+            created_at=utcnow() - dt.timedelta(days=days)))
+        db.session.commit()
+
+
+def test_undo_is_refused_after_the_grace_period_for_a_later_import_and_another_school(
+        app, school):
+    from consent.importer import LEAVER_GRACE_DAYS
+    from gatekeeper.extensions import db
+
+    whole_school(app, school["id"], size=5)
+    plan = run_import(app, school["id"], csv_file(row(1, "P1"), row(2, "P2")), confirm=3)
+    later = run_import(app, school["id"], csv_file(row(1, "P1", year="6"), row(2, "P2")))
+
+    def undo(batch_id, school_id=school["id"]):
+        with app.app_context():
+            try:
+                actions.undo_import(db.session, school_id, batch_id, today=today(), actor="t")
+            finally:
+                db.session.rollback()
+
+    with pytest.raises(actions.services.RegisterError,
+                       match=f"import {later.batch} was applied after import {plan.batch}: "
+                             f"undo import {later.batch} first"):
+        undo(plan.batch)
+    with pytest.raises(actions.services.RegisterError, match="no import 999 at this school"):
+        undo(999)
+    with pytest.raises(actions.services.RegisterError, match="no import"):
+        undo(later.batch, school_id=school["id"] + 1)
+    age_batches(app, LEAVER_GRACE_DAYS - 0.5)
+    undo(later.batch)  # still within the period (rolled back by the helper)
+    age_batches(app, LEAVER_GRACE_DAYS + 0.01)
+    with pytest.raises(actions.services.RegisterError,
+                       match=f"more than {LEAVER_GRACE_DAYS} days ago"):
+        undo(later.batch)
+    assert pupil(app, 1).year_group == "6"
+
+
+def test_web_import_history_offers_undo_to_the_admin_only(app, school, login_as):
+    whole_school(app, school["id"], size=5)
+    plan = run_import(app, school["id"], csv_file(row(1, "P1"), row(2, "P2")), confirm=3)
+    admin = login_as("admin")
+    html = page(admin, "/register/import")
+    assert 'id="import-history"' in html and f"Undo import {plan.batch}" in html
+    assert f"Undo import {plan.batch - 1}" not in html  # the newest first
+    dsl = login_as("dsl")
+    assert f"Undo import {plan.batch}" not in page(dsl, "/register/import")
+    refused = dsl.post(f"/register/import/{plan.batch}/undo")
+    assert "Only an admin of the register can undo" in page(dsl, refused.headers["Location"])
+    assert pupil(app, 5).left_on == today()
+    no_csrf = admin.client.post(f"/register/import/{plan.batch}/undo")
+    assert no_csrf.status_code == 400 and pupil(app, 5).left_on == today()
+    done = admin.post(f"/register/import/{plan.batch}/undo")
+    assert done.status_code == 302
+    assert f"Import {plan.batch} undone: 3 pupil(s) back on roll" in page(
+        admin, done.headers["Location"])
+    assert pupil(app, 5).left_on is None
+    again = admin.post(f"/register/import/{plan.batch}/undo")
+    assert "was already undone" in page(admin, again.headers["Location"])
+    assert admin.post("/register/import/999/undo").status_code == 302  # flashed, nothing done
+
+
+def encoded_faces(app, pupil_id: int, count: int = 2) -> None:
+    """Reference faces with real encrypted encodings (distinct vectors), enough for the gallery."""
+    import numpy as np
+
+    from gatekeeper.crypto import app_cipher, seal_encoding
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        for n in range(count):
+            db.session.add(ReferenceFace(
+                school_id=db.session.get(Pupil, pupil_id).school_id, pupil_id=pupil_id,
+                created_by="test", encoding_encrypted=seal_encoding(
+                    app_cipher(), np.full(128, 0.01 * (pupil_id + n)))))
+        db.session.commit()
+
+
+def gallery_pupils(app, school_id: int) -> list[int]:
+    from gatekeeper.crypto import app_cipher
+    from gatekeeper.extensions import db
+    from gatekeeper.screening.service import load_gallery
+
+    with app.app_context():
+        return sorted(int(p) for p in load_gallery(db.session, school_id, app_cipher()).pupil_ids)
+
+
+def test_sealed_faces_are_out_of_the_screening_gallery_until_undone(app, school):
+    whole_school(app, school["id"], size=4)
+    for index in (1, 4):
+        encoded_faces(app, pupil(app, index).id)
+    ids = [pupil(app, i).id for i in (1, 4)]
+    assert gallery_pupils(app, school["id"]) == ids
+    plan = run_import(app, school["id"], csv_file(*(row(i, f"P{i}") for i in (1, 2, 3))),
+                      confirm=1)
+    assert plan.leaving == [demo_upn(4)]
+    assert gallery_pupils(app, school["id"]) == ids[:1]
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        actions.undo_import(db.session, school["id"], plan.batch, today=today(), actor="test")
+        db.session.commit()
+    assert gallery_pupils(app, school["id"]) == ids
+
+
+def screen(app, path) -> list[dict]:
+    """`gatekeeper screen --json` for social media: the faces of one photo."""
+    import json
+
+    from gatekeeper.cli import main
+
+    result = app.test_cli_runner().invoke(main, ["screen", str(path), "--purpose",
+                                                 "social_media", "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def blocked_as(app, path) -> set[str]:
+    return {f["upn"] for f in screen(app, path)["faces"] if f["status"] == "blocked"}
+
+
+@pytest.mark.slow
+def test_a_no_publish_child_is_blocked_again_after_a_rejoin_or_an_undo(app, school, faces_dir):
+    """The issue's case: a partial file took a protected child's faces; the full file brought
+    the child back without them and a new photo was 'needs review' instead of 'blocked'."""
+    from gatekeeper.extensions import db
+    from gatekeeper.testing.fixtures import add_pupil
+
+    people, photo = faces_dir / "people", faces_dir / "events" / "obama_and_biden.jpg"
+    with app.app_context():
+        for index, (first, last, folder) in enumerate(
+                [("Kit", "Harington", "kit_harington"), ("Rose", "Leslie", "rose_leslie"),
+                 ("Barack", "Obama", "obama"), ("Joe", "Biden", "biden")], start=1):
+            add_pupil(db.session, school["id"], index, first, last,
+                      consents={"social_media": "granted"},
+                      faces=sorted((people / folder).iterdir()))
+        actions.add_nopublish(db.session, school["id"], demo_upn(4), category="safeguarding",
+                              note="test", added_by="dsl")
+        db.session.commit()
+    biden = demo_upn(4)
+    assert blocked_as(app, photo) == {biden}
+    everyone = csv_file(*(row(i, f"P{i}", website="") for i in range(1, 5)))
+    without_biden = csv_file(*(row(i, f"P{i}", website="") for i in range(1, 4)))
+    assert run_import(app, school["id"], without_biden).refused  # 1 of 4: more than 10%
+    assert run_import(app, school["id"], without_biden, confirm=1).leaving == [biden]
+    while_left = screen(app, photo)
+    assert while_left["verdict"] != "cleared" and biden not in {f["upn"] for f in
+                                                                 while_left["faces"]}
+    assert run_import(app, school["id"], everyone).rejoining == [biden]
+    assert blocked_as(app, photo) == {biden}  # the full file brought the faces back
+    plan = run_import(app, school["id"], without_biden, confirm=1)
+    assert biden not in blocked_as(app, photo)
+    with app.app_context():
+        actions.undo_import(db.session, school["id"], plan.batch, today=today(), actor="test")
+        db.session.commit()
+    assert blocked_as(app, photo) == {biden} and screen(app, photo)["verdict"] == "blocked"
+
+
+def test_a_biometric_withdrawal_deletes_sealed_faces_at_once_and_undo_cannot_bring_them(app,
+                                                                                       school):
+    from gatekeeper.extensions import db
+
+    whole_school(app, school["id"], size=4)
+    leaver = pupil(app, 4)
+    enrolled_faces(app, leaver.id, 2)
+    plan = run_import(app, school["id"], csv_file(*(row(i, f"P{i}") for i in (1, 2, 3))),
+                      confirm=1)
+    assert face_states(app) == [(leaver.id, True)] * 2
+    with app.app_context():
+        actions.record_biometric(db.session, db.session.get(Pupil, leaver.id), "withdrawn",
+                                 actor="office", given_by="Parent of P4")
+        db.session.commit()
+    assert face_states(app) == []  # the Act allows no grace period for a withdrawal
+    with app.app_context():
+        result = actions.undo_import(db.session, school["id"], plan.batch, today=today(),
+                                     actor="test")
+        assert [(p.upn, n) for p, n in result.restored] == [(leaver.upn, 0)]
+        db.session.commit()
+    assert pupil(app, 4).left_on is None and face_states(app) == []

@@ -205,3 +205,63 @@ def test_the_installed_command_follows_the_contract(app, school, tmp_path):
     assert [line for line in refused.stderr.splitlines() if line.strip()] == [
         "error: Invalid value for 'STATUS': 'perhaps' is not one of 'granted', 'refused', "
         "'withdrawn'."]
+
+
+def fourteen_then_two(app, cli, tmp_path) -> str:
+    """A school of 14 imported, and the path of a file of two of its rows."""
+    whole = tmp_path / "whole.csv"
+    whole.write_bytes(csv_file(*(row(i, f"P{i}") for i in range(1, 15))))
+    assert cli("pupils", "import", str(whole)).exit_code == 0
+    return write(tmp_path, csv_file(row(1, "P1"), row(2, "P2")))
+
+
+def leavers(app) -> int:
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(Pupil).where(
+            Pupil.left_on.is_not(None)))
+
+
+def test_pupils_import_refuses_the_two_row_file_and_the_dry_run_says_so(app, cli, school,
+                                                                         tmp_path):
+    path = fourteen_then_two(app, cli, tmp_path)
+    dry = cli("pupils", "import", path, "--dry-run")
+    assert one_line(dry) == (
+        f"error: {path} would be refused: this file would make 12 of 14 pupils leavers (more "
+        "than 10%): if it is a whole-school export, confirm by typing 12; if it is not, import "
+        "it as a partial export (--confirm-leavers 12); nothing was imported")
+    assert "not in the file: " in dry.stdout  # the leavers are listed
+    refused = cli("pupils", "import", path)
+    assert one_line(refused).startswith(f"error: {path} refused: this file would make 12 of 14")
+    wrong = cli("pupils", "import", path, "--confirm-leavers", "11")
+    assert "11 leavers were confirmed but this file would make 12" in one_line(wrong)
+    assert "Invalid value" in one_line(cli("pupils", "import", path, "--confirm-leavers", "-1"),
+                                       exit_code=2)
+    assert leavers(app) == 0
+    assert [e.actor for e in actions_logged(app, "pupils_import_refused")] == ["command line"] * 2
+    dry_ok = cli("pupils", "import", path, "--dry-run", "--confirm-leavers", "12")
+    assert dry_ok.exit_code == 0 and "dry run, nothing changed" in dry_ok.stdout
+    assert leavers(app) == 0
+    done = cli("pupils", "import", path, "--confirm-leavers", "12")
+    assert done.exit_code == 0, done.output
+    assert leavers(app) == 12
+    undo_line = [line for line in done.stdout.splitlines() if "undo-import" in line]
+    assert undo_line == ["import 2: undo within 7 days with `gatekeeper pupils undo-import 2`"]
+
+
+def test_pupils_undo_import_restores_then_refuses_in_one_line(app, cli, school, tmp_path):
+    path = fourteen_then_two(app, cli, tmp_path)
+    cli("pupils", "import", path, "--confirm-leavers", "12")
+    assert leavers(app) == 12
+    undone = cli("pupils", "undo-import", "2")
+    assert undone.exit_code == 0, undone.output
+    assert undone.stdout.startswith("import 2 undone: 12 pupil(s) back on roll")
+    assert leavers(app) == 0
+    assert one_line(cli("pupils", "undo-import", "2")).startswith(
+        "error: import 2 was already undone on ")
+    assert one_line(cli("pupils", "undo-import", "77")) == "error: no import 77 at this school"
+    assert "Invalid value" in one_line(cli("pupils", "undo-import", "two"), exit_code=2)
+    assert len(actions_logged(app, "pupils_import_undone")) == 1
+    partial = cli("pupils", "import", path, "--partial", "--confirm-leavers", "12")
+    assert "12 leavers were confirmed but this file would make 0 of 14 pupils" in one_line(partial)

@@ -1,5 +1,6 @@
 """Retention: unreleased originals purged after the period, rejected ones sooner, released ones kept;
-leavers' biometric templates deleted; the audit trail kept and still verifiable."""
+leavers' biometric templates deleted (those an import sealed after the grace period, not before);
+the audit trail kept and still verifiable."""
 
 import datetime as dt
 import io
@@ -7,6 +8,7 @@ import io
 from PIL import Image
 from sqlalchemy import func, select, update
 
+from consent.importer import LEAVER_GRACE_DAYS
 from consent.models import Pupil, ReferenceFace, utcnow
 from gatekeeper import audit, tasks
 from gatekeeper.models import AuditEvent, Face, Photo
@@ -114,3 +116,53 @@ def test_purge_and_recovery_run_periodically():
     periodic = {t.name for t in tasks.huey._registry.periodic_tasks}
     assert any(name.endswith("purge_expired") for name in periodic)
     assert any(name.endswith("requeue_stalled_work") for name in periodic)
+
+
+def sealed_faces(app, school_id: int, ages_in_days: list[float]) -> list[int]:
+    """One leaver per age, each with one reference face sealed that many days ago."""
+    from gatekeeper.extensions import db
+
+    ids = []
+    with app.app_context():
+        for n, days in enumerate(ages_in_days, start=1):
+            pupil = add_pupil(db.session, school_id, n, f"Leaver{n}", "Test")
+            pupil.left_on = utcnow().date() - dt.timedelta(days=int(days))
+            face = ReferenceFace(school_id=school_id, pupil_id=pupil.id, created_by="test",
+                                 encoding_encrypted=b"sealed",
+                                 sealed_at=utcnow() - dt.timedelta(days=days))
+            db.session.add(face)
+            db.session.commit()
+            ids.append(face.id)
+    return ids
+
+
+def face_ids(app) -> list[int]:
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        return sorted(db.session.scalars(select(ReferenceFace.id)))
+
+
+def test_sealed_faces_are_deleted_after_the_grace_period_not_before(app, school):
+    young, old = sealed_faces(app, school["id"], [LEAVER_GRACE_DAYS - 0.1,
+                                                  LEAVER_GRACE_DAYS + 0.1])
+    result = app.test_cli_runner().invoke(purge_command, [])
+    assert "leaver_templates=1" in result.output, result.output
+    assert face_ids(app) == [young]  # kept for an undo until its grace period is over
+    again = app.test_cli_runner().invoke(purge_command, [])
+    assert "leaver_templates=0" in again.output and face_ids(app) == [young]
+
+
+def test_the_grace_period_comes_from_the_app_config(app, school):
+    from gatekeeper.retention import app_purge
+
+    (face,) = sealed_faces(app, school["id"], [3])
+    app.config["LEAVER_GRACE_DAYS"] = 5
+    assert "leaver_templates=0" in app.test_cli_runner().invoke(purge_command, []).output
+    with app.app_context():
+        assert app_purge().templates == 0
+    assert face_ids(app) == [face]
+    app.config["LEAVER_GRACE_DAYS"] = 2
+    with app.app_context():
+        assert app_purge().templates == 1
+    assert face_ids(app) == []

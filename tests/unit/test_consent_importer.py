@@ -155,3 +155,51 @@ def test_header_keys():
 def test_files_refused_as_a_whole(data, problem):
     with pytest.raises(ImportRefused, match=problem):
         read(data)
+
+
+def plan_of(on_roll: int, leaving: int, confirmed=None, limit=None):
+    """An import plan without a database: `leaving` of `on_roll` pupils missing from the file."""
+    from consent.importer import LEAVER_SHARE_LIMIT, ImportPlan, ParsedExport
+    from consent.models import Pupil
+
+    plan = ImportPlan(parsed=ParsedExport(), full=True, on_roll=on_roll,
+                      leaver_limit=LEAVER_SHARE_LIMIT if limit is None else limit,
+                      confirmed_leavers=confirmed)
+    plan.leaving = [Pupil(upn=f"U{n}", first_name="A", last_name="B", year_group="5")
+                    for n in range(leaving)]
+    return plan
+
+
+@pytest.mark.parametrize("on_roll, leaving, refused", [
+    (14, 12, True), (10, 1, False), (10, 2, True), (100, 10, False), (100, 11, True),
+    (3, 1, True), (1, 1, True), (5, 0, False), (0, 0, False), (2000, 200, False),
+])
+def test_more_than_a_tenth_of_the_roll_leaving_needs_the_number_typed(on_roll, leaving, refused):
+    from consent.importer import LEAVER_SHARE_LIMIT
+
+    assert LEAVER_SHARE_LIMIT == 0.10
+    plan = plan_of(on_roll, leaving)
+    assert plan.refused is refused and plan.ok is not refused
+    assert plan_of(on_roll, leaving, confirmed=leaving).ok  # the exact number confirms it
+    assert not plan_of(on_roll, leaving, confirmed=leaving + 1).ok
+    if leaving:
+        assert not plan_of(on_roll, leaving, confirmed=leaving - 1).ok
+
+
+def test_the_refusal_names_the_numbers_and_how_to_confirm():
+    assert plan_of(14, 12).refusal() == (
+        "this file would make 12 of 14 pupils leavers (more than 10%): if it is a whole-school "
+        "export, confirm by typing 12; if it is not, import it as a partial export")
+    assert plan_of(14, 12, confirmed=11).refusal().startswith(
+        "11 leavers were confirmed but this file would make 12 of 14 pupils leavers")
+    assert plan_of(14, 1).refusal() == ""
+
+
+def test_a_configured_limit_and_rows_with_errors_come_first():
+    from consent.importer import RowError
+
+    assert not plan_of(10, 2, limit=0.25).refused and plan_of(10, 3, limit=0.25).refused
+    assert plan_of(10, 1, limit=0.0).refused  # a school may ask to confirm every leaver
+    with_errors = plan_of(14, 12, confirmed=3)
+    with_errors.errors.append(RowError(2, "UPN missing"))
+    assert not with_errors.refused and not with_errors.ok and with_errors.refusal() == ""
