@@ -63,7 +63,7 @@ def invite():
         db.session.rollback()
         return back_to_users(str(error), "danger")
     return render_template("head/invited.html", invitation=issued.invitation,
-                           link=invitation_url(issued.token, current_app.config),
+                           link=invitation_url(issued.token, current_app.config, request.url_root),
                            role_label=ROLE_LABELS[role], title=_("Invitation ready"),
                            hours=int(invitations.INVITATION_LIFETIME.total_seconds() // 3600))
 

@@ -10,13 +10,15 @@ BASE_URL_VARIABLE = "GATEKEEPER_BASE_URL"
 DEFAULT_BASE_URL = "http://127.0.0.1:5000"  # what `make run` serves
 
 
-def base_url(config: Mapping) -> str:
-    return (config.get("BASE_URL") or os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL).rstrip("/")
+def base_url(config: Mapping, seen_by_user: str | None = None) -> str:
+    """The configured address; else the one the user is on (a web request); else `make run`'s."""
+    configured = config.get("BASE_URL") or os.environ.get(BASE_URL_VARIABLE)
+    return (configured or seen_by_user or DEFAULT_BASE_URL).rstrip("/")
 
 
-def invitation_url(token: str, config: Mapping) -> str:
-    return f"{base_url(config)}/welcome/{quote(token, safe='')}"
+def invitation_url(token: str, config: Mapping, seen_by_user: str | None = None) -> str:
+    return f"{base_url(config, seen_by_user)}/welcome/{quote(token, safe='')}"
 
 
-def reset_url(token: str, config: Mapping) -> str:
-    return f"{base_url(config)}/welcome/reset/{quote(token, safe='')}"
+def reset_url(token: str, config: Mapping, seen_by_user: str | None = None) -> str:
+    return f"{base_url(config, seen_by_user)}/welcome/reset/{quote(token, safe='')}"
