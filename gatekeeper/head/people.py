@@ -16,6 +16,7 @@ from gatekeeper.head.views import ROLE_LABELS, bp
 from gatekeeper.models import ROLES
 from gatekeeper.people import invitations, members, schools
 from gatekeeper.people.links import invitation_url
+from gatekeeper.people.mail import mail_configured
 from gatekeeper.people.passwords import MAX_PASSWORD, MIN_PASSWORD, PasswordError
 
 LANGUAGE_LABELS = {"en": "English", "cy": "Cymraeg"}
@@ -62,6 +63,12 @@ def invite():
     except invitations.InvitationError as error:
         db.session.rollback()
         return back_to_users(str(error), "danger")
+    if mail_configured(current_app.config):
+        from gatekeeper.people.tasks import send_invitation_task
+
+        send_invitation_task(issued.invitation.id)  # the worker mails a fresh link; none shown here
+        return back_to_users(_("The invitation is on its way to %(email)s.",
+                               email=issued.invitation.email))
     return render_template("head/invited.html", invitation=issued.invitation,
                            link=invitation_url(issued.token, current_app.config, request.url_root),
                            role_label=ROLE_LABELS[role], title=_("Invitation ready"),

@@ -14,6 +14,7 @@ OPEN_WHILE_PASSWORD_MUST_CHANGE = frozenset({
 
 
 def init_people(app: Flask) -> None:
+    from gatekeeper.people import tasks  # noqa: F401  (the worker knows the mail tasks)
     from gatekeeper.people.views import account_bp, welcome_bp
 
     app.register_blueprint(welcome_bp)

@@ -9,8 +9,8 @@ from flask_login import current_user, login_user
 from gatekeeper.auth.guard import guard_blueprint, public_blueprint
 from gatekeeper.extensions import db
 from gatekeeper.models import ROLES
-from gatekeeper.people import invitations, passwords
-from gatekeeper.people.invitations import InvitationError, InvitationRefused
+from gatekeeper.people import invitations, passwords, resets
+from gatekeeper.people.invitations import InvitationError, InvitationRefused, normal_email
 from gatekeeper.people.passwords import MAX_PASSWORD, PasswordError
 
 # Public by design: the signed one-time link is the key, and it opens only its own invitation.
@@ -61,6 +61,48 @@ def accept(token: str):
             return redirect(url_for("home.index"))
     return render_template("welcome/accept.html", invitation=invitation, token=token,
                            min_password=passwords.MIN_PASSWORD, title=_("Invitation"))
+
+
+@welcome_bp.route("/reset", methods=["GET", "POST"])
+def forgot():
+    """The same answer whether or not the address has an account: the worker decides."""
+    if request.method == "POST":
+        from gatekeeper.people.tasks import send_reset_task
+
+        try:
+            send_reset_task(normal_email(request.form.get("email", "")[:300]))
+        except InvitationError:
+            pass  # not an address: nothing to send, and the same answer
+        flash(_("If that address has a Gatekeeper account, we have emailed it a link to choose a "
+                "new password. It works for an hour. No email? Ask your head for a temporary "
+                "password."), "info")
+        return redirect(url_for("welcome.forgot"))
+    return render_template("welcome/forgot.html", title=_("Forgotten your password?"))
+
+
+@welcome_bp.route("/reset/<token>", methods=["GET", "POST"])
+def reset(token: str):
+    try:
+        found = resets.open_reset(db.session, token[:1000])
+    except resets.ResetRefused as error:
+        return render_template("welcome/refused.html", message=str(error),
+                               title=_("Choose a new password")), error.status
+    if request.method == "POST":
+        try:
+            resets.complete_reset(db.session, found, field("password"), field("confirm"))
+            db.session.commit()
+        except PasswordError as error:
+            db.session.rollback()
+            flash(str(error), "danger")
+        except resets.ResetRefused as error:
+            db.session.rollback()
+            return render_template("welcome/refused.html", message=str(error),
+                                   title=_("Choose a new password")), error.status
+        else:
+            flash(_("Your password has been changed. Sign in with it now."), "success")
+            return redirect(url_for("auth.login"))
+    return render_template("welcome/reset.html", min_password=passwords.MIN_PASSWORD,
+                           title=_("Choose a new password"))
 
 
 @account_bp.route("/password", methods=["GET", "POST"])

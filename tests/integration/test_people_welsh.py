@@ -11,7 +11,8 @@ from tests.integration.test_i18n import KEYWORDS, METHOD_MAP
 
 PEOPLE_SCOPE = ("gatekeeper/people/", "gatekeeper/head/people.py", "templates/welcome/",
                 "templates/account/", "templates/head/school.html", "templates/head/invited.html",
-                "templates/head/users.html", "templates/base.html")
+                "templates/head/users.html", "templates/base.html", "templates/mail/",
+                "templates/auth/login.html")
 
 
 def test_every_people_screen_text_has_a_welsh_translation():
