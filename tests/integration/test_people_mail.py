@@ -186,3 +186,39 @@ def test_mail_settings_from_the_url():
     for bad in ("", "http://m.test", "smtp://"):
         with pytest.raises(MailNotConfigured):
             mail_settings({"MAIL_URL": bad})
+
+
+def test_two_requests_racing_with_one_reset_link_change_the_password_once(app, school, inbox, ctx):
+    """Both passed the link check; only the first to write may use it."""
+    from gatekeeper.people import resets
+
+    request_reset(app)
+    token = link_in(inbox.wait_for(1)[0]).rsplit("/", 1)[1]
+    with app.test_request_context():
+        session = ctx.db.session
+        first, second = resets.open_reset(session, token), resets.open_reset(session, token)
+        resets.complete_reset(session, first, NEW, NEW)
+        session.commit()
+        with pytest.raises(resets.ResetRefused):
+            resets.complete_reset(session, second, "the racing request's password",
+                                  "the racing request's password")
+        session.rollback()
+    assert Browser(app.test_client()).login("staff@testschool.test", NEW).status_code == 302
+
+
+def test_two_requests_racing_with_one_invitation_create_one_account(app, login_as, ctx):
+    from gatekeeper.people import invitations
+    from gatekeeper.testing.fixtures import invitation_path
+
+    path = invitation_path(login_as("head").post("/head/invitations",
+                                                 {"email": "race@testschool.test", "role": "staff"}))
+    token = path.rsplit("/", 1)[1]
+    with app.test_request_context():
+        session = ctx.db.session
+        first = invitations.open_invitation(session, token)
+        invitations.accept_as_new(session, first, "First", NEW, NEW)
+        session.commit()
+        user = session.scalar(select(User).where(User.email == "race@testschool.test"))
+        with pytest.raises(invitations.InvitationRefused):
+            invitations.grant(session, first, user)  # a second request that passed the check
+        session.rollback()
