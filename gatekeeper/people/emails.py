@@ -54,7 +54,7 @@ def mail_invitation(invitation_id: int) -> str:
     with force_locale(school.language):
         subject = _("Your invitation to Gatekeeper at %(school)s", school=school.name)
         deliver("invitation", invitation.email, school.language, school.id, subject, "invitation",
-                invitation=invitation, school=school, link=link,
+                invitation=invitation, school=school, link=link, role_label=role_label(invitation.role),
                 hours=int(invitations.INVITATION_LIFETIME.total_seconds() // 3600))
     return "sent"
 
@@ -78,6 +78,12 @@ def mail_reset(email: str) -> str:
                 link=reset_url(token, current_app.config),
                 minutes=int(resets.RESET_LIFETIME.total_seconds() // 60))
     return "sent"
+
+
+def role_label(role: str) -> str:
+    from gatekeeper.head.views import ROLE_LABELS
+
+    return str(ROLE_LABELS[role])
 
 
 def reader_language(user) -> str:

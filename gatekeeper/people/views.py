@@ -59,7 +59,10 @@ def accept(token: str):
             start_session(user, invitation.school_id)
             flash(_("Welcome to %(school)s.", school=invitation.school.name), "success")
             return redirect(url_for("home.index"))
+    from gatekeeper.head.views import ROLE_LABELS
+
     return render_template("welcome/accept.html", invitation=invitation, token=token,
+                           role_label=ROLE_LABELS[invitation.role],
                            min_password=passwords.MIN_PASSWORD, title=_("Invitation"))
 
 

@@ -214,3 +214,13 @@ def test_the_current_school_is_named_and_switched_explicitly(app, login_as, ctx)
 def test_a_user_of_one_school_sees_no_switcher(login_as):
     page = login_as("staff").get("/uploads/").get_data(as_text=True)
     assert 'id="current-school">Test School</p>' in page and 'id="school-switcher"' not in page
+
+
+def test_a_heads_users_page_lists_only_their_own_school(app, login_as, ctx):
+    two_schools(ctx)
+    login_as("head").post("/head/invitations", {"email": "secret-hire@testschool.test", "role": "dsl"})
+    other_head = Browser(app.test_client())
+    other_head.login("head@otherschool.test")
+    page = other_head.get("/head/users").get_data(as_text=True)
+    assert "@otherschool.test" in page
+    assert "@testschool.test" not in page and "secret-hire" not in page
