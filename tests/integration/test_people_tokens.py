@@ -59,7 +59,11 @@ def test_an_expired_link_opens_nothing(app, login_as, ctx):
 
 
 def test_the_link_is_good_for_24_hours_and_no_longer(app, login_as, ctx):
-    from gatekeeper.people.invitations import INVITATION_LIFETIME, InvitationRefused, open_invitation
+    from gatekeeper.people.invitations import (
+        INVITATION_LIFETIME,
+        InvitationRefused,
+        open_invitation,
+    )
     from gatekeeper.people.models import Invitation
 
     token = invite(login_as("head"), "clock@testschool.test").rsplit("/", 1)[1]

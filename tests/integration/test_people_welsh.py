@@ -4,8 +4,8 @@ translation, and a Welsh school's invitation opens in Welsh."""
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from gatekeeper.translations import HERE
 from gatekeeper.testing.fixtures import invitation_path
+from gatekeeper.translations import HERE
 from tests.conftest import ROOT
 from tests.integration.test_i18n import KEYWORDS, METHOD_MAP
 
