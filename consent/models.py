@@ -44,7 +44,11 @@ class School(Base):
     __tablename__ = "school"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    urn: Mapped[str | None] = mapped_column(String(20))
+    urn: Mapped[str | None] = mapped_column(String(20), unique=True)
+    # The local authority's DfE code (e.g. "823"): the first three digits of its pupils' UPNs.
+    la_code: Mapped[str | None] = mapped_column(String(3))
+    postcode: Mapped[str | None] = mapped_column(String(8))
+    language: Mapped[str] = mapped_column(String(2), default="en", server_default="en")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 

@@ -43,6 +43,9 @@ def create_app(test_config: dict | None = None, config_name: str | None = None) 
     auth.init_auth(app)
     init_security(app)
     register_blueprints(app)
+    from gatekeeper.people import init_people
+
+    init_people(app)
     auth.check_every_blueprint_guarded(app)
     app.before_request(load_school)
     app.context_processor(template_globals)
@@ -69,7 +72,19 @@ def select_locale() -> str:
     chosen = session.get("lang")
     if chosen in current_app.config["LANGUAGES"]:
         return chosen
+    school_language = school_default_language()
+    if school_language in current_app.config["LANGUAGES"]:
+        return school_language
     return request.accept_languages.best_match(current_app.config["LANGUAGES"]) or "en"
+
+
+def school_default_language() -> str | None:
+    """The current school's default language, until the user picks one themselves."""
+    from consent.models import School
+
+    school_id = getattr(g, "school_id", None)
+    school = db.session.get(School, school_id) if school_id else None
+    return school.language if school is not None else None
 
 
 def load_school() -> None:

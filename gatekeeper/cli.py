@@ -195,3 +195,7 @@ register_ops_commands(main)
 from gatekeeper.register.commands import register as register_register_commands  # noqa: E402
 
 register_register_commands(main)
+
+from gatekeeper.people.commands import register as register_people_commands  # noqa: E402
+
+register_people_commands(main)

@@ -22,6 +22,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false
 
 from consent.models import Base, Pupil, School, utcnow
 
@@ -63,6 +64,8 @@ class User(UserMixin, Base):
     session_token: Mapped[str] = mapped_column(String(64), default=lambda: uuid.uuid4().hex)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # Set when someone else chose the password: the user must choose their own at sign-in.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
     memberships: Mapped[list[Membership]] = relationship(
@@ -79,10 +82,12 @@ class User(UserMixin, Base):
         return f"{self.id}:{self.session_token}"
 
     def roles_at(self, school_id: int) -> set[str]:
-        return {m.role for m in self.memberships if m.school_id == school_id}
+        """The roles held at a school; none while deactivated there."""
+        return {m.role for m in self.memberships if m.school_id == school_id and m.suspended_at is None}
 
     def school_ids(self) -> list[int]:
-        return sorted({m.school_id for m in self.memberships})
+        """The schools where the user holds a role and is not deactivated."""
+        return sorted({m.school_id for m in self.memberships if m.suspended_at is None})
 
 
 class Membership(Base):
@@ -94,6 +99,8 @@ class Membership(Base):
     role: Mapped[str] = mapped_column(String(20))
     authorised_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # Deactivated at this school (a leaver, a suspension): the role is kept but grants nothing.
+    suspended_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
     user: Mapped[User] = relationship(back_populates="memberships", foreign_keys=[user_id])
     school: Mapped[School] = relationship()

@@ -1,4 +1,7 @@
-"""The headteacher's oversight: who holds which role, and what the week looked like."""
+"""The headteacher's oversight: who holds which role, and what the week looked like.
+
+People join a school only through an invitation (gatekeeper.people.invitations).
+"""
 
 from __future__ import annotations
 
@@ -11,10 +14,8 @@ from sqlalchemy.orm import Session
 
 from consent.models import utcnow
 from gatekeeper import audit
-from gatekeeper.auth.service import hash_password
 from gatekeeper.models import ROLES, Membership, Photo, Post, User
 
-MIN_PASSWORD = 12
 WEEK = dt.timedelta(days=7)
 SAMPLE_SIZE = 5
 SAMPLE_WINDOW = dt.timedelta(days=30)
@@ -34,32 +35,15 @@ def school_users(session: Session, school_id: int) -> list[tuple[User, set[str]]
     return [(user, user.roles_at(school_id)) for user in users]
 
 
-def add_user(session: Session, school_id: int, head: User, name: str, email: str,
-             password: str, roles: set[str]) -> User:
-    """A new user with roles here; an existing email (a trust colleague) just gains the roles."""
-    email, name = email.strip().lower(), name.strip()
-    if not name or "@" not in email:
-        raise UserError(_("Give a name and an email address."))
-    if not roles:
-        raise UserError(_("Give the user at least one role."))
-    user = session.scalar(select(User).where(func.lower(User.email) == email))
-    if user is None:
-        if len(password) < MIN_PASSWORD:
-            raise UserError(_("The first password must be at least %(n)d characters.", n=MIN_PASSWORD))
-        user = User(email=email, name=name, password_hash=hash_password(password))
-        session.add(user)
-        session.flush()
-        audit.record(session, "user_created", school_id=school_id, actor=head, subject=user,
-                     detail={"email": email, "name": name})
-    set_roles(session, school_id, head, user, roles)
-    return user
-
-
 def set_roles(session: Session, school_id: int, head: User, user: User, roles: set[str]) -> None:
     """Grant and revoke so the user holds exactly `roles` here; every change is audited."""
     if not roles <= set(ROLES):
         raise UserError(_("Unknown role."))
+    if any(m.suspended_at is not None for m in user.memberships if m.school_id == school_id):
+        raise UserError(_("%(name)s is deactivated here: reactivate them first.", name=user.name))
     current = user.roles_at(school_id)
+    if user.id == head.id and roles - current:
+        raise UserError(_("Nobody grants a role to themselves: another head must do it."))
     if "head" in current - roles and heads_at(session, school_id) <= 1:
         raise UserError(_("The school needs at least one head: add another before removing this one."))
     for membership in [m for m in user.memberships if m.school_id == school_id]:
@@ -76,8 +60,10 @@ def set_roles(session: Session, school_id: int, head: User, user: User, roles: s
 
 
 def heads_at(session: Session, school_id: int) -> int:
-    return session.scalar(select(func.count()).select_from(Membership).where(
-        Membership.school_id == school_id, Membership.role == "head")) or 0
+    """Active (not deactivated) heads of the school."""
+    from gatekeeper.people.members import active_heads
+
+    return active_heads(session, school_id)
 
 
 def count(session: Session, model, *where) -> int:

@@ -41,7 +41,10 @@ def index():
 
 @bp.route("/users")
 def users():
+    from gatekeeper.people.invitations import open_invitations
+
     return render_template("head/users.html", users=service.school_users(db.session, g.school_id),
+                           invitations=open_invitations(db.session, g.school_id),
                            roles=ROLES, role_labels=ROLE_LABELS, title=_("Users and roles"))
 
 
@@ -49,26 +52,10 @@ def chosen_roles() -> set[str]:
     return {role for role in request.form.getlist("role") if role in ROLES}
 
 
-@bp.route("/users", methods=["POST"])
-def add_user():
-    form = request.form
-    try:
-        user = service.add_user(db.session, g.school_id, current_user, form.get("name", "")[:200],
-                                form.get("email", "")[:254], form.get("password", ""),
-                                chosen_roles())
-        db.session.commit()
-    except service.UserError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
-        return redirect(url_for("head.users"))
-    flash(_("%(name)s can now sign in.", name=user.name), "success")
-    return redirect(url_for("head.users"))
-
-
 @bp.route("/users/<int:user_id>/roles", methods=["POST"])
 def set_roles(user_id: int):
     user = db.session.get(User, user_id)
-    if user is None or g.school_id not in user.school_ids():
+    if user is None or not any(m.school_id == g.school_id for m in user.memberships):
         abort(404)
     try:
         service.set_roles(db.session, g.school_id, current_user, user, chosen_roles())

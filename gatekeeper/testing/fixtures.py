@@ -12,6 +12,7 @@ from gatekeeper.models import ROLES, AccountReleaser, Membership, OfficialAccoun
 
 PASSWORD = "correct horse battery staple"
 TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+INVITATION_LINK = re.compile(r'id="invitation-link" readonly value="https?://[^/"]+(/welcome/[^"]+)"')
 
 
 def make_school(session, name: str = "Test School") -> School:
@@ -74,6 +75,13 @@ class Browser:
         data = dict(data or {})
         data.setdefault("csrf_token", self.token)
         return self.client.post(path, data=data, headers={"X-CSRFToken": self.token}, **kwargs)
+
+
+def invitation_path(page) -> str:
+    """The path of the one-time link on the head's "Invitation ready" page."""
+    match = INVITATION_LINK.search(page.get_data(as_text=True))
+    assert match, "no invitation link on the page"
+    return match.group(1)
 
 
 def add_pupil(session, school_id: int, index: int, first: str, last: str, *, consents=(),

@@ -8,19 +8,32 @@ from tests.browser.conftest import IPAD_LANDSCAPE, IPAD_PORTRAIT, screenshot, si
 pytestmark = pytest.mark.browser
 
 
-def test_head_adds_a_media_lead(page_at, school):
+def test_head_invites_a_media_lead_who_accepts_in_their_own_browser(page_at, school):
     page = page_at(IPAD_PORTRAIT)
     sign_in(page, "head@testschool.test")
     page.get_by_role("heading", name="Head's dashboard").wait_for()
     assert page.locator("#figure-uploads_week").inner_text() == "0"
+    assert page.locator("#current-school").inner_text() == "Test School"
     screenshot(page, "head-dashboard")
     page.goto("/head/users")
-    page.get_by_label("Name", exact=True).fill("Mrs Jones")
     page.get_by_label("Email", exact=True).fill("jones@testschool.test")
-    page.get_by_label("First password (at least 12 characters)").fill("a long first password")
-    page.locator("#new-role-media_lead").check()
-    page.get_by_role("button", name="Add user").click()
-    page.get_by_text("Mrs Jones can now sign in.").wait_for()
+    page.get_by_label("Role", exact=True).select_option("media_lead")
+    page.get_by_role("button", name="Invite", exact=True).click()
+    link = page.get_by_label("Invitation link").input_value()
+    screenshot(page, "head-invitation-ready")
+
+    newcomer = page_at(IPAD_PORTRAIT)
+    newcomer.goto(link)
+    newcomer.get_by_role("heading", name="Join Test School").wait_for()
+    newcomer.get_by_label("Your name").fill("Mrs Jones")
+    newcomer.get_by_label("Choose a password (at least 12 characters)").fill("a long first password")
+    newcomer.get_by_label("The same password again").fill("a long first password")
+    screenshot(newcomer, "invitation-accept")
+    newcomer.get_by_role("button", name="Create my account").click()
+    newcomer.get_by_text("Welcome to Test School.").wait_for()
+    assert newcomer.url.endswith("/review/")
+
+    page.goto("/head/users")
     jones = page.locator("li.card", has_text="jones@testschool.test")
     assert jones.get_by_role("checkbox", name="Media lead (reviews and releases)").is_checked()
     assert not jones.get_by_role("checkbox", name="Head").is_checked()

@@ -1,8 +1,9 @@
-"""The head manages users and roles; every change is audited and a school always keeps a head."""
+"""The head invites people and manages roles; every change is audited and a school always keeps a head."""
 
 from sqlalchemy import select
 
 from gatekeeper.models import AuditEvent, Membership, User
+from gatekeeper.testing.fixtures import Browser, invitation_path
 
 
 def memberships(app, email):
@@ -13,30 +14,44 @@ def memberships(app, email):
         return {m.role: m.authorised_by_id for m in user.memberships}
 
 
-def test_head_adds_a_media_lead_who_can_then_review(app, login_as, browser):
+def test_head_invites_a_media_lead_who_accepts_and_can_then_review(app, login_as, browser):
     head = login_as("head")
-    response = head.post("/head/users", {"name": "Mrs Jones", "email": "Jones@TestSchool.test",
-                                         "password": "a long first password", "role": "media_lead"})
-    assert response.status_code == 302
+    page = head.post("/head/invitations", {"email": "Jones@TestSchool.test", "role": "media_lead"})
+    assert page.status_code == 200
+    path = invitation_path(page)
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        assert db.session.scalar(select(User).where(User.email == "jones@testschool.test")) is None
+    browser.refresh_token(path)
+    accepted = browser.post(path, {"name": "Mrs Jones", "password": "a long first password",
+                                   "confirm": "a long first password"})
+    assert accepted.status_code == 302
     with app.app_context():
         from gatekeeper.extensions import db
 
         head_id = db.session.scalar(select(User.id).where(User.email == "head@testschool.test"))
         actions = list(db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
     assert memberships(app, "jones@testschool.test") == {"media_lead": head_id}
-    assert actions[-2:] == ["user_created", "role_granted"]
-    assert browser.login("jones@testschool.test", "a long first password").status_code == 302
+    assert actions[-4:] == ["invitation_sent", "user_created", "invitation_accepted", "role_granted"]
     assert browser.get("/review/").status_code == 200
+    fresh = Browser(app.test_client())
+    assert fresh.login("jones@testschool.test", "a long first password").status_code == 302
 
 
-def test_short_first_password_and_no_role_are_refused(app, login_as):
+def test_a_bad_email_or_unknown_role_invites_nobody(app, login_as):
+    from gatekeeper.people.models import Invitation
+
     head = login_as("head")
-    head.post("/head/users", {"name": "A", "email": "a@x.test", "password": "short", "role": "staff"})
-    head.post("/head/users", {"name": "B", "email": "b@x.test", "password": "a long first password"})
+    head.post("/head/invitations", {"email": "not-an-address", "role": "staff"})
+    head.post("/head/invitations", {"email": "b@x.test", "role": "owner"})
+    head.post("/head/invitations", {"email": "c@x.test"})
     with app.app_context():
         from gatekeeper.extensions import db
 
-        assert db.session.scalar(select(User).where(User.email.in_(["a@x.test", "b@x.test"]))) is None
+        assert db.session.scalar(select(Invitation)) is None
+    html = head.get("/head/users").get_data(as_text=True)
+    assert "not an email address" in html and "Unknown role" in html
 
 
 def test_revoking_a_role_takes_effect_at_once(app, login_as):
@@ -57,9 +72,21 @@ def test_the_last_head_cannot_remove_themselves(app, login_as):
         from gatekeeper.extensions import db
 
         user_id = db.session.scalar(select(User.id).where(User.email == "head@testschool.test"))
-    head.post(f"/head/users/{user_id}/roles", {"role": "staff"})
+    head.post(f"/head/users/{user_id}/roles", {})
     assert "head" in memberships(app, "head@testschool.test")
     assert "at least one head" in head.get("/head/users").get_data(as_text=True)
+
+
+def test_a_head_cannot_give_themselves_a_role(app, login_as):
+    head = login_as("head")
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        user_id = db.session.scalar(select(User.id).where(User.email == "head@testschool.test"))
+    head.post(f"/head/users/{user_id}/roles", {"role": ["head", "dsl"]})
+    assert memberships(app, "head@testschool.test").keys() == {"head"}
+    assert "Nobody grants a role to themselves" in head.get("/head/users").get_data(as_text=True)
+    assert head.get("/nopublish/").status_code == 403
 
 
 def test_head_cannot_change_roles_at_another_school(app, login_as):

@@ -10,8 +10,9 @@ from gatekeeper.testing.fixtures import Browser
 PUBLIC_PREFIXES = ("/static/", "/bootstrap/")
 ALWAYS_PUBLIC = {("auth.login", "GET"), ("auth.login", "POST"), ("auth.set_language", "POST")}
 # Public by design, opened only by a signed token, with their own tests of what the token opens:
-# the parent link (tests/integration/test_parent_link.py).
-TOKEN_BLUEPRINTS = {"parents"}
+# the parent link (tests/integration/test_parent_link.py), invitations and password resets
+# (tests/integration/test_people_tokens.py).
+TOKEN_BLUEPRINTS = {"parents", "welcome"}
 
 
 def token_guarded(rule) -> bool:

@@ -1,0 +1,92 @@
+"""The messages Gatekeeper sends, composed and sent by the worker: invitations and resets.
+
+Each task issues the link itself, stores only its hash and commits before sending, so the secret
+exists only in the message. Every message sent (or failed) is audited, without the link.
+"""
+
+from __future__ import annotations
+
+from flask import current_app, render_template
+from flask_babel import force_locale
+from flask_babel import gettext as _
+
+from consent.models import utcnow
+from gatekeeper import audit
+from gatekeeper.extensions import db
+from gatekeeper.people import invitations, resets, tokens
+from gatekeeper.people.links import invitation_url, reset_url
+from gatekeeper.people.mail import MailNotConfigured, build_message, mail_settings, send
+from gatekeeper.people.models import Invitation
+
+
+def deliver(kind: str, to: str, language: str, school_id: int | None, subject: str,
+            template: str, **context) -> None:
+    """Render the text and HTML of one message, send it, and audit the outcome."""
+    settings = mail_settings(current_app.config)
+    text = render_template(f"mail/{template}.txt", **context)
+    html = render_template(f"mail/{template}.html", **context)
+    message = build_message(settings, to, subject, text, html, language)
+    try:
+        send(settings, message)
+    except Exception as error:
+        audit.record(db.session, "mail_failed", school_id=school_id,
+                     detail={"kind": kind, "to": to, "error": type(error).__name__})
+        db.session.commit()
+        raise  # the task's retries try again
+    audit.record(db.session, "mail_sent", school_id=school_id, detail={"kind": kind, "to": to})
+    db.session.commit()
+
+
+def mail_invitation(invitation_id: int) -> str:
+    """Email a fresh one-time link for an open invitation (a new link replaces any earlier one)."""
+    try:
+        mail_settings(current_app.config)
+    except MailNotConfigured:
+        return "mail not configured"
+    invitation = db.session.get(Invitation, invitation_id)
+    if invitation is None or not invitation.open or invitation.expires_at <= utcnow():
+        return "invitation no longer open"
+    secret, invitation.token_hash = tokens.new_secret()
+    db.session.commit()
+    link = invitation_url(tokens.make_token(invitations.TOKEN_PURPOSE, invitation.id, secret),
+                          current_app.config)
+    school = invitation.school
+    with force_locale(school.language):
+        subject = _("Your invitation to Gatekeeper at %(school)s", school=school.name)
+        deliver("invitation", invitation.email, school.language, school.id, subject, "invitation",
+                invitation=invitation, school=school, link=link, role_label=role_label(invitation.role),
+                hours=int(invitations.INVITATION_LIFETIME.total_seconds() // 3600))
+    return "sent"
+
+
+def mail_reset(email: str) -> str:
+    """Email a one-time reset link if the address has an active account; otherwise nothing."""
+    try:
+        mail_settings(current_app.config)
+    except MailNotConfigured:
+        return "mail not configured"
+    issued = resets.issue_reset(db.session, email)
+    db.session.commit()
+    if issued is None:
+        return "no message"
+    reset, token = issued
+    user = reset.user
+    language = reader_language(user)
+    with force_locale(language):
+        deliver("password_reset", user.email, language, None,
+                _("Choose a new Gatekeeper password"), "reset", user=user,
+                link=reset_url(token, current_app.config),
+                minutes=int(resets.RESET_LIFETIME.total_seconds() // 60))
+    return "sent"
+
+
+def role_label(role: str) -> str:
+    from gatekeeper.head.views import ROLE_LABELS
+
+    return str(ROLE_LABELS[role])
+
+
+def reader_language(user) -> str:
+    """Welsh when the user's (first) school works in Welsh."""
+    schools = [m.school for m in user.memberships if m.suspended_at is None]
+    return schools[0].language if schools else "en"

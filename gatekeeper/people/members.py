@@ -1,0 +1,93 @@
+"""The head's changes to the people of their school: deactivate, reactivate, remove, a temporary
+password. Each acts on this school's membership only, ends the person's sessions at once, and is
+audited. Nobody acts on themselves here, and a school always keeps an active head.
+"""
+
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from consent.models import utcnow
+from gatekeeper import audit
+from gatekeeper.models import Membership, User
+from gatekeeper.people.passwords import check_new_password, end_sessions, set_password
+
+
+class MemberError(ValueError):
+    """A change to a member that is not allowed; the message is fit to show the head."""
+
+
+class NotAMember(MemberError):
+    """The user holds no role at this school (another school's users are not found)."""
+
+
+def member(session: Session, school_id: int, user_id: int) -> User:
+    """A user with a membership (active or deactivated) at this school, else NotAMember."""
+    user = session.get(User, user_id)
+    if user is None or not rows_at(user, school_id):
+        raise NotAMember(_("No such person at this school."))
+    return user
+
+
+def rows_at(user: User, school_id: int) -> list[Membership]:
+    return [m for m in user.memberships if m.school_id == school_id]
+
+
+def active_heads(session: Session, school_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(Membership).where(
+        Membership.school_id == school_id, Membership.role == "head",
+        Membership.suspended_at.is_(None))) or 0
+
+
+def refuse_self_and_last_head(session: Session, school_id: int, head: User, user: User) -> None:
+    if user.id == head.id:
+        raise MemberError(_("You cannot do this to your own account."))
+    if "head" in user.roles_at(school_id) and active_heads(session, school_id) <= 1:
+        raise MemberError(_("The school needs at least one head: add another before removing this one."))
+
+
+def deactivate(session: Session, school_id: int, head: User, user: User) -> None:
+    """Suspend every role the user holds here and end their sessions; the roles come back on reactivation."""
+    refuse_self_and_last_head(session, school_id, head, user)
+    now = utcnow()
+    for row in rows_at(user, school_id):
+        row.suspended_at = row.suspended_at or now
+    end_sessions(user)
+    audit.record(session, "member_deactivated", school_id=school_id, actor=head, subject=user)
+
+
+def reactivate(session: Session, school_id: int, head: User, user: User) -> None:
+    for row in rows_at(user, school_id):
+        row.suspended_at = None
+    audit.record(session, "member_reactivated", school_id=school_id, actor=head, subject=user)
+
+
+def remove(session: Session, school_id: int, head: User, user: User) -> None:
+    """Take every role here away (the account itself, and other schools' roles, stay)."""
+    refuse_self_and_last_head(session, school_id, head, user)
+    for row in rows_at(user, school_id):
+        user.memberships.remove(row)
+        session.delete(row)
+        audit.record(session, "role_revoked", school_id=school_id, actor=head, subject=user,
+                     detail={"role": row.role})
+    end_sessions(user)
+    audit.record(session, "member_removed", school_id=school_id, actor=head, subject=user)
+
+
+def set_temporary_password(session: Session, school_id: int, head: User, user: User,
+                           password: str) -> None:
+    """For someone who cannot reset their own: they must choose a new one when they sign in.
+
+    Refused for anyone who also works at another school: a head of one school must not be able
+    to take over an account that opens another school's register.
+    """
+    if user.id == head.id:
+        raise MemberError(_("Change your own password from your account page."))
+    if any(m.school_id != school_id for m in user.memberships):
+        raise MemberError(_("This person also belongs to another school: they can reset their "
+                            "password themselves."))
+    check_new_password(password, password)
+    set_password(user, password, chosen_by_user=False)
+    audit.record(session, "temporary_password_set", school_id=school_id, actor=head, subject=user)

@@ -1,0 +1,54 @@
+"""Passwords: the length rule, changing one's own, and a temporary one that must be changed."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask_babel import gettext as _
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash
+
+from gatekeeper import audit
+from gatekeeper.auth.service import hash_password
+from gatekeeper.models import User
+
+MIN_PASSWORD = 12
+# scrypt's cost grows with the input: a cap keeps one request from tying up a worker.
+MAX_PASSWORD = 200
+
+
+class PasswordError(ValueError):
+    """A password that cannot be used; the message says why in one line."""
+
+
+def check_new_password(password: str, confirm: str) -> None:
+    """Refuse a password that is too short or too long, or typed differently twice."""
+    if len(password) < MIN_PASSWORD or len(password) > MAX_PASSWORD:
+        raise PasswordError(_("A password must be %(low)d to %(high)d characters long.",
+                              low=MIN_PASSWORD, high=MAX_PASSWORD))
+    if password != confirm:
+        raise PasswordError(_("The two passwords are not the same."))
+
+
+def end_sessions(user: User) -> None:
+    """Every signed-in copy of this user's cookie stops working at its next request."""
+    user.session_token = uuid.uuid4().hex
+
+
+def set_password(user: User, password: str, *, chosen_by_user: bool) -> None:
+    """Store a new password and end every session; one chosen by someone else must be changed."""
+    user.password_hash = hash_password(password)
+    user.must_change_password = not chosen_by_user
+    user.failed_logins, user.locked_until = 0, None
+    end_sessions(user)
+
+
+def change_own_password(session: Session, user: User, current: str, new: str, confirm: str) -> None:
+    """The signed-in user replaces their password, proving they know the current one."""
+    if not check_password_hash(user.password_hash, current[:MAX_PASSWORD]):
+        raise PasswordError(_("Your current password is not right."))
+    check_new_password(new, confirm)
+    if check_password_hash(user.password_hash, new):
+        raise PasswordError(_("Choose a password different from the one you have now."))
+    set_password(user, new, chosen_by_user=True)
+    audit.record(session, "password_changed", actor=user, subject=user)

@@ -1,0 +1,96 @@
+"""A school of its own: its name, URN, local authority code, postcode and default language."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from consent.models import School
+from gatekeeper import audit
+from gatekeeper.models import User
+
+# The DfE's Unique Reference Number: six digits (England and Wales alike on GIAS).
+URN = re.compile(r"^[1-9]\d{5}$")
+# The DfE local authority number: three digits, the first three of every UPN its schools issue.
+LA_CODE = re.compile(r"^\d{3}$")
+# A UK postcode, outward and inward parts, e.g. "SW1A 1AA", "CF10 3NQ".
+POSTCODE = re.compile(r"^[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}$")
+LANGUAGES = ("en", "cy")
+MAX_NAME = 200
+
+
+class SchoolError(ValueError):
+    """A school's details that cannot be saved; the message says why in one line."""
+
+
+@dataclass(frozen=True)
+class SchoolDetails:
+    name: str
+    urn: str
+    la_code: str | None = None
+    postcode: str | None = None
+    language: str = "en"
+
+
+def clean_details(details: SchoolDetails) -> SchoolDetails:
+    """The details normalised (trimmed, postcode upper case and spaced), or SchoolError."""
+    name = " ".join(details.name.split())
+    urn = details.urn.strip()
+    la_code = (details.la_code or "").strip() or None
+    postcode = " ".join((details.postcode or "").upper().split()) or None
+    if not name or len(name) > MAX_NAME:
+        raise SchoolError(_("Give the school's name (at most %(n)d characters).", n=MAX_NAME))
+    if not URN.match(urn):
+        raise SchoolError(_("A URN is six digits, e.g. 123456: %(urn)s is not one.", urn=urn[:20]))
+    if la_code is not None and not LA_CODE.match(la_code):
+        raise SchoolError(_("A local authority code is three digits, e.g. 823: %(code)s is not one.",
+                            code=la_code[:20]))
+    if postcode is not None:
+        postcode = postcode if " " in postcode else f"{postcode[:-3]} {postcode[-3:]}"
+        if not POSTCODE.match(postcode):
+            raise SchoolError(_("%(postcode)s is not a UK postcode.", postcode=postcode[:20]))
+    if details.language not in LANGUAGES:
+        raise SchoolError(_("The language must be en or cy."))
+    return SchoolDetails(name, urn, la_code, postcode, details.language)
+
+
+def school_by_urn(session: Session, urn: str) -> School | None:
+    return session.scalar(select(School).where(School.urn == urn.strip()))
+
+
+def add_school(session: Session, details: SchoolDetails, actor: User | str) -> School:
+    """Create a school; refuses a URN that another school already has."""
+    details = clean_details(details)
+    if school_by_urn(session, details.urn) is not None:
+        raise SchoolError(_("A school with URN %(urn)s already exists.", urn=details.urn))
+    school = School(name=details.name, urn=details.urn, la_code=details.la_code,
+                    postcode=details.postcode, language=details.language)
+    session.add(school)
+    session.flush()
+    audit.record(session, "school_created", school_id=school.id, actor=actor, subject=school,
+                 detail=details_of(school))
+    return school
+
+
+def update_school(session: Session, school: School, details: SchoolDetails, actor: User) -> None:
+    """Change a school's details (the head's screen); every change is audited with before and after."""
+    details = clean_details(details)
+    other = school_by_urn(session, details.urn)
+    if other is not None and other.id != school.id:
+        raise SchoolError(_("A school with URN %(urn)s already exists.", urn=details.urn))
+    before = details_of(school)
+    school.name, school.urn, school.la_code = details.name, details.urn, details.la_code
+    school.postcode, school.language = details.postcode, details.language
+    after = details_of(school)
+    if after != before:
+        audit.record(session, "school_updated", school_id=school.id, actor=actor, subject=school,
+                     detail={"before": before, "after": after})
+
+
+def details_of(school: School) -> dict:
+    return {"name": school.name, "urn": school.urn, "la_code": school.la_code,
+            "postcode": school.postcode, "language": school.language}

@@ -1,0 +1,130 @@
+"""The welcome pages (opened by a one-time link) and the signed-in user's own account."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user
+
+from gatekeeper.auth.guard import guard_blueprint, public_blueprint
+from gatekeeper.extensions import db
+from gatekeeper.models import ROLES
+from gatekeeper.people import invitations, passwords, resets
+from gatekeeper.people.invitations import InvitationError, InvitationRefused, normal_email
+from gatekeeper.people.passwords import MAX_PASSWORD, PasswordError
+
+# Public by design: the signed one-time link is the key, and it opens only its own invitation.
+welcome_bp = public_blueprint(Blueprint("welcome", __name__, url_prefix="/welcome"))
+account_bp = guard_blueprint(Blueprint("account", __name__, url_prefix="/account"), *ROLES)
+
+
+def field(name: str, limit: int = MAX_PASSWORD) -> str:
+    return request.form.get(name, "")[:limit + 1]
+
+
+def refused(error: InvitationRefused):
+    return render_template("welcome/refused.html", message=str(error), title=_("Invitation")), error.status
+
+
+def start_session(user, school_id: int) -> None:
+    """Sign in afresh (no fixation) straight into the school that invited them."""
+    session.clear()
+    login_user(user)
+    session.permanent = True
+    session["school_id"] = school_id
+
+
+@welcome_bp.route("/<token>", methods=["GET", "POST"])
+def accept(token: str):
+    try:
+        invitation = invitations.open_invitation(db.session, token[:1000])
+    except InvitationRefused as error:
+        return refused(error)
+    if request.method == "POST":
+        try:
+            if current_user.is_authenticated:
+                invitations.accept_as_member(db.session, invitation, current_user)
+                user = current_user._get_current_object()
+            else:
+                user = invitations.accept_as_new(db.session, invitation, field("name", 200),
+                                                 field("password"), field("confirm"))
+            db.session.commit()
+        except InvitationRefused as error:
+            db.session.rollback()
+            return refused(error)
+        except (InvitationError, PasswordError) as error:
+            db.session.rollback()
+            flash(str(error), "danger")
+        else:
+            start_session(user, invitation.school_id)
+            flash(_("Welcome to %(school)s.", school=invitation.school.name), "success")
+            return redirect(url_for("home.index"))
+    from gatekeeper.head.views import ROLE_LABELS
+
+    return render_template("welcome/accept.html", invitation=invitation, token=token,
+                           role_label=ROLE_LABELS[invitation.role],
+                           min_password=passwords.MIN_PASSWORD, title=_("Invitation"))
+
+
+@welcome_bp.route("/reset", methods=["GET", "POST"])
+def forgot():
+    """The same answer whether or not the address has an account: the worker decides."""
+    if request.method == "POST":
+        from gatekeeper.people.tasks import send_reset_task
+
+        try:
+            send_reset_task(normal_email(request.form.get("email", "")[:300]))
+        except InvitationError:
+            pass  # not an address: nothing to send, and the same answer
+        flash(_("If that address has a Gatekeeper account, we have emailed it a link to choose a "
+                "new password. It works for an hour. No email? Ask your head for a temporary "
+                "password."), "info")
+        return redirect(url_for("welcome.forgot"))
+    return render_template("welcome/forgot.html", title=_("Forgotten your password?"))
+
+
+@welcome_bp.route("/reset/<token>", methods=["GET", "POST"])
+def reset(token: str):
+    try:
+        found = resets.open_reset(db.session, token[:1000])
+    except resets.ResetRefused as error:
+        return render_template("welcome/refused.html", message=str(error),
+                               title=_("Choose a new password")), error.status
+    if request.method == "POST":
+        try:
+            resets.complete_reset(db.session, found, field("password"), field("confirm"))
+            db.session.commit()
+        except PasswordError as error:
+            db.session.rollback()
+            flash(str(error), "danger")
+        except resets.ResetRefused as error:
+            db.session.rollback()
+            return render_template("welcome/refused.html", message=str(error),
+                                   title=_("Choose a new password")), error.status
+        else:
+            flash(_("Your password has been changed. Sign in with it now."), "success")
+            return redirect(url_for("auth.login"))
+    return render_template("welcome/reset.html", min_password=passwords.MIN_PASSWORD,
+                           title=_("Choose a new password"))
+
+
+@account_bp.route("/password", methods=["GET", "POST"])
+def password():
+    if request.method == "POST":
+        user = current_user._get_current_object()
+        try:
+            passwords.change_own_password(db.session, user, field("current"), field("password"),
+                                          field("confirm"))
+            db.session.commit()
+        except PasswordError as error:
+            db.session.rollback()
+            flash(str(error), "danger")
+        else:
+            school_id = session.get("school_id")
+            login_user(user)  # this session carries the new token; every other one has ended
+            if school_id:
+                session["school_id"] = school_id
+            flash(_("Your password has been changed. Other sessions have been signed out."), "success")
+            return redirect(url_for("home.index"))
+    return render_template("account/password.html", forced=current_user.must_change_password,
+                           min_password=passwords.MIN_PASSWORD, title=_("Change your password"))

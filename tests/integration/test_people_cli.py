@@ -1,0 +1,110 @@
+"""A school of its own from the command line: `school add`, `user invite`, the one-time setup link."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import select
+
+from consent.models import School
+from gatekeeper.models import User
+from gatekeeper.testing.fixtures import Browser
+
+pytestmark = pytest.mark.slow
+
+GATEKEEPER = str(Path(sys.executable).with_name("gatekeeper"))
+HEAD_PASSWORD = "the head's own long password"
+
+
+@pytest.fixture
+def run(app):
+    env = {**os.environ, "GATEKEEPER_INSTANCE": str(app.config["INSTANCE"]),
+           "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": app.config["REDIS_URL"],
+           "SECRET_KEY": app.config["SECRET_KEY"], "GATEKEEPER_BASE_URL": "https://gk.example.test"}
+
+    def gatekeeper(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([GATEKEEPER, *args], env=env, capture_output=True, text=True, timeout=120)
+
+    return gatekeeper
+
+
+def one_error_line(result) -> str:
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+def add_school(run, *extra: str):
+    return run("school", "add", "--name", "Ysgol y Bryn", "--urn", "401234", *extra)
+
+
+def test_a_new_school_and_its_first_head_from_install_to_sign_in(run, app):
+    added = add_school(run, "--la-code", "660", "--postcode", "ll57 2ab", "--language", "cy")
+    assert added.returncode == 0, added.stderr
+    invited = run("user", "invite", "Head@Bryn.test", "--role", "head", "--school", "401234")
+    assert invited.returncode == 0, invited.stderr
+    link = invited.stdout.strip().splitlines()[-1]
+    assert link.startswith("https://gk.example.test/welcome/") and "24 hours" in invited.stdout
+    with app.app_context():
+        from gatekeeper.extensions import db
+        from gatekeeper.people.models import Invitation
+
+        school = db.session.scalar(select(School).where(School.urn == "401234"))
+        assert (school.name, school.la_code, school.postcode, school.language) == (
+            "Ysgol y Bryn", "660", "LL57 2AB", "cy")
+        stored = db.session.scalar(select(Invitation))
+        assert stored.token_hash not in link and len(stored.token_hash) == 64  # only the hash is kept
+        assert db.session.scalar(select(User).where(User.email == "head@bryn.test")) is None
+    path = urlsplit(link).path
+    head = Browser(app.test_client())
+    head.refresh_token(path)
+    done = head.post(path, {"name": "Mrs Pritchard", "password": HEAD_PASSWORD, "confirm": HEAD_PASSWORD})
+    assert done.status_code == 302
+    page = head.get("/head/").get_data(as_text=True)
+    assert "Ysgol y Bryn" in page and '<html lang="cy">' in page  # the school's default language
+    again = Browser(app.test_client())
+    again.refresh_token(path)
+    assert again.get(path).status_code == 410  # single use
+    assert again.login("head@bryn.test", HEAD_PASSWORD).status_code == 302
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--urn", "12345"), "A URN is six digits"),
+    (("--urn", "12345a"), "A URN is six digits"),
+    (("--urn", "401235", "--la-code", "66"), "local authority code is three digits"),
+    (("--urn", "401235", "--postcode", "NOT A CODE"), "is not a UK postcode"),
+    (("--urn", "401235", "--language", "fr"), "language must be en or cy"),
+])
+def test_school_add_refuses_bad_details_in_one_line(run, app, args, message):
+    assert message in one_error_line(run("school", "add", "--name", "A School", *args))
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        assert db.session.scalar(select(School)) is None
+
+
+def test_duplicate_urn_unknown_school_and_unknown_role_are_one_line_each(run, app):
+    assert add_school(run).returncode == 0
+    assert "URN 401234 already exists" in one_error_line(add_school(run))
+    assert "no school with URN 999999" in one_error_line(
+        run("user", "invite", "a@b.test", "--role", "head", "--school", "999999"))
+    assert "unknown role 'owner'" in one_error_line(run("user", "invite", "a@b.test", "--role", "owner"))
+    assert "not an email address" in one_error_line(run("user", "invite", "nobody", "--role", "staff"))
+    assert run("school", "add", "--name", "Second", "--urn", "401299").returncode == 0
+    assert "several schools" in one_error_line(run("user", "invite", "a@b.test", "--role", "staff"))
+    with app.app_context():
+        from gatekeeper.extensions import db
+        from gatekeeper.people.models import Invitation
+
+        assert db.session.scalar(select(Invitation)) is None
+        assert len(db.session.scalars(select(School)).all()) == 2
+
+
+def test_user_invite_without_any_school_says_how_to_add_one(run):
+    assert "gatekeeper school add" in one_error_line(run("user", "invite", "a@b.test", "--role", "head"))
