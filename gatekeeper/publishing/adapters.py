@@ -37,6 +37,7 @@ WORDPRESS_API = "/wp-json/wp/v2"
 WORDPRESS_SLUG_PREFIX = "gk-"
 WORDPRESS_TITLE_CHARS = 70
 ADAPTERS = ("outbox", "webhook", "wordpress")
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -166,11 +167,54 @@ class HttpAnswer:
         return value if isinstance(value, dict) else {"items": value}
 
 
+class RedirectRefused(PublishError):
+    """The destination sent us elsewhere: credentials and photos go only to the configured origin."""
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of a URL, with the scheme's default port filled in."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or DEFAULT_PORTS.get(scheme)
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only within the origin it was sent to. urllib's own handler would
+    carry the Authorization header to any host, and from https to plain http (issue 15)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        newurl = urllib.parse.urljoin(req.full_url, newurl)
+        was, now = origin(req.full_url), origin(newurl)
+        if was != now:
+            fp.read()
+            fp.close()
+            raise RedirectRefused(redirect_reason(was, now))
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def redirect_reason(was: tuple, now: tuple) -> str:
+    """Why a redirect was refused, naming no URL (errors are shown to staff and logged)."""
+    if was[0] == "https" and now[0] != "https":
+        where = "from https to plain http"
+    elif was[0] != now[0]:
+        where = f"to another scheme ({now[0] or 'none'})"
+    elif was[1] != now[1]:
+        where = "to another host"
+    else:
+        where = "to another port"
+    return (f"the destination redirected {where}; refused, so the credentials and the photo "
+            "go only to the configured address (correct the address in the account's settings)")
+
+
+_OPENER = urllib.request.build_opener(_SameOriginRedirects)
+
+
 def http(method: str, url: str, body: bytes | None, headers: dict[str, str]) -> HttpAnswer:
-    """One HTTP request; any status is an answer, a network failure is a PublishError."""
+    """One HTTP request; any status is an answer, a network failure is a PublishError, and a
+    redirect away from the URL's origin is a RedirectRefused."""
     request = urllib.request.Request(url, data=body, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:  # noqa: S310
+        with _OPENER.open(request, timeout=HTTP_TIMEOUT_S) as response:  # noqa: S310
             return HttpAnswer(response.status, response.read())
     except urllib.error.HTTPError as error:
         with error:
@@ -216,6 +260,8 @@ class WebhookPublisher:
                        SIGNATURE_HEADER: sign(self.secret, timestamp, body), IDEMPOTENCY_HEADER: key}
             try:
                 answer = http("POST", self.url, body, headers)
+            except RedirectRefused:
+                raise  # asking again would be sent the same way
             except PublishError as error:
                 last = str(error)
                 continue
