@@ -158,3 +158,10 @@ def sign_out(session: Session, user: User, school_id: int | None) -> None:
     user.session_token = uuid.uuid4().hex
     audit.record(session, "logout", actor=user, school_id=school_id)
     session.commit()
+
+
+def end_every_session(session: Session, user: User, reason: str) -> None:
+    """End every session of the user at once (password change, deactivation, a lost device):
+    every session carries the user's token, and a new token no longer matches any of them."""
+    user.session_token = uuid.uuid4().hex
+    audit.record(session, "sessions_ended", actor=user, detail={"reason": reason})
