@@ -7,7 +7,7 @@ import os
 from flask import Flask, g, request, session
 from flask_login import current_user
 
-from gatekeeper.config import CONFIGS, settings_from_environment
+from gatekeeper.config import CONFIGS, secure_instance, settings_from_environment
 from gatekeeper.extensions import babel, bootstrap, csrf, db, login_manager, migrate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -25,6 +25,7 @@ def create_app(test_config: dict | None = None, config_name: str | None = None) 
     app.config.update(settings_from_environment(CONFIGS[name]))
     if test_config:
         app.config.update(test_config)
+    secure_instance(app.config["INSTANCE"])
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"))

@@ -8,6 +8,9 @@ from pathlib import Path
 
 MAX_UPLOAD_BYTES = 60 * 1024 * 1024  # one photo per request; a 12 MP HEIC or JPEG is 2-10 MB
 SECRET_KEY_FILE = "secret_key"
+# Everything Gatekeeper creates (database, queue, keys, anchor, storage, outbox) is owner-only.
+INSTANCE_UMASK = 0o077
+OWNER_ONLY_DIR, OWNER_ONLY_FILE = 0o700, 0o600
 BIOMETRIC_KEY_FILE = "biometric.key"
 
 
@@ -23,6 +26,20 @@ def read_or_create_secret(path: Path, make) -> bytes:
         with os.fdopen(fd, "wb") as out:
             out.write(make())
     return path.read_bytes().strip()
+
+
+def secure_instance(instance: Path) -> None:
+    """Owner-only from now on (umask 077), and tighten what an older version left readable."""
+    os.umask(INSTANCE_UMASK)
+    instance = Path(instance)
+    instance.mkdir(parents=True, exist_ok=True)
+    for path in [instance, *instance.iterdir()]:
+        if path.is_symlink():
+            continue
+        mode = path.stat().st_mode & 0o777
+        wanted = OWNER_ONLY_DIR if path.is_dir() else OWNER_ONLY_FILE
+        if mode & 0o077:
+            path.chmod(mode & wanted)
 
 
 class Config:
@@ -72,7 +89,7 @@ CONFIGS = {"development": DevelopmentConfig, "production": ProductionConfig, "te
 def settings_from_environment(config: type[Config]) -> dict:
     """Resolve instance-relative defaults and environment overrides into a settings dict."""
     instance = Path(os.environ.get("GATEKEEPER_INSTANCE", config.INSTANCE)).resolve()
-    instance.mkdir(parents=True, exist_ok=True)
+    secure_instance(instance)
     sqlite_url = f"sqlite:///{instance / 'gatekeeper.db'}"
     return {
         "INSTANCE": instance,

@@ -53,6 +53,7 @@ def main() -> int:
     children.append(subprocess.Popen(
         [os.path.join(bin_dir, "gunicorn"), "--bind", f"{args.host}:{args.port}", "--workers",
          args.web_workers, "--threads", "4", "--timeout", "120", "--access-logfile", "-",
+         "--logger-class", "gatekeeper.security.RedactingLogger",
          "wsgi:app"], env=env, start_new_session=True))
     print(f"Gatekeeper (scale) on http://{args.host}:{args.port}: {args.consumers} consumers, "
           f"PostgreSQL and Redis (Ctrl-C stops all)", flush=True)
