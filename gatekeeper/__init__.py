@@ -7,7 +7,12 @@ import os
 from flask import Flask, g, request, session
 from flask_login import current_user
 
-from gatekeeper.config import CONFIGS, secure_instance, settings_from_environment
+from gatekeeper.config import (
+    CONFIGS,
+    secure_instance,
+    settings_from_environment,
+    use_sqlite_pragmas,
+)
 from gatekeeper.extensions import babel, bootstrap, csrf, db, login_manager, migrate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -26,6 +31,7 @@ def create_app(test_config: dict | None = None, config_name: str | None = None) 
     if test_config:
         app.config.update(test_config)
     secure_instance(app.config["INSTANCE"])
+    use_sqlite_pragmas()
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"))

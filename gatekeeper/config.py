@@ -28,6 +28,31 @@ def read_or_create_secret(path: Path, make) -> bytes:
     return path.read_bytes().strip()
 
 
+# SQLite: readers never block the writer (WAL), and a writer waits for the lock instead of failing
+# at once with "database is locked" when the web app and the worker write together.
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
+def sqlite_pragmas(dbapi_connection, _record) -> None:
+    """Set on every new SQLite connection (the journal mode sticks to the file, the timeout does not)."""
+    if type(dbapi_connection).__module__.split(".")[0] not in ("sqlite3", "pysqlite2"):
+        return
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+    finally:
+        cursor.close()
+
+
+def use_sqlite_pragmas() -> None:
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    if not event.contains(Engine, "connect", sqlite_pragmas):
+        event.listen(Engine, "connect", sqlite_pragmas)
+
+
 def secure_instance(instance: Path) -> None:
     """Owner-only from now on (umask 077), and tighten what an older version left readable."""
     os.umask(INSTANCE_UMASK)
