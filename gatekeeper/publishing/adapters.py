@@ -148,9 +148,17 @@ def multipart(fields: dict[str, str], files: dict[str, tuple[str, str, bytes]]) 
     return f"multipart/form-data; boundary={boundary}", b"".join(parts)
 
 
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """The signature header value: HMAC-SHA256 over `<timestamp>.<body>`, hex, prefixed."""
-    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+def signed_message(timestamp: str, event: str, key: str, body: bytes) -> bytes:
+    """The canonical string: timestamp, event and idempotency key, one per line, then the body.
+    HTTP headers cannot hold a line break, so no header can be shifted into another's place."""
+    return f"{timestamp}\n{event}\n{key}\n".encode() + body
+
+
+def sign(secret: str, timestamp: str, event: str, key: str, body: bytes) -> str:
+    """The signature header value: HMAC-SHA256 over the canonical string, hex, prefixed. It
+    covers the event and idempotency key too, so a captured publish cannot be replayed as
+    another event or under another key."""
+    mac = hmac.new(secret.encode(), signed_message(timestamp, event, key, body), hashlib.sha256)
     return "sha256=" + mac.hexdigest()
 
 
@@ -257,7 +265,8 @@ class WebhookPublisher:
                 self.sleep(self.backoff_s * 2 ** (attempt - 1))
             timestamp = str(int(time.time()))
             headers = {"Content-Type": content_type, EVENT_HEADER: event, TIMESTAMP_HEADER: timestamp,
-                       SIGNATURE_HEADER: sign(self.secret, timestamp, body), IDEMPOTENCY_HEADER: key}
+                       SIGNATURE_HEADER: sign(self.secret, timestamp, event, key, body),
+                       IDEMPOTENCY_HEADER: key}
             try:
                 answer = http("POST", self.url, body, headers)
             except RedirectRefused:
