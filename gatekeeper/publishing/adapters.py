@@ -55,6 +55,7 @@ class Release:
     released_by: str
     released_at: str
     scheduled_at: str
+    school: str = ""  # the school's name: an outbox side file says whose post it is
 
     def public_facts(self) -> dict:
         """What leaves the school's systems for a remote service: no pupil ids, no staff emails."""
@@ -350,11 +351,17 @@ class WordPressPublisher:
         raise PublishError(f"WordPress answered HTTP {answer.status} to {method} {path.split('?')[0]}")
 
 
+def school_outbox(outbox_root: Path, school_id: int) -> Path:
+    """Each school's own outbox folder (by id, which never changes; the side file names it)."""
+    return Path(outbox_root) / f"school-{int(school_id)}"
+
+
 def publisher_for(account, outbox_root: Path, secret: str = "") -> Publisher:
     """The publisher an official account is configured with (`secret` already unsealed)."""
     settings = account.settings
     if account.adapter == "outbox":
-        return OutboxPublisher(Path(outbox_root))  # never a folder chosen in a form
+        # Never a folder chosen in a form; never one school's posts among another's.
+        return OutboxPublisher(school_outbox(outbox_root, account.school_id))
     if account.adapter == "webhook":
         return WebhookPublisher(settings.get("url", ""), secret,
                                 can_delete=bool(settings.get("can_delete", True)))
