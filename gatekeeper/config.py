@@ -111,6 +111,16 @@ class TestConfig(Config):
 CONFIGS = {"development": DevelopmentConfig, "production": ProductionConfig, "test": TestConfig}
 
 
+# Upload limits (defaults in gatekeeper/uploads/service.py, where the rule lives).
+LIMIT_VARIABLES = {"GATEKEEPER_UPLOADS_PER_HOUR": "UPLOADS_PER_USER_PER_HOUR",
+                   "GATEKEEPER_SCHOOL_MEGAPIXELS_PER_DAY": "SCHOOL_MEGAPIXELS_PER_DAY"}
+
+
+def _limits_from_environment() -> dict:
+    return {setting: int(os.environ[variable]) for variable, setting in LIMIT_VARIABLES.items()
+            if os.environ.get(variable, "").strip().isdigit()}
+
+
 def settings_from_environment(config: type[Config]) -> dict:
     """Resolve instance-relative defaults and environment overrides into a settings dict."""
     instance = Path(os.environ.get("GATEKEEPER_INSTANCE", config.INSTANCE)).resolve()
@@ -123,6 +133,7 @@ def settings_from_environment(config: type[Config]) -> dict:
         "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL") or sqlite_url,
         "REDIS_URL": os.environ.get("REDIS_URL", ""),
         "HUEY_NAME": os.environ.get("GATEKEEPER_QUEUE_NAME", "gatekeeper"),
+        **_limits_from_environment(),
         "SECRET_KEY": os.environ.get("SECRET_KEY")
         or read_or_create_secret(
             instance / SECRET_KEY_FILE, lambda: secrets.token_hex(32).encode()
