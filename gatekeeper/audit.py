@@ -174,7 +174,8 @@ def read_signed_anchor(key: bytes, line: str) -> tuple[int, str] | None:
     ident, digest, mac = (line.strip().split(" ") + ["", "", ""])[:3]
     if not ident.isdigit():
         return None
-    if not mac or not hmac.compare_digest(sign_anchor(key, int(ident), digest), f"{ident} {digest} {mac}"):
+    genuine = sign_anchor(key, int(ident), digest)
+    if not mac or not hmac.compare_digest(genuine, f"{ident} {digest} {mac}"):
         raise AnchorForged("the anchor file is not one Gatekeeper signed (changed, or left by an "
                            "older version: check the trail, then remove the file)")
     return int(ident), digest

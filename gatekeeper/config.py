@@ -34,7 +34,8 @@ SQLITE_BUSY_TIMEOUT_MS = 15_000
 
 
 def sqlite_pragmas(dbapi_connection, _record) -> None:
-    """Set on every new SQLite connection (the journal mode sticks to the file, the timeout does not)."""
+    """Set on every new SQLite connection (the journal mode sticks to the file; the timeout
+    does not)."""
     if type(dbapi_connection).__module__.split(".")[0] not in ("sqlite3", "pysqlite2"):
         return
     cursor = dbapi_connection.cursor()

@@ -177,7 +177,8 @@ class HttpAnswer:
 
 
 class RedirectRefused(PublishError):
-    """The destination sent us elsewhere: credentials and photos go only to the configured origin."""
+    """The destination sent us elsewhere: credentials and photos go only to the configured
+    origin."""
 
 
 def origin(url: str) -> tuple[str, str, int | None]:

@@ -16,7 +16,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from consent.models import utcnow
-
 from gatekeeper import audit
 from gatekeeper.images import ALLOWED_FORMATS, MAX_PIXELS, ImageRefused
 from gatekeeper.models import Event, Photo, User, new_uuid
@@ -89,7 +88,7 @@ def accept_upload(
     head = stream.read(SNIFF_BYTES)
     if not head:
         raise ImageRefused(_("The file is empty."))
-    _, width, height = sniff(head)
+    _format, width, height = sniff(head)
     photo = Photo(
         width=width,
         height=height,

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from gatekeeper.publishing.adapters import school_outbox
 from gatekeeper.models import AuditEvent, Photo, Post
+from gatekeeper.publishing.adapters import school_outbox
 from gatekeeper.testing.fixtures import add_pupil, upload_photo
 
 pytestmark = pytest.mark.slow

@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from consent import services
-from consent.models import Guardian, NoPublishEntry, Pupil
+from consent.models import Guardian, NoPublishEntry
 from gatekeeper.models import Event, Face, OfficialAccount, Photo, Post, Takedown, User
 from gatekeeper.parents.links import make_token
 from gatekeeper.testing.fixtures import add_pupil

@@ -12,9 +12,14 @@ import pytest
 from sqlalchemy import select
 
 from consent import services
-from gatekeeper.publishing.adapters import school_outbox
 from gatekeeper.models import AuditEvent, Photo, Post
-from gatekeeper.publishing.service import BACKOFF_BASE, PUBLISH_MAX_ATTEMPTS, STALE_CLAIM, publish_due
+from gatekeeper.publishing.adapters import school_outbox
+from gatekeeper.publishing.service import (
+    BACKOFF_BASE,
+    PUBLISH_MAX_ATTEMPTS,
+    STALE_CLAIM,
+    publish_due,
+)
 from gatekeeper.sanitise import verify_clean
 from gatekeeper.testing.fixtures import add_pupil
 from gatekeeper.testing.publishing import (

@@ -3,8 +3,8 @@
 import pytest
 from sqlalchemy import select
 
-from gatekeeper.publishing.adapters import school_outbox
 from gatekeeper.models import AuditEvent, Photo, Post, Takedown
+from gatekeeper.publishing.adapters import school_outbox
 from gatekeeper.register import actions
 from gatekeeper.testing.fixtures import add_pupil
 from gatekeeper.testing.publishing import (

@@ -143,3 +143,9 @@ def test_a_sports_day_of_300_photos_fits_the_defaults(app, school, login_as):
     assert upload_photo(staff, event_id, "last.jpg", small_jpeg()).status_code == 201
     assert SPORTS_DAY * 2 <= UPLOADS_PER_USER_PER_HOUR
     assert SPORTS_DAY * CAMERA[0] * CAMERA[1] * 5 <= SCHOOL_MEGAPIXELS_PER_DAY * 1_000_000
+
+
+def test_an_empty_file_is_refused_with_a_reason(app, login_as):
+    staff = login_as("staff")
+    response = upload_photo(staff, event_for(staff), "empty.jpg", b"")
+    assert response.status_code == 422 and "empty" in response.get_json()["error"]

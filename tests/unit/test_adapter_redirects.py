@@ -8,6 +8,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from test_adapters import SECRET, WP_PASSWORD, WP_USER, no_sleep, release
 
 from gatekeeper.publishing.adapters import (
     RedirectRefused,
@@ -16,8 +17,6 @@ from gatekeeper.publishing.adapters import (
     origin,
     redirect_reason,
 )
-
-from test_adapters import SECRET, WP_PASSWORD, WP_USER, no_sleep, release
 
 
 class Server:
@@ -64,7 +63,7 @@ class Server:
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 def test_wordpress_password_does_not_follow_a_redirect_to_another_host(status):
-    with Server() as elsewhere, Server(f"http://localhost:{{port}}{{path}}", status) as site:
+    with Server() as elsewhere, Server("http://localhost:{port}{path}", status) as site:
         site.location = site.location.replace("{port}", str(elsewhere.port))
         publisher = WordPressPublisher(f"http://127.0.0.1:{site.port}", WP_USER, WP_PASSWORD)
         with pytest.raises(RedirectRefused, match="redirected to another host"):
