@@ -7,7 +7,12 @@ import os
 from flask import Flask, g, has_request_context, request, session
 from flask_login import current_user
 
-from gatekeeper.config import CONFIGS, settings_from_environment
+from gatekeeper.config import (
+    CONFIGS,
+    secure_instance,
+    settings_from_environment,
+    use_sqlite_pragmas,
+)
 from gatekeeper.extensions import babel, bootstrap, csrf, db, login_manager, migrate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -25,6 +30,8 @@ def create_app(test_config: dict | None = None, config_name: str | None = None) 
     app.config.update(settings_from_environment(CONFIGS[name]))
     if test_config:
         app.config.update(test_config)
+    secure_instance(app.config["INSTANCE"])
+    use_sqlite_pragmas()
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"))

@@ -27,7 +27,7 @@ from gatekeeper.config import BIOMETRIC_KEY_FILE, SECRET_KEY_FILE
 
 FORMAT = "gatekeeper-backup/1"
 MANIFEST = "manifest.json"
-KEY_FILES = (SECRET_KEY_FILE, BIOMETRIC_KEY_FILE)
+KEY_FILES = (SECRET_KEY_FILE, BIOMETRIC_KEY_FILE, "audit.key")  # audit.AUDIT_KEY_FILE
 STORAGE_PREFIX = "storage/"
 DB_PREFIX = "db/"
 KEYS_PREFIX = "keys/"

@@ -8,6 +8,9 @@ from pathlib import Path
 
 MAX_UPLOAD_BYTES = 60 * 1024 * 1024  # one photo per request; a 12 MP HEIC or JPEG is 2-10 MB
 SECRET_KEY_FILE = "secret_key"
+# Everything Gatekeeper creates (database, queue, keys, anchor, storage, outbox) is owner-only.
+INSTANCE_UMASK = 0o077
+OWNER_ONLY_DIR, OWNER_ONLY_FILE = 0o700, 0o600
 BIOMETRIC_KEY_FILE = "biometric.key"
 
 
@@ -23,6 +26,46 @@ def read_or_create_secret(path: Path, make) -> bytes:
         with os.fdopen(fd, "wb") as out:
             out.write(make())
     return path.read_bytes().strip()
+
+
+# SQLite: readers never block the writer (WAL), and a writer waits for the lock instead of failing
+# at once with "database is locked" when the web app and the worker write together.
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
+def sqlite_pragmas(dbapi_connection, _record) -> None:
+    """Set on every new SQLite connection (the journal mode sticks to the file; the timeout
+    does not)."""
+    if type(dbapi_connection).__module__.split(".")[0] not in ("sqlite3", "pysqlite2"):
+        return
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+    finally:
+        cursor.close()
+
+
+def use_sqlite_pragmas() -> None:
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    if not event.contains(Engine, "connect", sqlite_pragmas):
+        event.listen(Engine, "connect", sqlite_pragmas)
+
+
+def secure_instance(instance: Path) -> None:
+    """Owner-only from now on (umask 077), and tighten what an older version left readable."""
+    os.umask(INSTANCE_UMASK)
+    instance = Path(instance)
+    instance.mkdir(parents=True, exist_ok=True)
+    for path in [instance, *instance.iterdir()]:
+        if path.is_symlink():
+            continue
+        mode = path.stat().st_mode & 0o777
+        wanted = OWNER_ONLY_DIR if path.is_dir() else OWNER_ONLY_FILE
+        if mode & 0o077:
+            path.chmod(mode & wanted)
 
 
 class Config:
@@ -69,10 +112,20 @@ class TestConfig(Config):
 CONFIGS = {"development": DevelopmentConfig, "production": ProductionConfig, "test": TestConfig}
 
 
+# Upload limits (defaults in gatekeeper/uploads/service.py, where the rule lives).
+LIMIT_VARIABLES = {"GATEKEEPER_UPLOADS_PER_HOUR": "UPLOADS_PER_USER_PER_HOUR",
+                   "GATEKEEPER_SCHOOL_MEGAPIXELS_PER_DAY": "SCHOOL_MEGAPIXELS_PER_DAY"}
+
+
+def _limits_from_environment() -> dict:
+    return {setting: int(os.environ[variable]) for variable, setting in LIMIT_VARIABLES.items()
+            if os.environ.get(variable, "").strip().isdigit()}
+
+
 def settings_from_environment(config: type[Config]) -> dict:
     """Resolve instance-relative defaults and environment overrides into a settings dict."""
     instance = Path(os.environ.get("GATEKEEPER_INSTANCE", config.INSTANCE)).resolve()
-    instance.mkdir(parents=True, exist_ok=True)
+    secure_instance(instance)
     sqlite_url = f"sqlite:///{instance / 'gatekeeper.db'}"
     return {
         "INSTANCE": instance,
@@ -81,6 +134,7 @@ def settings_from_environment(config: type[Config]) -> dict:
         "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL") or sqlite_url,
         "REDIS_URL": os.environ.get("REDIS_URL", ""),
         "HUEY_NAME": os.environ.get("GATEKEEPER_QUEUE_NAME", "gatekeeper"),
+        **_limits_from_environment(),
         "SECRET_KEY": os.environ.get("SECRET_KEY")
         or read_or_create_secret(
             instance / SECRET_KEY_FILE, lambda: secrets.token_hex(32).encode()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -18,7 +19,10 @@ from PIL import Image, ImageCms, ImageFile, ImageOps
 ALLOWED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "HEIF"}
 # Pillow's JPEG opener also yields MPO: these are the openers to try, ALLOWED_FORMATS the results.
 OPENERS = ("JPEG", "PNG", "WEBP", "HEIF")
-MAX_PIXELS = 60_000_000
+# 48 MP is the largest a phone or tablet camera writes by default (8064×6048). Above it a file is
+# refused before decoding: a 58 KB PNG of 7745×7745 cost 12 s and 1.1 GB to decode (issue 15).
+# Decoding 48 MP to RGB holds about 144 MB per copy, so one screening stays well under 1 GB.
+MAX_PIXELS = 48_000_000
 WHITE = (255, 255, 255)
 # Pillow's JPEG draft only scales by 1/2, 1/4 or 1/8: accept a draft whose long side falls short
 # of max_side by up to this fraction, or a 4032 px photo would be decoded in full to make 2048 px.
@@ -33,6 +37,9 @@ RESIZE_REDUCING_GAP = 3.0
 # No thumbnail, depth map or auxiliary image of a HEIC is ever decoded: only the primary image.
 pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
 Image.init()  # Image.open(formats=...) looks plugins up by name; MPO and WEBP load lazily.
+# Pillow's own bomb check (a warning above this, an error above twice this) for every opener in
+# the process, thumbnails and sanitising included, not only the checks below.
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
@@ -70,7 +77,8 @@ def decode(
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         # The warning arrives as an exception only where warnings are errors; _check_pixels
         # refuses anyway, whatever the process's warning filters say.
-        raise ImageRefused("The picture is too large (too many pixels).") from exc
+        raise ImageRefused(f"The picture is too large: the most accepted is "
+                           f"{max_pixels / 1e6:.0f} MP. Export it smaller.") from exc
     except Exception as exc:  # noqa: BLE001 - hostile bytes reach many decoder paths; fail closed
         raise ImageRefused("The file is damaged or incomplete and could not be read.") from exc
 
@@ -104,7 +112,11 @@ def _decode(data: bytes, max_pixels: int, draft_side: int | None) -> Decoded:
 
 def _open(data: bytes) -> Image.Image:
     try:
-        img = Image.open(io.BytesIO(data), formats=OPENERS)
+        with warnings.catch_warnings():
+            # Between MAX_PIXELS and twice that Pillow only warns: _check_pixels refuses with the
+            # size in the reason. Above twice that Pillow raises before the size is known.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data), formats=OPENERS)
     except Image.UnidentifiedImageError as exc:
         raise ImageRefused("This is not a photo we accept (JPEG, PNG, WebP or HEIC).") from exc
     if img.format not in ALLOWED_FORMATS:
@@ -118,10 +130,16 @@ def _check_single_frame(img: Image.Image) -> None:
         raise ImageRefused("Animated or multi-picture files are not accepted.")
 
 
+def too_many_pixels(width: int, height: int, max_pixels: int = MAX_PIXELS) -> str:
+    """The reason a picture of this size is refused, fit to show a teacher."""
+    return (f"The picture is too large ({width}×{height}, {width * height / 1e6:.0f} MP): the "
+            f"most accepted is {max_pixels / 1e6:.0f} MP. Export it smaller.")
+
+
 def _check_pixels(img: Image.Image, max_pixels: int) -> None:
     width, height = img.size
     if width < 1 or height < 1 or width * height > max_pixels:
-        raise ImageRefused(f"The picture is too large ({width}×{height} pixels).")
+        raise ImageRefused(too_many_pixels(width, height, max_pixels))
 
 
 def _upright_size(img: Image.Image) -> tuple[int, int]:

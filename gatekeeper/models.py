@@ -317,9 +317,14 @@ class AuditEvent(Base):
 
 
 class LoginFailure(Base):
-    """A failed sign-in from an address: throttles guessing across many accounts."""
+    """A sign-in attempt from an address, recorded before the password is checked: the throttles
+    count these rows (insert, then count), so parallel attempts cannot slip past a limit."""
 
     __tablename__ = "login_failure"
     id: Mapped[int] = mapped_column(primary_key=True)
     address: Mapped[str] = mapped_column(String(64), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    # A keyed hash of the typed email (never the text): known and unknown accounts alike.
+    account_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    # pending (being checked) | failed | refused (throttled) | ok | cleared (a success followed)
+    outcome: Mapped[str] = mapped_column(String(10), default="failed", server_default="failed")

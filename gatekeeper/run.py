@@ -25,7 +25,8 @@ def main() -> int:
               signal.SIGINT),
         Child([os.path.join(bin_dir, "gunicorn"), "--bind", f"{args.host}:{args.port}",
                "--workers", "2", "--threads", "4", "--timeout", "120",
-               "--access-logfile", "-", "wsgi:app"]),
+               "--access-logfile", "-",
+               "--logger-class", "gatekeeper.security.RedactingLogger", "wsgi:app"]),
     ]
     return supervise(children, grace_s=STOP_GRACE_S, banner=(
         f"Gatekeeper is running on http://{args.host}:{args.port}  (Ctrl-C stops web and worker)"))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 
 from flask import Flask, jsonify, request
 from flask_babel import gettext as _
@@ -17,6 +19,9 @@ CSP = (
 HSTS = "max-age=31536000; includeSubDomains"
 # How many reverse proxies in front of gunicorn may set X-Forwarded-For/-Proto (0: none trusted).
 PROXY_COUNT_VARIABLE = "GATEKEEPER_PROXY_COUNT"
+# A parent link is a 30-day bearer token in the path: logs show its id (a hash), never the token.
+TOKEN_PATH = re.compile(r"(/parent/)([^/?#\s\"]+)")
+LINK_ID_CHARS = 12
 OUTAGE_STATUS = 503
 RETRY_AFTER_S = 30
 
@@ -43,6 +48,9 @@ def init_security(app: Flask) -> None:
         response.headers.setdefault("Cache-Control", "no-store")
         if request.is_secure:
             response.headers["Strict-Transport-Security"] = HSTS
+        if request.path.startswith("/parent/"):
+            # The token is in this page's address: never send it on as a referrer.
+            response.headers["Referrer-Policy"] = "no-referrer"
         return response
 
     app.register_error_handler(DBAPIError, service_unavailable)
@@ -76,3 +84,36 @@ def app_text(message: str):
     from flask import make_response
 
     return make_response(message, OUTAGE_STATUS, {"Content-Type": "text/plain; charset=utf-8"})
+
+
+def link_id(token: str) -> str:
+    """What logs call a parent link: a short hash of its token (the token itself is a key)."""
+    return "link-" + hashlib.sha256(token.encode()).hexdigest()[:LINK_ID_CHARS]
+
+
+def redact_tokens(text: str) -> str:
+    """The text with every parent-link token replaced by the link's id."""
+    if "/parent/" not in text:
+        return text
+    return TOKEN_PATH.sub(lambda m: m.group(1) + link_id(m.group(2)), text)
+
+
+def _gunicorn_logger():
+    from gunicorn.glogging import Logger
+
+    class RedactingLogger(Logger):
+        """gunicorn's access log with parent-link tokens replaced by link ids (request line,
+        path, query and referrer alike). Used with `--logger-class`."""
+
+        def atoms(self, resp, req, environ, request_time):
+            atoms = super().atoms(resp, req, environ, request_time)
+            return {k: redact_tokens(v) if isinstance(v, str) else v for k, v in atoms.items()}
+
+    return RedactingLogger
+
+
+def __getattr__(name: str):
+    # Built on first use, so importing this module does not need gunicorn (tests, the worker).
+    if name == "RedactingLogger":
+        return _gunicorn_logger()
+    raise AttributeError(name)

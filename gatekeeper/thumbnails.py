@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 
 from flask import Response, abort
 
@@ -42,7 +43,13 @@ def render(storage: Storage, photo: Photo, side: int, quality: int, boxes) -> by
         return storage.read(RENDERINGS, name)
     data = sanitise(storage.read("originals", photo.uuid), max_side=side, quality=quality,
                     blur_boxes=list(boxes))
-    storage.save(RENDERINGS, name, io.BytesIO(data), limit=len(data) + 1)
+    try:
+        storage.save(RENDERINGS, name, io.BytesIO(data), limit=len(data) + 1)
+    except OSError as error:
+        # The cache only saves time: a full or read-only disk must not cost the preview (it
+        # answered 500). The same inputs render the same bytes again next time.
+        logging.getLogger(__name__).warning("rendering not cached (%s): %s",
+                                            type(error).__name__, photo.uuid)
     return data
 
 

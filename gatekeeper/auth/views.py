@@ -12,6 +12,7 @@ from wtforms import EmailField, PasswordField, SubmitField
 from wtforms.validators import DataRequired
 
 from gatekeeper.auth import service
+from gatekeeper.auth.binding import bind_session, init_binding
 from gatekeeper.auth.guard import public_blueprint
 from gatekeeper.extensions import db, login_manager
 from gatekeeper.models import User
@@ -29,14 +30,15 @@ def init_auth(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("Please sign in to continue.")
     login_manager.session_protection = "strong"
+    init_binding(app)  # makes "strong" hold for permanent sessions too
 
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
     ident, _, token = user_id.partition(":")
     user = db.session.get(User, int(ident)) if ident.isdigit() else None
-    if user is None or not token or user.session_token != token:
-        return None
+    if user is None or not token or user.session_token != token or not user.active:
+        return None  # a deactivated account's sessions end at their next request
     return user
 
 
@@ -57,6 +59,7 @@ def login():
         if user is not None:
             session.clear()  # a fresh session on sign-in: no fixation
             login_user(user)
+            bind_session()
             session.permanent = True
             return redirect(safe_next(request.args.get("next")))
         flash(message, "danger")

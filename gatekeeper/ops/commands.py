@@ -20,16 +20,17 @@ def command_error(message: str) -> click.ClickException:
     return CommandError(message)
 
 
-def read_anchor(path: Path) -> tuple[int, str] | None:
-    if not path.is_file():
-        return None
-    ident, _, digest = path.read_text().strip().partition(" ")
-    return (int(ident), digest) if ident.isdigit() else None
+def read_anchor(path: Path, key: bytes) -> tuple[int, str] | None:
+    from gatekeeper.audit import read_signed_anchor
+
+    return read_signed_anchor(key, path.read_text()) if path.is_file() else None
 
 
-def write_anchor(path: Path, ident: int, digest: str) -> None:
+def write_anchor(path: Path, key: bytes, ident: int, digest: str) -> None:
+    from gatekeeper.audit import sign_anchor
+
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(f"{ident} {digest}\n")
+    partial.write_text(sign_anchor(key, ident, digest) + "\n")
     partial.replace(path)
 
 
@@ -42,18 +43,25 @@ def audit_group() -> None:
 @with_appcontext
 def audit_verify() -> None:
     """Recompute the hash chain; exit 1 naming every edited, inserted or deleted row."""
-    from gatekeeper.audit import verify_chain
+    from gatekeeper.audit import AnchorForged, anchor_externally, app_key, verify_chain
 
-    anchor_path = Path(current_app.config["INSTANCE"]) / AUDIT_ANCHOR_FILE
-    report = verify_chain(db.session, read_anchor(anchor_path))
+    instance, key = Path(current_app.config["INSTANCE"]), app_key()
+    anchor_path = instance / AUDIT_ANCHOR_FILE
+    try:
+        anchor = read_anchor(anchor_path, key)
+    except AnchorForged as forged:
+        raise command_error(f"audit trail not verified: {forged}") from None
+    report = verify_chain(db.session, anchor, key)
     if not report.ok:
         for problem in report.problems:
             click.echo(f"TAMPERED {problem}", err=True)
         raise command_error(f"audit trail broken: {len(report.problems)} problem(s) "
-                            f"in {report.rows} rows")
+                            f"in {report.rows} rows, first at {report.problems[0].split(':')[0]}")
     if report.rows:
-        write_anchor(anchor_path, report.last_id, report.last_hash)
-    click.echo(f"audit trail intact: {report.rows} rows, last {report.last_id}")
+        write_anchor(anchor_path, key, report.last_id, report.last_hash)
+        anchor_externally(instance, report.last_id, report.last_hash)
+    click.echo(f"audit trail intact: {report.rows} rows, last {report.last_id} "
+               f"(head {report.last_hash[:16]})")
 
 
 @click.command("purge")

@@ -37,6 +37,7 @@ WORDPRESS_API = "/wp-json/wp/v2"
 WORDPRESS_SLUG_PREFIX = "gk-"
 WORDPRESS_TITLE_CHARS = 70
 ADAPTERS = ("outbox", "webhook", "wordpress")
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Release:
     released_by: str
     released_at: str
     scheduled_at: str
+    school: str = ""  # the school's name: an outbox side file says whose post it is
 
     def public_facts(self) -> dict:
         """What leaves the school's systems for a remote service: no pupil ids, no staff emails."""
@@ -147,9 +149,17 @@ def multipart(fields: dict[str, str], files: dict[str, tuple[str, str, bytes]]) 
     return f"multipart/form-data; boundary={boundary}", b"".join(parts)
 
 
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """The signature header value: HMAC-SHA256 over `<timestamp>.<body>`, hex, prefixed."""
-    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+def signed_message(timestamp: str, event: str, key: str, body: bytes) -> bytes:
+    """The canonical string: timestamp, event and idempotency key, one per line, then the body.
+    HTTP headers cannot hold a line break, so no header can be shifted into another's place."""
+    return f"{timestamp}\n{event}\n{key}\n".encode() + body
+
+
+def sign(secret: str, timestamp: str, event: str, key: str, body: bytes) -> str:
+    """The signature header value: HMAC-SHA256 over the canonical string, hex, prefixed. It
+    covers the event and idempotency key too, so a captured publish cannot be replayed as
+    another event or under another key."""
+    mac = hmac.new(secret.encode(), signed_message(timestamp, event, key, body), hashlib.sha256)
     return "sha256=" + mac.hexdigest()
 
 
@@ -166,11 +176,55 @@ class HttpAnswer:
         return value if isinstance(value, dict) else {"items": value}
 
 
+class RedirectRefused(PublishError):
+    """The destination sent us elsewhere: credentials and photos go only to the configured
+    origin."""
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of a URL, with the scheme's default port filled in."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or DEFAULT_PORTS.get(scheme)
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only within the origin it was sent to. urllib's own handler would
+    carry the Authorization header to any host, and from https to plain http (issue 15)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        newurl = urllib.parse.urljoin(req.full_url, newurl)
+        was, now = origin(req.full_url), origin(newurl)
+        if was != now:
+            fp.read()
+            fp.close()
+            raise RedirectRefused(redirect_reason(was, now))
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def redirect_reason(was: tuple, now: tuple) -> str:
+    """Why a redirect was refused, naming no URL (errors are shown to staff and logged)."""
+    if was[0] == "https" and now[0] != "https":
+        where = "from https to plain http"
+    elif was[0] != now[0]:
+        where = f"to another scheme ({now[0] or 'none'})"
+    elif was[1] != now[1]:
+        where = "to another host"
+    else:
+        where = "to another port"
+    return (f"the destination redirected {where}; refused, so the credentials and the photo "
+            "go only to the configured address (correct the address in the account's settings)")
+
+
+_OPENER = urllib.request.build_opener(_SameOriginRedirects)
+
+
 def http(method: str, url: str, body: bytes | None, headers: dict[str, str]) -> HttpAnswer:
-    """One HTTP request; any status is an answer, a network failure is a PublishError."""
+    """One HTTP request; any status is an answer, a network failure is a PublishError, and a
+    redirect away from the URL's origin is a RedirectRefused."""
     request = urllib.request.Request(url, data=body, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:  # noqa: S310
+        with _OPENER.open(request, timeout=HTTP_TIMEOUT_S) as response:  # noqa: S310
             return HttpAnswer(response.status, response.read())
     except urllib.error.HTTPError as error:
         with error:
@@ -213,9 +267,12 @@ class WebhookPublisher:
                 self.sleep(self.backoff_s * 2 ** (attempt - 1))
             timestamp = str(int(time.time()))
             headers = {"Content-Type": content_type, EVENT_HEADER: event, TIMESTAMP_HEADER: timestamp,
-                       SIGNATURE_HEADER: sign(self.secret, timestamp, body), IDEMPOTENCY_HEADER: key}
+                       SIGNATURE_HEADER: sign(self.secret, timestamp, event, key, body),
+                       IDEMPOTENCY_HEADER: key}
             try:
                 answer = http("POST", self.url, body, headers)
+            except RedirectRefused:
+                raise  # asking again would be sent the same way
             except PublishError as error:
                 last = str(error)
                 continue
@@ -295,11 +352,17 @@ class WordPressPublisher:
         raise PublishError(f"WordPress answered HTTP {answer.status} to {method} {path.split('?')[0]}")
 
 
+def school_outbox(outbox_root: Path, school_id: int) -> Path:
+    """Each school's own outbox folder (by id, which never changes; the side file names it)."""
+    return Path(outbox_root) / f"school-{int(school_id)}"
+
+
 def publisher_for(account, outbox_root: Path, secret: str = "") -> Publisher:
     """The publisher an official account is configured with (`secret` already unsealed)."""
     settings = account.settings
     if account.adapter == "outbox":
-        return OutboxPublisher(Path(outbox_root))  # never a folder chosen in a form
+        # Never a folder chosen in a form; never one school's posts among another's.
+        return OutboxPublisher(school_outbox(outbox_root, account.school_id))
     if account.adapter == "webhook":
         return WebhookPublisher(settings.get("url", ""), secret,
                                 can_delete=bool(settings.get("can_delete", True)))

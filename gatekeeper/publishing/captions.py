@@ -1,10 +1,18 @@
-"""Caption checks (pure): no pupil's name in a caption, nothing that locates a child."""
+"""Caption checks (pure): no pupil's name in a caption, nothing that locates a child.
+
+Captions and names are both normalised before matching, so a name cannot slip through as a hashtag
+(`#AvaThompson`), with an invisible character (`Thomp\\u200bson`), with a look-alike letter from
+another script (Cyrillic `о`), spaced out (`T h o m p s o n`) or with a plural or possessive ending
+(`Thompsons`, `Thompson's`). Matching stays on whole words, so `Turingesque` is not `Turing`.
+"""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 # UK postcode, outward and inward parts (e.g. "SW1A 1AA", "M1 1AE").
 POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b", re.IGNORECASE)
@@ -14,6 +22,30 @@ HOUSE_NUMBER = re.compile(
     r"crescent|court|place|gardens|grove|terrace|hill|park|row|square|walk|mews)\b",
     re.IGNORECASE,
 )
+# Letters of other scripts that look like Latin ones (from Unicode's confusables list: Cyrillic,
+# Greek, Armenian, Latin small capitals, a few symbols); NFKC already folds full-width and
+# mathematical letters.
+CONFUSABLES = str.maketrans({
+    **dict(zip("авсдеёһіїјklмнопрѕтуухьԁԛԝгѵѡ", "abcdeehiijklmhonpstyyxbdqwrvw", strict=True)),
+    **dict(zip("АВСЕНІЈКМНОРЅТХУԌԚԜ", "ABCEHIJKMHOPSTXYGQW", strict=True)),
+    **dict(zip("үӏӀҮҺԍʋνϱςѵ", "ylIYHGvvpcv", strict=True)),
+    **dict(zip("αβεικνορτυχωϲϳ", "abeiknoptuxwcj", strict=True)),
+    **dict(zip("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧϹ", "ABEZHIKMNOPTYXC", strict=True)),
+    **dict(zip("օսոհց", "ounhg", strict=True)),
+    **dict(zip("ɑɡɩɪʏᴀᴄᴅᴇᴊᴋᴍᴏᴘᴛᴜᴠᴡᴢ", "agiiyacdejkmoptuvwz", strict=True)),
+    "ı": "i", "ȷ": "j", "ℓ": "l", "ſ": "s", "ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O",
+    "đ": "d", "Đ": "D", "ł": "l", "Ł": "L", "þ": "th", "0": "o", "1": "l", "3": "e", "5": "s",
+    "@": "a", "$": "s", "ʼ": "'", "ʻ": "'", "ʹ": "'", "ˈ": "'", "´": "'", "`": "'",
+})
+# Leetspeak digits and symbols are folded only inside words that also hold letters (see _fold).
+LEET = re.compile(r"(?<=[^\W\d_])[013@$5]|[013@$5](?=[^\W\d_])")
+WORD = re.compile(r"[^\W_]+")
+CAMEL = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+ENDINGS = ("", "s", "es")  # plural; a possessive's apostrophe splits it into a word of its own
+MIN_SPACED_LETTERS = 3  # "T h o m p s o n": a run of this many single letters is read as one word
+MIN_TAG_AFFIX = 4  # a surname this long at the start or end of a hashtag blocks (#TeamThompson)
+# A shorter one only warns: "#sportsday" must not block every post of a school with a pupil Day.
+SHORT_TAG_WARNING = "a hashtag may contain a pupil's surname ({name})"
 
 
 @dataclass(frozen=True)
@@ -26,21 +58,125 @@ class CaptionCheck:
         return not self.errors
 
 
-def _contains_word(text: str, phrase: str) -> bool:
-    return bool(phrase) and re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text, re.IGNORECASE) is not None
+def _fold(text: str) -> str:
+    """NFKC, invisible characters dropped, look-alikes and accents folded to plain Latin."""
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(c for c in text if unicodedata.category(c) not in ("Cf", "Mn", "Me", "Cc")
+                   or c in "\n\t")
+    text = LEET.sub(lambda m: m.group(0).translate(CONFUSABLES), text)
+    text = "".join(c.translate(CONFUSABLES) if not c.isdigit() and c not in "@$" else c
+                   for c in text)
+    text = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in text if unicodedata.category(c) != "Mn")
+
+
+def _words(chunk: str) -> list[str]:
+    """The words of one space-free chunk, split at anything but a letter or digit."""
+    return [word.casefold() for word in WORD.findall(chunk)]
+
+
+def _camel_parts(chunk: str) -> list[str]:
+    """A chunk's words with camel case split too: "#AvaThompson" → ava, thompson."""
+    return [part.casefold() for word in WORD.findall(chunk)
+            for part in (CAMEL.findall(word) or [word])]
+
+
+@lru_cache(maxsize=16384)
+def _name_words(name: str) -> tuple[str, ...]:
+    """A register name's words, folded as captions are (a school's names are read once)."""
+    return tuple(_words(_fold(name)))
+
+
+def _glued(parts: list[str]) -> set[str]:
+    return {"".join(parts[i:j]) for i in range(len(parts)) for j in range(i + 1, len(parts) + 1)}
+
+
+@dataclass(frozen=True)
+class _Caption:
+    stream: tuple[str, ...]  # every word in order
+    words: frozenset[str]  # each word and camel-case part, and runs of them glued within a chunk
+    spaced: tuple[str, ...]  # runs of single letters read as one word
+    tags: tuple[str, ...]  # hashtags and mentions, glued and lower case
+
+    @classmethod
+    def read(cls, caption: str) -> _Caption:
+        stream, words, tags = [], set(), []
+        for chunk in _fold(caption).split():
+            own = _words(chunk)
+            stream += own
+            words |= set(own) | _glued(own) | _glued(_camel_parts(chunk))
+            if chunk[:1] in "#@" and own:
+                tags.append("".join(own))
+        return cls(tuple(stream), frozenset(words), tuple(_spaced_runs(stream)), tuple(tags))
+
+    def short_tag(self, name: str) -> bool:
+        """Whether a short surname starts or ends a hashtag (worth a look, not a block)."""
+        key = "".join(_name_words(name))
+        return 1 < len(key) < MIN_TAG_AFFIX and any(_affix(tag, key) for tag in self.tags)
+
+    def has(self, name: str, *, tag_affix: bool = True) -> bool:
+        """Whether a name (one or more words) is in the caption, however it was spelled."""
+        tokens = _name_words(name)
+        key = "".join(tokens)
+        if not key:
+            return False
+        return (any(key + end in self.words for end in ENDINGS)
+                or (len(tokens) > 1 and _in_sequence(self.stream, tokens))
+                or any(key in run for run in self.spaced)
+                or any(_in_tag(tag, key, tag_affix) for tag in self.tags))
+
+
+def _spaced_runs(stream: list[str]) -> list[str]:
+    runs, current = [], []
+    for word in [*stream, ""]:
+        if len(word) == 1 and word.isalpha():
+            current.append(word)
+            continue
+        if len(current) >= MIN_SPACED_LETTERS:
+            runs.append("".join(current))
+        current = []
+    return runs
+
+
+def _in_sequence(stream: tuple[str, ...], tokens: tuple[str, ...]) -> bool:
+    n = len(tokens)
+    for i in range(len(stream) - n + 1):
+        window = stream[i:i + n]
+        if window[:-1] == tokens[:-1] and any(window[-1] == tokens[-1] + end
+                                                    for end in ENDINGS):
+            return True
+    return False
+
+
+def _in_tag(tag: str, key: str, affix: bool) -> bool:
+    if len(key) < MIN_TAG_AFFIX or not affix:
+        return False
+    return _affix(tag, key)
+
+
+def _affix(tag: str, key: str) -> bool:
+    return any(tag.startswith(key) or tag.endswith(key + end) for end in ENDINGS)
+
+
+@lru_cache(maxsize=64)
+def _read(caption: str) -> _Caption:
+    return _Caption.read(caption)
 
 
 def check_caption(caption: str, names: Iterable[tuple[str, str]]) -> CaptionCheck:
     """Names are (first, last) of every pupil on the register: surnames block, first names warn."""
     errors: list[str] = []
     warnings: list[str] = []
+    text = _read(caption)
     for first, last in names:
-        if _contains_word(caption, f"{first} {last}"):
+        if text.has(f"{first} {last}"):
             errors.append(f"contains a pupil's full name ({first} {last})")
-        elif _contains_word(caption, last):
+        elif text.has(last):
             errors.append(f"contains a pupil's surname ({last})")
-        elif _contains_word(caption, first):
+        elif text.has(first, tag_affix=False):
             warnings.append(f"contains a first name used by a pupil ({first})")
+        if text.short_tag(last) and not text.has(last):
+            warnings.append(SHORT_TAG_WARNING.format(name=last))
     if POSTCODE.search(caption):
         warnings.append("contains what looks like a postcode")
     if HOUSE_NUMBER.search(caption):

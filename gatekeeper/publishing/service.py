@@ -19,7 +19,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from consent.clock import school_date
-from consent.models import Pupil, utcnow
+from consent.models import Pupil, School, utcnow
 from gatekeeper import audit
 from gatekeeper.extensions import db
 from gatekeeper.models import OfficialAccount, Photo, Post, User
@@ -200,6 +200,7 @@ def build_release(session: Session, post: Post) -> Release:
         released_by=post.released_by.email if post.released_by else "",
         released_at=post.released_at.isoformat() + "Z",
         scheduled_at=post.scheduled_at.isoformat() + "Z",
+        school=session.scalar(select(School.name).where(School.id == post.school_id)) or "",
     )
 
 

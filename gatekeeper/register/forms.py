@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired, MultipleFileField
@@ -46,12 +47,17 @@ def today() -> dt.date:
 
 
 def giver_choices(guardians, *, pupil_name: str) -> list[SelectChoice]:
-    """Who gave the form: a known parent or carer, a new one, or the pupil."""
+    """Who gave the form: a known parent or carer, a new one, or the pupil.
+
+    Labels carrying a name are plain `str`, never lazy strings: a lazy string has `__html__`, so
+    WTForms would print a name put into one as markup (issue 15: a pupil named
+    `</option></select><h1>...` injected elements into the page).
+    """
     return [
         *(SelectChoice(str(g.id), f"{g.name} ({RELATIONSHIP_LABELS.get(g.relationship_to_pupil)})")
           for g in guardians),
         SelectChoice(NEW_GIVER, _l("Someone not listed yet (give the name below)")),
-        SelectChoice(PUPIL_GIVER, _l("%(name)s, the pupil", name=pupil_name)),
+        SelectChoice(PUPIL_GIVER, gettext("%(name)s, the pupil", name=pupil_name)),
     ]
 
 

@@ -118,9 +118,11 @@ class WebhookReceiver(_Server):
 
     def handle(self, method, path, headers, body):
         timestamp = headers.get("X-Gatekeeper-Timestamp", "")
-        expected = "sha256=" + hmac.new(self.secret.encode(), timestamp.encode() + b"." + body,
-                                        hashlib.sha256).hexdigest()
-        signature_ok = hmac.compare_digest(expected, headers.get("X-Gatekeeper-Signature", ""))
+        message = (f"{timestamp}\n{headers.get('X-Gatekeeper-Event', '')}\n"
+                   f"{headers.get('Idempotency-Key', '')}\n").encode() + body
+        expected = "sha256=" + hmac.new(self.secret.encode(), message, hashlib.sha256).hexdigest()
+        given = headers.get("X-Gatekeeper-Signature", "").encode("utf-8", "replace")
+        signature_ok = hmac.compare_digest(expected.encode(), given)
         fresh = timestamp.isdigit() and abs(time.time() - int(timestamp)) < SIGNATURE_TOLERANCE_S
         delivery = Delivery(headers.get("X-Gatekeeper-Event", ""), headers.get("Idempotency-Key", ""),
                             signature_ok, fresh)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import unicodedata
 import warnings
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from flask_babel import gettext as _
 from PIL import Image
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from consent.models import utcnow
 from gatekeeper import audit
 from gatekeeper.images import ALLOWED_FORMATS, MAX_PIXELS, ImageRefused
 from gatekeeper.models import Event, Photo, User, new_uuid
@@ -19,6 +23,30 @@ from gatekeeper.storage import Storage, StorageError
 
 SNIFF_BYTES = 256 * 1024  # enough of the file for Pillow to read any header we accept
 MAX_FILENAME = 120
+# Cheap denial of service is many photos, or many pixels (screening costs by the pixel). A sports
+# day is about 300 photos from one tablet, 12 MP each (3,600 MP): these defaults leave room for
+# twice that from one person in an hour, and for several such events in a school's day.
+UPLOADS_PER_USER_PER_HOUR = 600
+SCHOOL_MEGAPIXELS_PER_DAY = 30_000
+UPLOAD_WINDOW = dt.timedelta(hours=1)
+BUDGET_WINDOW = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    """How much one person may upload per hour, and how many pixels a school may screen a day."""
+
+    per_user_per_hour: int = UPLOADS_PER_USER_PER_HOUR
+    school_megapixels_per_day: int = SCHOOL_MEGAPIXELS_PER_DAY
+
+    @classmethod
+    def from_config(cls, config) -> UploadLimits:
+        return cls(int(config.get("UPLOADS_PER_USER_PER_HOUR", UPLOADS_PER_USER_PER_HOUR)),
+                   int(config.get("SCHOOL_MEGAPIXELS_PER_DAY", SCHOOL_MEGAPIXELS_PER_DAY)))
+
+
+class UploadLimited(ImageRefused):
+    """Too many uploads or pixels lately: the photo itself is fine; try again later."""
 
 
 def clean_filename(name: str) -> str:
@@ -35,30 +63,35 @@ def sniff(head: bytes) -> tuple[str, int, int]:
     pillow_heif.register_heif_opener()
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused below
             img = Image.open(io.BytesIO(head))
             fmt, (width, height) = img.format, img.size
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-        raise ImageRefused(_("The picture is too large.")) from None
+    except Image.DecompressionBombError:
+        raise ImageRefused(_("The picture is too large: the most accepted is %(max)d MP. "
+                             "Export it smaller.", max=MAX_PIXELS // 1_000_000)) from None
     except Exception:
         raise ImageRefused(_("This file is not a photo we can read (JPEG, PNG, WebP or HEIC).")) from None
     if fmt not in ALLOWED_FORMATS:
         raise ImageRefused(_("This file is not a photo we can read (JPEG, PNG, WebP or HEIC)."))
     if width * height > MAX_PIXELS:
-        raise ImageRefused(_("The picture is too large."))
+        raise ImageRefused(_("The picture is too large (%(w)d×%(h)d, %(mp)d MP): the most "
+                             "accepted is %(max)d MP. Export it smaller.", w=width, h=height,
+                             mp=round(width * height / 1e6), max=MAX_PIXELS // 1_000_000))
     return fmt, width, height
 
 
 def accept_upload(
     session: Session, storage: Storage, stream: BinaryIO, filename: str, event: Event, user: User,
-    limit: int,
+    limit: int, limits: UploadLimits | None = None,
 ) -> Photo:
     """Store one uploaded photo and its row; on any refusal nothing is left behind."""
     head = stream.read(SNIFF_BYTES)
     if not head:
         raise ImageRefused(_("The file is empty."))
-    sniff(head)
+    _format, width, height = sniff(head)
     photo = Photo(
+        width=width,
+        height=height,
         uuid=new_uuid(),
         school_id=event.school_id,
         event_id=event.id,
@@ -75,6 +108,7 @@ def accept_upload(
     try:
         session.add(photo)
         session.flush()
+        check_limits(session, photo, limits or UploadLimits())  # counts this photo too
         audit.record(session, "photo_uploaded", school_id=photo.school_id, actor=user, subject=photo,
                      detail={"event_id": event.id, "filename": photo.original_filename,
                              "bytes": photo.size_bytes})
@@ -84,6 +118,22 @@ def accept_upload(
         storage.delete("originals", photo.uuid)
         raise
     return photo
+
+
+def check_limits(session: Session, photo: Photo, limits: UploadLimits) -> None:
+    """Refuse when the uploader's hour or the school's day is full (this photo included)."""
+    now = utcnow()
+    mine = session.scalar(select(func.count()).select_from(Photo).where(
+        Photo.uploaded_by_id == photo.uploaded_by_id, Photo.created_at > now - UPLOAD_WINDOW))
+    if (mine or 0) > limits.per_user_per_hour:
+        raise UploadLimited(_("You have uploaded %(n)d photos in the last hour, the most allowed. "
+                              "Wait a little and try again.", n=limits.per_user_per_hour))
+    pixels = session.scalar(select(func.sum(Photo.width * Photo.height)).where(
+        Photo.school_id == photo.school_id, Photo.created_at > now - BUDGET_WINDOW))
+    if (pixels or 0) > limits.school_megapixels_per_day * 1_000_000:
+        raise UploadLimited(_("The school has used today's screening allowance "
+                              "(%(mp)d megapixels). Try again tomorrow.",
+                              mp=limits.school_megapixels_per_day))
 
 
 class _Chain(io.RawIOBase):

@@ -23,7 +23,7 @@ from gatekeeper.security import queue_errors
 from gatekeeper.storage import app_storage
 from gatekeeper.tasks import screen_photo_task
 from gatekeeper.uploads.labels import PURPOSE_LABELS, STATUS_LABELS, label_globals, status_label
-from gatekeeper.uploads.service import accept_upload
+from gatekeeper.uploads.service import UploadLimited, UploadLimits, accept_upload
 
 bp = guard_blueprint(Blueprint("uploads", __name__, url_prefix="/uploads"), "staff", "media_lead", "head")
 
@@ -116,8 +116,10 @@ def upload():
     try:
         photo = accept_upload(
             db.session, app_storage(), upload.stream, upload.filename or "", event, current_user,
-            current_app.config["MAX_CONTENT_LENGTH"],
+            current_app.config["MAX_CONTENT_LENGTH"], UploadLimits.from_config(current_app.config),
         )
+    except UploadLimited as limited:
+        return jsonify(error=str(limited)), 429
     except ImageRefused as refused:
         return jsonify(error=str(refused)), 422
     except OSError:

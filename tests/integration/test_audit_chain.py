@@ -115,3 +115,61 @@ def test_verify_on_a_plain_session(app, school):
     write_events(app, 3, school["id"])
     with app.app_context(), Session(db.engine) as session:
         assert audit.verify_chain(session).ok
+
+
+# Issue 15, finding 3: the chain is keyed, so a database writer cannot rewrite it to match.
+
+def test_a_forger_who_rewrites_every_later_row_without_the_key_is_caught(app, school):
+    from gatekeeper.extensions import db
+
+    write_events(app, 6, school["id"])
+    middle = ids(app)[2]
+    with app.app_context():  # the report's attack: edit a row, re-chain all after it (SHA-256)
+        prev = ""
+        for event in db.session.scalars(select(AuditEvent).order_by(AuditEvent.id)):
+            if event.id == middle:
+                event.detail_json = '{"n": 99}'
+            if event.id >= middle:
+                event.prev_hash = prev
+                event.hash = audit.legacy_hash(prev, event)
+            prev = event.hash
+        db.session.commit()
+    result = verify(app)
+    assert result.exit_code == 1
+    assert f"row {middle}: content does not match its HMAC" in result.output
+    assert f"first at row {middle}" in result.output
+
+
+def test_the_key_is_a_file_outside_the_database_and_owner_only(app, school):
+    from pathlib import Path
+
+    write_events(app, 1, school["id"])
+    key_file = Path(app.config["INSTANCE"]) / audit.AUDIT_KEY_FILE
+    assert key_file.stat().st_mode & 0o077 == 0
+    key = key_file.read_bytes().strip()
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        dumped = " ".join(str(v) for row in db.session.execute(text("SELECT * FROM audit_event"))
+                          for v in row)
+    assert key.decode() not in dumped
+
+
+def test_a_truncated_trail_with_a_rewritten_anchor_file_is_caught(app, school):
+    from pathlib import Path
+
+    from gatekeeper.ops.commands import AUDIT_ANCHOR_FILE
+
+    write_events(app, 5, school["id"])
+    assert verify(app).exit_code == 0
+    kept = ids(app)[:3]
+    run_sql(app, delete(AuditEvent).where(AuditEvent.id > kept[-1]))
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        head = db.session.get(AuditEvent, kept[-1]).hash
+    anchor = Path(app.config["INSTANCE"]) / AUDIT_ANCHOR_FILE
+    anchor.write_text(f"{kept[-1]} {head}\n")  # made to match, without the key
+    result = verify(app)
+    assert result.exit_code == 1
+    assert "anchor file is not one Gatekeeper signed" in result.output

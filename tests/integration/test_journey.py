@@ -10,6 +10,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from gatekeeper.models import AuditEvent, Photo, Post
+from gatekeeper.publishing.adapters import school_outbox
 from gatekeeper.testing.fixtures import add_pupil, upload_photo
 
 pytestmark = pytest.mark.slow
@@ -108,7 +109,7 @@ def test_upload_screen_review_release_outbox(app, login_as, pupils, faces_dir):
         post = db.session.scalars(select(Post)).one()
         assert post.state == "published", post.last_error
         assert db.session.get(Photo, photo_id).status == "published"
-        outbox = app.config["OUTBOX_DIR"]
+        outbox = school_outbox(app.config["OUTBOX_DIR"], post.school_id)
         image = (outbox / f"{post.uuid}.jpg").read_bytes()
         side = json.loads((outbox / f"{post.uuid}.json").read_text())
         actions = set(db.session.scalars(select(AuditEvent.action)))

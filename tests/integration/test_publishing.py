@@ -13,7 +13,13 @@ from sqlalchemy import select
 
 from consent import services
 from gatekeeper.models import AuditEvent, Photo, Post
-from gatekeeper.publishing.service import BACKOFF_BASE, PUBLISH_MAX_ATTEMPTS, STALE_CLAIM, publish_due
+from gatekeeper.publishing.adapters import school_outbox
+from gatekeeper.publishing.service import (
+    BACKOFF_BASE,
+    PUBLISH_MAX_ATTEMPTS,
+    STALE_CLAIM,
+    publish_due,
+)
 from gatekeeper.sanitise import verify_clean
 from gatekeeper.testing.fixtures import add_pupil
 from gatekeeper.testing.publishing import (
@@ -73,7 +79,7 @@ def test_release_queue_publish_at_uk_time(app, login_as, setup, local, utc):
 
     assert publish_at(app, utc - SECOND) == {}  # one second early: nothing goes out
     assert publish_at(app, utc) == {post.id: "published"}
-    outbox = app.config["OUTBOX_DIR"]
+    outbox = school_outbox(app.config["OUTBOX_DIR"], post.school_id)
     verify_clean((outbox / f"{post.uuid}.jpg").read_bytes())
     side = json.loads((outbox / f"{post.uuid}.json").read_text())
     assert side["scheduled_at"] == utc.isoformat() + "Z"
@@ -90,7 +96,7 @@ def test_periodic_task_publishes_what_is_due(app, login_as, setup):
         publish_due_posts()
     post = one_post(app)
     assert post.state == "published" and post.attempts == 1
-    assert (app.config["OUTBOX_DIR"] / f"{post.uuid}.jpg").exists()
+    assert (school_outbox(app.config["OUTBOX_DIR"], post.school_id) / f"{post.uuid}.jpg").exists()
 
 
 def test_caption_checked_at_release_and_again_at_publish(app, login_as, setup, school):
@@ -107,7 +113,8 @@ def test_caption_checked_at_release_and_again_at_publish(app, login_as, setup, s
         add_pupil(db.session, school["id"], 3, "Grace", "Hopper", consents={"social_media": "granted"})
     post = one_post(app)
     assert publish_at(app, SUMMER[1]) == {post.id: "held"}
-    assert not (app.config["OUTBOX_DIR"] / f"{post.uuid}.jpg").exists()
+    assert not (school_outbox(app.config["OUTBOX_DIR"], post.school_id)
+                / f"{post.uuid}.jpg").exists()
     attention = media.get("/queue/").get_data(as_text=True)
     assert 'id="attention"' in attention and "surname (Hopper)" in attention
 
@@ -126,7 +133,8 @@ def test_consent_rechecked_at_publish_time_holds_and_tells_media_lead(app, login
     post = one_post(app)
     assert post.state == "queued"
     assert publish_at(app, dt.datetime(2027, 2, 10, 10, 0)) == {post.id: "held"}
-    assert not (app.config["OUTBOX_DIR"] / f"{post.uuid}.jpg").exists()
+    assert not (school_outbox(app.config["OUTBOX_DIR"], post.school_id)
+                / f"{post.uuid}.jpg").exists()
     page = media.get("/queue/").get_data(as_text=True)
     assert "held, not posted" in page and "no longer publishable" in page
     with app.app_context():

@@ -4,6 +4,7 @@ import pytest
 from sqlalchemy import select
 
 from gatekeeper.models import AuditEvent, Photo, Post, Takedown
+from gatekeeper.publishing.adapters import school_outbox
 from gatekeeper.register import actions
 from gatekeeper.testing.fixtures import add_pupil
 from gatekeeper.testing.publishing import (
@@ -116,7 +117,7 @@ def test_withdrawal_deletes_from_wordpress(app, login_as, setup):
 def test_withdrawal_from_outbox_becomes_a_task_for_the_media_lead(app, login_as, setup):
     media = login_as("media_lead")
     ada_post, _ = publish_both(media, setup, 1)
-    outbox = app.config["OUTBOX_DIR"]
+    outbox = school_outbox(app.config["OUTBOX_DIR"], ada_post.school_id)
     assert (outbox / f"{ada_post.uuid}.jpg").exists()
     withdraw(app, setup["ada"])
     carry_out(app)

@@ -40,13 +40,19 @@ WORKED_BODY = (b'{"event": "post.delete", "post_uuid": "0b5f6c1e-8d1c-4a55-9a0e-
                b'"idempotency_key": "6f1d2a4e-3c2b-4f7a-9a55-1e2d3c4b5a69", "external_id": "wh-1"}')
 
 
-def test_signature_is_hmac_sha256_of_timestamp_dot_body():
-    # The worked example of docs/webhook.md, computed there with openssl and Python.
-    assert sign("whsec_example_only", "1783670400", WORKED_BODY) == (
-        "sha256=7a9324ff1576199298cf470cd47add78ee978884275faa94853b10132d5313d5"
+def test_signature_is_hmac_sha256_of_the_canonical_string():
+    # The worked example of docs/webhook.md, computed there with openssl.
+    key = "6f1d2a4e-3c2b-4f7a-9a55-1e2d3c4b5a69:delete"
+    assert sign("whsec_example_only", "1783670400", "post.delete", key, WORKED_BODY) == (
+        "sha256=af3842e13180bd0bf0053e9f7b7a14fd9c2d2524ac9f1c03776a82345f610565"
     )
-    assert sign("a", "1", b"x") != sign("b", "1", b"x")
-    assert sign("a", "1", b"x") != sign("a", "2", b"x")
+    base = sign("a", "1", "post.publish", "k", b"x")
+    assert base != sign("b", "1", "post.publish", "k", b"x")
+    assert base != sign("a", "2", "post.publish", "k", b"x")
+    # Issue 15: the event and the idempotency key are covered too.
+    assert base != sign("a", "1", "post.delete", "k", b"x")
+    assert base != sign("a", "1", "post.publish", "k2", b"x")
+    assert sign("a", "1", "post.publish", "k", b"x") != sign("a", "1", "post", "publish\nk", b"x")
 
 
 def test_webhook_posts_signed_clean_multipart_once_per_key():

@@ -1,0 +1,108 @@
+"""Files and logs (issue 15, finding 8): the instance folder and everything in it is owner-only
+even under a permissive umask, and the access log of the real web server (gunicorn) names a parent
+link by its id, never by its token."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from gatekeeper.security import link_id, redact_tokens
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def run(args, env, **kwargs):
+    return subprocess.run([str(BIN / "gatekeeper"), *args], env=env, capture_output=True,
+                          text=True, timeout=300, preexec_fn=lambda: os.umask(0o022), **kwargs)
+
+
+@pytest.fixture
+def instance_env(tmp_path):
+    instance = tmp_path / "instance"
+    instance.mkdir(mode=0o755)
+    instance.chmod(0o755)
+    (instance / "audit.anchor").write_text("left by an older version\n")
+    (instance / "audit.anchor").chmod(0o644)
+    env = {**os.environ, "GATEKEEPER_INSTANCE": str(instance), "PYTHONPATH": str(ROOT)}
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    return instance, env
+
+
+def loose(instance: Path) -> list[str]:
+    found = []
+    for path in [instance, *instance.rglob("*")]:
+        if not path.is_symlink() and path.stat().st_mode & 0o077:
+            found.append(f"{path.relative_to(instance.parent)} {oct(path.stat().st_mode & 0o777)}")
+    return found
+
+
+def test_the_instance_is_owner_only_under_a_permissive_umask(instance_env):
+    instance, env = instance_env
+    assert run(["init"], env).returncode == 0
+    result = run(["audit", "verify"], env)
+    assert result.returncode == 0, result.stderr
+    names = {p.name for p in instance.iterdir()}
+    assert {"gatekeeper.db", "secret_key"} <= names, names
+    assert loose(instance) == []
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_web_servers_access_log_names_links_by_id_not_token(instance_env, tmp_path):
+    instance, env = instance_env
+    assert run(["init"], env).returncode == 0
+    if not (BIN / "gunicorn").exists():
+        pytest.skip("gunicorn is not installed")
+    port, log = free_port(), tmp_path / "access.log"
+    server = subprocess.Popen(
+        [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "1",
+         "--access-logfile", str(log), "--logger-class", "gatekeeper.security.RedactingLogger",
+         "wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    token = "WzEsImFiY2RlZiJd.ZmFrZQ.c2lnbmF0dXJlLXRoYXQtbG9va3MtcmVhbA"
+    try:
+        for _ in range(200):
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/parent/{token}?lang=cy",
+                    headers={"Referer": f"http://127.0.0.1:{port}/parent/{token}"})
+                urllib.request.urlopen(request, timeout=5).close()
+                break
+            except urllib.error.HTTPError as answered:
+                answered.close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        for _ in range(50):
+            if log.exists() and "/parent/" in log.read_text():
+                break
+            time.sleep(0.1)
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+    written = log.read_text()
+    assert "/parent/" + link_id(token) in written, written
+    assert token not in written
+
+
+def test_redaction_covers_paths_queries_and_referrers():
+    token = "abc.DEF-123_x"
+    for text in (f"GET /parent/{token} HTTP/1.1", f"http://school/parent/{token}?x=1",
+                 f'"/parent/{token}"'):
+        assert token not in redact_tokens(text)
+        assert link_id(token) in redact_tokens(text)
+    assert redact_tokens("/parents/index") == "/parents/index"

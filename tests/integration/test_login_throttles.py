@@ -1,0 +1,144 @@
+"""Sign-in throttles (issue 15, findings 1 and 5): they hold under 50 parallel attempts (real
+threads against the app, on SQLite and PostgreSQL), give the same answer in about the same time
+for real and unknown accounts, slow a guesser and do not let a stranger lock the head out."""
+
+from __future__ import annotations
+
+import re
+import statistics
+import threading
+import time
+
+from sqlalchemy import func, select
+
+from gatekeeper.auth.service import (
+    FAILED,
+    MAX_FAILED_LOGINS,
+    MAX_FAILURES_PER_ADDRESS,
+    account_key,
+)
+from gatekeeper.models import AuditEvent, LoginFailure
+from gatekeeper.testing.fixtures import PASSWORD, Browser
+
+PARALLEL = 50
+RIGHT_ONE = 19  # the right password is attempt 20, as in the report
+TOKEN_ATTR = re.compile(r'value="[^"]*"')
+
+
+def browser_at(app, address: str) -> Browser:
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    browser = Browser(client)
+    browser.refresh_token()
+    return browser
+
+
+def post_login(browser: Browser, email: str, password: str):
+    return browser.client.post("/auth/login", data={"email": email, "password": password,
+                                                    "csrf_token": browser.token})
+
+
+def in_parallel(app, attempts: list[tuple[str, str, str]]) -> list:
+    """(address, email, password) each from its own thread, released at the same moment."""
+    browsers = [browser_at(app, address) for address, _, _ in attempts]
+    start, answers = threading.Barrier(len(attempts)), [None] * len(attempts)
+
+    def attempt(i):
+        start.wait()
+        _, email, password = attempts[i]
+        response = post_login(browsers[i], email, password)
+        answers[i] = (response.status_code, response.get_data(as_text=True))
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(len(attempts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert all(answers), "an attempt did not finish"
+    return answers
+
+
+def checked(answers) -> int:
+    """Attempts that got as far as a password check (signed in, or 'not recognised')."""
+    return sum(1 for status, page in answers if status == 302 or "not recognised" in page)
+
+
+def test_fifty_parallel_attempts_on_one_account_check_at_most_the_limit(app, school):
+    email = "head@testschool.test"
+    attempts = [("192.0.2.10", email, PASSWORD if i == RIGHT_ONE else f"guess-{i}")
+                for i in range(PARALLEL)]
+    answers = in_parallel(app, attempts)
+    assert checked(answers) <= MAX_FAILED_LOGINS, checked(answers)
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        key = account_key(email)
+        recorded = db.session.scalar(select(func.count()).select_from(LoginFailure).where(
+            LoginFailure.account_key == key))
+        audited = db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action.in_(("login_failed", "login"))))
+    assert recorded == PARALLEL  # no lost update: every attempt is counted
+    assert audited <= MAX_FAILED_LOGINS
+
+
+def test_fifty_parallel_guesses_from_one_address_stay_under_its_cap(app, school):
+    attempts = [("203.0.113.50", f"guess{i}@testschool.test", "password1") for i in range(PARALLEL)]
+    answers = in_parallel(app, attempts)
+    assert checked(answers) <= MAX_FAILURES_PER_ADDRESS, checked(answers)
+    assert any("Too many failed sign-ins from this network" in page for _, page in answers)
+
+
+def answer_and_time(app, address: str, email: str, password: str = "wrong") -> tuple[str, float]:
+    browser = browser_at(app, address)
+    started = time.perf_counter()
+    response = post_login(browser, email, password)
+    elapsed = time.perf_counter() - started
+    page = response.get_data(as_text=True)
+    return TOKEN_ATTR.sub("", page.split("<main", 1)[-1]), elapsed
+
+
+def test_real_and_unknown_accounts_answer_alike_in_about_the_same_time(app, school):
+    real, unknown = "dsl@testschool.test", "nobody@testschool.test"
+    times = {real: [], unknown: []}
+    answers = {real: [], unknown: []}
+    # Both before and after the limit: the sixth attempt is where the report told them apart.
+    for _ in range(MAX_FAILED_LOGINS + 3):
+        for email, address in ((real, "198.51.100.1"), (unknown, "198.51.100.2")):
+            page, elapsed = answer_and_time(app, address, email)
+            answers[email].append(page)
+            times[email].append(elapsed)
+    assert answers[real] == answers[unknown]
+    assert "Too many failed attempts" in answers[real][-1]
+    for part in (slice(0, MAX_FAILED_LOGINS), slice(MAX_FAILED_LOGINS, None)):
+        a, b = statistics.median(times[real][part]), statistics.median(times[unknown][part])
+        assert 0.5 < a / b < 2, (part, a, b)  # the report measured 17 ms against 180 ms
+
+
+def test_a_stranger_cannot_lock_the_head_out_but_is_slowed(app, school):
+    head = "head@testschool.test"
+    own_desk = "198.51.100.20"
+    assert post_login(browser_at(app, own_desk), head, PASSWORD).status_code == 302
+    # A stranger fails from one address, then from many: each is soon refused.
+    for _ in range(MAX_FAILED_LOGINS + 2):
+        post_login(browser_at(app, "203.0.113.7"), head, "guess")
+    for n in range(MAX_FAILED_LOGINS + 2):
+        post_login(browser_at(app, f"203.0.114.{n}"), head, "guess")
+    refused = post_login(browser_at(app, "203.0.115.1"), head, PASSWORD)
+    assert refused.status_code == 200 and "Too many failed attempts" in refused.get_data(
+        as_text=True)  # even the right password waits, from an address never used
+    # The head at their own computer signs in as usual.
+    assert post_login(browser_at(app, own_desk), head, PASSWORD).status_code == 302
+
+
+def test_failed_sign_ins_keep_a_hash_of_the_typed_address_not_the_text(app, school):
+    typed = "my-password-typed-in-the-wrong-box"
+    post_login(browser_at(app, "198.51.100.9"), typed, "x")
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        trail = " ".join(e.detail_json for e in db.session.scalars(select(AuditEvent)))
+        rows = db.session.scalars(select(LoginFailure)).all()
+        key = account_key(typed)
+    assert typed not in trail
+    assert key[:16] in trail
+    assert [r.outcome for r in rows] == [FAILED]
