@@ -12,8 +12,8 @@ pytestmark = pytest.mark.slow  # about 5 s of CPU: five reference photos and one
 
 SIZE = (8064, 6048)  # width, height: a 48 MP phone photo
 FACE_HEIGHTS = [60, 62, 64, 66, 68, 70, 72, 60, 66, 72]
-# Where each head goes, as fractions of the photo (spread over every tile of the fine pass,
-# several straddling the tiles' overlap band at about 0.56 of the width and 0.75 of the height).
+# Where each head goes, as fractions of the photo: over every tile of the second pass, several
+# across the seams where the tiles' cores meet (0.56 of the width, 0.75 of the height).
 SPOTS = [(0.05, 0.06), (0.30, 0.10), (0.52, 0.20), (0.57, 0.40), (0.85, 0.08),
          (0.10, 0.72), (0.40, 0.76), (0.55, 0.73), (0.75, 0.55), (0.90, 0.88)]
 
