@@ -69,3 +69,17 @@ def test_ten_faces_of_60_to_72_px_on_48mp_are_all_found_in_place(photo_48mp):
     found = [max(iou(expected, b) for b in boxes) for expected in truth]
     assert all(overlap > 0.5 for overlap in found), found
     assert len(boxes) == len(truth)
+
+
+@pytest.mark.parametrize("length", [1600, 1700, 2688, 3200, 4800])
+def test_the_tiles_cores_cover_every_centre_exactly_once(length):
+    from gatekeeper.screening.detect import _core, _tiles
+
+    centres = np.arange(length) + 0.5
+    owners = np.zeros(length, int)
+    for start in _tiles(length):
+        low, high = _core(start, length)
+        inside = (centres >= start + low) & (centres < start + high)
+        inside &= centres < start + t.DETECTION_TILE  # a tile sees no further than its end
+        owners += inside
+    assert (owners == 1).all()
