@@ -7,11 +7,12 @@ network's four output maps (heatmap, log-scale, offset, landmarks) is written he
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
 
 from gatekeeper.screening import thresholds as t
@@ -97,13 +98,25 @@ def _network_input(rgb: np.ndarray) -> np.ndarray:
     return padded.transpose(2, 0, 1)[None]
 
 
+def peaks(heatmap: np.ndarray) -> np.ndarray:
+    """Cells that are the maximum of their DETECTION_PEAK_WINDOW neighbourhood (ties kept).
+
+    CenterFace marks each face centre with a peak; the cells around it on its slope are the
+    same face again and are not decoded, so only centres compete in the merge below.
+    """
+    radius = t.DETECTION_PEAK_WINDOW // 2
+    padded = np.pad(heatmap, radius, constant_values=-np.inf)
+    window = (t.DETECTION_PEAK_WINDOW, t.DETECTION_PEAK_WINDOW)
+    return heatmap >= sliding_window_view(padded, window).max(axis=(2, 3))
+
+
 def decode(heatmap, log_scale, offset, score_min: float) -> tuple[np.ndarray, np.ndarray]:
     """Boxes (N x 4: top, right, bottom, left, float, input pixels) and scores from output maps.
 
-    Each heatmap cell above `score_min` is a face centre; log_scale holds log(height/stride),
+    Each heatmap peak above `score_min` is a face centre; log_scale holds log(height/stride),
     log(width/stride) and offset the sub-cell shift (dy, dx) of the centre.
     """
-    ys, xs = np.nonzero(heatmap > score_min)
+    ys, xs = np.nonzero((heatmap > score_min) & peaks(heatmap))
     stride = t.DETECTION_OUTPUT_STRIDE
     box_h = np.exp(log_scale[0, ys, xs]) * stride
     box_w = np.exp(log_scale[1, ys, xs]) * stride
@@ -116,20 +129,61 @@ def decode(heatmap, log_scale, offset, score_min: float) -> tuple[np.ndarray, np
     return boxes, heatmap[ys, xs]
 
 
-def non_max_suppression(boxes: np.ndarray, scores: np.ndarray, iou_max: float) -> np.ndarray:
-    """Indices of the boxes kept, best score first, dropping any box overlapping a kept one."""
-    order = np.argsort(-scores, kind="stable")
-    top, right, bottom, left = boxes.T
-    area = (bottom - top).clip(0) * (right - left).clip(0)
-    kept = []
-    while order.size:
-        best, rest = order[0], order[1:]
-        kept.append(best)
-        inter = (np.minimum(bottom[best], bottom[rest]) - np.maximum(top[best], top[rest])).clip(0)
-        inter *= (np.minimum(right[best], right[rest]) - np.maximum(left[best], left[rest])).clip(0)
-        iou = inter / (area[best] + area[rest] - inter + 1e-9)
-        order = rest[iou <= iou_max]
-    return np.array(kept, dtype=np.int64)
+def _offsets(taken: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How far `box` has its centre from each of `taken` (N x 4), as a fraction of that one's
+    height and width, and its height as a multiple of that one's."""
+    top, right, bottom, left = taken.T
+    height, width = bottom - top, right - left
+    dy = (box[0] + box[2] - top - bottom) / (2 * height)
+    dx = (box[1] + box[3] - left - right) / (2 * width)
+    return np.hypot(dy, dx), (box[2] - box[0]) / height
+
+
+def _near(taken: np.ndarray, box: np.ndarray, centre: float, size: float) -> np.ndarray:
+    """Which of `taken` have `box`'s centre within `centre` of theirs and a height within a
+    factor `size` (< 1) of its height either way."""
+    distance, ratio = _offsets(taken, box)
+    return (distance <= centre) & (ratio >= size) & (ratio <= 1 / size)
+
+
+def same_face(taken: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Which of `taken` (N x 4) `box` surely is, found again (another peak, pass or tile)."""
+    return _near(taken, box, t.SAME_FACE_CENTRE, t.SAME_FACE_SIZE)
+
+
+def maybe_same_face(taken: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Which of `taken` `box` may be, found again, or may be a second face overlapping: the
+    boxes alone cannot tell (the engine compares the two faces' encodings)."""
+    return _near(taken, box, t.MAYBE_SAME_FACE_CENTRE, t.MAYBE_SAME_FACE_SIZE)
+
+
+@dataclass
+class Merged:
+    """Candidates sorted into faces and doubts (indices into the candidates, best first)."""
+
+    faces: list[int] = field(default_factory=list)
+    doubts: list[tuple[int, int]] = field(default_factory=list)  # (candidate, position in faces)
+
+
+def merge_candidates(boxes: np.ndarray, scores: np.ndarray) -> Merged:
+    """Best score first, each candidate is dropped when it surely is a face or doubt already
+    taken, is taken as a doubt when it may be a face already taken, and else as a face.
+
+    Nothing is dropped for merely overlapping: an IoU suppression at 0.3 lost a face pasted
+    over 0.39 of another.
+    """
+    merged = Merged()
+    for index in np.argsort(-scores, kind="stable"):
+        box = boxes[index]
+        taken = merged.faces + [i for i, _ in merged.doubts]
+        if taken and same_face(boxes[taken], box).any():
+            continue
+        maybe = np.flatnonzero(maybe_same_face(boxes[merged.faces], box)) if merged.faces else []
+        if len(maybe):
+            merged.doubts.append((int(index), int(maybe[0])))
+        else:
+            merged.faces.append(int(index))
+    return merged
 
 
 def _run(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -161,14 +215,40 @@ def _tiles(length: int) -> range:
     return range(0, max(1, length - t.DETECTION_TILE_OVERLAP), step)
 
 
-def _candidates_at(image: Image.Image, scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """Candidates from one pass at `scale`, in tiles, mapped back to the image's pixels."""
+def _core(start: int, length: int) -> tuple[float, float]:
+    """The part of a tile, in its own pixels, whose face centres it reports: its interior
+    edges give up half the overlap, so the cores of neighbouring tiles meet without a gap.
+    A face no taller than the overlap with its centre in a tile's core lies wholly in it, and a
+    face cut by the tile's edge has its visible part's centre in the neighbour's core."""
+    half = t.DETECTION_TILE_OVERLAP / 2
+    low = half if start > 0 else -np.inf
+    high = t.DETECTION_TILE - half if start + t.DETECTION_TILE < length else np.inf
+    return low, high
+
+
+def _tile_candidates(working: np.ndarray, y: int, x: int, sizes: tuple[float, float]):
+    """Candidates of the tile at (y, x) whose centre is in its core and whose height is within
+    `sizes` (smallest, largest), in the working array's pixels."""
+    boxes, scores = _run(working[y : y + t.DETECTION_TILE, x : x + t.DETECTION_TILE])
+    centre_y, centre_x = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    (y_low, y_high), (x_low, x_high) = _core(y, working.shape[0]), _core(x, working.shape[1])
+    keep = (centre_y >= y_low) & (centre_y < y_high) & (centre_x >= x_low) & (centre_x < x_high)
+    height = boxes[:, 2] - boxes[:, 0]
+    keep &= (height >= sizes[0]) & (height <= sizes[1])
+    return boxes[keep] + [y, x, y, x], scores[keep]
+
+
+def _candidates_at(
+    image: Image.Image, scale: float, sizes: tuple[float, float] = (0, np.inf)
+) -> tuple[np.ndarray, np.ndarray]:
+    """Candidates from one pass at `scale`, in tiles, mapped back to the image's pixels; faces
+    whose height (pixels at that scale) is outside `sizes` are left to another pass."""
     working = _resized(image, scale)
-    found = []
-    for y in _tiles(working.shape[0]):
-        for x in _tiles(working.shape[1]):
-            boxes, scores = _run(working[y : y + t.DETECTION_TILE, x : x + t.DETECTION_TILE])
-            found.append((boxes + [y, x, y, x], scores))
+    found = [
+        _tile_candidates(working, y, x, sizes)
+        for y in _tiles(working.shape[0])
+        for x in _tiles(working.shape[1])
+    ]
     scale = working.shape[1] / image.width
     return np.concatenate([b for b, _ in found]) / scale, np.concatenate([s for _, s in found])
 
@@ -182,14 +262,42 @@ def pass_scales(height: int, width: int) -> list[float]:
     return [coarse, min(1.0, t.DETECTION_SMALL_FACE_PX / t.DETECTION_MIN_FACE_PX)]
 
 
-def detect_faces(pixels: np.ndarray | Image.Image) -> list[Detection]:
-    """Faces in upright RGB pixels (HxWx3 uint8 array or RGB image), best score first."""
+@dataclass(frozen=True)
+class Found:
+    """The faces of a photo, and the doubts: each a box that may be faces[of] found a second
+    time, or may be a second face overlapping it."""
+
+    faces: list[Detection]
+    doubts: list[tuple[Detection, int]]  # (box, index in faces of the face it may repeat)
+
+
+def find_faces(pixels: np.ndarray | Image.Image) -> Found:
+    """Faces and doubts in upright RGB pixels (HxWx3 uint8 array or RGB image), best first."""
     image = as_image(pixels)
-    found = [_candidates_at(image, scale) for scale in pass_scales(image.height, image.width)]
+    first, *finer = pass_scales(image.height, image.width)
+    # With a finer pass, the first keeps the faces it sizes well (219 px and up on 48 MP), the
+    # finer ones those small enough to lie wholly in one tile (up to 576 px on 48 MP); in
+    # between, both passes find them and they are merged.
+    smallest = t.DETECTION_FIRST_PASS_MIN_FACE_PX if finer else 0
+    found = [_candidates_at(image, first, (smallest, np.inf))]
+    found += [_candidates_at(image, scale, (0, t.DETECTION_TILE_OVERLAP)) for scale in finer]
     boxes = np.concatenate([b for b, _ in found]).reshape(-1, 4)
     scores = np.concatenate([s for _, s in found])
-    kept = non_max_suppression(boxes, scores, t.NMS_IOU)
-    return [_detection(boxes[i], scores[i], image.height, image.width) for i in kept]
+    merged = merge_candidates(boxes, scores)
+
+    def detection(i: int) -> Detection:
+        return _detection(boxes[i], scores[i], image.height, image.width)
+
+    return Found(
+        [detection(i) for i in merged.faces], [(detection(i), of) for i, of in merged.doubts]
+    )
+
+
+def detect_faces(pixels: np.ndarray | Image.Image) -> list[Detection]:
+    """Every face and every doubt as a face (never fewer faces than there may be), best
+    first; the engine resolves the doubts with encodings instead."""
+    found = find_faces(pixels)
+    return found.faces + [box for box, _ in found.doubts]
 
 
 def _detection(box: np.ndarray, score: float, height: int, width: int) -> Detection:

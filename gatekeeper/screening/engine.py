@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
 
 from gatekeeper.screening import thresholds as t
-from gatekeeper.screening.detect import as_image, detect_faces
-from gatekeeper.screening.encode import encodable, encode_face, encode_faces
+from gatekeeper.screening.detect import Detection, as_image, find_faces
+from gatekeeper.screening.encode import encodable, encode_faces
 
 
 @dataclass(frozen=True)
@@ -54,11 +54,42 @@ def analyse_array(rgb: np.ndarray) -> Analysis:
 
 def analyse_image(image: Image.Image) -> Analysis:
     """Detect and encode every face of an upright RGB image."""
-    detections = detect_faces(image)
+    return Analysis(width=image.width, height=image.height, faces=_faces(image))
+
+
+def _faces(image: Image.Image, *, reference: bool = False) -> list[DetectedFace]:
+    """Every face found, encoded, best score first. A doubt (a box that may be a face found
+    twice, or a second face overlapping it) is never dropped from a screened photo: it is a
+    face of its own unless the encoder sees the same face in both boxes, and then it is unknown
+    (the other face may be hidden from the encoder: a person looks). In a reference photo the
+    encoder seeing one face in both boxes makes them one face."""
+    found = find_faces(image)
+    faces = _encoded(image, found.faces + [box for box, _ in found.doubts])
+    kept = faces[: len(found.faces)]
+    for (_, of), doubt in zip(found.doubts, faces[len(found.faces) :], strict=True):
+        if not same_face(doubt.encoding, kept[of].encoding):
+            kept.append(doubt)
+        elif not reference:
+            kept.append(replace(doubt, encoding=None))
+    return sorted(kept, key=lambda face: -face.score)
+
+
+def _encoded(image: Image.Image, detections: list[Detection]) -> list[DetectedFace]:
+    """The detections with their encodings (None: too small or blurred to encode)."""
     boxes = [Box(d.top, d.right, d.bottom, d.left) for d in detections]
     encodings = encode_faces(image, [tuple(b.as_list()) for b in boxes])
-    faces = [DetectedFace(b, d.score, e) for b, d, e in zip(boxes, detections, encodings)]
-    return Analysis(width=image.width, height=image.height, faces=faces)
+    return [
+        DetectedFace(b, d.score, e)
+        for b, d, e in zip(boxes, detections, encodings, strict=True)
+    ]
+
+
+def same_face(encoding: np.ndarray | None, of: np.ndarray | None) -> bool:
+    """Whether the encoder sees one face in a doubt's box and in the box of the face it may
+    repeat: both encoded, within DOUBT_SAME_FACE_DISTANCE."""
+    if encoding is None or of is None:
+        return False
+    return float(np.linalg.norm(encoding - of)) <= t.DOUBT_SAME_FACE_DISTANCE
 
 
 def _decode(data: bytes) -> Image.Image:
@@ -81,16 +112,17 @@ def reference_encoding(data: bytes) -> np.ndarray:
 def reference_encoding_of_array(pixels: np.ndarray | Image.Image) -> np.ndarray:
     """As reference_encoding, for decoded upright RGB pixels."""
     image = as_image(pixels)
-    detections = detect_faces(image)
-    if not detections:
+    faces = _faces(image, reference=True)
+    if not faces:
         raise ReferenceRefused("no face found")
-    if len(detections) > 1:
+    if len(faces) > 1:
         raise ReferenceRefused(
-            f"{len(detections)} faces found: a reference photo must show only the pupil"
+            f"{len(faces)} faces found: a reference photo must show only the pupil"
         )
-    face = detections[0]
-    box = (face.top, face.right, face.bottom, face.left)
-    reason = encodable(image, box, t.MIN_REFERENCE_FACE_PX, t.MIN_REFERENCE_SHARPNESS)
+    [face] = faces
+    reason = encodable(image, tuple(face.box.as_list()), t.MIN_REFERENCE_FACE_PX,
+                       t.MIN_REFERENCE_SHARPNESS)
     if reason:
         raise ReferenceRefused(reason)
-    return encode_face(image, box)
+    # The stricter reference checks passed, so the screening checks did: it is encoded.
+    return face.encoding

@@ -33,9 +33,29 @@ ENCODING_JITTERS = 1
 # the synthetic backgrounds stayed <= 0.27. A blurred bystander cut by the edge of kit_with_rose.jpg
 # (16 px) scores 0.38: recall first, it is kept (and comes out "unknown": too small to encode).
 DETECTION_SCORE = 0.35
-# Overlapping candidates for one face are merged above this intersection-over-union (CenterFace
-# gives several neighbouring heatmap cells per face; 0.3 merged them all on the shared set).
-NMS_IOU = 0.3
+# Only heatmap peaks (the maximum of their window of cells) are decoded as face centres: the
+# cells on a peak's slope are the same face again. 3x3 is CenterNet's window.
+DETECTION_PEAK_WINDOW = 3
+# Candidates are compared with the better ones already taken by centre distance (fraction of
+# the better box's height and width) and height ratio. Measured on the shared photos and on
+# synthetic 12 MP (4 photos) and 48 MP (6 photos of 60-1000 px faces) group photos: the repeats
+# of one face (other peaks on the 566 px face of biden/2.jpg, the other pass) lie within 0.11,
+# heights 0.83-1.2. Real faces pasted over part of another (8 placements x 20 pairs of the
+# shared people) come out 0.16-0.28 apart when both are found (the half-hidden face's box
+# drifts onto the face in front), and IoU-based suppression at 0.3 lost 17 of them.
+# Surely the same face: dropped.
+SAME_FACE_CENTRE = 0.15
+SAME_FACE_SIZE = 0.8
+# Maybe the same face, maybe a second one behind or in front of it: a doubt, never dropped
+# (engine.same_face). Further apart, or more different in size, it is a face of its own.
+MAYBE_SAME_FACE_CENTRE = 0.3
+MAYBE_SAME_FACE_SIZE = 0.67
+# A doubt is screened as a face of its own when its encoding is further than this from its
+# face's. Closer, the encoder sees one face in both boxes, and a face behind may be unseen (a
+# face pasted over obama's gave two boxes, mostly on one face and the other, with encodings
+# 0.09 apart): it is unknown, and a person looks. The other peaks of the 566 px face of
+# biden/2.jpg are 0.06-0.14 from it: in a reference photo such doubts are the one face.
+DOUBT_SAME_FACE_DISTANCE = STRICT_TOLERANCE
 # The photo is scaled (box filter) so its long side is this many pixels for the first pass.
 # Single-thread ORT on 4:3 input: 1600 px 0.31-0.37 s, 1472 px 0.26 s, 1408 px 0.24 s; decode
 # and five encodings (75 ms each, dlib) take another 0.55 s of the 1.5 s budget per 12 MP photo.
@@ -54,9 +74,16 @@ DETECTION_MIN_FACE_PX = 60
 DETECTION_SMALL_FACE_PX = 20
 # When DETECTION_MIN_FACE_PX would shrink below DETECTION_SMALL_FACE_PX at DETECTION_LONG_SIDE
 # (originals longer than 4416 px, e.g. 48 MP), a second pass scans at that face size in tiles of
-# this many pixels (multiple of 32; bounds memory), overlapping by more than such a face.
+# this many pixels (multiple of 32; bounds memory), overlapping by this many. Each tile reports
+# the faces centred in its core (its inner edges give up half the overlap), and the second pass
+# only faces no taller than the overlap: such a face lies wholly in the tile that reports it.
 DETECTION_TILE = 1600
-DETECTION_TILE_OVERLAP = 96
+DETECTION_TILE_OVERLAP = 192
+# With a second pass, the first reports only faces at least this tall in its input, which it
+# sizes well; smaller ones are the second pass's. At 20 px the first pass's boxes are rough (a
+# 66 px face on 48 MP, 12 px there, came out 20 px tall: a second box beside the second pass's).
+# On 48 MP that is faces of 219 px and up; the second pass reports faces up to 576 px.
+DETECTION_FIRST_PASS_MIN_FACE_PX = 40
 
 # --- Encoding ----------------------------------------------------------------------------------
 # Faces smaller than this (box height, original pixels) get no encoding and come out "unknown".
