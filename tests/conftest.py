@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from gatekeeper.testing.fixtures import Browser, make_school
+from gatekeeper.translations import compile_catalogues
 
 ROOT = Path(__file__).resolve().parent.parent
 FACES_DIR = ROOT.parent / "shared" / "data" / "faces"
@@ -26,6 +27,12 @@ def faces_dir() -> Path:
             pytest.fail(f"face fixtures missing at {FACES_DIR} (required under CI)")
         pytest.skip(f"face fixtures not found at {FACES_DIR}")
     return FACES_DIR
+
+
+def pytest_sessionstart(session):
+    """Compile the translation catalogues that are missing or older than their .po, as
+    `make catalogues` does, so that `pytest` run directly tests the Welsh a msgid added today."""
+    compile_catalogues()
 
 
 PG_URL = os.environ.get("GATEKEEPER_TEST_DATABASE_URL", "")
