@@ -39,6 +39,17 @@ PG_URL = os.environ.get("GATEKEEPER_TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("GATEKEEPER_TEST_REDIS_URL", "")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Pass 2 (PostgreSQL + Redis) runs only the tests that reach a database or queue, which they
+    all do through the `migrated` fixture; the others ran in pass 1 and would answer the same."""
+    if not PG_URL:
+        return
+    needless = [item for item in items if "migrated" not in getattr(item, "fixturenames", ())]
+    if needless:
+        config.hook.pytest_deselected(items=needless)
+        items[:] = [item for item in items if item not in needless]
+
+
 # Every app built while a test runs (the `app` fixture's, and any second app a test makes, such as a
 # restore target): `close_every_app` disposes their engines when the test ends. An app left to the
 # garbage collector took its pool's open PostgreSQL connections with it, and psycopg then warned

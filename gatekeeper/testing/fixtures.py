@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from flask.testing import FlaskClient
@@ -12,6 +13,12 @@ from gatekeeper.models import ROLES, AccountReleaser, Membership, OfficialAccoun
 
 PASSWORD = "correct horse battery staple"
 TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+@functools.cache
+def password_hash() -> str:
+    """PASSWORD hashed once per process: scrypt is slow by design, and every test user shares it."""
+    return hash_password(PASSWORD)
 
 
 def make_school(session, name: str = "Test School") -> School:
@@ -25,7 +32,7 @@ def make_school(session, name: str = "Test School") -> School:
     slug = re.sub(r"\W+", "", name.lower())
     users = {}
     for role in ROLES:
-        user = User(email=f"{role}@{slug}.test", name=f"{name} {role}", password_hash=hash_password(PASSWORD))
+        user = User(email=f"{role}@{slug}.test", name=f"{name} {role}", password_hash=password_hash())
         session.add(user)
         session.flush()
         session.add(Membership(user_id=user.id, school_id=school.id, role=role))
