@@ -84,5 +84,4 @@ def test_paper_form_by_keyboard(page_at, register, live_app):
     assert time.monotonic() - started < ONE_MINUTE
     for purpose in ("School website", "Press", "Newsletter"):
         row = page.locator("#status + .table-responsive").get_by_role("row", name=purpose)
-        expect(row).to_contain_text("the pupil has objected",
-                                          use_inner_text=True)
+        expect(row).to_contain_text("the pupil has objected", use_inner_text=True)
