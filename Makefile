@@ -9,9 +9,19 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 REDIS  ?= redis://127.0.0.1:6379/15
 export GATEKEEPER_INSTANCE ?= $(CURDIR)/instance
 
-.PHONY: install run run-scale worker test test-sqlite test-postgres system-deps bench bench-load lint clean
+.PHONY: install catalogues run run-scale worker test test-sqlite test-postgres system-deps bench bench-load lint clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed catalogues
+
+# The translation catalogues are compiled here, at install time, never when the app starts, and the
+# .mo files are not committed. Every messages.po is found by wildcard and each .mo depends on its
+# .po, so a new language or a msgid someone added is compiled by the next `make run`/`make test`.
+CATALOGUES := $(patsubst %.po,%.mo,$(wildcard gatekeeper/translations/*/LC_MESSAGES/messages.po))
+
+catalogues: $(CATALOGUES)
+
+gatekeeper/translations/%/LC_MESSAGES/messages.mo: gatekeeper/translations/%/LC_MESSAGES/messages.po | $(VENV)/.installed
+	$(VENV)/bin/pybabel -q compile -l $* -i $< -o $@
 
 $(VENV)/.installed: requirements.txt requirements-nodeps.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,11 +60,11 @@ system-deps:
 # The suite runs twice: SQLite + Huey SQLite storage, then PostgreSQL + Redis.
 test: install system-deps test-sqlite test-postgres
 
-test-sqlite:
+test-sqlite: catalogues
 	@echo "=== pass 1: SQLite + Huey SQLite storage ==="
 	$(PY) -m pytest -p no:cacheprovider -q $(PYTEST_ARGS)
 
-test-postgres:
+test-postgres: catalogues
 	@$(PY) -m gatekeeper.testing.reachable "$(PG_URL)" "$(REDIS)"; rc=$$?; \
 	if [ $$rc = 2 ]; then echo "NOTICE: neither PostgreSQL nor Redis is reachable: skipping pass 2"; exit 0; fi; \
 	if [ $$rc != 0 ]; then exit $$rc; fi; \

@@ -37,9 +37,7 @@ def create_app(test_config: dict | None = None, config_name: str | None = None) 
     migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
-    from gatekeeper.translations import compile_catalogues
-
-    compile_catalogues()  # .mo files are built from the .po sources, never committed
+    warn_if_catalogues_stale(app)
     babel.init_app(app, locale_selector=select_locale)
     bootstrap.init_app(app)
 
@@ -58,6 +56,20 @@ def create_app(test_config: dict | None = None, config_name: str | None = None) 
     app.context_processor(template_globals)
 
     return app
+
+
+def warn_if_catalogues_stale(app: Flask) -> None:
+    """Say so when a translation catalogue is missing or older than its .po; never compile here.
+
+    The .mo files are built at install time (`make install`, `make catalogues`): the installed
+    package may be read-only to the app's user, and several processes start at once."""
+    from gatekeeper.translations import stale_catalogues
+
+    stale = stale_catalogues()
+    if stale:
+        app.logger.warning("translation catalogues not compiled or out of date (%s): run "
+                           "`make catalogues`; until then those pages fall back to English",
+                           ", ".join(str(po) for po in stale))
 
 
 def register_blueprints(app: Flask) -> None:

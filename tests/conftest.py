@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from gatekeeper.testing.fixtures import Browser, make_school
+from gatekeeper.translations import compile_catalogues
 
 ROOT = Path(__file__).resolve().parent.parent
 FACES_DIR = ROOT.parent / "shared" / "data" / "faces"
@@ -28,8 +29,32 @@ def faces_dir() -> Path:
     return FACES_DIR
 
 
+def pytest_sessionstart(session):
+    """Compile the translation catalogues that are missing or older than their .po, as
+    `make catalogues` does, so that `pytest` run directly tests the Welsh a msgid added today."""
+    compile_catalogues()
+
+
 PG_URL = os.environ.get("GATEKEEPER_TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("GATEKEEPER_TEST_REDIS_URL", "")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Pass 2 (PostgreSQL + Redis) runs only the tests that reach a database or queue, which they
+    all do through the `migrated` fixture; the others ran in pass 1 and would answer the same."""
+    if not PG_URL:
+        return
+    needless = [item for item in items if "migrated" not in getattr(item, "fixturenames", ())]
+    if needless:
+        config.hook.pytest_deselected(items=needless)
+        items[:] = [item for item in items if item not in needless]
+
+
+# Every app built while a test runs (the `app` fixture's, and any second app a test makes, such as a
+# restore target): `close_every_app` disposes their engines when the test ends. An app left to the
+# garbage collector took its pool's open PostgreSQL connections with it, and psycopg then warned
+# "connection deleted while still open" in whichever later test the collection happened to run.
+_apps_built: list = []
 
 
 def _app(instance: Path, database_url: str, **extra):
@@ -45,7 +70,27 @@ def _app(instance: Path, database_url: str, **extra):
         "HUEY_NAME": "gk-test-" + uuid.uuid4().hex[:8],
     }
     config.update(extra)
-    return create_app(config, config_name="test")
+    app = create_app(config, config_name="test")
+    _apps_built.append(app)
+    return app
+
+
+def close_database(app) -> None:
+    """End the app's sessions and close every pooled connection of each of its engines."""
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        for engine in db.engines.values():
+            engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def close_every_app():
+    """Torn down after every other fixture of the test: no connection outlives the test."""
+    yield
+    while _apps_built:
+        close_database(_apps_built.pop())
 
 
 @pytest.fixture(scope="session")
@@ -67,9 +112,7 @@ def migrated(tmp_path_factory):
     app = _app(root / "migrate-instance", url)
     with app.app_context():
         migrate_database()
-        from gatekeeper.extensions import db
-
-        db.engine.dispose()
+    close_database(app)
     yield {"url": url, "root": root, "template": root / "template.db"}
     if admin is not None:
         with admin.connect() as conn:
@@ -95,11 +138,8 @@ def app(migrated, tmp_path):
             db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
             db.session.commit()
     # No app context is held across the test: each request gets its own, as in production
-    # (a shared one would carry `g` from one request into the next).
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    # (a shared one would carry `g` from one request into the next). `close_every_app` closes it.
+    return app
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from flask.testing import FlaskClient
@@ -15,6 +16,12 @@ TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 INVITATION_LINK = re.compile(r'id="invitation-link" readonly value="https?://[^/"]+(/welcome/[^"]+)"')
 
 
+@functools.cache
+def password_hash() -> str:
+    """PASSWORD hashed once per process: scrypt is slow by design, and every test user shares it."""
+    return hash_password(PASSWORD)
+
+
 def make_school(session, name: str = "Test School") -> School:
     """A school with one user per role (email `<role>@<slug>.test`) and an approved outbox account."""
     import datetime as dt
@@ -26,7 +33,7 @@ def make_school(session, name: str = "Test School") -> School:
     slug = re.sub(r"\W+", "", name.lower())
     users = {}
     for role in ROLES:
-        user = User(email=f"{role}@{slug}.test", name=f"{name} {role}", password_hash=hash_password(PASSWORD))
+        user = User(email=f"{role}@{slug}.test", name=f"{name} {role}", password_hash=password_hash())
         session.add(user)
         session.flush()
         session.add(Membership(user_id=user.id, school_id=school.id, role=role))

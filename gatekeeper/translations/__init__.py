@@ -1,5 +1,6 @@
-"""Flask-Babel catalogues (English, Welsh). Only the .po sources are kept in git: the app compiles
-each to .mo when it starts, if the .mo is missing or older than its source."""
+"""Flask-Babel catalogues (English, Welsh). Only the .po sources are kept in git: `make install`
+compiles each to .mo (and the test session does, for a .mo missing or older than its source);
+the app itself only checks that they are fresh."""
 
 from __future__ import annotations
 

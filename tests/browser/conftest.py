@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from gatekeeper.testing.fixtures import PASSWORD, Browser, make_school
@@ -21,6 +23,11 @@ CHROMIUM_ARGS = [
 IPAD_PORTRAIT = {"width": 768, "height": 1024}
 IPAD_LANDSCAPE = {"width": 1024, "height": 768}
 PHONE = {"width": 390, "height": 844}
+# How long an action or an `expect` waits for its condition before the test is called hung. The
+# conditions themselves are exact (an element, a load event, a text); only a busy machine makes
+# them slow (a sign-in took 16 s to answer under load), so the bound is generous, not tuned.
+WAIT_LIMIT_MS = 60_000
+expect.set_options(timeout=WAIT_LIMIT_MS)
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 
 
@@ -38,10 +45,26 @@ def chromium():
         browser.close()
 
 
+class SlowPaths:
+    """WSGI middleware that holds back the named paths, as a busy machine or network does: a test
+    that measures the page before its stylesheets arrive then fails every time, not now and then."""
+
+    def __init__(self, app):
+        self.app = app
+        self.delays: dict[str, float] = {}
+
+    def __call__(self, environ, start_response):
+        time.sleep(self.delays.get(environ.get("PATH_INFO", ""), 0))
+        return self.app(environ, start_response)
+
+
 @pytest.fixture
 def live_app(app):
-    """Serve the test app on a free port of 127.0.0.1 for the length of one test."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    """Serve the test app on a free port of 127.0.0.1 for the length of one test; a test may slow
+    given paths down through app.config["LIVE_SLOW_PATHS"] (path -> seconds)."""
+    slow = SlowPaths(app)
+    app.config["LIVE_SLOW_PATHS"] = slow.delays
+    server = make_server("127.0.0.1", 0, slow, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     app.config["LIVE_URL"] = f"http://127.0.0.1:{server.server_port}"
@@ -58,7 +81,7 @@ def page_at(chromium, live_app):
     def open_page(viewport=IPAD_PORTRAIT):
         context = chromium.new_context(viewport=viewport, base_url=live_app.config["LIVE_URL"],
                                        has_touch=True)
-        context.set_default_timeout(15_000)
+        context.set_default_timeout(WAIT_LIMIT_MS)
         contexts.append(context)
         return context.new_page()
 
@@ -73,6 +96,14 @@ def sign_in(page, email: str, password: str = PASSWORD) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state()
+
+
+def wait_until_styled(page) -> None:
+    """Wait until the page is laid out as a user sees it: the load event (every stylesheet and image
+    of the document in) and the web fonts settled. Sizes or visibility measured earlier are those of
+    an unstyled page, which a browser never paints but a script can still measure."""
+    page.wait_for_load_state("load")
+    page.evaluate("() => document.fonts.ready.then(() => true)")
 
 
 def screenshot(page, name: str) -> Path:

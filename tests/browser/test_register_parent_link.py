@@ -4,6 +4,7 @@ effect at once (the queued post showing the child is pulled)."""
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import PHONE, screenshot, sign_in
 from tests.integration.test_register_screens import post_state, queued_post
@@ -38,7 +39,8 @@ def test_parent_answers_through_the_link(page_at, family, live_app):
     office.get_by_role("button", name="Create link").click()
     link = office.get_by_label("Link").input_value()
     assert "/parent/" in link
-    assert office.get_by_role("link", name="Write an email to mary@example.test").is_visible()
+    # The new page may still be arriving below the link field: wait for the link, never read once.
+    expect(office.get_by_role("link", name="Write an email to mary@example.test")).to_be_visible()
 
     phone = page_at(PHONE)  # a new browser: no account, no cookies
     phone.goto(link)

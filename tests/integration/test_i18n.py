@@ -1,11 +1,13 @@
 """English and Welsh: the catalogues compile, and the staff upload screens, sign-in and layout
 are in Welsh when the user asks for it."""
 
+import os
+
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from gatekeeper.translations import HERE, compile_catalogues, stale_catalogues
-from tests.conftest import ROOT
+from tests.conftest import ROOT, _app
 
 WELSH_SCOPE = ("templates/uploads/", "templates/auth/", "templates/base.html",
                "gatekeeper/uploads/", "gatekeeper/auth/")
@@ -17,6 +19,20 @@ def test_catalogues_compile_and_are_fresh(app):
     compile_catalogues()
     assert stale_catalogues() == []
     assert (HERE / "cy" / "LC_MESSAGES" / "messages.mo").exists()
+
+
+def test_starting_the_app_never_compiles_the_catalogues(caplog, tmp_path):
+    """The .mo files are built at install time; a stale one is reported, not rewritten."""
+    welsh = HERE / "cy" / "LC_MESSAGES" / "messages.po"
+    compiled = welsh.with_suffix(".mo")
+    before, source = compiled.stat(), welsh.stat()
+    os.utime(welsh, ns=(source.st_atime_ns, before.st_mtime_ns + 10**9))  # edited after compiling
+    try:
+        _app(tmp_path, f"sqlite:///{tmp_path / 'unused.db'}")
+    finally:
+        os.utime(welsh, ns=(source.st_atime_ns, source.st_mtime_ns))
+    assert compiled.stat().st_mtime_ns == before.st_mtime_ns
+    assert "make catalogues" in caplog.text and str(welsh) in caplog.text
 
 
 def test_every_upload_sign_in_and_layout_text_has_a_welsh_translation():
