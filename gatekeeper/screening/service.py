@@ -14,6 +14,7 @@ from gatekeeper import audit
 from gatekeeper.crypto import app_cipher, open_encoding, seal_encoding
 from gatekeeper.extensions import db
 from gatekeeper.models import Face, Photo
+from gatekeeper.screening.events import event_candidates
 from gatekeeper.screening.rule import Gallery, Reference, decide_faces, photo_verdict
 from gatekeeper.storage import app_storage
 
@@ -30,11 +31,14 @@ def load_gallery(session: Session, school_id: int, cipher) -> Gallery:
     return Gallery([Reference(pid, upn, open_encoding(cipher, sealed)) for pid, upn, sealed in rows])
 
 
-def screen_analysis(session: Session, school_id: int, analysis, purpose: str, on: dt.date, cipher):
-    """Decide every face of an analysed image against the register as it is on `on`."""
+def screen_analysis(session: Session, school_id: int, analysis, purpose: str, on: dt.date, cipher,
+                    candidates=None):
+    """Decide every face of an analysed image against the register as it is on `on`;
+    `candidates`: the pupils who may be cleared (an event's; None = the whole school)."""
     gallery = load_gallery(session, school_id, cipher)
     publishable = publishable_pupils(session, school_id, purpose, on)
-    decisions = decide_faces([f.encoding for f in analysis.faces], gallery, publishable)
+    decisions = decide_faces([f.encoding for f in analysis.faces], gallery, publishable,
+                             candidates=candidates)
     return decisions, photo_verdict(decisions)
 
 
@@ -124,7 +128,8 @@ def refuse_photo(session: Session, photo: Photo, attempt: int, reason: str) -> s
 def record_verdict(session: Session, photo: Photo, attempt: int, analysis) -> str | None:
     cipher = app_cipher()
     decisions, verdict = screen_analysis(
-        session, photo.school_id, analysis, photo.purpose, utcnow().date(), cipher
+        session, photo.school_id, analysis, photo.purpose, utcnow().date(), cipher,
+        candidates=event_candidates(session, photo.event_id),
     )
     store_faces(photo, analysis, decisions, cipher)
     session.flush()
