@@ -86,18 +86,22 @@ class Matching:
     """The matching thresholds as one value, so the evaluation can sweep them (thresholds.py)."""
 
     strict: float = t.STRICT_TOLERANCE  # clear radius with up to SMALL_GALLERY candidates
+    strict_event: float = t.STRICT_TOLERANCE_EVENT  # ... with EVENT_GALLERY
     strict_large: float = t.STRICT_TOLERANCE_LARGE  # ... and with LARGE_GALLERY or more
+    older_bonus: float = t.OLDER_TOLERANCE_BONUS  # added for pupils known to be older
+    kin_drop: float = t.KIN_TOLERANCE_DROP  # taken off for pupils with a sibling at the school
     clear_margin: float = t.CLEAR_MARGIN
     loose: float = t.LOOSE_TOLERANCE
     plausible: float = t.PLAUSIBLE_TOLERANCE
     block_margin: float = t.BLOCK_MARGIN
 
     def strict_for(self, candidates: int) -> float:
-        """The clear radius for this many candidates, interpolated in log(candidates): the chance
-        that some stranger falls within a distance of some candidate grows with their number."""
-        low, high = np.log(t.SMALL_GALLERY), np.log(t.LARGE_GALLERY)
-        share = min(1.0, max(0.0, (np.log(max(candidates, 1)) - low) / (high - low)))
-        return float(self.strict + share * (self.strict_large - self.strict))
+        """The clear radius for this many candidates, interpolated in log(candidates) between
+        the three measured sizes: the chance that some stranger falls within a distance of some
+        candidate grows with their number."""
+        sizes = np.log([t.SMALL_GALLERY, t.EVENT_GALLERY, t.LARGE_GALLERY])
+        radii = [self.strict, self.strict_event, self.strict_large]
+        return float(np.interp(np.log(max(candidates, 1)), sizes, radii))
 
 
 DEFAULT_MATCHING = Matching()
@@ -111,7 +115,7 @@ class Context:
     candidates: np.ndarray  # may be cleared (an event's pupils; the whole school outside one)
     never_clear: np.ndarray  # has a twin, or a sibling at the school with no reference face
     guarded_by: dict[int, np.ndarray]  # pupil index -> indices of its protected siblings
-    strict: float  # clear radius for this many candidates
+    strict: np.ndarray  # each pupil's clear radius (number of candidates, age, kin)
     matching: Matching
 
 
@@ -122,6 +126,7 @@ def build_context(
     siblings: Mapping[int, Collection[int]] | None = None,
     twins: Collection[int] = (),
     matching: Matching = DEFAULT_MATCHING,
+    older: Collection[int] = (),
 ) -> Context:
     """The masks `decide_distances` needs; `candidates` None means the whole school."""
     protected = gallery.protected(publishable)
@@ -144,15 +149,21 @@ def build_context(
             guarded_by[i] = np.array(shielding, dtype=np.int64)
     for pid in twins & index.keys():
         never_clear[index[pid]] = True  # no model tells twins apart
-    return Context(protected, allowed, never_clear, guarded_by,
-                   matching.strict_for(int(allowed.sum())), matching)
+    radius = np.full(len(gallery), matching.strict_for(int(allowed.sum())))
+    if older:
+        radius[np.isin(gallery.pupil_ids, np.fromiter(older, np.int64, len(older)))] += (
+            matching.older_bonus)
+    with_kin = [index[p] for p, kin in (siblings or {}).items() if p in index and kin]
+    radius[with_kin] -= matching.kin_drop  # siblings sit closer than strangers
+    return Context(protected, allowed, never_clear, guarded_by, radius, matching)
 
 
 def decide_distances(dist: np.ndarray, ctx: Context) -> tuple[str, int | None]:
     """One face from its distance to every pupil: (status, index of the pupil concerned).
 
     Blocked when a protected pupil is within `loose`, or within `plausible` and no more than
-    `block_margin` further than the nearest pupil (a plausible match relative to the others).
+    `block_margin` further than the nearest pupil (a plausible match relative to the others),
+    unless the nearest pupil is a consented sibling of theirs: then unknown, for a person.
     Cleared only as the confident match (nearest of the whole school, within the clear radius for
     the number of candidates, `clear_margin` ahead of every other pupil) when that pupil is a
     candidate, publishable, with no twin, no reference-less sibling and no protected sibling
@@ -161,10 +172,15 @@ def decide_distances(dist: np.ndarray, ctx: Context) -> tuple[str, int | None]:
     m = ctx.matching
     if not dist.size:
         return UNKNOWN, None
-    nearest = float(dist.min())
+    closest = int(np.argmin(dist))
+    nearest = float(dist[closest])
     blocking = ctx.protected & (
         (dist <= m.loose) | ((dist <= m.plausible) & (dist - nearest <= m.block_margin))
     )
+    if not ctx.protected[closest] and closest in ctx.guarded_by:
+        # Nearer to a consented pupil than to that pupil's protected sibling: no model tells
+        # siblings apart, so a person decides (never cleared: see the sibling check below).
+        blocking[ctx.guarded_by[closest]] = False
     if blocking.any():
         hits = np.flatnonzero(blocking)
         return BLOCKED, int(hits[np.argmin(dist[hits])])
@@ -187,7 +203,7 @@ def confident_match(dist: np.ndarray, ctx: Context) -> int | None:
     best = int(np.argmin(dist))
     # The second-smallest distance without sorting 25,000 pupils (a tie gives no margin).
     runner_up = np.partition(dist, 1)[1] if dist.size > 1 else np.inf
-    if dist[best] <= ctx.strict and runner_up - dist[best] >= ctx.matching.clear_margin:
+    if dist[best] <= ctx.strict[best] and runner_up - dist[best] >= ctx.matching.clear_margin:
         return best
     return None
 
@@ -229,14 +245,17 @@ def decide_faces(
     siblings: Mapping[int, Collection[int]] | None = None,
     twins: Collection[int] = (),
     matching: Matching = DEFAULT_MATCHING,
+    older: Collection[int] = (),
 ) -> list[FaceDecision]:
     """Every face of one photo; a pupil cleared on two faces clears on neither.
 
     `candidates`: the pupils who may be cleared (an event's pupils; None = the whole school).
     Every pupil still counts for blocking and for the margin, so a face nearest a pupil outside
     the event is unknown. `siblings`: pupil -> the pupil's siblings at the school (sharing a
-    guardian); `twins`: pupils who have a twin at the school (never auto-cleared)."""
-    context = build_context(gallery, publishable, candidates, siblings, twins, matching)
+    guardian); `twins`: pupils who have a twin at the school (never auto-cleared); `older`:
+    pupils known to be older (adult-like faces), whose clear radius is wider. Everyone else is
+    matched as a child, the safe default."""
+    context = build_context(gallery, publishable, candidates, siblings, twins, matching, older)
     dists = [None if e is None or not len(gallery) else gallery.distances(e) for e in encodings]
     decisions = [UNKNOWN_FACE if d is None else _decide(d, gallery, context) for d in dists]
     # Counted over confident matches, not clears: whether another face of the same pupil is

@@ -107,7 +107,7 @@ def test_report_rows_and_sweep(sets):
                     kinds=("adults",), cached_only=True)
     assert "| adults, whole school | 30 | 30 |" in report
     assert "| adults, event | 30 | 5 |" in report
-    assert "| strict | 0." in report and "(chosen)" in report
+    assert "| strict_event | 0." in report and "(chosen)" in report
 
 
 def test_the_command_refuses_a_folder_that_is_not_the_sets(tmp_path):

@@ -114,8 +114,9 @@ def test_a_protected_pupil_outside_the_event_still_blocks():
 def test_the_clear_radius_shrinks_as_the_candidates_grow():
     m = DEFAULT_MATCHING
     assert m.strict_for(1) == m.strict_for(t.SMALL_GALLERY) == pytest.approx(m.strict)
+    assert m.strict_for(t.EVENT_GALLERY) == pytest.approx(m.strict_event)
     assert m.strict_for(t.LARGE_GALLERY) == m.strict_for(10**6) == pytest.approx(m.strict_large)
-    assert m.strict > m.strict_for(300) > m.strict_large
+    assert m.strict > m.strict_for(20) > m.strict_event > m.strict_for(300) > m.strict_large
 
 
 def test_a_face_cleared_in_a_small_event_is_unknown_against_a_large_school():
@@ -189,7 +190,41 @@ def test_clears_only_publishable_event_pupils_and_fewer_with_kin(refs, faces, pu
 
 def test_matching_value_is_the_thresholds_module():
     assert DEFAULT_MATCHING == Matching(
-        t.STRICT_TOLERANCE, t.STRICT_TOLERANCE_LARGE, t.CLEAR_MARGIN, t.LOOSE_TOLERANCE,
-        t.PLAUSIBLE_TOLERANCE, t.BLOCK_MARGIN)
+        t.STRICT_TOLERANCE, t.STRICT_TOLERANCE_EVENT, t.STRICT_TOLERANCE_LARGE,
+        t.OLDER_TOLERANCE_BONUS,
+        t.KIN_TOLERANCE_DROP, t.CLEAR_MARGIN, t.LOOSE_TOLERANCE, t.PLAUSIBLE_TOLERANCE,
+        t.BLOCK_MARGIN)
     assert t.LOOSE_TOLERANCE <= t.PLAUSIBLE_TOLERANCE
-    assert t.STRICT_TOLERANCE_LARGE <= t.STRICT_TOLERANCE
+    assert t.STRICT_TOLERANCE_LARGE <= t.STRICT_TOLERANCE_EVENT <= t.STRICT_TOLERANCE
+
+
+# --- Children, older pupils and kin -------------------------------------------------------------
+def test_everyone_is_matched_as_a_child_unless_known_to_be_older():
+    wider = t.STRICT_TOLERANCE + t.OLDER_TOLERANCE_BONUS / 2
+    g = gallery((1, wider, 0), (2, 1.2, 1))
+    assert one(g, {1, 2}).status == "unknown"
+    assert one(g, {1, 2}, older={1}).status == "cleared"
+    assert one(g, {1, 2}, older={2}).status == "unknown"
+
+
+def test_a_pupil_with_a_sibling_at_the_school_is_matched_tighter():
+    tighter = t.STRICT_TOLERANCE - t.KIN_TOLERANCE_DROP / 2
+    g = gallery((1, tighter, 0), (2, 1.2, 1), (3, 1.2, 2))
+    assert one(g, {1, 2, 3}).status == "cleared"
+    assert one(g, {1, 2, 3}, siblings={1: {3}, 3: {1}}).status == "unknown"
+    assert one(g, {1, 2, 3}, siblings={2: {3}, 3: {2}}).status == "cleared"
+
+
+def test_a_protected_sibling_behind_a_consented_sibling_sends_the_face_to_a_person():
+    # Within LOOSE of the protected sibling, but nearer the consented one: review, not a block
+    # (and never a clear); an unrelated protected pupil that close still blocks.
+    g = gallery((1, 0.30, 0), (2, t.LOOSE_TOLERANCE - 0.02, 1), (3, 1.2, 2))
+    assert one(g, {1, 3}).status == "blocked"
+    assert one(g, {1, 3}, siblings={1: {2}, 2: {1}}).status == "unknown"
+    assert one(g, {1, 3}, siblings={1: {3}, 3: {1}}).status == "blocked"
+
+
+def test_a_protected_sibling_who_is_the_nearest_match_blocks():
+    g = gallery((2, 0.30, 1), (1, 0.35, 0))
+    face = one(g, {1}, siblings={1: {2}, 2: {1}})
+    assert (face.status, face.pupil_id) == ("blocked", 2)
