@@ -277,3 +277,27 @@ def photo_verdict(decisions: list[FaceDecision]) -> str:
     if UNKNOWN in statuses:
         return PHOTO_NEEDS_REVIEW
     return PHOTO_CLEARED
+
+
+def families(
+    guardians: Mapping[int, Collection[str]], births: Mapping[int, object] | None = None
+) -> tuple[dict[int, set[int]], set[int]]:
+    """Siblings and twins from the register: pupils who share a guardian (by name, compared
+    case- and space-insensitively) are siblings; siblings born the same day are twins.
+    Returns (pupil -> siblings, pupils with a twin), the `siblings` and `twins` of decide_faces."""
+    by_guardian: dict[str, set[int]] = {}
+    for pupil, names in guardians.items():
+        for name in names:
+            key = " ".join(str(name).casefold().split())
+            if key:
+                by_guardian.setdefault(key, set()).add(pupil)
+    siblings: dict[int, set[int]] = {}
+    for group in by_guardian.values():
+        for pupil in group:
+            siblings.setdefault(pupil, set()).update(group - {pupil})
+    births = births or {}
+    twins = {
+        p for p, kin in siblings.items()
+        if births.get(p) is not None and any(births.get(s) == births[p] for s in kin)
+    }
+    return {p: kin for p, kin in siblings.items() if kin}, twins

@@ -228,3 +228,19 @@ def test_a_protected_sibling_who_is_the_nearest_match_blocks():
     g = gallery((2, 0.30, 1), (1, 0.35, 0))
     face = one(g, {1}, siblings={1: {2}, 2: {1}})
     assert (face.status, face.pupil_id) == ("blocked", 2)
+
+
+def test_families_from_shared_guardians_and_twins_from_the_same_birthday():
+    import datetime as dt
+
+    from gatekeeper.screening.rule import families
+
+    guardians = {1: ["Ann  Jones"], 2: ["ann jones", "Bob Jones"], 3: ["Bob Jones"],
+                 4: ["Cy Lee"], 5: [""], 6: ["  "]}
+    births = {1: dt.date(2016, 3, 1), 2: dt.date(2016, 3, 1), 3: dt.date(2016, 3, 1),
+              4: dt.date(2016, 3, 1)}
+    siblings, twins = families(guardians, births)
+    assert siblings == {1: {2}, 2: {1, 3}, 3: {2}}
+    assert twins == {1, 2, 3}  # 1 and 3 share no guardian but each is a twin of 2
+    assert families(guardians, {1: dt.date(2016, 3, 1), 2: None})[1] == set()
+    assert families({}, {}) == ({}, set())
