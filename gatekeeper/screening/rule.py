@@ -94,6 +94,7 @@ class Matching:
     loose: float = t.LOOSE_TOLERANCE
     plausible: float = t.PLAUSIBLE_TOLERANCE
     block_margin: float = t.BLOCK_MARGIN
+    sibling: float = t.SIBLING_TOLERANCE
 
     def strict_for(self, candidates: int) -> float:
         """The clear radius for this many candidates, interpolated in log(candidates) between
@@ -115,6 +116,7 @@ class Context:
     candidates: np.ndarray  # may be cleared (an event's pupils; the whole school outside one)
     never_clear: np.ndarray  # has a twin, or a sibling at the school with no reference face
     guarded_by: dict[int, np.ndarray]  # pupil index -> indices of its protected siblings
+    kin_of: dict[int, np.ndarray]  # pupil index -> indices of all its siblings with a reference
     strict: np.ndarray  # each pupil's clear radius (number of candidates, age, kin)
     matching: Matching
 
@@ -137,6 +139,7 @@ def build_context(
     index = {int(pid): i for i, pid in enumerate(gallery.pupil_ids)}
     never_clear = np.zeros(len(gallery), dtype=bool)
     guarded_by: dict[int, np.ndarray] = {}
+    kin_of: dict[int, np.ndarray] = {}
     twins = set(twins)
     for pid, kin in (siblings or {}).items():
         if pid not in index:
@@ -144,7 +147,10 @@ def build_context(
         i = index[pid]
         # A sibling with no reference could be the face and nothing would show it: no clearing.
         never_clear[i] = any(s not in index for s in kin)
-        shielding = [index[s] for s in kin if s in index and protected[index[s]]]
+        known = [index[s] for s in kin if s in index]
+        if known:
+            kin_of[i] = np.array(known, dtype=np.int64)
+        shielding = [k for k in known if protected[k]]
         if shielding:
             guarded_by[i] = np.array(shielding, dtype=np.int64)
     for pid in twins & index.keys():
@@ -155,7 +161,7 @@ def build_context(
             matching.older_bonus)
     with_kin = [index[p] for p, kin in (siblings or {}).items() if p in index and kin]
     radius[with_kin] -= matching.kin_drop  # siblings sit closer than strangers
-    return Context(protected, allowed, never_clear, guarded_by, radius, matching)
+    return Context(protected, allowed, never_clear, guarded_by, kin_of, radius, matching)
 
 
 def decide_distances(dist: np.ndarray, ctx: Context) -> tuple[str, int | None]:
@@ -166,8 +172,8 @@ def decide_distances(dist: np.ndarray, ctx: Context) -> tuple[str, int | None]:
     unless the nearest pupil is a consented sibling of theirs: then unknown, for a person.
     Cleared only as the confident match (nearest of the whole school, within the clear radius for
     the number of candidates, `clear_margin` ahead of every other pupil) when that pupil is a
-    candidate, publishable, with no twin, no reference-less sibling and no protected sibling
-    within `plausible`. Anything else is unknown: a person decides.
+    candidate, publishable, with no twin, no reference-less sibling, no protected sibling within
+    `plausible` and no sibling at all within `sibling`. Anything else is unknown: a person decides.
     """
     m = ctx.matching
     if not dist.size:
@@ -191,6 +197,7 @@ def decide_distances(dist: np.ndarray, ctx: Context) -> tuple[str, int | None]:
         and not ctx.protected[best]
         and not ctx.never_clear[best]
         and not (best in ctx.guarded_by and (dist[ctx.guarded_by[best]] <= m.plausible).any())
+        and not (best in ctx.kin_of and (dist[ctx.kin_of[best]] <= m.sibling).any())
     )
     return (CLEARED, best) if clear else (UNKNOWN, None)
 

@@ -399,7 +399,8 @@ SWEEPS = {
     "clear_margin": (-0.03, 0.03, 0.06),
     "loose": (-0.04, 0.04, 0.08),
     "plausible": (-0.05, 0.05),
-    "block_margin": (-0.04, 0.04, 0.08),
+    "block_margin": (0.02, 0.04),
+    "sibling": (-0.05, 0.05),
 }
 
 

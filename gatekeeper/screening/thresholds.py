@@ -35,6 +35,11 @@ OLDER_TOLERANCE_BONUS = 0.05
 # Pupils with a sibling at the school clear this much closer: without it (and with 0.03) a
 # sibling or relative was cleared as the pupil in the family schools; 0.05 cleared none.
 KIN_TOLERANCE_DROP = 0.05
+# No face clears as a pupil while any sibling of theirs (consented or not) is within this: a
+# consented child of a family school was cleared as their consented brother, 0.29 from his
+# reference and 0.51 from her own (a wrong name on a post escapes a later takedown). 0.52 was the
+# first value without that clear and cost 1 of 18 family clears; 0.55 leaves room.
+SIBLING_TOLERANCE = 0.55
 # The confident match must beat every other pupil of the whole school (protected included) by this
 # much. 0.03 let strangers through in every kind; 0.08 none; above it, clears fall.
 CLEAR_MARGIN = 0.08

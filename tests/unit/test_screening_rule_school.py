@@ -143,15 +143,17 @@ def test_never_cleared_as_a_pupil_whose_protected_sibling_is_a_plausible_match()
     assert one(g, {1}, siblings={1: {2}, 2: {1}}).status == "unknown"
 
 
-def test_a_protected_sibling_beyond_plausible_does_not_stop_clearing():
-    g = gallery((1, 0.30, 0), (2, t.PLAUSIBLE_TOLERANCE + 0.05, 1))
+def test_a_sibling_beyond_the_sibling_tolerance_does_not_stop_clearing():
+    g = gallery((1, 0.30, 0), (2, t.SIBLING_TOLERANCE + 0.02, 1))
     assert one(g, {1}, siblings={1: {2}}).status == "cleared"
     assert one(g, {1}, siblings={1: {2}}, twins={1}).status == "unknown"
 
 
-def test_a_consented_sibling_does_not_stop_clearing():
-    g = gallery((1, 0.30, 0), (2, 0.30 + t.CLEAR_MARGIN + 0.05, 1))
-    assert one(g, {1, 2}, siblings={1: {2}, 2: {1}}).status == "cleared"
+def test_a_consented_sibling_within_the_sibling_tolerance_stops_clearing():
+    # Far enough behind to clear without siblings, but a sibling that close may be the face.
+    g = gallery((1, 0.30, 0), (2, t.SIBLING_TOLERANCE - 0.02, 1))
+    assert one(g, {1, 2}).status == "cleared"
+    assert one(g, {1, 2}, siblings={1: {2}, 2: {1}}).status == "unknown"
 
 
 def test_never_cleared_as_a_pupil_whose_sibling_has_no_reference():
@@ -193,7 +195,7 @@ def test_matching_value_is_the_thresholds_module():
         t.STRICT_TOLERANCE, t.STRICT_TOLERANCE_EVENT, t.STRICT_TOLERANCE_LARGE,
         t.OLDER_TOLERANCE_BONUS,
         t.KIN_TOLERANCE_DROP, t.CLEAR_MARGIN, t.LOOSE_TOLERANCE, t.PLAUSIBLE_TOLERANCE,
-        t.BLOCK_MARGIN)
+        t.BLOCK_MARGIN, t.SIBLING_TOLERANCE)
     assert t.LOOSE_TOLERANCE <= t.PLAUSIBLE_TOLERANCE
     assert t.STRICT_TOLERANCE_LARGE <= t.STRICT_TOLERANCE_EVENT <= t.STRICT_TOLERANCE
 
