@@ -8,54 +8,59 @@ Re-run the evaluation on labelled school data before trusting these numbers for 
 
 # --- Matching (face_recognition 128-d encodings, Euclidean distance) -------------------------
 # Chosen with `make eval-schools` (gatekeeper/screening/school_eval.py; the README's "Screening at
-# school size" has the table and the command): open-set schools built from labelled adults (LFW),
-# families (FIW) and children (LAG young photos), one reference per pupil, 20% protected, whole
-# school and 60-pupil events, each threshold swept around its value. What the sets showed:
+# school size" has the table, the sweep and the command): open-set schools built from labelled
+# adults (LFW, 1,000 enrolled), families (FIW, 553 enrolled siblings) and children (LAG childhood
+# photos, 287 enrolled), one reference per pupil, 20% protected, whole school and 60-pupil events,
+# each threshold then moved on its own. What the sets showed:
 # - children: a child's own second photo is 0.17-0.68 from the reference (median 0.53), while the
 #   nearest *other* child of 350 is 0.39-0.60 (median 0.51): the model barely tells children
 #   apart, so only faces well inside the stranger distances may clear;
-# - adults: own photo median 0.42, nearest stranger of 1,000 at >= 0.48 (1st percentile);
-# - families: siblings sit as close as 0.26; a sibling is often nearer than the pupil's own photo.
-# Clear radius by number of candidates (log-interpolated between the three sizes): the chance that
-# some stranger falls within a distance of some candidate grows with their number.
+# - adults: own photo median 0.42, nearest of 1,000 others >= 0.48 for 99% of strangers;
+# - families: siblings sit as close as 0.26, often nearer than the pupil's own second photo.
+# The clear radius depends on the number of candidates (log-interpolated between the three sizes
+# below): the chance that some stranger falls within a distance of some candidate grows with them.
 # Five adults (../shared/data/faces): every same-person face <= 0.44 clears, strangers >= 0.67.
 STRICT_TOLERANCE = 0.45
 SMALL_GALLERY = 5
-# 60-pupil events of children: 0.40 cleared no stranger of 300 nor any pupil outside the event
-# (0.42 did with a margin of 0.05 or less).
+# 60-pupil events: 0.40 cleared no stranger, relative or pupil outside the event in any kind;
+# 0.44 cleared a family face as someone else (through the interpolation, at 553 candidates).
 STRICT_TOLERANCE_EVENT = 0.40
 EVENT_GALLERY = 60
-# Whole schools: 0.36 at 1,000 candidates; 0.38 let a stranger child through at 350 with 0.05 margin.
+# Whole schools of 1,000: 0.36. At 0.38 two family faces were cleared as someone else, at 0.40
+# five, and four adult strangers.
 STRICT_TOLERANCE_LARGE = 0.36
 LARGE_GALLERY = 1000
-# Pupils known to be older (adult-like faces, `older=` in decide_faces) may clear this much
-# further out: adults with +0.05 had no leak at any size, +0.07 was the first step to leak.
-# Everyone else is matched as a child (the safe default).
+# Pupils known to be older (adult-like faces: `older=` in decide_faces) may clear this much
+# further out: adults had no leak at +0.05 or +0.07 and four at +0.09. Everyone else is matched
+# as a child, the safe default (the service passes no `older` today).
 OLDER_TOLERANCE_BONUS = 0.05
-# Pupils with a sibling at the school clear this much closer: without it (and with 0.03) a
-# sibling or relative was cleared as the pupil in the family schools; 0.05 cleared none.
+# Pupils with a sibling at the school clear this much closer: at 0.02 four family faces were
+# cleared as a sibling or a relative; at 0.05 none of those.
 KIN_TOLERANCE_DROP = 0.05
-# No face clears as a pupil while any sibling of theirs (consented or not) is within this: a
-# consented child of a family school was cleared as their consented brother, 0.29 from his
-# reference and 0.51 from her own (a wrong name on a post escapes a later takedown). 0.52 was the
-# first value without that clear and cost 1 of 18 family clears; 0.55 leaves room.
-SIBLING_TOLERANCE = 0.55
+# No face clears as a pupil while any sibling of theirs (consented or not) is within this: the
+# distance face_recognition itself calls the same person. A consented child was cleared as her
+# consented brother (0.29 from his reference, 0.51 from hers: a wrong name on a post escapes a
+# later takedown); 0.52 stopped that. At 0.55 an unenrolled parent 0.26 from her child's reference
+# was still cleared as the child; 0.60 happens to stop that one too (the child has a sibling within
+# 0.60), for 8% -> 8% family clears whole school and 15% -> 12% at events. Nothing that uses
+# distances alone separates a parent from a child that close: see the README.
+SIBLING_TOLERANCE = 0.60
 # The confident match must beat every other pupil of the whole school (protected included) by this
-# much. 0.03 let strangers through in every kind; 0.08 none; above it, clears fall.
+# much: 0.05 let an adult stranger through at 1,000 pupils; above 0.08 clears fall.
 CLEAR_MARGIN = 0.08
 # Blocking. A protected pupil blocks when within LOOSE, or within PLAUSIBLE and no more than
 # BLOCK_MARGIN behind the nearest pupil (the best match, relative to the others), unless the nearest
-# is a consented sibling of theirs (then a person decides). With the old 0.65 absolute band, 90% of
-# consented adults and 78% of consented children were blocked; a face that is neither cleared nor
-# blocked goes to a person, so a narrow band costs review work, never a leak (a clear needs the
-# protected pupil CLEAR_MARGIN behind the match).
-# LOOSE 0.38: consented falsely blocked children 3% / families 6% (0.42: 4% / 10%).
+# is a consented sibling of theirs (then a person decides). With the old absolute 0.65, 90% of
+# consented adults and 78% of consented children were blocked. A face neither cleared nor blocked
+# goes to a person, so a narrow band costs review work, never a leak: a clear needs every protected
+# pupil CLEAR_MARGIN behind the match.
+# LOOSE 0.38: consented falsely blocked: families 4%, children 4-5% (0.46: 10% and 12-16%).
 LOOSE_TOLERANCE = 0.38
 # PLAUSIBLE 0.46 keeps rose_leslie (0.44 from her own reference in kit_with_rose.jpg) blocked when
-# protected; 0.50 doubled children's false blocks.
+# she is protected; 0.51 adds a point of false blocks for families and children.
 PLAUSIBLE_TOLERANCE = 0.46
-# 0: only a protected pupil who is (level with) the best match blocks; +0.02 added 3-6 points of
-# false blocks for children and families, and no protected photo was cleared at 0.
+# 0: only a protected pupil who is (level with) the best match blocks; 0.02 added 2-3 points of
+# false blocks for children and families; every protected pupil's photo was stopped at 0.
 BLOCK_MARGIN = 0.0
 # One model for enrolment and screening: encodings from "small" and "large" are not comparable.
 ENCODING_MODEL = "small"
