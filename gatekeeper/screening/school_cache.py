@@ -1,4 +1,4 @@
-"""Face analyses of the school-sized evaluation sets, cached by file hash (`gatekeeper eval-schools`).
+"""Face analyses of the school-size evaluation sets, cached by file hash (`eval-schools`).
 
 Every image of ../shared/data/schools is analysed once with the product's own detector and encoder;
 the result (each face's box, score, sharpness and encoding, or none where the product would not
@@ -56,7 +56,8 @@ class CachedImage:
             return ((top + bottom) / 2 - cy) ** 2 + ((left + right) / 2 - cx) ** 2
 
         # A face away from the centre is someone else at the edge: then the person was not found.
-        inside = [f for f in self.faces if f.box[0] <= cy <= f.box[2] and f.box[3] <= cx <= f.box[1]]
+        inside = [f for f in self.faces
+                  if f.box[0] <= cy <= f.box[2] and f.box[3] <= cx <= f.box[1]]
         return min(inside, key=offset) if inside else None
 
 
@@ -93,7 +94,8 @@ def analyse_file(path: Path, upscale: int) -> CachedImage:
         box = (d.top, d.right, d.bottom, d.left)
         sharp = face_sharpness(image, box)
         ok = d.bottom - d.top >= t.MIN_ENCODE_FACE_PX and sharp >= t.MIN_ENCODE_SHARPNESS
-        faces.append(CachedFace(box, float(d.score), sharp, encode_face(image, box) if ok else None))
+        encoding = encode_face(image, box) if ok else None
+        faces.append(CachedFace(box, float(d.score), sharp, encoding))
     return CachedImage(image.width, image.height, tuple(faces))
 
 

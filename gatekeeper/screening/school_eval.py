@@ -1,4 +1,4 @@
-"""Screening at school size: open-set schools built from labelled face sets (`gatekeeper eval-schools`).
+"""Screening at school size: open-set schools from labelled face sets (`gatekeeper eval-schools`).
 
 The sets (../shared/data/schools, internal evaluation only; see its README) stand in for a school:
 
@@ -59,7 +59,7 @@ SAME_PHOTO = 1e-6  # encodings this close come from byte-identical images
 
 @dataclass
 class Person:
-    key: str  # e.g. "lfw/Name", "fiw/F0001_MID3", "lag/aaliyah"
+    key: str  # "<set folder>/<person folder>", as the sets lay them out
     kind: str
     images: list[CachedImage]
     family: str | None = None
@@ -327,7 +327,7 @@ def score(scenario: Scenario, matching: Matching = DEFAULT_MATCHING,
         distances = probe_distances(scenario)
     ids = scenario.gallery.pupil_ids
     out = Outcome()
-    for probe, dist in zip(scenario.probes, distances):
+    for probe, dist in zip(scenario.probes, distances, strict=True):
         row = out.counts[probe.category]
         if probe.encoding is None:
             row[3] += 1
@@ -410,12 +410,12 @@ def sweep_lines(scenarios: list[Scenario], matching: Matching = DEFAULT_MATCHING
     names = [s.name for s in scenarios]
     lines = ["| threshold | value | " + " | ".join(names) + " |",
              "|---|---|" + "---|" * len(names)]
-    settings = [("(chosen)", 0.0, matching)]
+    settings = [("(chosen)", matching)]
     for name, steps in SWEEPS.items():
         base = getattr(matching, name)
-        settings += [(name, step, replace(matching, **{name: round(base + step, 3)}))
+        settings += [(name, replace(matching, **{name: round(base + step, 3)}))
                      for step in steps]
-    for name, step, variant in settings:
+    for name, variant in settings:
         cells = []
         for scenario, dist in cached:
             out = score(scenario, variant, dist)
@@ -446,8 +446,9 @@ def run(root: Path, cache_dir: Path, pupils: int = 1000, protected: float = 0.2,
         scenarios += [whole_school(school), event(school, event_size, seed)]
     lines = [HEADER, "|" + "---|" * 10]
     outcomes = [score(s) for s in scenarios]
-    lines += [table_row(s, out) for s, out in zip(scenarios, outcomes)]
-    same = {s.name: out.same_photo for s, out in zip(scenarios, outcomes) if out.same_photo}
+    lines += [table_row(s, out) for s, out in zip(scenarios, outcomes, strict=True)]
+    same = {s.name: out.same_photo for s, out in zip(scenarios, outcomes, strict=True)
+            if out.same_photo}
     if same:
         lines += ["", "Left out (the identical image filed under another person too): "
                   + ", ".join(f"{name} {count}" for name, count in same.items())]

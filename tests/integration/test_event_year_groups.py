@@ -24,7 +24,8 @@ def at(distance: float, axis: int) -> np.ndarray:
 def test_staff_create_an_event_for_some_year_groups(login_as, app):
     staff = login_as("staff")
     made = staff.post("/uploads/events", {"name": "Trip", "date": "2026-07-10",
-                                          "purpose": "social_media", "year_groups": ["4", "R", "4"]})
+                                          "purpose": "social_media",
+                                          "year_groups": ["4", "R", "4"]})
     assert made.status_code == 200, made.get_data(as_text=True)
     assert made.get_json()["year_groups"] == ["R", "4"]
     whole = staff.post("/uploads/events", {"name": "Fair", "date": "2026-07-11",

@@ -184,7 +184,7 @@ def test_clears_only_publishable_event_pupils_and_fewer_with_kin(refs, faces, pu
     g = Gallery([Reference(i, f"U{i}", e) for i, e in enumerate(refs)])
     plain = decide_faces(faces, g, pub, candidates=event)
     with_kin = decide_faces(faces, g, pub, candidates=event, siblings=kin, twins=set(kin))
-    for a, b in zip(plain, with_kin):
+    for a, b in zip(plain, with_kin, strict=True):
         assert a.status != "cleared" or (a.pupil_id in pub and a.pupil_id in event)
         assert not (b.status == "cleared" and a != b)  # kin only ever take clears away
         assert (a.status == "blocked") == (b.status == "blocked")
