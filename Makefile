@@ -9,7 +9,7 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 REDIS  ?= redis://127.0.0.1:6379/15
 export GATEKEEPER_INSTANCE ?= $(CURDIR)/instance
 
-.PHONY: install catalogues run run-scale worker test test-sqlite test-postgres system-deps bench bench-load lint clean
+.PHONY: install catalogues run run-scale worker test test-sqlite test-postgres system-deps bench bench-load eval-schools lint clean
 
 install: $(VENV)/.installed catalogues
 
@@ -76,6 +76,12 @@ bench: install
 	$(PY) bench/bench_import.py
 	$(PY) bench/bench_sanitise.py
 	$(PY) bench/bench_screening.py
+
+# Screening at school size on the labelled sets (internal only; see gatekeeper/screening/school_eval.py).
+# The first run analyses about 7,900 images (one process, niced); later runs read the cache.
+SCHOOLS ?= ../shared/data/schools
+eval-schools: install
+	nice -n 10 $(VENV)/bin/gatekeeper eval-schools $(SCHOOLS) $(EVAL_ARGS)
 
 bench-load: install
 	$(PY) bench/bench_load.py

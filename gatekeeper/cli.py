@@ -188,6 +188,34 @@ def evaluate_command(folder: str, labels: str | None) -> None:
         raise CommandError(f"{len(report.leaks)} leak(s): a protected or unknown person was cleared")
 
 
+@main.command("eval-schools")
+@click.argument("folder", type=click.Path(file_okay=False, exists=True))
+@click.option("--pupils", default=1000, show_default=True, help="Enrolled pupils per school.")
+@click.option("--protected", default=0.2, show_default=True, help="Share of pupils protected.")
+@click.option("--event", "event_size", default=60, show_default=True, help="Pupils in an event.")
+@click.option("--seed", default=0, show_default=True, help="Which pupils, events, protected.")
+@click.option("--kinds", default="adults,families,children", show_default=True,
+              help="Comma-separated sets to build schools from.")
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False),
+              help="Where analyses are cached (default: INSTANCE/eval-cache).")
+@click.option("--no-sweep", is_flag=True, help="Skip the threshold sweep.")
+@click.option("--cached-only", is_flag=True, help="Use only images already analysed.")
+def evaluate_schools_command(folder, pupils, protected, event_size, seed, kinds, cache_dir,
+                             no_sweep, cached_only) -> None:
+    """Screen open-set schools built from labelled sets (FOLDER: the schools sets)."""
+    from gatekeeper.config import instance_path
+    from gatekeeper.screening.school_eval import run
+
+    cache = Path(cache_dir) if cache_dir else instance_path() / "eval-cache"
+    try:
+        report = run(Path(folder), cache, pupils, protected, event_size, seed, not no_sweep,
+                     tuple(k.strip() for k in kinds.split(",") if k.strip()),
+                     progress=lambda line: click.echo(line, err=True), cached_only=cached_only)
+    except (OSError, ValueError, KeyError) as error:
+        raise CommandError(str(error)) from None
+    click.echo(report)
+
+
 from gatekeeper.ops.commands import register as register_ops_commands  # noqa: E402
 
 register_ops_commands(main)

@@ -113,8 +113,16 @@ class Event(Base):
     name: Mapped[str] = mapped_column(String(200))
     date: Mapped[dt.date] = mapped_column(Date)
     purpose: Mapped[str] = mapped_column(String(40))
+    # The year groups taking part, comma-separated MIS codes ("R,1,2"); empty: the whole school.
+    # Only their pupils may be cleared on the event's photos (screening/service.py).
+    year_groups: Mapped[str] = mapped_column(String(200), default="", server_default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    @property
+    def year_group_list(self) -> list[str]:
+        """The event's year groups, or [] for the whole school."""
+        return [y for y in (self.year_groups or "").split(",") if y]
 
 
 class Photo(Base):

@@ -6,6 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_babel import gettext as _
 from flask_login import current_user, login_user
 
+from gatekeeper.auth.binding import bind_session
 from gatekeeper.auth.guard import guard_blueprint, public_blueprint
 from gatekeeper.extensions import db
 from gatekeeper.models import ROLES
@@ -30,6 +31,7 @@ def start_session(user, school_id: int) -> None:
     """Sign in afresh (no fixation) straight into the school that invited them."""
     session.clear()
     login_user(user)
+    bind_session()  # the session holds only in this browser, as after a sign-in
     session.permanent = True
     session["school_id"] = school_id
 

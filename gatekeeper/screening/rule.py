@@ -6,7 +6,7 @@ See DESIGN.md "Screening a photo for purpose P". Thresholds live in thresholds.p
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,22 +82,161 @@ class FaceDecision:
 UNKNOWN_FACE = FaceDecision(UNKNOWN)
 
 
+@dataclass(frozen=True)
+class Matching:
+    """The matching thresholds as one value, so the evaluation can sweep them (thresholds.py)."""
+
+    strict: float = t.STRICT_TOLERANCE  # clear radius with up to SMALL_GALLERY candidates
+    strict_event: float = t.STRICT_TOLERANCE_EVENT  # ... with EVENT_GALLERY
+    strict_large: float = t.STRICT_TOLERANCE_LARGE  # ... and with LARGE_GALLERY or more
+    older_bonus: float = t.OLDER_TOLERANCE_BONUS  # added for pupils known to be older
+    kin_drop: float = t.KIN_TOLERANCE_DROP  # taken off for pupils with a sibling at the school
+    clear_margin: float = t.CLEAR_MARGIN
+    loose: float = t.LOOSE_TOLERANCE
+    plausible: float = t.PLAUSIBLE_TOLERANCE
+    block_margin: float = t.BLOCK_MARGIN
+    sibling: float = t.SIBLING_TOLERANCE
+
+    def strict_for(self, candidates: int) -> float:
+        """The clear radius for this many candidates, interpolated in log(candidates) between
+        the three measured sizes: the chance that some stranger falls within a distance of some
+        candidate grows with their number."""
+        sizes = np.log([t.SMALL_GALLERY, t.EVENT_GALLERY, t.LARGE_GALLERY])
+        radii = [self.strict, self.strict_event, self.strict_large]
+        return float(np.interp(np.log(max(candidates, 1)), sizes, radii))
+
+
+DEFAULT_MATCHING = Matching()
+
+
+@dataclass(frozen=True)
+class Context:
+    """What one photo is decided against, as masks over the gallery's pupils."""
+
+    protected: np.ndarray  # not publishable for the purpose: blocks where a plausible match
+    candidates: np.ndarray  # may be cleared (an event's pupils; the whole school outside one)
+    never_clear: np.ndarray  # has a twin, or a sibling at the school with no reference face
+    guarded_by: dict[int, np.ndarray]  # pupil index -> indices of its protected siblings
+    kin_of: dict[int, np.ndarray]  # pupil index -> indices of all its siblings with a reference
+    strict: np.ndarray  # each pupil's clear radius (number of candidates, age, kin)
+    matching: Matching
+
+
+def build_context(
+    gallery: Gallery,
+    publishable: Collection[int],
+    candidates: Collection[int] | None = None,
+    siblings: Mapping[int, Collection[int]] | None = None,
+    twins: Collection[int] = (),
+    matching: Matching = DEFAULT_MATCHING,
+    older: Collection[int] = (),
+) -> Context:
+    """The masks `decide_distances` needs; `candidates` None means the whole school."""
+    protected = gallery.protected(publishable)
+    if candidates is None:
+        allowed = np.ones(len(gallery), dtype=bool)
+    else:
+        allowed = np.isin(gallery.pupil_ids, np.fromiter(candidates, np.int64, len(candidates)))
+    index = {int(pid): i for i, pid in enumerate(gallery.pupil_ids)}
+    never_clear = np.zeros(len(gallery), dtype=bool)
+    guarded_by: dict[int, np.ndarray] = {}
+    kin_of: dict[int, np.ndarray] = {}
+    twins = set(twins)
+    for pid, kin in (siblings or {}).items():
+        if pid not in index:
+            continue
+        i = index[pid]
+        # A sibling with no reference could be the face and nothing would show it: no clearing.
+        never_clear[i] = any(s not in index for s in kin)
+        known = [index[s] for s in kin if s in index]
+        if known:
+            kin_of[i] = np.array(known, dtype=np.int64)
+        shielding = [k for k in known if protected[k]]
+        if shielding:
+            guarded_by[i] = np.array(shielding, dtype=np.int64)
+    for pid in twins & index.keys():
+        never_clear[index[pid]] = True  # no model tells twins apart
+    radius = np.full(len(gallery), matching.strict_for(int(allowed.sum())))
+    if older:
+        radius[np.isin(gallery.pupil_ids, np.fromiter(older, np.int64, len(older)))] += (
+            matching.older_bonus)
+    with_kin = [index[p] for p, kin in (siblings or {}).items() if p in index and kin]
+    radius[with_kin] -= matching.kin_drop  # siblings sit closer than strangers
+    return Context(protected, allowed, never_clear, guarded_by, kin_of, radius, matching)
+
+
+def decide_distances(dist: np.ndarray, ctx: Context) -> tuple[str, int | None]:
+    """One face from its distance to every pupil: (status, index of the pupil concerned).
+
+    Blocked when a protected pupil is within `loose`, or within `plausible` and no more than
+    `block_margin` further than the nearest pupil (a plausible match relative to the others),
+    unless the nearest pupil is a consented sibling of theirs: then unknown, for a person.
+    Cleared only as the confident match (nearest of the whole school, within the clear radius for
+    the number of candidates, `clear_margin` ahead of every other pupil) when that pupil is a
+    candidate, publishable, with no twin, no reference-less sibling, no protected sibling within
+    `plausible` and no sibling at all within `sibling`. Anything else is unknown: a person decides.
+    """
+    m = ctx.matching
+    if not dist.size:
+        return UNKNOWN, None
+    closest = int(np.argmin(dist))
+    nearest = float(dist[closest])
+    blocking = ctx.protected & (
+        (dist <= m.loose) | ((dist <= m.plausible) & (dist - nearest <= m.block_margin))
+    )
+    if not ctx.protected[closest] and closest in ctx.guarded_by:
+        # Nearer to a consented pupil than to that pupil's protected sibling: no model tells
+        # siblings apart, so a person decides (never cleared: see the sibling check below).
+        blocking[ctx.guarded_by[closest]] = False
+    if blocking.any():
+        hits = np.flatnonzero(blocking)
+        return BLOCKED, int(hits[np.argmin(dist[hits])])
+    best = confident_match(dist, ctx)
+    clear = (
+        best is not None
+        and ctx.candidates[best]
+        and not ctx.protected[best]
+        and not ctx.never_clear[best]
+        and not (best in ctx.guarded_by and (dist[ctx.guarded_by[best]] <= m.plausible).any())
+        and not (best in ctx.kin_of and (dist[ctx.kin_of[best]] <= m.sibling).any())
+    )
+    return (CLEARED, best) if clear else (UNKNOWN, None)
+
+
+def confident_match(dist: np.ndarray, ctx: Context) -> int | None:
+    """The nearest pupil when within the clear radius and `clear_margin` ahead of every other
+    pupil, whatever the consent: the only pupil a face may ever be cleared as."""
+    if not dist.size:
+        return None
+    best = int(np.argmin(dist))
+    # The second-smallest distance without sorting 25,000 pupils (a tie gives no margin).
+    runner_up = np.partition(dist, 1)[1] if dist.size > 1 else np.inf
+    if dist[best] <= ctx.strict[best] and runner_up - dist[best] >= ctx.matching.clear_margin:
+        return best
+    return None
+
+
 def decide_face(
-    encoding: np.ndarray | None, gallery: Gallery, protected: np.ndarray
+    encoding: np.ndarray | None, gallery: Gallery, context: Context | np.ndarray
 ) -> FaceDecision:
-    """One face on its own: blocked, a candidate clear, or unknown (`protected` per pupil)."""
+    """One face on its own: blocked, a candidate clear, or unknown.
+
+    `context` is a Context, or (older callers) the per-pupil protected mask, whole school."""
     if encoding is None or not len(gallery):
         return UNKNOWN_FACE
-    dist = gallery.distances(encoding)
-    near_protected = np.flatnonzero(protected & (dist <= t.LOOSE_TOLERANCE))
-    if near_protected.size:
-        return _decision(BLOCKED, gallery, near_protected[np.argmin(dist[near_protected])], dist)
-    order = np.argsort(dist, kind="stable")
-    best = order[0]
-    runner_up = dist[order[1]] if order.size > 1 else np.inf
-    if dist[best] <= t.STRICT_TOLERANCE and runner_up - dist[best] >= t.CLEAR_MARGIN:
-        return _decision(CLEARED, gallery, best, dist)
-    return UNKNOWN_FACE
+    if not isinstance(context, Context):
+        context = _whole_school(gallery, np.asarray(context, dtype=bool))
+    return _decide(gallery.distances(encoding), gallery, context)
+
+
+def _decide(dist: np.ndarray, gallery: Gallery, context: Context) -> FaceDecision:
+    status, index = decide_distances(dist, context)
+    return UNKNOWN_FACE if index is None else _decision(status, gallery, index, dist)
+
+
+def _whole_school(gallery: Gallery, protected: np.ndarray) -> Context:
+    publishable = gallery.pupil_ids[~protected].tolist()
+    return build_context(gallery, publishable)
 
 
 def _decision(status: str, gallery: Gallery, index: int, dist: np.ndarray) -> FaceDecision:
@@ -107,14 +246,34 @@ def _decision(status: str, gallery: Gallery, index: int, dist: np.ndarray) -> Fa
 
 
 def decide_faces(
-    encodings: list[np.ndarray | None], gallery: Gallery, publishable: Collection[int]
+    encodings: list[np.ndarray | None],
+    gallery: Gallery,
+    publishable: Collection[int],
+    candidates: Collection[int] | None = None,
+    siblings: Mapping[int, Collection[int]] | None = None,
+    twins: Collection[int] = (),
+    matching: Matching = DEFAULT_MATCHING,
+    older: Collection[int] = (),
 ) -> list[FaceDecision]:
-    """Every face of one photo; a pupil cleared on two faces clears on neither."""
-    protected = gallery.protected(publishable)
-    decisions = [decide_face(e, gallery, protected) for e in encodings]
-    cleared = Counter(d.pupil_id for d in decisions if d.status == CLEARED)
+    """Every face of one photo; a pupil cleared on two faces clears on neither.
+
+    `candidates`: the pupils who may be cleared (an event's pupils; None = the whole school).
+    Every pupil still counts for blocking and for the margin, so a face nearest a pupil outside
+    the event is unknown. `siblings`: pupil -> the pupil's siblings at the school (sharing a
+    guardian); `twins`: pupils who have a twin at the school (never auto-cleared); `older`:
+    pupils known to be older (adult-like faces), whose clear radius is wider. Everyone else is
+    matched as a child, the safe default."""
+    context = build_context(gallery, publishable, candidates, siblings, twins, matching, older)
+    dists = [None if e is None or not len(gallery) else gallery.distances(e) for e in encodings]
+    decisions = [UNKNOWN_FACE if d is None else _decide(d, gallery, context) for d in dists]
+    # Counted over confident matches, not clears: whether another face of the same pupil is
+    # blocked must not turn this one from unknown into cleared when consent is withdrawn.
+    matches = Counter(
+        int(gallery.pupil_ids[i]) for d in dists if d is not None
+        for i in [confident_match(d, context)] if i is not None
+    )
     return [
-        UNKNOWN_FACE if d.status == CLEARED and cleared[d.pupil_id] > 1 else d for d in decisions
+        UNKNOWN_FACE if d.status == CLEARED and matches[d.pupil_id] > 1 else d for d in decisions
     ]
 
 
@@ -129,3 +288,27 @@ def photo_verdict(decisions: list[FaceDecision]) -> str:
     if UNKNOWN in statuses:
         return PHOTO_NEEDS_REVIEW
     return PHOTO_CLEARED
+
+
+def families(
+    guardians: Mapping[int, Collection[str]], births: Mapping[int, object] | None = None
+) -> tuple[dict[int, set[int]], set[int]]:
+    """Siblings and twins from the register: pupils who share a guardian (by name, compared
+    case- and space-insensitively) are siblings; siblings born the same day are twins.
+    Returns (pupil -> siblings, pupils with a twin), the `siblings` and `twins` of decide_faces."""
+    by_guardian: dict[str, set[int]] = {}
+    for pupil, names in guardians.items():
+        for name in names:
+            key = " ".join(str(name).casefold().split())
+            if key:
+                by_guardian.setdefault(key, set()).add(pupil)
+    siblings: dict[int, set[int]] = {}
+    for group in by_guardian.values():
+        for pupil in group:
+            siblings.setdefault(pupil, set()).update(group - {pupil})
+    births = births or {}
+    twins = {
+        p for p, kin in siblings.items()
+        if births.get(p) is not None and any(births.get(s) == births[p] for s in kin)
+    }
+    return {p: kin for p, kin in siblings.items() if kin}, twins

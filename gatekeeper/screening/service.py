@@ -17,6 +17,7 @@ from gatekeeper import audit
 from gatekeeper.crypto import app_cipher, open_encoding, seal_encoding
 from gatekeeper.extensions import db
 from gatekeeper.models import Face, Photo
+from gatekeeper.screening.events import event_candidates
 from gatekeeper.screening.rule import (
     PHOTO_NO_FACES,
     FaceDecision,
@@ -50,6 +51,7 @@ class RegisterNow:
         self.on = on or school_today()
         self.cipher = cipher or app_cipher()
         self._publishable: dict[str, frozenset[int]] = {}
+        self._candidates: dict[int | None, object] = {}
 
     @cached_property
     def gallery(self) -> Gallery:
@@ -61,13 +63,22 @@ class RegisterNow:
                 self.session, self.school_id, purpose, self.on)
         return self._publishable[purpose]
 
-    def decide(self, encodings, purpose: str) -> list[FaceDecision]:
-        """The rule for one photo's faces, for `purpose`, against this register."""
-        return decide_faces(list(encodings), self.gallery, self.publishable(purpose))
+    def decide(self, encodings, purpose: str, candidates=None) -> list[FaceDecision]:
+        """The rule for one photo's faces, for `purpose`, against this register; `candidates`:
+        the pupils who may be cleared (an event's; None = the whole school)."""
+        return decide_faces(list(encodings), self.gallery, self.publishable(purpose),
+                            candidates=candidates)
 
     def decide_stored(self, photo: Photo, purpose: str) -> list[FaceDecision]:
-        """The rule run again from the photo's stored encodings (aligned with photo.faces)."""
-        return self.decide(stored_encodings(photo, self.cipher), purpose)
+        """The rule run again from the photo's stored encodings (aligned with photo.faces),
+        with the candidates of the photo's event, as at upload."""
+        return self.decide(stored_encodings(photo, self.cipher), purpose,
+                           self.candidates(photo.event_id))
+
+    def candidates(self, event_id: int | None):
+        if event_id not in self._candidates:
+            self._candidates[event_id] = event_candidates(self.session, event_id)
+        return self._candidates[event_id]
 
 
 def stored_encodings(photo: Photo, cipher) -> list[np.ndarray | None]:
@@ -75,10 +86,12 @@ def stored_encodings(photo: Photo, cipher) -> list[np.ndarray | None]:
             for f in photo.faces]
 
 
-def screen_analysis(session: Session, school_id: int, analysis, purpose: str, on: dt.date, cipher):
-    """Decide every face of an analysed image against the register as it is on `on`."""
+def screen_analysis(session: Session, school_id: int, analysis, purpose: str, on: dt.date, cipher,
+                    candidates=None):
+    """Decide every face of an analysed image against the register as it is on `on`;
+    `candidates`: the pupils who may be cleared (an event's; None = the whole school)."""
     register = RegisterNow(session, school_id, on, cipher)
-    decisions = register.decide([f.encoding for f in analysis.faces], purpose)
+    decisions = register.decide([f.encoding for f in analysis.faces], purpose, candidates)
     return decisions, photo_verdict(decisions)
 
 
@@ -168,7 +181,8 @@ def refuse_photo(session: Session, photo: Photo, attempt: int, reason: str) -> s
 def record_verdict(session: Session, photo: Photo, attempt: int, analysis) -> str | None:
     cipher = app_cipher()
     decisions, verdict = screen_analysis(
-        session, photo.school_id, analysis, photo.purpose, school_today(), cipher
+        session, photo.school_id, analysis, photo.purpose, school_today(), cipher,
+        candidates=event_candidates(session, photo.event_id),
     )
     store_faces(photo, analysis, decisions, cipher)
     session.flush()

@@ -10,10 +10,11 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import DateField, SelectField, StringField, SubmitField
+from wtforms import DateField, SelectField, SelectMultipleField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
+from consent.importer import YEAR_GROUPS
 from gatekeeper import audit
 from gatekeeper.auth.guard import guard_blueprint
 from gatekeeper.extensions import db
@@ -36,6 +37,11 @@ class EventForm(FlaskForm):
     date = DateField(_l("Date"), validators=[DataRequired()], default=dt.date.today)
     purpose = SelectField(
         _l("Intended use"), choices=[SelectChoice(k, v) for k, v in PURPOSE_LABELS.items()]
+    )
+    # Only these year groups' pupils may be cleared on the event's photos; none: the whole school.
+    year_groups = SelectMultipleField(
+        _l("Year groups taking part (none: the whole school)"),
+        choices=[SelectChoice(y, y) for y in YEAR_GROUPS],
     )
     submit = SubmitField(_l("Create event"))
 
@@ -95,14 +101,17 @@ def create_event():
     form = EventForm()
     if not form.validate_on_submit():
         return jsonify(error=_("Give the event a name and a date.")), 400
+    years = ",".join(sorted(set(form.year_groups.data or ()), key=YEAR_GROUPS.index))
     event = Event(school_id=g.school_id, name=form.name.data.strip(), date=form.date.data,
-                  purpose=form.purpose.data, created_by_id=current_user.id)
+                  purpose=form.purpose.data, year_groups=years, created_by_id=current_user.id)
     db.session.add(event)
     db.session.flush()
     audit.record(db.session, "event_created", school_id=g.school_id, actor=current_user,
-                 subject=event, detail={"name": event.name, "purpose": event.purpose})
+                 subject=event, detail={"name": event.name, "purpose": event.purpose,
+                                        "year_groups": event.year_group_list})
     db.session.commit()
-    return jsonify(id=event.id, name=event.name, date=event.date.isoformat(), purpose=event.purpose)
+    return jsonify(id=event.id, name=event.name, date=event.date.isoformat(), purpose=event.purpose,
+                   year_groups=event.year_group_list)
 
 
 @bp.route("/", methods=["POST"])

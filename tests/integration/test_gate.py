@@ -32,15 +32,22 @@ AFTER_SOON = dt.datetime(2027, 6, 15, 9, 0)  # UTC: past the 10:30 BST schedule
 
 
 def lookalike_encodings():
-    """Reference faces of pupils A and B and a face 0.50 from A and 0.40 from B: within the
-    strict tolerance of B with a clear margin, and within the loose (blocking) one of A."""
+    """Reference faces of pupils A and B and a face just inside the blocking distance of A and
+    clearly nearer B: within B's clear radius with the margin the rule asks for."""
+    from gatekeeper.screening import thresholds as t
+
+    to_a = t.LOOSE_TOLERANCE - 0.01
+    to_b = to_a - t.CLEAR_MARGIN - 0.01
     rng = np.random.default_rng(7)
     b = rng.normal(0, 0.1, 128)
     x, y = np.zeros(128), np.zeros(128)
     x[0], y[1] = 1.0, 1.0
-    a = b + 0.6 * x
-    face = b + 0.225 * x + np.sqrt(0.16 - 0.225**2) * y
-    assert np.isclose(np.linalg.norm(face - b), 0.40) and np.isclose(np.linalg.norm(face - a), 0.50)
+    apart = 0.6
+    a = b + apart * x
+    along = (apart**2 + to_b**2 - to_a**2) / (2 * apart)
+    face = b + along * x + np.sqrt(to_b**2 - along**2) * y
+    assert np.isclose(np.linalg.norm(face - b), to_b)
+    assert np.isclose(np.linalg.norm(face - a), to_a)
     return a, b, face
 
 

@@ -1,0 +1,136 @@
+"""The school-size evaluation on a hand-made set: files whose analyses are planted in the cache
+(hash -> faces), so the scoring and the leak count are checked without any face model."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gatekeeper.screening import school_eval as se
+from gatekeeper.screening.school_cache import CachedFace, CachedImage, EncodingCache, upscale_for
+
+SIDE = 250
+GATEKEEPER = str(Path(sys.executable).with_name("gatekeeper"))
+
+
+def command(tmp_path, *args):
+    env = {**os.environ, "GATEKEEPER_INSTANCE": str(tmp_path / "instance")}
+    return subprocess.run([GATEKEEPER, "eval-schools", *args], env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def face_at(encoding, height=150) -> CachedImage:
+    top = (SIDE - height) // 2
+    box = (top, SIDE - top, top + height, top)
+    return CachedImage(SIDE, SIDE, (CachedFace(box, 0.9, 100.0, np.asarray(encoding, float)),))
+
+
+def direction(n: int) -> np.ndarray:
+    e = np.zeros(128)
+    e[n % 128] = 1.0 if n < 128 else -1.0
+    return e
+
+
+def plant(root, cache, relative: str, image: CachedImage) -> None:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(relative.encode())  # unique bytes: the cache key is their hash
+    cache.put(cache.key(path.read_bytes(), upscale_for(path)), image)
+
+
+@pytest.fixture
+def sets(tmp_path):
+    """Adults only: 20 people with two photos (a second photo 0.2 from the reference) and 20
+    one-photo strangers, all 1.0 from one another."""
+    root, cache = tmp_path / "schools", EncodingCache(tmp_path / "cache")
+    for i in range(20):
+        plant(root, cache, f"lfw/P{i:02d}/P{i:02d}_0001.jpg", face_at(direction(i)))
+        plant(root, cache, f"lfw/P{i:02d}/P{i:02d}_0002.jpg",
+              face_at(direction(i) + 0.2 * direction(100 + i)))
+    for i in range(20):
+        plant(root, cache, f"lfw/S{i:02d}/S{i:02d}_0001.jpg", face_at(direction(40 + i)))
+    for sub in ("fiw", "lag"):
+        (root / sub).mkdir()
+    (root / "fiw" / "relationships.csv").write_text("p1,p2\n")
+    cache.db.commit()
+    return root, cache
+
+
+def scenarios(root, cache, pupils=30):
+    people = se.load_people(root, cache, ("adults",), cached_only=True)
+    school = se.build_school("adults", people["adults"], pupils, 0.2, 0)
+    return school, se.whole_school(school), se.event(school, 5, 0)
+
+
+def test_a_separable_school_clears_consented_and_stops_the_rest(sets):
+    school, whole, event = scenarios(*sets)
+    # 20 with two photos + 10 of the 20 one-photo people (half stay strangers).
+    assert whole.enrolled == 30 and len(school.strangers) == 10
+    out = se.score(whole)
+    assert out.leaks == 0
+    assert out.counts[se.CONSENTED][0] == out.total(se.CONSENTED) > 0  # all auto-cleared
+    protected = out.counts[se.PROTECTED]
+    assert protected[0] == protected[1] == 0 and sum(protected) > 0
+    assert out.counts[se.STRANGER][:2] == [0, 0]
+    assert len(event.candidates) == 5
+    assert se.score(event).counts[se.OTHER][:2] == [0, 0]  # pupils outside the event: never
+
+
+def test_a_stranger_next_to_a_pupil_is_counted_as_a_leak(sets):
+    root, cache = sets
+    school, whole, _ = scenarios(root, cache)
+    victim = next(p for pid, p in school.pupil_people.items() if pid in school.publishable)
+    twin = victim.images[0].faces[0].encoding + 0.01 * direction(127)
+    plant(root, cache, "lfw/Z_lookalike/Z_lookalike_0001.jpg", face_at(twin))
+    cache.db.commit()
+    _, whole, _ = scenarios(root, cache)
+    out = se.score(whole)
+    assert out.leaks == 1 and out.counts[se.STRANGER][1] == 1
+
+
+def test_a_photo_with_no_face_found_of_a_stranger_is_a_leak(sets):
+    root, cache = sets
+    plant(root, cache, "lfw/Z_blank/Z_blank_0001.jpg", CachedImage(SIDE, SIDE, ()))
+    cache.db.commit()
+    _, whole, _ = scenarios(root, cache)
+    out = se.score(whole)
+    assert (out.leaks, out.no_face_leaks) == (1, 1)
+
+
+def test_report_rows_and_sweep(sets):
+    root, cache = sets
+    report = se.run(root, root.parent / "cache", pupils=30, event_size=5,
+                    kinds=("adults",), cached_only=True)
+    assert "| adults, whole school | 30 | 30 |" in report
+    assert "| adults, event | 30 | 5 |" in report
+    assert "| strict_event | 0." in report and "(chosen)" in report
+
+
+def test_the_command_refuses_a_folder_that_is_not_the_sets(tmp_path):
+    result = command(tmp_path, str(tmp_path), "--cache", str(tmp_path / "c"))
+    assert result.returncode != 0
+    assert result.stderr.strip().startswith("error:") and "is missing" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_bad_options_are_one_line_errors(sets, tmp_path):
+    root, _ = sets
+    for args in (["--protected", "1.5"], ["--pupils", "0"], ["--kinds", "aliens"]):
+        result = command(tmp_path, str(root), "--cache", str(tmp_path / "cache"), "--cached-only",
+                         *args)
+        assert result.returncode != 0 and result.stderr.startswith("error:"), args
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_the_cache_key_changes_with_the_bytes_and_the_upscale(tmp_path):
+    cache = EncodingCache(tmp_path)
+    assert cache.key(b"a", 1) != cache.key(b"b", 1) != cache.key(b"b", 3)
+    image = face_at(direction(3))
+    cache.put(cache.key(b"a", 1), image)
+    [(_, back)] = cache.get_many([cache.key(b"a", 1)]).items()
+    assert np.allclose(back.faces[0].encoding, image.faces[0].encoding)
+    assert json.loads(json.dumps(back.faces[0].box)) == list(image.faces[0].box)
