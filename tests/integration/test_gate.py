@@ -209,16 +209,23 @@ def test_a_register_change_holds_a_queued_lookalike(app, login_as, lookalike):
     assert not list(app.config["OUTBOX_DIR"].rglob("*.jpg"))
 
 
-def test_consents_that_lapse_on_their_expiry_date_are_rechecked_daily(app, school, login_as):
+def photo_of_a_pupil_granted_until(app, school, last_day: dt.date) -> int:
+    """A cleared photo of Ada, whose parent's social-media grant ends on `last_day`."""
     from gatekeeper.extensions import db
-    from gatekeeper.review.rescreen import rescreen_lapsed
 
     with app.app_context():
         ada = add_pupil(db.session, school["id"], 1, "Ada", "Lovelace")
         services.record_consent(db.session, ada, "social_media", "granted", given_by="Parent",
-                                recorded_by="test", expires_on=dt.date(2027, 8, 31))
+                                recorded_by="test", expires_on=last_day)
         db.session.commit()
-        photo_id = cleared_photo(db.session, school["id"], [ada.id])
+        return cleared_photo(db.session, school["id"], [ada.id])
+
+
+def test_consents_that_lapse_on_their_expiry_date_are_rechecked_daily(app, school, login_as):
+    from gatekeeper.extensions import db
+    from gatekeeper.review.rescreen import rescreen_lapsed
+
+    photo_id = photo_of_a_pupil_granted_until(app, school, dt.date(2027, 8, 31))
     media = login_as("media_lead")
     assert release(media, photo_id, SOCIAL, "Summer fair", "2027-12-01T10:00").status_code == 302
     with app.app_context():
@@ -393,14 +400,8 @@ def test_the_school_date_is_the_london_date():
                                            (dt.datetime(2027, 8, 31, 23, 30), "held")])
 def test_a_consent_expiring_on_31_august_holds_at_the_schools_midnight(
         app, login_as, school, utc, outcome):
-    from gatekeeper.extensions import db
 
-    with app.app_context():
-        ada = add_pupil(db.session, school["id"], 1, "Ada", "Lovelace")
-        services.record_consent(db.session, ada, "social_media", "granted", given_by="Parent",
-                                recorded_by="test", expires_on=dt.date(2027, 8, 31))
-        db.session.commit()
-        photo_id = cleared_photo(db.session, school["id"], [ada.id])
+    photo_id = photo_of_a_pupil_granted_until(app, school, dt.date(2027, 8, 31))
     media = login_as("media_lead")
     assert release(media, photo_id, SOCIAL, "Summer", "2027-08-31T20:00").status_code == 302
     with app.app_context():
