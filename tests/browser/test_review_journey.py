@@ -94,6 +94,7 @@ def test_media_lead_resolves_blurs_and_releases(live_app, page_at, uploaded, fac
     page.get_by_label(f"Release photo {lin}").check()
     page.get_by_text("Release the ticked photos together").click()
     page.get_by_label("Caption").fill("Our visiting author")
+    page.locator(".caption-feedback").get_by_text("Caption OK").wait_for()
     tick_checklist(page)
     page.get_by_role("button", name="Release ticked photos").click()
     page.get_by_text("1 photo(s) released").wait_for()
@@ -109,7 +110,10 @@ def test_media_lead_resolves_blurs_and_releases(live_app, page_at, uploaded, fac
         stranger = db.session.scalars(select(Face).where(Face.photo_id == kit, Face.blur)).one()
         cleared = db.session.scalars(select(Face).where(Face.photo_id == kit,
                                                         Face.status == "cleared")).first()
-        outbox = live_app.config["OUTBOX_DIR"] / f"{posts[kit].uuid}.jpg"
+        from gatekeeper.publishing.adapters import school_outbox
+
+        outbox = school_outbox(live_app.config["OUTBOX_DIR"], posts[kit].school_id) / (
+            f"{posts[kit].uuid}.jpg")
         posted, stranger_box, cleared_box = outbox.read_bytes(), stranger.box, cleared.box
 
     original = Image.open(faces_dir / "events" / "kit_with_rose.jpg").convert("RGB")
