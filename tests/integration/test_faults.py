@@ -28,7 +28,7 @@ from gatekeeper.testing.fixtures import upload_photo
 pytestmark = pytest.mark.slow
 
 SCREEN_TIMEOUT_S = 240
-FINAL_STATES = ("cleared", "needs_review", "blocked", "rejected")
+FINAL_STATES = ("cleared", "needs_review", "blocked", "no_faces", "rejected")
 BIG_SIDE = (4000, 3000)  # 12 MP: screening takes long enough to be caught in the middle
 STORAGE_LIMIT_BYTES = 128 * 1024
 UNREACHABLE_PG = "postgresql+psycopg://postgres@127.0.0.1:1/none"
@@ -174,7 +174,7 @@ def test_queue_unavailable_upload_is_kept_and_screened_when_it_returns(app, scho
         from gatekeeper.extensions import db
 
         assert requeue_stalled(db.session, stalled_after=dt.timedelta(0)) == 1
-    assert statuses(app)[photo_id] == "cleared"
+    assert statuses(app)[photo_id] == "no_faces"  # screened: a plain colour has no face
 
 
 def test_database_unavailable_then_back(app, school, login_as, tmp_path):
@@ -221,7 +221,7 @@ def test_database_unavailable_then_back(app, school, login_as, tmp_path):
     assert not storage.exists() or not any(storage.iterdir())  # nothing half-written
     back = upload_photo(staff, event_id, "back.jpg", data.getvalue())
     assert back.status_code == 201  # resumes; the same browser session still works
-    assert list(statuses(app).values()) == ["cleared"]
+    assert list(statuses(app).values()) == ["no_faces"]  # screened: a plain colour has no face
 
 
 def stored_files(app) -> list[Path]:
