@@ -70,7 +70,7 @@ class Probe:
     encoding: np.ndarray | None
     truth: int | None  # pupil id, None for a person who is not enrolled
     category: str
-    no_face: bool = False  # no face found at the centre: the product clears a faceless photo
+    no_face: bool = False  # no face found at the centre: "No faces found", a person looks
     person: str = ""  # the set's person key, for reading a failure
 
 
@@ -307,7 +307,7 @@ class Outcome:
 
     counts: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0, 0]))
     leaks: int = 0
-    no_face_leaks: int = 0
+    no_face_found: int = 0  # photos with no face found: never cleared, a person must look
     same_photo: int = 0  # left out: the very photo of another person's reference (label noise)
 
     def share(self, category: str, column: int) -> float | None:
@@ -331,9 +331,8 @@ def score(scenario: Scenario, matching: Matching = DEFAULT_MATCHING,
         row = out.counts[probe.category]
         if probe.encoding is None:
             row[3] += 1
-            if probe.no_face and probe.category != CONSENTED:
-                out.leaks += 1  # a photo with no face found is cleared by the product
-                out.no_face_leaks += 1
+            if probe.no_face:
+                out.no_face_found += 1  # "No faces found": sent to a person, never cleared
             continue
         nearest = int(np.argmin(dist))
         if dist[nearest] < SAME_PHOTO and probe.truth != int(ids[nearest]):
@@ -378,7 +377,8 @@ def table_row(scenario: Scenario, out: Outcome) -> str:
         _pct(out.share(CONSENTED, 2)),
         f"{_pct(protected_stopped)} of {out.total(PROTECTED)}",
         *(_cleared(out, c) for c in NOT_ENROLLED_KINDS),
-        f"{out.leaks}" + (f" ({out.no_face_leaks} no face found)" if out.no_face_leaks else ""),
+        f"{out.leaks}" + (f" ({out.no_face_found} no face found: to a person)"
+                          if out.no_face_found else ""),
     ]
     return "| " + " | ".join(cells) + " |"
 
