@@ -120,8 +120,12 @@ def test_media_lead_resolves_blurs_and_releases(live_app, page_at, uploaded, fac
     with Image.open(io.BytesIO(posted)) as image, Image.open(io.BytesIO(preview)) as shown:
         image, shown = image.convert("RGB"), shown.convert("RGB")
         assert image.size == shown.size == original.size
-        assert mean_difference(image, original, stranger_box) > 12  # the stranger went out blurred
-        assert mean_difference(image, original, cleared_box) < 6
-        assert mean_difference(shown, original, stranger_box) > 12
+        # The stranger (a 12x16 px face: two pixelation blocks with random noise, whose mean
+        # difference is about 12 on its own) differs from the original far more than a face that
+        # was only re-encoded, which stays within JPEG noise.
+        reencoded = mean_difference(image, original, cleared_box)
+        assert reencoded < 6
+        assert mean_difference(image, original, stranger_box) > 2 * max(reencoded, 3)
+        assert mean_difference(shown, original, stranger_box) > 2 * max(reencoded, 3)
     assert posted == preview  # byte for byte: what the media lead previewed is what was posted
     assert b"Exif" not in posted[:200] and b"Exif" not in preview[:200]
