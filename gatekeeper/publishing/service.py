@@ -66,7 +66,7 @@ def release_post(
     the register as it is now; the photo is taken with one conditional update, so two releases at
     the same moment make one post.
     """
-    from gatekeeper.review.service import gate_now, release_blockers  # review imports us
+    from gatekeeper.review.service import release_check  # review imports us
 
     if account.school_id != photo.school_id:
         raise ReleaseError(_("Choose an official account of this school."))
@@ -76,13 +76,13 @@ def release_post(
         raise ReleaseError(_("The head has not authorised you to release to %(account)s.",
                              account=account.label))
     register = register or RegisterNow(session, photo.school_id)
-    blockers = release_blockers(register, photo, account.purpose)
+    blockers, found = release_check(register, photo, account.purpose)
     if blockers:
         raise ReleaseError(" ".join(blockers))
     check = check_caption(caption, register_names(session, photo.school_id))
     if not check.ok:
         raise ReleaseError(_("Caption refused: %(why)s.", why="; ".join(check.errors)))
-    shown = gate_now(register, photo, account.purpose).pupils
+    shown = found.pupils
     take_for_release(session, photo)
     post = Post(
         school_id=photo.school_id,

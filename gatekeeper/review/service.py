@@ -75,11 +75,19 @@ def hold_message(hold: gate.Hold, purpose: str) -> str:
     return _("Face %(n)d is unknown: say who it is, or blur it.", n=n)
 
 
+def release_check(register: RegisterNow, photo: Photo,
+                  purpose: str) -> tuple[list[str], GateNow | None]:
+    """Reasons the photo cannot be released for `purpose` now (empty when it can), and the gate
+    they come from (None when the photo is not waiting for release at all)."""
+    if photo.status not in RELEASABLE:
+        return [_("This photo is %(status)s.", status=photo.status.replace("_", " "))], None
+    found = gate_now(register, photo, purpose)
+    return [hold_message(h, purpose) for h in found.holds], found
+
+
 def release_blockers(register: RegisterNow, photo: Photo, purpose: str) -> list[str]:
     """Reasons the photo cannot be released for `purpose` now; empty when it can."""
-    if photo.status not in RELEASABLE:
-        return [_("This photo is %(status)s.", status=photo.status.replace("_", " "))]
-    return [hold_message(h, purpose) for h in gate_now(register, photo, purpose).holds]
+    return release_check(register, photo, purpose)[0]
 
 
 def bulk_ready(register: RegisterNow, photo: Photo) -> bool:
