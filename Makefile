@@ -35,7 +35,7 @@ $(VENV)/.installed: requirements.txt requirements-nodeps.txt pyproject.toml
 # Web app and background worker together; Ctrl-C stops both.
 run: install
 	$(VENV)/bin/gatekeeper init --demo
-	$(PY) -m gatekeeper.run --host $(HOST) --port $(PORT)
+	$(PY) -m gatekeeper.ops.run --host $(HOST) --port $(PORT)
 
 # Production topology on this machine: gunicorn + CONSUMERS Huey consumers on PostgreSQL and Redis.
 CONSUMERS ?= 2
@@ -65,7 +65,7 @@ test-sqlite: catalogues
 	$(PY) -m pytest -p no:cacheprovider -q $(PYTEST_ARGS)
 
 test-postgres: catalogues
-	@$(PY) -m gatekeeper.testing.reachable "$(PG_URL)" "$(REDIS)"; rc=$$?; \
+	@$(PY) -m tests.support.reachable "$(PG_URL)" "$(REDIS)"; rc=$$?; \
 	if [ $$rc = 2 ]; then echo "NOTICE: neither PostgreSQL nor Redis is reachable: skipping pass 2"; exit 0; fi; \
 	if [ $$rc != 0 ]; then exit $$rc; fi; \
 	echo "=== pass 2: PostgreSQL + Redis (every test that touches a database or queue) ==="; \

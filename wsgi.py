@@ -1,5 +1,5 @@
 """WSGI entry point for gunicorn: `gunicorn wsgi:app`."""
 
-from gatekeeper import create_app
+from gatekeeper.app import create_app
 
 app = create_app()

@@ -25,7 +25,7 @@ YEARS = ("R", "1", "2", "3", "4", "5", "6")
 
 def export(purposes: tuple[str, ...]) -> bytes:
     """A SIMS-style export: legal names, UK dates, 'Year N', yes/no/empty answers."""
-    from gatekeeper.setup import demo_upn
+    from gatekeeper.ops.setup import demo_upn
 
     header = ["UPN", "Legal Forename", "Legal Surname", "DOB", "NC Year Actual",
               *(f"consent_{p}" for p in purposes), "biometric_consent"]
@@ -56,10 +56,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         os.environ["GATEKEEPER_INSTANCE"] = folder
         os.environ.pop("DATABASE_URL", None)
-        from gatekeeper import create_app
+        from gatekeeper.app import create_app
         from gatekeeper.extensions import db
-        from gatekeeper.setup import migrate_database
-        from gatekeeper.testing.fixtures import make_school
+        from gatekeeper.ops.setup import migrate_database
+        from tests.support.fixtures import make_school
 
         app = create_app({"INSTANCE": Path(folder)}, config_name="test")
         with app.app_context():

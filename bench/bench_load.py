@@ -77,13 +77,14 @@ def compose_photos(count: int, seed: int = 8) -> list[bytes]:
 
 def prepare_instance(instance: Path) -> None:
     """Migrate, and create one school with a staff user and two enrolled pupils."""
-    from gatekeeper import create_app
-    from gatekeeper.extensions import db
-    from gatekeeper.setup import migrate_database
-    from gatekeeper.testing.fixtures import add_pupil, make_school
-    from gatekeeper.auth.service import hash_password
-    from gatekeeper.models import User
     from sqlalchemy import update
+
+    from gatekeeper.app import create_app
+    from gatekeeper.extensions import db
+    from gatekeeper.models import User
+    from gatekeeper.ops.setup import migrate_database
+    from gatekeeper.people.auth import hash_password
+    from tests.support.fixtures import add_pupil, make_school
 
     app = create_app({"HUEY_IMMEDIATE": True}, config_name="development")
     with app.app_context():

@@ -11,7 +11,7 @@ import numpy as np
 import piexif
 from PIL import Image
 
-from gatekeeper.sanitise import DEFAULT_MAX_SIDE, sanitise
+from gatekeeper.imaging.sanitise import DEFAULT_MAX_SIDE, sanitise
 
 WIDTH, HEIGHT = 4032, 3024  # a 12 MP phone photo
 RUNS = 10

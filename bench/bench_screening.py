@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # inherited by spawned workers: one thread each
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.support
 
 import multiprocessing as mp  # noqa: E402
 
@@ -24,8 +25,8 @@ import numpy as np  # noqa: E402
 import piexif  # noqa: E402
 from PIL import Image, ImageOps  # noqa: E402
 
-from gatekeeper.screening.evaluate import compose_group, head_crop  # noqa: E402
 from gatekeeper.screening.rule import Gallery, Reference, decide_faces, photo_verdict  # noqa: E402
+from tests.support.photos import compose_group, head_crop  # noqa: E402
 
 FACES_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
 SIZE = (4032, 3024)

@@ -23,3 +23,14 @@ def school_date(moment: dt.datetime) -> dt.date:
 def school_today() -> dt.date:
     """Today's date at the school."""
     return school_date(dt.datetime.now(dt.UTC))
+
+
+def london_to_utc(local: dt.datetime) -> dt.datetime:
+    """A naive Europe/London wall-clock time → naive UTC (daylight saving handled)."""
+    if local.tzinfo is None:
+        local = local.replace(tzinfo=SCHOOL_ZONE)
+    return local.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def utc_to_london(utc: dt.datetime) -> dt.datetime:
+    return utc.replace(tzinfo=dt.UTC).astimezone(SCHOOL_ZONE)

@@ -6,6 +6,9 @@ import os
 import secrets
 from pathlib import Path
 
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
 MAX_UPLOAD_BYTES = 60 * 1024 * 1024  # one photo per request; a 12 MP HEIC or JPEG is 2-10 MB
 SECRET_KEY_FILE = "secret_key"
 # Everything Gatekeeper creates (database, queue, keys, anchor, storage, outbox) is owner-only.
@@ -47,9 +50,6 @@ def sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def use_sqlite_pragmas() -> None:
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
-
     if not event.contains(Engine, "connect", sqlite_pragmas):
         event.listen(Engine, "connect", sqlite_pragmas)
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tempfile
 from pathlib import Path
 from typing import BinaryIO
+
+from flask import current_app
 
 CHUNK = 1024 * 1024
 RENDERINGS = "renderings"
@@ -48,8 +51,6 @@ class Storage:
         return size, digest.hexdigest()
 
     def write_bytes(self, kind: str, name: str, data: bytes) -> Path:
-        import io
-
         self.save(kind, name, io.BytesIO(data), limit=len(data) + 1)
         return self._path(kind, name)
 
@@ -73,6 +74,4 @@ class Storage:
 
 
 def app_storage() -> Storage:
-    from flask import current_app
-
     return Storage(current_app.config["STORAGE_DIR"])

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from gatekeeper.testing.fixtures import Browser, make_school
 from gatekeeper.translations import compile_catalogues
+from tests.support.fixtures import Browser, make_school
 
 ROOT = Path(__file__).resolve().parent.parent
 FACES_DIR = ROOT.parent / "shared" / "data" / "faces"
@@ -58,7 +58,7 @@ _apps_built: list = []
 
 
 def _app(instance: Path, database_url: str, **extra):
-    from gatekeeper import create_app
+    from gatekeeper.app import create_app
 
     config = {
         "SQLALCHEMY_DATABASE_URI": database_url,
@@ -96,7 +96,7 @@ def close_every_app():
 @pytest.fixture(scope="session")
 def migrated(tmp_path_factory):
     """Run the Alembic migrations once: into a template SQLite file, or a fresh PostgreSQL database."""
-    from gatekeeper.setup import migrate_database
+    from gatekeeper.ops.setup import migrate_database
 
     root = tmp_path_factory.mktemp("gk")
     os.environ["GATEKEEPER_INSTANCE"] = str(root / "env-instance")

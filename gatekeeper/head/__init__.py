@@ -1,4 +1,1 @@
-from gatekeeper.head import people  # noqa: F401  (its routes join the head blueprint)
-from gatekeeper.head.views import bp
-
-__all__ = ["bp"]
+"""The head's screens: the school's official accounts, who may release, staff and roles."""

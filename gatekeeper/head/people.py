@@ -18,6 +18,7 @@ from gatekeeper.people import invitations, members, schools
 from gatekeeper.people.links import invitation_url
 from gatekeeper.people.mail import mail_configured
 from gatekeeper.people.passwords import MAX_PASSWORD, MIN_PASSWORD, PasswordError
+from gatekeeper.worker.tasks import send_invitation_task
 
 LANGUAGE_LABELS = {"en": "English", "cy": "Cymraeg"}
 
@@ -64,7 +65,6 @@ def invite():
         db.session.rollback()
         return back_to_users(str(error), "danger")
     if mail_configured(current_app.config):
-        from gatekeeper.people.tasks import send_invitation_task
 
         send_invitation_task(issued.invitation.id)  # the worker mails a fresh link; none shown here
         return back_to_users(_("The invitation is on its way to %(email)s.",

@@ -13,8 +13,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from consent.models import utcnow
-from gatekeeper import audit
+from gatekeeper.compliance import audit
 from gatekeeper.models import ROLES, Membership, Photo, Post, User
+from gatekeeper.people.members import active_heads
 
 WEEK = dt.timedelta(days=7)
 SAMPLE_SIZE = 5
@@ -61,7 +62,6 @@ def set_roles(session: Session, school_id: int, head: User, user: User, roles: s
 
 def heads_at(session: Session, school_id: int) -> int:
     """Active (not deactivated) heads of the school."""
-    from gatekeeper.people.members import active_heads
 
     return active_heads(session, school_id)
 

@@ -7,10 +7,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from gatekeeper.auth.guard import guard_blueprint
 from gatekeeper.extensions import db
 from gatekeeper.head import service
-from gatekeeper.models import ROLES, User
+from gatekeeper.models import ROLES, Post, User
+from gatekeeper.people.invitations import open_invitations
+from gatekeeper.review.service import blur_boxes
+from gatekeeper.web.guard import guard_blueprint
+from gatekeeper.web.previews import thumbnail_response
 
 bp = guard_blueprint(Blueprint("head", __name__, url_prefix="/head"), "head")
 
@@ -41,8 +44,6 @@ def index():
 
 @bp.route("/users")
 def users():
-    from gatekeeper.people.invitations import open_invitations
-
     return render_template("head/users.html", users=service.school_users(db.session, g.school_id),
                            invitations=open_invitations(db.session, g.school_id),
                            roles=ROLES, role_labels=ROLE_LABELS, title=_("Users and roles"))
@@ -71,10 +72,8 @@ def set_roles(user_id: int):
 @bp.route("/posts/<int:post_id>/image")
 def post_image(post_id: int):
     """A small copy of what was posted (blurs applied), for sampling."""
-    from gatekeeper.models import Post
-    from gatekeeper.thumbnails import thumbnail_response
 
     post = db.session.get(Post, post_id)
     if post is None or post.school_id != g.school_id:
         abort(404)
-    return thumbnail_response(post.photo, blur=True)
+    return thumbnail_response(post.photo, boxes=blur_boxes(post.photo))

@@ -1,1 +1,1 @@
-"""Operations: recovering stalled work, and the commands an operator runs (audit, purge, SAR, backup)."""
+"""Running the product: make run, make run-scale, their supervisor, database set-up and the demo school."""

@@ -53,7 +53,7 @@ def main() -> int:
     children.append(Child(
         [os.path.join(bin_dir, "gunicorn"), "--bind", f"{args.host}:{args.port}", "--workers",
          args.web_workers, "--threads", "4", "--timeout", "120", "--access-logfile", "-",
-         "--logger-class", "gatekeeper.security.RedactingLogger", "wsgi:app"]))
+         "--logger-class", "gatekeeper.web.security.RedactingLogger", "wsgi:app"]))
     return supervise(children, grace_s=STOP_GRACE_S, env=env, banner=(
         f"Gatekeeper (scale) on http://{args.host}:{args.port}: {args.consumers} consumers, "
         f"PostgreSQL and Redis (Ctrl-C stops all)"))

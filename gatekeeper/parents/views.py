@@ -12,12 +12,12 @@ from flask_babel import gettext as _
 
 from consent import rules, services
 from consent.models import Guardian, Pupil, School
-from gatekeeper.auth.guard import public_blueprint
 from gatekeeper.extensions import db
 from gatekeeper.parents.links import LinkExpired, LinkRefused, matches, read_token
 from gatekeeper.register import actions
 from gatekeeper.register.forms import today
 from gatekeeper.register.wording import register_globals
+from gatekeeper.web.guard import public_blueprint
 
 bp = public_blueprint(Blueprint("parents", __name__, url_prefix="/parent"))
 bp.context_processor(register_globals)

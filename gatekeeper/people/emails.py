@@ -11,8 +11,9 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from consent.models import utcnow
-from gatekeeper import audit
+from gatekeeper.compliance import audit
 from gatekeeper.extensions import db
+from gatekeeper.head.views import ROLE_LABELS
 from gatekeeper.people import invitations, resets, tokens
 from gatekeeper.people.links import invitation_url, reset_url
 from gatekeeper.people.mail import MailNotConfigured, build_message, mail_settings, send
@@ -81,8 +82,6 @@ def mail_reset(email: str) -> str:
 
 
 def role_label(role: str) -> str:
-    from gatekeeper.head.views import ROLE_LABELS
-
     return str(ROLE_LABELS[role])
 
 

@@ -15,10 +15,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from consent.models import School, utcnow
-from gatekeeper import audit
-from gatekeeper.auth.service import hash_password
+from gatekeeper.compliance import audit
 from gatekeeper.models import ROLES, Membership, User
 from gatekeeper.people import tokens
+from gatekeeper.people.auth import hash_password
 from gatekeeper.people.models import Invitation
 from gatekeeper.people.passwords import check_new_password
 

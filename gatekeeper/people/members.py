@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from consent.models import utcnow
-from gatekeeper import audit
+from gatekeeper.compliance import audit
 from gatekeeper.models import Membership, User
 from gatekeeper.people.passwords import check_new_password, end_sessions, set_password
 

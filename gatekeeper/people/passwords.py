@@ -8,9 +8,9 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
 
-from gatekeeper import audit
-from gatekeeper.auth.service import hash_password
+from gatekeeper.compliance import audit
 from gatekeeper.models import User
+from gatekeeper.people.auth import hash_password
 
 MIN_PASSWORD = 12
 # scrypt's cost grows with the input: a cap keeps one request from tying up a worker.

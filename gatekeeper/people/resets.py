@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from consent.models import utcnow
-from gatekeeper import audit
+from gatekeeper.compliance import audit
 from gatekeeper.models import User
 from gatekeeper.people import tokens
 from gatekeeper.people.invitations import account_for

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent.models import School
-from gatekeeper import audit
+from gatekeeper.compliance import audit
 from gatekeeper.models import User
 
 # The DfE's Unique Reference Number: six digits (England and Wales alike on GIAS).

@@ -6,13 +6,15 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_babel import gettext as _
 from flask_login import current_user, login_user
 
-from gatekeeper.auth.binding import bind_session
-from gatekeeper.auth.guard import guard_blueprint, public_blueprint
 from gatekeeper.extensions import db
+from gatekeeper.head.views import ROLE_LABELS
 from gatekeeper.models import ROLES
 from gatekeeper.people import invitations, passwords, resets
+from gatekeeper.people.binding import bind_session
 from gatekeeper.people.invitations import InvitationError, InvitationRefused, normal_email
 from gatekeeper.people.passwords import MAX_PASSWORD, PasswordError
+from gatekeeper.web.guard import guard_blueprint, public_blueprint
+from gatekeeper.worker.tasks import send_reset_task
 
 # Public by design: the signed one-time link is the key, and it opens only its own invitation.
 welcome_bp = public_blueprint(Blueprint("welcome", __name__, url_prefix="/welcome"))
@@ -61,7 +63,6 @@ def accept(token: str):
             start_session(user, invitation.school_id)
             flash(_("Welcome to %(school)s.", school=invitation.school.name), "success")
             return redirect(url_for("home.index"))
-    from gatekeeper.head.views import ROLE_LABELS
 
     return render_template("welcome/accept.html", invitation=invitation, token=token,
                            role_label=ROLE_LABELS[invitation.role],
@@ -72,7 +73,6 @@ def accept(token: str):
 def forgot():
     """The same answer whether or not the address has an account: the worker decides."""
     if request.method == "POST":
-        from gatekeeper.people.tasks import send_reset_task
 
         try:
             send_reset_task(normal_email(request.form.get("email", "")[:300]))

@@ -1,0 +1,1 @@
+"""Publishing: release, the posting queue, takedown, the destinations' adapters, accounts, captions."""

@@ -10,16 +10,17 @@ import json
 import urllib.parse
 from collections.abc import Iterable, Mapping
 
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent.models import utcnow
-from gatekeeper import audit
-from gatekeeper.crypto import app_cipher
+from gatekeeper.compliance import audit
+from gatekeeper.compliance.crypto import app_cipher
+from gatekeeper.imaging.sanitise import QUALITY_RANGE
 from gatekeeper.models import AccountReleaser, Membership, OfficialAccount, User
 from gatekeeper.publishing.adapters import ADAPTERS, Publisher, publisher_for
-from gatekeeper.sanitise import QUALITY_RANGE
 
 MIN_ADMINS = 2
 MAX_SIDE_RANGE = range(320, 4097)
@@ -116,8 +117,6 @@ def save_account(session: Session, school_id: int, form: Mapping, head: User,
 
 
 def _purposes() -> tuple[str, ...]:
-    from flask import current_app
-
     return tuple(current_app.config["PURPOSES"])
 
 
@@ -189,7 +188,6 @@ def may_release(session: Session, account: OfficialAccount, user: User) -> bool:
 
 def account_publisher(account: OfficialAccount) -> Publisher:
     """The account's publisher with its secret unsealed (in memory only)."""
-    from flask import current_app
 
     sealed = account.settings.get(SEALED_KEY)
     secret = app_cipher().decrypt(sealed.encode()).decode() if sealed else ""

@@ -91,7 +91,7 @@ class Publisher(Protocol):
     def delete(self, ref: PostRef) -> None: ...
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as out:
@@ -121,8 +121,8 @@ class OutboxPublisher:
         side["image_file"] = f"{name}.jpg"
         # Image first, side file last: a sync tool that waits for the JSON never sees half a post.
         # Same names on a re-run: publishing twice leaves one post in the folder.
-        _write_atomically(self.folder / f"{name}.jpg", release.image)
-        _write_atomically(self.folder / f"{name}.json", json.dumps(side, indent=2).encode())
+        write_atomically(self.folder / f"{name}.jpg", release.image)
+        write_atomically(self.folder / f"{name}.json", json.dumps(side, indent=2).encode())
         return name
 
     def delete(self, ref: PostRef) -> None:

@@ -20,12 +20,17 @@ from sqlalchemy.orm import Session
 
 from consent.clock import school_date
 from consent.models import Pupil, School, utcnow
-from gatekeeper import audit
+from gatekeeper.compliance import audit
 from gatekeeper.extensions import db
+from gatekeeper.imaging.renderings import render
+from gatekeeper.imaging.sanitise import verify_clean
 from gatekeeper.models import OfficialAccount, Photo, Post, User
 from gatekeeper.publishing.accounts import account_publisher, may_release
 from gatekeeper.publishing.adapters import PublishError, Release
 from gatekeeper.publishing.captions import check_caption
+from gatekeeper.publishing.takedown import reopen_takedown
+from gatekeeper.review import gate
+from gatekeeper.review.service import RELEASABLE, blur_boxes, gate_now, release_check
 from gatekeeper.screening.service import RegisterNow
 from gatekeeper.storage import app_storage
 
@@ -66,7 +71,6 @@ def release_post(
     the register as it is now; the photo is taken with one conditional update, so two releases at
     the same moment make one post.
     """
-    from gatekeeper.review.service import release_check  # review imports us
 
     if account.school_id != photo.school_id:
         raise ReleaseError(_("Choose an official account of this school."))
@@ -102,10 +106,31 @@ def release_post(
     return post
 
 
+def release_photos(
+    session: Session, photos: list[Photo], account: OfficialAccount, caption: str, user: User,
+    scheduled_at: dt.datetime | None = None,
+) -> list[Post]:
+    """Release several photos with one caption: all or none (the caller commits or rolls back).
+    A photo in which no face was found is never part of a bulk release."""
+    if not photos:
+        raise ReleaseError(_("Choose at least one photo."))
+    if len(photos) > 1 and any(p.no_faces for p in photos):
+        raise ReleaseError(_("A photo in which no faces were found is released on its own, "
+                             "after a person has looked at it."))
+    register = RegisterNow(session, photos[0].school_id)
+    posts = []
+    for photo in photos:
+        try:
+            posts.append(release_post(session, photo, account, caption, user, scheduled_at,
+                                      register))
+        except ReleaseError as error:
+            raise ReleaseError(_("Photo %(n)d: %(why)s", n=photo.id, why=str(error))) from None
+    return posts
+
+
 def take_for_release(session: Session, photo: Photo) -> None:
     """Move the photo to "queued" only if it is still waiting for release (one conditional
     UPDATE): of two releases at once, the second finds it taken and is refused."""
-    from gatekeeper.review.service import RELEASABLE
 
     taken = session.execute(
         update(Photo).where(Photo.id == photo.id, Photo.status.in_(RELEASABLE))
@@ -139,7 +164,6 @@ def backoff(attempts: int) -> dt.timedelta:
 
 def post_hold_reason(holds, shown_not_publishable: bool) -> str | None:
     """Why a post may not go out now, from the gate's holds (see review.gate), or None."""
-    from gatekeeper.review import gate
 
     codes = {h.code for h in holds}
     if shown_not_publishable or codes & {gate.HOLD_BLOCKED, gate.HOLD_NAMED_NOT_PUBLISHABLE}:
@@ -154,7 +178,6 @@ def post_hold_reason(holds, shown_not_publishable: bool) -> str | None:
 def hold_reason(session: Session, post: Post, now: dt.datetime) -> str | None:
     """Immediately before posting: the whole rule again, from the stored encodings, for this
     account's purpose and the register as it is now; then the caption."""
-    from gatekeeper.review.service import gate_now
 
     register = RegisterNow(session, post.school_id, school_date(now))
     found = gate_now(register, post.photo, post.account.purpose)
@@ -179,10 +202,6 @@ def claim(session: Session, post_id: int, now: dt.datetime) -> bool:
 
 
 def build_release(session: Session, post: Post) -> Release:
-    from gatekeeper.review.service import blur_boxes
-    from gatekeeper.sanitise import verify_clean
-    from gatekeeper.thumbnails import render
-
     account, photo = post.account, post.photo
     # The very rendering the media lead previewed (same size, quality and blurs), checked again.
     image = render(app_storage(), photo, account.max_side, account.quality, blur_boxes(photo))
@@ -265,7 +284,6 @@ def finish(session: Session, post: Post, external_id: str, now: dt.datetime) -> 
     ).rowcount
     session.expire(post)
     if done != 1:
-        from gatekeeper.publishing.takedown import reopen_takedown
 
         post.external_id = external_id
         reopen_takedown(session, post)

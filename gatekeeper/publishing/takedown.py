@@ -15,10 +15,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent.models import Pupil, utcnow
-from gatekeeper import audit
+from gatekeeper.compliance import audit
+from gatekeeper.extensions import db
 from gatekeeper.models import LIVE_POST_STATES, Photo, Post, Takedown, User
 from gatekeeper.publishing.accounts import account_publisher
 from gatekeeper.publishing.adapters import PostRef, PublishError
+from gatekeeper.storage import app_storage
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +131,6 @@ def carry_out(session: Session, takedown: Takedown) -> str:
 
 def carry_out_takedowns() -> dict[int, str]:
     """The periodic task's work: every pending takedown, one commit each."""
-    from gatekeeper.extensions import db
 
     session, results = db.session, {}
     for takedown_id in pending_takedown_ids(session):
@@ -159,7 +160,6 @@ def takedowns_requested_by(session: Session, school_id: int, who: User | str) ->
 
 def delete_own_upload(session: Session, photo: Photo, user: User) -> None:
     """Staff delete their own upload at any time before release: the original and the row."""
-    from gatekeeper.storage import app_storage
 
     if photo.uploaded_by_id != user.id:
         raise TakedownError(_("You can only delete your own uploads."))

@@ -7,13 +7,14 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from gatekeeper.auth.guard import guard_blueprint
+from consent.clock import utc_to_london
 from gatekeeper.extensions import db
 from gatekeeper.models import OfficialAccount, Photo, Post, Takedown
 from gatekeeper.publishing import accounts as account_service
 from gatekeeper.publishing import service, takedown
 from gatekeeper.publishing.adapters import ADAPTERS
-from gatekeeper.timezone import utc_to_london
+from gatekeeper.web.guard import guard_blueprint
+from gatekeeper.worker.tasks import carry_out_takedowns_task, publish_post_task
 
 bp = guard_blueprint(Blueprint("publishing", __name__, url_prefix="/queue"), "media_lead", "head")
 accounts_bp = guard_blueprint(Blueprint("accounts", __name__, url_prefix="/accounts"), "head")
@@ -64,7 +65,6 @@ def take_down(post_id: int):
         db.session.rollback()
         flash(str(error), "danger")
         return redirect(url_for("publishing.index"))
-    from gatekeeper.tasks import carry_out_takedowns_task
 
     carry_out_takedowns_task()  # after commit: the worker sees the takedown
     flash(_("The post is withdrawn; its takedown is under way."), "success")
@@ -96,7 +96,6 @@ def retry(post_id: int):
         db.session.rollback()
         flash(str(error), "danger")
         return redirect(url_for("publishing.index"))
-    from gatekeeper.tasks import publish_post_task
 
     publish_post_task(post.id)
     return redirect(url_for("publishing.index"))

@@ -1,4 +1,1 @@
-from gatekeeper.register.nopublish import bp as nopublish_bp
-from gatekeeper.register.views import bp
-
-__all__ = ["bp", "nopublish_bp"]
+"""The consent register's screens: pupils, consent, the import, the no-publish list (the rules live in consent/)."""

@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 
 from consent import importer, rules, services
 from consent.models import ConsentRecord, Guardian, NoPublishEntry, Pupil
-from gatekeeper import audit
+from gatekeeper.compliance import audit
 from gatekeeper.models import User
+from gatekeeper.publishing.takedown import pull_posts_showing
 from gatekeeper.review.rescreen import register_changed
 
 Actor = User | str | None
@@ -28,7 +29,6 @@ def actor_label(actor: Actor) -> str:
 def pull_posts(session: Session, pupil: Pupil, reason: str, *, purpose: str | None = None,
                requested_by: Actor = None) -> None:
     """Withdraw at once every live post showing the pupil (for one purpose, or all)."""
-    from gatekeeper.publishing.takedown import pull_posts_showing
 
     pull_posts_showing(session, pupil.id, reason, purpose=purpose, requested_by=requested_by)
 

@@ -9,11 +9,11 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from consent.models import NoPublishEntry, Pupil
-from gatekeeper.auth.guard import guard_blueprint
 from gatekeeper.extensions import db
 from gatekeeper.register import actions, forms
 from gatekeeper.register.views import commit
 from gatekeeper.register.wording import CATEGORY_LABELS, label, register_globals
+from gatekeeper.web.guard import guard_blueprint
 
 bp = guard_blueprint(Blueprint("nopublish", __name__, url_prefix="/nopublish"), "dsl")
 bp.context_processor(register_globals)

@@ -31,11 +31,12 @@ from werkzeug.utils import secure_filename
 from consent import importer, rules, services
 from consent.importer import ImportRefused
 from consent.models import Guardian, Pupil, utcnow
-from gatekeeper.auth.guard import guard_blueprint
 from gatekeeper.extensions import db
 from gatekeeper.parents.links import link_expires_at, make_token
 from gatekeeper.register import actions, forms, pages
 from gatekeeper.register.wording import register_globals
+from gatekeeper.screening.enrolment import EnrolmentError, enrol_pupil
+from gatekeeper.web.guard import guard_blueprint
 
 bp = guard_blueprint(Blueprint("register", __name__, url_prefix="/register"),
                      "admin", "dsl", "head")
@@ -192,8 +193,6 @@ def leave(pupil_id: int):
 
 @bp.route("/pupils/<int:pupil_id>/faces", methods=["POST"])
 def enrol(pupil_id: int):
-    from gatekeeper.enrolment import EnrolmentError, enrol_pupil
-
     pupil = school_pupil(pupil_id)
     uploads = [f for f in forms.EnrolForm().photos.data or [] if f and f.filename]
     with tempfile.TemporaryDirectory() as folder:

@@ -6,7 +6,7 @@ import datetime as dt
 
 from flask_babel import lazy_gettext as _l
 
-from gatekeeper.timezone import utc_to_london
+from consent.clock import utc_to_london
 from gatekeeper.uploads.labels import purpose_label
 
 # What each purpose means, said to a parent (a purpose added in the settings gets its name only).

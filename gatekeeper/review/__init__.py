@@ -1,3 +1,1 @@
-from gatekeeper.review.views import bp
-
-__all__ = ["bp"]
+"""The gate: what blocks a release, what each face shows, re-screening when the register changes, the review screens."""

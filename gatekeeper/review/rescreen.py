@@ -8,8 +8,8 @@ background, from the stored encodings of every unpublished photo of the school; 
 way out is held when the gate no longer lets it through, and every post that is (or may be) out is
 taken down when a face in it is now blocked or within the blocking distance of a changed pupil.
 
-Register changes mark the session (`register_changed`); the work is queued once the change is
-committed, so the worker sees it and a rolled-back change queues nothing.
+Register changes mark the session (`register_changed`); worker/tasks.py queues the work once the
+change is committed, so the worker sees it and a rolled-back change queues nothing.
 """
 
 from __future__ import annotations
@@ -24,8 +24,11 @@ from sqlalchemy.orm import Session
 
 from consent.clock import school_today
 from consent.models import ConsentRecord
-from gatekeeper import audit
+from gatekeeper.compliance import audit
+from gatekeeper.extensions import db
 from gatekeeper.models import Photo, Post
+from gatekeeper.publishing.service import HELD_CONSENT, hold_post, post_hold_reason
+from gatekeeper.publishing.takedown import take_down
 from gatekeeper.review import gate
 from gatekeeper.review.service import gate_now
 from gatekeeper.screening import thresholds as t
@@ -51,15 +54,9 @@ def register_changed(session: Session, school_id: int, pupil_ids: Iterable[int] 
     session.info.setdefault(PENDING_KEY, {}).setdefault(school_id, set()).update(pupil_ids)
 
 
-@event.listens_for(Session, "after_commit")
-def _queue_rescreens(session: Session) -> None:
-    pending = session.info.pop(PENDING_KEY, None)
-    if not pending:
-        return
-    from gatekeeper.tasks import rescreen_school_task
-
-    for school_id, pupil_ids in pending.items():
-        rescreen_school_task(school_id, sorted(pupil_ids))
+def take_pending(session: Session) -> dict[int, set[int]]:
+    """The register changes this session committed (school id -> pupil ids), taken once."""
+    return session.info.pop(PENDING_KEY, None) or {}
 
 
 @event.listens_for(Session, "after_rollback")
@@ -107,8 +104,6 @@ def recheck_post(session: Session, register: RegisterNow, post: Post, changed: s
                  done: Rescreened) -> None:
     """Hold a post not yet out that the gate would stop now; take down one that may be out when
     a face in it is blocked now or close to a changed pupil who may not be published."""
-    from gatekeeper.publishing.service import HELD_CONSENT, hold_post, post_hold_reason
-    from gatekeeper.publishing.takedown import take_down
 
     found = gate_now(register, post.photo, post.account.purpose)
     gone = bool(set(post.pupil_ids) - found.publishable)
@@ -142,7 +137,6 @@ def rescreen_in_own_session(school_id: int, pupil_ids: Iterable[int],
                             on: dt.date | None = None) -> dict[str, list[int]]:
     """The task's work, in a session of its own: it may run straight after another session's
     commit (the queue's immediate mode), which must not be disturbed."""
-    from gatekeeper.extensions import db
 
     with Session(db.engine) as session:
         done = rescreen_school(session, school_id, pupil_ids, RegisterNow(session, school_id, on))
@@ -163,7 +157,6 @@ def lapsed_yesterday(session: Session, on: dt.date) -> dict[int, list[int]]:
 
 def rescreen_lapsed(on: dt.date | None = None) -> int:
     """The daily task: every school with a grant that lapsed yesterday is screened again."""
-    from gatekeeper.extensions import db
 
     on = on or school_today()
     with Session(db.engine) as session:

@@ -13,8 +13,8 @@ from consent import rules
 from consent.clock import school_today
 from consent.models import Pupil, utcnow
 from consent.services import pupil_facts
-from gatekeeper import audit
-from gatekeeper.models import AuditEvent, Event, Face, OfficialAccount, Photo, Post, User
+from gatekeeper.compliance import audit
+from gatekeeper.models import AuditEvent, Event, Face, Photo, User
 from gatekeeper.review import gate
 from gatekeeper.screening.service import RegisterNow
 from gatekeeper.uploads.labels import purpose_label
@@ -166,30 +166,6 @@ def search_pupils(session: Session, school_id: int, text: str, limit: int = 20) 
         pattern = word.replace("%", "").replace("_", "") + "%"
         query = query.where(Pupil.first_name.ilike(pattern) | Pupil.last_name.ilike(pattern))
     return list(session.scalars(query.order_by(Pupil.last_name, Pupil.first_name).limit(limit)))
-
-
-def release_photos(
-    session: Session, photos: list[Photo], account: OfficialAccount, caption: str, user: User,
-    scheduled_at: dt.datetime | None = None,
-) -> list[Post]:
-    """Release several photos with one caption: all or none (the caller commits or rolls back).
-    A photo in which no face was found is never part of a bulk release."""
-    from gatekeeper.publishing.service import ReleaseError, release_post
-
-    if not photos:
-        raise ReleaseError(_("Choose at least one photo."))
-    if len(photos) > 1 and any(p.no_faces for p in photos):
-        raise ReleaseError(_("A photo in which no faces were found is released on its own, "
-                             "after a person has looked at it."))
-    register = RegisterNow(session, photos[0].school_id)
-    posts = []
-    for photo in photos:
-        try:
-            posts.append(release_post(session, photo, account, caption, user, scheduled_at,
-                                      register))
-        except ReleaseError as error:
-            raise ReleaseError(_("Photo %(n)d: %(why)s", n=photo.id, why=str(error))) from None
-    return posts
 
 
 def manual_decisions(session: Session, school_id: int, limit: int = 200) -> list[AuditEvent]:

@@ -11,17 +11,19 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from consent.clock import london_to_utc
 from consent.models import Pupil
-from gatekeeper.auth.guard import guard_blueprint
 from gatekeeper.extensions import db
+from gatekeeper.imaging.renderings import PREVIEW_SIDE
 from gatekeeper.models import Face, OfficialAccount, Photo
 from gatekeeper.publishing.accounts import may_release
 from gatekeeper.publishing.captions import check_caption
-from gatekeeper.publishing.service import ReleaseError, register_names
+from gatekeeper.publishing.service import ReleaseError, register_names, release_photos
 from gatekeeper.review import service
 from gatekeeper.screening.service import RegisterNow
-from gatekeeper.tasks import publish_post_task
-from gatekeeper.thumbnails import PREVIEW_SIDE, thumbnail_response
+from gatekeeper.web.guard import guard_blueprint
+from gatekeeper.web.previews import thumbnail_response
+from gatekeeper.worker.tasks import publish_post_task
 
 bp = guard_blueprint(Blueprint("review", __name__, url_prefix="/review"), "media_lead")
 
@@ -115,8 +117,9 @@ def preview(photo_id: int):
     photo = school_photo(photo_id)
     account = school_account(request.args.get("account", type=int))
     if account is None:
-        return thumbnail_response(photo, side=PREVIEW_SIDE, blur=True)
-    return thumbnail_response(photo, side=account.max_side, blur=True, quality=account.quality)
+        return thumbnail_response(photo, side=PREVIEW_SIDE, boxes=service.blur_boxes(photo))
+    return thumbnail_response(photo, side=account.max_side, boxes=service.blur_boxes(photo),
+                              quality=account.quality)
 
 
 @bp.route("/pupils")
@@ -166,7 +169,6 @@ def caption_check():
 
 def parse_schedule(value: str | None) -> dt.datetime | None:
     """The form's Europe/London wall-clock time as naive UTC; empty means now."""
-    from gatekeeper.timezone import london_to_utc
 
     if not value:
         return None
@@ -185,7 +187,7 @@ def release_request(photos: list[Photo]):
         raise ReleaseError(_("Choose an official account."))
     scheduled = parse_schedule(request.form.get("scheduled_at"))
     caption = request.form.get("caption", "")[:MAX_CAPTION]
-    return account, service.release_photos(db.session, photos, account, caption, current_user,
+    return account, release_photos(db.session, photos, account, caption, current_user,
                                            scheduled)
 
 

@@ -1,0 +1,1 @@
+"""Face screening: detect, encode, match against the register, the decision rule and its evaluation."""

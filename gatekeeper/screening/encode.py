@@ -10,7 +10,7 @@ import warnings
 from functools import cache
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFile
 
 from gatekeeper.screening import thresholds as t
 from gatekeeper.screening.detect import as_image
@@ -34,7 +34,6 @@ def _face_recognition():
             import face_recognition
         except SystemExit as exc:
             raise ImportError("face_recognition could not load its models") from exc
-    from PIL import ImageFile
 
     # face_recognition turns this on for the whole process; truncated uploads must fail closed.
     ImageFile.LOAD_TRUNCATED_IMAGES = False

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from PIL import Image
 
+from gatekeeper.imaging.decode import decode_upright
 from gatekeeper.screening import thresholds as t
 from gatekeeper.screening.detect import Detection, as_image, find_faces
 from gatekeeper.screening.encode import encodable, encode_faces
@@ -93,8 +94,7 @@ def same_face(encoding: np.ndarray | None, of: np.ndarray | None) -> bool:
 
 
 def _decode(data: bytes) -> Image.Image:
-    """Upright RGB image of an uploaded file; raises gatekeeper.images.ImageRefused."""
-    from gatekeeper.images import decode_upright  # imported when first used
+    """Upright RGB image of an uploaded file; raises gatekeeper.imaging.decode.ImageRefused."""
 
     return decode_upright(data)
 

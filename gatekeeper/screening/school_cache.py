@@ -17,8 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from gatekeeper.screening import thresholds as t
+from gatekeeper.screening.detect import detect_faces
+from gatekeeper.screening.encode import encode_face, face_sharpness
 
 CACHE_FILE = "school-encodings.sqlite"
 # Faces of the LAG set are 70-80 px crops: scaled up before analysis so they pass the product's
@@ -76,8 +79,6 @@ def upscale_for(path: Path) -> int:
 
 
 def _load_rgb(path: Path, upscale: int):
-    from PIL import Image
-
     with Image.open(path) as image:
         rgb = image.convert("RGB")
     if upscale != 1:
@@ -87,8 +88,6 @@ def _load_rgb(path: Path, upscale: int):
 
 def analyse_file(path: Path, upscale: int) -> CachedImage:
     """Detect every face with the product's detector; encode those the product would encode."""
-    from gatekeeper.screening.detect import detect_faces
-    from gatekeeper.screening.encode import encode_face, face_sharpness
 
     image = _load_rgb(path, upscale)
     faces = []

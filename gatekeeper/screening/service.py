@@ -13,10 +13,12 @@ from sqlalchemy.orm import Session
 from consent.clock import school_today
 from consent.models import Pupil, ReferenceFace, utcnow
 from consent.services import publishable_pupils
-from gatekeeper import audit
-from gatekeeper.crypto import app_cipher, open_encoding, seal_encoding
+from gatekeeper.compliance import audit
+from gatekeeper.compliance.crypto import app_cipher, open_encoding, seal_encoding
 from gatekeeper.extensions import db
+from gatekeeper.imaging.decode import ImageRefused
 from gatekeeper.models import Face, Photo
+from gatekeeper.screening.engine import analyse_bytes
 from gatekeeper.screening.events import event_candidates
 from gatekeeper.screening.rule import (
     PHOTO_NO_FACES,
@@ -147,8 +149,6 @@ def finish(session: Session, photo: Photo, attempt: int, **values) -> bool:
 
 def screen_stored_photo(photo_id: int) -> str | None:
     """The screening task: safe to run twice, and never two workers on one photo."""
-    from gatekeeper.images import ImageRefused
-    from gatekeeper.screening.engine import analyse_bytes
 
     session = db.session
     attempt = claim_photo(session, photo_id)

@@ -8,6 +8,9 @@ import os
 import tempfile
 from pathlib import Path
 
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -19,8 +22,6 @@ def stale_catalogues(root: Path = HERE) -> list[Path]:
 
 def compile_catalogues(root: Path = HERE) -> list[Path]:
     """Compile every stale .po beside itself (atomically: a second process may be starting too)."""
-    from babel.messages.mofile import write_mo
-    from babel.messages.pofile import read_po
 
     done = []
     for po in stale_catalogues(root):

@@ -1,3 +1,1 @@
-from gatekeeper.uploads.views import bp
-
-__all__ = ["bp"]
+"""Staff uploads: the upload page, storing originals and queueing them for screening."""

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from consent.models import utcnow
-from gatekeeper import audit
-from gatekeeper.images import ALLOWED_FORMATS, MAX_PIXELS, ImageRefused
+from gatekeeper.compliance import audit
+from gatekeeper.imaging.decode import ALLOWED_FORMATS, MAX_PIXELS, ImageRefused
 from gatekeeper.models import Event, Photo, User, new_uuid
 from gatekeeper.storage import Storage, StorageError
 

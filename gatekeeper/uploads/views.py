@@ -15,16 +15,17 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from consent.importer import YEAR_GROUPS
-from gatekeeper import audit
-from gatekeeper.auth.guard import guard_blueprint
+from gatekeeper.compliance import audit
 from gatekeeper.extensions import db
-from gatekeeper.images import ImageRefused
+from gatekeeper.imaging.decode import ImageRefused
 from gatekeeper.models import Event, Photo
-from gatekeeper.security import queue_errors
 from gatekeeper.storage import app_storage
-from gatekeeper.tasks import screen_photo_task
 from gatekeeper.uploads.labels import PURPOSE_LABELS, STATUS_LABELS, label_globals, status_label
 from gatekeeper.uploads.service import UploadLimited, UploadLimits, accept_upload
+from gatekeeper.web.guard import guard_blueprint
+from gatekeeper.web.previews import thumbnail_response
+from gatekeeper.web.security import queue_errors
+from gatekeeper.worker.tasks import screen_photo_task
 
 bp = guard_blueprint(Blueprint("uploads", __name__, url_prefix="/uploads"), "staff", "media_lead", "head")
 
@@ -152,8 +153,6 @@ def status():
 
 @bp.route("/<int:photo_id>/thumb")
 def thumbnail(photo_id: int):
-    from gatekeeper.thumbnails import thumbnail_response
-
     photo = db.session.get(Photo, photo_id)
     if photo is None or photo.school_id != g.school_id:
         abort(404)

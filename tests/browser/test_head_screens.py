@@ -2,8 +2,8 @@
 
 import pytest
 
-from gatekeeper.testing.fixtures import add_pupil, upload_photo
 from tests.browser.conftest import IPAD_LANDSCAPE, IPAD_PORTRAIT, screenshot, sign_in
+from tests.support.fixtures import add_pupil, upload_photo
 
 pytestmark = pytest.mark.browser
 

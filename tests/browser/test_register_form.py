@@ -8,8 +8,8 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from gatekeeper.testing.fixtures import add_pupil
 from tests.browser.conftest import IPAD_PORTRAIT, screenshot, sign_in
+from tests.support.fixtures import add_pupil
 
 pytestmark = pytest.mark.browser
 

@@ -18,7 +18,7 @@ DESKTOP = {"width": 1280, "height": 800}
 def family(live_app, school):
     from consent import services
     from gatekeeper.extensions import db
-    from gatekeeper.testing.fixtures import add_pupil
+    from tests.support.fixtures import add_pupil
 
     with live_app.app_context():
         ava = add_pupil(db.session, school["id"], 1, "Ava", "Thompson", year="6")

@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from gatekeeper.testing.fixtures import add_pupil, upload_photo
 from tests.browser.conftest import IPAD_LANDSCAPE, screenshot, sign_in
+from tests.support.fixtures import add_pupil, upload_photo
 
 pytestmark = pytest.mark.browser
 
@@ -100,11 +100,11 @@ def test_media_lead_resolves_blurs_and_releases(live_app, page_at, uploaded, fac
     page.get_by_text("1 photo(s) released").wait_for()
 
     with live_app.app_context():
-        import gatekeeper.tasks
+        import gatekeeper.worker.tasks
         from gatekeeper.extensions import db
         from gatekeeper.models import Face, Post
 
-        gatekeeper.tasks.publish_due_posts()
+        gatekeeper.worker.tasks.publish_due_posts()
         posts = {p.photo_id: p for p in db.session.scalars(select(Post))}
         assert {p.state for p in posts.values()} == {"published"}
         stranger = db.session.scalars(select(Face).where(Face.photo_id == kit, Face.blur)).one()

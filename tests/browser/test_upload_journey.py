@@ -2,8 +2,8 @@
 
 import pytest
 
-from gatekeeper.testing.fixtures import add_pupil
 from tests.browser.conftest import IPAD_PORTRAIT, PHONE, screenshot, sign_in, wait_until_styled
+from tests.support.fixtures import add_pupil
 
 pytestmark = pytest.mark.browser
 

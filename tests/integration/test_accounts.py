@@ -3,8 +3,8 @@
 from sqlalchemy import select
 
 from gatekeeper.models import AuditEvent, OfficialAccount, Post
-from gatekeeper.testing.fixtures import add_pupil
-from gatekeeper.testing.publishing import add_account, cleared_photo, release, user_id
+from tests.support.fixtures import add_pupil
+from tests.support.publishing import add_account, cleared_photo, release, user_id
 
 SECRET = "whsec-accounts-do-not-leak"
 FORM = {"platform": "Instagram", "handle": "@school", "purpose": "social_media",

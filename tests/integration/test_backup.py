@@ -8,10 +8,10 @@ import pytest
 from PIL import Image
 from sqlalchemy import select, text
 
+from gatekeeper.cli.ops import backup_command, restore_command
+from gatekeeper.compliance import audit
 from tests.conftest import PG_URL, _app
-from gatekeeper import audit
-from gatekeeper.ops.commands import backup_command, restore_command
-from gatekeeper.testing.fixtures import Browser, add_pupil, upload_photo
+from tests.support.fixtures import Browser, add_pupil, upload_photo
 
 
 def table_rows(app) -> dict:
@@ -77,9 +77,9 @@ def test_round_trip(app, migrated, populated, tmp_path):
     assert files(target.config["STORAGE_DIR"]) == before_files
     assert (target.config["INSTANCE"] / "biometric.key").read_bytes() == key
 
-    from gatekeeper.crypto import app_cipher, open_encoding
-    from gatekeeper.extensions import db
     from consent.models import ReferenceFace
+    from gatekeeper.compliance.crypto import app_cipher, open_encoding
+    from gatekeeper.extensions import db
 
     with target.app_context():
         assert audit.verify_chain(db.session).ok

@@ -99,7 +99,7 @@ def test_strip_writes_a_clean_jpeg_or_nothing(run, faces_dir, tmp_path):
 
 
 def test_enrol_refuses_two_faces_and_missing_consent(run, demo, faces_dir):
-    from gatekeeper.setup import demo_upn
+    from gatekeeper.ops.setup import demo_upn
 
     finn = demo_upn(6)  # Finn Murphy: no biometric consent in the demo
     line = one_error_line(run("enrol", finn, str(faces_dir / "people" / "obama" / "1.jpg")))
@@ -112,7 +112,7 @@ def test_enrol_refuses_two_faces_and_missing_consent(run, demo, faces_dir):
 
 
 def test_consent_and_nopublish_commands(run, demo):
-    from gatekeeper.setup import demo_upn
+    from gatekeeper.ops.setup import demo_upn
 
     upn = demo_upn(7)
     assert run("consent", "set", upn, "press", "granted", "--by", "Mrs Patel").returncode == 0

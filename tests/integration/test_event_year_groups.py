@@ -7,12 +7,12 @@ import numpy as np
 from sqlalchemy import func, select
 
 from consent.models import ReferenceFace
-from gatekeeper.crypto import app_cipher, seal_encoding
+from gatekeeper.compliance.crypto import app_cipher, seal_encoding
 from gatekeeper.models import Event
 from gatekeeper.screening.engine import Analysis, Box, DetectedFace
 from gatekeeper.screening.events import event_candidates
 from gatekeeper.screening.service import screen_analysis
-from gatekeeper.testing.fixtures import add_pupil
+from tests.support.fixtures import add_pupil
 
 
 def at(distance: float, axis: int) -> np.ndarray:

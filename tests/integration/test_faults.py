@@ -21,9 +21,9 @@ from PIL import Image
 from sqlalchemy import create_engine, func, select
 
 from gatekeeper.models import AuditEvent, Photo
-from gatekeeper.ops.recovery import requeue_stalled
-from gatekeeper.tasks import configure_queue
-from gatekeeper.testing.fixtures import upload_photo
+from gatekeeper.worker.queue import configure_queue
+from gatekeeper.worker.tasks import requeue_stalled
+from tests.support.fixtures import upload_photo
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gatekeeper.security import link_id, redact_tokens
+from gatekeeper.web.security import link_id, redact_tokens
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -71,7 +71,7 @@ def test_the_web_servers_access_log_names_links_by_id_not_token(instance_env, tm
     port, log = free_port(), tmp_path / "access.log"
     server = subprocess.Popen(
         [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "1",
-         "--access-logfile", str(log), "--logger-class", "gatekeeper.security.RedactingLogger",
+         "--access-logfile", str(log), "--logger-class", "gatekeeper.web.security.RedactingLogger",
          "wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     token = "WzEsImFiY2RlZiJd.ZmFrZQ.c2lnbmF0dXJlLXRoYXQtbG9va3MtcmVhbA"
     try:

@@ -12,7 +12,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from gatekeeper.models import Photo
-from gatekeeper.testing.fixtures import upload_photo
+from tests.support.fixtures import upload_photo
 
 pytestmark = pytest.mark.slow
 

@@ -17,8 +17,8 @@ from consent.models import Pupil
 from gatekeeper.models import AccountReleaser, OfficialAccount, Photo, Post, Takedown, User
 from gatekeeper.publishing import service as publishing
 from gatekeeper.register import actions
-from gatekeeper.testing.fixtures import add_pupil, upload_photo
-from gatekeeper.testing.publishing import (
+from tests.support.fixtures import add_pupil, upload_photo
+from tests.support.publishing import (
     CHECKLIST,
     cleared_photo,
     enrol_made_up_face,

@@ -3,7 +3,7 @@
 from sqlalchemy import select
 
 from gatekeeper.models import AuditEvent, Membership, User
-from gatekeeper.testing.fixtures import Browser, invitation_path
+from tests.support.fixtures import Browser, invitation_path
 
 
 def memberships(app, email):
@@ -93,7 +93,7 @@ def test_head_cannot_change_roles_at_another_school(app, login_as):
     head = login_as("head")
     with app.app_context():
         from gatekeeper.extensions import db
-        from gatekeeper.testing.fixtures import make_school
+        from tests.support.fixtures import make_school
 
         other = make_school(db.session, "Other School")
         other_id = db.session.scalar(select(Membership.user_id).where(
@@ -102,7 +102,7 @@ def test_head_cannot_change_roles_at_another_school(app, login_as):
 
 
 def test_dashboard_counts_this_weeks_uploads(app, login_as, faces_dir):
-    from gatekeeper.testing.fixtures import upload_photo
+    from tests.support.fixtures import upload_photo
 
     staff = login_as("staff")
     event_id = staff.post("/uploads/events", {"name": "Trip", "date": "2026-07-10",

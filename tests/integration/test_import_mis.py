@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 
 from consent.models import BiometricConsent, ConsentRecord, Pupil, ReferenceFace
 from gatekeeper.models import AuditEvent
+from gatekeeper.ops.setup import demo_upn
 from gatekeeper.register import actions
 from gatekeeper.register.forms import today
-from gatekeeper.setup import demo_upn
 from tests.integration.test_register_screens import (
     actions_logged,
     decision,
@@ -482,7 +482,7 @@ def encoded_faces(app, pupil_id: int, count: int = 2) -> None:
     """Reference faces with real encrypted encodings (distinct vectors), enough for the gallery."""
     import numpy as np
 
-    from gatekeeper.crypto import app_cipher, seal_encoding
+    from gatekeeper.compliance.crypto import app_cipher, seal_encoding
     from gatekeeper.extensions import db
 
     with app.app_context():
@@ -495,7 +495,7 @@ def encoded_faces(app, pupil_id: int, count: int = 2) -> None:
 
 
 def gallery_pupils(app, school_id: int) -> list[int]:
-    from gatekeeper.crypto import app_cipher
+    from gatekeeper.compliance.crypto import app_cipher
     from gatekeeper.extensions import db
     from gatekeeper.screening.service import load_gallery
 
@@ -542,7 +542,7 @@ def test_a_no_publish_child_is_blocked_again_after_a_rejoin_or_an_undo(app, scho
     """The issue's case: a partial file took a protected child's faces; the full file brought
     the child back without them and a new photo was 'needs review' instead of 'blocked'."""
     from gatekeeper.extensions import db
-    from gatekeeper.testing.fixtures import add_pupil
+    from tests.support.fixtures import add_pupil
 
     people, photo = faces_dir / "people", faces_dir / "events" / "obama_and_biden.jpg"
     with app.app_context():

@@ -11,8 +11,17 @@ from sqlalchemy import select
 
 from consent.models import ConsentRecord, NoPublishEntry, Pupil
 from gatekeeper import models
-from gatekeeper.models import ROLES, AuditEvent, Event, Face, Membership, OfficialAccount, Photo, Post
-from gatekeeper.testing.fixtures import Browser, add_pupil, make_school, upload_photo
+from gatekeeper.models import (
+    ROLES,
+    AuditEvent,
+    Event,
+    Face,
+    Membership,
+    OfficialAccount,
+    Photo,
+    Post,
+)
+from tests.support.fixtures import Browser, add_pupil, make_school, upload_photo
 
 B_SECRETS = ("Zebedee", "Quillfeather", "b-secret-fair.jpg", "Caption only B may see",
              "@otherschool", "B safeguarding note")

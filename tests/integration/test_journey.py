@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from gatekeeper.models import AuditEvent, Photo, Post
 from gatekeeper.publishing.adapters import school_outbox
-from gatekeeper.testing.fixtures import add_pupil, upload_photo
+from tests.support.fixtures import add_pupil, upload_photo
 
 pytestmark = pytest.mark.slow
 
@@ -103,7 +103,7 @@ def test_upload_screen_review_release_outbox(app, login_as, pupils, faces_dir):
 
     with app.app_context():
         from gatekeeper.extensions import db
-        from gatekeeper.tasks import publish_due_posts
+        from gatekeeper.worker.tasks import publish_due_posts
 
         publish_due_posts()
         post = db.session.scalars(select(Post)).one()

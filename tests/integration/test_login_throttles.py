@@ -11,14 +11,14 @@ import time
 
 from sqlalchemy import func, select
 
-from gatekeeper.auth.service import (
+from gatekeeper.models import AuditEvent, LoginFailure
+from gatekeeper.people.auth import (
     FAILED,
     MAX_FAILED_LOGINS,
     MAX_FAILURES_PER_ADDRESS,
     account_key,
 )
-from gatekeeper.models import AuditEvent, LoginFailure
-from gatekeeper.testing.fixtures import PASSWORD, Browser
+from tests.support.fixtures import PASSWORD, Browser
 
 PARALLEL = 50
 RIGHT_ONE = 19  # the right password is attempt 20, as in the report

@@ -20,8 +20,8 @@ from consent import services
 from consent.models import Guardian, NoPublishEntry
 from gatekeeper.models import Event, Face, OfficialAccount, Photo, Post, Takedown, User
 from gatekeeper.parents.links import make_token
-from gatekeeper.testing.fixtures import add_pupil
-from gatekeeper.testing.publishing import sample_jpeg
+from tests.support.fixtures import add_pupil
+from tests.support.publishing import sample_jpeg
 
 from .test_security import all_roles_user, concrete
 
@@ -131,7 +131,7 @@ def pages(app, ids: dict) -> list[str]:
 
 def test_no_page_renders_a_hostile_register_value_as_markup(app, school):
     ids = hostile_school(app, school["id"])
-    from gatekeeper.testing.fixtures import Browser
+    from tests.support.fixtures import Browser
 
     browser = Browser(app.test_client())
     assert browser.login(all_roles_user(app, school["id"])).status_code == 302

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from gatekeeper.models import OfficialAccount
 from gatekeeper.publishing.adapters import school_outbox
 from gatekeeper.publishing.service import publish_due
-from gatekeeper.testing.fixtures import Browser, add_pupil, make_school
-from gatekeeper.testing.publishing import cleared_photo, release
+from tests.support.fixtures import Browser, add_pupil, make_school
+from tests.support.publishing import cleared_photo, release
 
 
 def school_with_photo(app, name: str | None, index: int) -> dict:

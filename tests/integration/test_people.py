@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from consent.models import School
 from gatekeeper.models import Membership, User
-from gatekeeper.testing.fixtures import PASSWORD, Browser, make_school
+from tests.support.fixtures import PASSWORD, Browser, make_school
 
 TEMPORARY = "a temporary password"
 OWN = "my very own long password"

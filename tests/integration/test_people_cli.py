@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from consent.models import School
 from gatekeeper.models import User
-from gatekeeper.testing.fixtures import Browser
+from tests.support.fixtures import Browser
 
 pytestmark = pytest.mark.slow
 

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from consent.models import School
 from gatekeeper.models import AuditEvent, User
-from gatekeeper.testing.fixtures import PASSWORD, Browser
-from gatekeeper.testing.smtp import Inbox, free_port, html_of, text_of
+from tests.support.fixtures import PASSWORD, Browser
+from tests.support.smtp import Inbox, free_port, html_of, text_of
 
 LINK = re.compile(r"https?://\S+/welcome/\S+")
 NEW = "a freshly chosen password"
@@ -208,7 +208,7 @@ def test_two_requests_racing_with_one_reset_link_change_the_password_once(app, s
 
 def test_two_requests_racing_with_one_invitation_create_one_account(app, login_as, ctx):
     from gatekeeper.people import invitations
-    from gatekeeper.testing.fixtures import invitation_path
+    from tests.support.fixtures import invitation_path
 
     path = invitation_path(login_as("head").post("/head/invitations",
                                                  {"email": "race@testschool.test", "role": "staff"}))

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from gatekeeper.models import AuditEvent
-from gatekeeper.tasks import configure_queue
-from gatekeeper.testing.fixtures import Browser
-from gatekeeper.testing.smtp import Inbox, free_port, text_of
+from gatekeeper.worker.queue import configure_queue
 from tests.integration.test_people_mail import link_in
+from tests.support.fixtures import Browser
+from tests.support.smtp import Inbox, free_port, text_of
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from gatekeeper.models import Membership, User
-from gatekeeper.testing.fixtures import Browser, invitation_path
+from tests.support.fixtures import Browser, invitation_path
 
 NEW_PASSWORD = "a brand new long password"
 
@@ -122,7 +122,7 @@ def test_a_withdrawn_or_replaced_link_opens_nothing(app, login_as, ctx):
 def test_another_users_link_does_not_add_the_signed_in_user(app, login_as, ctx):
     """A link for one address, opened by someone signed in as another, grants nothing."""
     with ctx():
-        from gatekeeper.testing.fixtures import make_school
+        from tests.support.fixtures import make_school
 
         make_school(ctx.db.session, "Other School")
     other_head = Browser(app.test_client())
@@ -147,7 +147,7 @@ def test_another_users_link_does_not_add_the_signed_in_user(app, login_as, ctx):
 
 def test_an_existing_account_is_added_only_when_its_owner_accepts_signed_in(app, login_as, ctx):
     with ctx():
-        from gatekeeper.testing.fixtures import make_school
+        from tests.support.fixtures import make_school
 
         make_school(ctx.db.session, "Other School")
     other_head = Browser(app.test_client())

@@ -4,10 +4,10 @@ translation, and a Welsh school's invitation opens in Welsh."""
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from gatekeeper.testing.fixtures import invitation_path
 from gatekeeper.translations import HERE
 from tests.conftest import ROOT
 from tests.integration.test_i18n import KEYWORDS, METHOD_MAP
+from tests.support.fixtures import invitation_path
 
 PEOPLE_SCOPE = ("gatekeeper/people/", "gatekeeper/head/people.py", "templates/welcome/",
                 "templates/account/", "templates/head/school.html", "templates/head/invited.html",

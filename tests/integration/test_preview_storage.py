@@ -6,10 +6,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from gatekeeper.sanitise import verify_clean
+from gatekeeper.imaging.sanitise import verify_clean
 from gatekeeper.storage import RENDERINGS
-from gatekeeper.testing.fixtures import add_pupil
-from gatekeeper.testing.publishing import cleared_photo
+from tests.support.fixtures import add_pupil
+from tests.support.publishing import cleared_photo
 
 
 def test_preview_works_when_the_rendering_cache_is_unwritable(app, school, login_as):

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from consent import services
+from gatekeeper.imaging.sanitise import verify_clean
 from gatekeeper.models import AuditEvent, Photo, Post
 from gatekeeper.publishing.adapters import school_outbox
 from gatekeeper.publishing.service import (
@@ -20,9 +21,8 @@ from gatekeeper.publishing.service import (
     STALE_CLAIM,
     publish_due,
 )
-from gatekeeper.sanitise import verify_clean
-from gatekeeper.testing.fixtures import add_pupil
-from gatekeeper.testing.publishing import (
+from tests.support.fixtures import add_pupil
+from tests.support.publishing import (
     WebhookReceiver,
     add_account,
     cleared_photo,
@@ -90,7 +90,7 @@ def test_release_queue_publish_at_uk_time(app, login_as, setup, local, utc):
 def test_periodic_task_publishes_what_is_due(app, login_as, setup):
     media = login_as("media_lead")
     release(media, setup["photo"], 1, "Assembly")  # no time given: now (published inline)
-    from gatekeeper.tasks import publish_due_posts
+    from gatekeeper.worker.tasks import publish_due_posts
 
     with app.app_context():
         publish_due_posts()
@@ -183,7 +183,7 @@ def test_failed_posts_back_off_then_wait_for_the_media_lead(app, login_as, setup
 
 CRASHING_WORKER = """
 import json, os, sys
-from gatekeeper import create_app
+from gatekeeper.app import create_app
 from gatekeeper.publishing.service import publish_post
 import datetime as dt
 config = json.loads(os.environ["GK_TEST_CONFIG"])

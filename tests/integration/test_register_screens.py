@@ -15,7 +15,7 @@ from consent import rules
 from consent.models import ConsentRecord, Guardian, Pupil, ReferenceFace
 from gatekeeper.models import AuditEvent, OfficialAccount, Photo, Post
 from gatekeeper.register.forms import today
-from gatekeeper.testing.fixtures import add_pupil
+from tests.support.fixtures import add_pupil
 
 ALL = ("website", "social_media", "newsletter", "press", "internal_display")
 
@@ -139,7 +139,7 @@ def test_pupil_page_shows_status_reasons_history_faces_and_posts(app, login_as, 
 
 def test_pupil_of_another_school_is_not_found(app, login_as, register):
     from gatekeeper.extensions import db
-    from gatekeeper.testing.fixtures import make_school
+    from tests.support.fixtures import make_school
 
     with app.app_context():
         other = make_school(db.session, "Other School")

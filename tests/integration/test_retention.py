@@ -10,12 +10,13 @@ from sqlalchemy import func, select, update
 
 from consent.importer import LEAVER_GRACE_DAYS
 from consent.models import Pupil, ReferenceFace, utcnow
-from gatekeeper import audit, tasks
+from gatekeeper.cli.ops import purge_command
+from gatekeeper.compliance import audit
+from gatekeeper.compliance.retention import DEFAULT_REJECTED_RETENTION_DAYS, DEFAULT_RETENTION_DAYS
 from gatekeeper.models import AuditEvent, Face, Photo
-from gatekeeper.ops.commands import purge_command
-from gatekeeper.retention import DEFAULT_REJECTED_RETENTION_DAYS, DEFAULT_RETENTION_DAYS
 from gatekeeper.storage import Storage
-from gatekeeper.testing.fixtures import add_pupil, upload_photo
+from gatekeeper.worker import queue
+from tests.support.fixtures import add_pupil, upload_photo
 
 
 def jpeg(colour) -> bytes:
@@ -113,7 +114,7 @@ def test_bad_period_is_refused_with_one_line(app):
 
 
 def test_purge_and_recovery_run_periodically():
-    periodic = {t.name for t in tasks.huey._registry.periodic_tasks}
+    periodic = {t.name for t in queue.huey._registry.periodic_tasks}
     assert any(name.endswith("purge_expired") for name in periodic)
     assert any(name.endswith("requeue_stalled_work") for name in periodic)
 
@@ -154,7 +155,7 @@ def test_sealed_faces_are_deleted_after_the_grace_period_not_before(app, school)
 
 
 def test_the_grace_period_comes_from_the_app_config(app, school):
-    from gatekeeper.retention import app_purge
+    from gatekeeper.compliance.retention import app_purge
 
     (face,) = sealed_faces(app, school["id"], [3])
     app.config["LEAVER_GRACE_DAYS"] = 5

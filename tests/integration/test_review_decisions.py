@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import select
 
 from gatekeeper.models import AuditEvent, Face, Photo
-from gatekeeper.testing.fixtures import add_pupil, upload_photo
+from tests.support.fixtures import add_pupil, upload_photo
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from gatekeeper.models import ROLES
-from gatekeeper.testing.fixtures import Browser
+from tests.support.fixtures import Browser
 
 PUBLIC_PREFIXES = ("/static/", "/bootstrap/")
 ALWAYS_PUBLIC = {("auth.login", "GET"), ("auth.login", "POST"), ("auth.set_language", "POST")}

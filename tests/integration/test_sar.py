@@ -10,11 +10,11 @@ from sqlalchemy import select
 
 from consent import services
 from consent.models import ConsentRecord, NoPublishEntry, Pupil, ReferenceFace
-from gatekeeper import audit
+from gatekeeper.cli.ops import erase_command, sar_command
+from gatekeeper.compliance import audit
 from gatekeeper.models import AuditEvent, Face, Photo, Post
-from gatekeeper.ops.commands import erase_command, sar_command
 from gatekeeper.storage import Storage
-from gatekeeper.testing.fixtures import add_pupil, make_school, upload_photo
+from tests.support.fixtures import add_pupil, make_school, upload_photo
 
 
 def jpeg_with_comment() -> bytes:

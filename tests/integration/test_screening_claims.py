@@ -7,10 +7,10 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from gatekeeper.models import AuditEvent, Event, Photo
-from gatekeeper.ops.recovery import requeue_stalled
 from gatekeeper.screening.engine import analyse_bytes
 from gatekeeper.screening.service import claim_photo, record_verdict
 from gatekeeper.storage import app_storage
+from gatekeeper.worker.tasks import requeue_stalled
 
 
 def stored_photo(db, school_id: int) -> Photo:

@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from gatekeeper.auth.service import MAX_FAILED_LOGINS, MAX_FAILURES_PER_ADDRESS
 from gatekeeper.models import AuditEvent, Membership, User
-from gatekeeper.security import HSTS
-from gatekeeper.testing.fixtures import PASSWORD, Browser, upload_photo
+from gatekeeper.people.auth import MAX_FAILED_LOGINS, MAX_FAILURES_PER_ADDRESS
+from gatekeeper.web.security import HSTS
+from tests.support.fixtures import PASSWORD, Browser, upload_photo
 
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I)
 INLINE_HANDLER = re.compile(r"<[^>]+\son[a-z]+\s*=", re.I)

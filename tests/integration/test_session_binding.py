@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from gatekeeper.auth.service import end_every_session
 from gatekeeper.models import User
-from gatekeeper.testing.fixtures import Browser
+from gatekeeper.people.auth import end_every_session
+from tests.support.fixtures import Browser
 
 HEAD_BROWSER = "Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) Safari/604.1"
 OTHER_BROWSER = "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"

@@ -107,13 +107,13 @@ def test_make_run_stops_web_and_worker_on_ctrl_c(tmp_path):
     subprocess.run([gatekeeper, "init"], cwd=ROOT, env=env, check=True, capture_output=True)
     port = free_port()
     output = ctrl_c_stops_everything(
-        [sys.executable, "-m", "gatekeeper.run", "--port", str(port), "--workers", "1"],
+        [sys.executable, "-m", "gatekeeper.ops.run", "--port", str(port), "--workers", "1"],
         env, port, expect_workers=1)
     assert f"http://127.0.0.1:{port}" in output
 
 
 def postgres_and_redis() -> bool:
-    from gatekeeper.testing.reachable import main as reachable
+    from tests.support.reachable import main as reachable
 
     if reachable(PG_ADMIN, "redis://127.0.0.1:6379/13") == 0:
         return True

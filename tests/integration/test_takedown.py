@@ -6,8 +6,8 @@ from sqlalchemy import select
 from gatekeeper.models import AuditEvent, Photo, Post, Takedown
 from gatekeeper.publishing.adapters import school_outbox
 from gatekeeper.register import actions
-from gatekeeper.testing.fixtures import add_pupil
-from gatekeeper.testing.publishing import (
+from tests.support.fixtures import add_pupil
+from tests.support.publishing import (
     WebhookReceiver,
     WordPressSite,
     add_account,
@@ -49,7 +49,7 @@ def withdraw(app, upn, purpose="social_media"):
 
 
 def carry_out(app):
-    from gatekeeper.tasks import carry_out_takedowns_task
+    from gatekeeper.worker.tasks import carry_out_takedowns_task
 
     with app.app_context():
         return carry_out_takedowns_task().get()

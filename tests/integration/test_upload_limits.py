@@ -18,10 +18,10 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from consent.models import utcnow
-from gatekeeper.images import MAX_PIXELS
+from gatekeeper.imaging.decode import MAX_PIXELS
 from gatekeeper.models import Photo, User
-from gatekeeper.testing.fixtures import upload_photo
 from gatekeeper.uploads.service import SCHOOL_MEGAPIXELS_PER_DAY, UPLOADS_PER_USER_PER_HOUR
+from tests.support.fixtures import upload_photo
 
 ROOT = Path(__file__).resolve().parents[2]
 SPORTS_DAY = 300
@@ -75,7 +75,7 @@ def test_the_reported_pixel_bomb_is_refused_at_once_with_a_reason(app, login_as)
 MEMORY_PROBE = """
 import io, json, sys, time
 from PIL import Image
-from gatekeeper.images import ImageRefused, decode_upright
+from gatekeeper.imaging.decode import ImageRefused, decode_upright
 data = sys.stdin.buffer.read()
 started = time.perf_counter()
 try:

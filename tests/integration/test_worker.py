@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import func, select
 
 from gatekeeper.models import AuditEvent, Photo
-from gatekeeper.tasks import configure_queue
-from gatekeeper.testing.fixtures import add_pupil, upload_photo
+from gatekeeper.worker.queue import configure_queue
+from tests.support.fixtures import add_pupil, upload_photo
 
 pytestmark = pytest.mark.slow
 

@@ -6,6 +6,7 @@ import json
 import pytest
 from PIL import Image
 
+from gatekeeper.imaging.sanitise import sanitise, verify_clean
 from gatekeeper.publishing.adapters import (
     OutboxPublisher,
     PostRef,
@@ -15,8 +16,7 @@ from gatekeeper.publishing.adapters import (
     WordPressPublisher,
     sign,
 )
-from gatekeeper.sanitise import sanitise, verify_clean
-from gatekeeper.testing.publishing import WebhookReceiver, WordPressSite, sample_jpeg
+from tests.support.publishing import WebhookReceiver, WordPressSite, sample_jpeg
 
 SECRET = "whsec-test-0123456789"
 WP_USER, WP_PASSWORD = "gatekeeper", "abcd EFGH ijkl MNOP qrst UVWX"

@@ -6,7 +6,7 @@ from PIL import Image, ImageOps
 
 from gatekeeper.screening import thresholds as t
 from gatekeeper.screening.detect import detect_faces, pass_scales
-from gatekeeper.screening.evaluate import head_crop
+from tests.support.photos import head_crop
 
 pytestmark = pytest.mark.slow  # about 5 s of CPU: five reference photos and one 48 MP photo
 

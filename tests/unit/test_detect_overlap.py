@@ -14,8 +14,8 @@ from gatekeeper.screening.engine import (
     reference_encoding,
     same_face,
 )
-from gatekeeper.screening.evaluate import head_crop
 from gatekeeper.screening.rule import Gallery, Reference, decide_faces, photo_verdict
+from tests.support.photos import head_crop
 
 
 def iou(a, b):

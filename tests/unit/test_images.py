@@ -15,7 +15,7 @@ import piexif
 import pytest
 from PIL import Image, ImageFile
 
-from gatekeeper.images import ImageRefused, decode, decode_upright
+from gatekeeper.imaging.decode import ImageRefused, decode, decode_upright
 
 # ---------------------------------------------------------------- builders of test images
 

@@ -19,8 +19,8 @@ from test_images import (
     BLUE,
     PATTERN_H,
     PATTERN_W,
-    REFUSED,
     RED,
+    REFUSED,
     WHITE,
     assert_upright_pattern,
     close_to,
@@ -34,9 +34,9 @@ from test_images import (
     two_frames,
 )
 
-import gatekeeper.sanitise as sanitise_module
-from gatekeeper.images import ImageRefused, decode_upright
-from gatekeeper.sanitise import BLUR_MIN_BLOCK_PX, pixelate, sanitise, verify_clean
+import gatekeeper.imaging.sanitise as sanitise_module
+from gatekeeper.imaging.decode import ImageRefused, decode_upright
+from gatekeeper.imaging.sanitise import BLUR_MIN_BLOCK_PX, pixelate, sanitise, verify_clean
 
 EXIFTOOL_GROUPS_ALLOWED = {"File", "JFIF", "Composite"}
 # Words planted in hostile files; none may survive anywhere in the output's bytes.

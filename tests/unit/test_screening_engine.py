@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter, ImageOps
 
-from gatekeeper.images import ImageRefused
+from gatekeeper.imaging.decode import ImageRefused
 from gatekeeper.screening import thresholds as t
 from gatekeeper.screening.detect import pass_scales
 from gatekeeper.screening.engine import (
@@ -17,8 +17,8 @@ from gatekeeper.screening.engine import (
     analyse_bytes,
     reference_encoding,
 )
-from gatekeeper.screening.evaluate import compose_group, head_crop
 from gatekeeper.screening.rule import Gallery, Reference, decide_faces, photo_verdict
+from tests.support.photos import compose_group, head_crop
 
 pytestmark = pytest.mark.slow
 

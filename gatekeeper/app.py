@@ -1,0 +1,133 @@
+"""The application factory: settings, extensions, the queue, the blueprints and their guard."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask, current_app, g, has_request_context, request, session
+from flask_babel import get_locale
+from flask_login import current_user
+
+from consent.models import School
+from gatekeeper.config import (
+    CONFIGS,
+    secure_instance,
+    settings_from_environment,
+    use_sqlite_pragmas,
+)
+from gatekeeper.extensions import babel, bootstrap, csrf, db, login_manager, migrate
+from gatekeeper.head import people as head_people  # noqa: F401  (its routes join head.bp)
+from gatekeeper.head import views as head
+from gatekeeper.parents import views as parents
+from gatekeeper.people import auth_views
+from gatekeeper.people import views as people
+from gatekeeper.people.auth_views import init_auth
+from gatekeeper.people.hooks import init_people
+from gatekeeper.publishing import views as publishing
+from gatekeeper.register import nopublish
+from gatekeeper.register import views as register
+from gatekeeper.review import views as review
+from gatekeeper.safeguarding import views as safeguarding
+from gatekeeper.translations import stale_catalogues
+from gatekeeper.uploads import views as uploads
+from gatekeeper.web import home
+from gatekeeper.web.guard import check_every_blueprint_guarded
+from gatekeeper.web.security import init_security
+from gatekeeper.worker import tasks  # noqa: F401  (the tasks and the rescreen listener)
+from gatekeeper.worker.queue import configure_queue
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def create_app(test_config: dict | None = None, config_name: str | None = None) -> Flask:
+    """Build the web application; tests pass a dict that overrides any setting."""
+    app = Flask(
+        __name__,
+        template_folder=os.path.join(ROOT, "templates"),
+        static_folder=os.path.join(ROOT, "static"),
+    )
+    name = config_name or os.environ.get("GATEKEEPER_CONFIG") or "development"
+    app.config.from_object(CONFIGS[name])
+    app.config.update(settings_from_environment(CONFIGS[name]))
+    if test_config:
+        app.config.update(test_config)
+    secure_instance(app.config["INSTANCE"])
+    use_sqlite_pragmas()
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    warn_if_catalogues_stale(app)
+    babel.init_app(app, locale_selector=select_locale)
+    bootstrap.init_app(app)
+
+    configure_queue(app, build_app=create_app)
+    init_auth(app)
+    init_security(app)
+    register_blueprints(app)
+    init_people(app)
+    check_every_blueprint_guarded(app)
+    app.before_request(load_school)
+    app.context_processor(template_globals)
+
+    return app
+
+
+def warn_if_catalogues_stale(app: Flask) -> None:
+    """Say so when a translation catalogue is missing or older than its .po; never compile here.
+
+    The .mo files are built at install time (`make install`, `make catalogues`): the installed
+    package may be read-only to the app's user, and several processes start at once."""
+    stale = stale_catalogues()
+    if stale:
+        app.logger.warning("translation catalogues not compiled or out of date (%s): run "
+                           "`make catalogues`; until then those pages fall back to English",
+                           ", ".join(str(po) for po in stale))
+
+
+def register_blueprints(app: Flask) -> None:
+    for bp in (auth_views.bp, home.bp, uploads.bp, review.bp, publishing.bp, register.bp,
+               safeguarding.bp, head.bp, parents.bp, nopublish.bp, publishing.accounts_bp,
+               publishing.own_uploads_bp, people.welcome_bp, people.account_bp):
+        app.register_blueprint(bp)
+
+
+def select_locale() -> str:
+    if not has_request_context():  # the worker and the command line speak the default
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
+    chosen = session.get("lang")
+    if chosen in current_app.config["LANGUAGES"]:
+        return chosen
+    school_language = school_default_language()
+    if school_language in current_app.config["LANGUAGES"]:
+        return school_language
+    return request.accept_languages.best_match(current_app.config["LANGUAGES"]) or "en"
+
+
+def school_default_language() -> str | None:
+    """The current school's default language, until the user picks one themselves."""
+
+    school_id = getattr(g, "school_id", None)
+    school = db.session.get(School, school_id) if school_id else None
+    return school.language if school is not None else None
+
+
+def load_school() -> None:
+    """Pick the signed-in user's current school (a trust user may belong to several)."""
+    g.school_id = None
+    g.roles = set()
+    if current_user.is_authenticated:
+        schools = current_user.school_ids()
+        chosen = session.get("school_id")
+        g.school_id = chosen if chosen in schools else (schools[0] if schools else None)
+        g.roles = current_user.roles_at(g.school_id) if g.school_id else set()
+
+
+def template_globals() -> dict:
+    roles = getattr(g, "roles", set())
+    return {
+        "roles": roles,
+        "has_role": lambda *wanted: bool(roles & set(wanted)),
+        "get_locale": get_locale,
+    }

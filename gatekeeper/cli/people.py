@@ -1,0 +1,96 @@
+"""`gatekeeper school add` and `gatekeeper user invite`: a school of its own and its first head.
+
+The invitation's link is printed once and is the only copy: the database keeps its hash.
+"""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy import select
+
+from consent.models import School
+from gatekeeper.cli.base import CommandError
+from gatekeeper.extensions import db
+from gatekeeper.models import ROLES
+from gatekeeper.people import invitations, schools
+from gatekeeper.people.links import invitation_url
+
+
+@click.group("school")
+def school_group() -> None:
+    """Schools: add one, list them."""
+
+
+@school_group.command("add")
+@click.option("--name", required=True, help="The school's name as parents know it.")
+@click.option("--urn", required=True, help="The DfE Unique Reference Number (six digits).")
+@click.option("--la-code", help="The local authority code (three digits, the start of its UPNs).")
+@click.option("--postcode", help="The school's postcode (the caption check warns on it).")
+@click.option("--language", default="en", show_default=True, help="Default language: en or cy.")
+@with_appcontext
+def school_add(name: str, urn: str, la_code: str | None, postcode: str | None, language: str) -> None:
+    """Add a school; then invite its head with `gatekeeper user invite EMAIL --role head`."""
+    details = schools.SchoolDetails(name, urn, la_code, postcode, language)
+    try:
+        school = schools.add_school(db.session, details, "command line")
+        db.session.commit()
+    except schools.SchoolError as error:
+        db.session.rollback()
+        raise CommandError(str(error)) from None
+    click.echo(f"added school {school.name} (URN {school.urn})")
+
+
+@school_group.command("list")
+@with_appcontext
+def school_list() -> None:
+    """One line per school: URN and name."""
+    for school in db.session.scalars(select(School).order_by(School.id)):
+        click.echo(f"{school.urn or '-':<8} {school.name}")
+
+
+@click.group("user")
+def user_group() -> None:
+    """People: invite someone to a school."""
+
+
+def school_for(urn: str | None) -> School:
+    if urn:
+        school = schools.school_by_urn(db.session, urn)
+        if school is None:
+            raise CommandError(f"no school with URN {urn}: see `gatekeeper school list`")
+        return school
+    found = list(db.session.scalars(select(School).order_by(School.id).limit(2)))
+    if not found:
+        raise CommandError("no school yet: add one with `gatekeeper school add --name ... --urn ...`")
+    if len(found) > 1:
+        raise CommandError("there are several schools: say which with --school URN")
+    return found[0]
+
+
+@user_group.command("invite")
+@click.argument("email")
+@click.option("--role", required=True, help="One of: " + ", ".join(ROLES) + ".")
+@click.option("--school", "urn", help="The school's URN (needed when there are several).")
+@with_appcontext
+def user_invite(email: str, role: str, urn: str | None) -> None:
+    """Invite EMAIL to a role; prints the one-time link (valid 24 hours) to give them."""
+    if role not in ROLES:
+        raise CommandError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+    school = school_for(urn)
+    try:
+        issued = invitations.invite(db.session, school, email, role, None)
+        db.session.commit()
+    except invitations.InvitationError as error:
+        db.session.rollback()
+        raise CommandError(str(error)) from None
+    hours = int(invitations.INVITATION_LIFETIME.total_seconds() // 3600)
+    click.echo(f"invited {issued.invitation.email} as {role} at {school.name}; "
+               f"this link works once, for {hours} hours:")
+    click.echo(invitation_url(issued.token, current_app.config))
+
+
+def register(main: click.Group) -> None:
+    main.add_command(school_group)
+    main.add_command(user_group)

@@ -1,0 +1,169 @@
+"""The register's commands: `pupils import`, `consent set`, `nopublish add|remove` (DESIGN.md).
+
+Every change goes through gatekeeper.register.actions (audit, takedown); bad input is one line on
+stderr and a non-zero exit, with nothing written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from consent import rules
+from consent.clock import school_today
+from consent.importer import ImportRefused
+from consent.services import RegisterError
+from gatekeeper.cli.base import CommandError, current_school, parse_date, school_option
+from gatekeeper.extensions import db
+from gatekeeper.register import actions
+
+
+def commit_or_fail(change) -> None:
+    """Run `change`, commit it, or roll back and exit with its one-line error."""
+    try:
+        change()
+        db.session.commit()
+    except RegisterError as error:
+        db.session.rollback()
+        raise CommandError(str(error)) from None
+
+
+@click.group()
+def pupils() -> None:
+    """Pupils from the MIS."""
+
+
+@pupils.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Check and report; change nothing.")
+@click.option("--partial", is_flag=True,
+              help="Not the whole school: pupils missing from the file are left as they are.")
+@click.option("--confirm-leavers", "confirm_leavers", type=click.IntRange(min=0), metavar="N",
+              help="A whole-school export that makes N pupils leavers: confirm N (needed when "
+                   "more than the leaver share limit of the roll would leave).")
+@school_option
+@with_appcontext
+def pupils_import(file: str, dry_run: bool, partial: bool, confirm_leavers: int | None,
+                  school_id: int | None) -> None:
+    """Import an MIS export (CSV): one line per change or error, then a summary."""
+    school = current_school(school_id)
+    limit, grace_days = actions.import_settings(current_app.config)
+    try:
+        data = Path(file).read_bytes()
+        plan = actions.import_pupils(
+            db.session, school.id, data, purposes=current_app.config["PURPOSES"],
+            today=school_today(), full=not partial, apply=not dry_run, actor="command line",
+            confirmed_leavers=confirm_leavers, leaver_limit=limit,
+        )
+    except (OSError, ImportRefused) as error:
+        db.session.rollback()
+        raise CommandError(f"{file}: {error}") from None
+    for error in plan.errors:
+        click.echo(str(error))
+    if plan.errors:
+        db.session.rollback()
+        raise CommandError(f"{len(plan.errors)} problem(s) in {file}; nothing was imported")
+    for line in plan.lines():
+        click.echo(line)
+    if plan.refused:
+        db.session.commit()  # only the refusal's audit event (none in a dry run)
+        would = "would be refused" if dry_run else "refused"
+        raise CommandError(f"{file} {would}: {plan.refusal()} (--confirm-leavers "
+                               f"{len(plan.leaving)}); nothing was imported")
+    if dry_run:
+        db.session.rollback()
+        click.echo(f"dry run, nothing changed: {plan.summary()}")
+    else:
+        db.session.commit()
+        if plan.batch_id is not None:
+            click.echo(f"import {plan.batch_id}: undo within {grace_days} days with "
+                       f"`gatekeeper pupils undo-import {plan.batch_id}`")
+        click.echo(f"imported: {plan.summary()}")
+
+
+@pupils.command("undo-import")
+@click.argument("batch_id", type=int, metavar="BATCH_ID")
+@school_option
+@with_appcontext
+def pupils_undo_import(batch_id: int, school_id: int | None) -> None:
+    """Undo an applied import within the grace period: leavers back with their faces."""
+    school = current_school(school_id)
+    _limit, grace_days = actions.import_settings(current_app.config)
+    undone = []
+    commit_or_fail(lambda: undone.append(actions.undo_import(
+        db.session, school.id, batch_id, today=school_today(), grace_days=grace_days,
+        actor="command line",
+    )))
+    result = undone[0]
+    click.echo(f"import {batch_id} undone: {len(result.restored)} pupil(s) back on roll with "
+               f"{sum(n for _, n in result.restored)} reference face(s), "
+               f"{len(result.removed) + len(result.left_again)} off roll again, "
+               f"{result.reverted} pupil(s)' details put back, {result.records} consent "
+               "record(s) removed")
+
+
+@click.group()
+def consent() -> None:
+    """Consent records."""
+
+
+@consent.command("set")
+@click.argument("upn")
+@click.argument("purpose")
+@click.argument("status", type=click.Choice(rules.STATUSES), metavar="STATUS")
+@click.option("--expires", help="YYYY-MM-DD (default: 31 August of this academic year).")
+@click.option("--by", "by", default="", help="Who gave or withdrew consent.")
+@school_option
+@with_appcontext
+def consent_set(upn, purpose, status, expires, by, school_id) -> None:
+    """Record consent for a pupil and purpose."""
+    school, expires_on = current_school(school_id), parse_date(expires)
+    commit_or_fail(lambda: actions.set_consent(
+        db.session, school.id, upn, purpose, status, given_by=by or "not recorded",
+        recorded_by="command line", expires_on=expires_on, source="cli",
+        purposes=current_app.config["PURPOSES"],
+    ))
+    click.echo(f"{upn} {purpose}: {status}")
+
+
+@click.group()
+def nopublish() -> None:
+    """The no-publish list."""
+
+
+@nopublish.command("add")
+@click.argument("upn")
+@click.option("--reason", required=True, help="Note for the DSL.")
+@click.option("--category", default="other", show_default=True,
+              type=click.Choice(rules.NOPUBLISH_CATEGORIES))
+@school_option
+@with_appcontext
+def nopublish_add(upn, reason, category, school_id) -> None:
+    """Put a pupil on the no-publish list."""
+    school = current_school(school_id)
+    commit_or_fail(lambda: actions.add_nopublish(
+        db.session, school.id, upn, category=category, note=reason, added_by="command line",
+    ))
+    click.echo(f"{upn}: protected — do not publish")
+
+
+@nopublish.command("remove")
+@click.argument("upn")
+@click.option("--reason", default="removed from the command line")
+@school_option
+@with_appcontext
+def nopublish_remove(upn, reason, school_id) -> None:
+    """Take a pupil off the no-publish list (the entry is kept as history)."""
+    school = current_school(school_id)
+    commit_or_fail(lambda: actions.remove_nopublish(
+        db.session, school.id, upn, removed_by="command line", reason=reason,
+    ))
+    click.echo(f"{upn}: removed from the no-publish list")
+
+
+def register(main: click.Group) -> None:
+    for group in (pupils, consent, nopublish):
+        main.add_command(group)

@@ -1,0 +1,140 @@
+"""Screening commands: `screen --json`, `strip`, `enrol`, `eval DIR` and `eval-schools` (DESIGN.md)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from consent.clock import school_today
+from consent.services import RegisterError
+from gatekeeper.cli.base import CommandError, current_school, school_option
+from gatekeeper.compliance.crypto import app_cipher
+from gatekeeper.config import instance_path
+from gatekeeper.extensions import db
+from gatekeeper.imaging.decode import ImageRefused
+from gatekeeper.imaging.sanitise import sanitise
+from gatekeeper.publishing.adapters import write_atomically
+from gatekeeper.screening.engine import analyse_bytes
+from gatekeeper.screening.enrolment import EnrolmentError, enrol_pupil
+from gatekeeper.screening.evaluate import LABELS_FILE, evaluate, format_report, load_labels
+from gatekeeper.screening.school_eval import run
+from gatekeeper.screening.service import screen_analysis
+
+
+@click.command()
+@click.argument("photos", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--purpose", required=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line per photo.")
+@school_option
+@with_appcontext
+def screen(photos, purpose: str, as_json: bool, school_id: int | None) -> None:
+    """Screen photos against the register for a purpose."""
+
+    if purpose not in current_app.config["PURPOSES"]:
+        raise CommandError(f"unknown purpose {purpose!r}; expected one of "
+                           + ", ".join(current_app.config["PURPOSES"]))
+    school, failures = current_school(school_id), 0
+    for name in photos:
+        try:
+            analysis = analyse_bytes(Path(name).read_bytes())
+        except (OSError, ImageRefused) as error:
+            click.echo(f"error: {name}: {error}", err=True)
+            failures += 1
+            continue
+        decisions, verdict = screen_analysis(db.session, school.id, analysis, purpose,
+                                             school_today(), app_cipher())
+        faces = [
+            {"box": f.box.as_list(), "status": d.status, "upn": d.upn,
+             "distance": None if d.distance is None else round(float(d.distance), 4)}
+            for f, d in zip(analysis.faces, decisions, strict=True)
+        ]
+        line = {"file": name, "purpose": purpose, "verdict": verdict, "faces": faces}
+        click.echo(json.dumps(line) if as_json else f"{name}: {verdict} ({len(faces)} faces)")
+    if failures:
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("source", type=click.Path(dir_okay=False))
+@click.argument("target", type=click.Path(dir_okay=False))
+def strip(source: str, target: str) -> None:
+    """Write the sanitised JPEG of SOURCE to TARGET."""
+
+    try:
+        clean = sanitise(Path(source).read_bytes())
+        write_atomically(Path(target).resolve(), clean)
+    except (OSError, ImageRefused) as error:
+        raise CommandError(f"{source}: {error}") from None
+    click.echo(f"wrote {target} ({len(clean)} bytes, no metadata)")
+
+
+@click.command()
+@click.argument("upn")
+@click.argument("photos", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--by", "by", default="command line", help="Who is enrolling.")
+@school_option
+@with_appcontext
+def enrol(upn: str, photos, by: str, school_id: int | None) -> None:
+    """Enrol reference faces for a pupil (all photos or none)."""
+
+    school = current_school(school_id)
+    try:
+        added = enrol_pupil(db.session, school.id, upn, [Path(p) for p in photos], by)
+        db.session.commit()
+    except (EnrolmentError, RegisterError, OSError) as error:
+        db.session.rollback()
+        raise CommandError(str(error)) from None
+    click.echo(f"enrolled {added} reference face(s) for {upn}")
+
+
+@click.command("eval")
+@click.argument("folder", type=click.Path(file_okay=False, exists=True))
+@click.option("--labels", type=click.Path(dir_okay=False, exists=True),
+              help="Labels JSON (default: FOLDER/labels.json).")
+def evaluate_command(folder: str, labels: str | None) -> None:
+    """Measure detection recall, leaks and auto-clear rate on a labelled folder."""
+
+    labels_path = Path(labels) if labels else Path(folder) / LABELS_FILE
+    try:
+        report = evaluate(Path(folder), load_labels(labels_path))
+    except (OSError, ValueError) as error:
+        raise CommandError(str(error)) from None
+    click.echo(format_report(report))
+    if report.leaks:
+        raise CommandError(f"{len(report.leaks)} leak(s): a protected or unknown person was cleared")
+
+
+@click.command("eval-schools")
+@click.argument("folder", type=click.Path(file_okay=False, exists=True))
+@click.option("--pupils", default=1000, show_default=True, help="Enrolled pupils per school.")
+@click.option("--protected", default=0.2, show_default=True, help="Share of pupils protected.")
+@click.option("--event", "event_size", default=60, show_default=True, help="Pupils in an event.")
+@click.option("--seed", default=0, show_default=True, help="Which pupils, events, protected.")
+@click.option("--kinds", default="adults,families,children", show_default=True,
+              help="Comma-separated sets to build schools from.")
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False),
+              help="Where analyses are cached (default: INSTANCE/eval-cache).")
+@click.option("--no-sweep", is_flag=True, help="Skip the threshold sweep.")
+@click.option("--cached-only", is_flag=True, help="Use only images already analysed.")
+def evaluate_schools_command(folder, pupils, protected, event_size, seed, kinds, cache_dir,
+                             no_sweep, cached_only) -> None:
+    """Screen open-set schools built from labelled sets (FOLDER: the schools sets)."""
+
+    cache = Path(cache_dir) if cache_dir else instance_path() / "eval-cache"
+    try:
+        report = run(Path(folder), cache, pupils, protected, event_size, seed, not no_sweep,
+                     tuple(k.strip() for k in kinds.split(",") if k.strip()),
+                     progress=lambda line: click.echo(line, err=True), cached_only=cached_only)
+    except (OSError, ValueError, KeyError) as error:
+        raise CommandError(str(error)) from None
+    click.echo(report)
+
+
+def register(main: click.Group) -> None:
+    for command in (screen, strip, enrol, evaluate_command, evaluate_schools_command):
+        main.add_command(command)

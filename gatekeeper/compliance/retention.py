@@ -1,0 +1,113 @@
+"""Retention: originals that were never released are deleted after a period, rejected ones sooner;
+leavers' biometric templates are deleted (those an import sealed once its grace period is over);
+the audit trail is never purged here (kept at least a year).
+
+Run daily by the periodic task and on demand by `gatekeeper purge`. Safe to run twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from consent.importer import LEAVER_GRACE_DAYS
+from consent.models import Pupil, ReferenceFace, utcnow
+from gatekeeper.compliance import audit
+from gatekeeper.extensions import db
+from gatekeeper.models import Face, Photo
+from gatekeeper.people.auth import forget_old_failures
+from gatekeeper.storage import Storage, app_storage
+
+DEFAULT_RETENTION_DAYS = 30  # unreleased originals (Config.RETENTION_DAYS overrides)
+DEFAULT_REJECTED_RETENTION_DAYS = 7  # refused or rejected originals (Config.REJECTED_RETENTION_DAYS)
+AUDIT_MINIMUM_DAYS = 365  # the audit trail is kept at least this long; Gatekeeper never deletes it
+# Released, queued and published photos are school records: their originals stay.
+UNRELEASED_STATES = ("uploaded", "screening", "failed", "blocked", "needs_review", "cleared",
+                     "no_faces", "withdrawn")
+REJECTED_STATES = ("rejected",)
+PURGED_NOTE = "original deleted after the retention period"
+
+
+@dataclass
+class PurgeReport:
+    photos: int = 0
+    templates: int = 0
+    login_failures: int = 0
+
+    def line(self) -> str:
+        return (f"purged originals={self.photos} leaver_templates={self.templates} "
+                f"old_login_failures={self.login_failures}")
+
+
+def due_photos(session: Session, now: dt.datetime, retention_days: int, rejected_days: int):
+    unreleased = (Photo.status.in_(UNRELEASED_STATES)
+                  & (Photo.created_at <= now - dt.timedelta(days=retention_days)))
+    rejected = (Photo.status.in_(REJECTED_STATES)
+                & (Photo.created_at <= now - dt.timedelta(days=rejected_days)))
+    return session.scalars(
+        select(Photo).where(Photo.purged_at.is_(None), unreleased | rejected).order_by(Photo.id)
+    ).all()
+
+
+def purge_photo(session: Session, storage: Storage, photo: Photo, now: dt.datetime) -> None:
+    """Delete the original, its renderings and its faces' templates; keep the row for the record."""
+    storage.delete_photo(photo.uuid)
+    session.execute(update(Face).where(Face.photo_id == photo.id).values(encoding_encrypted=None))
+    was = photo.status
+    if photo.status not in ("withdrawn", "rejected"):
+        photo.status = "rejected"  # fail closed: nothing without an original can be released
+    photo.error, photo.purged_at = PURGED_NOTE, now
+    audit.record(session, "photo_purged", school_id=photo.school_id, subject=photo,
+                 detail={"status_was": was})
+
+
+def delete_leaver_templates(session: Session, now: dt.datetime,
+                            grace_days: int = LEAVER_GRACE_DAYS) -> int:
+    """Delete leavers' templates: at once, except those an import sealed (kept for an undo until
+    the grace period is over); a sealed face is deleted after it whoever the pupil is now."""
+    not_sealed = (ReferenceFace.sealed_at.is_(None) & Pupil.left_on.is_not(None)
+                  & (Pupil.left_on <= now.date()))
+    grace_over = ReferenceFace.sealed_at <= now - dt.timedelta(days=grace_days)
+    rows = session.execute(
+        select(ReferenceFace, Pupil).join(Pupil, Pupil.id == ReferenceFace.pupil_id)
+        .where(not_sealed | grace_over)
+    ).all()
+    for face, _pupil in rows:
+        session.delete(face)
+    for pupil in {pupil.id: pupil for _, pupil in rows}.values():
+        audit.record(session, "biometric_deleted", school_id=pupil.school_id, subject=pupil,
+                     detail={"reason": "left the school"})
+    return len(rows)
+
+
+def purge(session: Session, storage: Storage, retention_days: int = DEFAULT_RETENTION_DAYS,
+          rejected_days: int = DEFAULT_REJECTED_RETENTION_DAYS,
+          now: dt.datetime | None = None, grace_days: int = LEAVER_GRACE_DAYS) -> PurgeReport:
+    """Apply the retention rules once; each photo is committed on its own (a crash loses
+    nothing)."""
+    if retention_days < 1 or rejected_days < 0 or grace_days < 0:
+        raise ValueError("retention periods must be positive")
+    now, report = now or utcnow(), PurgeReport()
+    for photo in due_photos(session, now, retention_days, rejected_days):
+        purge_photo(session, storage, photo, now)
+        session.commit()
+        report.photos += 1
+    report.templates = delete_leaver_templates(session, now, grace_days)
+    report.login_failures = forget_old_failures(session, now)
+    session.commit()
+    return report
+
+
+def app_purge() -> PurgeReport:
+    """The purge with this app's settings and storage."""
+
+
+    config = current_app.config
+    return purge(db.session, app_storage(),
+                 int(config.get("RETENTION_DAYS", DEFAULT_RETENTION_DAYS)),
+                 int(config.get("REJECTED_RETENTION_DAYS", DEFAULT_REJECTED_RETENTION_DAYS)),
+                 grace_days=int(config.get("LEAVER_GRACE_DAYS", LEAVER_GRACE_DAYS)))

@@ -1,0 +1,168 @@
+"""Subject access and erasure for one pupil (UK GDPR Articles 15 and 17).
+
+`export_pupil` writes one zip with every record Gatekeeper holds about the pupil: the register entry,
+guardians, consent and biometric-consent history, no-publish entries, reference-face metadata, every
+photo in which the pupil was matched or named by a person (as metadata-free pixels), every post
+showing them, and the audit events about them. The school reviews it before disclosure: photos show
+other children, and safeguarding notes may be exempt.
+
+`erase_pupil` deletes what may go and keeps what the school must keep (see ERASURE_KEEPS).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import zipfile
+from pathlib import Path
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from consent.models import (
+    BiometricConsent,
+    ConsentRecord,
+    Guardian,
+    NoPublishEntry,
+    Pupil,
+    ReferenceFace,
+    utcnow,
+)
+from consent.services import find_pupil
+from gatekeeper.compliance import audit
+from gatekeeper.compliance.retention import purge_photo
+from gatekeeper.imaging.decode import ImageRefused
+from gatekeeper.imaging.sanitise import sanitise
+from gatekeeper.models import AuditEvent, Face, Photo, Post
+from gatekeeper.publishing.takedown import pull_posts_showing
+from gatekeeper.storage import Storage
+
+SAR_README = """Subject access export from Gatekeeper
+Pupil: {name} (UPN {upn}); produced {when} UTC.
+
+pupil.json  the register entry, guardians, consent and biometric-consent history, no-publish
+            entries, reference-face records (the face templates themselves are encrypted numbers
+            and are not meaningful to a person; their existence and dates are listed), photos,
+            posts and audit events about this pupil.
+photos/     each photo in which the pupil was matched or identified, re-encoded without metadata.
+
+Before disclosure the school must review this export: photos may show other children (redact
+them), and no-publish notes may be withheld under the safeguarding exemption (DPA 2018 Sch. 3).
+"""
+ERASURE_KEEPS = (
+    "consent and no-publish records (evidence of what was allowed, and safeguarding)",
+    "the audit trail (tamper-evident record of what was published, kept at least a year)",
+    "released and published post rows, marked withdrawn (the record of a takedown)",
+)
+ERASED_NAME = "Erased"
+PHOTO_SIDE = 2048
+
+
+def pupil_photos(session: Session, pupil: Pupil) -> list[Photo]:
+    photo_ids = select(Face.photo_id).where(
+        or_(Face.pupil_id == pupil.id, Face.resolved_pupil_id == pupil.id))
+    return list(session.scalars(
+        select(Photo).where(Photo.school_id == pupil.school_id, Photo.id.in_(photo_ids))
+        .order_by(Photo.id)))
+
+
+def pupil_posts(session: Session, pupil: Pupil) -> list[Post]:
+    posts = session.scalars(select(Post).where(Post.school_id == pupil.school_id).order_by(Post.id))
+    return [p for p in posts if pupil.id in p.pupil_ids]
+
+
+def row(obj, *skip: str) -> dict:
+    """A table row as plain JSON-able data (binary columns left out)."""
+    out = {}
+    for column in obj.__table__.columns:
+        value = getattr(obj, column.key)
+        if column.key in skip or isinstance(value, bytes):
+            continue
+        out[column.key] = value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
+    return out
+
+
+def by_pupil(session: Session, model, pupil: Pupil) -> list[dict]:
+    rows = session.scalars(select(model).where(model.pupil_id == pupil.id).order_by(model.id))
+    return [row(r) for r in rows]
+
+
+def audit_about(session: Session, pupil: Pupil, photos, posts) -> list[dict]:
+    subjects = or_(
+        (AuditEvent.subject_type == "pupil") & (AuditEvent.subject_id == str(pupil.id)),
+        (AuditEvent.subject_type == "photo") & AuditEvent.subject_id.in_([str(p.id) for p in photos]),
+        (AuditEvent.subject_type == "post") & AuditEvent.subject_id.in_([str(p.id) for p in posts]),
+    )
+    events = session.scalars(select(AuditEvent).where(
+        AuditEvent.school_id == pupil.school_id, subjects).order_by(AuditEvent.id))
+    return [row(e, "prev_hash", "hash") for e in events]
+
+
+def pupil_record(session: Session, pupil: Pupil) -> dict:
+    photos, posts = pupil_photos(session, pupil), pupil_posts(session, pupil)
+    faces = session.scalars(select(Face).where(
+        or_(Face.pupil_id == pupil.id, Face.resolved_pupil_id == pupil.id)).order_by(Face.id))
+    return {
+        "pupil": row(pupil),
+        "guardians": by_pupil(session, Guardian, pupil),
+        "consent_records": by_pupil(session, ConsentRecord, pupil),
+        "biometric_consents": by_pupil(session, BiometricConsent, pupil),
+        "nopublish_entries": by_pupil(session, NoPublishEntry, pupil),
+        "reference_faces": [row(r) for r in session.scalars(
+            select(ReferenceFace).where(ReferenceFace.pupil_id == pupil.id))],
+        "photos": [row(p) for p in photos],
+        "faces": [row(f) for f in faces],
+        "posts": [row(p) for p in posts],
+        "audit_events": audit_about(session, pupil, photos, posts),
+    }
+
+
+def export_pupil(session: Session, storage: Storage, school_id: int, upn: str, target: Path,
+                 actor: str = "command line") -> dict:
+    """Write the subject access zip (atomically) and record that it was made; returns the counts."""
+
+    pupil = find_pupil(session, school_id, upn)
+    record = pupil_record(session, pupil)
+    target = Path(target)
+    partial = target.with_name(f".{target.name}.partial")
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("README.txt", SAR_README.format(
+            name=f"{pupil.first_name} {pupil.last_name}", upn=pupil.upn,
+            when=utcnow().isoformat(timespec="seconds")))
+        archive.writestr("pupil.json", json.dumps(record, indent=2, sort_keys=True, default=str))
+        for photo in pupil_photos(session, pupil):
+            if storage.exists("originals", photo.uuid):
+                try:
+                    pixels = sanitise(storage.read("originals", photo.uuid), max_side=PHOTO_SIDE)
+                except ImageRefused:
+                    continue
+                archive.writestr(f"photos/photo-{photo.id}.jpg", pixels)
+    partial.replace(target)
+    audit.record(session, "subject_access_export", school_id=school_id, actor=actor, subject=pupil,
+                 detail={"photos": len(record["photos"]), "posts": len(record["posts"])})
+    session.commit()
+    return {key: len(value) for key, value in record.items() if isinstance(value, list)}
+
+
+def erase_pupil(session: Session, storage: Storage, school_id: int, upn: str,
+                actor: str = "command line") -> dict:
+    """Erase a pupil on request: biometric data, unreleased photos and name go; posts come down."""
+
+    pupil, now = find_pupil(session, school_id, upn), utcnow()
+    templates = len(session.scalars(select(ReferenceFace).where(
+        ReferenceFace.pupil_id == pupil.id)).all())
+    for face in session.scalars(select(ReferenceFace).where(ReferenceFace.pupil_id == pupil.id)):
+        session.delete(face)
+    pulled = pull_posts_showing(session, pupil.id, "erasure on request")
+    purged = 0
+    for photo in pupil_photos(session, pupil):
+        if photo.purged_at is None and photo.status not in ("published", "released", "queued"):
+            purge_photo(session, storage, photo, now)
+            purged += 1
+    pupil.first_name, pupil.last_name, pupil.date_of_birth = ERASED_NAME, ERASED_NAME, None
+    pupil.left_on = pupil.left_on or now.date()  # never publishable again
+    audit.record(session, "pupil_erased", school_id=school_id, actor=actor, subject=pupil,
+                 detail={"templates": templates, "photos_purged": purged,
+                         "posts_withdrawn": len(pulled), "kept": list(ERASURE_KEEPS)})
+    session.commit()
+    return {"templates": templates, "photos_purged": purged, "posts_withdrawn": len(pulled)}

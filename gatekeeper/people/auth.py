@@ -1,0 +1,167 @@
+"""Authentication rules: password check, throttles that hold under parallel attempts and do not
+reveal which accounts exist, audit of every attempt."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import uuid
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from consent.models import utcnow
+from gatekeeper.compliance import audit
+from gatekeeper.models import LoginFailure, User
+
+MAX_FAILED_LOGINS = 5  # per account from one address, then that address waits LOCKOUT
+LOCKOUT = dt.timedelta(minutes=15)
+# Per address, across all accounts: a school's staff share one NAT address, so this is set well
+# above what a staffroom mistypes in a quarter of an hour, and far below what guessing needs.
+MAX_FAILURES_PER_ADDRESS = 30
+ADDRESS_WINDOW = dt.timedelta(minutes=15)
+# Per account from anywhere: beyond MAX_FAILED_LOGINS each further attempt waits twice as long as
+# the last (1 s, 2 s, 4 s ... up to MAX_DELAY), which slows guessing from many addresses to a few
+# tries an hour. An address that signed in to the account before is exempt, so a stranger's
+# failures cannot lock the head out of their own computer.
+FIRST_DELAY_S = 1
+MAX_DELAY = dt.timedelta(minutes=5)
+KNOWN_ADDRESS_DAYS = 30
+PENDING, FAILED, REFUSED, OK, CLEARED = "pending", "failed", "refused", "ok", "cleared"
+COUNTED = (PENDING, FAILED, REFUSED)  # an attempt still being checked counts as a failure
+# Checked against when the email is unknown or the attempt is refused, so every answer costs
+# the same hash and takes the same time.
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password)  # scrypt, salted
+
+
+def account_key(email: str) -> str:
+    """A keyed hash of the typed email: throttles and the audit trail never hold the text."""
+    secret = str(current_app.secret_key or "").encode()
+    return hmac.new(secret, b"login:" + email.strip().lower().encode(), hashlib.sha256).hexdigest()
+
+
+def authenticate(session: Session, email: str, password: str, address: str):
+    """Return (user, "") on success, else (None, a message that does not reveal which part was
+    wrong, nor whether the account exists). Every path runs one password hash."""
+    key, address = account_key(email), address[:64]
+    user = session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+    stored = (user.password_hash, user.active) if user is not None else (_DUMMY_HASH, False)
+    attempt_id, refusal = begin_attempt(session, key, address)
+    # No connection is held while the slow hash runs (begin_attempt ended its transaction).
+    password_ok = check_password_hash(_DUMMY_HASH if refusal else stored[0], password)
+    genuine = user is not None and not refusal and stored[1]
+    detail = {"address": address, "email_hash": key[:16]}
+    if refusal:
+        finish_attempt(session, attempt_id, REFUSED)
+        audit.record(session, refusal[0], actor=user, detail=detail)
+        session.commit()
+        return None, refusal[1]
+    if not (genuine and password_ok):
+        finish_attempt(session, attempt_id, FAILED)
+        audit.record(session, "login_failed", actor=user, detail=detail)
+        session.commit()
+        return None, _("Email or password not recognised.")
+    finish_attempt(session, attempt_id, OK)
+    clear_failures(session, key, address)
+    audit.record(session, "login", actor=user, detail={"address": address})
+    session.commit()
+    return user, ""
+
+
+def begin_attempt(session: Session, key: str, address: str) -> tuple[int, tuple[str, str] | None]:
+    """Record the attempt (committed), then count: the limits see every attempt already begun."""
+    attempt = LoginFailure(address=address, account_key=key, outcome=PENDING, created_at=utcnow())
+    session.add(attempt)
+    session.commit()
+    refusal = throttle(session, key, address, attempt.id, utcnow())
+    session.commit()  # no read transaction is held while the slow hash runs
+    return attempt.id, refusal
+
+
+def throttle(session: Session, key: str, address: str, attempt_id: int, now: dt.datetime):
+    """(audit action, message) when this attempt must not check a password, else None."""
+    if _count(session, now - ADDRESS_WINDOW, address=address) > MAX_FAILURES_PER_ADDRESS:
+        return "login_throttled", _("Too many failed sign-ins from this network. "
+                                    "Try again in 15 minutes.")
+    if _count(session, now - LOCKOUT, address=address, key=key) > MAX_FAILED_LOGINS:
+        return "login_locked", _("Too many failed attempts. Try again in 15 minutes.")
+    if not known_address(session, key, address, now) and waiting(session, key, attempt_id, now):
+        return "login_delayed", _("Too many failed attempts. Wait a few minutes and try again.")
+    return None
+
+
+def _count(session: Session, since: dt.datetime, *, address: str, key: str | None = None) -> int:
+    query = select(func.count()).select_from(LoginFailure).where(
+        LoginFailure.address == address, LoginFailure.created_at > since,
+        LoginFailure.outcome.in_(COUNTED))
+    if key is not None:
+        query = query.where(LoginFailure.account_key == key)
+    return session.scalar(query) or 0
+
+
+def waiting(session: Session, key: str, attempt_id: int, now: dt.datetime) -> bool:
+    """True while the account's progressive delay since its previous attempt is running."""
+    earlier = session.scalars(select(LoginFailure.created_at).where(
+        LoginFailure.account_key == key, LoginFailure.id != attempt_id,
+        LoginFailure.created_at > now - LOCKOUT, LoginFailure.outcome.in_(COUNTED),
+    ).order_by(LoginFailure.created_at.desc()).limit(MAX_FAILED_LOGINS + 12)).all()
+    if len(earlier) < MAX_FAILED_LOGINS:
+        return False
+    return now - earlier[0] < progressive_delay(len(earlier) + 1)
+
+
+def progressive_delay(attempts: int) -> dt.timedelta:
+    """How long attempt number `attempts` in the window waits after the one before it."""
+    beyond = attempts - MAX_FAILED_LOGINS - 1
+    return min(dt.timedelta(seconds=FIRST_DELAY_S * 2 ** min(beyond, 16)), MAX_DELAY)
+
+
+def known_address(session: Session, key: str, address: str, now: dt.datetime) -> bool:
+    """Whether this address signed in to this account lately."""
+    return session.scalar(select(LoginFailure.id).where(
+        LoginFailure.account_key == key, LoginFailure.address == address,
+        LoginFailure.outcome == OK,
+        LoginFailure.created_at > now - dt.timedelta(days=KNOWN_ADDRESS_DAYS)).limit(1)) is not None
+
+
+def finish_attempt(session: Session, attempt_id: int, outcome: str) -> None:
+    session.execute(update(LoginFailure).where(LoginFailure.id == attempt_id)
+                    .values(outcome=outcome))
+
+
+def clear_failures(session: Session, key: str, address: str) -> None:
+    """A success from an address forgives that address's failures for the account (only)."""
+    session.execute(update(LoginFailure).where(
+        LoginFailure.account_key == key, LoginFailure.address == address,
+        LoginFailure.outcome.in_((FAILED, REFUSED))).values(outcome=CLEARED))
+
+
+def forget_old_failures(session: Session, now: dt.datetime) -> int:
+    """Drop attempts that no longer count (successes are kept to know an address); how many."""
+    result = session.execute(delete(LoginFailure).where(
+        LoginFailure.created_at <= now - ADDRESS_WINDOW, LoginFailure.outcome != OK))
+    old_successes = session.execute(delete(LoginFailure).where(
+        LoginFailure.created_at <= now - dt.timedelta(days=KNOWN_ADDRESS_DAYS)))
+    return (result.rowcount or 0) + (old_successes.rowcount or 0)
+
+
+def sign_out(session: Session, user: User, school_id: int | None) -> None:
+    """End every session of this user by rotating the token their cookies carry."""
+    user.session_token = uuid.uuid4().hex
+    audit.record(session, "logout", actor=user, school_id=school_id)
+    session.commit()
+
+
+def end_every_session(session: Session, user: User, reason: str) -> None:
+    """End every session of the user at once (password change, deactivation, a lost device):
+    every session carries the user's token, and a new token no longer matches any of them."""
+    user.session_token = uuid.uuid4().hex
+    audit.record(session, "sessions_ended", actor=user, detail={"reason": reason})

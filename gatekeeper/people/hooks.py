@@ -1,0 +1,41 @@
+"""What every request of a signed-in person goes through: their own password first, and the
+current school named on every page."""
+
+from __future__ import annotations
+
+from flask import Flask, g, redirect, request, url_for
+from flask_login import current_user
+
+from consent.models import School
+from gatekeeper.extensions import db
+from gatekeeper.people import models  # noqa: F401  (the tables are part of the metadata)
+
+# What a user whose password someone else chose may still open before choosing their own.
+OPEN_WHILE_PASSWORD_MUST_CHANGE = frozenset({
+    "account.password", "auth.logout", "auth.login", "auth.set_language", "static", "bootstrap.static",
+})
+
+
+def init_people(app: Flask) -> None:
+    app.before_request(require_own_password)
+    app.context_processor(school_globals)
+
+
+def require_own_password():
+    """A password set by someone else is changed before anything else is done with it."""
+    if (current_user.is_authenticated and current_user.must_change_password
+            and request.endpoint not in OPEN_WHILE_PASSWORD_MUST_CHANGE
+            and not (request.endpoint or "").startswith("welcome.")):
+        return redirect(url_for("account.password"))
+    return None
+
+
+def school_globals() -> dict:
+    """The current school (named on every page) and the user's other schools, for the switcher."""
+
+    school_id = getattr(g, "school_id", None)
+    if not school_id or not current_user.is_authenticated:
+        return {"current_school": None, "my_schools": []}
+    schools = [db.session.get(School, ident) for ident in current_user.school_ids()]
+    return {"current_school": db.session.get(School, school_id),
+            "my_schools": [s for s in schools if s is not None]}

@@ -1,0 +1,51 @@
+"""Screening left in flight by a killed worker or a lost queue message is found by its age and
+queued again. Screening claims a photo before it works on it (screening/service.py), so queueing a
+stalled photo again never screens it twice. Publishing needs nothing here: the every-minute
+publishing task already takes back posts whose claim went stale (publishing/service.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from gatekeeper.models import Photo
+
+# Screening a 12 MP photo takes seconds, publishing one a few more: anything untouched this long
+# has lost its worker or its queue message.
+STALLED_AFTER = dt.timedelta(minutes=5)
+MAX_SCREEN_ATTEMPTS = 5  # beyond this a photo stays "failed" for a person to look at
+STALLED_PHOTO_STATES = ("uploaded", "screening", "failed")
+
+
+def stalled_photo_ids(session: Session, now: dt.datetime, stalled_after: dt.timedelta,
+                      queue_idle: bool) -> list[int]:
+    # "uploaded" photos may simply wait behind a backlog: only an idle queue proves them lost.
+    states = STALLED_PHOTO_STATES if queue_idle else tuple(
+        s for s in STALLED_PHOTO_STATES if s != "uploaded")
+    return list(session.scalars(
+        select(Photo.id).where(
+            Photo.status.in_(states),
+            Photo.updated_at <= now - stalled_after,
+            Photo.screen_attempts < MAX_SCREEN_ATTEMPTS,
+            Photo.purged_at.is_(None),
+        ).order_by(Photo.id)
+    ))
+
+
+def release_stalled(session: Session, now: dt.datetime, stalled_after: dt.timedelta,
+                    queue_idle: bool) -> list[int]:
+    """The stalled photos, their claims released and committed; the caller queues them again."""
+    photos = stalled_photo_ids(session, now, stalled_after, queue_idle)
+    # A stalled claim is released; should its worker still finish, screening/service.py discards
+    # that late result because the attempt no longer holds the photo.
+    session.execute(
+        update(Photo)
+        .where(Photo.id.in_(photos), Photo.status == "screening",
+               Photo.updated_at <= now - stalled_after)
+        .values(status="failed", error="screening stalled; it will be retried")
+    )
+    session.commit()
+    return photos

@@ -1,0 +1,1 @@
+"""Test support: fixtures, local stand-ins for the destinations and mail server, synthetic photos."""

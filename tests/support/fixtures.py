@@ -1,0 +1,136 @@
+"""Building blocks for tests: a school with one user per role, and a browser-like client."""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from flask.testing import FlaskClient
+
+from consent.models import School
+from gatekeeper.models import ROLES, AccountReleaser, Membership, OfficialAccount, User
+from gatekeeper.people.auth import hash_password
+
+PASSWORD = "correct horse battery staple"
+TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+INVITATION_LINK = re.compile(r'id="invitation-link" readonly value="https?://[^/"]+(/welcome/[^"]+)"')
+
+
+@functools.cache
+def password_hash() -> str:
+    """PASSWORD hashed once per process: scrypt is slow by design, and every test user shares it."""
+    return hash_password(PASSWORD)
+
+
+def make_school(session, name: str = "Test School") -> School:
+    """A school with one user per role (email `<role>@<slug>.test`) and an approved outbox account."""
+    import datetime as dt
+    import json
+
+    school = School(name=name)
+    session.add(school)
+    session.flush()
+    slug = re.sub(r"\W+", "", name.lower())
+    users = {}
+    for role in ROLES:
+        user = User(email=f"{role}@{slug}.test", name=f"{name} {role}", password_hash=password_hash())
+        session.add(user)
+        session.flush()
+        session.add(Membership(user_id=user.id, school_id=school.id, role=role))
+        users[role] = user
+    account = OfficialAccount(
+        school_id=school.id, platform="Facebook", handle=f"@{slug}", purpose="social_media",
+        adapter="outbox", admin_names_json=json.dumps(["A", "B"]),
+        approved_by_id=users["head"].id, approved_at=dt.datetime(2026, 1, 1),
+    )
+    session.add(account)
+    session.flush()
+    # The head authorised the media lead to release to it (issue 7: deny by default).
+    session.add(AccountReleaser(account_id=account.id, user_id=users["media_lead"].id,
+                                authorised_by_id=users["head"].id))
+    session.commit()
+    return school
+
+
+class Browser:
+    """A test client that signs in and sends CSRF tokens the way the real pages do."""
+
+    def __init__(self, client: FlaskClient):
+        self.client = client
+        self.token = ""
+
+    def refresh_token(self, path: str = "/auth/login") -> str:
+        page = self.client.get(path).get_data(as_text=True)
+        match = TOKEN.search(page)
+        assert match, f"no CSRF token on {path}"
+        self.token = match.group(1)
+        return self.token
+
+    def login(self, email: str, password: str = PASSWORD):
+        self.refresh_token()
+        response = self.client.post(
+            "/auth/login", data={"email": email, "password": password, "csrf_token": self.token}
+        )
+        if response.status_code == 302:
+            self.refresh_token("/auth/login")
+        return response
+
+    def get(self, path: str, **kwargs):
+        return self.client.get(path, **kwargs)
+
+    def post(self, path: str, data: dict | None = None, **kwargs):
+        data = dict(data or {})
+        data.setdefault("csrf_token", self.token)
+        return self.client.post(path, data=data, headers={"X-CSRFToken": self.token}, **kwargs)
+
+
+def invitation_path(page) -> str:
+    """The path of the one-time link on the head's "Invitation ready" page."""
+    match = INVITATION_LINK.search(page.get_data(as_text=True))
+    assert match, "no invitation link on the page"
+    return match.group(1)
+
+
+def add_pupil(session, school_id: int, index: int, first: str, last: str, *, consents=(),
+              faces=(), year: str = "5"):
+    """A pupil with granted/refused consent per purpose and, optionally, enrolled reference faces."""
+    import datetime as dt
+
+    from consent import services
+    from consent.models import Pupil
+    from gatekeeper.ops.setup import demo_upn
+    from gatekeeper.screening.enrolment import enrol_pupil
+
+    pupil = Pupil(school_id=school_id, upn=demo_upn(index), first_name=first, last_name=last,
+                  year_group=year, date_of_birth=dt.date(2015, 1, 1))
+    session.add(pupil)
+    session.flush()
+    for purpose, status in dict(consents).items():
+        services.record_consent(session, pupil, purpose, status, given_by=f"Parent of {first}",
+                                recorded_by="test")
+    if faces:
+        services.record_biometric(session, pupil, "granted", given_by=f"Parent of {first}",
+                                  recorded_by="test")
+        enrol_pupil(session, school_id, pupil.upn, list(faces), "test")
+    session.commit()
+    return pupil
+
+
+def upload_photo(browser: Browser, event_id: int, name: str, data: bytes):
+    """POST one photo as the upload page does; the response is read and closed (frees the body)."""
+    import io
+
+    from werkzeug.datastructures import FileStorage
+    from werkzeug.test import encode_multipart
+
+    # Encoded here as bytes: the test client's own encoder leaves a temporary file open.
+    boundary, body = encode_multipart(
+        {"event_id": str(event_id), "photo": FileStorage(io.BytesIO(data), filename=name)}
+    )
+    response = browser.client.post(
+        "/uploads/", data=body, headers={"X-CSRFToken": browser.token},
+        content_type=f"multipart/form-data; boundary={boundary}",
+    )
+    response.get_data()
+    response.close()
+    return response
