@@ -12,12 +12,13 @@ from flask_login import current_user
 
 from consent.models import School
 from gatekeeper.extensions import db
-from gatekeeper.head.views import ROLE_LABELS, bp
+from gatekeeper.head.views import bp
 from gatekeeper.models import ROLES
 from gatekeeper.people import invitations, members, schools
 from gatekeeper.people.links import invitation_url
 from gatekeeper.people.mail import mail_configured
 from gatekeeper.people.passwords import MAX_PASSWORD, MIN_PASSWORD, PasswordError
+from gatekeeper.people.roles import ROLE_LABELS
 from gatekeeper.worker.tasks import send_invitation_task
 
 LANGUAGE_LABELS = {"en": "English", "cy": "Cymraeg"}

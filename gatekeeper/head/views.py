@@ -11,6 +11,7 @@ from gatekeeper.extensions import db
 from gatekeeper.head import service
 from gatekeeper.models import ROLES, Post, User
 from gatekeeper.people.invitations import open_invitations
+from gatekeeper.people.roles import ROLE_LABELS
 from gatekeeper.review.service import blur_boxes
 from gatekeeper.web.guard import guard_blueprint
 from gatekeeper.web.previews import thumbnail_response
@@ -24,15 +25,6 @@ FIGURE_LABELS = {
     "blocked": _l("Blocked"),
     "takedowns": _l("Taken down"),
 }
-ROLE_LABELS = {
-    "staff": _l("Staff (uploads photos)"),
-    "admin": _l("Admin (keeps the register)"),
-    "dsl": _l("DSL (no-publish list)"),
-    "media_lead": _l("Media lead (reviews and releases)"),
-    "head": _l("Head"),
-}
-
-
 @bp.route("/")
 def index():
     return render_template(

@@ -13,11 +13,11 @@ from flask_babel import gettext as _
 from consent.models import utcnow
 from gatekeeper.compliance import audit
 from gatekeeper.extensions import db
-from gatekeeper.head.views import ROLE_LABELS
 from gatekeeper.people import invitations, resets, tokens
 from gatekeeper.people.links import invitation_url, reset_url
 from gatekeeper.people.mail import MailNotConfigured, build_message, mail_settings, send
 from gatekeeper.people.models import Invitation
+from gatekeeper.people.roles import ROLE_LABELS
 
 
 def deliver(kind: str, to: str, language: str, school_id: int | None, subject: str,

@@ -7,12 +7,12 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user
 
 from gatekeeper.extensions import db
-from gatekeeper.head.views import ROLE_LABELS
 from gatekeeper.models import ROLES
 from gatekeeper.people import invitations, passwords, resets
 from gatekeeper.people.binding import bind_session
 from gatekeeper.people.invitations import InvitationError, InvitationRefused, normal_email
 from gatekeeper.people.passwords import MAX_PASSWORD, PasswordError
+from gatekeeper.people.roles import ROLE_LABELS
 from gatekeeper.web.guard import guard_blueprint, public_blueprint
 from gatekeeper.worker.tasks import send_reset_task
 

@@ -140,3 +140,16 @@ def test_every_folder_says_what_lives_there():
     for init in (ROOT / "gatekeeper").rglob("__init__.py"):
         doc = ast.get_docstring(ast.parse(init.read_text()))
         assert doc, f"{init.relative_to(ROOT)} has no docstring saying what lives there"
+
+
+def test_every_product_module_imports():
+    """A module left pointing at a moved one fails here, not when a page is first opened."""
+    import importlib
+
+    failed = []
+    for name in sorted(product_modules()):
+        try:
+            importlib.import_module(name)
+        except Exception as error:  # noqa: BLE001 - every failure is reported by name
+            failed.append(f"{name}: {type(error).__name__}: {error}")
+    assert failed == []
