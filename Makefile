@@ -7,6 +7,8 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 REDIS  ?= redis://127.0.0.1:6379/15
+# Each pass runs on this many pytest processes (pytest-xdist): one per core, at most four.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
 export GATEKEEPER_INSTANCE ?= $(CURDIR)/instance
 
 .PHONY: install catalogues run run-scale worker test test-sqlite test-postgres system-deps bench bench-load eval-schools lint clean
@@ -62,7 +64,7 @@ test: install system-deps test-sqlite test-postgres
 
 test-sqlite: catalogues
 	@echo "=== pass 1: SQLite + Huey SQLite storage ==="
-	$(PY) -m pytest -p no:cacheprovider -q $(PYTEST_ARGS)
+	$(PY) -m pytest -p no:cacheprovider -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 test-postgres: catalogues
 	@$(PY) -m tests.support.reachable "$(PG_URL)" "$(REDIS)"; rc=$$?; \
@@ -70,7 +72,7 @@ test-postgres: catalogues
 	if [ $$rc != 0 ]; then exit $$rc; fi; \
 	echo "=== pass 2: PostgreSQL + Redis (every test that touches a database or queue) ==="; \
 	GATEKEEPER_TEST_DATABASE_URL="$(PG_URL)" GATEKEEPER_TEST_REDIS_URL="$(REDIS)" \
-	  $(PY) -m pytest -p no:cacheprovider -q $(PYTEST_ARGS) tests/integration tests/browser
+	  $(PY) -m pytest -p no:cacheprovider -q -n $(TEST_WORKERS) $(PYTEST_ARGS) tests/integration tests/browser
 
 bench: install
 	$(PY) bench/bench_import.py
