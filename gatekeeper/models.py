@@ -25,29 +25,13 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql.expression import false
 
 from consent.models import Base, Pupil, School, utcnow
+from gatekeeper.states import POST_LIVE, PhotoState, PostState, TakedownState
 
 ROLES = ("staff", "admin", "dsl", "media_lead", "head")
+# The life cycles of photos, faces, posts and takedowns: gatekeeper/states.py.
 
-# Photo life cycle (DESIGN.md): uploaded → screening → {blocked | needs_review | cleared}
-# → released → queued → published, with rejected, failed (retried) and withdrawn.
-PHOTO_STATES = (
-    "uploaded",
-    "screening",
-    "blocked",
-    "needs_review",
-    "no_faces",
-    "cleared",
-    "released",
-    "queued",
-    "published",
-    "rejected",
-    "failed",
-    "withdrawn",
-)
-POST_STATES = ("queued", "publishing", "published", "failed", "held", "withdrawn")
-# A post in any of these states is on its way out or out: at most one per photo and account.
-LIVE_POST_STATES = ("queued", "publishing", "failed", "held", "published")
-_LIVE_POST = text("state IN ('queued', 'publishing', 'failed', 'held', 'published')")
+# A post in any of the live states is on its way out or out: at most one per photo and account.
+_LIVE_POST = text("state IN ({})".format(", ".join(f"'{s}'" for s in POST_LIVE)))
 
 
 def new_uuid() -> str:
@@ -140,7 +124,7 @@ class Photo(Base):
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     purpose: Mapped[str] = mapped_column(String(40))
-    status: Mapped[str] = mapped_column(String(20), default="uploaded", index=True)
+    status: Mapped[str] = mapped_column(String(20), default=PhotoState.UPLOADED.value, index=True)
     no_faces: Mapped[bool] = mapped_column(Boolean, default=False)
     # "No faces found" needs a person: who opened the photo and confirmed nobody is in it, when.
     no_faces_checked_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
@@ -172,7 +156,7 @@ class Face(Base):
     bottom: Mapped[int] = mapped_column(Integer)
     left: Mapped[int] = mapped_column(Integer)
     score: Mapped[float] = mapped_column(Float, default=0.0)
-    status: Mapped[str] = mapped_column(String(20))  # cleared | blocked | unknown
+    status: Mapped[str] = mapped_column(String(20))  # a FaceStatus
     pupil_id: Mapped[int | None] = mapped_column(ForeignKey("pupil.id"), index=True)
     distance: Mapped[float | None] = mapped_column(Float)
     encoding_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
@@ -242,7 +226,7 @@ class Post(Base):
     caption: Mapped[str] = mapped_column(Text, default="")
     pupil_ids_json: Mapped[str] = mapped_column(Text, default="[]")
     scheduled_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    state: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    state: Mapped[str] = mapped_column(String(20), default=PostState.QUEUED.value, index=True)
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True, default=new_uuid)
     released_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     released_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
@@ -281,9 +265,6 @@ class AccountReleaser(Base):
     user: Mapped[User] = relationship(foreign_keys=[user_id])
 
 
-TAKEDOWN_STATES = ("pending", "manual", "done")
-
-
 class Takedown(Base):
     """Removing one post from its destination: by the adapter, or by a person who confirms it."""
 
@@ -291,7 +272,7 @@ class Takedown(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     school_id: Mapped[int] = mapped_column(ForeignKey("school.id"), index=True)
     post_id: Mapped[int] = mapped_column(ForeignKey("post.id"), index=True)
-    state: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    state: Mapped[str] = mapped_column(String(20), default=TakedownState.PENDING.value, index=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     requested_by: Mapped[str] = mapped_column(String(200), default="system")
     attempts: Mapped[int] = mapped_column(Integer, default=0)

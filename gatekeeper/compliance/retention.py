@@ -20,15 +20,12 @@ from gatekeeper.compliance import audit
 from gatekeeper.extensions import db
 from gatekeeper.models import Face, Photo
 from gatekeeper.people.auth import forget_old_failures
+from gatekeeper.states import PHOTO_ENDED, PHOTO_UNRELEASED, PhotoState, move
 from gatekeeper.storage import Storage, app_storage
 
 DEFAULT_RETENTION_DAYS = 30  # unreleased originals (Config.RETENTION_DAYS overrides)
 DEFAULT_REJECTED_RETENTION_DAYS = 7  # refused or rejected originals (Config.REJECTED_RETENTION_DAYS)
 AUDIT_MINIMUM_DAYS = 365  # the audit trail is kept at least this long; Gatekeeper never deletes it
-# Released, queued and published photos are school records: their originals stay.
-UNRELEASED_STATES = ("uploaded", "screening", "failed", "blocked", "needs_review", "cleared",
-                     "no_faces", "withdrawn")
-REJECTED_STATES = ("rejected",)
 PURGED_NOTE = "original deleted after the retention period"
 
 
@@ -44,9 +41,9 @@ class PurgeReport:
 
 
 def due_photos(session: Session, now: dt.datetime, retention_days: int, rejected_days: int):
-    unreleased = (Photo.status.in_(UNRELEASED_STATES)
+    unreleased = (Photo.status.in_(PHOTO_UNRELEASED)
                   & (Photo.created_at <= now - dt.timedelta(days=retention_days)))
-    rejected = (Photo.status.in_(REJECTED_STATES)
+    rejected = ((Photo.status == PhotoState.REJECTED)
                 & (Photo.created_at <= now - dt.timedelta(days=rejected_days)))
     return session.scalars(
         select(Photo).where(Photo.purged_at.is_(None), unreleased | rejected).order_by(Photo.id)
@@ -58,8 +55,8 @@ def purge_photo(session: Session, storage: Storage, photo: Photo, now: dt.dateti
     storage.delete_photo(photo.uuid)
     session.execute(update(Face).where(Face.photo_id == photo.id).values(encoding_encrypted=None))
     was = photo.status
-    if photo.status not in ("withdrawn", "rejected"):
-        photo.status = "rejected"  # fail closed: nothing without an original can be released
+    if photo.status not in PHOTO_ENDED:
+        move(photo, PhotoState.REJECTED)  # fail closed: nothing without an original can be released
     photo.error, photo.purged_at = PURGED_NOTE, now
     audit.record(session, "photo_purged", school_id=photo.school_id, subject=photo,
                  detail={"status_was": was})

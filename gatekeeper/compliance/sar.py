@@ -35,6 +35,7 @@ from gatekeeper.imaging.decode import ImageRefused
 from gatekeeper.imaging.sanitise import sanitise
 from gatekeeper.models import AuditEvent, Face, Photo, Post
 from gatekeeper.publishing.takedown import pull_posts_showing
+from gatekeeper.states import PHOTO_OUT
 from gatekeeper.storage import Storage
 
 SAR_README = """Subject access export from Gatekeeper
@@ -156,7 +157,7 @@ def erase_pupil(session: Session, storage: Storage, school_id: int, upn: str,
     pulled = pull_posts_showing(session, pupil.id, "erasure on request")
     purged = 0
     for photo in pupil_photos(session, pupil):
-        if photo.purged_at is None and photo.status not in ("published", "released", "queued"):
+        if photo.purged_at is None and photo.status not in PHOTO_OUT:
             purge_photo(session, storage, photo, now)
             purged += 1
     pupil.first_name, pupil.last_name, pupil.date_of_birth = ERASED_NAME, ERASED_NAME, None

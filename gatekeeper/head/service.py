@@ -16,11 +16,11 @@ from consent.models import utcnow
 from gatekeeper.compliance import audit
 from gatekeeper.models import ROLES, Membership, Photo, Post, User
 from gatekeeper.people.members import active_heads
+from gatekeeper.states import PHOTO_WAITING, PhotoState, PostState
 
 WEEK = dt.timedelta(days=7)
 SAMPLE_SIZE = 5
 SAMPLE_WINDOW = dt.timedelta(days=30)
-WAITING = ("needs_review", "cleared", "no_faces")
 
 
 class UserError(ValueError):
@@ -76,10 +76,10 @@ def dashboard_figures(session: Session, school_id: int, now: dt.datetime | None 
     photos, posts = Photo.school_id == school_id, Post.school_id == school_id
     return {
         "uploads_week": count(session, Photo, photos, Photo.created_at >= now - WEEK),
-        "waiting": count(session, Photo, photos, Photo.status.in_(WAITING)),
+        "waiting": count(session, Photo, photos, Photo.status.in_(PHOTO_WAITING)),
         "released": count(session, Post, posts),
-        "blocked": count(session, Photo, photos, Photo.status == "blocked"),
-        "takedowns": count(session, Post, posts, Post.state == "withdrawn"),
+        "blocked": count(session, Photo, photos, Photo.status == PhotoState.BLOCKED),
+        "takedowns": count(session, Post, posts, Post.state == PostState.WITHDRAWN),
     }
 
 

@@ -2,6 +2,8 @@
 
 Adapters do no database work and hold no Flask state: they get the release and their settings
 (secrets already unsealed) and talk to one destination. Errors never carry a secret or a URL.
+Each call makes one attempt; the retry policy lives in publishing/service.py (publish_post's
+backoff through next_attempt_at) and publishing/takedown.py (counted takedown attempts).
 """
 
 from __future__ import annotations
@@ -18,15 +20,11 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 HTTP_TIMEOUT_S = 20
-WEBHOOK_ATTEMPTS = 3  # within one publishing attempt; the queue then backs off between attempts
-WEBHOOK_BACKOFF_S = 0.5  # 0.5 s, then 1 s: exponential, doubling each time
-RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 SIGNATURE_HEADER = "X-Gatekeeper-Signature"
 TIMESTAMP_HEADER = "X-Gatekeeper-Timestamp"
 EVENT_HEADER = "X-Gatekeeper-Event"
@@ -237,12 +235,10 @@ def http(method: str, url: str, body: bytes | None, headers: dict[str, str]) -> 
 class WebhookPublisher:
     """Signed multipart POST to an automation tool; deletion is a second, signed event."""
 
-    def __init__(self, url: str, secret: str, *, can_delete: bool = True,
-                 backoff_s: float = WEBHOOK_BACKOFF_S, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, url: str, secret: str, *, can_delete: bool = True):
         if not url or not secret:
             raise PublishError("the webhook needs a URL and a secret")
         self.url, self.secret, self.can_delete = url, secret, can_delete
-        self.backoff_s, self.sleep = backoff_s, sleep
 
     def publish(self, release: Release) -> str:
         content_type, body = multipart(
@@ -261,27 +257,15 @@ class WebhookPublisher:
 
     def _deliver(self, event: str, content_type: str, body: bytes, key: str,
                  gone_ok: bool = False) -> HttpAnswer:
-        last = "no attempt"
-        for attempt in range(WEBHOOK_ATTEMPTS):
-            if attempt:
-                self.sleep(self.backoff_s * 2 ** (attempt - 1))
-            timestamp = str(int(time.time()))
-            headers = {"Content-Type": content_type, EVENT_HEADER: event, TIMESTAMP_HEADER: timestamp,
-                       SIGNATURE_HEADER: sign(self.secret, timestamp, event, key, body),
-                       IDEMPOTENCY_HEADER: key}
-            try:
-                answer = http("POST", self.url, body, headers)
-            except RedirectRefused:
-                raise  # asking again would be sent the same way
-            except PublishError as error:
-                last = str(error)
-                continue
-            if 200 <= answer.status < 300 or (gone_ok and answer.status in (404, 410)):
-                return answer
-            last = f"the webhook answered HTTP {answer.status}"
-            if answer.status not in RETRY_STATUSES:
-                break
-        raise PublishError(last)
+        """One signed POST; anything but a 2xx (or a 404/410 to a delete) is a PublishError."""
+        timestamp = str(int(time.time()))
+        headers = {"Content-Type": content_type, EVENT_HEADER: event, TIMESTAMP_HEADER: timestamp,
+                   SIGNATURE_HEADER: sign(self.secret, timestamp, event, key, body),
+                   IDEMPOTENCY_HEADER: key}
+        answer = http("POST", self.url, body, headers)
+        if 200 <= answer.status < 300 or (gone_ok and answer.status in (404, 410)):
+            return answer
+        raise PublishError(f"the webhook answered HTTP {answer.status}")
 
 
 class WordPressPublisher:

@@ -30,8 +30,16 @@ from gatekeeper.publishing.adapters import PublishError, Release
 from gatekeeper.publishing.captions import check_caption
 from gatekeeper.publishing.takedown import reopen_takedown
 from gatekeeper.review import gate
-from gatekeeper.review.service import RELEASABLE, blur_boxes, gate_now, release_check
+from gatekeeper.review.service import blur_boxes, gate_now, release_check
 from gatekeeper.screening.service import RegisterNow
+from gatekeeper.states import (
+    PHOTO_RELEASABLE,
+    POST_SETTLED,
+    PhotoState,
+    PostState,
+    check_transition,
+    move,
+)
 from gatekeeper.storage import app_storage
 
 log = logging.getLogger(__name__)
@@ -43,6 +51,10 @@ STALE_CLAIM = dt.timedelta(minutes=10)  # far longer than one publish; then the 
 HELD_CONSENT = "a pupil in the photo is no longer publishable"
 HELD_UNKNOWN = "a face in the photo is no longer identified: review the photo again"
 HELD_NO_FACES = "no faces were found and nobody has confirmed the photo"
+# The bulk updates below: take_for_release, claim (a stale claim is taken over), finish.
+check_transition(PHOTO_RELEASABLE, PhotoState.QUEUED)
+check_transition((PostState.QUEUED, PostState.FAILED, PostState.PUBLISHING), PostState.PUBLISHING)
+check_transition(PostState.PUBLISHING, PostState.PUBLISHED)
 
 
 class ReleaseError(ValueError):
@@ -95,7 +107,7 @@ def release_post(
         caption=caption.strip(),
         pupil_ids_json=json.dumps(shown),
         scheduled_at=scheduled_at or utcnow(),
-        state="queued",
+        state=PostState.QUEUED,
         released_by_id=user.id,
     )
     session.add(post)
@@ -133,21 +145,22 @@ def take_for_release(session: Session, photo: Photo) -> None:
     UPDATE): of two releases at once, the second finds it taken and is refused."""
 
     taken = session.execute(
-        update(Photo).where(Photo.id == photo.id, Photo.status.in_(RELEASABLE))
-        .values(status="queued", updated_at=utcnow())
+        update(Photo).where(Photo.id == photo.id, Photo.status.in_(PHOTO_RELEASABLE))
+        .values(status=PhotoState.QUEUED, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount
     if taken != 1:
         raise ReleaseError(_("This photo has just been released by someone else."))
-    photo.status = "queued"
+    move(photo, PhotoState.QUEUED)
 
 
 def _due(now: dt.datetime):
     """Posts a worker may take now: due and queued, failed and past their backoff, or stale."""
     return or_(
-        and_(Post.state == "queued", Post.scheduled_at <= now),
-        and_(Post.state == "failed", Post.next_attempt_at.is_not(None), Post.next_attempt_at <= now),
-        and_(Post.state == "publishing", Post.claimed_at < now - STALE_CLAIM),
+        and_(Post.state == PostState.QUEUED, Post.scheduled_at <= now),
+        and_(Post.state == PostState.FAILED, Post.next_attempt_at.is_not(None),
+             Post.next_attempt_at <= now),
+        and_(Post.state == PostState.PUBLISHING, Post.claimed_at < now - STALE_CLAIM),
     )
 
 
@@ -194,7 +207,8 @@ def claim(session: Session, post_id: int, now: dt.datetime) -> bool:
     """Take the post for this worker (one conditional UPDATE, committed before anything is sent)."""
     taken = session.execute(
         update(Post).where(Post.id == post_id, _due(now))
-        .values(state="publishing", attempts=Post.attempts + 1, claimed_at=now, next_attempt_at=None)
+        .values(state=PostState.PUBLISHING, attempts=Post.attempts + 1, claimed_at=now,
+                next_attempt_at=None)
         .execution_options(synchronize_session=False)
     ).rowcount
     session.commit()
@@ -227,7 +241,7 @@ def publish_post(post_id: int, now: dt.datetime | None = None) -> str | None:
     """The publishing task: re-check, claim, hand to the publisher, record. Safe to re-run."""
     session, now = db.session, now or utcnow()
     post = session.get(Post, post_id)
-    if post is None or post.state in ("published", "withdrawn", "held"):
+    if post is None or post.state in POST_SETTLED:
         return post.state if post else None
     if session.scalar(select(Post.id).where(Post.id == post_id, _due(now))) is None:
         return "not_due"
@@ -253,33 +267,36 @@ def publish_post(post_id: int, now: dt.datetime | None = None) -> str | None:
 def hold(session: Session, post: Post, reason: str) -> str:
     hold_post(session, post, reason)
     session.commit()
-    return "held"
+    return PostState.HELD
 
 
 def hold_post(session: Session, post: Post, reason: str) -> None:
     """Stop a post that is not yet out; the media lead sees why (the caller commits)."""
-    post.state, post.last_error, post.next_attempt_at = "held", reason[:500], None
+    move(post, PostState.HELD)
+    post.last_error, post.next_attempt_at = reason[:500], None
     audit.record(session, "post_held", school_id=post.school_id, subject=post,
                  detail={"reason": reason, "account": post.account.label})
 
 
 def record_failure(session: Session, post: Post, message: str, now: dt.datetime) -> str:
     """Failed: try again after a backoff; after the last attempt it waits for the media lead."""
-    post.state, post.last_error = "failed", message[:500]
+    move(post, PostState.FAILED)
+    post.last_error = message[:500]
     gave_up = post.attempts >= PUBLISH_MAX_ATTEMPTS
     post.next_attempt_at = None if gave_up else now + backoff(post.attempts)
     audit.record(session, "post_failed", school_id=post.school_id, subject=post,
                  detail={"error": post.last_error, "attempt": post.attempts,
                          "next_attempt_at": post.next_attempt_at, "gave_up": gave_up})
     session.commit()
-    return "failed"
+    return PostState.FAILED
 
 
 def finish(session: Session, post: Post, external_id: str, now: dt.datetime) -> str:
     """Write the outcome, unless the post was withdrawn while it was out: then delete it again."""
     done = session.execute(
-        update(Post).where(Post.id == post.id, Post.state == "publishing")
-        .values(state="published", published_at=now, external_id=external_id, last_error=None)
+        update(Post).where(Post.id == post.id, Post.state == PostState.PUBLISHING)
+        .values(state=PostState.PUBLISHED, published_at=now, external_id=external_id,
+                last_error=None)
         .execution_options(synchronize_session=False)
     ).rowcount
     session.expire(post)
@@ -289,12 +306,12 @@ def finish(session: Session, post: Post, external_id: str, now: dt.datetime) -> 
         reopen_takedown(session, post)
         session.commit()
         return post.state
-    post.photo.status = "published"
+    move(post.photo, PhotoState.PUBLISHED)
     audit.record(session, "post_published", school_id=post.school_id, subject=post,
                  detail={"account": post.account.label, "external_id": external_id,
                          "attempt": post.attempts})
     session.commit()
-    return "published"
+    return PostState.PUBLISHED
 
 
 def publish_due(now: dt.datetime | None = None) -> dict[int, str | None]:
@@ -304,7 +321,7 @@ def publish_due(now: dt.datetime | None = None) -> dict[int, str | None]:
 
 def retry_now(session: Session, post: Post, user: User) -> None:
     """The media lead asks for another attempt at a failed post."""
-    if post.state != "failed":
+    if post.state != PostState.FAILED:
         raise ReleaseError(_("Only a failed post can be tried again."))
     post.next_attempt_at = utcnow()
     audit.record(session, "post_retry_requested", school_id=post.school_id, actor=user,

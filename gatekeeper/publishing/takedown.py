@@ -17,17 +17,23 @@ from sqlalchemy.orm import Session
 from consent.models import Pupil, utcnow
 from gatekeeper.compliance import audit
 from gatekeeper.extensions import db
-from gatekeeper.models import LIVE_POST_STATES, Photo, Post, Takedown, User
+from gatekeeper.models import Photo, Post, Takedown, User
 from gatekeeper.publishing.accounts import account_publisher
 from gatekeeper.publishing.adapters import PostRef, PublishError
+from gatekeeper.states import (
+    PHOTO_RELEASED,
+    POST_LIVE,
+    PhotoState,
+    PostState,
+    TakedownState,
+    move,
+)
 from gatekeeper.storage import app_storage
 
 log = logging.getLogger(__name__)
 
-LIVE_STATES = LIVE_POST_STATES
 TAKEDOWN_MAX_ATTEMPTS = 5  # then a person is asked to remove it by hand
 REASON_LIMIT = 500
-RELEASED_PHOTO_STATES = ("released", "queued", "published", "withdrawn")
 
 
 class TakedownError(ValueError):
@@ -42,7 +48,7 @@ def pull_posts_showing(session: Session, pupil_id: int, reason: str, purpose: st
                        requested_by: User | str | None = None) -> list[Post]:
     """Withdraw every live post showing the pupil (for one purpose's accounts, or all)."""
     school_id = session.get(Pupil, pupil_id).school_id
-    live = select(Post).where(Post.school_id == school_id, Post.state.in_(LIVE_STATES))
+    live = select(Post).where(Post.school_id == school_id, Post.state.in_(POST_LIVE))
     posts = [
         p for p in session.scalars(live)
         if pupil_id in p.pupil_ids and (purpose is None or p.account.purpose == purpose)
@@ -56,13 +62,14 @@ def take_down(session: Session, post: Post, reason: str, actor: User | None = No
               requested_by: User | str | None = None) -> Takedown | None:
     """Withdraw one post now; if it may be out there, open a takedown through its adapter."""
     was = post.state
-    post.state, post.withdrawn_at, post.withdrawn_reason = "withdrawn", utcnow(), reason
-    post.next_attempt_at = None
-    post.photo.status = "withdrawn"
+    move(post, PostState.WITHDRAWN)
+    post.withdrawn_at, post.withdrawn_reason, post.next_attempt_at = utcnow(), reason, None
+    move(post.photo, PhotoState.WITHDRAWN)
     takedown = None
     if post.claimed_at is not None:  # handed to a publisher at least once: it may be live
         takedown = Takedown(school_id=post.school_id, post_id=post.id, reason=reason,
-                            requested_by=_label(requested_by or actor), state="pending")
+                            requested_by=_label(requested_by or actor),
+                            state=TakedownState.PENDING)
         session.add(takedown)
     audit.record(session, "post_withdrawn", school_id=post.school_id, actor=actor, subject=post,
                  detail={"was": was, "reason": reason, "takedown": takedown is not None,
@@ -75,7 +82,7 @@ def take_down_by_hand(session: Session, post: Post, reason: str, user: User) -> 
     reason = reason.strip()[:REASON_LIMIT]
     if not reason:
         raise TakedownError(_("Give a reason for taking the post down."))
-    if post.state not in LIVE_STATES:
+    if post.state not in POST_LIVE:
         raise TakedownError(_("This post is already withdrawn."))
     return take_down(session, post, reason, actor=user)
 
@@ -86,9 +93,12 @@ def reopen_takedown(session: Session, post: Post) -> Takedown:
                               .order_by(Takedown.id.desc()).limit(1))
     if takedown is None:
         takedown = Takedown(school_id=post.school_id, post_id=post.id,
-                            reason=post.withdrawn_reason or "withdrawn while publishing")
+                            reason=post.withdrawn_reason or "withdrawn while publishing",
+                            state=TakedownState.PENDING)
         session.add(takedown)
-    takedown.state, takedown.done_at = "pending", None
+    else:
+        move(takedown, TakedownState.PENDING)
+    takedown.done_at = None
     audit.record(session, "takedown_reopened", school_id=post.school_id, subject=post,
                  detail={"external_id": post.external_id})
     return takedown
@@ -96,7 +106,7 @@ def reopen_takedown(session: Session, post: Post) -> Takedown:
 
 def pending_takedown_ids(session: Session) -> list[int]:
     return list(session.scalars(
-        select(Takedown.id).where(Takedown.state == "pending").order_by(Takedown.id)))
+        select(Takedown.id).where(Takedown.state == TakedownState.PENDING).order_by(Takedown.id)))
 
 
 def carry_out(session: Session, takedown: Takedown) -> str:
@@ -111,17 +121,18 @@ def carry_out(session: Session, takedown: Takedown) -> str:
         takedown.attempts += 1
         takedown.last_error = message[:500]
         if takedown.attempts >= TAKEDOWN_MAX_ATTEMPTS:
-            takedown.state = "manual"
+            move(takedown, TakedownState.MANUAL)
         audit.record(session, "takedown_failed", school_id=takedown.school_id, subject=post,
                      detail={"error": takedown.last_error, "attempt": takedown.attempts,
-                             "handed_to_person": takedown.state == "manual"})
+                             "handed_to_person": takedown.state == TakedownState.MANUAL})
         return takedown.state
     takedown.attempts += 1
     if publisher.can_delete:
-        takedown.state, takedown.done_at = "done", utcnow()
+        move(takedown, TakedownState.DONE)
+        takedown.done_at = utcnow()
         action = "post_deleted"
     else:
-        takedown.state = "manual"
+        move(takedown, TakedownState.MANUAL)
         action = "takedown_task_created"
     audit.record(session, action, school_id=takedown.school_id, subject=post,
                  detail={"account": post.account.label, "external_id": post.external_id,
@@ -135,7 +146,7 @@ def carry_out_takedowns() -> dict[int, str]:
     session, results = db.session, {}
     for takedown_id in pending_takedown_ids(session):
         takedown = session.get(Takedown, takedown_id)
-        if takedown is not None and takedown.state == "pending":
+        if takedown is not None and takedown.state == TakedownState.PENDING:
             results[takedown_id] = carry_out(session, takedown)
             session.commit()
     return results
@@ -143,9 +154,10 @@ def carry_out_takedowns() -> dict[int, str]:
 
 def confirm_takedown(session: Session, takedown: Takedown, user: User) -> None:
     """A person confirms they removed the post where the adapter could not."""
-    if takedown.state != "manual":
+    if takedown.state != TakedownState.MANUAL:
         raise TakedownError(_("This takedown is not waiting for a person."))
-    takedown.state, takedown.done_at, takedown.confirmed_by_id = "done", utcnow(), user.id
+    move(takedown, TakedownState.DONE)
+    takedown.done_at, takedown.confirmed_by_id = utcnow(), user.id
     audit.record(session, "takedown_confirmed", school_id=takedown.school_id, actor=user,
                  subject=takedown.post, detail={"account": takedown.post.account.label,
                                                 "requested_by": takedown.requested_by})
@@ -164,7 +176,7 @@ def delete_own_upload(session: Session, photo: Photo, user: User) -> None:
     if photo.uploaded_by_id != user.id:
         raise TakedownError(_("You can only delete your own uploads."))
     has_post = session.scalar(select(Post.id).where(Post.photo_id == photo.id).limit(1))
-    if photo.status in RELEASED_PHOTO_STATES or has_post is not None:
+    if photo.status in PHOTO_RELEASED or has_post is not None:
         raise TakedownError(_("This photo has been released: ask the media lead to take it down."))
     audit.record(session, "photo_deleted", school_id=photo.school_id, actor=user, subject=photo,
                  detail={"status": photo.status})

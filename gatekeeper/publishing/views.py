@@ -13,6 +13,7 @@ from gatekeeper.models import OfficialAccount, Photo, Post, Takedown
 from gatekeeper.publishing import accounts as account_service
 from gatekeeper.publishing import service, takedown
 from gatekeeper.publishing.adapters import ADAPTERS
+from gatekeeper.states import POST_UPCOMING, PostState, TakedownState
 from gatekeeper.web.guard import guard_blueprint
 from gatekeeper.worker.tasks import carry_out_takedowns_task, publish_post_task
 
@@ -44,14 +45,14 @@ def index():
     takedowns = db.session.scalars(
         select(Takedown).where(Takedown.school_id == g.school_id).order_by(Takedown.id.desc())
     ).all()
-    upcoming = sorted((p for p in posts if p.state in ("queued", "publishing")),
+    upcoming = sorted((p for p in posts if p.state in POST_UPCOMING),
                       key=lambda p: p.scheduled_at)
-    attention = [p for p in posts if p.state == "held"
-                 or (p.state == "failed" and p.next_attempt_at is None)]
+    attention = [p for p in posts if p.state == PostState.HELD
+                 or (p.state == PostState.FAILED and p.next_attempt_at is None)]
     return render_template(
         "publishing/index.html", posts=posts, upcoming=upcoming, attention=attention,
-        manual=[t for t in takedowns if t.state == "manual"], takedowns=takedowns, london=london,
-        title=_("Posting queue"),
+        manual=[t for t in takedowns if t.state == TakedownState.MANUAL], takedowns=takedowns,
+        london=london, title=_("Posting queue"),
     )
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from gatekeeper.screening.rule import BLOCKED, CLEARED, FaceDecision
+from gatekeeper.screening.rule import FaceDecision
+from gatekeeper.states import FaceStatus
 
 # Why a photo may not go to an account now (one code per hold; the service words them).
 HOLD_BLOCKED = "blocked"  # the rule, run now, finds a protected pupil within the loose tolerance
@@ -43,13 +44,13 @@ def face_hold(face: FaceNow, publishable: Collection[int]) -> Hold | None:
     """Why this face holds the photo back, or None when it is settled."""
     if face.blur:
         return None
-    if face.decision.status == BLOCKED:
+    if face.decision.status == FaceStatus.BLOCKED:
         return Hold(HOLD_BLOCKED, face.index, face.decision.upn)
     if face.resolution == "pupil":
         if face.resolved_pupil_id in publishable:
             return None
         return Hold(HOLD_NAMED_NOT_PUBLISHABLE, face.index)
-    if face.decision.status == CLEARED or face.resolution == "not_pupil":
+    if face.decision.status == FaceStatus.CLEARED or face.resolution == "not_pupil":
         return None
     return Hold(HOLD_UNKNOWN, face.index)
 
@@ -69,16 +70,16 @@ def pupils_shown(faces: Sequence[FaceNow]) -> list[int]:
     for face in faces:
         if face.blur:
             continue
-        if face.decision.status == CLEARED and face.decision.pupil_id is not None:
+        if face.decision.status == FaceStatus.CLEARED and face.decision.pupil_id is not None:
             shown.add(face.decision.pupil_id)
         if face.resolution == "pupil" and face.resolved_pupil_id is not None:
             shown.add(face.resolved_pupil_id)
     return sorted(shown)
 
 
-def shown_status(face: FaceNow, publishable: Collection[int]) -> str:
+def shown_status(face: FaceNow, publishable: Collection[int]) -> FaceStatus:
     """The status a face shows now: blocked when the rule or a named pupil says so."""
     hold = face_hold(face, publishable)
     if hold is not None and hold.code in (HOLD_BLOCKED, HOLD_NAMED_NOT_PUBLISHABLE):
-        return BLOCKED
+        return FaceStatus.BLOCKED
     return face.decision.status

@@ -34,10 +34,16 @@ from gatekeeper.review.service import gate_now
 from gatekeeper.screening import thresholds as t
 from gatekeeper.screening.rule import photo_verdict
 from gatekeeper.screening.service import RegisterNow, stored_encodings
+from gatekeeper.states import (
+    PHOTO_RELEASABLE,
+    POST_LIVE,
+    POST_MAY_BE_OUT,
+    FaceStatus,
+    PhotoState,
+    PostState,
+    move,
+)
 
-SCREENED_UNPUBLISHED = ("blocked", "needs_review", "cleared", "no_faces")
-NOT_YET_OUT = ("queued", "failed", "held")  # a failed post never claimed was never sent
-MAY_BE_OUT = ("publishing", "published")
 PENDING_KEY = "gatekeeper.register_changed"  # session.info: school id -> pupil ids changed
 REQUESTED_BY = "register change"
 
@@ -71,13 +77,13 @@ def rescreen_school(session: Session, school_id: int, changed: Iterable[int] = (
     register = register or RegisterNow(session, school_id)
     changed, done = set(changed), Rescreened()
     photos = session.scalars(select(Photo).where(
-        Photo.school_id == school_id, Photo.status.in_(SCREENED_UNPUBLISHED),
+        Photo.school_id == school_id, Photo.status.in_(PHOTO_RELEASABLE),
         Photo.purged_at.is_(None)))
     for photo in photos:
         if redecide_photo(session, register, photo):
             done.photos_changed.append(photo.id)
     posts = session.scalars(select(Post).where(
-        Post.school_id == school_id, Post.state.in_(NOT_YET_OUT + MAY_BE_OUT)).order_by(Post.id))
+        Post.school_id == school_id, Post.state.in_(POST_LIVE)).order_by(Post.id))
     for post in posts:
         recheck_post(session, register, post, changed, done)
     return done
@@ -90,13 +96,13 @@ def redecide_photo(session: Session, register: RegisterNow, photo: Photo) -> boo
         face.status = gate.shown_status(now, found.publishable)
         face.pupil_id, face.distance = now.decision.pupil_id, now.decision.distance
     verdict = photo_verdict([now.decision for now in found.faces])
-    if any(face.status == "blocked" for face in photo.faces):
-        verdict = "blocked"
+    if any(face.status == FaceStatus.BLOCKED for face in photo.faces):
+        verdict = PhotoState.BLOCKED
     if verdict == photo.status:
         return False
     audit.record(session, "photo_rescreened", school_id=photo.school_id, subject=photo,
                  detail={"was": photo.status, "now": verdict, "by": REQUESTED_BY})
-    photo.status = verdict
+    move(photo, verdict)
     return True
 
 
@@ -109,11 +115,11 @@ def recheck_post(session: Session, register: RegisterNow, post: Post, changed: s
     gone = bool(set(post.pupil_ids) - found.publishable)
     near = near_changed(register, post.photo, changed - found.publishable)
     reason = HELD_CONSENT if near else post_hold_reason(found.holds, gone)
-    if post.state in MAY_BE_OUT or post.claimed_at is not None:
+    if post.state in POST_MAY_BE_OUT or post.claimed_at is not None:
         if reason == HELD_CONSENT:  # something unknown that was out stays for a person to judge
             take_down(session, post, reason, requested_by=REQUESTED_BY)
             done.posts_taken_down.append(post.id)
-    elif post.state != "held" and reason:
+    elif post.state != PostState.HELD and reason:
         hold_post(session, post, reason)
         done.posts_held.append(post.id)
 

@@ -17,11 +17,10 @@ from gatekeeper.compliance import audit
 from gatekeeper.models import AuditEvent, Event, Face, Photo, User
 from gatekeeper.review import gate
 from gatekeeper.screening.service import RegisterNow
+from gatekeeper.states import PHOTO_RELEASABLE, FaceStatus, PhotoState, move
 from gatekeeper.uploads.labels import purpose_label
 
-RELEASABLE = ("cleared", "needs_review", "blocked", "no_faces")
 RESOLUTIONS = ("pupil", "not_pupil", "blur")
-QUEUE_STATES = RELEASABLE
 # Every action a person takes on a photo or a person's rights: the DSL reads these.
 MANUAL_DECISIONS = (
     "face_resolved", "photo_rejected", "photo_released", "post_withdrawn", "no_faces_confirmed",
@@ -79,7 +78,7 @@ def release_check(register: RegisterNow, photo: Photo,
                   purpose: str) -> tuple[list[str], GateNow | None]:
     """Reasons the photo cannot be released for `purpose` now (empty when it can), and the gate
     they come from (None when the photo is not waiting for release at all)."""
-    if photo.status not in RELEASABLE:
+    if photo.status not in PHOTO_RELEASABLE:
         return [_("This photo is %(status)s.", status=photo.status.replace("_", " "))], None
     found = gate_now(register, photo, purpose)
     return [hold_message(h, purpose) for h in found.holds], found
@@ -98,7 +97,7 @@ def bulk_ready(register: RegisterNow, photo: Photo) -> bool:
 
 def confirm_no_faces(session: Session, photo: Photo, user: User) -> None:
     """A person opened a photo in which no face was found and says nobody is in it."""
-    if photo.status != "no_faces":
+    if photo.status != PhotoState.NO_FACES:
         raise ReviewError(_("Faces were found in this photo."))
     photo.no_faces_checked_by_id, photo.no_faces_checked_at = user.id, utcnow()
     audit.record(session, "no_faces_confirmed", school_id=photo.school_id, actor=user,
@@ -115,9 +114,9 @@ def resolve_face(
     """A person's decision on one face; the consent rules still decide a named pupil."""
     if resolution not in RESOLUTIONS:
         raise ReviewError(_("Unknown decision."))
-    if face.status == "blocked" and resolution != "blur":
+    if face.status == FaceStatus.BLOCKED and resolution != "blur":
         raise ReviewError(_("A blocked face can only be blurred."))
-    if face.status == "cleared" and resolution != "blur":
+    if face.status == FaceStatus.CLEARED and resolution != "blur":
         raise ReviewError(_("This face is already cleared."))
     if resolution == "pupil" and (pupil is None or pupil.school_id != face.school_id):
         raise ReviewError(_("Choose a pupil of this school."))
@@ -126,8 +125,10 @@ def resolve_face(
         face.resolved_pupil_id = pupil.id if resolution == "pupil" else None
     face.blur = resolution == "blur"
     if resolution == "pupil" and not publishable(pupil, face.photo):
-        face.status = "blocked"  # the register decides, as if the matcher had found this pupil
-        face.photo.status = "blocked"
+        face.status = FaceStatus.BLOCKED  # the register decides, as if the matcher had found them
+        # A photo already on its way out stays as it is: the gate holds its post before posting.
+        if face.photo.status in PHOTO_RELEASABLE - {PhotoState.BLOCKED}:
+            move(face.photo, PhotoState.BLOCKED)
     audit.record(session, "face_resolved", school_id=face.school_id, actor=user, subject=face,
                  detail={"photo_id": face.photo_id, "resolution": resolution,
                          "pupil_id": face.resolved_pupil_id, "status": face.status})
@@ -138,9 +139,9 @@ def publishable(pupil: Pupil, photo: Photo, on: dt.date | None = None) -> bool:
 
 
 def reject_photo(session: Session, photo: Photo, user: User, reason: str) -> None:
-    if photo.status not in RELEASABLE:
+    if photo.status not in PHOTO_RELEASABLE:
         raise ReviewError(_("This photo is %(status)s.", status=photo.status.replace("_", " ")))
-    photo.status = "rejected"
+    move(photo, PhotoState.REJECTED)
     audit.record(session, "photo_rejected", school_id=photo.school_id, actor=user, subject=photo,
                  detail={"reason": reason})
 
@@ -149,7 +150,7 @@ def review_queue(session: Session, school_id: int) -> list[tuple[Event | None, l
     """Photos waiting for a person, grouped by event (newest event first)."""
     photos = session.scalars(
         select(Photo)
-        .where(Photo.school_id == school_id, Photo.status.in_(QUEUE_STATES))
+        .where(Photo.school_id == school_id, Photo.status.in_(PHOTO_RELEASABLE))
         .order_by(Photo.event_id.desc(), Photo.id)
     ).all()
     groups: dict[int | None, list[Photo]] = {}

@@ -17,6 +17,7 @@ from consent.services import pupil_facts
 from gatekeeper.extensions import db
 from gatekeeper.models import Photo
 from gatekeeper.review.service import manual_decisions
+from gatekeeper.states import FaceStatus, PhotoState
 from gatekeeper.web.guard import guard_blueprint
 from gatekeeper.web.previews import thumbnail_response
 
@@ -36,7 +37,7 @@ def protections(session: Session, photo: Photo) -> list[Protection]:
     """Why each blocked face of the photo is protected, in the register's words, as of today."""
     found = []
     for face in photo.faces:
-        if face.status != "blocked":
+        if face.status != FaceStatus.BLOCKED:
             continue
         pupil = session.get(Pupil, face.pupil_id or face.resolved_pupil_id or 0)
         reason = (rules.decide(pupil_facts(pupil), photo.purpose, school_today()).reason
@@ -53,7 +54,7 @@ def index():
         .where(NoPublishEntry.school_id == g.school_id, NoPublishEntry.removed_at.is_(None))
     )
     blocked = db.session.scalars(
-        select(Photo).where(Photo.school_id == g.school_id, Photo.status == "blocked")
+        select(Photo).where(Photo.school_id == g.school_id, Photo.status == PhotoState.BLOCKED)
         .order_by(Photo.id.desc()).limit(BLOCKED_LIMIT)
     ).all()
     return render_template(

@@ -36,13 +36,12 @@ from gatekeeper.screening.engine import (
     reference_encoding,
 )
 from gatekeeper.screening.rule import (
-    CLEARED,
-    PHOTO_CLEARED,
     Gallery,
     Reference,
     decide_faces,
     photo_verdict,
 )
+from gatekeeper.states import FaceStatus, PhotoState
 
 UNKNOWN_LABEL = "unknown"
 LABELS_FILE = "labels.json"
@@ -94,7 +93,7 @@ class EvalReport:
 
     @property
     def auto_cleared(self) -> int:
-        return sum(p.verdict == PHOTO_CLEARED for p in self.clearable)
+        return sum(p.verdict == PhotoState.CLEARED for p in self.clearable)
 
 
 def load_labels(path: Path) -> dict:
@@ -127,7 +126,7 @@ def enrol_folder(folder: Path) -> tuple[dict[str, int], list[Reference], list[st
 
 def _leak(labelled: list[str], verdict: str, cleared_as: list[str], consented: set) -> str | None:
     strangers = sorted({name for name in labelled if name not in consented})
-    if verdict == PHOTO_CLEARED and strangers:
+    if verdict == PhotoState.CLEARED and strangers:
         return f"cleared although it shows {', '.join(strangers)}"
     wrong = sorted(set(cleared_as) - set(labelled))
     return f"a face cleared as {', '.join(wrong)}, who is not in it" if wrong else None
@@ -157,7 +156,7 @@ def evaluate(folder: Path, labels: dict) -> EvalReport:
         analysis = analyse_bytes((folder / path).read_bytes())
         decisions = decide_faces([f.encoding for f in analysis.faces], gallery, publishable)
         verdict = photo_verdict(decisions)
-        cleared_as = [d.upn for d in decisions if d.status == CLEARED]
+        cleared_as = [d.upn for d in decisions if d.status == FaceStatus.CLEARED]
         leak = _leak(list(labelled), verdict, cleared_as, consented)
         report.photos.append(
             PhotoResult(path, list(labelled), len(analysis.faces), verdict, cleared_as, leak)

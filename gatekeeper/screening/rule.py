@@ -12,10 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from gatekeeper.screening import thresholds as t
+from gatekeeper.states import FaceStatus, PhotoState
 
-CLEARED, BLOCKED, UNKNOWN = "cleared", "blocked", "unknown"
-PHOTO_BLOCKED, PHOTO_NEEDS_REVIEW, PHOTO_CLEARED = "blocked", "needs_review", "cleared"
-PHOTO_NO_FACES = "no_faces"  # nobody was screened: a person must look before release
 ENCODING_SIZE = 128
 
 
@@ -73,13 +71,13 @@ class Gallery:
 class FaceDecision:
     """The status of one detected face, with the pupil it concerns (if any)."""
 
-    status: str  # "cleared" | "blocked" | "unknown"
+    status: FaceStatus
     pupil_id: int | None = None
     upn: str | None = None
     distance: float | None = None
 
 
-UNKNOWN_FACE = FaceDecision(UNKNOWN)
+UNKNOWN_FACE = FaceDecision(FaceStatus.UNKNOWN)
 
 
 @dataclass(frozen=True)
@@ -165,7 +163,7 @@ def build_context(
     return Context(protected, allowed, never_clear, guarded_by, kin_of, radius, matching)
 
 
-def decide_distances(dist: np.ndarray, ctx: Context) -> tuple[str, int | None]:
+def decide_distances(dist: np.ndarray, ctx: Context) -> tuple[FaceStatus, int | None]:
     """One face from its distance to every pupil: (status, index of the pupil concerned).
 
     Blocked when a protected pupil is within `loose`, or within `plausible` and no more than
@@ -178,7 +176,7 @@ def decide_distances(dist: np.ndarray, ctx: Context) -> tuple[str, int | None]:
     """
     m = ctx.matching
     if not dist.size:
-        return UNKNOWN, None
+        return FaceStatus.UNKNOWN, None
     closest = int(np.argmin(dist))
     nearest = float(dist[closest])
     blocking = ctx.protected & (
@@ -190,7 +188,7 @@ def decide_distances(dist: np.ndarray, ctx: Context) -> tuple[str, int | None]:
         blocking[ctx.guarded_by[closest]] = False
     if blocking.any():
         hits = np.flatnonzero(blocking)
-        return BLOCKED, int(hits[np.argmin(dist[hits])])
+        return FaceStatus.BLOCKED, int(hits[np.argmin(dist[hits])])
     best = confident_match(dist, ctx)
     clear = (
         best is not None
@@ -200,7 +198,7 @@ def decide_distances(dist: np.ndarray, ctx: Context) -> tuple[str, int | None]:
         and not (best in ctx.guarded_by and (dist[ctx.guarded_by[best]] <= m.plausible).any())
         and not (best in ctx.kin_of and (dist[ctx.kin_of[best]] <= m.sibling).any())
     )
-    return (CLEARED, best) if clear else (UNKNOWN, None)
+    return (FaceStatus.CLEARED, best) if clear else (FaceStatus.UNKNOWN, None)
 
 
 def confident_match(dist: np.ndarray, ctx: Context) -> int | None:
@@ -239,7 +237,7 @@ def _whole_school(gallery: Gallery, protected: np.ndarray) -> Context:
     return build_context(gallery, publishable)
 
 
-def _decision(status: str, gallery: Gallery, index: int, dist: np.ndarray) -> FaceDecision:
+def _decision(status: FaceStatus, gallery: Gallery, index: int, dist: np.ndarray) -> FaceDecision:
     return FaceDecision(
         status, int(gallery.pupil_ids[index]), gallery.upns[index], float(dist[index])
     )
@@ -273,21 +271,22 @@ def decide_faces(
         for i in [confident_match(d, context)] if i is not None
     )
     return [
-        UNKNOWN_FACE if d.status == CLEARED and matches[d.pupil_id] > 1 else d for d in decisions
+        UNKNOWN_FACE if d.status == FaceStatus.CLEARED and matches[d.pupil_id] > 1 else d
+        for d in decisions
     ]
 
 
-def photo_verdict(decisions: list[FaceDecision]) -> str:
+def photo_verdict(decisions: list[FaceDecision]) -> PhotoState:
     """Blocked if any face is, else needs_review if any is unknown, else cleared; no_faces for none
     (a face the detector missed is a child nobody screened)."""
     if not decisions:
-        return PHOTO_NO_FACES
+        return PhotoState.NO_FACES  # nobody was screened: a person must look before release
     statuses = {d.status for d in decisions}
-    if BLOCKED in statuses:
-        return PHOTO_BLOCKED
-    if UNKNOWN in statuses:
-        return PHOTO_NEEDS_REVIEW
-    return PHOTO_CLEARED
+    if FaceStatus.BLOCKED in statuses:
+        return PhotoState.BLOCKED
+    if FaceStatus.UNKNOWN in statuses:
+        return PhotoState.NEEDS_REVIEW
+    return PhotoState.CLEARED
 
 
 def families(

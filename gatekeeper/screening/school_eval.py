@@ -29,8 +29,6 @@ import numpy as np
 
 from gatekeeper.screening import thresholds as t
 from gatekeeper.screening.rule import (
-    BLOCKED,
-    CLEARED,
     DEFAULT_MATCHING,
     Gallery,
     Matching,
@@ -39,6 +37,7 @@ from gatekeeper.screening.rule import (
     decide_distances,
 )
 from gatekeeper.screening.school_cache import CachedImage, EncodingCache, analyse_all
+from gatekeeper.states import FaceStatus
 
 KINDS = ("adults", "families", "children")
 # First photos of each person analysed (one reference, the rest screened): the sets hold up to
@@ -339,13 +338,13 @@ def score(scenario: Scenario, matching: Matching = DEFAULT_MATCHING,
             out.same_photo += 1  # FIW files some face crops under two family members
             continue
         status, index = decide_distances(dist, context)
-        if status == CLEARED:
+        if status == FaceStatus.CLEARED:
             right = probe.truth is not None and int(ids[index]) == probe.truth
             row[0 if right else 1] += 1
             if not right or probe.category != CONSENTED:
                 out.leaks += 1
         else:
-            row[2 if status == BLOCKED else 3] += 1
+            row[2 if status == FaceStatus.BLOCKED else 3] += 1
     return out
 
 

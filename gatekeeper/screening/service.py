@@ -21,16 +21,16 @@ from gatekeeper.models import Face, Photo
 from gatekeeper.screening.engine import analyse_bytes
 from gatekeeper.screening.events import event_candidates
 from gatekeeper.screening.rule import (
-    PHOTO_NO_FACES,
     FaceDecision,
     Gallery,
     Reference,
     decide_faces,
     photo_verdict,
 )
+from gatekeeper.states import PHOTO_SCREENABLE, PhotoState, check_transition
 from gatekeeper.storage import app_storage
 
-SCREENABLE = ("uploaded", "failed")  # "screening" belongs to the worker that claimed it
+check_transition(PHOTO_SCREENABLE, PhotoState.SCREENING)  # claim_photo's update
 
 
 def load_gallery(session: Session, school_id: int, cipher) -> Gallery:
@@ -124,8 +124,9 @@ def claim_photo(session: Session, photo_id: int) -> int | None:
     screen (already screened, purged, or being screened by another worker)."""
     taken = session.execute(
         update(Photo)
-        .where(Photo.id == photo_id, Photo.status.in_(SCREENABLE), Photo.purged_at.is_(None))
-        .values(status="screening", screen_attempts=Photo.screen_attempts + 1, updated_at=utcnow())
+        .where(Photo.id == photo_id, Photo.status.in_(PHOTO_SCREENABLE), Photo.purged_at.is_(None))
+        .values(status=PhotoState.SCREENING, screen_attempts=Photo.screen_attempts + 1,
+                updated_at=utcnow())
     )
     session.commit()
     if taken.rowcount != 1:
@@ -136,9 +137,11 @@ def claim_photo(session: Session, photo_id: int) -> int | None:
 def finish(session: Session, photo: Photo, attempt: int, **values) -> bool:
     """Write the outcome only if this attempt still holds the photo (recovery may have handed it
     to another worker meanwhile); otherwise discard everything this attempt wrote."""
+    check_transition(PhotoState.SCREENING, values["status"])
     done = session.execute(
         update(Photo)
-        .where(Photo.id == photo.id, Photo.status == "screening", Photo.screen_attempts == attempt)
+        .where(Photo.id == photo.id, Photo.status == PhotoState.SCREENING,
+               Photo.screen_attempts == attempt)
         .values(updated_at=utcnow(), **values)
     )
     if done.rowcount != 1:
@@ -162,7 +165,7 @@ def screen_stored_photo(photo_id: int) -> str | None:
     except Exception:
         # Left as "failed" (never stuck in "screening"); Huey retries it, and a person sees it.
         session.rollback()
-        if finish(session, photo, attempt, status="failed",
+        if finish(session, photo, attempt, status=PhotoState.FAILED,
                   error="screening failed; it will be retried"):
             session.commit()
         raise
@@ -170,12 +173,12 @@ def screen_stored_photo(photo_id: int) -> str | None:
 
 
 def refuse_photo(session: Session, photo: Photo, attempt: int, reason: str) -> str | None:
-    if not finish(session, photo, attempt, status="rejected", error=reason[:300]):
+    if not finish(session, photo, attempt, status=PhotoState.REJECTED, error=reason[:300]):
         return None
     audit.record(session, "photo_refused", school_id=photo.school_id, subject=photo,
                  detail={"reason": reason[:300]})
     session.commit()
-    return "rejected"
+    return PhotoState.REJECTED
 
 
 def record_verdict(session: Session, photo: Photo, attempt: int, analysis) -> str | None:
@@ -186,7 +189,7 @@ def record_verdict(session: Session, photo: Photo, attempt: int, analysis) -> st
     )
     store_faces(photo, analysis, decisions, cipher)
     session.flush()
-    if not finish(session, photo, attempt, status=verdict, no_faces=verdict == PHOTO_NO_FACES,
+    if not finish(session, photo, attempt, status=verdict, no_faces=verdict == PhotoState.NO_FACES,
                   error=None,
                   width=analysis.width, height=analysis.height, screened_at=utcnow()):
         return None

@@ -19,7 +19,6 @@ STATUS_LABELS = {
     "unknown": _l("Unknown"),
     "rejected": _l("Refused"),
     "failed": _l("Failed, retrying"),
-    "released": _l("Released"),
     "queued": _l("Queued to post"),
     "published": _l("Published"),
     "withdrawn": _l("Withdrawn"),

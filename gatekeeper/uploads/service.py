@@ -19,6 +19,7 @@ from consent.models import utcnow
 from gatekeeper.compliance import audit
 from gatekeeper.imaging.decode import ALLOWED_FORMATS, MAX_PIXELS, ImageRefused
 from gatekeeper.models import Event, Photo, User, new_uuid
+from gatekeeper.states import PhotoState
 from gatekeeper.storage import Storage, StorageError
 
 SNIFF_BYTES = 256 * 1024  # enough of the file for Pillow to read any header we accept
@@ -98,7 +99,7 @@ def accept_upload(
         uploaded_by_id=user.id,
         original_filename=clean_filename(filename),
         purpose=event.purpose,
-        status="uploaded",
+        status=PhotoState.UPLOADED,
     )
     rest = _Chain(head, stream)
     try:

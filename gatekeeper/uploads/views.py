@@ -19,6 +19,7 @@ from gatekeeper.compliance import audit
 from gatekeeper.extensions import db
 from gatekeeper.imaging.decode import ImageRefused
 from gatekeeper.models import Event, Photo
+from gatekeeper.states import PhotoState
 from gatekeeper.storage import app_storage
 from gatekeeper.uploads.labels import PURPOSE_LABELS, STATUS_LABELS, label_globals, status_label
 from gatekeeper.uploads.service import UploadLimited, UploadLimits, accept_upload
@@ -69,7 +70,7 @@ def photo_json(photo: Photo) -> dict:
         "filename": photo.original_filename,
         "status": photo.status,
         "label": status_label(photo.status),
-        "error": photo.error if photo.status == "rejected" else None,
+        "error": photo.error if photo.status == PhotoState.REJECTED else None,
         "event_id": photo.event_id,
         "thumb": url_for("uploads.thumbnail", photo_id=photo.id),
     }

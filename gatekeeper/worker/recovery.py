@@ -12,19 +12,19 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from gatekeeper.models import Photo
+from gatekeeper.states import PHOTO_STALLABLE, PhotoState, check_transition
 
 # Screening a 12 MP photo takes seconds, publishing one a few more: anything untouched this long
 # has lost its worker or its queue message.
 STALLED_AFTER = dt.timedelta(minutes=5)
 MAX_SCREEN_ATTEMPTS = 5  # beyond this a photo stays "failed" for a person to look at
-STALLED_PHOTO_STATES = ("uploaded", "screening", "failed")
+check_transition(PhotoState.SCREENING, PhotoState.FAILED)  # release_stalled's update
 
 
 def stalled_photo_ids(session: Session, now: dt.datetime, stalled_after: dt.timedelta,
                       queue_idle: bool) -> list[int]:
     # "uploaded" photos may simply wait behind a backlog: only an idle queue proves them lost.
-    states = STALLED_PHOTO_STATES if queue_idle else tuple(
-        s for s in STALLED_PHOTO_STATES if s != "uploaded")
+    states = PHOTO_STALLABLE if queue_idle else PHOTO_STALLABLE - {PhotoState.UPLOADED}
     return list(session.scalars(
         select(Photo.id).where(
             Photo.status.in_(states),
@@ -43,9 +43,9 @@ def release_stalled(session: Session, now: dt.datetime, stalled_after: dt.timede
     # that late result because the attempt no longer holds the photo.
     session.execute(
         update(Photo)
-        .where(Photo.id.in_(photos), Photo.status == "screening",
+        .where(Photo.id.in_(photos), Photo.status == PhotoState.SCREENING,
                Photo.updated_at <= now - stalled_after)
-        .values(status="failed", error="screening stalled; it will be retried")
+        .values(status=PhotoState.FAILED, error="screening stalled; it will be retried")
     )
     session.commit()
     return photos

@@ -157,6 +157,7 @@ def test_failed_posts_back_off_then_wait_for_the_media_lead(app, login_as, setup
             assert publish_at(app, now) == {post_id: "failed"}
             post = one_post(app)
             assert post.attempts == attempt and "HTTP 400" in post.last_error
+            assert len(receiver.deliveries) == attempt  # one request per attempt, no inner loop
             if post.next_attempt_at is None:
                 break
             waits.append(post.next_attempt_at - now)

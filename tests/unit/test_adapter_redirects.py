@@ -8,7 +8,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from test_adapters import SECRET, WP_PASSWORD, WP_USER, no_sleep, release
+from test_adapters import SECRET, WP_PASSWORD, WP_USER, release
 
 from gatekeeper.publishing.adapters import (
     RedirectRefused,
@@ -93,7 +93,7 @@ def test_https_to_plain_http_is_named_as_such():
 def test_the_webhook_does_not_send_the_photo_elsewhere():
     with Server() as elsewhere, Server(status=307) as hook:
         hook.location = f"http://localhost:{elsewhere.port}/steal"
-        publisher = WebhookPublisher(f"http://127.0.0.1:{hook.port}/hook", SECRET, sleep=no_sleep)
+        publisher = WebhookPublisher(f"http://127.0.0.1:{hook.port}/hook", SECRET)
         with pytest.raises(RedirectRefused) as refused:
             publisher.publish(release())
     assert "127.0.0.1" not in str(refused.value) and "localhost" not in str(refused.value)

@@ -32,10 +32,6 @@ def release(key: str = "key-1", caption: str = "Sports day: what a race!") -> Re
     )
 
 
-def no_sleep(_seconds: float) -> None:
-    pass
-
-
 WORKED_BODY = (b'{"event": "post.delete", "post_uuid": "0b5f6c1e-8d1c-4a55-9a0e-2f7d0c9f1a23", '
                b'"idempotency_key": "6f1d2a4e-3c2b-4f7a-9a55-1e2d3c4b5a69", "external_id": "wh-1"}')
 
@@ -57,7 +53,7 @@ def test_signature_is_hmac_sha256_of_the_canonical_string():
 
 def test_webhook_posts_signed_clean_multipart_once_per_key():
     with WebhookReceiver(SECRET) as receiver:
-        publisher = WebhookPublisher(receiver.url, SECRET, sleep=no_sleep)
+        publisher = WebhookPublisher(receiver.url, SECRET)
         first = publisher.publish(release())
         again = publisher.publish(release())  # a re-run after a crash: same key
     assert first == again == "wh-1"
@@ -73,18 +69,25 @@ def test_webhook_posts_signed_clean_multipart_once_per_key():
     assert "pupils_cleared" not in delivery.metadata and "released_by" not in delivery.metadata
 
 
-def test_webhook_retries_with_backoff_then_succeeds():
-    waits = []
+def test_webhook_makes_one_request_per_attempt():
+    # The retry policy is the queue's backoff (publishing/service.py): a failing destination,
+    # even with a 503, gets exactly one request each time the publisher is called.
     with WebhookReceiver(SECRET, fail_first=2) as receiver:
-        publisher = WebhookPublisher(receiver.url, SECRET, backoff_s=0.5, sleep=waits.append)
+        publisher = WebhookPublisher(receiver.url, SECRET)
+        for attempt in (1, 2):
+            with pytest.raises(PublishError, match="HTTP 503"):
+                publisher.publish(release())
+            assert len(receiver.deliveries) == attempt
         assert publisher.publish(release()) == "wh-1"
-    assert waits == [0.5, 1.0]  # exponential
-    assert [d.key for d in receiver.deliveries] == ["key-1"] * 3
+        receiver.fail_first = 1
+        with pytest.raises(PublishError, match="HTTP 503"):
+            publisher.delete(PostRef(release().post_uuid, "key-1", "wh-1"))
+    assert [d.key for d in receiver.deliveries] == ["key-1"] * 3 + ["key-1:delete"]
 
 
 def test_webhook_gives_up_with_a_clear_error_and_no_secret():
     with WebhookReceiver(SECRET, fail_always=True) as receiver:
-        publisher = WebhookPublisher(receiver.url, SECRET, sleep=no_sleep)
+        publisher = WebhookPublisher(receiver.url, SECRET)
         with pytest.raises(PublishError) as raised:
             publisher.publish(release())
     assert "HTTP 503" in str(raised.value)
@@ -94,14 +97,14 @@ def test_webhook_gives_up_with_a_clear_error_and_no_secret():
 def test_webhook_with_the_wrong_secret_is_refused_by_the_receiver():
     with WebhookReceiver(SECRET) as receiver:
         with pytest.raises(PublishError, match="HTTP 401"):
-            WebhookPublisher(receiver.url, "not-the-secret", sleep=no_sleep).publish(release())
+            WebhookPublisher(receiver.url, "not-the-secret").publish(release())
     assert receiver.posts == {}
     assert not receiver.deliveries[0].signature_ok
 
 
 def test_webhook_delete_is_a_signed_second_event():
     with WebhookReceiver(SECRET) as receiver:
-        publisher = WebhookPublisher(receiver.url, SECRET, sleep=no_sleep)
+        publisher = WebhookPublisher(receiver.url, SECRET)
         external = publisher.publish(release())
         publisher.delete(PostRef(release().post_uuid, "key-1", external))
     delete = receiver.deliveries[-1]
@@ -116,7 +119,7 @@ def test_unreachable_webhook_is_a_publish_error():
     with WebhookReceiver(SECRET) as receiver:
         url = receiver.url
     with pytest.raises(PublishError, match="could not reach"):
-        WebhookPublisher(url, SECRET, sleep=no_sleep).publish(release())
+        WebhookPublisher(url, SECRET).publish(release())
 
 
 def test_wordpress_uploads_media_creates_post_and_deletes():

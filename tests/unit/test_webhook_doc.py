@@ -11,7 +11,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_adapter_redirects import Server
-from test_adapters import SECRET, no_sleep, release
+from test_adapters import SECRET, release
 
 from gatekeeper.publishing.adapters import WebhookPublisher
 
@@ -32,8 +32,7 @@ verify = documented_verify()
 
 def delivered() -> tuple[dict, bytes]:
     with Server() as receiver:
-        WebhookPublisher(f"http://127.0.0.1:{receiver.port}/hook", SECRET,
-                         sleep=no_sleep).publish(release())
+        WebhookPublisher(f"http://127.0.0.1:{receiver.port}/hook", SECRET).publish(release())
     _, _, headers, body = receiver.seen[0]
     return headers, body
 
