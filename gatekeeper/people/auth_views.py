@@ -11,9 +11,9 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SubmitField
 from wtforms.validators import DataRequired
 
-from gatekeeper.auth import service
 from gatekeeper.extensions import db, login_manager
 from gatekeeper.models import User
+from gatekeeper.people import auth as service
 from gatekeeper.people.binding import bind_session, init_binding
 from gatekeeper.web.guard import public_blueprint
 
