@@ -14,6 +14,7 @@ from gatekeeper.people.invitations import open_invitations
 from gatekeeper.review.service import blur_boxes
 from gatekeeper.web.guard import guard_blueprint
 from gatekeeper.web.previews import thumbnail_response
+from gatekeeper.web.rows import school_row
 
 bp = guard_blueprint(Blueprint("head", __name__, url_prefix="/head"), "head")
 
@@ -73,7 +74,5 @@ def set_roles(user_id: int):
 def post_image(post_id: int):
     """A small copy of what was posted (blurs applied), for sampling."""
 
-    post = db.session.get(Post, post_id)
-    if post is None or post.school_id != g.school_id:
-        abort(404)
+    post = school_row(Post, post_id)
     return thumbnail_response(post.photo, boxes=blur_boxes(post.photo))

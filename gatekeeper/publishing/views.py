@@ -14,6 +14,7 @@ from gatekeeper.publishing import accounts as account_service
 from gatekeeper.publishing import service, takedown
 from gatekeeper.publishing.adapters import ADAPTERS
 from gatekeeper.web.guard import guard_blueprint
+from gatekeeper.web.rows import school_row
 from gatekeeper.worker.tasks import carry_out_takedowns_task, publish_post_task
 
 bp = guard_blueprint(Blueprint("publishing", __name__, url_prefix="/queue"), "media_lead", "head")
@@ -26,13 +27,6 @@ RECENT_POSTS = 100
 
 def london(value) -> str:
     return utc_to_london(value).strftime("%a %d/%m/%Y %H:%M") if value else ""
-
-
-def school_post(post_id: int) -> Post:
-    post = db.session.get(Post, post_id)
-    if post is None or post.school_id != g.school_id:
-        abort(404)
-    return post
 
 
 @bp.route("/")
@@ -57,7 +51,7 @@ def index():
 
 @bp.route("/<int:post_id>/takedown", methods=["POST"])
 def take_down(post_id: int):
-    post = school_post(post_id)
+    post = school_row(Post, post_id)
     try:
         takedown.take_down_by_hand(db.session, post, request.form.get("reason", ""), current_user)
         db.session.commit()
@@ -73,9 +67,7 @@ def take_down(post_id: int):
 
 @bp.route("/takedowns/<int:takedown_id>/confirm", methods=["POST"])
 def confirm(takedown_id: int):
-    row = db.session.get(Takedown, takedown_id)
-    if row is None or row.school_id != g.school_id:
-        abort(404)
+    row = school_row(Takedown, takedown_id)
     try:
         takedown.confirm_takedown(db.session, row, current_user)
         db.session.commit()
@@ -88,7 +80,7 @@ def confirm(takedown_id: int):
 
 @bp.route("/<int:post_id>/retry", methods=["POST"])
 def retry(post_id: int):
-    post = school_post(post_id)
+    post = school_row(Post, post_id)
     try:
         service.retry_now(db.session, post, current_user)
         db.session.commit()
@@ -99,13 +91,6 @@ def retry(post_id: int):
 
     publish_post_task(post.id)
     return redirect(url_for("publishing.index"))
-
-
-def school_account(account_id: int) -> OfficialAccount:
-    account = db.session.get(OfficialAccount, account_id)
-    if account is None or account.school_id != g.school_id:
-        abort(404)
-    return account
 
 
 def account_page(account: OfficialAccount | None, status: int = 200):
@@ -131,13 +116,13 @@ def accounts_index():
 
 @accounts_bp.route("/<int:account_id>")
 def account(account_id: int):
-    return account_page(school_account(account_id))
+    return account_page(school_row(OfficialAccount, account_id))
 
 
 @accounts_bp.route("/new", methods=["POST"])
 @accounts_bp.route("/<int:account_id>", methods=["POST"])
 def save(account_id: int | None = None):
-    existing = school_account(account_id) if account_id is not None else None
+    existing = school_row(OfficialAccount, account_id) if account_id is not None else None
     try:
         saved = account_service.save_account(db.session, g.school_id, request.form, current_user,
                                              existing)
@@ -152,7 +137,7 @@ def save(account_id: int | None = None):
 
 @accounts_bp.route("/<int:account_id>/approve", methods=["POST"])
 def approve(account_id: int):
-    account = school_account(account_id)
+    account = school_row(OfficialAccount, account_id)
     try:
         account_service.approve_account(db.session, account, current_user)
         db.session.commit()
@@ -165,7 +150,7 @@ def approve(account_id: int):
 
 @accounts_bp.route("/<int:account_id>/pause", methods=["POST"])
 def pause(account_id: int):
-    account = school_account(account_id)
+    account = school_row(OfficialAccount, account_id)
     account_service.set_paused(db.session, account, request.form.get("paused") == "yes",
                                current_user)
     db.session.commit()
@@ -174,7 +159,7 @@ def pause(account_id: int):
 
 @accounts_bp.route("/<int:account_id>/releasers", methods=["POST"])
 def releasers(account_id: int):
-    account = school_account(account_id)
+    account = school_row(OfficialAccount, account_id)
     account_service.authorise_releasers(db.session, account,
                                         request.form.getlist("user_id", type=int), current_user)
     db.session.commit()
@@ -184,8 +169,8 @@ def releasers(account_id: int):
 
 @own_uploads_bp.route("/<int:photo_id>/delete", methods=["POST"])
 def delete_upload(photo_id: int):
-    photo = db.session.get(Photo, photo_id)
-    if photo is None or photo.school_id != g.school_id or photo.uploaded_by_id != current_user.id:
+    photo = school_row(Photo, photo_id)
+    if photo.uploaded_by_id != current_user.id:
         abort(404)
     try:
         takedown.delete_own_upload(db.session, photo, current_user)

@@ -3,7 +3,7 @@ their history. Every other role sees only "protected — do not publish" on the 
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -14,6 +14,7 @@ from gatekeeper.register import actions, forms
 from gatekeeper.register.views import commit
 from gatekeeper.register.wording import CATEGORY_LABELS, label, register_globals
 from gatekeeper.web.guard import guard_blueprint
+from gatekeeper.web.rows import school_row
 
 bp = guard_blueprint(Blueprint("nopublish", __name__, url_prefix="/nopublish"), "dsl")
 bp.context_processor(register_globals)
@@ -57,9 +58,7 @@ def add():
 
 @bp.route("/<int:entry_id>/remove", methods=["POST"])
 def remove(entry_id: int):
-    entry = db.session.get(NoPublishEntry, entry_id)
-    if entry is None or entry.school_id != g.school_id:
-        abort(404)
+    entry = school_row(NoPublishEntry, entry_id)
     form = forms.RemovalForm()
     if form.validate_on_submit():
         commit(lambda: actions.remove_nopublish_entry(db.session, entry, reason=form.reason.data,

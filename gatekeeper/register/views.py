@@ -37,6 +37,7 @@ from gatekeeper.register import actions, forms, pages
 from gatekeeper.register.wording import register_globals
 from gatekeeper.screening.enrolment import EnrolmentError, enrol_pupil
 from gatekeeper.web.guard import guard_blueprint
+from gatekeeper.web.rows import school_row
 
 bp = guard_blueprint(Blueprint("register", __name__, url_prefix="/register"),
                      "admin", "dsl", "head")
@@ -49,20 +50,6 @@ IMPORT_TOKEN = re.compile(r"[0-9a-f]{32}")
 
 def purposes() -> tuple[str, ...]:
     return tuple(current_app.config["PURPOSES"])
-
-
-def school_pupil(pupil_id: int) -> Pupil:
-    try:
-        return services.get_pupil(db.session, g.school_id, pupil_id)
-    except services.RegisterError:
-        abort(404)
-
-
-def school_guardian(guardian_id: int) -> Guardian:
-    try:
-        return services.get_guardian(db.session, g.school_id, guardian_id)
-    except services.RegisterError:
-        abort(404)
 
 
 def commit(change: Callable[[], object], done: str | Callable[[object], str]) -> bool:
@@ -96,7 +83,7 @@ def index():
 
 @bp.route("/pupils/<int:pupil_id>")
 def pupil(pupil_id: int):
-    pupil = school_pupil(pupil_id)
+    pupil = school_row(Pupil, pupil_id)
     today = forms.today()
     return render_template(
         "register/pupil.html", pupil=pupil, today=today,
@@ -121,12 +108,12 @@ def giver_of(pupil: Pupil, form: forms.GiverForm) -> Guardian | None:
     if form.giver.data == forms.NEW_GIVER:
         return actions.add_guardian(db.session, pupil, form.new_name.data,
                                     form.new_relationship.data, "", actor=current_user)
-    return school_guardian(int(form.giver.data))
+    return school_row(Guardian, int(form.giver.data))
 
 
 @bp.route("/pupils/<int:pupil_id>/form", methods=["GET", "POST"])
 def record_form(pupil_id: int):
-    pupil = school_pupil(pupil_id)
+    pupil = school_row(Pupil, pupil_id)
     form = forms.paper_form(purposes(), services.guardians_of(db.session, pupil),
                             pupil_name=pupil.full_name)
     if form.validate_on_submit():
@@ -145,7 +132,7 @@ def record_form(pupil_id: int):
 
 @bp.route("/pupils/<int:pupil_id>/biometric", methods=["GET", "POST"])
 def biometric(pupil_id: int):
-    pupil = school_pupil(pupil_id)
+    pupil = school_row(Pupil, pupil_id)
     form = forms.biometric_form(services.guardians_of(db.session, pupil),
                                 pupil_name=pupil.full_name)
     if form.validate_on_submit():
@@ -165,7 +152,7 @@ def biometric(pupil_id: int):
 
 @bp.route("/pupils/<int:pupil_id>/guardians", methods=["POST"])
 def add_guardian(pupil_id: int):
-    pupil = school_pupil(pupil_id)
+    pupil = school_row(Pupil, pupil_id)
     form = forms.GuardianForm(prefix="guardian")
     if form.validate_on_submit():
         commit(lambda: actions.add_guardian(db.session, pupil, form.name.data,
@@ -179,7 +166,7 @@ def add_guardian(pupil_id: int):
 
 @bp.route("/pupils/<int:pupil_id>/leave", methods=["POST"])
 def leave(pupil_id: int):
-    pupil = school_pupil(pupil_id)
+    pupil = school_row(Pupil, pupil_id)
     form = forms.LeavingForm(prefix="leaving")
     if form.validate_on_submit():
         commit(lambda: actions.record_leaving(db.session, pupil, form.left_on.data,
@@ -193,7 +180,7 @@ def leave(pupil_id: int):
 
 @bp.route("/pupils/<int:pupil_id>/faces", methods=["POST"])
 def enrol(pupil_id: int):
-    pupil = school_pupil(pupil_id)
+    pupil = school_row(Pupil, pupil_id)
     uploads = [f for f in forms.EnrolForm().photos.data or [] if f and f.filename]
     with tempfile.TemporaryDirectory() as folder:
         paths = []
@@ -213,7 +200,7 @@ def enrol(pupil_id: int):
 
 @bp.route("/pupils/<int:pupil_id>/faces/delete", methods=["POST"])
 def delete_faces(pupil_id: int):
-    pupil = school_pupil(pupil_id)
+    pupil = school_row(Pupil, pupil_id)
     commit(lambda: actions.delete_faces(db.session, pupil, actor=current_user),
            _("Reference faces deleted."))
     return to_pupil(pupil, "biometric")
@@ -221,8 +208,8 @@ def delete_faces(pupil_id: int):
 
 @bp.route("/guardians/<int:guardian_id>/link", methods=["POST"])
 def issue_link(guardian_id: int):
-    guardian = school_guardian(guardian_id)
-    pupil = school_pupil(guardian.pupil_id)
+    guardian = school_row(Guardian, guardian_id)
+    pupil = school_row(Pupil, guardian.pupil_id)
     if pupil.left_on is not None:
         flash(_("%(name)s has left: there is no consent to ask for.", name=pupil.full_name),
               "danger")
@@ -236,10 +223,10 @@ def issue_link(guardian_id: int):
 
 @bp.route("/guardians/<int:guardian_id>/link/revoke", methods=["POST"])
 def revoke_link(guardian_id: int):
-    guardian = school_guardian(guardian_id)
+    guardian = school_row(Guardian, guardian_id)
     commit(lambda: actions.revoke_parent_link(db.session, guardian, actor=current_user),
            _("The parent link no longer works."))
-    return to_pupil(school_pupil(guardian.pupil_id), "guardians")
+    return to_pupil(school_row(Pupil, guardian.pupil_id), "guardians")
 
 
 def renewal_window() -> int:
