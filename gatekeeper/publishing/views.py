@@ -13,6 +13,7 @@ from gatekeeper.models import OfficialAccount, Photo, Post, Takedown
 from gatekeeper.publishing import accounts as account_service
 from gatekeeper.publishing import service, takedown
 from gatekeeper.publishing.adapters import ADAPTERS
+from gatekeeper.web.commits import commit_or_flash
 from gatekeeper.web.guard import guard_blueprint
 from gatekeeper.web.rows import school_row
 from gatekeeper.worker.tasks import carry_out_takedowns_task, publish_post_task
@@ -52,12 +53,9 @@ def index():
 @bp.route("/<int:post_id>/takedown", methods=["POST"])
 def take_down(post_id: int):
     post = school_row(Post, post_id)
-    try:
+    with commit_or_flash(None, errors=(takedown.TakedownError,)) as withdrawn:
         takedown.take_down_by_hand(db.session, post, request.form.get("reason", ""), current_user)
-        db.session.commit()
-    except takedown.TakedownError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
+    if not withdrawn:
         return redirect(url_for("publishing.index"))
 
     carry_out_takedowns_task()  # after commit: the worker sees the takedown
@@ -68,25 +66,17 @@ def take_down(post_id: int):
 @bp.route("/takedowns/<int:takedown_id>/confirm", methods=["POST"])
 def confirm(takedown_id: int):
     row = school_row(Takedown, takedown_id)
-    try:
+    with commit_or_flash(_("Takedown confirmed."), errors=(takedown.TakedownError,)):
         takedown.confirm_takedown(db.session, row, current_user)
-        db.session.commit()
-        flash(_("Takedown confirmed."), "success")
-    except takedown.TakedownError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
     return redirect(url_for("publishing.index"))
 
 
 @bp.route("/<int:post_id>/retry", methods=["POST"])
 def retry(post_id: int):
     post = school_row(Post, post_id)
-    try:
+    with commit_or_flash(None, errors=(service.ReleaseError,)) as retried:
         service.retry_now(db.session, post, current_user)
-        db.session.commit()
-    except service.ReleaseError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
+    if not retried:
         return redirect(url_for("publishing.index"))
 
     publish_post_task(post.id)
@@ -123,28 +113,20 @@ def account(account_id: int):
 @accounts_bp.route("/<int:account_id>", methods=["POST"])
 def save(account_id: int | None = None):
     existing = school_row(OfficialAccount, account_id) if account_id is not None else None
-    try:
+    with commit_or_flash(_("Saved. The account needs your approval before anything is posted."),
+                         errors=(account_service.AccountError,), category="info") as done:
         saved = account_service.save_account(db.session, g.school_id, request.form, current_user,
                                              existing)
-        db.session.commit()
-    except account_service.AccountError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
+    if not done:
         return account_page(existing, 400)
-    flash(_("Saved. The account needs your approval before anything is posted."), "info")
     return redirect(url_for("accounts.account", account_id=saved.id))
 
 
 @accounts_bp.route("/<int:account_id>/approve", methods=["POST"])
 def approve(account_id: int):
     account = school_row(OfficialAccount, account_id)
-    try:
+    with commit_or_flash(_("Approved."), errors=(account_service.AccountError,)):
         account_service.approve_account(db.session, account, current_user)
-        db.session.commit()
-        flash(_("Approved."), "success")
-    except account_service.AccountError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
     return redirect(url_for("accounts.account", account_id=account.id))
 
 
@@ -172,11 +154,6 @@ def delete_upload(photo_id: int):
     photo = school_row(Photo, photo_id)
     if photo.uploaded_by_id != current_user.id:
         abort(404)
-    try:
+    with commit_or_flash(_("Photo deleted."), errors=(takedown.TakedownError,)):
         takedown.delete_own_upload(db.session, photo, current_user)
-        db.session.commit()
-        flash(_("Photo deleted."), "success")
-    except takedown.TakedownError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
     return redirect(url_for("uploads.index"))

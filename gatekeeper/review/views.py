@@ -21,6 +21,7 @@ from gatekeeper.publishing.captions import check_caption
 from gatekeeper.publishing.service import ReleaseError, register_names, release_photos
 from gatekeeper.review import service
 from gatekeeper.screening.service import RegisterNow
+from gatekeeper.web.commits import commit_or_flash
 from gatekeeper.web.guard import guard_blueprint
 from gatekeeper.web.previews import thumbnail_response
 from gatekeeper.web.rows import school_row
@@ -86,12 +87,8 @@ def photo(photo_id: int):
 def confirm_no_faces(photo_id: int):
     """A person looked at a photo in which no face was found and says nobody is in it."""
     photo = school_row(Photo, photo_id)
-    try:
+    with commit_or_flash(None, errors=(service.ReviewError,)):
         service.confirm_no_faces(db.session, photo, current_user)
-        db.session.commit()
-    except service.ReviewError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
     return redirect(url_for("review.photo", photo_id=photo.id))
 
 
@@ -125,28 +122,21 @@ def resolve(photo_id: int, face_id: int):
     if face.photo_id != photo.id:
         abort(404)
     pupil = db.session.get(Pupil, request.form.get("pupil_id", type=int) or 0)
-    try:
+    with commit_or_flash(None, errors=(service.ReviewError,)):
         service.resolve_face(db.session, face, request.form.get("resolution", ""), current_user,
                              pupil)
-        db.session.commit()
-    except service.ReviewError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
     return redirect(url_for("review.photo", photo_id=photo.id, _anchor=f"face-{face.index + 1}"))
 
 
 @bp.route("/<int:photo_id>/reject", methods=["POST"])
 def reject(photo_id: int):
     photo = school_row(Photo, photo_id)
-    try:
+    with commit_or_flash(_("Photo rejected."), errors=(service.ReviewError,),
+                         category="info") as rejected:
         service.reject_photo(db.session, photo, current_user,
                              request.form.get("reason", "")[:MAX_REASON])
-        db.session.commit()
-    except service.ReviewError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
+    if not rejected:
         return redirect(url_for("review.photo", photo_id=photo.id))
-    flash(_("Photo rejected."), "info")
     return redirect(url_for("review.index"))
 
 

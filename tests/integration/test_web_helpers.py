@@ -1,12 +1,15 @@
-"""The shapes every screen shares, in gatekeeper/web/: a row of this school or 404."""
+"""The shapes every screen shares, in gatekeeper/web/: a row of this school or 404, and
+commit-or-flash."""
 
 import pytest
-from flask import g
+from flask import g, get_flashed_messages
 from sqlalchemy import select
 from werkzeug.exceptions import NotFound
 
+from consent.models import School
 from gatekeeper.extensions import db
 from gatekeeper.models import OfficialAccount
+from gatekeeper.web.commits import commit_or_flash
 from gatekeeper.web.rows import school_row
 from tests.support.fixtures import make_school
 
@@ -39,3 +42,41 @@ def test_school_row_is_404_for_another_schools_id_and_a_missing_one(app, school,
         g.school_id = school["id"]
         with pytest.raises(NotFound):  # 404, never 403: the id is not confirmed to exist
             school_row(OfficialAccount, ident)
+
+
+class Refused(Exception):
+    """A domain error, as the services raise."""
+
+
+def school_name(app, school_id: int) -> str:
+    """The name as stored, read in a fresh context (not the request's session)."""
+    with app.app_context():
+        return db.session.get(School, school_id).name
+
+
+def test_commit_or_flash_commits_and_flashes_the_success(app, school):
+    with app.test_request_context():
+        with commit_or_flash("Renamed.", errors=(Refused,)) as done:
+            db.session.get(School, school["id"]).name = "Renamed School"
+        assert done
+        assert get_flashed_messages(with_categories=True) == [("success", "Renamed.")]
+    assert school_name(app, school["id"]) == "Renamed School"
+
+
+def test_commit_or_flash_writes_nothing_on_a_domain_error(app, school):
+    with app.test_request_context():
+        with commit_or_flash("Renamed.", errors=(Refused,)) as done:
+            db.session.get(School, school["id"]).name = "Renamed School"
+            db.session.flush()  # sent to the database inside the transaction, then rolled back
+            raise Refused("Not that name.")
+        assert not done
+        assert get_flashed_messages(with_categories=True) == [("danger", "Not that name.")]
+        assert db.session.get(School, school["id"]).name == school["name"]
+    assert school_name(app, school["id"]) == school["name"]
+
+
+def test_commit_or_flash_lets_other_errors_through(app, school):
+    with app.test_request_context():
+        with pytest.raises(KeyError), commit_or_flash("Renamed.", errors=(Refused,)):
+            raise KeyError("not a domain error")
+        assert get_flashed_messages() == []
