@@ -1,5 +1,8 @@
-"""The shapes every screen shares, in gatekeeper/web/: a row of this school or 404, and
-commit-or-flash."""
+"""The shapes every screen shares: a row of this school or 404 and commit-or-flash (both in
+gatekeeper/web/), and the CSRF field of every form (templates/macros.html)."""
+
+import re
+from pathlib import Path
 
 import pytest
 from flask import g, get_flashed_messages
@@ -12,6 +15,12 @@ from gatekeeper.models import OfficialAccount
 from gatekeeper.web.commits import commit_or_flash
 from gatekeeper.web.rows import school_row
 from tests.support.fixtures import make_school
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+POST_FORM = re.compile(r"<form\b[^>]*\bmethod=[\"']?post\b[^>]*>(.*?)</form>", re.I | re.S)
+# The macro, or a Flask-WTF form's own token field.
+CSRF = re.compile(r"\{\{\s*(csrf_field\(\)|\w+\.csrf_token|\w+\.hidden_tag\(\))\s*\}\}")
+IMPORTED = '{% from "macros.html" import csrf_field'
 
 
 def account_of(school_id: int) -> int:
@@ -80,3 +89,25 @@ def test_commit_or_flash_lets_other_errors_through(app, school):
         with pytest.raises(KeyError), commit_or_flash("Renamed.", errors=(Refused,)):
             raise KeyError("not a domain error")
         assert get_flashed_messages() == []
+
+
+def post_forms() -> list[tuple[str, str]]:
+    return [(str(path.relative_to(TEMPLATES)), body)
+            for path in sorted(TEMPLATES.rglob("*.html"))
+            for body in POST_FORM.findall(path.read_text())]
+
+
+def test_every_post_form_in_the_templates_carries_the_csrf_token():
+    forms = post_forms()
+    assert len(forms) >= 40  # the pattern still finds the forms
+    assert [name for name, body in forms if not CSRF.search(body)] == []
+
+
+def test_templates_use_the_csrf_macro_and_import_it():
+    for path in TEMPLATES.rglob("*.html"):
+        text = path.read_text()
+        if path.name == "macros.html":
+            continue
+        assert 'name="csrf_token"' not in text, f"{path.name}: use csrf_field() from macros.html"
+        if "csrf_field()" in text:
+            assert IMPORTED in text, f"{path.name} calls csrf_field() without importing it"
