@@ -27,17 +27,13 @@
     return node;
   }
 
+  // The card's markup (and its words, in the page's language) is the page's <template>.
+  const cardTemplate = document.getElementById("upload-card");
+
   function card(name) {
-    const li = el("li", "col-6 col-md-4 col-lg-3 upload-item");
-    const body = el("div", "card-body p-2");
-    const progress = el("progress", "w-100 file-progress");
-    progress.max = 100; progress.value = 0;
-    progress.setAttribute("aria-label", name);
-    body.append(el("div", "small text-truncate name", name), progress,
-      el("span", "badge status status-uploading", text.uploading), el("div", "small text-danger error"));
-    const box = el("div", "card h-100");
-    box.append(body);
-    li.append(box);
+    const li = cardTemplate.content.firstElementChild.cloneNode(true);
+    li.querySelector(".name").textContent = name;
+    li.querySelector(".file-progress").setAttribute("aria-label", name);
     list.prepend(li);
     const empty = document.getElementById("no-uploads");
     if (empty) empty.remove();

@@ -19,6 +19,7 @@ from gatekeeper.people.links import invitation_url
 from gatekeeper.people.mail import mail_configured
 from gatekeeper.people.passwords import MAX_PASSWORD, MIN_PASSWORD, PasswordError
 from gatekeeper.people.roles import ROLE_LABELS
+from gatekeeper.web.commits import commit_or_flash
 from gatekeeper.worker.tasks import send_invitation_task
 
 LANGUAGE_LABELS = {"en": "English", "cy": "Cymraeg"}
@@ -41,14 +42,10 @@ def school():
         details = schools.SchoolDetails(form.get("name", "")[:400], form.get("urn", "")[:40],
                                         form.get("la_code", "")[:40], form.get("postcode", "")[:40],
                                         form.get("language", ""))
-        try:
+        with commit_or_flash(_("The school's details are saved."),
+                             errors=(schools.SchoolError,)) as saved:
             schools.update_school(db.session, school, details, current_user)
-            db.session.commit()
-        except schools.SchoolError as error:
-            db.session.rollback()
-            flash(str(error), "danger")
-        else:
-            flash(_("The school's details are saved."), "success")
+        if saved:
             return redirect(url_for("head.school"))
     return render_template("head/school.html", school=school, languages=LANGUAGE_LABELS,
                            title=_("The school's details"))
@@ -58,13 +55,11 @@ def school():
 def invite():
     """Invite someone; the reply is the same whether or not they already have an account."""
     role = request.form.get("role", "")
-    try:
+    with commit_or_flash(None, errors=(invitations.InvitationError,)) as invited:
         issued = invitations.invite(db.session, this_school(), request.form.get("email", "")[:300],
                                     role, current_user)
-        db.session.commit()
-    except invitations.InvitationError as error:
-        db.session.rollback()
-        return back_to_users(str(error), "danger")
+    if not invited:
+        return redirect(url_for("head.users"))
     if mail_configured(current_app.config):
 
         send_invitation_task(issued.invitation.id)  # the worker mails a fresh link; none shown here
@@ -96,13 +91,9 @@ def member_or_404(user_id: int):
 
 def member_action(user_id: int, action, done: str, *args):
     user = member_or_404(user_id)
-    try:
+    with commit_or_flash(done % {"name": user.name}, errors=(members.MemberError, PasswordError)):
         action(db.session, g.school_id, current_user, user, *args)
-        db.session.commit()
-    except (members.MemberError, PasswordError) as error:
-        db.session.rollback()
-        return back_to_users(str(error), "danger")
-    return back_to_users(done % {"name": user.name})
+    return redirect(url_for("head.users"))
 
 
 @bp.route("/users/<int:user_id>/deactivate", methods=["POST"])

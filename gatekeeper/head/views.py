@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -13,8 +13,10 @@ from gatekeeper.models import ROLES, Post, User
 from gatekeeper.people.invitations import open_invitations
 from gatekeeper.people.roles import ROLE_LABELS
 from gatekeeper.review.service import blur_boxes
+from gatekeeper.web.commits import commit_or_flash
 from gatekeeper.web.guard import guard_blueprint
 from gatekeeper.web.previews import thumbnail_response
+from gatekeeper.web.rows import school_row
 
 bp = guard_blueprint(Blueprint("head", __name__, url_prefix="/head"), "head")
 
@@ -50,14 +52,9 @@ def set_roles(user_id: int):
     user = db.session.get(User, user_id)
     if user is None or not any(m.school_id == g.school_id for m in user.memberships):
         abort(404)
-    try:
+    with commit_or_flash(_("Roles of %(name)s saved.", name=user.name),
+                         errors=(service.UserError,)):
         service.set_roles(db.session, g.school_id, current_user, user, chosen_roles())
-        db.session.commit()
-    except service.UserError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
-        return redirect(url_for("head.users"))
-    flash(_("Roles of %(name)s saved.", name=user.name), "success")
     return redirect(url_for("head.users"))
 
 
@@ -65,7 +62,5 @@ def set_roles(user_id: int):
 def post_image(post_id: int):
     """A small copy of what was posted (blurs applied), for sampling."""
 
-    post = db.session.get(Post, post_id)
-    if post is None or post.school_id != g.school_id:
-        abort(404)
+    post = school_row(Post, post_id)
     return thumbnail_response(post.photo, boxes=blur_boxes(post.photo))

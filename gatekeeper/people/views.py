@@ -13,6 +13,7 @@ from gatekeeper.people.binding import bind_session
 from gatekeeper.people.invitations import InvitationError, InvitationRefused, normal_email
 from gatekeeper.people.passwords import MAX_PASSWORD, PasswordError
 from gatekeeper.people.roles import ROLE_LABELS
+from gatekeeper.web.commits import commit_or_flash
 from gatekeeper.web.guard import guard_blueprint, public_blueprint
 from gatekeeper.worker.tasks import send_reset_task
 
@@ -114,14 +115,10 @@ def reset(token: str):
 def password():
     if request.method == "POST":
         user = current_user._get_current_object()
-        try:
+        with commit_or_flash(None, errors=(PasswordError,)) as changed:
             passwords.change_own_password(db.session, user, field("current"), field("password"),
                                           field("confirm"))
-            db.session.commit()
-        except PasswordError as error:
-            db.session.rollback()
-            flash(str(error), "danger")
-        else:
+        if changed:
             school_id = session.get("school_id")
             login_user(user)  # this session carries the new token; every other one has ended
             if school_id:

@@ -14,7 +14,9 @@ from gatekeeper.publishing import accounts as account_service
 from gatekeeper.publishing import service, takedown
 from gatekeeper.publishing.adapters import ADAPTERS
 from gatekeeper.states import POST_UPCOMING, PostState, TakedownState
+from gatekeeper.web.commits import commit_or_flash
 from gatekeeper.web.guard import guard_blueprint
+from gatekeeper.web.rows import school_row
 from gatekeeper.worker.tasks import carry_out_takedowns_task, publish_post_task
 
 bp = guard_blueprint(Blueprint("publishing", __name__, url_prefix="/queue"), "media_lead", "head")
@@ -27,13 +29,6 @@ RECENT_POSTS = 100
 
 def london(value) -> str:
     return utc_to_london(value).strftime("%a %d/%m/%Y %H:%M") if value else ""
-
-
-def school_post(post_id: int) -> Post:
-    post = db.session.get(Post, post_id)
-    if post is None or post.school_id != g.school_id:
-        abort(404)
-    return post
 
 
 @bp.route("/")
@@ -58,13 +53,10 @@ def index():
 
 @bp.route("/<int:post_id>/takedown", methods=["POST"])
 def take_down(post_id: int):
-    post = school_post(post_id)
-    try:
+    post = school_row(Post, post_id)
+    with commit_or_flash(None, errors=(takedown.TakedownError,)) as withdrawn:
         takedown.take_down_by_hand(db.session, post, request.form.get("reason", ""), current_user)
-        db.session.commit()
-    except takedown.TakedownError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
+    if not withdrawn:
         return redirect(url_for("publishing.index"))
 
     carry_out_takedowns_task()  # after commit: the worker sees the takedown
@@ -74,39 +66,22 @@ def take_down(post_id: int):
 
 @bp.route("/takedowns/<int:takedown_id>/confirm", methods=["POST"])
 def confirm(takedown_id: int):
-    row = db.session.get(Takedown, takedown_id)
-    if row is None or row.school_id != g.school_id:
-        abort(404)
-    try:
+    row = school_row(Takedown, takedown_id)
+    with commit_or_flash(_("Takedown confirmed."), errors=(takedown.TakedownError,)):
         takedown.confirm_takedown(db.session, row, current_user)
-        db.session.commit()
-        flash(_("Takedown confirmed."), "success")
-    except takedown.TakedownError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
     return redirect(url_for("publishing.index"))
 
 
 @bp.route("/<int:post_id>/retry", methods=["POST"])
 def retry(post_id: int):
-    post = school_post(post_id)
-    try:
+    post = school_row(Post, post_id)
+    with commit_or_flash(None, errors=(service.ReleaseError,)) as retried:
         service.retry_now(db.session, post, current_user)
-        db.session.commit()
-    except service.ReleaseError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
+    if not retried:
         return redirect(url_for("publishing.index"))
 
     publish_post_task(post.id)
     return redirect(url_for("publishing.index"))
-
-
-def school_account(account_id: int) -> OfficialAccount:
-    account = db.session.get(OfficialAccount, account_id)
-    if account is None or account.school_id != g.school_id:
-        abort(404)
-    return account
 
 
 def account_page(account: OfficialAccount | None, status: int = 200):
@@ -132,41 +107,33 @@ def accounts_index():
 
 @accounts_bp.route("/<int:account_id>")
 def account(account_id: int):
-    return account_page(school_account(account_id))
+    return account_page(school_row(OfficialAccount, account_id))
 
 
 @accounts_bp.route("/new", methods=["POST"])
 @accounts_bp.route("/<int:account_id>", methods=["POST"])
 def save(account_id: int | None = None):
-    existing = school_account(account_id) if account_id is not None else None
-    try:
+    existing = school_row(OfficialAccount, account_id) if account_id is not None else None
+    with commit_or_flash(_("Saved. The account needs your approval before anything is posted."),
+                         errors=(account_service.AccountError,), category="info") as done:
         saved = account_service.save_account(db.session, g.school_id, request.form, current_user,
                                              existing)
-        db.session.commit()
-    except account_service.AccountError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
+    if not done:
         return account_page(existing, 400)
-    flash(_("Saved. The account needs your approval before anything is posted."), "info")
     return redirect(url_for("accounts.account", account_id=saved.id))
 
 
 @accounts_bp.route("/<int:account_id>/approve", methods=["POST"])
 def approve(account_id: int):
-    account = school_account(account_id)
-    try:
+    account = school_row(OfficialAccount, account_id)
+    with commit_or_flash(_("Approved."), errors=(account_service.AccountError,)):
         account_service.approve_account(db.session, account, current_user)
-        db.session.commit()
-        flash(_("Approved."), "success")
-    except account_service.AccountError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
     return redirect(url_for("accounts.account", account_id=account.id))
 
 
 @accounts_bp.route("/<int:account_id>/pause", methods=["POST"])
 def pause(account_id: int):
-    account = school_account(account_id)
+    account = school_row(OfficialAccount, account_id)
     account_service.set_paused(db.session, account, request.form.get("paused") == "yes",
                                current_user)
     db.session.commit()
@@ -175,7 +142,7 @@ def pause(account_id: int):
 
 @accounts_bp.route("/<int:account_id>/releasers", methods=["POST"])
 def releasers(account_id: int):
-    account = school_account(account_id)
+    account = school_row(OfficialAccount, account_id)
     account_service.authorise_releasers(db.session, account,
                                         request.form.getlist("user_id", type=int), current_user)
     db.session.commit()
@@ -185,14 +152,9 @@ def releasers(account_id: int):
 
 @own_uploads_bp.route("/<int:photo_id>/delete", methods=["POST"])
 def delete_upload(photo_id: int):
-    photo = db.session.get(Photo, photo_id)
-    if photo is None or photo.school_id != g.school_id or photo.uploaded_by_id != current_user.id:
+    photo = school_row(Photo, photo_id)
+    if photo.uploaded_by_id != current_user.id:
         abort(404)
-    try:
+    with commit_or_flash(_("Photo deleted."), errors=(takedown.TakedownError,)):
         takedown.delete_own_upload(db.session, photo, current_user)
-        db.session.commit()
-        flash(_("Photo deleted."), "success")
-    except takedown.TakedownError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
     return redirect(url_for("uploads.index"))

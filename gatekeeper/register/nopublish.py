@@ -3,17 +3,19 @@ their history. Every other role sees only "protected — do not publish" on the 
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from consent import services
 from consent.models import NoPublishEntry, Pupil
 from gatekeeper.extensions import db
 from gatekeeper.register import actions, forms
-from gatekeeper.register.views import commit
 from gatekeeper.register.wording import CATEGORY_LABELS, label, register_globals
+from gatekeeper.web.commits import commit_or_flash
 from gatekeeper.web.guard import guard_blueprint
+from gatekeeper.web.rows import school_row
 
 bp = guard_blueprint(Blueprint("nopublish", __name__, url_prefix="/nopublish"), "dsl")
 bp.context_processor(register_globals)
@@ -46,25 +48,26 @@ def add():
     form = forms.NoPublishForm()
     if not form.validate_on_submit():
         return page(form, 400)
-    added = commit(lambda: actions.add_nopublish(
-        db.session, g.school_id, form.upn.data, category=form.category.data, note=form.note.data,
-        added_by=current_user.name, actor=current_user, starts_on=form.starts_on.data,
-        ends_on=form.ends_on.data,
-    ), _("%(upn)s is protected: do not publish. Posts showing the pupil were pulled.",
-         upn=form.upn.data.strip().upper()))
+    with commit_or_flash(_("%(upn)s is protected: do not publish. Posts showing the pupil were "
+                           "pulled.", upn=form.upn.data.strip().upper()),
+                         errors=(services.RegisterError,)) as added:
+        actions.add_nopublish(
+            db.session, g.school_id, form.upn.data, category=form.category.data,
+            note=form.note.data, added_by=current_user.name, actor=current_user,
+            starts_on=form.starts_on.data, ends_on=form.ends_on.data,
+        )
     return redirect(url_for("nopublish.index")) if added else page(form, 400)
 
 
 @bp.route("/<int:entry_id>/remove", methods=["POST"])
 def remove(entry_id: int):
-    entry = db.session.get(NoPublishEntry, entry_id)
-    if entry is None or entry.school_id != g.school_id:
-        abort(404)
+    entry = school_row(NoPublishEntry, entry_id)
     form = forms.RemovalForm()
     if form.validate_on_submit():
-        commit(lambda: actions.remove_nopublish_entry(db.session, entry, reason=form.reason.data,
-                                                      actor=current_user),
-               _("Entry removed; it stays in the history."))
+        with commit_or_flash(_("Entry removed; it stays in the history."),
+                             errors=(services.RegisterError,)):
+            actions.remove_nopublish_entry(db.session, entry, reason=form.reason.data,
+                                           actor=current_user)
     else:
         flash(_("Say why the entry ends."), "danger")
     return redirect(url_for("nopublish.index"))

@@ -9,7 +9,6 @@ import re
 import secrets
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from flask import (
@@ -36,7 +35,9 @@ from gatekeeper.parents.links import link_expires_at, make_token
 from gatekeeper.register import actions, forms, pages
 from gatekeeper.register.wording import register_globals
 from gatekeeper.screening.enrolment import EnrolmentError, enrol_pupil
+from gatekeeper.web.commits import commit_or_flash
 from gatekeeper.web.guard import guard_blueprint
+from gatekeeper.web.rows import school_row
 
 bp = guard_blueprint(Blueprint("register", __name__, url_prefix="/register"),
                      "admin", "dsl", "head")
@@ -49,34 +50,6 @@ IMPORT_TOKEN = re.compile(r"[0-9a-f]{32}")
 
 def purposes() -> tuple[str, ...]:
     return tuple(current_app.config["PURPOSES"])
-
-
-def school_pupil(pupil_id: int) -> Pupil:
-    try:
-        return services.get_pupil(db.session, g.school_id, pupil_id)
-    except services.RegisterError:
-        abort(404)
-
-
-def school_guardian(guardian_id: int) -> Guardian:
-    try:
-        return services.get_guardian(db.session, g.school_id, guardian_id)
-    except services.RegisterError:
-        abort(404)
-
-
-def commit(change: Callable[[], object], done: str | Callable[[object], str]) -> bool:
-    """Run an action and commit, or roll back and show why; on success flashes `done` (or
-    `done(result)`)."""
-    try:
-        result = change()
-        db.session.commit()
-    except services.RegisterError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
-        return False
-    flash(done(result) if callable(done) else done, "success")
-    return True
 
 
 def to_pupil(pupil: Pupil, anchor: str | None = None):
@@ -96,7 +69,7 @@ def index():
 
 @bp.route("/pupils/<int:pupil_id>")
 def pupil(pupil_id: int):
-    pupil = school_pupil(pupil_id)
+    pupil = school_row(Pupil, pupil_id)
     today = forms.today()
     return render_template(
         "register/pupil.html", pupil=pupil, today=today,
@@ -121,23 +94,24 @@ def giver_of(pupil: Pupil, form: forms.GiverForm) -> Guardian | None:
     if form.giver.data == forms.NEW_GIVER:
         return actions.add_guardian(db.session, pupil, form.new_name.data,
                                     form.new_relationship.data, "", actor=current_user)
-    return school_guardian(int(form.giver.data))
+    return school_row(Guardian, int(form.giver.data))
 
 
 @bp.route("/pupils/<int:pupil_id>/form", methods=["GET", "POST"])
 def record_form(pupil_id: int):
-    pupil = school_pupil(pupil_id)
+    pupil = school_row(Pupil, pupil_id)
     form = forms.paper_form(purposes(), services.guardians_of(db.session, pupil),
                             pupil_name=pupil.full_name)
     if form.validate_on_submit():
-        def change():
+        with commit_or_flash(_("Form recorded for %(name)s.", name=pupil.full_name),
+                             errors=(services.RegisterError,)) as recorded:
             actions.record_form(
                 db.session, pupil, form.answers(purposes()), giver=giver_of(pupil, form),
                 actor=current_user, purposes=purposes(), form_date=form.form_date.data,
                 evidence_ref=form.evidence_ref.data, expires_on=form.expires_on.data,
                 today=forms.today(),
             )
-        if commit(change, _("Form recorded for %(name)s.", name=pupil.full_name)):
+        if recorded:
             return to_pupil(pupil, "status")
     return render_template("register/form.html", pupil=pupil, form=form, purposes=purposes(),
                            title=_("Record a consent form"))
@@ -145,11 +119,12 @@ def record_form(pupil_id: int):
 
 @bp.route("/pupils/<int:pupil_id>/biometric", methods=["GET", "POST"])
 def biometric(pupil_id: int):
-    pupil = school_pupil(pupil_id)
+    pupil = school_row(Pupil, pupil_id)
     form = forms.biometric_form(services.guardians_of(db.session, pupil),
                                 pupil_name=pupil.full_name)
     if form.validate_on_submit():
-        def change():
+        with commit_or_flash(_("Biometric consent recorded."),
+                             errors=(services.RegisterError,)) as recorded:
             giver = giver_of(pupil, form)
             actions.record_biometric(
                 db.session, pupil, form.status.data, actor=current_user,
@@ -157,7 +132,7 @@ def biometric(pupil_id: int):
                 relationship=giver.relationship_to_pupil if giver else "pupil",
                 form_date=form.form_date.data, evidence_ref=form.evidence_ref.data,
             )
-        if commit(change, _("Biometric consent recorded.")):
+        if recorded:
             return to_pupil(pupil, "biometric")
     return render_template("register/biometric.html", pupil=pupil, form=form,
                            title=_("Biometric consent"))
@@ -165,13 +140,12 @@ def biometric(pupil_id: int):
 
 @bp.route("/pupils/<int:pupil_id>/guardians", methods=["POST"])
 def add_guardian(pupil_id: int):
-    pupil = school_pupil(pupil_id)
+    pupil = school_row(Pupil, pupil_id)
     form = forms.GuardianForm(prefix="guardian")
     if form.validate_on_submit():
-        commit(lambda: actions.add_guardian(db.session, pupil, form.name.data,
-                                            form.relationship.data, form.email.data or "",
-                                            actor=current_user),
-               _("Parent or carer added."))
+        with commit_or_flash(_("Parent or carer added."), errors=(services.RegisterError,)):
+            actions.add_guardian(db.session, pupil, form.name.data, form.relationship.data,
+                                 form.email.data or "", actor=current_user)
     else:
         flash(_("Give the parent or carer's name (and a valid email, if any)."), "danger")
     return to_pupil(pupil, "guardians")
@@ -179,13 +153,12 @@ def add_guardian(pupil_id: int):
 
 @bp.route("/pupils/<int:pupil_id>/leave", methods=["POST"])
 def leave(pupil_id: int):
-    pupil = school_pupil(pupil_id)
+    pupil = school_row(Pupil, pupil_id)
     form = forms.LeavingForm(prefix="leaving")
     if form.validate_on_submit():
-        commit(lambda: actions.record_leaving(db.session, pupil, form.left_on.data,
-                                              actor=current_user),
-               _("%(name)s is recorded as a leaver; reference faces deleted.",
-                 name=pupil.full_name))
+        with commit_or_flash(_("%(name)s is recorded as a leaver; reference faces deleted.",
+                               name=pupil.full_name), errors=(services.RegisterError,)):
+            actions.record_leaving(db.session, pupil, form.left_on.data, actor=current_user)
     else:
         flash(_("Give the date the pupil left."), "danger")
     return to_pupil(pupil)
@@ -193,7 +166,7 @@ def leave(pupil_id: int):
 
 @bp.route("/pupils/<int:pupil_id>/faces", methods=["POST"])
 def enrol(pupil_id: int):
-    pupil = school_pupil(pupil_id)
+    pupil = school_row(Pupil, pupil_id)
     uploads = [f for f in forms.EnrolForm().photos.data or [] if f and f.filename]
     with tempfile.TemporaryDirectory() as folder:
         paths = []
@@ -201,28 +174,25 @@ def enrol(pupil_id: int):
             path = Path(folder) / f"{number}-{secure_filename(upload.filename) or 'photo'}"
             upload.save(path)
             paths.append(path)
-        try:
+        with commit_or_flash(None, errors=(EnrolmentError, services.RegisterError)) as enrolled:
             count = enrol_pupil(db.session, g.school_id, pupil.upn, paths, current_user.email)
-            db.session.commit()
+        if enrolled:
             flash(_("%(n)d reference photo(s) enrolled.", n=count), "success")
-        except (EnrolmentError, services.RegisterError) as error:
-            db.session.rollback()
-            flash(str(error), "danger")
     return to_pupil(pupil, "biometric")
 
 
 @bp.route("/pupils/<int:pupil_id>/faces/delete", methods=["POST"])
 def delete_faces(pupil_id: int):
-    pupil = school_pupil(pupil_id)
-    commit(lambda: actions.delete_faces(db.session, pupil, actor=current_user),
-           _("Reference faces deleted."))
+    pupil = school_row(Pupil, pupil_id)
+    with commit_or_flash(_("Reference faces deleted."), errors=(services.RegisterError,)):
+        actions.delete_faces(db.session, pupil, actor=current_user)
     return to_pupil(pupil, "biometric")
 
 
 @bp.route("/guardians/<int:guardian_id>/link", methods=["POST"])
 def issue_link(guardian_id: int):
-    guardian = school_guardian(guardian_id)
-    pupil = school_pupil(guardian.pupil_id)
+    guardian = school_row(Guardian, guardian_id)
+    pupil = school_row(Pupil, guardian.pupil_id)
     if pupil.left_on is not None:
         flash(_("%(name)s has left: there is no consent to ask for.", name=pupil.full_name),
               "danger")
@@ -236,10 +206,11 @@ def issue_link(guardian_id: int):
 
 @bp.route("/guardians/<int:guardian_id>/link/revoke", methods=["POST"])
 def revoke_link(guardian_id: int):
-    guardian = school_guardian(guardian_id)
-    commit(lambda: actions.revoke_parent_link(db.session, guardian, actor=current_user),
-           _("The parent link no longer works."))
-    return to_pupil(school_pupil(guardian.pupil_id), "guardians")
+    guardian = school_row(Guardian, guardian_id)
+    with commit_or_flash(_("The parent link no longer works."),
+                         errors=(services.RegisterError,)):
+        actions.revoke_parent_link(db.session, guardian, actor=current_user)
+    return to_pupil(school_row(Pupil, guardian.pupil_id), "guardians")
 
 
 def renewal_window() -> int:
@@ -254,10 +225,12 @@ def renewals():
         if not chosen:
             flash(_("Tick the pupils whose forms came back."), "danger")
         else:
-            commit(lambda: actions.renew(db.session, g.school_id, chosen, purposes=purposes(),
-                                         on=forms.today(), evidence_ref=form.evidence_ref.data,
-                                         actor=current_user),
-                   lambda renewed: _("%(n)d consent(s) renewed.", n=len(renewed)))
+            with commit_or_flash(None, errors=(services.RegisterError,)) as done:
+                renewed = actions.renew(db.session, g.school_id, chosen, purposes=purposes(),
+                                        on=forms.today(), evidence_ref=form.evidence_ref.data,
+                                        actor=current_user)
+            if done:
+                flash(_("%(n)d consent(s) renewed.", n=len(renewed)), "success")
         return redirect(url_for("register.renewals"))
     days = renewal_window()
     due = services.renewals_due(db.session, g.school_id, purposes(), forms.today(), days)
@@ -396,8 +369,10 @@ def import_undo(batch_id: int):
         flash(_("Only an admin of the register can undo an import."), "danger")
         return redirect(url_for("register.import_upload", _anchor="history"))
     _limit, grace_days = actions.import_settings(current_app.config)
-    commit(lambda: actions.undo_import(db.session, g.school_id, batch_id, today=forms.today(),
-                                       grace_days=grace_days, actor=current_user),
-           lambda result: _("Import %(id)d undone: %(n)d pupil(s) back on roll with their "
-                            "reference faces.", id=batch_id, n=len(result.restored)))
+    with commit_or_flash(None, errors=(services.RegisterError,)) as undone:
+        result = actions.undo_import(db.session, g.school_id, batch_id, today=forms.today(),
+                                     grace_days=grace_days, actor=current_user)
+    if undone:
+        flash(_("Import %(id)d undone: %(n)d pupil(s) back on roll with their reference faces.",
+                id=batch_id, n=len(result.restored)), "success")
     return redirect(url_for("register.import_upload", _anchor="history"))

@@ -21,8 +21,10 @@ from gatekeeper.publishing.captions import check_caption
 from gatekeeper.publishing.service import ReleaseError, register_names, release_photos
 from gatekeeper.review import service
 from gatekeeper.screening.service import RegisterNow
+from gatekeeper.web.commits import commit_or_flash
 from gatekeeper.web.guard import guard_blueprint
 from gatekeeper.web.previews import thumbnail_response
+from gatekeeper.web.rows import school_row
 from gatekeeper.worker.tasks import publish_post_task
 
 bp = guard_blueprint(Blueprint("review", __name__, url_prefix="/review"), "media_lead")
@@ -38,13 +40,6 @@ MAX_CAPTION = 2000
 MAX_REASON = 500
 
 
-def school_photo(photo_id: int) -> Photo:
-    photo = db.session.get(Photo, photo_id)
-    if photo is None or photo.school_id != g.school_id:
-        abort(404)
-    return photo
-
-
 def approved_accounts():
     """The approved, running accounts of the school that this user may release to."""
     accounts = db.session.scalars(
@@ -55,11 +50,6 @@ def approved_accounts():
         )
     ).all()
     return [a for a in accounts if may_release(db.session, a, current_user)]
-
-
-def school_account(account_id: int | None) -> OfficialAccount | None:
-    account = db.session.get(OfficialAccount, account_id or 0)
-    return account if account is not None and account.school_id == g.school_id else None
 
 
 def release_form_context() -> dict:
@@ -79,7 +69,7 @@ def index():
 @bp.route("/<int:photo_id>")
 def photo(photo_id: int):
     """One photo: its faces, and for each account offered what the rule says for its purpose."""
-    photo = school_photo(photo_id)
+    photo = school_row(Photo, photo_id)
     pupils = {p.id: p for p in db.session.scalars(select(Pupil).where(Pupil.school_id == g.school_id))}
     register = RegisterNow(db.session, g.school_id)
     context = release_form_context()
@@ -96,28 +86,25 @@ def photo(photo_id: int):
 @bp.route("/<int:photo_id>/no-faces", methods=["POST"])
 def confirm_no_faces(photo_id: int):
     """A person looked at a photo in which no face was found and says nobody is in it."""
-    photo = school_photo(photo_id)
-    try:
+    photo = school_row(Photo, photo_id)
+    with commit_or_flash(None, errors=(service.ReviewError,)):
         service.confirm_no_faces(db.session, photo, current_user)
-        db.session.commit()
-    except service.ReviewError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
     return redirect(url_for("review.photo", photo_id=photo.id))
 
 
 @bp.route("/<int:photo_id>/image")
 def image(photo_id: int):
-    return thumbnail_response(school_photo(photo_id), side=PREVIEW_SIDE)
+    return thumbnail_response(school_row(Photo, photo_id), side=PREVIEW_SIDE)
 
 
 @bp.route("/<int:photo_id>/preview")
 def preview(photo_id: int):
     """Exactly the image that will be posted to the account: sanitised, sized, blurs applied."""
-    photo = school_photo(photo_id)
-    account = school_account(request.args.get("account", type=int))
-    if account is None:
+    photo = school_row(Photo, photo_id)
+    account_id = request.args.get("account", type=int)
+    if account_id is None:
         return thumbnail_response(photo, side=PREVIEW_SIDE, boxes=service.blur_boxes(photo))
+    account = school_row(OfficialAccount, account_id)
     return thumbnail_response(photo, side=account.max_side, boxes=service.blur_boxes(photo),
                               quality=account.quality)
 
@@ -130,33 +117,26 @@ def pupils():
 
 @bp.route("/<int:photo_id>/faces/<int:face_id>", methods=["POST"])
 def resolve(photo_id: int, face_id: int):
-    photo = school_photo(photo_id)
-    face = db.session.get(Face, face_id)
-    if face is None or face.photo_id != photo.id:
+    photo = school_row(Photo, photo_id)
+    face = school_row(Face, face_id)
+    if face.photo_id != photo.id:
         abort(404)
     pupil = db.session.get(Pupil, request.form.get("pupil_id", type=int) or 0)
-    try:
+    with commit_or_flash(None, errors=(service.ReviewError,)):
         service.resolve_face(db.session, face, request.form.get("resolution", ""), current_user,
                              pupil)
-        db.session.commit()
-    except service.ReviewError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
     return redirect(url_for("review.photo", photo_id=photo.id, _anchor=f"face-{face.index + 1}"))
 
 
 @bp.route("/<int:photo_id>/reject", methods=["POST"])
 def reject(photo_id: int):
-    photo = school_photo(photo_id)
-    try:
+    photo = school_row(Photo, photo_id)
+    with commit_or_flash(_("Photo rejected."), errors=(service.ReviewError,),
+                         category="info") as rejected:
         service.reject_photo(db.session, photo, current_user,
                              request.form.get("reason", "")[:MAX_REASON])
-        db.session.commit()
-    except service.ReviewError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
+    if not rejected:
         return redirect(url_for("review.photo", photo_id=photo.id))
-    flash(_("Photo rejected."), "info")
     return redirect(url_for("review.index"))
 
 
@@ -182,9 +162,10 @@ def release_request(photos: list[Photo]):
     """Check the form and release the photos; returns the posts or raises ReleaseError."""
     if any(request.form.get(key) != "yes" for key, _label in RELEASE_CHECKLIST):
         raise ReleaseError(_("Confirm every item of the checklist before release."))
-    account = school_account(request.form.get("account_id", type=int))
-    if account is None:
+    account_id = request.form.get("account_id", type=int)
+    if account_id is None:
         raise ReleaseError(_("Choose an official account."))
+    account = school_row(OfficialAccount, account_id)
     scheduled = parse_schedule(request.form.get("scheduled_at"))
     caption = request.form.get("caption", "")[:MAX_CAPTION]
     return account, release_photos(db.session, photos, account, caption, current_user,
@@ -214,7 +195,7 @@ def release_and_queue(photos: list[Photo]) -> bool:
 
 @bp.route("/<int:photo_id>/release", methods=["POST"])
 def release(photo_id: int):
-    photo = school_photo(photo_id)
+    photo = school_row(Photo, photo_id)
     if release_and_queue([photo]):
         return redirect(url_for("review.index"))
     return redirect(url_for("review.photo", photo_id=photo.id))
@@ -223,6 +204,6 @@ def release(photo_id: int):
 @bp.route("/release", methods=["POST"])
 def release_bulk():
     ids = request.form.getlist("photo_id", type=int)
-    photos = [school_photo(photo_id) for photo_id in dict.fromkeys(ids)]
+    photos = [school_row(Photo, photo_id) for photo_id in dict.fromkeys(ids)]
     release_and_queue(photos)
     return redirect(url_for("review.index"))

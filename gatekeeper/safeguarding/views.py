@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, abort, g, render_template
+from flask import Blueprint, g, render_template
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -20,6 +20,7 @@ from gatekeeper.review.service import manual_decisions
 from gatekeeper.states import FaceStatus, PhotoState
 from gatekeeper.web.guard import guard_blueprint
 from gatekeeper.web.previews import thumbnail_response
+from gatekeeper.web.rows import school_row
 
 bp = guard_blueprint(Blueprint("safeguarding", __name__, url_prefix="/safeguarding"), "dsl")
 
@@ -66,7 +67,4 @@ def index():
 
 @bp.route("/photos/<int:photo_id>/thumb")
 def thumbnail(photo_id: int):
-    photo = db.session.get(Photo, photo_id)
-    if photo is None or photo.school_id != g.school_id:
-        abort(404)
-    return thumbnail_response(photo)
+    return thumbnail_response(school_row(Photo, photo_id))

@@ -25,6 +25,7 @@ from gatekeeper.uploads.labels import PURPOSE_LABELS, STATUS_LABELS, label_globa
 from gatekeeper.uploads.service import UploadLimited, UploadLimits, accept_upload
 from gatekeeper.web.guard import guard_blueprint
 from gatekeeper.web.previews import thumbnail_response
+from gatekeeper.web.rows import school_row
 from gatekeeper.web.security import queue_errors
 from gatekeeper.worker.tasks import screen_photo_task
 
@@ -154,9 +155,7 @@ def status():
 
 @bp.route("/<int:photo_id>/thumb")
 def thumbnail(photo_id: int):
-    photo = db.session.get(Photo, photo_id)
-    if photo is None or photo.school_id != g.school_id:
-        abort(404)
+    photo = school_row(Photo, photo_id)
     if photo.uploaded_by_id != current_user.id and not (g.roles & {"media_lead", "head"}):
         abort(404)
     return thumbnail_response(photo)
