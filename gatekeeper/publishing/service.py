@@ -279,7 +279,11 @@ def hold_post(session: Session, post: Post, reason: str) -> None:
 
 
 def record_failure(session: Session, post: Post, message: str, now: dt.datetime) -> str:
-    """Failed: try again after a backoff; after the last attempt it waits for the media lead."""
+    """Failed: try again after a backoff; after the last attempt it waits for the media lead.
+
+    A post withdrawn while it was being sent stays withdrawn: queued again it would be published."""
+    if post.state != PostState.PUBLISHING:
+        return post.state
     move(post, PostState.FAILED)
     post.last_error = message[:500]
     gave_up = post.attempts >= PUBLISH_MAX_ATTEMPTS
@@ -301,7 +305,6 @@ def finish(session: Session, post: Post, external_id: str, now: dt.datetime) -> 
     ).rowcount
     session.expire(post)
     if done != 1:
-
         post.external_id = external_id
         reopen_takedown(session, post)
         session.commit()

@@ -20,6 +20,7 @@ from gatekeeper.publishing.service import (
     PUBLISH_MAX_ATTEMPTS,
     STALE_CLAIM,
     publish_due,
+    record_failure,
 )
 from tests.support.fixtures import add_pupil
 from tests.support.publishing import (
@@ -180,6 +181,27 @@ def test_failed_posts_back_off_then_wait_for_the_media_lead(app, login_as, setup
     with app.app_context():
         details = " ".join(db.session.scalars(select(AuditEvent.detail_json)))
     assert "post_failed" not in details and SECRET not in details and "HTTP 400" in details
+
+
+def test_a_post_withdrawn_while_it_was_being_sent_is_not_tried_again(app, login_as, setup):
+    """The send fails after a takedown withdrew the post mid-flight: the failure is not recorded
+    as a retry (queued again, a withdrawn post would be published)."""
+    from gatekeeper.extensions import db
+
+    with WebhookReceiver(SECRET) as receiver:
+        head, media = login_as("head"), login_as("media_lead")
+        account = add_account(head, [setup["media_lead"]], adapter="webhook", url=receiver.url,
+                              secret=SECRET)
+        release(media, setup["photo"], account, "Choir", SUMMER[0])
+        with app.app_context():
+            post = db.session.scalars(select(Post)).one()
+            post.state = "withdrawn"  # as the takedown leaves it while the publisher is out
+            db.session.commit()
+            assert record_failure(db.session, post, "HTTP 503", SUMMER[1]) == "withdrawn"
+            db.session.refresh(post)
+            assert post.state == "withdrawn" and post.next_attempt_at is None
+        assert publish_at(app, SUMMER[1] + dt.timedelta(days=1)) == {}
+        assert receiver.deliveries == []
 
 
 CRASHING_WORKER = """
