@@ -52,6 +52,12 @@ def worker_app() -> Flask:
     return _worker_app
 
 
+# A queued message names its task as "<module>.<function>". Every task is named in this one
+# namespace, whichever module defines it, so that moving code never orphans messages already
+# waiting in the queue (the names of the tasks queued before worker/ existed).
+TASK_NAMESPACE = "gatekeeper.tasks"
+
+
 def app_task(periodic=None, **task_options):
     """A Huey task that runs inside an app context (the caller's, or the worker's own app)."""
 
@@ -62,6 +68,8 @@ def app_task(periodic=None, **task_options):
                 return fn(*args, **kwargs)
             with worker_app().app_context():
                 return fn(*args, **kwargs)
+
+        in_context.__module__ = TASK_NAMESPACE
 
         if periodic is not None:
             return huey.periodic_task(periodic, **task_options)(in_context)
