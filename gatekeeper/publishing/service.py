@@ -296,7 +296,8 @@ def record_failure(session: Session, post: Post, message: str, now: dt.datetime)
 
 
 def finish(session: Session, post: Post, external_id: str, now: dt.datetime) -> str:
-    """Write the outcome, unless the post was withdrawn while it was out: then delete it again."""
+    """Write the outcome, unless the post was withdrawn while it was out (then delete it again) or
+    another worker finished it first (then the second copy is recorded for the media lead)."""
     done = session.execute(
         update(Post).where(Post.id == post.id, Post.state == PostState.PUBLISHING)
         .values(state=PostState.PUBLISHED, published_at=now, external_id=external_id,
@@ -304,9 +305,15 @@ def finish(session: Session, post: Post, external_id: str, now: dt.datetime) -> 
         .execution_options(synchronize_session=False)
     ).rowcount
     session.expire(post)
-    if done != 1:
+    if done != 1 and post.state == PostState.WITHDRAWN:
         post.external_id = external_id
         reopen_takedown(session, post)
+        session.commit()
+        return post.state
+    if done != 1:  # another worker took the stale claim over and finished first: a second copy
+        audit.record(session, "post_sent_twice", school_id=post.school_id, subject=post,
+                     detail={"account": post.account.label, "external_id": external_id,
+                             "kept": post.external_id})
         session.commit()
         return post.state
     move(post.photo, PhotoState.PUBLISHED)

@@ -19,6 +19,7 @@ from gatekeeper.publishing.service import (
     BACKOFF_BASE,
     PUBLISH_MAX_ATTEMPTS,
     STALE_CLAIM,
+    finish,
     publish_due,
     record_failure,
 )
@@ -202,6 +203,29 @@ def test_a_post_withdrawn_while_it_was_being_sent_is_not_tried_again(app, login_
             assert post.state == "withdrawn" and post.next_attempt_at is None
         assert publish_at(app, SUMMER[1] + dt.timedelta(days=1)) == {}
         assert receiver.deliveries == []
+
+
+def test_a_second_worker_finishing_a_published_post_opens_no_takedown(app, login_as, setup):
+    """Two workers sent one post (the first one's claim went stale): the late finisher keeps the
+    live post as it is, opens no takedown, and records the second copy for a person."""
+    from gatekeeper.extensions import db
+    from gatekeeper.models import Takedown
+
+    with WebhookReceiver(SECRET) as receiver:
+        head, media = login_as("head"), login_as("media_lead")
+        account = add_account(head, [setup["media_lead"]], adapter="webhook", url=receiver.url,
+                              secret=SECRET)
+        release(media, setup["photo"], account, "Choir", SUMMER[0])
+        with app.app_context():
+            post = db.session.scalars(select(Post)).one()
+            post.state, post.external_id = "published", "first-copy"
+            db.session.commit()
+            assert finish(db.session, post, "second-copy", SUMMER[1]) == "published"
+            db.session.refresh(post)
+            assert post.state == "published" and post.external_id == "first-copy"
+            assert db.session.scalars(select(Takedown)).all() == []
+            actions = list(db.session.scalars(select(AuditEvent.action)))
+            assert "post_sent_twice" in actions and "takedown_reopened" not in actions
 
 
 CRASHING_WORKER = """
