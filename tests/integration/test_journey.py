@@ -123,8 +123,12 @@ def test_upload_screen_review_release_outbox(app, login_as, pupils, faces_dir):
         # The stranger's face is pixelated in what was posted; Kit's face is untouched.
         original = Image.open(events / "kit_with_rose.jpg").convert("RGB")
         assert published.size == original.size
-        assert mean_difference(published, original, stranger_box) > 12
-        assert mean_difference(published, original, kit_box) < 6
+        # The stranger is a small face: a few pixelation blocks with random noise, whose mean
+        # difference from the original is about 12 on its own, so a fixed 12 failed about one run
+        # in several. It is judged against Kit's face, which was only re-encoded (JPEG noise).
+        reencoded = mean_difference(published, original, kit_box)
+        assert reencoded < 6
+        assert mean_difference(published, original, stranger_box) > 2 * max(reencoded, 3)
     assert piexif.load(image) == {"0th": {}, "Exif": {}, "GPS": {}, "Interop": {}, "1st": {},
                                   "thumbnail": None}
     assert {"login", "photo_uploaded", "photo_screened", "photo_released", "post_published"} <= actions
