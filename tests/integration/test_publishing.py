@@ -184,48 +184,49 @@ def test_failed_posts_back_off_then_wait_for_the_media_lead(app, login_as, setup
     assert "post_failed" not in details and SECRET not in details and "HTTP 400" in details
 
 
-def test_a_post_withdrawn_while_it_was_being_sent_is_not_tried_again(app, login_as, setup):
-    """The send fails after a takedown withdrew the post mid-flight: the failure is not recorded
-    as a retry (queued again, a withdrawn post would be published)."""
-    from gatekeeper.extensions import db
-
+@pytest.fixture
+def webhook_post(app, login_as, setup):
+    """A post released to a working webhook receiver, queued and not yet sent."""
     with WebhookReceiver(SECRET) as receiver:
         head, media = login_as("head"), login_as("media_lead")
         account = add_account(head, [setup["media_lead"]], adapter="webhook", url=receiver.url,
                               secret=SECRET)
         release(media, setup["photo"], account, "Choir", SUMMER[0])
-        with app.app_context():
-            post = db.session.scalars(select(Post)).one()
-            post.state = "withdrawn"  # as the takedown leaves it while the publisher is out
-            db.session.commit()
-            assert record_failure(db.session, post, "HTTP 503", SUMMER[1]) == "withdrawn"
-            db.session.refresh(post)
-            assert post.state == "withdrawn" and post.next_attempt_at is None
-        assert publish_at(app, SUMMER[1] + dt.timedelta(days=1)) == {}
-        assert receiver.deliveries == []
+        yield receiver
 
 
-def test_a_second_worker_finishing_a_published_post_opens_no_takedown(app, login_as, setup):
+def test_a_post_withdrawn_while_it_was_being_sent_is_not_tried_again(app, webhook_post):
+    """The send fails after a takedown withdrew the post mid-flight: the failure is not recorded
+    as a retry (queued again, a withdrawn post would be published)."""
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        post = db.session.scalars(select(Post)).one()
+        post.state = "withdrawn"  # as the takedown leaves it while the publisher is out
+        db.session.commit()
+        assert record_failure(db.session, post, "HTTP 503", SUMMER[1]) == "withdrawn"
+        db.session.refresh(post)
+        assert post.state == "withdrawn" and post.next_attempt_at is None
+    assert publish_at(app, SUMMER[1] + dt.timedelta(days=1)) == {}
+    assert webhook_post.deliveries == []
+
+
+def test_a_second_worker_finishing_a_published_post_opens_no_takedown(app, webhook_post):
     """Two workers sent one post (the first one's claim went stale): the late finisher keeps the
     live post as it is, opens no takedown, and records the second copy for a person."""
     from gatekeeper.extensions import db
     from gatekeeper.models import Takedown
 
-    with WebhookReceiver(SECRET) as receiver:
-        head, media = login_as("head"), login_as("media_lead")
-        account = add_account(head, [setup["media_lead"]], adapter="webhook", url=receiver.url,
-                              secret=SECRET)
-        release(media, setup["photo"], account, "Choir", SUMMER[0])
-        with app.app_context():
-            post = db.session.scalars(select(Post)).one()
-            post.state, post.external_id = "published", "first-copy"
-            db.session.commit()
-            assert finish(db.session, post, "second-copy", SUMMER[1]) == "published"
-            db.session.refresh(post)
-            assert post.state == "published" and post.external_id == "first-copy"
-            assert db.session.scalars(select(Takedown)).all() == []
-            actions = list(db.session.scalars(select(AuditEvent.action)))
-            assert "post_sent_twice" in actions and "takedown_reopened" not in actions
+    with app.app_context():
+        post = db.session.scalars(select(Post)).one()
+        post.state, post.external_id = "published", "first-copy"
+        db.session.commit()
+        assert finish(db.session, post, "second-copy", SUMMER[1]) == "published"
+        db.session.refresh(post)
+        assert post.state == "published" and post.external_id == "first-copy"
+        assert db.session.scalars(select(Takedown)).all() == []
+        actions = list(db.session.scalars(select(AuditEvent.action)))
+        assert "post_sent_twice" in actions and "takedown_reopened" not in actions
 
 
 CRASHING_WORKER = """
