@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql.expression import false
 
 from consent.models import Base, Pupil, School, utcnow
-from gatekeeper.states import POST_LIVE, PhotoState, PostState, TakedownState
+from gatekeeper.states import POST_LIVE, LiftState, PhotoState, PostState, TakedownState
 
 ROLES = ("staff", "admin", "dsl", "media_lead", "head")
 # The life cycles of photos, faces, posts and takedowns: gatekeeper/states.py.
@@ -169,10 +169,41 @@ class Face(Base):
 
     photo: Mapped[Photo] = relationship(back_populates="faces", foreign_keys=[photo_id])
     pupil: Mapped[Pupil | None] = relationship(foreign_keys=[pupil_id])
+    lifts: Mapped[list[BlockLift]] = relationship(
+        back_populates="face", order_by="BlockLift.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def lifted_pupil_ids(self) -> set[int]:
+        """The protected pupils the DSL said this face is not: the rule decides without them."""
+        return {lift.pupil_id for lift in self.lifts if lift.state == LiftState.LIFTED}
 
     @property
     def box(self) -> list[int]:
         return [self.top, self.right, self.bottom, self.left]
+
+
+class BlockLift(Base):
+    """The DSL's answer to "is this blocked face really this protected pupil?": a media lead asks,
+    the DSL, who alone knows the protected children, compares the face with the pupil's reference
+    photos and lifts the block for that one pupil on that one face, or keeps it."""
+
+    __tablename__ = "block_lift"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"), index=True)
+    face_id: Mapped[int] = mapped_column(ForeignKey("face.id"), index=True)
+    pupil_id: Mapped[int] = mapped_column(ForeignKey("pupil.id"), index=True)
+    state: Mapped[str] = mapped_column(String(20), default=LiftState.REQUESTED.value, index=True)
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    requested_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    face: Mapped[Face] = relationship(back_populates="lifts")
+    pupil: Mapped[Pupil] = relationship()
+    requested_by: Mapped[User | None] = relationship(foreign_keys=[requested_by_id])
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
 
 
 class OfficialAccount(Base):

@@ -61,7 +61,18 @@ class TakedownState(StrEnum):
     DONE = "done"
 
 
-P, F, T = PhotoState, PostState, TakedownState
+class LiftState(StrEnum):
+    """BlockLift.state: a media lead asks the DSL whether a blocked face is really the protected
+    pupil (requested); the DSL says it is not (lifted) or may be (declined); a lift can be taken
+    back (revoked). Only a lifted row takes the pupil out of that face's decision."""
+
+    REQUESTED = "requested"
+    LIFTED = "lifted"
+    DECLINED = "declined"
+    REVOKED = "revoked"
+
+
+P, F, T, L = PhotoState, PostState, TakedownState, LiftState
 
 # --- Groups -----------------------------------------------------------------------------------
 
@@ -135,10 +146,19 @@ TRANSITIONS: dict[type[StrEnum], dict[StrEnum, frozenset[StrEnum]]] = {
         # reopened (a worker finished publishing a post that was withdrawn meanwhile)
         T.DONE: frozenset({T.PENDING}),
     },
+    LiftState: {
+        # the DSL answers the media lead's question
+        L.REQUESTED: frozenset({L.LIFTED, L.DECLINED}),
+        # the DSL takes the lift back: the pupil blocks the face again
+        L.LIFTED: frozenset({L.REVOKED}),
+        # asked again later, with a new row
+        L.DECLINED: frozenset(),
+        L.REVOKED: frozenset(),
+    },
 }
 # The column each machine lives in.
-FIELDS = {PhotoState: "status", PostState: "state", TakedownState: "state"}
-NAMES = {PhotoState: "photo", PostState: "post", TakedownState: "takedown"}
+FIELDS = {PhotoState: "status", PostState: "state", TakedownState: "state", LiftState: "state"}
+NAMES = {PhotoState: "photo", PostState: "post", TakedownState: "takedown", LiftState: "block lift"}
 
 
 class InvalidTransition(ValueError):

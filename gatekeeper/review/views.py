@@ -20,6 +20,7 @@ from gatekeeper.publishing.accounts import may_release
 from gatekeeper.publishing.captions import check_caption
 from gatekeeper.publishing.service import ReleaseError, register_names, release_photos
 from gatekeeper.review import service
+from gatekeeper.safeguarding.lifts import LiftError, ask_dsl
 from gatekeeper.screening.service import RegisterNow
 from gatekeeper.web.commits import commit_or_flash
 from gatekeeper.web.guard import guard_blueprint
@@ -126,6 +127,17 @@ def resolve(photo_id: int, face_id: int):
         service.resolve_face(db.session, face, request.form.get("resolution", ""), current_user,
                              pupil)
     return redirect(url_for("review.photo", photo_id=photo.id, _anchor=f"face-{face.index + 1}"))
+
+
+@bp.route("/<int:photo_id>/faces/<int:face_id>/ask-dsl", methods=["POST"])
+def ask_about_block(photo_id: int, face_id: int):
+    """Ask the DSL whether a blocked face is really the protected pupil (only the DSL decides)."""
+    face = school_row(Face, face_id)
+    if face.photo_id != photo_id:
+        abort(404)
+    with commit_or_flash(_("The DSL has been asked to check this face."), errors=(LiftError,)):
+        ask_dsl(db.session, face, current_user)
+    return redirect(url_for("review.photo", photo_id=photo_id, _anchor=f"face-{face.index + 1}"))
 
 
 @bp.route("/<int:photo_id>/reject", methods=["POST"])

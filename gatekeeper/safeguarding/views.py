@@ -1,25 +1,34 @@
 """The designated safeguarding lead: the no-publish list with its reasons, blocked photos with
-the reason each child is protected, and the audit of every manual decision."""
+the reason each child is protected, lifting a block that is not the protected child, and the audit
+of every manual decision."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, g, render_template
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from consent import rules
 from consent.clock import school_today
-from consent.models import NoPublishEntry, Pupil
+from consent.models import NoPublishEntry, Pupil, ReferenceFace
 from consent.services import pupil_facts
+from gatekeeper.compliance.crypto import app_cipher
 from gatekeeper.extensions import db
-from gatekeeper.models import Photo
+from gatekeeper.imaging.crops import face_crop, portrait
+from gatekeeper.imaging.decode import ImageRefused
+from gatekeeper.models import BlockLift, Face, Photo
 from gatekeeper.review.service import manual_decisions
-from gatekeeper.states import FaceStatus, PhotoState
+from gatekeeper.safeguarding import lifts
+from gatekeeper.screening.service import RegisterNow
+from gatekeeper.states import FaceStatus, LiftState, PhotoState
+from gatekeeper.storage import app_storage
+from gatekeeper.web.commits import commit_or_flash
 from gatekeeper.web.guard import guard_blueprint
-from gatekeeper.web.previews import thumbnail_response
+from gatekeeper.web.previews import image_response, thumbnail_response
 from gatekeeper.web.rows import school_row
 
 bp = guard_blueprint(Blueprint("safeguarding", __name__, url_prefix="/safeguarding"), "dsl")
@@ -32,6 +41,7 @@ class Protection:
     face_number: int
     pupil: Pupil | None
     reason: str
+    face_id: int | None = None
 
 
 def protections(session: Session, photo: Photo) -> list[Protection]:
@@ -43,7 +53,7 @@ def protections(session: Session, photo: Photo) -> list[Protection]:
         pupil = session.get(Pupil, face.pupil_id or face.resolved_pupil_id or 0)
         reason = (rules.decide(pupil_facts(pupil), photo.purpose, school_today()).reason
                   if pupil else _("matched no one on the register"))
-        found.append(Protection(face.index + 1, pupil, reason))
+        found.append(Protection(face.index + 1, pupil, reason, face.id))
     return found
 
 
@@ -61,8 +71,82 @@ def index():
     return render_template(
         "safeguarding/index.html", active=active,
         blocked=[(photo, protections(db.session, photo)) for photo in blocked],
+        requests=lifts.requests(db.session, g.school_id),
+        lifted=lifts.lifts_in_force(db.session, g.school_id),
         decisions=manual_decisions(db.session, g.school_id), title=_("Safeguarding"),
     )
+
+
+@bp.route("/faces/<int:face_id>/check")
+def check_face(face_id: int):
+    """The face beside the reference photos of the protected pupil it is blocked for."""
+    face = school_row(Face, face_id)
+    pupil_id = lifts.blocking_pupil(RegisterNow(db.session, g.school_id), face)
+    pupil = db.session.get(Pupil, pupil_id) if pupil_id else None
+    reason = (rules.decide(pupil_facts(pupil), face.photo.purpose, school_today()).reason
+              if pupil else None)
+    return render_template(
+        "safeguarding/check.html", face=face, pupil=pupil, reason=reason,
+        request_=lifts.open_request(db.session, face, pupil_id) if pupil_id else None,
+        references=lifts.reference_photo_ids(db.session, pupil) if pupil else [],
+        title=_("Check a blocked face"),
+    )
+
+
+@bp.route("/faces/<int:face_id>/lift", methods=["POST"])
+def lift(face_id: int):
+    face = school_row(Face, face_id)
+    pupil = school_row(Pupil, request.form.get("pupil_id", type=int) or 0)
+    with commit_or_flash(_("Block lifted: face %(n)d is decided again without %(name)s.",
+                           n=face.index + 1, name=pupil.full_name), errors=(lifts.LiftError,)):
+        lifts.lift_block(db.session, face, pupil, current_user)
+    return redirect(url_for("safeguarding.check_face", face_id=face.id))
+
+
+@bp.route("/lifts/<int:lift_id>/keep", methods=["POST"])
+def keep(lift_id: int):
+    found = school_row(BlockLift, lift_id)
+    if found.state != LiftState.REQUESTED:
+        abort(409)
+    with commit_or_flash(_("The block stays. The media lead will see that you checked."),
+                         errors=(lifts.LiftError,)):
+        lifts.keep_block(db.session, found, current_user)
+    return redirect(url_for("safeguarding.index"))
+
+
+@bp.route("/lifts/<int:lift_id>/revoke", methods=["POST"])
+def revoke(lift_id: int):
+    found = school_row(BlockLift, lift_id)
+    if found.state != LiftState.LIFTED:
+        abort(409)
+    with commit_or_flash(_("The block is back on that face."), errors=(lifts.LiftError,)):
+        lifts.revoke_lift(db.session, found, current_user)
+    return redirect(url_for("safeguarding.index"))
+
+
+@bp.route("/faces/<int:face_id>/crop")
+def face_picture(face_id: int):
+    face = school_row(Face, face_id)
+    storage = app_storage()
+    if not storage.exists("originals", face.photo.uuid):
+        abort(404)
+    try:
+        data = face_crop(storage.read("originals", face.photo.uuid), face.box)
+    except ImageRefused:
+        abort(415)
+    return image_response(data, f"face-{face.id}.jpg")
+
+
+@bp.route("/references/<int:reference_id>/photo")
+def reference_picture(reference_id: int):
+    reference = school_row(ReferenceFace, reference_id)
+    if reference.photo_encrypted is None or reference.sealed_at is not None:
+        abort(404)
+    try:
+        data = portrait(app_cipher().decrypt(reference.photo_encrypted))
+    except ImageRefused:
+        abort(415)
+    return image_response(data, f"reference-{reference.id}.jpg")
 
 
 @bp.route("/photos/<int:photo_id>/thumb")

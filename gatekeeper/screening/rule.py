@@ -78,6 +78,9 @@ class FaceDecision:
 
 
 UNKNOWN_FACE = FaceDecision(FaceStatus.UNKNOWN)
+# The distance given to a pupil taken out of a face's decision: beyond every tolerance (encodings
+# lie within 2 of each other), yet finite, so differences between two such pupils stay numbers.
+OUT_OF_REACH = 1e6
 
 
 @dataclass(frozen=True)
@@ -252,6 +255,7 @@ def decide_faces(
     twins: Collection[int] = (),
     matching: Matching = DEFAULT_MATCHING,
     older: Collection[int] = (),
+    lifted: Mapping[int, Collection[int]] | None = None,
 ) -> list[FaceDecision]:
     """Every face of one photo; a pupil cleared on two faces clears on neither.
 
@@ -260,9 +264,13 @@ def decide_faces(
     the event is unknown. `siblings`: pupil -> the pupil's siblings at the school (sharing a
     guardian); `twins`: pupils who have a twin at the school (never auto-cleared); `older`:
     pupils known to be older (adult-like faces), whose clear radius is wider. Everyone else is
-    matched as a child, the safe default."""
+    matched as a child, the safe default. `lifted`: face index -> pupils the DSL said that face
+    is not; the face is decided as if they were not enrolled."""
     context = build_context(gallery, publishable, candidates, siblings, twins, matching, older)
     dists = [None if e is None or not len(gallery) else gallery.distances(e) for e in encodings]
+    for index, pupils in (lifted or {}).items():
+        if index < len(dists) and dists[index] is not None:
+            dists[index] = without_pupils(dists[index], gallery, pupils)
     decisions = [UNKNOWN_FACE if d is None else _decide(d, gallery, context) for d in dists]
     # Counted over confident matches, not clears: whether another face of the same pupil is
     # blocked must not turn this one from unknown into cleared when consent is withdrawn.
@@ -274,6 +282,12 @@ def decide_faces(
         UNKNOWN_FACE if d.status == FaceStatus.CLEARED and matches[d.pupil_id] > 1 else d
         for d in decisions
     ]
+
+
+def without_pupils(dist: np.ndarray, gallery: Gallery, pupils: Collection[int]) -> np.ndarray:
+    """The distances with `pupils` out of reach: neither a match, a block nor a runner-up."""
+    out = np.isin(gallery.pupil_ids, np.fromiter(pupils, np.int64, len(pupils)))
+    return np.where(out, OUT_OF_REACH, dist)
 
 
 def photo_verdict(decisions: list[FaceDecision]) -> PhotoState:
@@ -289,12 +303,17 @@ def photo_verdict(decisions: list[FaceDecision]) -> PhotoState:
     return PhotoState.CLEARED
 
 
+# A "guardian" named for more pupils than this is a placeholder ("Parent/Carer"), not a family.
+MAX_CHILDREN_OF_ONE_GUARDIAN = 8
+
+
 def families(
     guardians: Mapping[int, Collection[str]], births: Mapping[int, object] | None = None
 ) -> tuple[dict[int, set[int]], set[int]]:
-    """Siblings and twins from the register: pupils who share a guardian (by name, compared
-    case- and space-insensitively) are siblings; siblings born the same day are twins.
-    Returns (pupil -> siblings, pupils with a twin), the `siblings` and `twins` of decide_faces."""
+    """Siblings and twins from the register: pupils who share a guardian (by the guardian's key:
+    an email or a name, compared case- and space-insensitively) are siblings; siblings born the
+    same day are twins. Returns (pupil -> siblings, pupils with a twin), the `siblings` and
+    `twins` of decide_faces."""
     by_guardian: dict[str, set[int]] = {}
     for pupil, names in guardians.items():
         for name in names:
@@ -303,6 +322,8 @@ def families(
                 by_guardian.setdefault(key, set()).add(pupil)
     siblings: dict[int, set[int]] = {}
     for group in by_guardian.values():
+        if len(group) > MAX_CHILDREN_OF_ONE_GUARDIAN:
+            continue
         for pupil in group:
             siblings.setdefault(pupil, set()).update(group - {pupil})
     births = births or {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from functools import cached_property
 
 import numpy as np
@@ -11,7 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from consent.clock import school_today
-from consent.models import Pupil, ReferenceFace, utcnow
+from consent.models import Guardian, Pupil, ReferenceFace, utcnow
 from consent.services import publishable_pupils
 from gatekeeper.compliance import audit
 from gatekeeper.compliance.crypto import app_cipher, open_encoding, seal_encoding
@@ -25,6 +26,7 @@ from gatekeeper.screening.rule import (
     Gallery,
     Reference,
     decide_faces,
+    families,
     photo_verdict,
 )
 from gatekeeper.states import PHOTO_SCREENABLE, PhotoState, check_transition
@@ -42,6 +44,27 @@ def load_gallery(session: Session, school_id: int, cipher) -> Gallery:
         .where(ReferenceFace.school_id == school_id, ReferenceFace.sealed_at.is_(None))
     ).all()
     return Gallery([Reference(pid, upn, open_encoding(cipher, sealed)) for pid, upn, sealed in rows])
+
+
+def guardian_key(name: str, email: str | None) -> str:
+    """Who a guardian is, across the pupils they are recorded for: their email where the school
+    has one (two parents may share a name), else their name."""
+    return f"email:{email.strip()}" if email and email.strip() else name
+
+
+def load_families(session: Session, school_id: int) -> tuple[dict[int, set[int]], set[int]]:
+    """Siblings (current pupils who share a guardian) and twins (siblings born the same day)."""
+    rows = session.execute(
+        select(Guardian.pupil_id, Guardian.name, Guardian.email, Pupil.date_of_birth)
+        .join(Pupil, Pupil.id == Guardian.pupil_id)
+        .where(Guardian.school_id == school_id, Pupil.left_on.is_(None))
+    ).all()
+    guardians: dict[int, set[str]] = defaultdict(set)
+    births = {}
+    for pupil_id, name, email, born in rows:
+        guardians[pupil_id].add(guardian_key(name, email))
+        births[pupil_id] = born
+    return families(guardians, births)
 
 
 class RegisterNow:
@@ -65,17 +88,26 @@ class RegisterNow:
                 self.session, self.school_id, purpose, self.on)
         return self._publishable[purpose]
 
-    def decide(self, encodings, purpose: str, candidates=None) -> list[FaceDecision]:
+    @cached_property
+    def families(self) -> tuple[dict[int, set[int]], set[int]]:
+        """(pupil -> siblings at the school, pupils with a twin), from the guardians they share."""
+        return load_families(self.session, self.school_id)
+
+    def decide(self, encodings, purpose: str, candidates=None,
+               lifted=None) -> list[FaceDecision]:
         """The rule for one photo's faces, for `purpose`, against this register; `candidates`:
-        the pupils who may be cleared (an event's; None = the whole school)."""
+        the pupils who may be cleared (an event's; None = the whole school); `lifted`: face
+        index -> pupils the DSL said that face is not."""
+        siblings, twins = self.families
         return decide_faces(list(encodings), self.gallery, self.publishable(purpose),
-                            candidates=candidates)
+                            candidates=candidates, siblings=siblings, twins=twins, lifted=lifted)
 
     def decide_stored(self, photo: Photo, purpose: str) -> list[FaceDecision]:
         """The rule run again from the photo's stored encodings (aligned with photo.faces),
-        with the candidates of the photo's event, as at upload."""
+        with the candidates of the photo's event, as at upload, and the DSL's lifted blocks."""
+        lifted = {i: f.lifted_pupil_ids for i, f in enumerate(photo.faces) if f.lifted_pupil_ids}
         return self.decide(stored_encodings(photo, self.cipher), purpose,
-                           self.candidates(photo.event_id))
+                           self.candidates(photo.event_id), lifted)
 
     def candidates(self, event_id: int | None):
         if event_id not in self._candidates:

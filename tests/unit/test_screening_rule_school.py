@@ -246,3 +246,26 @@ def test_families_from_shared_guardians_and_twins_from_the_same_birthday():
     assert twins == {1, 2, 3}  # 1 and 3 share no guardian but each is a twin of 2
     assert families(guardians, {1: dt.date(2016, 3, 1), 2: None})[1] == set()
     assert families({}, {}) == ({}, set())
+
+
+# --- A block the DSL lifted --------------------------------------------------------------------
+def test_a_lifted_pupil_is_out_of_that_face_s_decision_only():
+    g = gallery((1, 0.30, 0), (2, 0.34, 1))  # 1 protected and nearest; 2 consented
+    blocked, twin = decide_faces([ORIGIN, ORIGIN], g, {2})
+    assert (blocked.status, blocked.pupil_id) == ("blocked", 1) == (twin.status, twin.pupil_id)
+    first, second = decide_faces([ORIGIN, at(0.0, 5)], g, {2}, lifted={0: {1}})
+    assert (first.status, first.pupil_id) == ("cleared", 2)
+    assert (second.status, second.pupil_id) == ("blocked", 1)  # the other face is not lifted
+
+
+def test_a_lift_never_makes_another_protected_pupil_harmless():
+    g = gallery((1, 0.30, 0), (2, 0.34, 1), (3, 0.33, 2))  # 1 and 3 protected
+    face = one(g, {2}, lifted={0: {1}})
+    assert (face.status, face.pupil_id) == ("blocked", 3)
+    face = one(g, {2}, lifted={0: {1, 3}})
+    assert (face.status, face.pupil_id) == ("cleared", 2)
+
+
+def test_lifting_every_pupil_leaves_an_unknown_face():
+    face = one(gallery((1, 0.30, 0)), set(), lifted={0: {1}})
+    assert (face.status, face.pupil_id) == ("unknown", None)

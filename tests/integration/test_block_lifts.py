@@ -1,0 +1,196 @@
+"""A safe way out of a false block: a media lead asks, the DSL (and only the DSL) compares the face
+with the protected pupil's reference photos and lifts the block for that one pupil on that one face;
+the face is then decided again without them, and both people are in the audit trail."""
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from consent.models import ReferenceFace
+from gatekeeper.models import AuditEvent, BlockLift, Face, Photo
+from tests.support.fixtures import add_pupil
+from tests.support.publishing import enrol_made_up_face, sample_jpeg, screened_photo
+
+REFUSED = {"social_media": "refused"}
+GRANTED = {"social_media": "granted"}
+
+
+def around(face: np.ndarray, axis: int, distance: float) -> np.ndarray:
+    """A reference `distance` from the face, along its own axis (so references lie apart)."""
+    step = np.zeros(128)
+    step[axis] = distance
+    return face + step
+
+
+@pytest.fixture
+def blocked(app, school):
+    """Efa (protected: her parents refused) is 0.30 from the face, Cara (consented) 0.34: the face
+    is blocked for Efa; without her it would clear as Cara."""
+    from gatekeeper.extensions import db
+
+    face = np.random.default_rng(3).normal(0, 0.1, 128)
+    with app.app_context():
+        efa = add_pupil(db.session, school["id"], 1, "Efa", "Jones", consents=REFUSED)
+        cara = add_pupil(db.session, school["id"], 2, "Cara", "Williams", consents=GRANTED)
+        enrol_made_up_face(db.session, school["id"], efa.id, around(face, 0, 0.30))
+        enrol_made_up_face(db.session, school["id"], cara.id, around(face, 1, 0.34))
+        db.session.commit()
+        photo_id = screened_photo(db.session, school["id"], [face])
+        face_id = db.session.get(Photo, photo_id).faces[0].id
+        ids = {"efa": efa.id, "efa_upn": efa.upn, "cara": cara.id, "photo": photo_id,
+               "face": face_id, "school": school["id"], "encoding": face}
+    assert state(app, ids) == ("blocked", "blocked", ids["efa"])
+    return ids
+
+
+def state(app, ids):
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        face = db.session.get(Face, ids["face"])
+        return face.photo.status, face.status, face.pupil_id
+
+
+def audit(app, action):
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        return [(e.actor, e.detail) for e in db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id))]
+
+
+def test_the_media_lead_asks_and_the_dsl_lifts_the_block(app, login_as, blocked):
+    media = login_as("media_lead")
+    asked = media.post(f"/review/{blocked['photo']}/faces/{blocked['face']}/ask-dsl")
+    assert asked.status_code == 302
+    page = media.get(f"/review/{blocked['photo']}").get_data(as_text=True)
+    assert "The DSL has been asked to check this face." in page
+    assert "Efa" not in page  # the media lead is not told who the protected pupil is
+    again = media.post(f"/review/{blocked['photo']}/faces/{blocked['face']}/ask-dsl")
+    assert "already been asked" in media.get(again.headers["Location"]).get_data(as_text=True)
+
+    dsl = login_as("dsl")
+    listed = dsl.get("/safeguarding/").get_data(as_text=True)
+    assert "Is face 1 of photo" in listed and "Efa Jones" in listed
+    check = dsl.get(f"/safeguarding/faces/{blocked['face']}/check").get_data(as_text=True)
+    assert "This is not Efa Jones" in check and "Test School media_lead asked you" in check
+    crop = dsl.get(f"/safeguarding/faces/{blocked['face']}/crop")
+    assert crop.status_code == 200 and crop.data[:2] == b"\xff\xd8"
+
+    lifted = dsl.post(f"/safeguarding/faces/{blocked['face']}/lift", {"pupil_id": blocked["efa"]})
+    assert lifted.status_code == 302
+    assert state(app, blocked) == ("cleared", "cleared", blocked["cara"])
+    [(asker, asked_detail)] = audit(app, "block_lift_requested")
+    [(lifter, detail)] = audit(app, "block_lifted")
+    assert asker == "media_lead@testschool.test" and asked_detail["face"] == 1
+    assert lifter == "dsl@testschool.test"
+    assert detail["asked_by"] == "media_lead@testschool.test"
+    assert detail["pupil_id"] == blocked["efa"]
+    assert "not Efa Jones" in dsl.get("/safeguarding/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("role", ["media_lead", "head", "admin", "staff"])
+def test_nobody_but_the_dsl_lifts_a_block(app, login_as, blocked, role):
+    other = login_as(role)
+    assert other.post(f"/safeguarding/faces/{blocked['face']}/lift",
+                      {"pupil_id": blocked["efa"]}).status_code == 403
+    assert other.get(f"/safeguarding/faces/{blocked['face']}/check").status_code == 403
+    assert other.get(f"/safeguarding/faces/{blocked['face']}/crop").status_code == 403
+    assert state(app, blocked) == ("blocked", "blocked", blocked["efa"])
+
+
+def test_a_lift_names_the_pupil_who_blocks_now(app, login_as, blocked):
+    dsl = login_as("dsl")
+    wrong = dsl.post(f"/safeguarding/faces/{blocked['face']}/lift", {"pupil_id": blocked["cara"]})
+    assert "Cara Williams does not block this face now." in dsl.get(
+        wrong.headers["Location"]).get_data(as_text=True)
+    assert state(app, blocked) == ("blocked", "blocked", blocked["efa"])
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        assert db.session.scalar(select(BlockLift.id)) is None  # nothing half-written
+    assert audit(app, "block_lifted") == []
+
+
+def test_another_protected_pupil_still_blocks_after_a_lift(app, login_as, blocked):
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        gwen = add_pupil(db.session, blocked["school"], 3, "Gwen", "Hughes", consents=REFUSED)
+        enrol_made_up_face(db.session, blocked["school"], gwen.id,
+                           around(blocked["encoding"], 2, 0.33))
+        db.session.commit()
+        gwen_id = gwen.id
+    dsl = login_as("dsl")
+    dsl.post(f"/safeguarding/faces/{blocked['face']}/lift", {"pupil_id": blocked["efa"]})
+    assert state(app, blocked) == ("blocked", "blocked", gwen_id)
+    assert "Gwen Hughes" in dsl.get(f"/safeguarding/faces/{blocked['face']}/check").get_data(
+        as_text=True)
+
+
+def test_a_lift_holds_through_register_changes_until_the_dsl_takes_it_back(
+        app, login_as, blocked):
+    from gatekeeper.register import actions
+
+    dsl = login_as("dsl")
+    dsl.post(f"/safeguarding/faces/{blocked['face']}/lift", {"pupil_id": blocked["efa"]})
+    with app.app_context():  # any register change screens every unpublished photo again
+        from gatekeeper.extensions import db
+
+        actions.add_nopublish(db.session, blocked["school"], blocked["efa_upn"],
+                              category="court_order", note="", added_by="dsl@testschool.test")
+        db.session.commit()
+        lift_id = db.session.scalar(select(BlockLift.id))
+    assert state(app, blocked) == ("cleared", "cleared", blocked["cara"])
+    dsl.post(f"/safeguarding/lifts/{lift_id}/revoke")
+    assert state(app, blocked) == ("blocked", "blocked", blocked["efa"])
+    assert [d["pupil_id"] for _, d in audit(app, "block_lift_revoked")] == [blocked["efa"]]
+
+
+def test_the_dsl_may_keep_the_block(app, login_as, blocked):
+    media = login_as("media_lead")
+    media.post(f"/review/{blocked['photo']}/faces/{blocked['face']}/ask-dsl")
+    dsl = login_as("dsl")
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        lift_id = db.session.scalar(select(BlockLift.id))
+    assert dsl.post(f"/safeguarding/lifts/{lift_id}/keep").status_code == 302
+    assert dsl.post(f"/safeguarding/lifts/{lift_id}/keep").status_code == 409
+    assert state(app, blocked) == ("blocked", "blocked", blocked["efa"])
+    assert "kept the block" in media.get(f"/review/{blocked['photo']}").get_data(as_text=True)
+    [(actor, _detail)] = audit(app, "block_lift_declined")
+    assert actor == "dsl@testschool.test"
+
+
+def test_the_dsl_sees_the_reference_photos_and_only_their_school_s(app, login_as, blocked):
+    from gatekeeper.compliance.crypto import app_cipher
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        reference = db.session.scalar(select(ReferenceFace).where(
+            ReferenceFace.pupil_id == blocked["efa"]))
+        reference.photo_encrypted = app_cipher().encrypt(sample_jpeg())
+        db.session.commit()
+        reference_id = reference.id
+    dsl = login_as("dsl")
+    page = dsl.get(f"/safeguarding/faces/{blocked['face']}/check").get_data(as_text=True)
+    assert f"/safeguarding/references/{reference_id}/photo" in page
+    picture = dsl.get(f"/safeguarding/references/{reference_id}/photo")
+    assert picture.status_code == 200 and picture.data[:2] == b"\xff\xd8"
+    assert b"PhoneCo" not in picture.data and b"Smith" not in picture.data  # no metadata
+    with app.app_context():
+        from tests.support.fixtures import make_school
+
+        make_school(db.session, "Other School")
+    from tests.support.fixtures import Browser
+
+    other = Browser(app.test_client())
+    assert other.login("dsl@otherschool.test").status_code == 302
+    for path in (f"/safeguarding/faces/{blocked['face']}/check",
+                 f"/safeguarding/faces/{blocked['face']}/crop",
+                 f"/safeguarding/references/{reference_id}/photo"):
+        assert other.get(path).status_code == 404
+    assert other.post(f"/safeguarding/faces/{blocked['face']}/lift",
+                      {"pupil_id": blocked["efa"]}).status_code == 404
+    assert state(app, blocked) == ("blocked", "blocked", blocked["efa"])
