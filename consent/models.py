@@ -161,6 +161,9 @@ class ReferenceFace(Base):
     encoding_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
     photo_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     face_height_px: Mapped[int] = mapped_column(Integer, default=0)
+    # When the photo was taken (children change: older references weigh less; a pupil whose
+    # newest reference is over a year old is listed for re-enrolment). None: before dates were kept.
+    taken_on: Mapped[dt.date | None] = mapped_column(Date)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     # Sealed: the pupil left through an import. Out of the screening gallery at once, deleted by

@@ -354,6 +354,7 @@ def add_reference_face(
     face_height_px: int,
     created_by: str,
     require_consent: bool = True,
+    taken_on: dt.date | None = None,
 ) -> ReferenceFace:
     if pupil.left_on is not None:
         raise RegisterError(f"pupil {pupil.upn} has left the school")
@@ -367,11 +368,19 @@ def add_reference_face(
         encoding_encrypted=sealed_encoding,
         photo_encrypted=sealed_photo,
         face_height_px=face_height_px,
+        taken_on=taken_on,
         created_by=created_by,
     )
     session.add(face)
     session.flush()
     return face
+
+
+def reference_dates(session: Session, pupil_id: int) -> list[dt.date | None]:
+    """When each of the pupil's references in use was taken, newest first (None: undated)."""
+    dates = session.scalars(select(ReferenceFace.taken_on).where(
+        ReferenceFace.pupil_id == pupil_id, ReferenceFace.sealed_at.is_(None))).all()
+    return sorted(dates, key=lambda d: d or dt.date.min, reverse=True)
 
 
 def reference_face_count(session: Session, pupil_id: int) -> int:

@@ -77,19 +77,28 @@ def strip(source: str, target: str) -> None:
 @click.argument("upn")
 @click.argument("photos", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--by", "by", default="command line", help="Who is enrolling.")
+@click.option("--taken", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="When the photos were taken (default: their EXIF date, else today).")
 @school_option
 @with_appcontext
-def enrol(upn: str, photos, by: str, school_id: int | None) -> None:
+def enrol(upn: str, photos, by: str, taken, school_id: int | None) -> None:
     """Enrol reference faces for a pupil (all photos or none)."""
 
     school = current_school(school_id)
     try:
-        added = enrol_pupil(db.session, school.id, upn, [Path(p) for p in photos], by)
+        done = enrol_pupil(db.session, school.id, upn, [Path(p) for p in photos], by,
+                           taken.date() if taken else None)
         db.session.commit()
     except (EnrolmentError, RegisterError, OSError) as error:
         db.session.rollback()
         raise CommandError(str(error)) from None
-    click.echo(f"enrolled {added} reference face(s) for {upn}")
+    click.echo(f"enrolled {done.added} reference face(s) for {upn}")
+    click.echo("taken on " + ", ".join(f"{d:%Y-%m-%d}" for d in done.taken_on))
+    if done.retired:
+        click.echo(f"retired {done.retired} older reference face(s): five are kept")
+    for other, distance in done.lookalikes:
+        click.echo(f"lookalike: {other.upn} {other.full_name} ({distance:.2f}): "
+                   "never auto-cleared as each other")
 
 
 @click.command("eval")

@@ -115,8 +115,10 @@ def seed_pupils(session: Session, school: School) -> None:
         if face and (DEMO_FACES / face).is_dir():
             services.record_biometric(session, pupil, "granted", given_by=guardian,
                                       recorded_by="demo seed", form_date=today)
+            # The public figures' photos stand in for references the school took this year
+            # (their own EXIF dates are years old, and an old reference clears less).
             enrol_pupil(session, school.id, pupil.upn, sorted((DEMO_FACES / face).iterdir())[:3],
-                        "demo seed")
+                        "demo seed", taken=today)
         if first == NO_PUBLISH_PUPIL:
             services.add_nopublish(session, pupil, category="other", note="Demo entry",
                                    added_by="demo seed")

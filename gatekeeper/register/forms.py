@@ -140,6 +140,8 @@ class LeavingForm(FlaskForm):
 
 class EnrolForm(FlaskForm):
     photos = MultipleFileField(_l("Reference photos (1 to 5, one face each)"))
+    taken_on = DateField(_l("Taken on (leave empty: the photo's own date, else today)"),
+                         validators=[Optional()])
 
 
 class RenewalForm(FlaskForm):

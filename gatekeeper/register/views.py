@@ -80,6 +80,7 @@ def pupil(pupil_id: int):
         biometrics=pages.biometric_history(db.session, pupil),
         biometric_decision=services.biometric_decision(db.session, pupil),
         faces=services.reference_face_count(db.session, pupil.id),
+        reference_dates=services.reference_dates(db.session, pupil.id),
         posts=pages.posts_showing(db.session, pupil), link_expires_at=link_expires_at,
         guardian_form=forms.GuardianForm(prefix="guardian"),
         leaving_form=forms.LeavingForm(prefix="leaving"), enrol_form=forms.EnrolForm(),
@@ -174,11 +175,23 @@ def enrol(pupil_id: int):
             path = Path(folder) / f"{number}-{secure_filename(upload.filename) or 'photo'}"
             upload.save(path)
             paths.append(path)
+        form = forms.EnrolForm()
         with commit_or_flash(None, errors=(EnrolmentError, services.RegisterError)) as enrolled:
-            count = enrol_pupil(db.session, g.school_id, pupil.upn, paths, current_user.email)
+            done = enrol_pupil(db.session, g.school_id, pupil.upn, paths, current_user.email,
+                               form.taken_on.data)
         if enrolled:
-            flash(_("%(n)d reference photo(s) enrolled.", n=count), "success")
+            flash_enrolment(done)
     return to_pupil(pupil, "biometric")
+
+
+def flash_enrolment(done) -> None:
+    flash(_("%(n)d reference photo(s) enrolled.", n=done.added), "success")
+    if done.retired:
+        flash(_("%(n)d older reference photo(s) retired: five are kept.", n=done.retired), "info")
+    for other, _distance in done.lookalikes:
+        flash(_("%(name)s (%(year)s) looks alike: neither will be cleared automatically as the "
+                "other. Both are on the lookalikes list.", name=other.full_name,
+                year=other.year_group), "warning")
 
 
 @bp.route("/pupils/<int:pupil_id>/faces/delete", methods=["POST"])

@@ -76,8 +76,11 @@ def photo(photo_id: int):
     context = release_form_context()
     checks = [(a, service.release_blockers(register, photo, a.purpose))
               for a in context.pop("accounts")]
+    hints = {f.index: d for f, d in zip(photo.faces,
+                                         register.decide_stored(photo, photo.purpose),
+                                         strict=True) if d.maybe}
     return render_template(
-        "review/photo.html", photo=photo, pupils=pupils, checks=checks,
+        "review/photo.html", photo=photo, pupils=pupils, checks=checks, hints=hints,
         accounts=[a for a, blockers in checks if not blockers],
         blockers=service.release_blockers(register, photo, photo.purpose),
         title=_("Review photo %(n)d", n=photo.id), **context,

@@ -1,31 +1,59 @@
-"""Enrolling reference faces: exactly one clear face per photo, biometric consent required."""
+"""Enrolling reference faces: exactly one clear face per photo, biometric consent required; each
+reference dated, at most five per pupil (the oldest retire), lookalikes reported at once."""
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import current_app
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent import services
+from consent.clock import school_today
+from consent.models import Pupil, ReferenceFace
 from gatekeeper.compliance import audit
 from gatekeeper.compliance.crypto import app_cipher, seal_encoding
+from gatekeeper.imaging.dates import taken_on as exif_date
 from gatekeeper.imaging.decode import ImageRefused
 from gatekeeper.review.rescreen import register_changed
+from gatekeeper.screening import thresholds as t
 from gatekeeper.screening.engine import ReferenceRefused, reference_encoding
+from gatekeeper.screening.service import load_gallery
 
-MAX_REFERENCE_PHOTOS = 5
+MAX_REFERENCE_PHOTOS = t.MAX_REFERENCES_PER_PUPIL
+# A date further back than this is a camera whose clock was never set, not a reference's age.
+OLDEST_PLAUSIBLE_YEARS = 20
 
 
 class EnrolmentError(ValueError):
     """A reference photo was refused; nothing was enrolled."""
 
 
-def enrol_pupil(session: Session, school_id: int, upn: str, photos: list[Path], by: str) -> int:
-    """Enrol 1-5 reference photos for a pupil; all of them or none."""
+@dataclass
+class Enrolled:
+    """What an enrolment did: references added, old ones retired to keep five, and the pupils
+    whose references now lie within the blocking distance of this pupil's (never cleared as
+    each other)."""
+
+    added: int
+    retired: int = 0
+    lookalikes: list[tuple[Pupil, float]] = field(default_factory=list)
+    taken_on: list[dt.date] = field(default_factory=list)  # each new reference's date
+
+
+def enrol_pupil(session: Session, school_id: int, upn: str, photos: list[Path], by: str,
+                taken: dt.date | None = None) -> Enrolled:
+    """Enrol 1-5 reference photos for a pupil; all of them or none. `taken`: when the photos
+    were taken (default: each photo's own EXIF date, else today)."""
 
     if not 1 <= len(photos) <= MAX_REFERENCE_PHOTOS:
         raise EnrolmentError(f"give 1 to {MAX_REFERENCE_PHOTOS} reference photos")
+    today = school_today()
+    if taken is not None and taken > today:
+        raise EnrolmentError(f"the photos cannot have been taken after today ({today:%d/%m/%Y})")
     pupil = services.find_pupil(session, school_id, upn)
     cipher = app_cipher()
     sealed = []
@@ -35,15 +63,94 @@ def enrol_pupil(session: Session, school_id: int, upn: str, photos: list[Path], 
             encoding = reference_encoding(data)
         except (ReferenceRefused, ImageRefused) as refused:
             raise EnrolmentError(f"{path.name}: {refused}") from None
-        sealed.append((seal_encoding(cipher, encoding), cipher.encrypt(data)))
-    for sealed_encoding, sealed_photo in sealed:
+        sealed.append((seal_encoding(cipher, encoding), cipher.encrypt(data),
+                       taken or plausible_date(exif_date(data), today)))
+    for sealed_encoding, sealed_photo, photo_date in sealed:
         services.add_reference_face(
             session, pupil, sealed_encoding=sealed_encoding, sealed_photo=sealed_photo,
-            face_height_px=0, created_by=by,
+            face_height_px=0, created_by=by, taken_on=photo_date,
             require_consent=current_app.config["REQUIRE_BIOMETRIC_CONSENT"],
         )
+    retired = retire_oldest(session, pupil)
     audit.record(session, "faces_enrolled", school_id=school_id, actor=by, subject=pupil,
-                 detail={"upn": pupil.upn, "photos": len(sealed)})
+                 detail={"upn": pupil.upn, "photos": len(sealed), "retired": retired,
+                         "taken_on": sorted({str(d) for _, _, d in sealed})})
+    found = lookalikes_of(session, pupil, cipher)
+    if found:
+        audit.record(session, "lookalikes_found", school_id=school_id, actor=by, subject=pupil,
+                     detail={"upn": pupil.upn, "lookalikes": [p.upn for p, _ in found]})
     # A newly enrolled pupil may be protected, or a lookalike of someone already cleared.
     register_changed(session, school_id, [pupil.id])
-    return len(sealed)
+    return Enrolled(len(sealed), retired, found, [d for _, _, d in sealed])
+
+
+def plausible_date(found: dt.date | None, today: dt.date) -> dt.date:
+    """The photo's own date when a camera could have meant it, else today."""
+    if found is None or found > today or (today - found).days > OLDEST_PLAUSIBLE_YEARS * 366:
+        return today
+    return found
+
+
+def retire_oldest(session: Session, pupil: Pupil) -> int:
+    """Keep the pupil's MAX_REFERENCES_PER_PUPIL newest references; delete the rest."""
+    faces = session.scalars(select(ReferenceFace).where(
+        ReferenceFace.pupil_id == pupil.id, ReferenceFace.sealed_at.is_(None))).all()
+    newest_first = sorted(faces, key=lambda f: (f.taken_on or dt.date.min, f.id), reverse=True)
+    for face in newest_first[t.MAX_REFERENCES_PER_PUPIL:]:
+        session.delete(face)
+    session.flush()
+    return max(0, len(faces) - t.MAX_REFERENCES_PER_PUPIL)
+
+
+def lookalikes_of(session: Session, pupil: Pupil, cipher) -> list[tuple[Pupil, float]]:
+    """The pupils whose references lie within the lookalike distance of this pupil's, nearest
+    first."""
+    gallery = load_gallery(session, pupil.school_id, cipher)
+    pairs = [(b if a == pupil.id else a, d)
+             for a, b, d in gallery.lookalike_pairs_of(pupil.id, t.LOOKALIKE_DISTANCE)]
+    return [(session.get(Pupil, other), d) for other, d in pairs]
+
+
+@dataclass(frozen=True)
+class Lookalike:
+    first: Pupil
+    second: Pupil
+    distance: float
+
+
+def lookalike_list(session: Session, school_id: int) -> list[Lookalike]:
+    """Every pair of current pupils whose references lie within the lookalike distance, nearest
+    first: neither is ever cleared automatically as the other."""
+    gallery = load_gallery(session, school_id, app_cipher())
+    return [Lookalike(session.get(Pupil, a), session.get(Pupil, b), d)
+            for a, b, d in gallery.lookalike_pairs(t.LOOKALIKE_DISTANCE)]
+
+
+@dataclass(frozen=True)
+class DueReference:
+    pupil: Pupil
+    newest: dt.date | None  # None: enrolled before references were dated
+    count: int
+
+
+def due_for_reenrolment(session: Session, school_id: int,
+                        on: dt.date | None = None) -> list[DueReference]:
+    """Current pupils whose newest reference was taken more than REENROL_AFTER_DAYS ago, oldest
+    first: children change, and an old reference clears less (thresholds.py)."""
+    on = on or school_today()
+    rows = session.execute(
+        select(ReferenceFace.pupil_id, ReferenceFace.taken_on)
+        .join(Pupil, Pupil.id == ReferenceFace.pupil_id)
+        .where(ReferenceFace.school_id == school_id, ReferenceFace.sealed_at.is_(None),
+               Pupil.left_on.is_(None))
+    ).all()
+    dates: dict[int, list[dt.date | None]] = {}
+    for pupil_id, taken in rows:
+        dates.setdefault(pupil_id, []).append(taken)
+    cutoff = on - dt.timedelta(days=t.REENROL_AFTER_DAYS)
+    due = []
+    for pupil_id, taken in dates.items():
+        newest = max((d for d in taken if d is not None), default=None)
+        if newest is None or newest < cutoff:
+            due.append(DueReference(session.get(Pupil, pupil_id), newest, len(taken)))
+    return sorted(due, key=lambda d: (d.newest or dt.date.min, d.pupil.last_name))

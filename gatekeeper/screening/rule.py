@@ -5,6 +5,7 @@ See DESIGN.md "Screening a photo for purpose P". Thresholds live in thresholds.p
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -24,22 +25,34 @@ class Reference:
     pupil_id: int
     upn: str
     encoding: np.ndarray
+    taken_on: dt.date | None = None  # None: undated (counted as new)
+
+
+def age_penalty(taken_on: dt.date | None, on: dt.date | None) -> float:
+    """What a reference's age adds to its distance when clearing (never when blocking)."""
+    if taken_on is None or on is None:
+        return 0.0
+    years = (on - taken_on).days / 365.25
+    return t.REFERENCE_AGE_PENALTY_PER_YEAR * max(0.0, years - t.REFERENCE_FRESH_YEARS)
 
 
 class Gallery:
-    """All reference encodings as one matrix, sorted by pupil, for vectorised matching."""
+    """All reference encodings as one matrix, sorted by pupil, for vectorised matching; `on`:
+    the date the references' ages are counted at (older references weigh less when clearing)."""
 
-    def __init__(self, references: Iterable[Reference]):
+    def __init__(self, references: Iterable[Reference], on: dt.date | None = None):
         refs = sorted(references, key=lambda r: r.pupil_id)
         self.matrix = np.array([r.encoding for r in refs], dtype=np.float64).reshape(
             -1, ENCODING_SIZE
         )
+        self.penalties = np.array([age_penalty(r.taken_on, on) for r in refs], dtype=np.float64)
         ids = np.array([r.pupil_id for r in refs], dtype=np.int64)
         # Index of each pupil's first reference: the segments np.minimum.reduceat works on.
         self.starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if ids.size else ids
         self.squared_norms = np.einsum("ij,ij->i", self.matrix, self.matrix)
         self.pupil_ids = ids[self.starts]
         self.upns = [refs[i].upn for i in self.starts]
+        self._alike: dict[tuple[int, float], np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.pupil_ids)
@@ -52,6 +65,55 @@ class Gallery:
         # |a-b|^2 = |a|^2 - 2a.b + |b|^2: one matrix-vector product instead of a 50k x 128 copy.
         squared = self.squared_norms - 2 * (self.matrix @ probe) + probe @ probe
         return np.sqrt(np.minimum.reduceat(squared, self.starts).clip(0))
+
+    def aged_distances(self, encoding: np.ndarray) -> np.ndarray | None:
+        """Each pupil's distance for clearing: the nearest reference once its age is added;
+        None when no reference is old enough to matter (the same as `distances`)."""
+        if not len(self) or not self.penalties.any():
+            return None
+        probe = np.asarray(encoding, np.float64)
+        squared = self.squared_norms - 2 * (self.matrix @ probe) + probe @ probe
+        return np.minimum.reduceat(np.sqrt(squared.clip(0)) + self.penalties, self.starts)
+
+    def references_of(self, index: int) -> np.ndarray:
+        """The rows of the matrix holding pupil `index`'s references."""
+        end = self.starts[index + 1] if index + 1 < len(self.starts) else len(self.matrix)
+        return np.arange(self.starts[index], end)
+
+    def alike(self, index: int, within: float) -> np.ndarray:
+        """Indices of the other pupils with a reference within `within` of one of pupil
+        `index`'s references: lookalikes, whom the rule never clears each other as."""
+        key = (index, within)
+        if key not in self._alike:
+            rows = self.references_of(index)
+            squared = (self.squared_norms[rows, None] - 2 * self.matrix[rows] @ self.matrix.T
+                       + self.squared_norms[None, :]).min(axis=0)
+            near = np.sqrt(np.minimum.reduceat(squared, self.starts).clip(0)) <= within
+            near[index] = False
+            self._alike[key] = np.flatnonzero(near)
+        return self._alike[key]
+
+    def lookalike_pairs(self, within: float) -> list[tuple[int, int, float]]:
+        """Every pair of pupils (ids, lower first) whose references come within `within` of
+        each other, with the distance of their nearest two references, nearest pair first."""
+        pairs = {pair for i in range(len(self)) for pair in self._pairs(i, within)}
+        return sorted(pairs, key=lambda pair: (pair[2], pair[0], pair[1]))
+
+    def lookalike_pairs_of(self, pupil_id: int, within: float) -> list[tuple[int, int, float]]:
+        """As lookalike_pairs, for the pairs one pupil is in."""
+        found = np.flatnonzero(self.pupil_ids == pupil_id)
+        if not found.size:
+            return []
+        return sorted(self._pairs(int(found[0]), within), key=lambda pair: pair[2])
+
+    def _pairs(self, i: int, within: float) -> list[tuple[int, int, float]]:
+        pairs = []
+        for j in map(int, self.alike(i, within)):
+            a, b = self.references_of(i), self.references_of(j)
+            gap = float(np.linalg.norm(self.matrix[a, None] - self.matrix[None, b], axis=2).min())
+            first, second = sorted((int(self.pupil_ids[i]), int(self.pupil_ids[j])))
+            pairs.append((first, second, round(gap, 6)))
+        return pairs
 
     def protected(self, publishable: Collection[int]) -> np.ndarray:
         """Mask over pupils: True for every pupil not in `publishable`."""
@@ -75,6 +137,15 @@ class FaceDecision:
     pupil_id: int | None = None
     upn: str | None = None
     distance: float | None = None
+    # An unknown face near some pupils (no margin between them, or a sibling, twin or lookalike
+    # of the match near too): the ids of those who may be published, nearest first ("may be X or
+    # their sibling Y"). `no_reference_kin`: a sibling or twin with no reference photo may be it.
+    maybe: tuple[int, ...] = ()
+    no_reference_kin: bool = False
+    maybe_protected: bool = False  # ... or a pupil who may not be published (not named)
+
+
+MAYBE_LIMIT = 3  # pupils named on an unknown face, nearest first
 
 
 UNKNOWN_FACE = FaceDecision(FaceStatus.UNKNOWN)
@@ -97,6 +168,7 @@ class Matching:
     plausible: float = t.PLAUSIBLE_TOLERANCE
     block_margin: float = t.BLOCK_MARGIN
     sibling: float = t.SIBLING_TOLERANCE
+    lookalike: float = t.LOOKALIKE_DISTANCE
 
     def strict_for(self, candidates: int) -> float:
         """The clear radius for this many candidates, interpolated in log(candidates) between
@@ -121,6 +193,12 @@ class Context:
     kin_of: dict[int, np.ndarray]  # pupil index -> indices of all its siblings with a reference
     strict: np.ndarray  # each pupil's clear radius (number of candidates, age, kin)
     matching: Matching
+    gallery: Gallery | None = None  # for lookalikes (pupils whose references lie close)
+
+    def lookalikes(self, index: int) -> np.ndarray:
+        if self.gallery is None:
+            return np.empty(0, dtype=np.int64)
+        return self.gallery.alike(index, self.matching.lookalike)
 
 
 def build_context(
@@ -163,11 +241,13 @@ def build_context(
             matching.older_bonus)
     with_kin = [index[p] for p, kin in (siblings or {}).items() if p in index and kin]
     radius[with_kin] -= matching.kin_drop  # siblings sit closer than strangers
-    return Context(protected, allowed, never_clear, guarded_by, kin_of, radius, matching)
+    return Context(protected, allowed, never_clear, guarded_by, kin_of, radius, matching, gallery)
 
 
-def decide_distances(dist: np.ndarray, ctx: Context) -> tuple[FaceStatus, int | None]:
+def decide_distances(dist: np.ndarray, ctx: Context,
+                     aged: np.ndarray | None = None) -> tuple[FaceStatus, int | None]:
     """One face from its distance to every pupil: (status, index of the pupil concerned).
+    `aged`: the distances with the references' ages added, for the clear radius only.
 
     Blocked when a protected pupil is within `loose`, or within `plausible` and no more than
     `block_margin` further than the nearest pupil (a plausible match relative to the others),
@@ -192,27 +272,43 @@ def decide_distances(dist: np.ndarray, ctx: Context) -> tuple[FaceStatus, int | 
     if blocking.any():
         hits = np.flatnonzero(blocking)
         return FaceStatus.BLOCKED, int(hits[np.argmin(dist[hits])])
-    best = confident_match(dist, ctx)
+    best = confident_match(dist, ctx, aged)
     clear = (
         best is not None
         and ctx.candidates[best]
         and not ctx.protected[best]
         and not ctx.never_clear[best]
-        and not (best in ctx.guarded_by and (dist[ctx.guarded_by[best]] <= m.plausible).any())
-        and not (best in ctx.kin_of and (dist[ctx.kin_of[best]] <= m.sibling).any())
+        and not doubles(dist, ctx, best).size
     )
     return (FaceStatus.CLEARED, best) if clear else (FaceStatus.UNKNOWN, None)
 
 
-def confident_match(dist: np.ndarray, ctx: Context) -> int | None:
-    """The nearest pupil when within the clear radius and `clear_margin` ahead of every other
-    pupil, whatever the consent: the only pupil a face may ever be cleared as."""
+def doubles(dist: np.ndarray, ctx: Context, best: int) -> np.ndarray:
+    """Pupils the face may be instead of `best`, its confident match: a protected sibling within
+    `plausible`, any sibling within `sibling`, a lookalike (references within `lookalike` of
+    best's) within `plausible`. No model tells these apart: a person decides."""
+    m = ctx.matching
+    near = [
+        kin[dist[kin] <= limit]
+        for kin, limit in ((ctx.guarded_by.get(best), m.plausible),
+                           (ctx.kin_of.get(best), m.sibling),
+                           (ctx.lookalikes(best), m.plausible))
+        if kin is not None and kin.size
+    ]
+    return np.unique(np.concatenate(near)) if near else np.empty(0, dtype=np.int64)
+
+
+def confident_match(dist: np.ndarray, ctx: Context, aged: np.ndarray | None = None) -> int | None:
+    """The nearest pupil when within the clear radius (measured with the references' ages added,
+    `aged`) and `clear_margin` ahead of every other pupil, whatever the consent: the only pupil a
+    face may ever be cleared as."""
     if not dist.size:
         return None
     best = int(np.argmin(dist))
     # The second-smallest distance without sorting 25,000 pupils (a tie gives no margin).
     runner_up = np.partition(dist, 1)[1] if dist.size > 1 else np.inf
-    if dist[best] <= ctx.strict[best] and runner_up - dist[best] >= ctx.matching.clear_margin:
+    within = (dist if aged is None else aged)[best] <= ctx.strict[best]
+    if within and runner_up - dist[best] >= ctx.matching.clear_margin:
         return best
     return None
 
@@ -227,12 +323,35 @@ def decide_face(
         return UNKNOWN_FACE
     if not isinstance(context, Context):
         context = _whole_school(gallery, np.asarray(context, dtype=bool))
-    return _decide(gallery.distances(encoding), gallery, context)
+    return _decide(gallery.distances(encoding), gallery, context,
+                   gallery.aged_distances(encoding))
 
 
-def _decide(dist: np.ndarray, gallery: Gallery, context: Context) -> FaceDecision:
-    status, index = decide_distances(dist, context)
-    return UNKNOWN_FACE if index is None else _decision(status, gallery, index, dist)
+def _decide(dist: np.ndarray, gallery: Gallery, context: Context,
+            aged: np.ndarray | None = None) -> FaceDecision:
+    status, index = decide_distances(dist, context, aged)
+    if index is None:
+        return _maybe(dist, gallery, context, aged)
+    return _decision(status, gallery, index, dist)
+
+
+def _maybe(dist: np.ndarray, gallery: Gallery, ctx: Context,
+           aged: np.ndarray | None) -> FaceDecision:
+    """An unknown face, with the pupils a person should look at first: those within their clear
+    radius of it (no margin between them) and the siblings or lookalikes that stopped a
+    confident match; only candidates who may be published are named."""
+    best = int(np.argmin(dist)) if dist.size else None
+    if best is None or (dist if aged is None else aged)[best] > ctx.strict[best]:
+        return UNKNOWN_FACE
+    near = np.union1d(np.flatnonzero(dist <= ctx.strict), doubles(dist, ctx, best))
+    named = [int(i) for i in near[np.argsort(dist[near], kind="stable")]
+             if ctx.candidates[i] and not ctx.protected[i]][:MAYBE_LIMIT]
+    kin_unseen = bool(ctx.never_clear[best]) and not ctx.protected[best]
+    if not named:
+        return UNKNOWN_FACE
+    return FaceDecision(FaceStatus.UNKNOWN, maybe=tuple(int(gallery.pupil_ids[i]) for i in named),
+                        no_reference_kin=kin_unseen,
+                        maybe_protected=bool(ctx.protected[near].any()))
 
 
 def _whole_school(gallery: Gallery, protected: np.ndarray) -> Context:
@@ -267,16 +386,19 @@ def decide_faces(
     matched as a child, the safe default. `lifted`: face index -> pupils the DSL said that face
     is not; the face is decided as if they were not enrolled."""
     context = build_context(gallery, publishable, candidates, siblings, twins, matching, older)
-    dists = [None if e is None or not len(gallery) else gallery.distances(e) for e in encodings]
+    found = [None if e is None or not len(gallery)
+             else (gallery.distances(e), gallery.aged_distances(e)) for e in encodings]
     for index, pupils in (lifted or {}).items():
-        if index < len(dists) and dists[index] is not None:
-            dists[index] = without_pupils(dists[index], gallery, pupils)
-    decisions = [UNKNOWN_FACE if d is None else _decide(d, gallery, context) for d in dists]
+        if index < len(found) and found[index] is not None:
+            found[index] = tuple(None if d is None else without_pupils(d, gallery, pupils)
+                                 for d in found[index])
+    decisions = [UNKNOWN_FACE if f is None else _decide(f[0], gallery, context, f[1])
+                 for f in found]
     # Counted over confident matches, not clears: whether another face of the same pupil is
     # blocked must not turn this one from unknown into cleared when consent is withdrawn.
     matches = Counter(
-        int(gallery.pupil_ids[i]) for d in dists if d is not None
-        for i in [confident_match(d, context)] if i is not None
+        int(gallery.pupil_ids[i]) for f in found if f is not None
+        for i in [confident_match(f[0], context, f[1])] if i is not None
     )
     return [
         UNKNOWN_FACE if d.status == FaceStatus.CLEARED and matches[d.pupil_id] > 1 else d

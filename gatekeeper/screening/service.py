@@ -35,15 +35,17 @@ from gatekeeper.storage import app_storage
 check_transition(PHOTO_SCREENABLE, PhotoState.SCREENING)  # claim_photo's update
 
 
-def load_gallery(session: Session, school_id: int, cipher) -> Gallery:
+def load_gallery(session: Session, school_id: int, cipher, on: dt.date | None = None) -> Gallery:
     """Every enrolled reference face of the school's current pupils, decrypted for matching
-    (not those sealed when their pupil left through an import)."""
+    (not those sealed when their pupil left through an import), aged as on `on`."""
     rows = session.execute(
-        select(ReferenceFace.pupil_id, Pupil.upn, ReferenceFace.encoding_encrypted)
+        select(ReferenceFace.pupil_id, Pupil.upn, ReferenceFace.encoding_encrypted,
+               ReferenceFace.taken_on)
         .join(Pupil, Pupil.id == ReferenceFace.pupil_id)
         .where(ReferenceFace.school_id == school_id, ReferenceFace.sealed_at.is_(None))
     ).all()
-    return Gallery([Reference(pid, upn, open_encoding(cipher, sealed)) for pid, upn, sealed in rows])
+    return Gallery([Reference(pid, upn, open_encoding(cipher, sealed), taken)
+                    for pid, upn, sealed, taken in rows], on=on or school_today())
 
 
 def guardian_key(name: str, email: str | None) -> str:
@@ -80,7 +82,7 @@ class RegisterNow:
 
     @cached_property
     def gallery(self) -> Gallery:
-        return load_gallery(self.session, self.school_id, self.cipher)
+        return load_gallery(self.session, self.school_id, self.cipher, self.on)
 
     def publishable(self, purpose: str) -> frozenset[int]:
         if purpose not in self._publishable:

@@ -56,12 +56,29 @@ CLEAR_MARGIN = 0.08
 # pupil CLEAR_MARGIN behind the match.
 # LOOSE 0.38: consented falsely blocked: families 4%, children 4-5% (0.46: 10% and 12-16%).
 LOOSE_TOLERANCE = 0.38
+# Lookalikes: two pupils whose reference faces lie within the blocking distance of each other
+# (LOOSE_TOLERANCE) are listed for the admin and the DSL at enrolment, and a face is never cleared
+# as one of them while the other is within PLAUSIBLE_TOLERANCE of it: neither the model nor the
+# margin can be trusted to tell them apart.
+LOOKALIKE_DISTANCE = LOOSE_TOLERANCE
 # PLAUSIBLE 0.46 keeps rose_leslie (0.44 from her own reference in kit_with_rose.jpg) blocked when
 # she is protected; 0.51 adds a point of false blocks for families and children.
 PLAUSIBLE_TOLERANCE = 0.46
 # 0: only a protected pupil who is (level with) the best match blocks; 0.02 added 2-3 points of
 # false blocks for children and families; every protected pupil's photo was stopped at 0.
 BLOCK_MARGIN = 0.0
+# References age: children's faces change, so a reference counts for less when clearing once it is
+# more than REFERENCE_FRESH_YEARS old (the school re-enrols a pupil whose newest reference is that
+# old: REENROL_AFTER_DAYS): its distance to a face grows by REFERENCE_AGE_PENALTY_PER_YEAR for
+# each further year. Blocking always uses the plain distance, so an old reference of a protected
+# pupil blocks as before. Not measured: the labelled sets carry no dates. It can only turn a clear
+# into "unknown" (a person looks), never the other way: a two-year-old reference clears only
+# within the clear radius less 0.03, a three-year-old one within it less 0.06.
+REFERENCE_FRESH_YEARS = 1.0
+REFERENCE_AGE_PENALTY_PER_YEAR = 0.03
+REENROL_AFTER_DAYS = 365
+# At most this many reference photos per pupil: enrolling another retires the oldest.
+MAX_REFERENCES_PER_PUPIL = 5
 # One model for enrolment and screening: encodings from "small" and "large" are not comparable.
 ENCODING_MODEL = "small"
 # Re-samplings per encoding (face_recognition's num_jitters); each one adds a full network pass.

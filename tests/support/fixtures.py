@@ -97,6 +97,7 @@ def add_pupil(session, school_id: int, index: int, first: str, last: str, *, con
     import datetime as dt
 
     from consent import services
+    from consent.clock import school_today
     from consent.models import Pupil
     from gatekeeper.ops.setup import demo_upn
     from gatekeeper.screening.enrolment import enrol_pupil
@@ -111,7 +112,8 @@ def add_pupil(session, school_id: int, index: int, first: str, last: str, *, con
     if faces:
         services.record_biometric(session, pupil, "granted", given_by=f"Parent of {first}",
                                   recorded_by="test")
-        enrol_pupil(session, school_id, pupil.upn, list(faces), "test")
+        # Taken today: the shared photos carry EXIF dates years old (an old reference clears less).
+        enrol_pupil(session, school_id, pupil.upn, list(faces), "test", taken=school_today())
     session.commit()
     return pupil
 

@@ -269,3 +269,52 @@ def test_a_lift_never_makes_another_protected_pupil_harmless():
 def test_lifting_every_pupil_leaves_an_unknown_face():
     face = one(gallery((1, 0.30, 0)), set(), lifted={0: {1}})
     assert (face.status, face.pupil_id) == ("unknown", None)
+
+
+# --- Lookalikes and "may be X or their sibling Y" ----------------------------------------------
+def lookalike_gallery(second_axis: int, sign: float = 1.0) -> Gallery:
+    """Pupil 1 is 0.10 from the face; pupil 2 is 0.30 from it, either 0.32 from pupil 1 (on
+    another axis: lookalikes) or 0.40 from pupil 1 (on the same axis, behind the face)."""
+    return Gallery([Reference(1, "U1", at(0.10)),
+                    Reference(2, "U2", at(sign * 0.30, second_axis))])
+
+
+def test_lookalikes_are_pupils_whose_references_lie_within_the_blocking_distance():
+    assert t.LOOKALIKE_DISTANCE == t.LOOSE_TOLERANCE
+    alike = lookalike_gallery(1)
+    assert [(a, b) for a, b, _ in alike.lookalike_pairs(t.LOOKALIKE_DISTANCE)] == [(1, 2)]
+    assert alike.lookalike_pairs(t.LOOKALIKE_DISTANCE)[0][2] == pytest.approx(0.1 ** .5)
+    assert lookalike_gallery(0, -1.0).lookalike_pairs(t.LOOKALIKE_DISTANCE) == []
+
+
+def test_a_face_is_never_cleared_as_one_of_two_lookalikes_that_are_both_near():
+    apart = one(lookalike_gallery(0, -1.0), {1, 2})
+    assert (apart.status, apart.pupil_id, apart.maybe) == ("cleared", 1, ())
+    alike = one(lookalike_gallery(1), {1, 2})
+    assert (alike.status, alike.pupil_id, alike.maybe) == ("unknown", None, (1, 2))
+    # A protected sibling within the plausible distance: a person decides, and is not told who.
+    protected = one(gallery((1, 0.10, 0), (2, 0.42, 1)), {1}, siblings={1: {2}, 2: {1}})
+    assert (protected.status, protected.maybe, protected.maybe_protected) == (
+        "unknown", (1,), True)
+
+
+def test_a_lookalike_far_from_the_face_does_not_stop_the_clear():
+    # Pupil 2's reference is 0.37 from pupil 1's but on the far side: 0.47 from the face.
+    g = Gallery([Reference(1, "U1", at(0.10)), Reference(2, "U2", at(0.47))])
+    assert [(a, b) for a, b, _ in g.lookalike_pairs(t.LOOKALIKE_DISTANCE)] == [(1, 2)]
+    face = one(g, {1, 2})
+    assert (face.status, face.pupil_id) == ("cleared", 1)
+
+
+def test_an_unknown_face_says_which_siblings_it_may_be():
+    g = gallery((1, 0.10, 0), (2, 0.40, 1))
+    face = one(g, {1, 2}, siblings={1: {2}, 2: {1}})
+    assert (face.status, face.maybe, face.no_reference_kin) == ("unknown", (1, 2), False)
+    face = one(gallery((1, 0.10, 0)), {1}, siblings={1: {9}})  # 9 has no reference
+    assert (face.status, face.maybe, face.no_reference_kin) == ("unknown", (1,), True)
+    face = one(gallery((1, 0.10, 0)), {1}, twins={1})
+    assert (face.status, face.maybe) == ("unknown", (1,))
+    # No margin between two pupils: both named, nearest first; nobody near: nobody named.
+    face = one(gallery((1, 0.20, 0), (2, 0.22, 1)), {1, 2})
+    assert (face.status, face.maybe) == ("unknown", (1, 2))
+    assert one(gallery((1, 0.70, 0)), {1}).maybe == ()
