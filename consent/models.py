@@ -186,3 +186,30 @@ class ImportBatch(Base):
     changes_json: Mapped[str] = mapped_column(Text, default="{}")
     undone_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     undone_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class PupilGroup(Base):
+    """A class or a club the school defines, so that an event can name who takes part (beside
+    the MIS year groups): only those pupils may be cleared on the event's photos."""
+
+    __tablename__ = "pupil_group"
+    __table_args__ = (UniqueConstraint("school_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(10), default="club")  # class | club
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    members: Mapped[list[PupilGroupMember]] = relationship(
+        back_populates="group", cascade="all, delete-orphan")
+
+
+class PupilGroupMember(Base):
+    __tablename__ = "pupil_group_member"
+    __table_args__ = (UniqueConstraint("group_id", "pupil_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("pupil_group.id"), index=True)
+    pupil_id: Mapped[int] = mapped_column(ForeignKey("pupil.id"), index=True)
+
+    group: Mapped[PupilGroup] = relationship(back_populates="members")

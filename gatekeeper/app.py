@@ -24,7 +24,7 @@ from gatekeeper.people import views as people
 from gatekeeper.people.auth_views import init_auth
 from gatekeeper.people.hooks import init_people
 from gatekeeper.publishing import views as publishing
-from gatekeeper.register import faces, nopublish
+from gatekeeper.register import faces, groups, nopublish
 from gatekeeper.register import views as register
 from gatekeeper.review import views as review
 from gatekeeper.safeguarding import views as safeguarding
@@ -89,7 +89,8 @@ def warn_if_catalogues_stale(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     for bp in (auth_views.bp, home.bp, uploads.bp, review.bp, publishing.bp, register.bp,
                safeguarding.bp, head.bp, parents.bp, nopublish.bp, publishing.accounts_bp,
-               publishing.own_uploads_bp, people.welcome_bp, people.account_bp, faces.bp):
+               publishing.own_uploads_bp, people.welcome_bp, people.account_bp, faces.bp,
+               groups.bp):
         app.register_blueprint(bp)
 
 

@@ -100,6 +100,8 @@ class Event(Base):
     # The year groups taking part, comma-separated MIS codes ("R,1,2"); empty: the whole school.
     # Only their pupils may be cleared on the event's photos (screening/service.py).
     year_groups: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # The school's own groups taking part (classes, clubs): comma-separated PupilGroup ids.
+    groups: Mapped[str] = mapped_column(String(500), default="", server_default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -107,6 +109,11 @@ class Event(Base):
     def year_group_list(self) -> list[str]:
         """The event's year groups, or [] for the whole school."""
         return [y for y in (self.year_groups or "").split(",") if y]
+
+    @property
+    def group_id_list(self) -> list[int]:
+        """The ids of the school's groups taking part."""
+        return [int(g) for g in (self.groups or "").split(",") if g.isdigit()]
 
 
 class Photo(Base):

@@ -16,7 +16,7 @@ import json
 import zipfile
 from pathlib import Path
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from consent.models import (
@@ -25,6 +25,8 @@ from consent.models import (
     Guardian,
     NoPublishEntry,
     Pupil,
+    PupilGroup,
+    PupilGroupMember,
     ReferenceFace,
     utcnow,
 )
@@ -109,6 +111,9 @@ def pupil_record(session: Session, pupil: Pupil) -> dict:
         "consent_records": by_pupil(session, ConsentRecord, pupil),
         "biometric_consents": by_pupil(session, BiometricConsent, pupil),
         "nopublish_entries": by_pupil(session, NoPublishEntry, pupil),
+        "groups": [row(g) for g in session.scalars(
+            select(PupilGroup).join(PupilGroupMember)
+            .where(PupilGroupMember.pupil_id == pupil.id).order_by(PupilGroup.id))],
         "reference_faces": [row(r) for r in session.scalars(
             select(ReferenceFace).where(ReferenceFace.pupil_id == pupil.id))],
         "photos": [row(p) for p in photos],
@@ -160,6 +165,7 @@ def erase_pupil(session: Session, storage: Storage, school_id: int, upn: str,
         if photo.purged_at is None and photo.status not in PHOTO_OUT:
             purge_photo(session, storage, photo, now)
             purged += 1
+    session.execute(delete(PupilGroupMember).where(PupilGroupMember.pupil_id == pupil.id))
     pupil.first_name, pupil.last_name, pupil.date_of_birth = ERASED_NAME, ERASED_NAME, None
     pupil.left_on = pupil.left_on or now.date()  # never publishable again
     audit.record(session, "pupil_erased", school_id=school_id, actor=actor, subject=pupil,

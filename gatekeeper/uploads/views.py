@@ -14,6 +14,7 @@ from wtforms import DateField, SelectField, SelectMultipleField, StringField, Su
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
+from consent.groups import school_groups
 from consent.importer import YEAR_GROUPS
 from gatekeeper.compliance import audit
 from gatekeeper.extensions import db
@@ -46,7 +47,16 @@ class EventForm(FlaskForm):
         _l("Year groups taking part (none: the whole school)"),
         choices=[SelectChoice(y, y) for y in YEAR_GROUPS],
     )
+    # The school's own classes and clubs (consent/groups.py); choices are set per school.
+    groups = SelectMultipleField(_l("Classes and clubs taking part"), choices=[])
     submit = SubmitField(_l("Create event"))
+
+
+def event_form() -> EventForm:
+    form = EventForm()
+    form.groups.choices = [SelectChoice(str(group.id), group.name)
+                           for group in school_groups(db.session, g.school_id)]
+    return form
 
 
 def school_events():
@@ -94,27 +104,30 @@ def js_text() -> dict:
 @bp.route("/")
 def index():
     return render_template(
-        "uploads/index.html", form=EventForm(), events=school_events(), photos=own_photos(),
+        "uploads/index.html", form=event_form(), events=school_events(), photos=own_photos(),
         js_text=js_text(), title=_("Upload photos"),
     )
 
 
 @bp.route("/events", methods=["POST"])
 def create_event():
-    form = EventForm()
+    form = event_form()
     if not form.validate_on_submit():
         return jsonify(error=_("Give the event a name and a date.")), 400
     years = ",".join(sorted(set(form.year_groups.data or ()), key=YEAR_GROUPS.index))
+    groups = ",".join(sorted(set(form.groups.data or ()), key=int))
     event = Event(school_id=g.school_id, name=form.name.data.strip(), date=form.date.data,
-                  purpose=form.purpose.data, year_groups=years, created_by_id=current_user.id)
+                  purpose=form.purpose.data, year_groups=years, groups=groups,
+                  created_by_id=current_user.id)
     db.session.add(event)
     db.session.flush()
     audit.record(db.session, "event_created", school_id=g.school_id, actor=current_user,
                  subject=event, detail={"name": event.name, "purpose": event.purpose,
-                                        "year_groups": event.year_group_list})
+                                        "year_groups": event.year_group_list,
+                                        "groups": event.group_id_list})
     db.session.commit()
     return jsonify(id=event.id, name=event.name, date=event.date.isoformat(), purpose=event.purpose,
-                   year_groups=event.year_group_list)
+                   year_groups=event.year_group_list, groups=event.group_id_list)
 
 
 @bp.route("/", methods=["POST"])

@@ -33,6 +33,10 @@ def pupil_with_history(app, school, login_as, faces_dir):
                           faces=sorted((faces_dir / "people" / "obama").iterdir())[:1])
         services.add_nopublish(db.session, pupil, category="court_order", note="DSL note",
                                added_by="dsl")
+        from consent import groups
+
+        choir = groups.add_group(db.session, school["id"], "Choir", "club", "admin")
+        groups.set_members(db.session, choir, [pupil.id], [pupil.id])
         db.session.commit()
         pupil_id, upn = pupil.id, pupil.upn
     staff = login_as("staff")
@@ -69,6 +73,7 @@ def test_sar_export_holds_every_record_about_the_pupil(app, pupil_with_history, 
     assert {(c["purpose"], c["status"]) for c in record["consent_records"]} == {
         ("social_media", "granted"), ("website", "refused")}
     assert record["nopublish_entries"][0]["category"] == "court_order"
+    assert [g["name"] for g in record["groups"]] == ["Choir"]
     assert len(record["reference_faces"]) == 1 and "encoding_encrypted" not in record["reference_faces"][0]
     assert [p["id"] for p in record["photos"]] == [pupil_with_history["shown"]]
     assert [p["caption"] for p in record["posts"]] == ["Choir day"]
@@ -104,6 +109,9 @@ def test_erasure_deletes_what_may_go_and_keeps_what_must_stay(app, pupil_with_hi
         assert pupil.left_on is not None
         assert db.session.scalars(select(ReferenceFace).where(
             ReferenceFace.pupil_id == pupil.id)).all() == []
+        from consent.models import PupilGroupMember
+
+        assert db.session.scalars(select(PupilGroupMember)).all() == []  # no club of theirs kept
         shown = db.session.get(Photo, pupil_with_history["shown"])
         assert shown.purged_at is not None and not storage.exists("originals", shown.uuid)
         post = db.session.scalar(select(Post))
