@@ -14,7 +14,7 @@ from consent.models import School
 from gatekeeper.cli.base import CommandError
 from gatekeeper.extensions import db
 from gatekeeper.models import ROLES
-from gatekeeper.people import invitations, schools
+from gatekeeper.people import invitations, schools, second_factor
 from gatekeeper.people.links import invitation_url
 
 
@@ -89,6 +89,19 @@ def user_invite(email: str, role: str, urn: str | None) -> None:
     click.echo(f"invited {issued.invitation.email} as {role} at {school.name}; "
                f"this link works once, for {hours} hours:")
     click.echo(invitation_url(issued.token, current_app.config))
+
+
+@user_group.command("reset-second-factor")
+@click.argument("email")
+@with_appcontext
+def user_reset_second_factor(email: str) -> None:
+    """Forget EMAIL's authenticator and recovery codes (a lost phone); they enrol again at sign-in."""
+    user = invitations.account_for(db.session, email.strip())
+    if user is None:
+        raise CommandError(f"no account with the address {email.strip()[:80]}")
+    second_factor.reset(db.session, user, "command line")
+    db.session.commit()
+    click.echo(f"second factor of {user.email} reset: they set it up again when they next sign in")
 
 
 def register(main: click.Group) -> None:

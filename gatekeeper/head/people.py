@@ -120,6 +120,12 @@ def temporary_password(user_id: int):
                          request.form.get("password", "")[:MAX_PASSWORD + 1])
 
 
+@bp.route("/users/<int:user_id>/second-factor/reset", methods=["POST"])
+def reset_second_factor(user_id: int):
+    return member_action(user_id, members.reset_second_factor,
+                         _("%(name)s sets up their second factor again when they next sign in."))
+
+
 def people_globals() -> dict:
     return {"all_roles": ROLES, "min_password": MIN_PASSWORD}
 
