@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user
 
 from gatekeeper.extensions import db
 from gatekeeper.models import ROLES, TRUST_ROLES
-from gatekeeper.people import invitations, passwords, resets, second_factor
+from gatekeeper.people import grants, invitations, passwords, resets, second_factor
 from gatekeeper.people.binding import bind_session
 from gatekeeper.people.invitations import InvitationError, InvitationRefused, normal_email
 from gatekeeper.people.passwords import MAX_PASSWORD, PasswordError
@@ -21,6 +21,8 @@ from gatekeeper.worker.tasks import send_reset_task
 welcome_bp = public_blueprint(Blueprint("welcome", __name__, url_prefix="/welcome"))
 account_bp = guard_blueprint(Blueprint("account", __name__, url_prefix="/account"), *ROLES,
                              *TRUST_ROLES)
+# Role grants waiting for a second person: the heads and the DSL of the school decide them.
+grants_bp = guard_blueprint(Blueprint("grants", __name__, url_prefix="/grants"), "head", "dsl")
 
 
 def field(name: str, limit: int = MAX_PASSWORD) -> str:
@@ -183,3 +185,20 @@ def recovery_codes():
     if not done:
         return redirect(url_for("account.second_factor_page"))
     return render_template("account/recovery_codes.html", codes=codes, title=_("Your recovery codes"))
+
+
+@grants_bp.route("/")
+def index():
+    return render_template("grants/index.html", proposals=grants.pending(db.session, [g.school_id]),
+                           role_labels=ROLE_LABELS, title=_("Role grants"))
+
+
+@grants_bp.route("/<int:proposal_id>/confirm", methods=["POST"], defaults={"confirm": True})
+@grants_bp.route("/<int:proposal_id>/refuse", methods=["POST"], defaults={"confirm": False},
+                 endpoint="refuse")
+def decide(proposal_id: int, confirm: bool):
+    done = _("The role is granted.") if confirm else _("The role grant is refused.")
+    with commit_or_flash(done, errors=(grants.GrantError,)):
+        grants.decide(db.session, proposal_id, [g.school_id], current_user._get_current_object(),
+                      confirm)
+    return redirect(url_for("grants.index"))

@@ -12,7 +12,8 @@ from tests.support.fixtures import invitation_path
 PEOPLE_SCOPE = ("gatekeeper/people/", "gatekeeper/head/people.py", "templates/welcome/",
                 "templates/account/", "templates/head/school.html", "templates/head/invited.html",
                 "templates/head/users.html", "templates/base.html", "templates/mail/",
-                "templates/auth/", "gatekeeper/trust/", "templates/trust/", "templates/grants/")
+                "templates/auth/", "gatekeeper/trust/", "templates/trust/", "templates/grants/",
+                "gatekeeper/head/views.py")
 
 
 def test_every_people_screen_text_has_a_welsh_translation():

@@ -113,6 +113,26 @@ class Browser:
         return self.client.post(path, data=data, headers={"X-CSRFToken": self.token}, **kwargs)
 
 
+def make_trust(session, name: str, school_ids: list[int]):
+    """A trust holding these schools, with a trust_admin and a dpo (`<role>@<slug>.test`, both
+    enrolled with codes.TOTP_SECRET)."""
+    from gatekeeper.people.models import Trust, TrustMembership, TrustSchool
+
+    trust = Trust(name=name)
+    session.add(trust)
+    session.flush()
+    session.add_all(TrustSchool(trust_id=trust.id, school_id=ident) for ident in school_ids)
+    slug = re.sub(r"\W+", "", name.lower())
+    for role in ("trust_admin", "dpo"):
+        user = User(email=f"{role}@{slug}.test", name=f"{name} {role}", password_hash=password_hash())
+        session.add(user)
+        session.flush()
+        session.add(TrustMembership(user_id=user.id, trust_id=trust.id, role=role))
+        enrol(session, user)
+    session.commit()
+    return trust
+
+
 def invitation_path(page) -> str:
     """The path of the one-time link on the head's "Invitation ready" page."""
     match = INVITATION_LINK.search(page.get_data(as_text=True))
