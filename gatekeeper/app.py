@@ -24,6 +24,9 @@ from gatekeeper.people import views as people
 from gatekeeper.people.auth_views import init_auth
 from gatekeeper.people.hooks import init_people
 from gatekeeper.publishing import views as publishing
+from gatekeeper.register import (
+    contacts as register_contacts,  # noqa: F401  (routes join register.bp)
+)
 from gatekeeper.register import nopublish
 from gatekeeper.register import views as register
 from gatekeeper.review import views as review

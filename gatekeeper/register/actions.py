@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 
 from sqlalchemy.orm import Session
 
-from consent import importer, rules, services
+from consent import contacts, importer, rules, services
 from consent.models import ConsentRecord, Guardian, NoPublishEntry, Pupil
 from gatekeeper.compliance import audit
 from gatekeeper.models import User
@@ -287,3 +287,15 @@ def import_settings(config: Mapping) -> tuple[float, int]:
     """The app's leaver share limit and grace period in days (config overrides the defaults)."""
     return (float(config.get("LEAVER_SHARE_LIMIT", importer.LEAVER_SHARE_LIMIT)),
             int(config.get("LEAVER_GRACE_DAYS", importer.LEAVER_GRACE_DAYS)))
+
+
+def import_contacts(session: Session, school_id: int, data: bytes, *, apply: bool,
+                    actor: Actor) -> contacts.ContactsPlan:
+    """Check a contacts export and, if asked and every row is valid, apply it, audited.
+    Raises importer.ImportRefused when the file as a whole cannot be read."""
+    plan = contacts.plan_contacts(session, school_id, contacts.read_contacts(data))
+    if apply and not plan.errors and (plan.new or plan.updated):
+        contacts.apply_contacts(session, school_id, plan)
+        audit.record(session, "contacts_imported", school_id=school_id, actor=actor, detail={
+            "rows": len(plan.parsed.rows), "new": len(plan.new), "updated": len(plan.updated)})
+    return plan

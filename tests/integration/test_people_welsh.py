@@ -13,7 +13,8 @@ PEOPLE_SCOPE = ("gatekeeper/people/", "gatekeeper/head/people.py", "templates/we
                 "templates/account/", "templates/head/school.html", "templates/head/invited.html",
                 "templates/head/users.html", "templates/base.html", "templates/mail/",
                 "templates/auth/", "gatekeeper/trust/", "templates/trust/", "templates/grants/",
-                "gatekeeper/head/views.py")
+                "gatekeeper/head/views.py", "gatekeeper/register/contacts.py",
+                "templates/register/contacts.html")
 
 
 def test_every_people_screen_text_has_a_welsh_translation():
