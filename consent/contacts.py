@@ -21,9 +21,18 @@ from sqlalchemy.orm import Session
 
 from consent.importer import ImportRefused, RowError, decode, header_key, upn_problem
 from consent.models import Guardian, Pupil
+from consent.services import GUARDIAN_RELATIONSHIPS
 
 MAX_NAME = 200
 MAX_RELATIONSHIP = 50
+# The MIS's words for a relationship, as the register's (parent, carer, guardian, other).
+RELATIONSHIP_WORDS = {
+    "parent": ("parent", "mother", "father", "mum", "dad", "step mother", "step father",
+               "stepmother", "stepfather", "step parent", "adoptive parent", "parent carer"),
+    "carer": ("carer", "foster carer", "foster parent", "foster mother", "foster father",
+              "kinship carer", "carer foster"),
+    "guardian": ("guardian", "legal guardian", "special guardian", "guardian legal"),
+}
 MAX_CONTACT_ID = 100
 MAX_ROWS = 60_000  # a 2,000-pupil school has two to four contacts per pupil
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -96,6 +105,16 @@ def yes_no(value: str) -> tuple[bool | None, bool]:
     return None, False
 
 
+def register_relationship(word: str) -> str:
+    """`Mother`, `Step-Father` → parent; `Foster Carer` → carer; `Legal Guardian` → guardian;
+    empty → parent; anything else (a grandparent, an aunt) → other."""
+    key = header_key(word)
+    if not key:
+        return "parent"
+    found = next((rel for rel, words in RELATIONSHIP_WORDS.items() if key in words), "other")
+    return found if found in GUARDIAN_RELATIONSHIPS else "other"
+
+
 def read_contact(number: int, cells: dict[str, str], columns: dict[str, str]):
     """One data row as a ContactRow, or its problems."""
     def cell(name: str) -> str:
@@ -112,8 +131,8 @@ def read_contact(number: int, cells: dict[str, str], columns: dict[str, str]):
         problems.append("contact name missing")
     elif len(name) > MAX_NAME:
         problems.append(f"contact name longer than {MAX_NAME} characters")
-    relationship = cell("relationship") or "parent"
-    if len(relationship) > MAX_RELATIONSHIP:
+    relationship = register_relationship(cell("relationship"))
+    if len(cell("relationship")) > MAX_RELATIONSHIP:
         problems.append(f"relationship longer than {MAX_RELATIONSHIP} characters")
     email = cell("email").lower() or None
     if email is not None and (not EMAIL.match(email) or len(email) > 254):

@@ -28,6 +28,7 @@ from gatekeeper.register import (
     contacts as register_contacts,  # noqa: F401  (routes join register.bp)
 )
 from gatekeeper.register import nopublish
+from gatekeeper.register import rounds as register_rounds  # noqa: F401  (routes join register.bp)
 from gatekeeper.register import views as register
 from gatekeeper.review import views as review
 from gatekeeper.safeguarding import views as safeguarding

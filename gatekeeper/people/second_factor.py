@@ -15,7 +15,6 @@ import secrets
 import time
 
 import pyotp
-import segno
 from flask_babel import gettext as _
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -26,6 +25,7 @@ from gatekeeper.compliance.crypto import app_cipher
 from gatekeeper.models import User
 from gatekeeper.people.models import CodeAttempt, RecoveryCode, SecondFactor, TrustMembership
 from gatekeeper.people.passwords import end_sessions
+from gatekeeper.web.qr import qr_svg  # noqa: F401  (the enrolment page draws the key with it)
 
 # Every role that sees pupils' data, the no-publish list or the audit trail, or releases photos.
 REQUIRED_FOR = frozenset({"head", "dsl", "media_lead", "admin", "trust_admin", "dpo"})
@@ -92,11 +92,6 @@ def pending_secret(session: Session, user: User) -> str:
 
 def provisioning_uri(user: User, secret: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=ISSUER)
-
-
-def qr_svg(text: str) -> str:
-    """An SVG QR code of `text` (no text nodes: only the code's path)."""
-    return segno.make(text, error="m").svg_inline(scale=4, dark="#000", light="#fff")
 
 
 def current_step(now: float | None = None) -> int:

@@ -45,7 +45,7 @@ def test_sims_and_arbor_headers_read_alike():
     assert not sims.errors and not arbor.errors
     first = sims.rows[0]
     assert (first.upn, first.name, first.relationship, first.email, first.contact_key,
-            first.parental_responsibility) == (A, "Sian Evans", "Mother", "sian@example.test",
+            first.parental_responsibility) == (A, "Sian Evans", "parent", "sian@example.test",
                                                "mis:5001", True)
     assert sims.rows[1].email is None and sims.rows[1].contact_key == "mis:5002"
     assert arbor.rows[0].contact_key == "mis:G-77" and arbor.rows[0].parental_responsibility is True
@@ -120,6 +120,8 @@ def test_a_guardian_typed_by_hand_is_matched_not_doubled(app, pupils):
 
     with app.app_context():
         services.add_guardian(db.session, by_name(db.session, "Dai"), "Lowri Jones", "carer", "")
+        assert contacts.register_relationship("Step-Father") == "parent"
+        assert contacts.register_relationship("Grandmother") == "other"
         db.session.commit()
         plan = import_contacts(db.session, pupils["id"], SIMS, apply=True, actor="test")
         db.session.commit()

@@ -14,7 +14,9 @@ PEOPLE_SCOPE = ("gatekeeper/people/", "gatekeeper/head/people.py", "templates/we
                 "templates/head/users.html", "templates/base.html", "templates/mail/",
                 "templates/auth/", "gatekeeper/trust/", "templates/trust/", "templates/grants/",
                 "gatekeeper/head/views.py", "gatekeeper/register/contacts.py",
-                "templates/register/contacts.html")
+                "templates/register/contacts.html", "gatekeeper/parents/mailing.py",
+                "gatekeeper/register/rounds.py", "templates/register/links.html",
+                "templates/register/links_sent.html", "templates/register/letters.html")
 
 
 def test_every_people_screen_text_has_a_welsh_translation():
