@@ -8,7 +8,7 @@ import datetime as dt
 
 from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-from sqlalchemy.sql.expression import false
+from sqlalchemy.sql.expression import false, true
 
 from consent.models import Base, School, utcnow
 from gatekeeper.models import User
@@ -153,3 +153,18 @@ class RoleProposal(Base):
     @property
     def pending(self) -> bool:
         return self.decided_at is None
+
+
+class SchoolSignIn(Base):
+    """A school's OpenID Connect sign-in (Microsoft 365, Google Workspace or another provider):
+    its discovery address and client; the client secret sealed with the instance key."""
+
+    __tablename__ = "school_sign_in"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"), unique=True)
+    label: Mapped[str] = mapped_column(String(60))  # "Microsoft 365", "Google Workspace"
+    discovery_url: Mapped[str] = mapped_column(String(500))
+    client_id: Mapped[str] = mapped_column(String(200))
+    client_secret_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)

@@ -1,5 +1,5 @@
 """people, part two: second factors and recovery codes, trusts and their roles, role grants that
-wait for a second person, guardians' MIS identity
+wait for a second person, guardians' MIS identity, a school's OpenID Connect sign-in
 
 Revision ID: 0012_people_two
 Revises: 0011_school_scale
@@ -114,6 +114,20 @@ def upgrade():
     )
     op.create_index(op.f("ix_role_proposal_school_id"), "role_proposal", ["school_id"], unique=False)
     op.create_index(op.f("ix_role_proposal_user_id"), "role_proposal", ["user_id"], unique=False)
+    op.create_table(
+        "school_sign_in",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("school_id", sa.Integer(), nullable=False),
+        sa.Column("label", sa.String(length=60), nullable=False),
+        sa.Column("discovery_url", sa.String(length=500), nullable=False),
+        sa.Column("client_id", sa.String(length=200), nullable=False),
+        sa.Column("client_secret_sealed", sa.LargeBinary(), nullable=False),
+        sa.Column("enabled", sa.Boolean(), server_default=sa.true(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        fk("school_sign_in", "school_id", "school"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_school_sign_in")),
+        sa.UniqueConstraint("school_id", name=op.f("uq_school_sign_in_school_id")),
+    )
     with op.batch_alter_table("guardian", schema=None) as batch_op:
         batch_op.add_column(sa.Column("contact_key", sa.String(length=120), nullable=True))
         batch_op.add_column(sa.Column("parental_responsibility", sa.Boolean(), nullable=True))
@@ -125,7 +139,8 @@ def downgrade():
         batch_op.drop_index(batch_op.f("ix_guardian_contact_key"))
         batch_op.drop_column("parental_responsibility")
         batch_op.drop_column("contact_key")
-    for table in ("role_proposal", "code_attempt", "recovery_code", "second_factor"):
+    for table in ("school_sign_in", "role_proposal", "code_attempt", "recovery_code",
+                  "second_factor"):
         op.drop_table(table)
     with op.batch_alter_table("invitation", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_invitation_trust_id"))

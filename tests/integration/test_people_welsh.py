@@ -16,7 +16,8 @@ PEOPLE_SCOPE = ("gatekeeper/people/", "gatekeeper/head/people.py", "templates/we
                 "gatekeeper/head/views.py", "gatekeeper/register/contacts.py",
                 "templates/register/contacts.html", "gatekeeper/parents/mailing.py",
                 "gatekeeper/register/rounds.py", "templates/register/links.html",
-                "templates/register/links_sent.html", "templates/register/letters.html")
+                "templates/register/links_sent.html", "templates/register/letters.html",
+                "templates/head/sign_in.html")
 
 
 def test_every_people_screen_text_has_a_welsh_translation():
