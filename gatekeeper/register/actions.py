@@ -190,6 +190,13 @@ def issue_parent_link(session: Session, guardian: Guardian, *, actor: Actor) -> 
     return nonce
 
 
+def renews(facts, giver: str, purpose: str, on: dt.date) -> bool:
+    """Whether this giver's grant in force lapses within the renewal window (a "yes" renews it)."""
+    fact = rules.latest_by_giver(facts, purpose).get(giver)
+    return (fact is not None and rules.grant_in_force(fact, on) and fact.expires_on is not None
+            and fact.expires_on <= on + dt.timedelta(days=rules.RENEWAL_WINDOW_DAYS))
+
+
 def revoke_parent_link(session: Session, guardian: Guardian, *, actor: Actor) -> None:
     services.revoke_link(guardian)
     audit.record(session, "parent_link_revoked", school_id=guardian.school_id, actor=actor,
@@ -206,6 +213,8 @@ def parent_answers(session: Session, guardian: Guardian, answers: Mapping[str, s
     for purpose, said in answers.items():
         current = rules.giver_answer(facts, giver, purpose, on)
         status = rules.status_for_answer(current, said)
+        if status is None and said == "yes" and renews(facts, giver, purpose, on):
+            status = "granted"  # a renewal round's "yes": the grant in force lapses soon
         if status is not None:
             changes[purpose] = status
     return record_form(
