@@ -25,7 +25,6 @@ from gatekeeper.compliance.crypto import app_cipher
 from gatekeeper.models import User
 from gatekeeper.people.models import CodeAttempt, RecoveryCode, SecondFactor, TrustMembership
 from gatekeeper.people.passwords import end_sessions
-from gatekeeper.web.qr import qr_svg  # noqa: F401  (the enrolment page draws the key with it)
 
 # Every role that sees pupils' data, the no-publish list or the audit trail, or releases photos.
 REQUIRED_FOR = frozenset({"head", "dsl", "media_lead", "admin", "trust_admin", "dpo"})

@@ -15,6 +15,7 @@ from gatekeeper.people.passwords import MAX_PASSWORD, PasswordError
 from gatekeeper.people.roles import ROLE_LABELS
 from gatekeeper.web.commits import commit_or_flash
 from gatekeeper.web.guard import guard_blueprint, public_blueprint
+from gatekeeper.web.qr import qr_svg
 from gatekeeper.worker.tasks import send_reset_task
 
 # Public by design: the signed one-time link is the key, and it opens only its own invitation.
@@ -171,7 +172,7 @@ def second_factor_page():
     secret = second_factor.pending_secret(db.session, user)
     db.session.commit()
     return render_template("account/second_factor.html", enrolled=False, secret=secret,
-                           qr=second_factor.qr_svg(second_factor.provisioning_uri(user, secret)),
+                           qr=qr_svg(second_factor.provisioning_uri(user, secret)),
                            required=second_factor.required_for(user), title=_("Second factor"))
 
 

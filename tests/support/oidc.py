@@ -5,6 +5,7 @@ other-key or wrong-nonce token) so the test sees Gatekeeper refuse it."""
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import threading
@@ -115,8 +116,6 @@ class Provider:
 
 
 def jwt_b64(data: bytes) -> str:
-    import base64
-
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
