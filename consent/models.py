@@ -86,6 +86,11 @@ class Guardian(Base):
     name: Mapped[str] = mapped_column(String(200))
     relationship_to_pupil: Mapped[str] = mapped_column(String(50), default="parent")
     email: Mapped[str | None] = mapped_column(String(254))
+    # One person across their children: the MIS contact id ("sims:1234", "arbor:567") where the
+    # export has one, else "email:<address>". Pupils whose guardians share it are siblings.
+    contact_key: Mapped[str | None] = mapped_column(String(120), index=True)
+    # Parental responsibility as the MIS records it (None: not said).
+    parental_responsibility: Mapped[bool | None] = mapped_column(Boolean)
     # The parent link: a new nonce makes every earlier link of this guardian invalid.
     link_nonce: Mapped[str | None] = mapped_column(String(64))
     link_issued_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -19,16 +19,21 @@ from gatekeeper.extensions import babel, bootstrap, csrf, db, login_manager, mig
 from gatekeeper.head import people as head_people  # noqa: F401  (its routes join head.bp)
 from gatekeeper.head import views as head
 from gatekeeper.parents import views as parents
-from gatekeeper.people import auth_views
+from gatekeeper.people import auth_views, trusts
 from gatekeeper.people import views as people
 from gatekeeper.people.auth_views import init_auth
 from gatekeeper.people.hooks import init_people
 from gatekeeper.publishing import views as publishing
+from gatekeeper.register import (
+    contacts as register_contacts,  # noqa: F401  (routes join register.bp)
+)
 from gatekeeper.register import faces, groups, nopublish
+from gatekeeper.register import rounds as register_rounds  # noqa: F401  (routes join register.bp)
 from gatekeeper.register import views as register
 from gatekeeper.review import views as review
 from gatekeeper.safeguarding import views as safeguarding
 from gatekeeper.translations import stale_catalogues
+from gatekeeper.trust import views as trust
 from gatekeeper.uploads import views as uploads
 from gatekeeper.web import home
 from gatekeeper.web.guard import check_every_blueprint_guarded
@@ -89,8 +94,8 @@ def warn_if_catalogues_stale(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     for bp in (auth_views.bp, home.bp, uploads.bp, review.bp, publishing.bp, register.bp,
                safeguarding.bp, head.bp, parents.bp, nopublish.bp, publishing.accounts_bp,
-               publishing.own_uploads_bp, people.welcome_bp, people.account_bp, faces.bp,
-               groups.bp):
+               publishing.own_uploads_bp, people.welcome_bp, people.account_bp, trust.bp,
+               trust.dpo_bp, people.grants_bp, faces.bp, groups.bp):
         app.register_blueprint(bp)
 
 
@@ -115,14 +120,19 @@ def school_default_language() -> str | None:
 
 
 def load_school() -> None:
-    """Pick the signed-in user's current school (a trust user may belong to several)."""
-    g.school_id = None
+    """Pick the signed-in user's current school (a trust user may belong to several) and trust;
+    g.roles holds the roles at that school and at that trust (trust roles are no school's)."""
+    g.school_id, g.trust_id = None, None
     g.roles = set()
     if current_user.is_authenticated:
         schools = current_user.school_ids()
         chosen = session.get("school_id")
         g.school_id = chosen if chosen in schools else (schools[0] if schools else None)
         g.roles = current_user.roles_at(g.school_id) if g.school_id else set()
+        held = trusts.roles_by_trust(db.session, current_user)
+        chosen = session.get("trust_id")
+        g.trust_id = chosen if chosen in held else (min(held) if held else None)
+        g.roles = g.roles | held.get(g.trust_id, set())
 
 
 def template_globals() -> dict:

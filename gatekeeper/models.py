@@ -28,6 +28,8 @@ from consent.models import Base, Pupil, School, utcnow
 from gatekeeper.states import POST_LIVE, LiftState, PhotoState, PostState, TakedownState
 
 ROLES = ("staff", "admin", "dsl", "media_lead", "head")
+# Roles held at a trust, over its schools (gatekeeper/people/trusts.py); never a school's role.
+TRUST_ROLES = ("trust_admin", "dpo")
 # The life cycles of photos, faces, posts and takedowns: gatekeeper/states.py.
 
 # A post in any of the live states is on its way out or out: at most one per photo and account.

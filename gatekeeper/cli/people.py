@@ -1,4 +1,5 @@
-"""`gatekeeper school add` and `gatekeeper user invite`: a school of its own and its first head.
+"""`gatekeeper school add`, `gatekeeper user invite` and `gatekeeper trust ...`: a school of its
+own and its first head, a trust of schools and its admin and DPO.
 
 The invitation's link is printed once and is the only copy: the database keeps its hash.
 """
@@ -13,8 +14,8 @@ from sqlalchemy import select
 from consent.models import School
 from gatekeeper.cli.base import CommandError
 from gatekeeper.extensions import db
-from gatekeeper.models import ROLES
-from gatekeeper.people import invitations, schools
+from gatekeeper.models import ROLES, TRUST_ROLES
+from gatekeeper.people import grants, invitations, schools, second_factor, trusts
 from gatekeeper.people.links import invitation_url
 
 
@@ -91,6 +92,110 @@ def user_invite(email: str, role: str, urn: str | None) -> None:
     click.echo(invitation_url(issued.token, current_app.config))
 
 
+@user_group.command("reset-second-factor")
+@click.argument("email")
+@with_appcontext
+def user_reset_second_factor(email: str) -> None:
+    """Forget EMAIL's authenticator and recovery codes (a lost phone); they enrol again at sign-in."""
+    user = invitations.account_for(db.session, email.strip())
+    if user is None:
+        raise CommandError(f"no account with the address {email.strip()[:80]}")
+    second_factor.reset(db.session, user, "command line")
+    db.session.commit()
+    click.echo(f"second factor of {user.email} reset: they set it up again when they next sign in")
+
+
+@user_group.command("confirm-role")
+@click.argument("proposal_id", type=int)
+@click.option("--refuse", is_flag=True, help="Refuse the grant instead of confirming it.")
+@with_appcontext
+def user_confirm_role(proposal_id: int, refuse: bool) -> None:
+    """Decide a grant of dsl or head waiting for a second person (its number is on Role grants);
+    for a school that has nobody else yet to confirm it."""
+    proposal = db.session.get(grants.RoleProposal, proposal_id)
+    try:
+        grants.decide(db.session, proposal_id, [proposal.school_id] if proposal else [],
+                      "command line", not refuse)
+        db.session.commit()
+    except grants.GrantError as error:
+        db.session.rollback()
+        raise CommandError(str(error)) from None
+    verb = "refused" if refuse else "confirmed"
+    click.echo(f"{verb}: {proposal.role} for {proposal.user.email}")
+
+
+@click.group("trust")
+def trust_group() -> None:
+    """Trusts: add one, put schools in it, invite its admin and DPO."""
+
+
+def trust_for(name: str):
+    trust = trusts.trust_named(db.session, name)
+    if trust is None:
+        raise CommandError(f"no trust called {name.strip()[:80]}: see `gatekeeper trust list`")
+    return trust
+
+
+@trust_group.command("add")
+@click.option("--name", required=True, help="The trust's name.")
+@with_appcontext
+def trust_add(name: str) -> None:
+    """Add a trust; then put schools in it and invite its admin."""
+    try:
+        trust = trusts.add_trust(db.session, name, "command line")
+        db.session.commit()
+    except trusts.TrustError as error:
+        db.session.rollback()
+        raise CommandError(str(error)) from None
+    click.echo(f"added trust {trust.name}")
+
+
+@trust_group.command("list")
+@with_appcontext
+def trust_list() -> None:
+    """One line per trust: its name and its schools' URNs."""
+    for trust in db.session.scalars(select(trusts.Trust).order_by(trusts.Trust.name)):
+        urns = ",".join(s.urn or "-" for s in trusts.schools_of(db.session, trust.id))
+        click.echo(f"{trust.name}: {urns or 'no schools'}")
+
+
+@trust_group.command("add-school")
+@click.option("--trust", "name", required=True, help="The trust's name.")
+@click.option("--school", "urn", required=True, help="The school's URN.")
+@with_appcontext
+def trust_add_school(name: str, urn: str) -> None:
+    """Put a school in a trust (a school is in one trust at most)."""
+    trust, school = trust_for(name), school_for(urn)
+    try:
+        trusts.put_school(db.session, trust, school, "command line")
+        db.session.commit()
+    except trusts.TrustError as error:
+        db.session.rollback()
+        raise CommandError(str(error)) from None
+    click.echo(f"{school.name} (URN {school.urn}) is now in {trust.name}")
+
+
+@trust_group.command("invite")
+@click.argument("email")
+@click.option("--trust", "name", required=True, help="The trust's name.")
+@click.option("--role", required=True, type=click.Choice(TRUST_ROLES), help="trust_admin or dpo.")
+@with_appcontext
+def trust_invite(email: str, name: str, role: str) -> None:
+    """Invite EMAIL to a trust role; prints the one-time link (valid 24 hours) to give them."""
+    trust = trust_for(name)
+    try:
+        issued = invitations.invite_to_trust(db.session, trust, email, role, None)
+        db.session.commit()
+    except invitations.InvitationError as error:
+        db.session.rollback()
+        raise CommandError(str(error)) from None
+    hours = int(invitations.INVITATION_LIFETIME.total_seconds() // 3600)
+    click.echo(f"invited {issued.invitation.email} as {role} at {trust.name}; "
+               f"this link works once, for {hours} hours:")
+    click.echo(invitation_url(issued.token, current_app.config))
+
+
 def register(main: click.Group) -> None:
     main.add_command(school_group)
     main.add_command(user_group)
+    main.add_command(trust_group)

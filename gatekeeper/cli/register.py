@@ -84,6 +84,35 @@ def pupils_import(file: str, dry_run: bool, partial: bool, confirm_leavers: int 
         click.echo(f"imported: {plan.summary()}")
 
 
+@pupils.command("import-contacts")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Check and report; change nothing.")
+@school_option
+@with_appcontext
+def pupils_import_contacts(file: str, dry_run: bool, school_id: int | None) -> None:
+    """Import guardians from a SIMS or Arbor contacts export (CSV): one line per change or error."""
+    school = current_school(school_id)
+    try:
+        plan = actions.import_contacts(db.session, school.id, Path(file).read_bytes(),
+                                       apply=not dry_run, actor="command line")
+    except (OSError, ImportRefused) as error:
+        db.session.rollback()
+        raise CommandError(f"{file}: {error}") from None
+    for error in plan.errors:
+        click.echo(str(error))
+    if plan.errors:
+        db.session.rollback()
+        raise CommandError(f"{len(plan.errors)} problem(s) in {file}; nothing was imported")
+    for line in plan.lines():
+        click.echo(line)
+    if dry_run:
+        db.session.rollback()
+        click.echo(f"dry run, nothing changed: {plan.summary()}")
+    else:
+        db.session.commit()
+        click.echo(f"imported: {plan.summary()}")
+
+
 @pupils.command("undo-import")
 @click.argument("batch_id", type=int, metavar="BATCH_ID")
 @school_option

@@ -14,7 +14,7 @@ from consent.models import School
 from gatekeeper.extensions import db
 from gatekeeper.head.views import bp
 from gatekeeper.models import ROLES
-from gatekeeper.people import invitations, members, schools
+from gatekeeper.people import invitations, members, schools, sso
 from gatekeeper.people.links import invitation_url
 from gatekeeper.people.mail import mail_configured
 from gatekeeper.people.passwords import MAX_PASSWORD, MIN_PASSWORD, PasswordError
@@ -49,6 +49,23 @@ def school():
             return redirect(url_for("head.school"))
     return render_template("head/school.html", school=school, languages=LANGUAGE_LABELS,
                            title=_("The school's details"))
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+def sign_in_settings():
+    """The school's OpenID Connect sign-in (Microsoft 365, Google Workspace); the secret is
+    write-only: an empty field keeps the stored one."""
+    if request.method == "POST":
+        form = request.form
+        with commit_or_flash(_("Sign-in settings saved."), errors=(sso.SignInRefused,)) as saved:
+            sso.save_settings(db.session, g.school_id, form.get("label", "")[:100],
+                              form.get("discovery_url", "")[:600], form.get("client_id", "")[:300],
+                              form.get("client_secret", "")[:2000], form.get("enabled") == "1",
+                              current_user)
+        if saved:
+            return redirect(url_for("head.sign_in_settings"))
+    return render_template("head/sign_in.html", settings=sso.settings_of(db.session, g.school_id),
+                           providers=sso.PROVIDERS, title=_("Sign in with the school's accounts"))
 
 
 @bp.route("/invitations", methods=["POST"])
@@ -118,6 +135,12 @@ def temporary_password(user_id: int):
     return member_action(user_id, members.set_temporary_password,
                          _("%(name)s must choose a new password when they next sign in."),
                          request.form.get("password", "")[:MAX_PASSWORD + 1])
+
+
+@bp.route("/users/<int:user_id>/second-factor/reset", methods=["POST"])
+def reset_second_factor(user_id: int):
+    return member_action(user_id, members.reset_second_factor,
+                         _("%(name)s sets up their second factor again when they next sign in."))
 
 
 def people_globals() -> dict:

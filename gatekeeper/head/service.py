@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from consent.models import utcnow
 from gatekeeper.compliance import audit
 from gatekeeper.models import ROLES, Membership, Photo, Post, User
+from gatekeeper.people import grants
 from gatekeeper.people.members import active_heads
 from gatekeeper.states import PHOTO_WAITING, PhotoState, PostState
 
@@ -37,7 +38,8 @@ def school_users(session: Session, school_id: int) -> list[tuple[User, set[str]]
 
 
 def set_roles(session: Session, school_id: int, head: User, user: User, roles: set[str]) -> None:
-    """Grant and revoke so the user holds exactly `roles` here; every change is audited."""
+    """Grant and revoke so the user holds exactly `roles` here; every change is audited. A grant
+    of dsl or head is proposed instead, for a second person to confirm (people/grants.py)."""
     if not roles <= set(ROLES):
         raise UserError(_("Unknown role."))
     if any(m.suspended_at is not None for m in user.memberships if m.school_id == school_id):
@@ -54,6 +56,9 @@ def set_roles(session: Session, school_id: int, head: User, user: User, roles: s
             audit.record(session, "role_revoked", school_id=school_id, actor=head, subject=user,
                          detail={"role": membership.role})
     for role in sorted(roles - current):
+        if role in grants.SECOND_PERSON_ROLES:
+            grants.propose(session, school_id, head, user, role)
+            continue
         # Granting media_lead is the head's authorisation to release to official accounts.
         user.memberships.append(Membership(school_id=school_id, role=role, authorised_by_id=head.id))
         audit.record(session, "role_granted", school_id=school_id, actor=head, subject=user,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -10,6 +10,7 @@ from flask_login import current_user
 from gatekeeper.extensions import db
 from gatekeeper.head import service
 from gatekeeper.models import ROLES, Post, User
+from gatekeeper.people.grants import SECOND_PERSON_ROLES, GrantError
 from gatekeeper.people.invitations import open_invitations
 from gatekeeper.people.roles import ROLE_LABELS
 from gatekeeper.review.service import blur_boxes
@@ -52,9 +53,13 @@ def set_roles(user_id: int):
     user = db.session.get(User, user_id)
     if user is None or not any(m.school_id == g.school_id for m in user.memberships):
         abort(404)
+    chosen = chosen_roles()
     with commit_or_flash(_("Roles of %(name)s saved.", name=user.name),
-                         errors=(service.UserError,)):
-        service.set_roles(db.session, g.school_id, current_user, user, chosen_roles())
+                         errors=(service.UserError, GrantError)) as saved:
+        service.set_roles(db.session, g.school_id, current_user, user, chosen)
+    if saved and (chosen - user.roles_at(g.school_id)) & SECOND_PERSON_ROLES:
+        flash(_("Granting DSL or head waits for a second person: another head, the DSL or the "
+                "trust admin confirms it under Role grants."), "info")
     return redirect(url_for("head.users"))
 
 

@@ -11,13 +11,14 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 
 from consent import rules, services
-from consent.models import Guardian, Pupil, School
+from consent.models import Guardian, Pupil, School, utcnow
 from gatekeeper.extensions import db
 from gatekeeper.parents.links import LinkExpired, LinkRefused, matches, read_token
 from gatekeeper.register import actions
 from gatekeeper.register.forms import today
 from gatekeeper.register.wording import register_globals
 from gatekeeper.web.guard import public_blueprint
+from gatekeeper.worker.tasks import send_takedown_notice_task
 
 bp = public_blueprint(Blueprint("parents", __name__, url_prefix="/parent"))
 bp.context_processor(register_globals)
@@ -62,8 +63,12 @@ def consent(token: str):
 
 def answer(token: str, guardian: Guardian, purposes: tuple[str, ...]):
     said = {p: request.form[p] for p in purposes if request.form.get(p) in rules.ANSWERS}
+    since = utcnow()
     records = actions.parent_answers(db.session, guardian, said, purposes=purposes, on=today())
     db.session.commit()
+    if guardian.email and any(r.status in rules.STATUSES[1:] for r in records):  # refused, withdrawn
+        # Posts the "no" pulled are being taken down: the guardian is told once they are down.
+        send_takedown_notice_task(guardian.id, since.isoformat())
     if records:
         flash(_("Thank you: your answers are saved, and take effect now."), "success")
     else:

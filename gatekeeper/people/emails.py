@@ -52,9 +52,10 @@ def mail_invitation(invitation_id: int) -> str:
     link = invitation_url(tokens.make_token(invitations.TOKEN_PURPOSE, invitation.id, secret),
                           current_app.config)
     school = invitation.school
-    with force_locale(school.language):
-        subject = _("Your invitation to Gatekeeper at %(school)s", school=school.name)
-        deliver("invitation", invitation.email, school.language, school.id, subject, "invitation",
+    language = school.language if school is not None else "en"
+    with force_locale(language):
+        subject = _("Your invitation to Gatekeeper at %(school)s", school=invitation.place_name)
+        deliver("invitation", invitation.email, language, invitation.school_id, subject, "invitation",
                 invitation=invitation, school=school, link=link, role_label=role_label(invitation.role),
                 hours=int(invitations.INVITATION_LIFETIME.total_seconds() // 3600))
     return "sent"

@@ -1,5 +1,5 @@
-"""What every request of a signed-in person goes through: their own password first, and the
-current school named on every page."""
+"""What every request of a signed-in person goes through: their own password and a second factor
+first, and the current school named on every page."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from flask_login import current_user
 
 from consent.models import School
 from gatekeeper.extensions import db
-from gatekeeper.people import models  # noqa: F401  (the tables are part of the metadata)
+from gatekeeper.people import (
+    models,  # noqa: F401  (the tables are part of the metadata)
+    second_factor,
+)
 
 # What a user whose password someone else chose may still open before choosing their own.
 OPEN_WHILE_PASSWORD_MUST_CHANGE = frozenset({
@@ -16,8 +19,16 @@ OPEN_WHILE_PASSWORD_MUST_CHANGE = frozenset({
 })
 
 
+# What a user whose role needs a second factor may open before enrolling one.
+OPEN_WHILE_SECOND_FACTOR_MISSING = frozenset({
+    "account.second_factor_page", "auth.logout", "auth.login", "auth.code", "auth.set_language",
+    "static", "bootstrap.static",
+})
+
+
 def init_people(app: Flask) -> None:
     app.before_request(require_own_password)
+    app.before_request(require_second_factor)
     app.context_processor(school_globals)
 
 
@@ -27,6 +38,17 @@ def require_own_password():
             and request.endpoint not in OPEN_WHILE_PASSWORD_MUST_CHANGE
             and not (request.endpoint or "").startswith("welcome.")):
         return redirect(url_for("account.password"))
+    return None
+
+
+def require_second_factor():
+    """A role that needs a second factor opens nothing else until one is enrolled."""
+    if (current_user.is_authenticated and not current_user.must_change_password
+            and request.endpoint not in OPEN_WHILE_SECOND_FACTOR_MISSING
+            and not (request.endpoint or "").startswith("welcome.")
+            and second_factor.required_for(current_user)
+            and not second_factor.enrolled(db.session, current_user)):
+        return redirect(url_for("account.second_factor_page"))
     return None
 
 

@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 
 from consent.models import School, utcnow
 from gatekeeper.compliance import audit
-from gatekeeper.models import ROLES, Membership, User
-from gatekeeper.people import tokens
+from gatekeeper.models import ROLES, TRUST_ROLES, Membership, User
+from gatekeeper.people import grants, tokens, trusts
 from gatekeeper.people.auth import hash_password
-from gatekeeper.people.models import Invitation
+from gatekeeper.people.models import Invitation, Trust
 from gatekeeper.people.passwords import check_new_password
 
 INVITATION_LIFETIME = dt.timedelta(hours=24)
@@ -62,22 +62,40 @@ def invite(session: Session, school: School, email: str, role: str,
     if role not in ROLES:
         raise InvitationError(_("Unknown role %(role)s; expected one of %(roles)s.",
                                 role=role[:40], roles=", ".join(ROLES)))
+    return issue(session, email, role, inviter, school=school)
+
+
+def invite_to_trust(session: Session, trust: Trust, email: str, role: str,
+                    inviter: User | None) -> IssuedInvitation:
+    """Invite `email` to hold a trust role (trust_admin or dpo) at `trust`."""
+    email = normal_email(email)
+    if role not in TRUST_ROLES:
+        raise InvitationError(_("Unknown role %(role)s; expected one of %(roles)s.",
+                                role=role[:40], roles=", ".join(TRUST_ROLES)))
+    return issue(session, email, role, inviter, trust=trust)
+
+
+def issue(session: Session, email: str, role: str, inviter: User | None, *,
+          school: School | None = None, trust: Trust | None = None) -> IssuedInvitation:
+    """The invitation and its one-time token; an open one for the same place and role is replaced."""
     if inviter is not None and inviter.email.lower() == email:
         raise InvitationError(_("You cannot invite yourself: nobody grants a role to themselves."))
     now = utcnow()
+    school_id, trust_id = (school.id if school else None), (trust.id if trust else None)
+    place = (Invitation.school_id == school_id) if school else (Invitation.trust_id == trust_id)
     session.execute(update(Invitation).where(
-        Invitation.school_id == school.id, Invitation.email == email, Invitation.role == role,
+        place, Invitation.email == email, Invitation.role == role,
         Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None),
     ).values(revoked_at=now))
     secret, digest = tokens.new_secret()
-    invitation = Invitation(school_id=school.id, email=email, role=role,
+    invitation = Invitation(school_id=school_id, trust_id=trust_id, email=email, role=role,
                             invited_by_id=inviter.id if inviter else None,
                             invited_by=inviter.email if inviter else "command line",
                             token_hash=digest, created_at=now, expires_at=now + INVITATION_LIFETIME)
     session.add(invitation)
     session.flush()
-    audit.record(session, "invitation_sent", school_id=school.id, actor=inviter or "command line",
-                 subject=invitation, detail={"email": email, "role": role})
+    audit.record(session, "invitation_sent", school_id=school_id, actor=inviter or "command line",
+                 subject=invitation, detail={"email": email, "role": role, "trust": trust_id})
     return IssuedInvitation(invitation, tokens.make_token(TOKEN_PURPOSE, invitation.id, secret))
 
 
@@ -140,15 +158,40 @@ def grant(session: Session, invitation: Invitation, user: User) -> None:
     ).values(accepted_at=utcnow(), accepted_by_id=user.id))
     if used.rowcount != 1:
         raise InvitationRefused(_("This invitation has already been used. Sign in instead."), 410)
-    held = {m.role for m in user.memberships if m.school_id == invitation.school_id}
-    if invitation.role not in held:  # a deactivated member stays deactivated until reactivated
-        user.memberships.append(Membership(school_id=invitation.school_id, role=invitation.role,
-                                           authorised_by_id=invitation.invited_by_id))
     audit.record(session, "invitation_accepted", school_id=invitation.school_id, actor=user,
                  subject=invitation, detail={"role": invitation.role})
+    if invitation.trust_id is not None:
+        trusts.grant_trust_role(session, invitation.trust_id, user, invitation.role,
+                                invitation.invited_by_id)
+    elif needs_second_person(session, invitation):
+        grants.propose(session, invitation.school_id, invitation.inviter, user, invitation.role)
+        return
+    else:
+        held = {m.role for m in user.memberships if m.school_id == invitation.school_id}
+        if invitation.role not in held:  # a deactivated member stays deactivated until reactivated
+            user.memberships.append(Membership(school_id=invitation.school_id, role=invitation.role,
+                                               authorised_by_id=invitation.invited_by_id))
     audit.record(session, "role_granted", school_id=invitation.school_id,
                  actor=invitation.inviter or invitation.invited_by, subject=user,
                  detail={"role": invitation.role, "invitation": invitation.id})
+
+
+def needs_second_person(session: Session, invitation: Invitation) -> bool:
+    """A head's invitation to dsl or head waits for a second person once accepted; the command
+    line's (a new school's first head) and the trust admin's (who would confirm it) do not."""
+    if invitation.role not in grants.SECOND_PERSON_ROLES or invitation.inviter is None:
+        return False
+    trust = trusts.trust_of_school(session, invitation.school_id)
+    return trust is None or "trust_admin" not in trusts.roles_by_trust(session, invitation.inviter).get(
+        trust.id, set())
+
+
+def waiting_for_second_person(invitation: Invitation, user: User) -> bool:
+    """Whether the accepted invitation left the user without its role until someone confirms."""
+    if invitation.trust_id is not None:
+        return False
+    return invitation.role not in {m.role for m in user.memberships
+                                   if m.school_id == invitation.school_id}
 
 
 def open_invitations(session: Session, school_id: int) -> list[Invitation]:

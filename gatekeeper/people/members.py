@@ -1,5 +1,5 @@
 """The head's changes to the people of their school: deactivate, reactivate, remove, a temporary
-password. Each acts on this school's membership only, ends the person's sessions at once, and is
+password, a reset of a lost second factor. Each acts on this school's membership only, ends the person's sessions at once, and is
 audited. Nobody acts on themselves here, and a school always keeps an active head.
 """
 
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from consent.models import utcnow
 from gatekeeper.compliance import audit
 from gatekeeper.models import Membership, User
+from gatekeeper.people import second_factor
 from gatekeeper.people.passwords import check_new_password, end_sessions, set_password
 
 
@@ -91,3 +92,16 @@ def set_temporary_password(session: Session, school_id: int, head: User, user: U
     check_new_password(password, password)
     set_password(user, password, chosen_by_user=False)
     audit.record(session, "temporary_password_set", school_id=school_id, actor=head, subject=user)
+
+
+def reset_second_factor(session: Session, school_id: int, head: User, user: User) -> None:
+    """For someone who lost their phone and their recovery codes: they enrol again at sign-in.
+
+    Refused, as a temporary password is, for anyone who also works at another school or a trust.
+    """
+    if user.id == head.id:
+        raise MemberError(_("You cannot do this to your own account."))
+    if any(m.school_id != school_id for m in user.memberships) or second_factor.trust_roles(user):
+        raise MemberError(_("This person also belongs to another school or the trust: ask the "
+                            "trust admin to reset their second factor."))
+    second_factor.reset(session, user, head, school_id)

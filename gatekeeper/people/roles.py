@@ -8,4 +8,6 @@ ROLE_LABELS = {
     "dsl": _l("DSL (no-publish list)"),
     "media_lead": _l("Media lead (reviews and releases)"),
     "head": _l("Head"),
+    "trust_admin": _l("Trust admin (schools and their heads)"),
+    "dpo": _l("Data protection officer (audit trail, subject access)"),
 }

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user
 
 from gatekeeper.extensions import db
-from gatekeeper.models import ROLES
-from gatekeeper.people import invitations, passwords, resets
+from gatekeeper.models import ROLES, TRUST_ROLES
+from gatekeeper.people import grants, invitations, passwords, resets, second_factor
 from gatekeeper.people.binding import bind_session
 from gatekeeper.people.invitations import InvitationError, InvitationRefused, normal_email
 from gatekeeper.people.passwords import MAX_PASSWORD, PasswordError
 from gatekeeper.people.roles import ROLE_LABELS
 from gatekeeper.web.commits import commit_or_flash
 from gatekeeper.web.guard import guard_blueprint, public_blueprint
+from gatekeeper.web.qr import qr_svg
 from gatekeeper.worker.tasks import send_reset_task
 
 # Public by design: the signed one-time link is the key, and it opens only its own invitation.
 welcome_bp = public_blueprint(Blueprint("welcome", __name__, url_prefix="/welcome"))
-account_bp = guard_blueprint(Blueprint("account", __name__, url_prefix="/account"), *ROLES)
+account_bp = guard_blueprint(Blueprint("account", __name__, url_prefix="/account"), *ROLES,
+                             *TRUST_ROLES)
+# Role grants waiting for a second person: the heads and the DSL of the school decide them.
+grants_bp = guard_blueprint(Blueprint("grants", __name__, url_prefix="/grants"), "head", "dsl")
 
 
 def field(name: str, limit: int = MAX_PASSWORD) -> str:
@@ -30,13 +34,14 @@ def refused(error: InvitationRefused):
     return render_template("welcome/refused.html", message=str(error), title=_("Invitation")), error.status
 
 
-def start_session(user, school_id: int) -> None:
+def start_session(user, school_id: int | None) -> None:
     """Sign in afresh (no fixation) straight into the school that invited them."""
     session.clear()
     login_user(user)
     bind_session()  # the session holds only in this browser, as after a sign-in
     session.permanent = True
-    session["school_id"] = school_id
+    if school_id is not None:
+        session["school_id"] = school_id
 
 
 @welcome_bp.route("/<token>", methods=["GET", "POST"])
@@ -61,13 +66,26 @@ def accept(token: str):
             db.session.rollback()
             flash(str(error), "danger")
         else:
-            start_session(user, invitation.school_id)
-            flash(_("Welcome to %(school)s.", school=invitation.school.name), "success")
-            return redirect(url_for("home.index"))
+            return after_acceptance(invitation, user)
 
     return render_template("welcome/accept.html", invitation=invitation, token=token,
                            role_label=ROLE_LABELS[invitation.role],
                            min_password=passwords.MIN_PASSWORD, title=_("Invitation"))
+
+
+def after_acceptance(invitation, user):
+    """Into the school (or trust) that invited them, through the second factor their role needs;
+    a role waiting for a second person opens nothing yet."""
+    if invitations.waiting_for_second_person(invitation, user):
+        return render_template("welcome/waiting.html", place=invitation.place_name,
+                               role_label=ROLE_LABELS[invitation.role], title=_("Invitation"))
+    start_session(user, invitation.school_id)
+    if invitation.trust_id is not None:
+        session["trust_id"] = invitation.trust_id
+    flash(_("Welcome to %(school)s.", school=invitation.place_name), "success")
+    if second_factor.required_for(user) and not second_factor.enrolled(db.session, user):
+        return redirect(url_for("account.second_factor_page"))
+    return redirect(url_for("home.index"))
 
 
 @welcome_bp.route("/reset", methods=["GET", "POST"])
@@ -127,3 +145,61 @@ def password():
             return redirect(url_for("home.index"))
     return render_template("account/password.html", forced=current_user.must_change_password,
                            min_password=passwords.MIN_PASSWORD, title=_("Change your password"))
+
+
+def sign_in_again(user) -> None:
+    """Carry this session over a change that ended every session of the user."""
+    school_id = session.get("school_id")
+    login_user(user)
+    if school_id:
+        session["school_id"] = school_id
+
+
+@account_bp.route("/second-factor", methods=["GET", "POST"])
+def second_factor_page():
+    """Enrol an authenticator (QR code and the secret as text), or see the one enrolled."""
+    user = current_user._get_current_object()
+    if second_factor.enrolled(db.session, user):
+        return render_template("account/second_factor.html", enrolled=True, title=_("Second factor"),
+                               left=second_factor.recovery_codes_left(db.session, user))
+    if request.method == "POST":
+        with commit_or_flash(None, errors=(second_factor.CodeRefused,)) as done:
+            codes = second_factor.confirm_enrolment(db.session, user, field("code", 40))
+        if done:
+            sign_in_again(user)
+            return render_template("account/recovery_codes.html", codes=codes,
+                                   title=_("Your recovery codes"))
+    secret = second_factor.pending_secret(db.session, user)
+    db.session.commit()
+    return render_template("account/second_factor.html", enrolled=False, secret=secret,
+                           qr=qr_svg(second_factor.provisioning_uri(user, secret)),
+                           required=second_factor.required_for(user), title=_("Second factor"))
+
+
+@account_bp.route("/second-factor/recovery-codes", methods=["POST"])
+def recovery_codes():
+    """New recovery codes (the old ones stop working), after a code from the authenticator."""
+    user = current_user._get_current_object()
+    with commit_or_flash(None, errors=(second_factor.CodeRefused,)) as done:
+        second_factor.check_code(db.session, user, field("code", 40))
+        codes = second_factor.new_recovery_codes(db.session, user)
+    if not done:
+        return redirect(url_for("account.second_factor_page"))
+    return render_template("account/recovery_codes.html", codes=codes, title=_("Your recovery codes"))
+
+
+@grants_bp.route("/")
+def index():
+    return render_template("grants/index.html", proposals=grants.pending(db.session, [g.school_id]),
+                           role_labels=ROLE_LABELS, title=_("Role grants"))
+
+
+@grants_bp.route("/<int:proposal_id>/confirm", methods=["POST"], defaults={"confirm": True})
+@grants_bp.route("/<int:proposal_id>/refuse", methods=["POST"], defaults={"confirm": False},
+                 endpoint="refuse")
+def decide(proposal_id: int, confirm: bool):
+    done = _("The role is granted.") if confirm else _("The role grant is refused.")
+    with commit_or_flash(done, errors=(grants.GrantError,)):
+        grants.decide(db.session, proposal_id, [g.school_id], current_user._get_current_object(),
+                      confirm)
+    return redirect(url_for("grants.index"))

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 
 from sqlalchemy.orm import Session
 
-from consent import importer, rules, services
+from consent import contacts, importer, rules, services
 from consent.models import ConsentRecord, Guardian, NoPublishEntry, Pupil
 from gatekeeper.compliance import audit
 from gatekeeper.models import User
@@ -190,6 +190,13 @@ def issue_parent_link(session: Session, guardian: Guardian, *, actor: Actor) -> 
     return nonce
 
 
+def renews(facts, giver: str, purpose: str, on: dt.date) -> bool:
+    """Whether this giver's grant in force lapses within the renewal window (a "yes" renews it)."""
+    fact = rules.latest_by_giver(facts, purpose).get(giver)
+    return (fact is not None and rules.grant_in_force(fact, on) and fact.expires_on is not None
+            and fact.expires_on <= on + dt.timedelta(days=rules.RENEWAL_WINDOW_DAYS))
+
+
 def revoke_parent_link(session: Session, guardian: Guardian, *, actor: Actor) -> None:
     services.revoke_link(guardian)
     audit.record(session, "parent_link_revoked", school_id=guardian.school_id, actor=actor,
@@ -206,6 +213,8 @@ def parent_answers(session: Session, guardian: Guardian, answers: Mapping[str, s
     for purpose, said in answers.items():
         current = rules.giver_answer(facts, giver, purpose, on)
         status = rules.status_for_answer(current, said)
+        if status is None and said == "yes" and renews(facts, giver, purpose, on):
+            status = "granted"  # a renewal round's "yes": the grant in force lapses soon
         if status is not None:
             changes[purpose] = status
     return record_form(
@@ -287,3 +296,15 @@ def import_settings(config: Mapping) -> tuple[float, int]:
     """The app's leaver share limit and grace period in days (config overrides the defaults)."""
     return (float(config.get("LEAVER_SHARE_LIMIT", importer.LEAVER_SHARE_LIMIT)),
             int(config.get("LEAVER_GRACE_DAYS", importer.LEAVER_GRACE_DAYS)))
+
+
+def import_contacts(session: Session, school_id: int, data: bytes, *, apply: bool,
+                    actor: Actor) -> contacts.ContactsPlan:
+    """Check a contacts export and, if asked and every row is valid, apply it, audited.
+    Raises importer.ImportRefused when the file as a whole cannot be read."""
+    plan = contacts.plan_contacts(session, school_id, contacts.read_contacts(data))
+    if apply and not plan.errors and (plan.new or plan.updated):
+        contacts.apply_contacts(session, school_id, plan)
+        audit.record(session, "contacts_imported", school_id=school_id, actor=actor, detail={
+            "rows": len(plan.parsed.rows), "new": len(plan.new), "updated": len(plan.updated)})
+    return plan

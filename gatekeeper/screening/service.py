@@ -48,23 +48,27 @@ def load_gallery(session: Session, school_id: int, cipher, on: dt.date | None = 
                     for pid, upn, sealed, taken in rows], on=on or school_today())
 
 
-def guardian_key(name: str, email: str | None) -> str:
-    """Who a guardian is, across the pupils they are recorded for: their email where the school
-    has one (two parents may share a name), else their name."""
+def guardian_key(name: str, email: str | None, contact_key: str | None = None) -> str:
+    """Who a guardian is, across the pupils they are recorded for: the MIS contact they were
+    imported as (consent/contacts.py), else their email (two parents may share a name), else
+    their name."""
+    if contact_key:
+        return contact_key
     return f"email:{email.strip()}" if email and email.strip() else name
 
 
 def load_families(session: Session, school_id: int) -> tuple[dict[int, set[int]], set[int]]:
     """Siblings (current pupils who share a guardian) and twins (siblings born the same day)."""
     rows = session.execute(
-        select(Guardian.pupil_id, Guardian.name, Guardian.email, Pupil.date_of_birth)
+        select(Guardian.pupil_id, Guardian.name, Guardian.email, Guardian.contact_key,
+               Pupil.date_of_birth)
         .join(Pupil, Pupil.id == Guardian.pupil_id)
         .where(Guardian.school_id == school_id, Pupil.left_on.is_(None))
     ).all()
     guardians: dict[int, set[str]] = defaultdict(set)
     births = {}
-    for pupil_id, name, email, born in rows:
-        guardians[pupil_id].add(guardian_key(name, email))
+    for pupil_id, name, email, contact, born in rows:
+        guardians[pupil_id].add(guardian_key(name, email, contact))
         births[pupil_id] = born
     return families(guardians, births)
 

@@ -3,10 +3,10 @@
 from flask import Blueprint, g, redirect, render_template, url_for
 from flask_babel import gettext as _
 
-from gatekeeper.models import ROLES
+from gatekeeper.models import ROLES, TRUST_ROLES
 from gatekeeper.web.guard import guard_blueprint
 
-bp = guard_blueprint(Blueprint("home", __name__), *ROLES)
+bp = guard_blueprint(Blueprint("home", __name__), *ROLES, *TRUST_ROLES)
 
 START_PAGES = (
     ("media_lead", "review.index"),
@@ -14,6 +14,8 @@ START_PAGES = (
     ("dsl", "safeguarding.index"),
     ("admin", "register.index"),
     ("staff", "uploads.index"),
+    ("trust_admin", "trust.index"),
+    ("dpo", "dpo.audit_trail"),
 )
 
 

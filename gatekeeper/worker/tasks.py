@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from consent.models import utcnow
 from gatekeeper.compliance.retention import app_purge
 from gatekeeper.extensions import db
+from gatekeeper.parents.mailing import mail_parent_link, mail_takedown_notice
 from gatekeeper.people.emails import mail_invitation, mail_reset
 from gatekeeper.publishing.service import due_post_ids, publish_post
 from gatekeeper.publishing.takedown import carry_out_takedowns
@@ -30,6 +31,9 @@ SCREEN_RETRIES = 2
 SCREEN_RETRY_DELAY_S = 10
 MAIL_RETRIES = 3
 MAIL_RETRY_DELAY_S = 60
+# The takedown notice waits for the takedowns it reports: an hour of tries, five minutes apart.
+NOTICE_RETRIES = 12
+NOTICE_RETRY_DELAY_S = 300
 
 
 @app_task(retries=SCREEN_RETRIES, retry_delay=SCREEN_RETRY_DELAY_S)
@@ -119,3 +123,13 @@ def send_invitation_task(invitation_id: int) -> str:
 @app_task(retries=MAIL_RETRIES, retry_delay=MAIL_RETRY_DELAY_S)
 def send_reset_task(email: str) -> str:
     return mail_reset(email)
+
+
+@app_task(retries=MAIL_RETRIES, retry_delay=MAIL_RETRY_DELAY_S)
+def send_parent_link_task(guardian_id: int, reminder: bool = False) -> str:
+    return mail_parent_link(guardian_id, reminder)
+
+
+@app_task(retries=NOTICE_RETRIES, retry_delay=NOTICE_RETRY_DELAY_S)
+def send_takedown_notice_task(guardian_id: int, since_iso: str) -> str:
+    return mail_takedown_notice(guardian_id, since_iso)

@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
+from tests.support.codes import code_after, code_for
 from tests.support.fixtures import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
@@ -26,6 +27,8 @@ PHONE = {"width": 390, "height": 844}
 # them slow (a sign-in took 16 s to answer under load), so the bound is generous, not tuned.
 WAIT_LIMIT_MS = 60_000
 expect.set_options(timeout=WAIT_LIMIT_MS)
+# The app each live server serves, by its address: sign_in reads a user's authenticator from it.
+LIVE_APPS: dict[str, object] = {}
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 
 
@@ -66,7 +69,9 @@ def live_app(app):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     app.config["LIVE_URL"] = f"http://127.0.0.1:{server.server_port}"
+    LIVE_APPS[app.config["LIVE_URL"]] = app
     yield app
+    LIVE_APPS.pop(app.config["LIVE_URL"], None)
     server.shutdown()
     thread.join(5)
 
@@ -94,6 +99,33 @@ def sign_in(page, email: str, password: str = PASSWORD) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state()
+    if "/auth/code" in page.url:
+        answer_code(page, email)
+    elif "/account/second-factor" in page.url:
+        enrol_shown_secret(page)
+
+
+def live_app_of(page):
+    origin = "/".join(page.url.split("/")[:3])
+    return LIVE_APPS[origin]
+
+
+def answer_code(page, email: str) -> None:
+    """Type the code the user's authenticator shows now, as they would."""
+    page.locator("#code").fill(code_for(live_app_of(page), email))
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_load_state()
+
+
+def enrol_shown_secret(page) -> str:
+    """Set up an authenticator with the key the enrolment page shows; past the recovery codes."""
+    secret = page.locator("#totp-secret").inner_text()
+    page.locator("#code").fill(code_after(secret, 0))
+    page.get_by_role("button", name="Set up the second factor").click()
+    expect(page.locator("#recovery-codes")).to_be_visible()
+    page.get_by_role("link", name="I have kept them: continue").click()
+    page.wait_for_load_state()
+    return secret
 
 
 def wait_until_styled(page) -> None:

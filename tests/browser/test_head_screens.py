@@ -2,7 +2,13 @@
 
 import pytest
 
-from tests.browser.conftest import IPAD_LANDSCAPE, IPAD_PORTRAIT, screenshot, sign_in
+from tests.browser.conftest import (
+    IPAD_LANDSCAPE,
+    IPAD_PORTRAIT,
+    enrol_shown_secret,
+    screenshot,
+    sign_in,
+)
 from tests.support.fixtures import add_pupil, upload_photo
 
 pytestmark = pytest.mark.browser
@@ -31,6 +37,8 @@ def test_head_invites_a_media_lead_who_accepts_in_their_own_browser(page_at, sch
     screenshot(newcomer, "invitation-accept")
     newcomer.get_by_role("button", name="Create my account").click()
     newcomer.get_by_text("Welcome to Test School.").wait_for()
+    assert newcomer.url.endswith("/account/second-factor")  # a media lead needs a second factor
+    enrol_shown_secret(newcomer)
     assert newcomer.url.endswith("/review/")
 
     page.goto("/head/users")

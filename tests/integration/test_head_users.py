@@ -27,6 +27,7 @@ def test_head_invites_a_media_lead_who_accepts_and_can_then_review(app, login_as
     accepted = browser.post(path, {"name": "Mrs Jones", "password": "a long first password",
                                    "confirm": "a long first password"})
     assert accepted.status_code == 302
+    assert accepted.headers["Location"].endswith("/account/second-factor")  # their role needs one
     with app.app_context():
         from gatekeeper.extensions import db
 
@@ -34,6 +35,7 @@ def test_head_invites_a_media_lead_who_accepts_and_can_then_review(app, login_as
         actions = list(db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
     assert memberships(app, "jones@testschool.test") == {"media_lead": head_id}
     assert actions[-4:] == ["invitation_sent", "user_created", "invitation_accepted", "role_granted"]
+    browser.enrol_shown_secret()
     assert browser.get("/review/").status_code == 200
     fresh = Browser(app.test_client())
     assert fresh.login("jones@testschool.test", "a long first password").status_code == 302

@@ -66,6 +66,8 @@ def test_a_new_school_and_its_first_head_from_install_to_sign_in(run, app):
     head.refresh_token(path)
     done = head.post(path, {"name": "Mrs Pritchard", "password": HEAD_PASSWORD, "confirm": HEAD_PASSWORD})
     assert done.status_code == 302
+    assert done.headers["Location"].endswith("/account/second-factor")
+    head.enrol_shown_secret()  # the setup link leads through the second factor
     page = head.get("/head/").get_data(as_text=True)
     assert "Ysgol y Bryn" in page and '<html lang="cy">' in page  # the school's default language
     again = Browser(app.test_client())

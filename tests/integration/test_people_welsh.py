@@ -12,7 +12,12 @@ from tests.support.fixtures import invitation_path
 PEOPLE_SCOPE = ("gatekeeper/people/", "gatekeeper/head/people.py", "templates/welcome/",
                 "templates/account/", "templates/head/school.html", "templates/head/invited.html",
                 "templates/head/users.html", "templates/base.html", "templates/mail/",
-                "templates/auth/login.html")
+                "templates/auth/", "gatekeeper/trust/", "templates/trust/", "templates/grants/",
+                "gatekeeper/head/views.py", "gatekeeper/register/contacts.py",
+                "templates/register/contacts.html", "gatekeeper/parents/mailing.py",
+                "gatekeeper/register/rounds.py", "templates/register/links.html",
+                "templates/register/links_sent.html", "templates/register/letters.html",
+                "templates/head/sign_in.html")
 
 
 def test_every_people_screen_text_has_a_welsh_translation():

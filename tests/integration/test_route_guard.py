@@ -8,7 +8,10 @@ from gatekeeper.models import ROLES
 from tests.support.fixtures import Browser
 
 PUBLIC_PREFIXES = ("/static/", "/bootstrap/")
-ALWAYS_PUBLIC = {("auth.login", "GET"), ("auth.login", "POST"), ("auth.set_language", "POST")}
+ALWAYS_PUBLIC = {("auth.login", "GET"), ("auth.login", "POST"), ("auth.set_language", "POST"),
+                 # Sign-in through the school's provider starts before anyone is signed in; its
+                 # own tests: tests/integration/test_sso.py.
+                 ("auth.sso_start", "GET")}
 # Public by design, opened only by a signed token, with their own tests of what the token opens:
 # the parent link (tests/integration/test_parent_link.py), invitations and password resets
 # (tests/integration/test_people_tokens.py).

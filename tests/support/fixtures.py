@@ -10,9 +10,12 @@ from flask.testing import FlaskClient
 from consent.models import School
 from gatekeeper.models import ROLES, AccountReleaser, Membership, OfficialAccount, User
 from gatekeeper.people.auth import hash_password
+from gatekeeper.people.second_factor import REQUIRED_FOR
+from tests.support.codes import code_after, code_for, enrol
 
 PASSWORD = "correct horse battery staple"
 TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+SHOWN_SECRET = re.compile(r'id="totp-secret">([A-Z2-7]+)<')
 INVITATION_LINK = re.compile(r'id="invitation-link" readonly value="https?://[^/"]+(/welcome/[^"]+)"')
 
 
@@ -23,7 +26,8 @@ def password_hash() -> str:
 
 
 def make_school(session, name: str = "Test School") -> School:
-    """A school with one user per role (email `<role>@<slug>.test`) and an approved outbox account."""
+    """A school with one user per role (email `<role>@<slug>.test`; those whose role needs a second
+    factor enrolled with codes.TOTP_SECRET) and an approved outbox account."""
     import datetime as dt
     import json
 
@@ -37,6 +41,8 @@ def make_school(session, name: str = "Test School") -> School:
         session.add(user)
         session.flush()
         session.add(Membership(user_id=user.id, school_id=school.id, role=role))
+        if role in REQUIRED_FOR:
+            enrol(session, user)
         users[role] = user
     account = OfficialAccount(
         school_id=school.id, platform="Facebook", handle=f"@{slug}", purpose="social_media",
@@ -67,13 +73,36 @@ class Browser:
         return self.token
 
     def login(self, email: str, password: str = PASSWORD):
+        """Sign in as a person does: the password, then the authenticator's code when asked (or,
+        for a role that needs one and has none yet, enrol an authenticator as the page shows)."""
         self.refresh_token()
         response = self.client.post(
             "/auth/login", data={"email": email, "password": password, "csrf_token": self.token}
         )
+        location = response.headers.get("Location", "")
+        if response.status_code == 302 and location.endswith("/auth/code"):
+            response = self.answer_code(code_for(self.client.application, email))
+        elif response.status_code == 302 and location.endswith("/account/second-factor"):
+            self.enrol_shown_secret()
         if response.status_code == 302:
             self.refresh_token("/auth/login")
         return response
+
+    def answer_code(self, code: str):
+        self.refresh_token("/auth/code")
+        return self.client.post("/auth/code", data={"code": code, "csrf_token": self.token})
+
+    def enrol_shown_secret(self) -> str:
+        """Enrol the secret the enrolment page shows as text; returns it."""
+        page = self.client.get("/account/second-factor").get_data(as_text=True)
+        match = SHOWN_SECRET.search(page)
+        assert match, "no secret on the enrolment page"
+        self.token = TOKEN.search(page).group(1)
+        confirmed = self.client.post("/account/second-factor",
+                                     data={"code": code_after(match.group(1), 0),
+                                           "csrf_token": self.token})
+        assert "recovery-codes" in confirmed.get_data(as_text=True), "enrolment not confirmed"
+        return match.group(1)
 
     def get(self, path: str, **kwargs):
         return self.client.get(path, **kwargs)
@@ -82,6 +111,26 @@ class Browser:
         data = dict(data or {})
         data.setdefault("csrf_token", self.token)
         return self.client.post(path, data=data, headers={"X-CSRFToken": self.token}, **kwargs)
+
+
+def make_trust(session, name: str, school_ids: list[int]):
+    """A trust holding these schools, with a trust_admin and a dpo (`<role>@<slug>.test`, both
+    enrolled with codes.TOTP_SECRET)."""
+    from gatekeeper.people.models import Trust, TrustMembership, TrustSchool
+
+    trust = Trust(name=name)
+    session.add(trust)
+    session.flush()
+    session.add_all(TrustSchool(trust_id=trust.id, school_id=ident) for ident in school_ids)
+    slug = re.sub(r"\W+", "", name.lower())
+    for role in ("trust_admin", "dpo"):
+        user = User(email=f"{role}@{slug}.test", name=f"{name} {role}", password_hash=password_hash())
+        session.add(user)
+        session.flush()
+        session.add(TrustMembership(user_id=user.id, trust_id=trust.id, role=role))
+        enrol(session, user)
+    session.commit()
+    return trust
 
 
 def invitation_path(page) -> str:

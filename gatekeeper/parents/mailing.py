@@ -1,0 +1,164 @@
+"""Parent links by email and on paper: to one guardian, a year group, or everyone whose consent is
+due for renewal (a renewal round), reminders, and the notice that a photo has been taken down.
+
+The web and the command line choose the guardians and queue one task per guardian with an email
+address; the worker issues the link (a new one replaces the old), commits, then sends it, so the
+token exists only in the message. Guardians without an address get a printed letter with the link
+as a QR code. Every message is audited without its link (people/emails.deliver).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from consent import services
+from consent.models import Guardian, Pupil, School
+from gatekeeper.compliance import audit
+from gatekeeper.extensions import db
+from gatekeeper.models import Post, Takedown, User
+from gatekeeper.parents.links import link_days, make_token
+from gatekeeper.people.emails import deliver
+from gatekeeper.people.links import base_url
+from gatekeeper.people.mail import MailNotConfigured, mail_settings
+from gatekeeper.states import PostState, TakedownState
+
+KINDS = ("guardian", "year", "renewal")
+MAX_ROUND = 5000  # guardians in one round: a whole school of 2,000 pupils has fewer
+
+
+class RoundError(ValueError):
+    """A round that cannot be sent; the message is fit to show."""
+
+
+class TakedownNotDone(Exception):
+    """A post the notice is about is still being taken down: the task tries again later."""
+
+
+@dataclass
+class Round:
+    """The guardians a round reaches: by email, or on a printed letter."""
+
+    kind: str
+    emailed: list[Guardian] = field(default_factory=list)
+    letters: list[Guardian] = field(default_factory=list)
+
+
+def choose_guardians(session: Session, school_id: int, kind: str, *, on: dt.date,
+                     purposes: Iterable[str], year_group: str = "",
+                     guardian_id: int | None = None, days: int = 30) -> list[Guardian]:
+    """The guardians of pupils on roll that a round is for."""
+    if kind not in KINDS:
+        raise RoundError(_("Choose one guardian, a year group or the renewal round."))
+    on_roll = select(Pupil.id).where(Pupil.school_id == school_id, Pupil.left_on.is_(None))
+    if kind == "guardian":
+        pupils = on_roll
+        query = select(Guardian).where(Guardian.id == (guardian_id or 0))
+    elif kind == "year":
+        if not year_group:
+            raise RoundError(_("Choose a year group."))
+        pupils = on_roll.where(Pupil.year_group == year_group)
+        query = select(Guardian)
+    else:
+        due = [pupil.id for pupil, _records in services.renewals_due(session, school_id, purposes,
+                                                                      on, days)]
+        pupils = on_roll.where(Pupil.id.in_(due))
+        query = select(Guardian)
+    chosen = list(session.scalars(query.where(Guardian.school_id == school_id,
+                                              Guardian.pupil_id.in_(pupils))
+                                  .order_by(Guardian.pupil_id, Guardian.id).limit(MAX_ROUND + 1)))
+    if len(chosen) > MAX_ROUND:
+        raise RoundError(_("A round reaches at most %(n)d guardians.", n=MAX_ROUND))
+    if not chosen:
+        raise RoundError(_("Nobody to send to: no guardian of a pupil on roll matches."))
+    return chosen
+
+
+def plan_round(session: Session, school_id: int, kind: str, guardians: list[Guardian],
+               actor: User | str, reminder: bool = False, by_email: bool = True) -> Round:
+    """Split the guardians into email and letter (every one a letter when the school sends no
+    email), and audit the round (counts only)."""
+    round_ = Round(kind=kind)
+    for guardian in guardians:
+        (round_.emailed if guardian.email and by_email else round_.letters).append(guardian)
+    audit.record(session, "parent_links_round", school_id=school_id, actor=actor, detail={
+        "kind": kind, "reminder": reminder, "emailed": len(round_.emailed),
+        "letters": len(round_.letters)})
+    return round_
+
+
+def issue_link(session: Session, guardian: Guardian, actor: User | str) -> str:
+    """A new link for the guardian (the earlier one stops working): its full address."""
+    services.issue_link_nonce(guardian)
+    audit.record(session, "parent_link_issued", school_id=guardian.school_id, actor=actor,
+                 subject=guardian, detail={"pupil_id": guardian.pupil_id})
+    return parent_url(make_token(guardian))
+
+
+def parent_url(token: str) -> str:
+    return f"{base_url(current_app.config)}/parent/{token}"
+
+
+def mail_parent_link(guardian_id: int, reminder: bool = False) -> str:
+    """The worker: a fresh link, committed, then sent in the school's language."""
+    try:
+        mail_settings(current_app.config)
+    except MailNotConfigured:
+        return "mail not configured"
+    guardian = db.session.get(Guardian, guardian_id)
+    pupil = db.session.get(Pupil, guardian.pupil_id) if guardian else None
+    if guardian is None or not guardian.email or pupil is None or pupil.left_on is not None:
+        return "no message"
+    link = issue_link(db.session, guardian, "worker")
+    db.session.commit()
+    school = db.session.get(School, guardian.school_id)
+    with force_locale(school.language):
+        subject = (_("Reminder: photo consent for %(name)s at %(school)s", name=pupil.first_name,
+                     school=school.name) if reminder else
+                   _("Photo consent for %(name)s at %(school)s", name=pupil.first_name,
+                     school=school.name))
+        deliver("parent_reminder" if reminder else "parent_link", guardian.email, school.language,
+                school.id, subject, "parent_link", guardian=guardian, pupil=pupil, school=school,
+                link=link, days=link_days(), reminder=reminder)
+    return "sent"
+
+
+def withdrawn_since(session: Session, pupil: Pupil, since: dt.datetime) -> list[Post]:
+    return list(session.scalars(select(Post).where(
+        Post.school_id == pupil.school_id, Post.state == PostState.WITHDRAWN,
+        Post.withdrawn_at >= since)))
+
+
+def mail_takedown_notice(guardian_id: int, since_iso: str) -> str:
+    """Tell the guardian who withdrew consent that every post showing their child that it pulled
+    is down; raises TakedownNotDone while a takedown is still under way (the task retries)."""
+    try:
+        mail_settings(current_app.config)
+    except MailNotConfigured:
+        return "mail not configured"
+    guardian = db.session.get(Guardian, guardian_id)
+    if guardian is None or not guardian.email:
+        return "no message"
+    pupil = db.session.get(Pupil, guardian.pupil_id)
+    posts = [p for p in withdrawn_since(db.session, pupil, dt.datetime.fromisoformat(since_iso))
+             if pupil.id in p.pupil_ids]
+    if not posts:
+        return "nothing was out"
+    open_takedowns = db.session.scalar(select(Takedown.id).where(
+        Takedown.post_id.in_([p.id for p in posts]), Takedown.state != TakedownState.DONE).limit(1))
+    if open_takedowns is not None:
+        raise TakedownNotDone(f"takedown {open_takedowns} still under way")
+    school = db.session.get(School, guardian.school_id)
+    with force_locale(school.language):
+        deliver("takedown_notice", guardian.email, school.language, school.id,
+                _("Photos of %(name)s have been taken down", name=pupil.first_name),
+                "takedown_notice", guardian=guardian, pupil=pupil, school=school,
+                count=len(posts), accounts=sorted({p.account.label for p in posts}))
+    return "sent"

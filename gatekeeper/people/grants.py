@@ -1,0 +1,103 @@
+"""Granting `dsl` or `head` takes two people: one proposes, another confirms.
+
+The DSL reads every safeguarding reason and the head manages everyone's roles, so neither role is
+given on one person's word. A head proposes (by ticking the role, or by an invitation); another
+active head of the school, its active DSL, or the admin of the school's trust confirms or
+refuses. Nobody confirms a grant they proposed or one that names them. The command line (the
+server's operator) may confirm where a school has nobody else yet. Every step is audited.
+"""
+
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from consent.models import utcnow
+from gatekeeper.compliance import audit
+from gatekeeper.models import Membership, User
+from gatekeeper.people.models import RoleProposal, TrustMembership
+from gatekeeper.people.trusts import trust_of_school
+
+SECOND_PERSON_ROLES = frozenset({"dsl", "head"})
+# Who may confirm, besides a trust admin of the school's trust.
+CONFIRMING_ROLES = frozenset({"head", "dsl"})
+
+
+class GrantError(ValueError):
+    """A proposal that cannot be made or decided; the message is fit to show."""
+
+
+def propose(session: Session, school_id: int, proposer: User | None, user: User,
+            role: str) -> RoleProposal:
+    """Ask a second person to confirm `role` for `user` at this school."""
+    if proposer is not None and proposer.id == user.id:
+        raise GrantError(_("Nobody grants a role to themselves: another head must do it."))
+    if role in {m.role for m in user.memberships if m.school_id == school_id}:
+        raise GrantError(_("%(name)s already holds this role.", name=user.name))
+    waiting = session.scalar(select(RoleProposal).where(
+        RoleProposal.school_id == school_id, RoleProposal.user_id == user.id,
+        RoleProposal.role == role, RoleProposal.decided_at.is_(None)))
+    if waiting is not None:
+        return waiting
+    proposal = RoleProposal(school_id=school_id, user_id=user.id, role=role,
+                            proposed_by_id=proposer.id if proposer else None)
+    session.add(proposal)
+    session.flush()
+    audit.record(session, "role_proposed", school_id=school_id, actor=proposer or "command line",
+                 subject=user, detail={"role": role, "proposal": proposal.id})
+    return proposal
+
+
+def pending(session: Session, school_ids: list[int]) -> list[RoleProposal]:
+    return list(session.scalars(select(RoleProposal).where(
+        RoleProposal.school_id.in_(school_ids), RoleProposal.decided_at.is_(None))
+        .order_by(RoleProposal.id)))
+
+
+def may_decide(session: Session, proposal: RoleProposal, decider: User) -> bool:
+    """Another head or the DSL of the school, or its trust's admin; never the proposer or the named."""
+    if decider.id in (proposal.proposed_by_id, proposal.user_id):
+        return False
+    if decider.roles_at(proposal.school_id) & CONFIRMING_ROLES:
+        return True
+    trust = trust_of_school(session, proposal.school_id)
+    return trust is not None and session.scalar(select(TrustMembership.id).where(
+        TrustMembership.trust_id == trust.id, TrustMembership.user_id == decider.id,
+        TrustMembership.role == "trust_admin", TrustMembership.suspended_at.is_(None))) is not None
+
+
+def decide(session: Session, proposal_id: int, school_ids: list[int], decider: User | str,
+           confirm: bool) -> RoleProposal:
+    """Confirm (the role is granted) or refuse a pending proposal of one of `school_ids`; exactly
+    once, even when two people press at the same moment. A string decider is the command line."""
+    proposal = session.get(RoleProposal, proposal_id)
+    if proposal is None or proposal.school_id not in school_ids:
+        raise GrantError(_("No such role grant waiting."))
+    if isinstance(decider, User) and not may_decide(session, proposal, decider):
+        raise GrantError(_("Another head, the DSL or the trust admin must decide this: not the "
+                           "person who proposed it, nor the person it names."))
+    decided = session.execute(update(RoleProposal).where(
+        RoleProposal.id == proposal.id, RoleProposal.decided_at.is_(None)).values(
+        decided_at=utcnow(), confirmed=confirm,
+        decided_by_id=decider.id if isinstance(decider, User) else None))
+    if decided.rowcount != 1:
+        raise GrantError(_("This role grant has already been decided."))
+    session.refresh(proposal)
+    if confirm:
+        grant(session, proposal, decider)
+    else:
+        audit.record(session, "role_proposal_refused", school_id=proposal.school_id, actor=decider,
+                     subject=proposal.user, detail={"role": proposal.role, "proposal": proposal.id})
+    return proposal
+
+
+def grant(session: Session, proposal: RoleProposal, decider: User | str) -> None:
+    user = proposal.user
+    if proposal.role not in {m.role for m in user.memberships if m.school_id == proposal.school_id}:
+        user.memberships.append(Membership(school_id=proposal.school_id, role=proposal.role,
+                                           authorised_by_id=proposal.proposed_by_id))
+    audit.record(session, "role_granted", school_id=proposal.school_id, actor=decider, subject=user,
+                 detail={"role": proposal.role, "proposal": proposal.id,
+                         "proposed_by": proposal.proposed_by.email if proposal.proposed_by else
+                         "command line"})

@@ -1,0 +1,136 @@
+"""A trust of schools: its schools, its people's roles, and what those roles may see.
+
+`trust_admin` adds schools and invites their heads, and sees counts per school, never a pupil.
+`dpo` reads the audit trail of the trust's schools and makes subject access exports. Neither is
+a school role: they open no school's register, photos or no-publish list.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from consent.models import Pupil, School, utcnow
+from gatekeeper.compliance import audit
+from gatekeeper.models import TRUST_ROLES, AuditEvent, Membership, Photo, Post, User
+from gatekeeper.people.models import Trust, TrustMembership, TrustSchool
+from gatekeeper.states import PHOTO_WAITING, PostState
+
+MAX_NAME = 200
+WEEK = dt.timedelta(days=7)
+AUDIT_PAGE = 100
+
+
+class TrustError(ValueError):
+    """A trust change that cannot be made; the message says why in one line."""
+
+
+def add_trust(session: Session, name: str, actor: User | str) -> Trust:
+    name = " ".join(name.split())
+    if not name or len(name) > MAX_NAME:
+        raise TrustError(_("Give the trust's name (at most %(n)d characters).", n=MAX_NAME))
+    if trust_named(session, name) is not None:
+        raise TrustError(_("A trust called %(name)s already exists.", name=name))
+    trust = Trust(name=name)
+    session.add(trust)
+    session.flush()
+    audit.record(session, "trust_created", actor=actor, subject=trust, detail={"name": name})
+    return trust
+
+
+def trust_named(session: Session, name: str) -> Trust | None:
+    return session.scalar(select(Trust).where(func.lower(Trust.name) == " ".join(name.split()).lower()))
+
+
+def trust_of_school(session: Session, school_id: int) -> Trust | None:
+    return session.scalar(select(Trust).join(TrustSchool, TrustSchool.trust_id == Trust.id)
+                          .where(TrustSchool.school_id == school_id))
+
+
+def put_school(session: Session, trust: Trust, school: School, actor: User | str) -> None:
+    """Put a school in the trust; a school already in a trust stays where it is."""
+    current = trust_of_school(session, school.id)
+    if current is not None:
+        raise TrustError(_("%(school)s is already in %(trust)s.", school=school.name, trust=current.name))
+    session.add(TrustSchool(trust_id=trust.id, school_id=school.id))
+    audit.record(session, "school_joined_trust", school_id=school.id, actor=actor, subject=trust,
+                 detail={"trust": trust.name, "school": school.name})
+
+
+def school_ids(session: Session, trust_id: int) -> list[int]:
+    return list(session.scalars(select(TrustSchool.school_id).where(TrustSchool.trust_id == trust_id)
+                                .order_by(TrustSchool.school_id)))
+
+
+def schools_of(session: Session, trust_id: int) -> list[School]:
+    return list(session.scalars(select(School).where(School.id.in_(school_ids(session, trust_id)))
+                                .order_by(School.name)))
+
+
+def trust_school(session: Session, trust_id: int, school_id: int | None) -> School | None:
+    """One of the trust's schools by id; None for any other (another trust's is not found)."""
+    return session.get(School, school_id) if school_id in school_ids(session, trust_id) else None
+
+
+def roles_by_trust(session: Session, user: User) -> dict[int, set[str]]:
+    """The trust roles the user holds and is not deactivated in, by trust id."""
+    held: dict[int, set[str]] = {}
+    for row in session.scalars(select(TrustMembership).where(
+            TrustMembership.user_id == user.id, TrustMembership.suspended_at.is_(None))):
+        held.setdefault(row.trust_id, set()).add(row.role)
+    return held
+
+
+def grant_trust_role(session: Session, trust_id: int, user: User, role: str,
+                     authorised_by_id: int | None) -> None:
+    if role not in TRUST_ROLES:
+        raise TrustError(_("Unknown role."))
+    held = session.scalar(select(TrustMembership).where(
+        TrustMembership.user_id == user.id, TrustMembership.trust_id == trust_id,
+        TrustMembership.role == role))
+    if held is None:
+        session.add(TrustMembership(user_id=user.id, trust_id=trust_id, role=role,
+                                    authorised_by_id=authorised_by_id))
+
+
+def count(session: Session, model, *where) -> int:
+    return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def school_counts(session: Session, trust_id: int, now: dt.datetime | None = None) -> list[dict]:
+    """Per school of the trust: numbers only (no name, photo or decision about any pupil)."""
+    now = now or utcnow()
+    rows = []
+    for school in schools_of(session, trust_id):
+        rows.append({
+            "school": school,
+            "pupils": count(session, Pupil, Pupil.school_id == school.id, Pupil.left_on.is_(None)),
+            "staff": count(session, Membership, Membership.school_id == school.id,
+                           Membership.suspended_at.is_(None)),
+            "uploads_week": count(session, Photo, Photo.school_id == school.id,
+                                  Photo.created_at >= now - WEEK),
+            "waiting": count(session, Photo, Photo.school_id == school.id,
+                             Photo.status.in_(PHOTO_WAITING)),
+            "published": count(session, Post, Post.school_id == school.id,
+                               Post.state == PostState.PUBLISHED),
+            "heads": count(session, Membership, Membership.school_id == school.id,
+                           Membership.role == "head", Membership.suspended_at.is_(None)),
+        })
+    return rows
+
+
+def trust_audit(session: Session, trust_id: int, school_id: int | None = None,
+                action: str = "", before_id: int | None = None) -> list[AuditEvent]:
+    """The audit trail of the trust's schools (one of them, or all), newest first, a page at a time."""
+    ids = school_ids(session, trust_id)
+    if school_id is not None:
+        ids = [school_id] if school_id in ids else []
+    query = select(AuditEvent).where(AuditEvent.school_id.in_(ids))
+    if action:
+        query = query.where(AuditEvent.action == action)
+    if before_id:
+        query = query.where(AuditEvent.id < before_id)
+    return list(session.scalars(query.order_by(AuditEvent.id.desc()).limit(AUDIT_PAGE)))

@@ -1,0 +1,79 @@
+"""Parent links in rounds: by email to one guardian, a year group or everyone due for renewal, with
+reminders, and printed letters (the link as a QR code, one page per guardian) for those without
+an email address. Its routes join the register's blueprint and guard."""
+
+from __future__ import annotations
+
+from flask import current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from consent.models import Pupil, School
+from gatekeeper.extensions import db
+from gatekeeper.parents import mailing
+from gatekeeper.parents.links import link_days
+from gatekeeper.people.mail import mail_configured
+from gatekeeper.register.forms import today
+from gatekeeper.register.views import bp, purposes, renewal_window
+from gatekeeper.web.qr import qr_svg
+from gatekeeper.worker.tasks import send_parent_link_task
+
+
+def year_groups() -> list[str]:
+    return sorted(set(db.session.scalars(select(Pupil.year_group).where(
+        Pupil.school_id == g.school_id, Pupil.left_on.is_(None)))), key=year_order)
+
+
+def year_order(year: str) -> tuple[int, str]:
+    return (int(year), "") if year.isdigit() else (-1, year)
+
+
+def chosen_guardians():
+    form = request.form
+    return mailing.choose_guardians(
+        db.session, g.school_id, form.get("kind", ""), on=today(), purposes=purposes(),
+        year_group=form.get("year_group", "")[:10], guardian_id=form.get("guardian_id", type=int),
+        days=renewal_window())
+
+
+@bp.route("/links", methods=["GET", "POST"])
+def link_round():
+    """Choose who gets a parent link; email it to those with an address, letters for the rest."""
+    if request.method == "GET":
+        return render_template("register/links.html", years=year_groups(), days=renewal_window(),
+                               mail=mail_configured(current_app.config),
+                               title=_("Parent links by email or letter"))
+    reminder = request.form.get("reminder") == "1"
+    try:
+        guardians = chosen_guardians()
+    except mailing.RoundError as error:
+        flash(str(error), "danger")
+        return redirect(url_for("register.link_round"))
+    round_ = mailing.plan_round(db.session, g.school_id, request.form["kind"], guardians,
+                                current_user, reminder, by_email=mail_configured(current_app.config))
+    db.session.commit()
+    for guardian in round_.emailed:
+        send_parent_link_task(guardian.id, reminder)
+    return render_template("register/links_sent.html", round=round_, form=request.form,
+                           title=_("Parent links by email or letter"))
+
+
+@bp.route("/letters", methods=["POST"])
+def letters():
+    """One printable page per guardian without an email address (or the one guardian asked for),
+    each with a new link as a QR code; the links printed replace the guardians' earlier ones."""
+    try:
+        guardians = chosen_guardians()
+    except mailing.RoundError as error:
+        flash(str(error), "danger")
+        return redirect(url_for("register.link_round"))
+    everyone = request.form.get("kind") == "guardian" or not mail_configured(current_app.config)
+    pages = []
+    for guardian in guardians:
+        if everyone or not guardian.email:
+            link = mailing.issue_link(db.session, guardian, current_user)
+            pages.append((guardian, db.session.get(Pupil, guardian.pupil_id), link, qr_svg(link, 3)))
+    db.session.commit()
+    return render_template("register/letters.html", pages=pages, days=link_days(),
+                           school=db.session.get(School, g.school_id), title=_("Letters to parents"))

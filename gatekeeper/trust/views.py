@@ -1,0 +1,142 @@
+"""The trust admin's dashboard (schools, heads, counts, role grants to confirm) and the DPO's
+audit trail and subject access exports across the trust's schools.
+
+Neither blueprint shows a pupil: the trust admin sees numbers per school; the DPO sees the audit
+trail (which names no pupil) and exports one pupil's records by UPN, as the school's SAR does.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from consent.services import RegisterError
+from gatekeeper.compliance.sar import export_pupil
+from gatekeeper.extensions import db
+from gatekeeper.people import grants, invitations, schools, trusts
+from gatekeeper.people.links import invitation_url
+from gatekeeper.people.mail import mail_configured
+from gatekeeper.people.models import Trust
+from gatekeeper.people.roles import ROLE_LABELS
+from gatekeeper.storage import app_storage
+from gatekeeper.web.commits import commit_or_flash
+from gatekeeper.web.guard import guard_blueprint
+from gatekeeper.worker.tasks import send_invitation_task
+
+bp = guard_blueprint(Blueprint("trust", __name__, url_prefix="/trust"), "trust_admin")
+dpo_bp = guard_blueprint(Blueprint("dpo", __name__, url_prefix="/dpo"), "dpo")
+
+COUNT_LABELS = {
+    "pupils": _l("Pupils on roll"), "staff": _l("Roles held"), "heads": _l("Heads"),
+    "uploads_week": _l("Uploads this week"), "waiting": _l("Waiting for review"),
+    "published": _l("Published"),
+}
+
+
+def this_trust() -> Trust:
+    return db.session.get(Trust, g.trust_id)
+
+
+@bp.route("/")
+def index():
+    school_ids = trusts.school_ids(db.session, g.trust_id)
+    return render_template("trust/index.html", trust=this_trust(),
+                           rows=trusts.school_counts(db.session, g.trust_id),
+                           proposals=grants.pending(db.session, school_ids), labels=COUNT_LABELS,
+                           role_labels=ROLE_LABELS, title=_("Trust dashboard"))
+
+
+@bp.route("/schools", methods=["POST"])
+def add_school():
+    form = request.form
+    details = schools.SchoolDetails(form.get("name", "")[:400], form.get("urn", "")[:40],
+                                    form.get("la_code", "")[:40], form.get("postcode", "")[:40],
+                                    form.get("language", "en")[:4])
+    with commit_or_flash(_("The school is added to the trust."),
+                         errors=(schools.SchoolError, trusts.TrustError)):
+        school = schools.add_school(db.session, details, current_user)
+        trusts.put_school(db.session, this_trust(), school, current_user)
+    return redirect(url_for("trust.index"))
+
+
+@bp.route("/schools/<int:school_id>/heads", methods=["POST"])
+def invite_head(school_id: int):
+    """Invite a head to one of the trust's schools (another trust's school is not found)."""
+    school = trusts.trust_school(db.session, g.trust_id, school_id)
+    if school is None:
+        abort(404)
+    with commit_or_flash(None, errors=(invitations.InvitationError,)) as invited:
+        issued = invitations.invite(db.session, school, request.form.get("email", "")[:300], "head",
+                                    current_user)
+    if not invited:
+        return redirect(url_for("trust.index"))
+    if mail_configured(current_app.config):
+        send_invitation_task(issued.invitation.id)
+        flash(_("The invitation is on its way to %(email)s.", email=issued.invitation.email), "success")
+        return redirect(url_for("trust.index"))
+    return render_template("head/invited.html", invitation=issued.invitation,
+                           link=invitation_url(issued.token, current_app.config, request.url_root),
+                           role_label=ROLE_LABELS["head"], title=_("Invitation ready"),
+                           hours=int(invitations.INVITATION_LIFETIME.total_seconds() // 3600))
+
+
+@bp.route("/grants/<int:proposal_id>/confirm", methods=["POST"], defaults={"confirm": True})
+@bp.route("/grants/<int:proposal_id>/refuse", methods=["POST"], defaults={"confirm": False},
+          endpoint="refuse")
+def decide(proposal_id: int, confirm: bool):
+    school_ids = trusts.school_ids(db.session, g.trust_id)
+    done = _("The role is granted.") if confirm else _("The role grant is refused.")
+    with commit_or_flash(done, errors=(grants.GrantError,)):
+        grants.decide(db.session, proposal_id, school_ids, current_user._get_current_object(),
+                      confirm)
+    return redirect(url_for("trust.index"))
+
+
+@dpo_bp.route("/")
+def audit_trail():
+    """The audit trail of the trust's schools, newest first, filtered by school and action."""
+    school_id = request.args.get("school", type=int)
+    before = request.args.get("before", type=int)
+    action = request.args.get("action", "")[:60]
+    events = trusts.trust_audit(db.session, g.trust_id, school_id, action, before)
+    names = {s.id: s.name for s in trusts.schools_of(db.session, g.trust_id)}
+    return render_template("trust/audit.html", trust=this_trust(), events=events, names=names,
+                           school_id=school_id, action=action, page=trusts.AUDIT_PAGE,
+                           title=_("Audit trail of the trust"))
+
+
+@dpo_bp.route("/subject-access", methods=["POST"])
+def subject_access():
+    """One pupil's subject access export, from one of the trust's schools, as a zip download."""
+    school = trusts.trust_school(db.session, g.trust_id, request.form.get("school_id", type=int))
+    if school is None:
+        abort(404)
+    with tempfile.TemporaryDirectory(dir=current_app.config["INSTANCE"]) as folder:
+        target = Path(folder) / "subject-access.zip"
+        try:
+            export_pupil(db.session, app_storage(), school.id,
+                         request.form.get("upn", "")[:20].strip(), target, actor=current_user.email)
+        except RegisterError as error:
+            db.session.rollback()
+            flash(str(error), "danger")
+            return redirect(url_for("dpo.audit_trail"))
+        export = io.BytesIO(target.read_bytes())  # nothing of it stays on disk
+    return send_file(export, mimetype="application/zip", as_attachment=True,
+                     download_name=f"subject-access-{school.urn or school.id}.zip")

@@ -1,0 +1,145 @@
+"""Sign in with the school's accounts (OpenID Connect) against a real provider the test starts on
+127.0.0.1: verified email of an invited person only, state, nonce and PKCE checked, tampered,
+expired, other-audience and other-key tokens refused, the second factor still asked for, and the
+client secret never shown or logged."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import func, select
+
+from gatekeeper.models import AuditEvent, User
+from tests.support.codes import code_for
+from tests.support.fixtures import Browser
+from tests.support.oidc import MODES, Provider, provider_answer
+
+
+@pytest.fixture
+def provider(app, school, login_as):
+    """The provider, configured for Test School by its head on the sign-in settings page."""
+    with Provider() as running:
+        head = login_as("head")
+        saved = head.post("/head/sign-in", {"label": "Google Workspace",
+                                             "discovery_url": running.discovery_url,
+                                             "client_id": running.client_id,
+                                             "client_secret": running.client_secret,
+                                             "enabled": "1"})
+        assert saved.status_code == 302, saved.get_data(as_text=True)[:500]
+        running.school_id = school["id"]
+        yield running
+
+
+def through_provider(app, provider: Provider, email: str, browser: Browser | None = None):
+    """Start at Gatekeeper's sign-in button, pass the provider, land back on the callback."""
+    browser = browser or Browser(app.test_client())
+    provider.person = {"email": email, "email_verified": True, **provider.person_extra}
+    start = browser.get(f"/auth/sso/{provider.school_id}")
+    assert start.status_code == 302 and start.headers["Location"].startswith(provider.url)
+    back = urlsplit(provider_answer(start.headers["Location"]))
+    return browser, browser.get(f"{back.path}?{back.query}")
+
+
+def signed_in(browser: Browser) -> bool:
+    return browser.get("/account/password").status_code == 200
+
+
+def test_an_invited_head_signs_in_through_the_provider_then_gives_the_code(app, provider):
+    login_page = app.test_client().get("/auth/login").get_data(as_text=True)
+    assert "Test School: Google Workspace" in login_page
+    browser, landed = through_provider(app, provider, "Head@TestSchool.test")
+    assert landed.status_code == 302 and landed.headers["Location"].endswith("/auth/code")
+    assert not signed_in(browser)  # the provider is the password step only
+    assert browser.answer_code(code_for(app, "head@testschool.test")).status_code == 302
+    assert signed_in(browser) and browser.get("/head/").status_code == 200
+    sent = provider.token_requests[-1]
+    assert sent["code_verifier"] and sent["client_secret"] == provider.client_secret
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        trail = " ".join(e.detail_json for e in db.session.scalars(select(AuditEvent)))
+        actions = [e.action for e in db.session.scalars(select(AuditEvent))]
+    assert "login_sso" in actions and provider.client_secret not in trail
+
+
+def test_staff_without_a_second_factor_are_signed_in_at_once(app, provider):
+    browser, landed = through_provider(app, provider, "staff@testschool.test")
+    assert landed.status_code == 302 and signed_in(browser)
+
+
+def test_an_uninvited_address_is_refused_and_nobody_is_created(app, provider):
+    browser, landed = through_provider(app, provider, "stranger@testschool.test")
+    page = browser.get("/auth/login").get_data(as_text=True)
+    assert "stranger@testschool.test has no Gatekeeper account at this school" in page
+    assert not signed_in(browser)
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(User).where(
+            User.email == "stranger@testschool.test")) == 0
+
+
+def test_another_schools_member_is_not_signed_in_here(app, provider):
+    from gatekeeper.extensions import db
+    from tests.support.fixtures import make_school
+
+    with app.app_context():
+        make_school(db.session, "Other School")
+    browser, _landed = through_provider(app, provider, "head@otherschool.test")
+    assert "has no Gatekeeper account at this school" in browser.get("/auth/login").get_data(
+        as_text=True)
+
+
+def test_an_unverified_email_is_refused(app, provider):
+    provider.person_extra = {"email_verified": False}
+    browser, _landed = through_provider(app, provider, "staff@testschool.test")
+    assert "did not confirm that this email address is yours" in browser.get(
+        "/auth/login").get_data(as_text=True)
+    assert not signed_in(browser)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_bad_id_token_is_refused(app, provider, mode):
+    provider.mode = mode
+    browser, landed = through_provider(app, provider, "staff@testschool.test")
+    assert landed.status_code == 302 and landed.headers["Location"].endswith("/auth/login")
+    page = browser.get("/auth/login").get_data(as_text=True)
+    expected = ("did not confirm that this email address is yours" if mode == "no_email_verified"
+                else "did not check out (signature, issuer, audience, expiry or nonce)")
+    assert expected in page
+    assert not signed_in(browser)
+
+
+def test_an_answer_for_another_browser_or_a_reused_code_is_refused(app, provider):
+    browser = Browser(app.test_client())
+    start = browser.get(f"/auth/sso/{provider.school_id}")
+    provider.person = {"email": "staff@testschool.test", "email_verified": True}
+    back = urlsplit(provider_answer(start.headers["Location"]))
+    thief = Browser(app.test_client())  # no flow of its own: the state belongs to nobody here
+    thief.get(f"{back.path}?{back.query}")
+    assert not signed_in(thief)
+    forged = browser.get(f"{back.path}?{back.query.replace('state=', 'state=x')}")
+    assert forged.headers["Location"].endswith("/auth/login") and not signed_in(browser)
+    again = Browser(app.test_client())
+    again.get(f"/auth/sso/{provider.school_id}")
+    again.get(f"{back.path}?{back.query}")  # another flow's state and an already-spent code
+    assert not signed_in(again)
+
+
+def test_the_settings_keep_the_secret_out_of_pages_and_logs(app, provider, login_as, caplog):
+    caplog.set_level(logging.DEBUG)
+    head = login_as("head")
+    page = head.get("/head/sign-in").get_data(as_text=True)
+    assert provider.client_id in page and provider.client_secret not in page
+    head.post("/head/sign-in", {"label": "Google Workspace", "discovery_url": provider.discovery_url,
+                                "client_id": provider.client_id, "client_secret": "",
+                                "enabled": "1"})
+    browser, landed = through_provider(app, provider, "staff@testschool.test")
+    assert signed_in(browser)  # the empty field kept the stored secret
+    refused = head.post("/head/sign-in", {"label": "X", "discovery_url": "http://idp.example/x",
+                                          "client_id": "c", "client_secret": "s"})
+    assert refused.status_code == 200 and "must start with https://" in refused.get_data(as_text=True)
+    assert provider.client_secret not in caplog.text
+    assert login_as("dsl").get("/head/sign-in").status_code == 403

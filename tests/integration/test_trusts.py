@@ -1,0 +1,187 @@
+"""A trust of schools: the command line makes one and invites its admin, the trust admin adds
+schools and invites heads and sees counts but never a pupil, the DPO reads the trust's audit
+trail and makes subject access exports, and each sees only their own trust."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from consent.models import Pupil, School
+from gatekeeper.models import ROLES, TRUST_ROLES, AuditEvent
+from gatekeeper.people.models import Invitation, TrustMembership
+from tests.integration.test_route_guard import concrete, walk
+from tests.support.fixtures import Browser, add_pupil, invitation_path, make_school, make_trust
+
+PUPIL_NAMES = ("Zebedee", "Quillfeather")
+
+
+@pytest.fixture
+def trust(app, school):
+    """Test School in Oak Trust, with a pupil whose name must never reach a trust admin; Other
+    School in Elm Trust."""
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        add_pupil(db.session, school["id"], 7, *PUPIL_NAMES, consents={"social_media": "granted"})
+        other = make_school(db.session, "Other School")
+        other.urn = "400002"
+        db.session.get(School, school["id"]).urn = "400001"
+        db.session.commit()
+        oak = make_trust(db.session, "Oak Trust", [school["id"]])
+        make_trust(db.session, "Elm Trust", [other.id])
+        return {"id": oak.id, "school_id": school["id"], "other_id": other.id}
+
+
+def run(app, *args):
+    from gatekeeper.cli import main
+
+    return CliRunner().invoke(main, list(args), obj=_script_info(app), catch_exceptions=False)
+
+
+def _script_info(app):
+    from flask.cli import ScriptInfo
+
+    return ScriptInfo(create_app=lambda: app)
+
+
+def test_the_command_line_makes_a_trust_and_invites_its_admin(app, school):
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        db.session.get(School, school["id"]).urn = "400001"
+        db.session.commit()
+    assert run(app, "trust", "add", "--name", "Ash Trust").exit_code == 0
+    assert run(app, "trust", "add", "--name", " ash  trust").exit_code == 1  # the same name
+    assert run(app, "trust", "add-school", "--trust", "Ash Trust", "--school", "400001").exit_code == 0
+    again = run(app, "trust", "add-school", "--trust", "Ash Trust", "--school", "400001")
+    assert again.exit_code == 1 and "already in Ash Trust" in again.output
+    assert run(app, "trust", "add-school", "--trust", "Nope", "--school", "400001").exit_code == 1
+    assert run(app, "trust", "list").output.strip() == "Ash Trust: 400001"
+    invited = run(app, "trust", "invite", "chair@ash.test", "--trust", "Ash Trust", "--role",
+                  "trust_admin")
+    assert invited.exit_code == 0, invited.output
+    assert run(app, "trust", "invite", "x@ash.test", "--trust", "Ash Trust", "--role",
+               "head").exit_code != 0  # a school role is not a trust role
+    path = "/welcome/" + invited.output.strip().splitlines()[-1].split("/welcome/")[1]
+    admin = Browser(app.test_client())
+    admin.refresh_token(path)
+    assert "Ash Trust" in admin.get(path).get_data(as_text=True)
+    done = admin.post(path, {"name": "Chair", "password": "a long first password",
+                             "confirm": "a long first password"})
+    assert done.headers["Location"].endswith("/account/second-factor")
+    admin.enrol_shown_secret()
+    home = admin.get("/")
+    assert home.headers["Location"].endswith("/trust/")
+    page = admin.get("/trust/").get_data(as_text=True)
+    assert "Ash Trust" in page and "Test School" in page
+    with app.app_context():
+        held = db.session.scalar(select(TrustMembership.role))
+    assert held == "trust_admin"
+
+
+def test_the_trust_admin_adds_a_school_and_invites_its_head(app, trust):
+    admin = Browser(app.test_client())
+    assert admin.login("trust_admin@oaktrust.test").status_code == 302
+    admin.post("/trust/schools", {"name": "Ysgol Newydd", "urn": "400003", "la_code": "660",
+                                  "postcode": "ll57 2ab", "language": "cy"})
+    admin.post("/trust/schools", {"name": "Duplicate", "urn": "400003"})
+    page = admin.get("/trust/").get_data(as_text=True)
+    assert "Ysgol Newydd" in page and "A school with URN 400003 already exists." in page
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        new_id = db.session.scalar(select(School.id).where(School.urn == "400003"))
+    invited = admin.post(f"/trust/schools/{new_id}/heads", {"email": "pennaeth@newydd.test"})
+    path = invitation_path(invited)
+    # Another trust's school is not found: no head can be invited there.
+    assert admin.post(f"/trust/schools/{trust['other_id']}/heads",
+                      {"email": "spy@elm.test"}).status_code == 404
+    head = Browser(app.test_client())
+    head.refresh_token(path)
+    head.post(path, {"name": "Pennaeth", "password": "a long first password",
+                     "confirm": "a long first password"})
+    head.enrol_shown_secret()
+    assert head.get("/head/users").status_code == 200  # the trust admin's invitation needs no second
+    with app.app_context():
+        invitation = db.session.scalar(select(Invitation).where(Invitation.email == "pennaeth@newydd.test"))
+        assert invitation.school_id == new_id and invitation.accepted_at is not None
+
+
+def test_a_trust_admin_never_sees_pupil_data(app, trust):
+    """Every route, every method, with ids of the school's rows: no pupil's name ever comes back,
+    and every school screen is refused."""
+    admin = Browser(app.test_client())
+    assert admin.login("trust_admin@oaktrust.test").status_code == 302
+    seen = []
+    for rule, method in walk(app):
+        path = concrete(rule)
+        if path.startswith(("/static/", "/bootstrap/", "/auth/logout", "/welcome/", "/parent/")):
+            continue
+        response = admin.get(path) if method == "GET" else admin.post(path, {})
+        body = response.get_data(as_text=True)
+        assert not any(name in body for name in PUPIL_NAMES), (method, path)
+        bp = app.blueprints[rule.endpoint.split(".")[0]]
+        if bp.allowed_roles is not None and not bp.allowed_roles & {"trust_admin"}:
+            assert response.status_code == 403, (method, path, response.status_code)
+        seen.append(path)
+    assert "/register/" in seen and "/trust/" in seen
+    page = admin.get("/trust/").get_data(as_text=True)
+    assert re.search(r'class="count-pupils">1<', page)  # counted, never named
+
+
+def test_the_dpo_reads_the_trust_audit_trail_and_exports_a_pupil(app, trust):
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        upn = db.session.scalar(select(Pupil.upn).where(Pupil.first_name == "Zebedee"))
+        db.session.add(AuditEvent(school_id=trust["other_id"], action="elm_only_event"))
+        db.session.commit()
+    dpo = Browser(app.test_client())
+    assert dpo.login("dpo@oaktrust.test").status_code == 302
+    page = dpo.get("/dpo/").get_data(as_text=True)
+    assert "consent_recorded" in page or "pupil" in page
+    assert "elm_only_event" not in page
+    assert "elm_only_event" not in dpo.get(f"/dpo/?school={trust['other_id']}").get_data(as_text=True)
+    assert dpo.get("/trust/").status_code == 403 and dpo.get("/register/").status_code == 403
+    export = dpo.post("/dpo/subject-access", {"school_id": trust["school_id"], "upn": upn})
+    assert export.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(export.data)) as archive:
+        assert "Zebedee" in archive.read("pupil.json").decode()
+    assert dpo.post("/dpo/subject-access", {"school_id": trust["other_id"],
+                                            "upn": upn}).status_code == 404
+    missing = dpo.post("/dpo/subject-access", {"school_id": trust["school_id"], "upn": "X"})
+    assert missing.status_code == 302
+    with app.app_context():
+        actions = [e.action for e in db.session.scalars(select(AuditEvent))]
+    assert "subject_access_export" in actions
+
+
+@pytest.mark.parametrize("role", TRUST_ROLES)
+def test_trust_roles_reach_only_their_blueprints(app, trust, role):
+    browser = Browser(app.test_client())
+    assert browser.login(f"{role}@oaktrust.test").status_code == 302
+    for rule, method in walk(app):
+        path = concrete(rule)
+        if path.startswith(("/static/", "/bootstrap/")) or rule.endpoint.startswith("auth."):
+            continue
+        bp = app.blueprints[rule.endpoint.split(".")[0]]
+        if bp.allowed_roles is None:
+            continue
+        response = browser.get(path) if method == "GET" else browser.post(path, {})
+        if role in bp.allowed_roles:
+            assert response.status_code != 403, (role, method, path)
+        else:
+            assert response.status_code == 403, (role, method, path, response.status_code)
+
+
+def test_school_roles_never_reach_a_trust_screen(app, trust, login_as):
+    for role in ROLES:
+        browser = login_as(role)
+        assert browser.get("/trust/").status_code == 403
+        assert browser.get("/dpo/").status_code == 403
