@@ -28,12 +28,14 @@ from flask_login import current_user
 from werkzeug.utils import secure_filename
 
 from consent import importer, rules, services
+from consent.clock import school_today
 from consent.importer import ImportRefused
 from consent.models import Guardian, Pupil, utcnow
 from gatekeeper.extensions import db
 from gatekeeper.parents.links import link_expires_at, make_token
 from gatekeeper.register import actions, forms, pages
 from gatekeeper.register.wording import register_globals
+from gatekeeper.screening import thresholds as t
 from gatekeeper.screening.enrolment import EnrolmentError, enrol_pupil
 from gatekeeper.web.commits import commit_or_flash
 from gatekeeper.web.guard import guard_blueprint
@@ -180,12 +182,17 @@ def enrol(pupil_id: int):
             done = enrol_pupil(db.session, g.school_id, pupil.upn, paths, current_user.email,
                                form.taken_on.data)
         if enrolled:
-            flash_enrolment(done)
+            flash_enrolment(done, dated_by_photo=form.taken_on.data is None)
     return to_pupil(pupil, "biometric")
 
 
-def flash_enrolment(done) -> None:
+def flash_enrolment(done, *, dated_by_photo: bool) -> None:
     flash(_("%(n)d reference photo(s) enrolled.", n=done.added), "success")
+    stale = [d for d in done.taken_on if (school_today() - d).days > t.REENROL_AFTER_DAYS]
+    if stale and dated_by_photo:
+        flash(_("Dated %(dates)s from the photos themselves: a reference more than a year old "
+                "clears less. If that is not when they were taken, enrol them again with the "
+                "date taken.", dates=", ".join(f"{d:%d/%m/%Y}" for d in stale)), "warning")
     if done.retired:
         flash(_("%(n)d older reference photo(s) retired: five are kept.", n=done.retired), "info")
     for other, _distance in done.lookalikes:

@@ -126,13 +126,14 @@ def test_lookalikes_are_reported_at_enrolment_listed_and_never_cleared_as_each_o
                                   recorded_by="test")
         db.session.commit()
         twin_id = twin.id
-    with (obama / "2.jpg").open("rb") as photo:
+    with (obama / "2.jpg").open("rb") as photo:  # its EXIF says 2009
         enrolled = admin.post(f"/register/pupils/{twin_id}/faces",
                               {"photos": (photo, "bea.jpg"), "taken_on": ""},
                               content_type="multipart/form-data")
     assert enrolled.status_code == 302
     flashed = admin.get(enrolled.headers["Location"]).get_data(as_text=True)
     assert "Ava Thompson (5) looks alike" in flashed
+    assert "Dated 09/09/2009 from the photos themselves" in flashed
     for role in ("admin", "dsl"):
         listing = login_as(role).get("/register/faces/").get_data(as_text=True)
         assert "Ava Thompson" in listing and "Bea Thompson" in listing
