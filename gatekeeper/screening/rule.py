@@ -311,3 +311,44 @@ def families(
         if births.get(p) is not None and any(births.get(s) == births[p] for s in kin)
     }
     return {p: kin for p, kin in siblings.items() if kin}, twins
+
+
+def decide_tracks(
+    looks: list[list[np.ndarray]],
+    gallery: Gallery,
+    publishable: Collection[int],
+    candidates: Collection[int] | None = None,
+    siblings: Mapping[int, Collection[int]] | None = None,
+    twins: Collection[int] = (),
+    matching: Matching = DEFAULT_MATCHING,
+    older: Collection[int] = (),
+) -> list[FaceDecision]:
+    """Every face track of one clip, each seen in a few looks (encodings; none: too small or
+    blurred, so unknown), by the photo rule: a track is blocked when any look is; cleared only
+    when every look clears as the same pupil; a pupil confidently matched on two tracks clears
+    on neither (each pupil at most once per clip); anything else is unknown."""
+    context = build_context(gallery, publishable, candidates, siblings, twins, matching, older)
+    dists = [[gallery.distances(e) for e in track] if len(gallery) else [] for track in looks]
+    decisions = [_decide_track(track, gallery, context) for track in dists]
+    matches = Counter(
+        pupil for track in dists
+        for pupil in {int(gallery.pupil_ids[i]) for d in track
+                      for i in [confident_match(d, context)] if i is not None}
+    )
+    return [
+        UNKNOWN_FACE if d.status == FaceStatus.CLEARED and matches[d.pupil_id] > 1 else d
+        for d in decisions
+    ]
+
+
+def _decide_track(dists: list[np.ndarray], gallery: Gallery, context: Context) -> FaceDecision:
+    """One track from its looks' distances: the nearest blocking look, else one pupil cleared
+    by every look, else unknown."""
+    decided = [_decide(d, gallery, context) for d in dists]
+    blocked = [d for d in decided if d.status == FaceStatus.BLOCKED]
+    if blocked:
+        return min(blocked, key=lambda d: d.distance)
+    pupils = {d.pupil_id for d in decided}
+    if decided and len(pupils) == 1 and all(d.status == FaceStatus.CLEARED for d in decided):
+        return max(decided, key=lambda d: d.distance)
+    return UNKNOWN_FACE
