@@ -26,6 +26,7 @@ from gatekeeper.people.hooks import init_people
 from gatekeeper.publishing import views as publishing
 from gatekeeper.register import nopublish
 from gatekeeper.register import views as register
+from gatekeeper.review import clip_views as clips
 from gatekeeper.review import views as review
 from gatekeeper.safeguarding import views as safeguarding
 from gatekeeper.translations import stale_catalogues
@@ -89,7 +90,7 @@ def warn_if_catalogues_stale(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     for bp in (auth_views.bp, home.bp, uploads.bp, review.bp, publishing.bp, register.bp,
                safeguarding.bp, head.bp, parents.bp, nopublish.bp, publishing.accounts_bp,
-               publishing.own_uploads_bp, people.welcome_bp, people.account_bp):
+               publishing.own_uploads_bp, people.welcome_bp, people.account_bp, clips.bp):
         app.register_blueprint(bp)
 
 

@@ -36,6 +36,17 @@ PUBLISHED_TOP_LEVEL = [b"ftyp", b"moov", b"mdat"]
 READ_LIMIT = 64 * 1024 * 1024  # the largest box read into memory (never mdat)
 
 
+# Still-image brands of the same box format (HEIC and AVIF photos start with a file-type box too).
+IMAGE_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif",
+                b"avis"}
+CLIP_SUFFIXES = (".mp4", ".mov", ".m4v")
+
+
+def is_clip(head: bytes) -> bool:
+    """Whether the first bytes of an upload are those of an MP4/MOV clip (not a HEIC photo)."""
+    return head[4:8] == b"ftyp" and head[8:12] not in IMAGE_BRANDS
+
+
 class ClipRefused(ImageRefused):
     """A clip refused, with a one-line English reason, and a code (and values) the upload page
     words in the teacher's language (uploads/service.py)."""

@@ -205,3 +205,24 @@ def probe_written(path: Path, *, with_audio: bool) -> None:
             raise from_file
     with open_clip(path) as container:
         _first_picture_rotation(container)
+
+
+def picture_at(path: Path, time: float) -> np.ndarray:
+    """The upright RGB picture shown at `time` seconds (the first one at or after it)."""
+    av = load_av()
+    with open_clip(path) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.thread_count = DECODE_THREADS
+        if time > 0 and stream.time_base:
+            container.seek(int(time / stream.time_base), stream=stream, backward=True)
+        last = None
+        try:
+            for frame in container.decode(stream):
+                last = frame
+                if frame.time is not None and frame.time >= time - 1e-3:
+                    break
+        except av.FFmpegError as error:
+            raise ClipRefused("unreadable", "This video's pictures do not decode.") from error
+    if last is None:
+        raise ClipRefused("unreadable", "This video's pictures do not decode.")
+    return upright_pixels(last, None)

@@ -70,6 +70,8 @@ def index():
 def photo(photo_id: int):
     """One photo: its faces, and for each account offered what the rule says for its purpose."""
     photo = school_row(Photo, photo_id)
+    if photo.is_video:  # a clip has its own page (review/clip_views.py)
+        return redirect(url_for("clips.clip", photo_id=photo.id))
     pupils = {p.id: p for p in db.session.scalars(select(Pupil).where(Pupil.school_id == g.school_id))}
     register = RegisterNow(db.session, g.school_id)
     context = release_form_context()
