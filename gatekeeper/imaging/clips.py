@@ -34,27 +34,34 @@ AUDIO_BITRATE = 128_000
 # interval: it may be on screen until the next sample that missed it), and its box grows by this
 # share of the distance it moved between two samples (it need not move in a straight line).
 MOTION_MARGIN = 0.5
+# A face seen in one sample only: held grown by this share of its size on every side.
+SINGLE_SIGHTING_GROWTH = 0.5
 
 Sample = tuple[float, int, int, int, int]  # (time s, top, right, bottom, left), upright pixels
 
 
 def boxes_at(track: Sequence[Sample], time: float, hold: float) -> tuple[int, int, int, int] | None:
     """The box (top, right, bottom, left) to blur at `time` for one track sampled at `track`
-    (sorted by time), or None when the face is not near the screen then."""
+    (sorted by time), or None when the face is not near the screen then. Between two samples
+    the box moves in a line; within `hold` before the first or after the last it carries on
+    moving as between its two nearest samples (a face seen once is held grown by half)."""
     if not track or time < track[0][0] - hold or time > track[-1][0] + hold:
         return None
-    times = [s[0] for s in track]
-    after = bisect.bisect_left(times, time)
-    if after == 0 or after == len(track):
-        return tuple(track[min(after, len(track) - 1)][1:])
+    if len(track) == 1:
+        top, right, bottom, left = track[0][1:]
+        grow_y, grow_x = (bottom - top) * SINGLE_SIGHTING_GROWTH, (right - left) * SINGLE_SIGHTING_GROWTH
+        return _outwards(top - grow_y, right + grow_x, bottom + grow_y, left - grow_x)
+    after = min(max(bisect.bisect_left([s[0] for s in track], time), 1), len(track) - 1)
     (t0, *a), (t1, *b) = track[after - 1], track[after]
     share = (time - t0) / (t1 - t0) if t1 > t0 else 0.0
-    box = [p + (q - p) * share for p, q in zip(a, b, strict=True)]
+    top, right, bottom, left = (p + (q - p) * share for p, q in zip(a, b, strict=True))
     grow_y = MOTION_MARGIN * abs((b[0] + b[2]) - (a[0] + a[2])) / 2
     grow_x = MOTION_MARGIN * abs((b[1] + b[3]) - (a[1] + a[3])) / 2
-    top, right, bottom, left = box
-    return (math.floor(top - grow_y), math.ceil(right + grow_x), math.ceil(bottom + grow_y),
-            math.floor(left - grow_x))
+    return _outwards(top - grow_y, right + grow_x, bottom + grow_y, left - grow_x)
+
+
+def _outwards(top: float, right: float, bottom: float, left: float) -> tuple[int, int, int, int]:
+    return math.floor(top), math.ceil(right), math.ceil(bottom), math.floor(left)
 
 
 def write_clean_clip(source: Path, target: Path, blurred: Sequence[Sequence[Sample]], *,

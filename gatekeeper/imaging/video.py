@@ -69,6 +69,8 @@ def probe(path: Path, max_seconds: float = MAX_CLIP_SECONDS) -> ClipInfo:
 
 
 def _video_stream(container):
+    """The one picture stream. Other tracks (an iPhone's timed location and camera metadata,
+    chapters) are read past and never copied."""
     videos = list(container.streams.video)
     if not videos:
         raise ClipRefused("no_pictures", "The video file has no pictures in it.")
@@ -76,8 +78,6 @@ def _video_stream(container):
         raise ClipRefused("streams", "The video has more than one picture stream.")
     if len(container.streams.audio) > MAX_AUDIO_STREAMS:
         raise ClipRefused("streams", "The video has more than one sound stream.")
-    if len(container.streams) != len(videos) + len(container.streams.audio):
-        raise ClipRefused("streams", "The video carries streams other than pictures and sound.")
     return videos[0]
 
 
