@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import os
+import uuid
 from pathlib import Path
 
 from PIL import Image
@@ -62,16 +63,17 @@ def clip_picture(storage: Storage, photo: Photo, side: int, quality: int, boxes,
 
 
 def render_clip(storage: Storage, photo: Photo, long_side: int, tracks, *, muted: bool,
-                hold: float) -> Path:
-    """The sanitised MP4 of a clip for these settings (blurred tracks' per-sample boxes, sound
-    kept or not), made once and kept beside the original; the file's path."""
+                hold: float = 0.0) -> Path:
+    """The sanitised MP4 of a clip for these settings (blurred tracks' per-sample boxes, each
+    held `hold` seconds around its samples; sound kept or not), made once and kept beside the
+    original; the file's path."""
     key = json.dumps([photo.uuid, "clip", long_side, muted, hold, [list(map(list, t)) for t in tracks]])
     name = f"{photo.uuid}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
     target = storage.path(RENDERINGS, name)
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{name}-{os.getpid()}.mp4")
+    partial = target.with_name(f".{name}-{uuid.uuid4().hex}.mp4")  # two requests may race
     try:
         write_clean_clip(storage.path("originals", photo.uuid), partial, tracks, hold=hold,
                          mute=muted, long_side=long_side, size=(photo.width, photo.height))

@@ -11,11 +11,10 @@ from sqlalchemy import select
 from consent.models import Pupil
 from gatekeeper.extensions import db
 from gatekeeper.imaging.decode import ImageRefused
-from gatekeeper.imaging.renderings import clip_picture, render_clip
+from gatekeeper.imaging.renderings import clip_picture
 from gatekeeper.models import Face, Photo
 from gatekeeper.review import clips, service
-from gatekeeper.review.views import release_form_context
-from gatekeeper.screening.clips import SAMPLE_EVERY
+from gatekeeper.review.views import queue_review_copy, release_form_context
 from gatekeeper.screening.service import RegisterNow
 from gatekeeper.storage import app_storage
 from gatekeeper.web.commits import commit_or_flash
@@ -25,7 +24,6 @@ from gatekeeper.web.rows import school_row
 
 bp = guard_blueprint(Blueprint("clips", __name__, url_prefix="/review/clips"), "media_lead")
 
-PLAY_SIDE = 854  # the review copy: 480p is enough to judge a face, and quick to make
 CARD_SIDE = 240
 CARD_QUALITY = 80
 CARD_MARGIN = 0.6  # context around a track's face on its card
@@ -71,8 +69,7 @@ def play(photo_id: int):
     if not storage.exists("originals", photo.uuid):
         abort(404)
     try:
-        path = render_clip(storage, photo, PLAY_SIDE, service.blur_tracks(photo),
-                           muted=photo.muted, hold=SAMPLE_EVERY)
+        path = clips.review_copy(photo)
     except ImageRefused:
         abort(415)
     response = send_file(path, mimetype="video/mp4", conditional=True, max_age=0)
@@ -120,6 +117,8 @@ def split(photo_id: int, face_id: int):
 @bp.route("/<int:photo_id>/sound", methods=["POST"])
 def sound(photo_id: int):
     photo = clip_row(photo_id)
-    with commit_or_flash(None, errors=(service.ReviewError,)):
+    with commit_or_flash(None, errors=(service.ReviewError,)) as chosen:
         clips.choose_sound(db.session, photo, request.form.get("muted") == "yes", current_user)
+    if chosen:
+        queue_review_copy(photo.id)
     return redirect(url_for("clips.clip", photo_id=photo.id))

@@ -9,14 +9,40 @@ import json
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
+from pathlib import Path
+
 from gatekeeper.compliance import audit
 from gatekeeper.compliance.crypto import app_cipher, open_encoding
+from gatekeeper.extensions import db
+from gatekeeper.imaging.renderings import render_clip
 from gatekeeper.models import Face, Photo, User
 from gatekeeper.review.rescreen import redecide_photo
-from gatekeeper.review.service import ReviewError
+from gatekeeper.review.service import ReviewError, blur_tracks
+from gatekeeper.screening.clips import SAMPLE_EVERY
 from gatekeeper.screening.rule import ENCODING_SIZE
 from gatekeeper.screening.service import RegisterNow, seal_looks
 from gatekeeper.states import PHOTO_RELEASABLE
+from gatekeeper.storage import app_storage
+
+PLAY_SIDE = 854  # the review copy: 480p is enough to judge a face, and quick to make
+
+
+def review_copy(photo: Photo) -> Path:
+    """The clip as it will be posted (blurs followed through every picture, sound as chosen), at
+    the review size: made once per set of decisions, kept beside the original."""
+    return render_clip(app_storage(), photo, PLAY_SIDE, blur_tracks(photo), muted=photo.muted,
+                       hold=SAMPLE_EVERY)
+
+
+def prepare_review_copy(photo_id: int) -> str | None:
+    """The task behind review_copy: made in the worker after screening and after each decision
+    that changes it, so the review page plays at once. Safe to run twice."""
+    photo = db.session.get(Photo, photo_id)
+    if photo is None or not photo.is_video or photo.status not in PHOTO_RELEASABLE:
+        return None
+    if not app_storage().exists("originals", photo.uuid):
+        return None
+    return review_copy(photo).name
 
 
 def split_track(session: Session, face: Face, at: float, user: User) -> Face:

@@ -25,7 +25,8 @@ from gatekeeper.web.commits import commit_or_flash
 from gatekeeper.web.guard import guard_blueprint
 from gatekeeper.web.previews import thumbnail_response
 from gatekeeper.web.rows import school_row
-from gatekeeper.worker.tasks import publish_post_task
+from gatekeeper.web.security import queue_errors
+from gatekeeper.worker.tasks import prepare_review_copy_task, publish_post_task
 
 bp = guard_blueprint(Blueprint("review", __name__, url_prefix="/review"), "media_lead")
 
@@ -124,10 +125,21 @@ def resolve(photo_id: int, face_id: int):
     if face.photo_id != photo.id:
         abort(404)
     pupil = db.session.get(Pupil, request.form.get("pupil_id", type=int) or 0)
-    with commit_or_flash(None, errors=(service.ReviewError,)):
+    with commit_or_flash(None, errors=(service.ReviewError,)) as resolved:
         service.resolve_face(db.session, face, request.form.get("resolution", ""), current_user,
                              pupil)
+    if resolved and photo.is_video:  # video: the clip's review copy follows the decision
+        queue_review_copy(photo.id)
     return redirect(url_for("review.photo", photo_id=photo.id, _anchor=f"face-{face.index + 1}"))
+
+
+def queue_review_copy(photo_id: int) -> None:
+    """Video: after a decision that changes a clip, its review copy is made again in the worker
+    (the clip's page makes it itself if the queue is down)."""
+    try:
+        prepare_review_copy_task(photo_id)
+    except queue_errors():
+        pass
 
 
 @bp.route("/<int:photo_id>/reject", methods=["POST"])

@@ -22,6 +22,7 @@ from gatekeeper.imaging.decode import ALLOWED_FORMATS, MAX_PIXELS, ImageRefused
 from gatekeeper.imaging.mp4 import CLIP_SUFFIXES, ClipRefused, is_clip
 from gatekeeper.imaging.video import MAX_CLIP_SECONDS, probe
 from gatekeeper.models import Event, Photo, User, new_uuid
+from gatekeeper.screening.clips import SAMPLE_EVERY
 from gatekeeper.states import MediaKind, PhotoState
 from gatekeeper.storage import Storage, StorageError
 
@@ -189,7 +190,9 @@ def check_limits(session: Session, photo: Photo, limits: UploadLimits) -> None:
     if (mine or 0) > limits.per_user_per_hour:
         raise UploadLimited(_("You have uploaded %(n)d photos in the last hour, the most allowed. "
                               "Wait a little and try again.", n=limits.per_user_per_hour))
-    pixels = session.scalar(select(func.sum(Photo.width * Photo.height)).where(
+    # A clip costs each sampled picture it is screened in (a minute of 1080p: 300 x 2 MP).
+    samples = func.coalesce(Photo.duration_s / SAMPLE_EVERY, 1)
+    pixels = session.scalar(select(func.sum(Photo.width * Photo.height * samples)).where(
         Photo.school_id == photo.school_id, Photo.created_at > now - BUDGET_WINDOW))
     if (pixels or 0) > limits.school_megapixels_per_day * 1_000_000:
         raise UploadLimited(_("The school has used today's screening allowance "

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import av
@@ -170,6 +171,11 @@ def test_a_blurred_face_is_pixelated_in_every_picture_posted(app, pupils, heads,
         [track] = db.session.get(Photo, body["id"]).faces
         face_id = track.id
     assert f"/review/clips/{body['id']}/faces/{face_id}/card" in page
+    played = media.get(f"/review/clips/{body['id']}/play", headers={"Range": "bytes=0-99"})
+    assert played.status_code == 206 and played.mimetype == "video/mp4"
+    assert len(played.get_data()) == 100 and played.get_data()[4:8] == b"ftyp"
+    staff, _event = uploader
+    assert staff.get(f"/review/clips/{body['id']}/play").status_code == 403  # media leads only
     card = media.get(f"/review/clips/{body['id']}/faces/{face_id}/card")
     assert card.status_code == 200 and card.mimetype == "image/jpeg"
     blurred = media.post(f"/review/{body['id']}/faces/{face_id}", {"resolution": "blur"})
@@ -248,7 +254,8 @@ def test_strip_keeps_sound_turns_pixels_and_leaves_no_metadata(run_cli, tmp_path
         assert container.streams.video[0].codec_context.name == "h264"
 
 
-def test_a_muted_clip_is_posted_without_sound(app, pupils, heads, uploader, login_as, tmp_path):
+def test_a_muted_clip_is_posted_without_sound(app, pupils, heads, uploader, login_as, run_cli,
+                                              tmp_path):
     path, _picture, _box = clip_of(tmp_path, heads, "kit_harington")
     response, body = upload_clip(uploader, path)
     assert body["status"] == "cleared", body  # Kit, consented, alone in the clip
@@ -269,6 +276,14 @@ def test_a_muted_clip_is_posted_without_sound(app, pupils, heads, uploader, logi
         actions = set(db.session.scalars(select(AuditEvent.action)))
     assert sound_seconds(path) == pytest.approx(SECONDS, abs=0.1)
     assert sound_seconds(posted) is None
+    archive = tmp_path / "sar.zip"
+    assert run_cli("sar", pupils["kit"][1], str(archive)).returncode == 0
+    with zipfile.ZipFile(archive) as sar:
+        [name] = [n for n in sar.namelist() if n.startswith("photos/")]
+        assert name == f"photos/clip-{body['id']}.mp4"
+        copy = tmp_path / "sar-clip.mp4"
+        copy.write_bytes(sar.read(name))
+    assert not {k for k in exiftool(copy) if k.startswith("UserData:")}
     assert {"photo_uploaded", "photo_screened", "clip_sound_chosen", "photo_released",
             "post_published"} <= actions
 
@@ -388,3 +403,19 @@ def test_screen_json_gives_each_track_with_its_boxes_and_times(run_cli, pupils, 
     for t, top, right, bottom, left in face["boxes"]:
         assert ON_SCREEN[0] - 0.05 <= t <= ON_SCREEN[1] + 0.05
         assert 0 <= top < bottom <= SIZE[1] and 0 <= left < right <= SIZE[0]
+
+
+def test_a_clip_counts_every_sampled_picture_against_the_schools_allowance(app, heads, uploader,
+                                                                          tmp_path):
+    """Two seconds of 960x540 sampled every 0.2 s is ten pictures, 5.2 MP: over an allowance of
+    3 MP, which one such picture as a photo would not be."""
+    app.config["SCHOOL_MEGAPIXELS_PER_DAY"] = 3
+    path, _picture, _box = clip_of(tmp_path, heads, "kit_harington")
+    response, body = upload_clip(uploader, path)
+    assert response.status_code == 429 and "allowance" in body["error"]
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        assert db.session.scalar(select(func.count()).select_from(Photo)) == 0
+    originals = Path(app.config["STORAGE_DIR"]) / "originals"
+    assert not originals.exists() or list(originals.iterdir()) == []
