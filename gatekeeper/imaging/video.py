@@ -126,13 +126,13 @@ def _first_picture_rotation(container) -> int:
     stream.codec_context.thread_count = DECODE_THREADS
     try:
         for frame in container.decode(stream):
-            return _rotation(frame)
+            return rotation_of(frame)
     except (av.FFmpegError, ValueError):
         pass
     raise ClipRefused("unreadable", "This video cannot be read: its pictures do not decode.")
 
 
-def _rotation(frame) -> int:
+def rotation_of(frame) -> int:
     """The display turn in quarter turns' degrees (0, 90, 180, 270 counter-clockwise)."""
     return int(round((frame.rotation or 0) / 90)) % 4 * 90
 
@@ -152,11 +152,21 @@ def scaled_size(width: int, height: int, long_side: int | None) -> tuple[int, in
     return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
 
 
-def frames(path: Path, *, every: float = 0.0, long_side: int | None = None
-           ) -> Iterator[tuple[float, np.ndarray]]:
-    """(time in seconds, upright RGB pixels) of the clip's pictures, at most one per `every`
-    seconds (0: every picture), scaled so the long side is at most `long_side`. Pictures not
-    wanted are decoded (the codec needs them) but never converted."""
+@dataclass(frozen=True)
+class Picture:
+    """One decoded picture of a clip and its time; converted to RGB only at the sizes asked."""
+
+    time: float
+    frame: object  # av.VideoFrame
+
+    def rgb(self, long_side: int | None = None) -> np.ndarray:
+        """Upright RGB pixels, the long side at most `long_side` (FFmpeg's scaler)."""
+        return upright_pixels(self.frame, long_side)
+
+
+def frames(path: Path, *, every: float = 0.0) -> Iterator[Picture]:
+    """The clip's pictures in order, at most one per `every` seconds (0: every picture). Pictures
+    not wanted are decoded (the codec needs them) but never converted."""
     av = load_av()
     with open_clip(path) as container:
         stream = container.streams.video[0]
@@ -169,7 +179,7 @@ def frames(path: Path, *, every: float = 0.0, long_side: int | None = None
                 due = (frame.time if due is None else due) + every
                 if due <= frame.time:  # a gap in a variable-rate clip: start again from here
                     due = frame.time + every
-                yield frame.time, upright_pixels(frame, long_side)
+                yield Picture(frame.time, frame)
         except av.FFmpegError as error:
             raise ClipRefused("unreadable", "This video cannot be read: its pictures do not "
                               "decode.") from error
@@ -177,7 +187,7 @@ def frames(path: Path, *, every: float = 0.0, long_side: int | None = None
 
 def upright_pixels(frame, long_side: int | None) -> np.ndarray:
     """A decoded picture as upright RGB, its long side at most `long_side` (both sides even)."""
-    rotation = _rotation(frame)
+    rotation = rotation_of(frame)
     width, height = _upright(frame.width, frame.height, rotation)
     width, height = scaled_size(width, height, long_side)
     stored = _upright(width, height, rotation)

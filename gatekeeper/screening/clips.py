@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from gatekeeper.imaging.video import frames
+from gatekeeper.imaging.video import frames, rotation_of
 from gatekeeper.screening import thresholds as t
 from gatekeeper.screening.detect import detect_faces
 from gatekeeper.screening.encode import CROP_MARGIN, encode_faces, face_sharpness
@@ -26,10 +26,14 @@ from gatekeeper.screening.engine import Box
 # leaves two samples (and usually three) in any half second. `make bench-video` measures it:
 # every face of the benchmark clip, two of them on screen under a second, is found in 2+ samples.
 SAMPLE_EVERY = 0.2
-# Sampled pictures are searched at this long side (1080p: 1152x648). A face of the photo
-# promise (thresholds.DETECTION_MIN_FACE_PX, 60 px on a 1080p picture) is then 36 px, above the
-# smallest the detector finds reliably (DETECTION_SMALL_FACE_PX); the boxes are scaled back.
-DETECTION_LONG_SIDE = 1152
+# Sampled pictures are searched at this long side (1080p: 768x432). A face of the photo promise
+# (thresholds.DETECTION_MIN_FACE_PX, 60 px on a 1080p picture) is then 24 px, above the smallest
+# the detector finds reliably (DETECTION_SMALL_FACE_PX, 20); the boxes are scaled back. Measured
+# single-thread CPU per sample on this 2-core machine under load: 1152 px 190 ms, 960 px 129 ms,
+# 768 px 93 ms, 640 px 65 ms; five samples a second at 768 px keep screening near half the clip's
+# length (`make bench-video`). A larger clip is searched larger, so that its 60 px faces are still
+# 20 px (4K: 1280x720), whatever that costs (detection_side).
+DETECTION_LONG_SIDE = 768
 # A face joins a track when its centre is within this many of the track's face heights of where
 # the track was heading (a child sprinting across a 1080p picture moves about three face heights
 # between samples; the heading takes most of that), or of where a track seen once was, and its
@@ -108,12 +112,16 @@ def analyse_clip(path: Path) -> ClipAnalysis:
     active: list[Track] = []
     done: list[Track] = []
     size, count = (0, 0), 0
-    for time, pixels in frames(path, every=SAMPLE_EVERY):
-        count, size = count + 1, (pixels.shape[1], pixels.shape[0])
-        image = Image.fromarray(pixels)
-        detections = _detect(image)
+    for picture in frames(path, every=SAMPLE_EVERY):
+        size = _upright_size(picture)
+        time, small = picture.time, picture.rgb(detection_side(size))
+        count += 1
+        detections = _detect(small, size)
         done += [tr for tr in active if time - tr.last[0] > TRACK_LOST_AFTER]
         active = [tr for tr in active if time - tr.last[0] <= TRACK_LOST_AFTER]
+        if not detections:
+            continue
+        image = Image.fromarray(picture.rgb())  # full size, for the looks
         for track, (box, score) in _join(active, detections, time):
             track.samples.append((time, box, score))
             _consider_look(track, image, time, box)
@@ -124,15 +132,25 @@ def analyse_clip(path: Path) -> ClipAnalysis:
     return ClipAnalysis(size[0], size[1], tracks, count)
 
 
-def _detect(image: Image.Image) -> list[tuple[Box, float]]:
-    """Faces (and doubts, as faces: recall first) in the picture's own pixels."""
-    scale = min(1.0, DETECTION_LONG_SIDE / max(image.size))
-    small = image if scale == 1.0 else image.resize(
-        (round(image.width * scale), round(image.height * scale)), Image.Resampling.BOX)
-    sx, sy = image.width / small.width, image.height / small.height
+def detection_side(size: tuple[int, int]) -> int:
+    """The long side a picture of `size` is searched at: DETECTION_LONG_SIDE, or more where that
+    would shrink a face of the photo promise below the smallest the detector finds."""
+    keeps_promise = math.ceil(max(size) * t.DETECTION_SMALL_FACE_PX / t.DETECTION_MIN_FACE_PX)
+    return max(DETECTION_LONG_SIDE, keeps_promise)
+
+
+def _upright_size(picture) -> tuple[int, int]:
+    width, height = picture.frame.width, picture.frame.height
+    return (height, width) if rotation_of(picture.frame) in (90, 270) else (width, height)
+
+
+def _detect(small: np.ndarray, size: tuple[int, int]) -> list[tuple[Box, float]]:
+    """Faces (and doubts, as faces: recall first) found in the small picture, as boxes in the
+    full picture of `size` (width, height), rounded outwards."""
+    sx, sy = size[0] / small.shape[1], size[1] / small.shape[0]
     return [
-        (Box(max(0, math.floor(d.top * sy)), min(image.width, math.ceil(d.right * sx)),
-             min(image.height, math.ceil(d.bottom * sy)), max(0, math.floor(d.left * sx))),
+        (Box(max(0, math.floor(d.top * sy)), min(size[0], math.ceil(d.right * sx)),
+             min(size[1], math.ceil(d.bottom * sy)), max(0, math.floor(d.left * sx))),
          d.score)
         for d in detect_faces(small)
     ]

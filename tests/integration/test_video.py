@@ -174,6 +174,7 @@ def test_a_blurred_face_is_pixelated_in_every_picture_posted(app, pupils, heads,
     played = media.get(f"/review/clips/{body['id']}/play", headers={"Range": "bytes=0-99"})
     assert played.status_code == 206 and played.mimetype == "video/mp4"
     assert len(played.get_data()) == 100 and played.get_data()[4:8] == b"ftyp"
+    played.close()  # a streamed file: the test client leaves it open otherwise
     staff, _event = uploader
     assert staff.get(f"/review/clips/{body['id']}/play").status_code == 403  # media leads only
     card = media.get(f"/review/clips/{body['id']}/faces/{face_id}/card")

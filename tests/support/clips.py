@@ -23,9 +23,11 @@ def background(width: int, height: int) -> np.ndarray:
 def write_clip(path: Path, picture: Callable[[float], np.ndarray], *, seconds: float,
                fps: int = 30, codec: str = "libx264", audio: bool = True, rotation: int = 0,
                metadata: dict | None = None, format: str | None = None,
-               times: list[float] | None = None, chapters: bool = False) -> Path:
+               times: list[float] | None = None, chapters: bool = False,
+               options: dict | None = None) -> Path:
     """Write `picture(t)` (HxWx3 uint8) for each frame time (`times`, or every 1/fps s) to a clip;
-    a tone as sound; `rotation` as the display matrix; `metadata` as container tags."""
+    a tone as sound; `rotation` as the display matrix; `metadata` as container tags; `options`
+    for the encoder (e.g. its quality)."""
     times = times if times is not None else [i / fps for i in range(round(seconds * fps))]
     first = picture(times[0])
     with av.open(str(path), "w", format=format) as out:
@@ -33,7 +35,7 @@ def write_clip(path: Path, picture: Callable[[float], np.ndarray], *, seconds: f
         video.height, video.width = first.shape[:2]
         video.pix_fmt = "yuv420p"
         video.time_base = video.codec_context.time_base = Fraction(1, 90_000)
-        video.options = {"preset": "ultrafast"}
+        video.options = {"preset": "ultrafast", **(options or {})}
         if rotation:
             video.set_display_rotation(rotation)
         sound = out.add_stream("aac", rate=SAMPLE_RATE, layout="mono") if audio else None
