@@ -1,4 +1,5 @@
-"""Screening commands: `screen --json` and `strip` (photos and clips), `enrol`, `eval DIR` and `eval-schools` (DESIGN.md)."""
+"""Screening commands: `screen --json` and `strip` (photos and clips), `enrol`, `eval DIR` and
+`eval-schools` (DESIGN.md)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from gatekeeper.extensions import db
 from gatekeeper.imaging.clips import write_clean_clip
 from gatekeeper.imaging.decode import ImageRefused
 from gatekeeper.imaging.mp4 import is_clip
-from gatekeeper.imaging.video import MAX_CLIP_SECONDS, probe
 from gatekeeper.imaging.sanitise import sanitise
+from gatekeeper.imaging.video import MAX_CLIP_SECONDS, probe
 from gatekeeper.publishing.adapters import write_atomically
 from gatekeeper.screening.clips import SAMPLE_EVERY, analyse_clip
 from gatekeeper.screening.engine import analyse_bytes

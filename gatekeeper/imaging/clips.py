@@ -49,7 +49,8 @@ def boxes_at(track: Sequence[Sample], time: float, hold: float) -> tuple[int, in
         return None
     if len(track) == 1:
         top, right, bottom, left = track[0][1:]
-        grow_y, grow_x = (bottom - top) * SINGLE_SIGHTING_GROWTH, (right - left) * SINGLE_SIGHTING_GROWTH
+        grow_y = (bottom - top) * SINGLE_SIGHTING_GROWTH
+        grow_x = (right - left) * SINGLE_SIGHTING_GROWTH
         return _outwards(top - grow_y, right + grow_x, bottom + grow_y, left - grow_x)
     after = min(max(bisect.bisect_left([s[0] for s in track], time), 1), len(track) - 1)
     (t0, *a), (t1, *b) = track[after - 1], track[after]

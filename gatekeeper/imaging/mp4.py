@@ -92,17 +92,20 @@ def check_upload(path: Path) -> None:
             if kind not in UPLOAD_TOP_LEVEL or (not kinds and kind != b"ftyp"):
                 raise ClipRefused("not_video", "This file is not a video we can read (MP4 or MOV).")
             if kind in PADDING and _read(stream, payload, end).strip(b"\0"):
-                raise ClipRefused("not_only_video", "The video file carries something other than video.")
+                raise ClipRefused("not_only_video",
+                                  "The video file carries something other than video.")
             kinds.append(kind)
     if b"moov" not in kinds:
-        raise ClipRefused("no_index", "The video file has no index (moov): it was not saved completely.")
+        raise ClipRefused("no_index",
+                          "The video file has no index (moov): it was not saved completely.")
     if b"mdat" not in kinds:
         raise ClipRefused("no_pictures", "The video file has no pictures in it.")
 
 
 def verify_clean(path: Path) -> None:
     """Refuse unless the file is ftyp, moov, mdat in that order (faststart; empty padding may
-    sit between), made only of the boxes of a fresh MP4, with every creation and modification time zero."""
+    sit between), made only of the boxes of a fresh MP4, with every creation and modification
+    time zero."""
     size = path.stat().st_size
     with path.open("rb") as stream:
         top = list(boxes(stream, 0, size))

@@ -67,7 +67,8 @@ def render_clip(storage: Storage, photo: Photo, long_side: int, tracks, *, muted
     """The sanitised MP4 of a clip for these settings (blurred tracks' per-sample boxes, each
     held `hold` seconds around its samples; sound kept or not), made once and kept beside the
     original; the file's path."""
-    key = json.dumps([photo.uuid, "clip", long_side, muted, hold, [list(map(list, t)) for t in tracks]])
+    boxes = [list(map(list, track)) for track in tracks]
+    key = json.dumps([photo.uuid, "clip", long_side, muted, hold, boxes])
     name = f"{photo.uuid}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
     target = storage.path(RENDERINGS, name)
     if target.exists():

@@ -51,7 +51,8 @@ def open_clip(path: Path):
     try:
         return av.open(str(path), metadata_errors="ignore")
     except (av.FFmpegError, UnicodeDecodeError, OSError):
-        raise ClipRefused("unreadable", "This video cannot be read: it may be damaged or cut short.") from None
+        raise ClipRefused("unreadable",
+                          "This video cannot be read: it may be damaged or cut short.") from None
 
 
 def probe(path: Path, max_seconds: float = MAX_CLIP_SECONDS) -> ClipInfo:
@@ -196,6 +197,8 @@ def upright_pixels(frame, long_side: int | None) -> np.ndarray:
 
 # What FFmpeg's reader reports of a fresh MP4's file type box: not metadata of the clip.
 FILE_TYPE_KEYS = {"major_brand", "minor_version", "compatible_brands"}
+# ... and of its tracks' headers (mdhd's language, hdlr's name, the sample entry's vendor).
+TRACK_KEYS = {"language", "handler_name", "vendor_id"}
 
 
 def probe_written(path: Path, *, with_audio: bool) -> None:
@@ -209,7 +212,7 @@ def probe_written(path: Path, *, with_audio: bool) -> None:
         if [s.codec_context.name for s in sounds] != (["aac"] if with_audio else []):
             raise ClipRefused("written", "The cleaned video's sound is not as chosen.")
         if set(container.metadata) - FILE_TYPE_KEYS or any(
-                set(s.metadata) - {"language", "handler_name", "vendor_id"} for s in container.streams):
+                set(s.metadata) - TRACK_KEYS for s in container.streams):
             raise ClipRefused("written", "The cleaned video still carries metadata.")
         if len(container.streams) != len(videos) + len(sounds):
             raise from_file

@@ -47,7 +47,8 @@ def track_row(photo: Photo, face_id: int) -> Face:
 def clip(photo_id: int):
     """One clip: the player, a card per track, and for each account what the rule says now."""
     photo = clip_row(photo_id)
-    pupils = {p.id: p for p in db.session.scalars(select(Pupil).where(Pupil.school_id == g.school_id))}
+    pupils = {p.id: p for p in db.session.scalars(
+        select(Pupil).where(Pupil.school_id == g.school_id))}
     register = RegisterNow(db.session, g.school_id)
     context = release_form_context()
     checks = [(a, service.release_blockers(register, photo, a.purpose))
@@ -109,7 +110,8 @@ def split(photo_id: int, face_id: int):
     with commit_or_flash(_("The face was split in two: decide about each."),
                          errors=(service.ReviewError,), category="info"):
         if at is None:
-            raise service.ReviewError(_("Choose a time between the face's first and last sighting."))
+            raise service.ReviewError(
+                _("Choose a time between the face's first and last sighting."))
         clips.split_track(db.session, face, at, current_user)
     return redirect(url_for("clips.clip", photo_id=photo.id, _anchor=f"face-{face.index + 1}"))
 

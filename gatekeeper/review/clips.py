@@ -5,11 +5,10 @@ is split in two, and the media lead chooses whether the clip keeps its sound."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
-
-from pathlib import Path
 
 from gatekeeper.compliance import audit
 from gatekeeper.compliance.crypto import app_cipher, open_encoding

@@ -75,13 +75,14 @@ class Track:
 
     def heading(self, time: float) -> tuple[float, float]:
         """Where the face's centre should be at `time`, moving as between its last two samples."""
-        (t1, b1, _), centre = self.last, _centre(self.last[1])
+        t1, centre = self.last[0], _centre(self.last[1])
         if len(self.samples) < 2:
             return centre
         t0, b0, _ = self.samples[-2]
         before = _centre(b0)
         share = (time - t1) / (t1 - t0) if t1 > t0 else 0.0
-        return centre[0] + (centre[0] - before[0]) * share, centre[1] + (centre[1] - before[1]) * share
+        return (centre[0] + (centre[0] - before[0]) * share,
+                centre[1] + (centre[1] - before[1]) * share)
 
     def best_look(self) -> tuple[float, Box]:
         """The time and box of the card's thumbnail: the best look, or the largest sighting."""
@@ -205,9 +206,11 @@ def _consider_look(track: Track, image: Image.Image, time: float, box: Box) -> N
 
 
 def _look(image: Image.Image, time: float, box: Box, quality: tuple) -> Look:
-    pad_y, pad_x = math.ceil(box.height * LOOK_MARGIN), math.ceil((box.right - box.left) * LOOK_MARGIN)
+    pad_y = math.ceil(box.height * LOOK_MARGIN)
+    pad_x = math.ceil((box.right - box.left) * LOOK_MARGIN)
     y0, x0 = max(0, box.top - pad_y), max(0, box.left - pad_x)
-    crop = image.crop((x0, y0, min(image.width, box.right + pad_x), min(image.height, box.bottom + pad_y)))
+    crop = image.crop((x0, y0, min(image.width, box.right + pad_x),
+                       min(image.height, box.bottom + pad_y)))
     inner = (box.top - y0, box.right - x0, box.bottom - y0, box.left - x0)
     return Look(time, box, quality, np.asarray(crop), inner)
 

@@ -153,33 +153,28 @@ def describe_clip(photo: Photo, path, max_seconds: int) -> None:
 
 def clip_refusal(refused: ClipRefused) -> str:
     """Why a clip was refused, in words a teacher can act on."""
-    values = refused.values
-    if refused.code == "empty":
-        return _("The file is empty.")
-    if refused.code == "cut_short":
-        return _("The video file is cut short: copy it from the tablet again.")
-    if refused.code == "no_index":
-        return _("The video was not saved completely (it has no index): copy it from the "
-                 "tablet again.")
-    if refused.code == "not_only_video":
-        return _("This file carries something other than a video, so it was refused.")
-    if refused.code == "no_pictures":
-        return _("The video has no pictures in it.")
-    if refused.code == "streams":
-        return _("The video has more than one picture or sound stream: export it again as "
-                 "one clip.")
-    if refused.code == "codec":
-        return _("The video is in %(codec)s: only H.264 and HEVC clips are accepted.",
-                 codec=values["codec"])
-    if refused.code == "resolution":
-        return _("The video is %(width)d×%(height)d: the most accepted is 4K. Export it "
-                 "smaller.", width=values["width"], height=values["height"])
-    if refused.code == "too_long":
-        return _("The video lasts %(seconds)d seconds: the most accepted is %(most)d. Trim it "
-                 "and upload it again.", seconds=values["seconds"], most=values["most"])
-    if refused.code == "not_video":
-        return _("This file is not a video we can read (MP4 or MOV).")
-    return _("This video cannot be read: it may be damaged or cut short.")
+    v = refused.values
+    words = {
+        "empty": lambda: _("The file is empty."),
+        "cut_short": lambda: _("The video file is cut short: copy it from the tablet again."),
+        "no_index": lambda: _("The video was not saved completely (it has no index): copy it "
+                              "from the tablet again."),
+        "not_only_video": lambda: _("This file carries something other than a video, so it was "
+                                    "refused."),
+        "no_pictures": lambda: _("The video has no pictures in it."),
+        "streams": lambda: _("The video has more than one picture or sound stream: export it "
+                             "again as one clip."),
+        "codec": lambda: _("The video is in %(codec)s: only H.264 and HEVC clips are accepted.",
+                           codec=v["codec"]),
+        "resolution": lambda: _("The video is %(width)d×%(height)d: the most accepted is 4K. "
+                                "Export it smaller.", width=v["width"], height=v["height"]),
+        "too_long": lambda: _("The video lasts %(seconds)d seconds: the most accepted is "
+                              "%(most)d. Trim it and upload it again.", seconds=v["seconds"],
+                              most=v["most"]),
+        "not_video": lambda: _("This file is not a video we can read (MP4 or MOV)."),
+    }
+    unreadable = lambda: _("This video cannot be read: it may be damaged or cut short.")  # noqa: E731
+    return words.get(refused.code, unreadable)()
 
 
 def check_limits(session: Session, photo: Photo, limits: UploadLimits) -> None:

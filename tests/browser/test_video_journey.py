@@ -57,7 +57,8 @@ def test_staff_upload_a_clip_and_the_media_lead_reviews_it(page_at, school, live
 
     face.get_by_role("button", name="Blur").click()
     media.wait_for_load_state()
-    expect(media.locator("#faces .face-item").first).to_contain_text("will be blurred in every picture")
+    expect(media.locator("#faces .face-item").first).to_contain_text(
+        "will be blurred in every picture")
     media.wait_for_function(
         "() => document.getElementById('clip-player').readyState >= 1", timeout=120_000)
     expect(media.locator("#account-checks")).to_contain_text("may be released")

@@ -58,7 +58,8 @@ IDENTIFYING = {"location": "+51.5074-000.1278/", "make": "Apple", "model": "iPad
 def run_cli(app):
     """Run `gatekeeper ...` against the test app's database and instance folder."""
     env = {**os.environ, "GATEKEEPER_INSTANCE": str(app.config["INSTANCE"]),
-           "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": app.config["REDIS_URL"]}
+           "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+           "REDIS_URL": app.config["REDIS_URL"]}
     command = str(Path(sys.executable).with_name("gatekeeper"))
 
     def gatekeeper(*args: str) -> subprocess.CompletedProcess:
@@ -364,7 +365,7 @@ def hostile_clips(tmp_path: Path) -> dict[str, tuple[bytes, str]]:
     return {
         "zero bytes": (b"", "empty"),
         "truncated (index at the end, cut off)": (good[: len(good) // 2], "cut short"),
-        "truncated (index first, pictures cut off)": (faststart[: len(faststart) - 2000], "cut short"),
+        "truncated (index first, pictures cut off)": (faststart[:-2000], "cut short"),
         "missing moov": (good[:moov_at], "index"),
         "mp4+html polyglot": (good + b"<html><script>alert(1)</script></html>", "cut short"),
         "html in padding": (good + padding(b"<html><script>alert(1)</script></html>"),
