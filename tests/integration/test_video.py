@@ -5,6 +5,7 @@ refused with one line and leave nothing behind."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -18,8 +19,11 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
+from gatekeeper.imaging.clips import write_clean_clip
+from gatekeeper.imaging.video import frames
 from gatekeeper.models import AuditEvent, Face, Photo, Post
 from gatekeeper.publishing.adapters import school_outbox
+from gatekeeper.screening.clips import SAMPLE_EVERY
 from tests.support.clips import background, moving_face, paste, scaled_head, write_clip
 from tests.support.fixtures import add_pupil, upload_photo
 from tests.support.photos import head_crop
@@ -225,13 +229,14 @@ def sound_seconds(path: Path) -> float | None:
 
 
 def test_strip_keeps_sound_turns_pixels_and_leaves_no_metadata(run_cli, tmp_path):
-    """An iPad's portrait clip: stored on its side with a turn in its track header, GPS, make,
-    model, dates, title and chapters; the sanitised MP4 is upright by pixel and carries none."""
+    """An iPad's portrait HEVC clip: stored on its side with a turn in its track header, GPS,
+    make, model, dates, title and chapters; the sanitised MP4 is upright by pixel, carries none."""
     stored = background(320, 180)
     stored[:90, :160] = (255, 0, 0)  # top-left quarter red as stored
     stored[90:, 160:] = (0, 0, 255)  # bottom-right blue
     source = write_clip(tmp_path / "portrait.mov", lambda t: stored, seconds=SECONDS, fps=FPS,
-                        rotation=-90, metadata=IDENTIFYING, format="mov", chapters=True)
+                        rotation=-90, metadata=IDENTIFYING, format="mov", chapters=True,
+                        codec="libx265", options={"x265-params": "log-level=error"})
     before = exiftool(source)
     assert before["Composite:Rotation"] == 90 and "UserData:GPSCoordinates" in before
     assert before["UserData:Make"] == "Apple"
@@ -421,3 +426,43 @@ def test_a_clip_counts_every_sampled_picture_against_the_schools_allowance(app, 
         assert db.session.scalar(select(func.count()).select_from(Photo)) == 0
     originals = Path(app.config["STORAGE_DIR"]) / "originals"
     assert not originals.exists() or list(originals.iterdir()) == []
+
+
+def test_a_queued_clip_is_pulled_when_consent_is_withdrawn(app, pupils, heads, uploader,
+                                                           login_as, tmp_path):
+    """The register's takedown is the photo's: consent withdrawn after release, before the time
+    the clip was to be posted, pulls its post, and nothing reaches the outbox."""
+    path, _picture, _box = clip_of(tmp_path, heads, "kit_harington")
+    response, body = upload_clip(uploader, path)
+    assert body["status"] == "cleared", body
+    media = login_as("media_lead")
+    tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat() + "T09:00"
+    release = {"account_id": "1", "caption": "Sports day", "dressed": "yes",
+               "scheduled_at": tomorrow, "no_distress": "yes", "no_location": "yes",
+               "tagging_off": "yes"}
+    assert media.post(f"/review/{body['id']}/release", release).status_code == 302
+    with app.app_context():
+        from consent.models import Pupil
+        from gatekeeper.extensions import db
+        from gatekeeper.register import actions
+
+        assert db.session.scalars(select(Post)).one().state == "queued"
+        actions.record_consent(db.session, db.session.get(Pupil, pupils["kit"][0]),
+                               "social_media", "withdrawn", actor="test",
+                               given_by="Parent of Kit")
+        db.session.commit()
+        post = db.session.scalars(select(Post)).one()
+        assert post.state == "withdrawn" and db.session.get(Photo, body["id"]).status == "withdrawn"
+        assert not list(school_outbox(app.config["OUTBOX_DIR"], post.school_id).glob("*"))
+
+
+def test_variable_frame_rate_keeps_its_timing(tmp_path):
+    """A phone's variable frame rate: every picture keeps its time; sampling follows the clock."""
+    times = [0.0, 0.033, 0.1, 0.2, 0.25, 0.5, 0.55, 0.9, 1.0, 1.4, 1.45, 1.9]
+    plain = background(320, 180)
+    source = write_clip(tmp_path / "vfr.mp4", lambda t: plain, seconds=2.0, times=times)
+    out = tmp_path / "clean.mp4"
+    write_clean_clip(source, out, (), hold=SAMPLE_EVERY)
+    assert [round(t, 3) for t, _pixels in decoded(out)] == times
+    sampled = [picture.time for picture in frames(source, every=SAMPLE_EVERY)]
+    assert sampled == [0.0, 0.2, 0.5, 0.9, 1.4, 1.9]  # at most one a sample interval
