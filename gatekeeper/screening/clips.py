@@ -9,6 +9,7 @@ a track from its looks (rule.decide_tracks), and the per-sample boxes are what t
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,8 +109,9 @@ def _centre(box: Box) -> tuple[float, float]:
     return (box.top + box.bottom) / 2, (box.left + box.right) / 2
 
 
-def analyse_clip(path: Path) -> ClipAnalysis:
-    """Sample, detect, follow and encode every face of a clip (streamed: one picture at a time)."""
+def analyse_clip(path: Path, still_working: Callable[[], None] | None = None) -> ClipAnalysis:
+    """Sample, detect, follow and encode every face of a clip (streamed: one picture at a time);
+    `still_working` is called after each sample (a long clip keeps its claim on the worker)."""
     active: list[Track] = []
     done: list[Track] = []
     size, count = (0, 0), 0
@@ -117,6 +119,8 @@ def analyse_clip(path: Path) -> ClipAnalysis:
         size = _upright_size(picture)
         time, small = picture.time, picture.rgb(detection_side(size))
         count += 1
+        if still_working:
+            still_working()
         detections = _detect(small, size)
         done += [tr for tr in active if time - tr.last[0] > TRACK_LOST_AFTER]
         active = [tr for tr in active if time - tr.last[0] <= TRACK_LOST_AFTER]

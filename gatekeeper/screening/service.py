@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from functools import cached_property
 
 import numpy as np
@@ -23,9 +24,9 @@ from gatekeeper.screening.clips import ClipAnalysis, analyse_clip
 from gatekeeper.screening.engine import analyse_bytes
 from gatekeeper.screening.events import event_candidates
 from gatekeeper.screening.rule import (
+    ENCODING_SIZE,
     FaceDecision,
     Gallery,
-    ENCODING_SIZE,
     Reference,
     decide_faces,
     decide_tracks,
@@ -35,6 +36,8 @@ from gatekeeper.states import PHOTO_SCREENABLE, PhotoState, check_transition
 from gatekeeper.storage import app_storage
 
 check_transition(PHOTO_SCREENABLE, PhotoState.SCREENING)  # claim_photo's update
+# A clip's screening marks its claim alive this often, well inside worker/recovery.STALLED_AFTER.
+CLAIM_REFRESH = dt.timedelta(minutes=1)
 
 
 def load_gallery(session: Session, school_id: int, cipher) -> Gallery:
@@ -178,7 +181,8 @@ def screen_stored_photo(photo_id: int) -> str | None:
     photo = session.get(Photo, photo_id)
     try:
         if photo.is_video:
-            analysis = analyse_clip(app_storage().path("originals", photo.uuid))
+            analysis = analyse_clip(app_storage().path("originals", photo.uuid),
+                                    claim_keeper(photo_id, attempt))
         else:
             analysis = analyse_bytes(app_storage().read("originals", photo.uuid))
     except ImageRefused as refused:
@@ -191,6 +195,25 @@ def screen_stored_photo(photo_id: int) -> str | None:
             session.commit()
         raise
     return record_verdict(session, photo, attempt, analysis)
+
+
+def claim_keeper(photo_id: int, attempt: int):
+    """For a clip, which may take minutes: a callable that marks this attempt's claim as alive at
+    most every CLAIM_REFRESH (in its own transaction), so the stalled-work sweep leaves it be."""
+    last = time.monotonic()
+
+    def still_working() -> None:
+        nonlocal last
+        if time.monotonic() - last < CLAIM_REFRESH.total_seconds():
+            return
+        with Session(db.engine) as own:
+            own.execute(update(Photo).where(
+                Photo.id == photo_id, Photo.status == PhotoState.SCREENING,
+                Photo.screen_attempts == attempt).values(updated_at=utcnow()))
+            own.commit()
+        last = time.monotonic()
+
+    return still_working
 
 
 def refuse_photo(session: Session, photo: Photo, attempt: int, reason: str) -> str | None:

@@ -17,7 +17,7 @@ import av
 import numpy as np
 import pytest
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from gatekeeper.imaging.clips import write_clean_clip
 from gatekeeper.imaging.video import frames
@@ -466,3 +466,27 @@ def test_variable_frame_rate_keeps_its_timing(tmp_path):
     assert [round(t, 3) for t, _pixels in decoded(out)] == times
     sampled = [picture.time for picture in frames(source, every=SAMPLE_EVERY)]
     assert sampled == [0.0, 0.2, 0.5, 0.9, 1.4, 1.9]  # at most one a sample interval
+
+
+def test_a_long_clip_keeps_its_screening_claim_alive(app, school, monkeypatch):
+    """Screening a clip may outlast the stalled-work sweep's five minutes: the attempt that holds
+    it marks its claim alive, and only that attempt."""
+    from gatekeeper.screening import service
+    from gatekeeper.worker.recovery import STALLED_AFTER, stalled_photo_ids
+
+    monkeypatch.setattr(service, "CLAIM_REFRESH", dt.timedelta(0))
+    long_ago = dt.datetime(2026, 1, 1)
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        rows = [Photo(school_id=school["id"], purpose="social_media", kind="video",
+                      status="screening", screen_attempts=2) for _ in range(2)]
+        db.session.add_all(rows)
+        db.session.flush()
+        ids = [row.id for row in rows]
+        db.session.execute(update(Photo).values(updated_at=long_ago))
+        db.session.commit()
+        service.claim_keeper(ids[0], attempt=2)()
+        service.claim_keeper(ids[1], attempt=1)()  # an attempt recovery took the photo from
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        assert stalled_photo_ids(db.session, now, STALLED_AFTER, queue_idle=True) == [ids[1]]
