@@ -11,7 +11,7 @@ REDIS  ?= redis://127.0.0.1:6379/15
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
 export GATEKEEPER_INSTANCE ?= $(CURDIR)/instance
 
-.PHONY: install catalogues run run-scale worker test test-sqlite test-postgres system-deps bench bench-load eval-schools lint clean
+.PHONY: install catalogues run run-scale worker test test-sqlite test-postgres system-deps bench bench-load bench-video eval-schools lint clean
 
 install: $(VENV)/.installed catalogues
 
@@ -87,6 +87,10 @@ eval-schools: install
 
 bench-load: install
 	$(PY) bench/bench_load.py
+
+# A 60-second 1080p HEVC clip screened (one thread), blurred and re-encoded (two); see README.
+bench-video: install
+	$(PY) bench/bench_video.py
 
 lint: install
 	$(PY) -m ruff check . || true

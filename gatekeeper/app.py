@@ -30,6 +30,7 @@ from gatekeeper.register import (
 from gatekeeper.register import faces, groups, nopublish
 from gatekeeper.register import rounds as register_rounds  # noqa: F401  (routes join register.bp)
 from gatekeeper.register import views as register
+from gatekeeper.review import clip_views as clips
 from gatekeeper.review import views as review
 from gatekeeper.safeguarding import views as safeguarding
 from gatekeeper.translations import stale_catalogues
@@ -95,7 +96,7 @@ def register_blueprints(app: Flask) -> None:
     for bp in (auth_views.bp, home.bp, uploads.bp, review.bp, publishing.bp, register.bp,
                safeguarding.bp, head.bp, parents.bp, nopublish.bp, publishing.accounts_bp,
                publishing.own_uploads_bp, people.welcome_bp, people.account_bp, trust.bp,
-               trust.dpo_bp, people.grants_bp, faces.bp, groups.bp):
+               trust.dpo_bp, people.grants_bp, faces.bp, groups.bp, clips.bp):
         app.register_blueprint(bp)
 
 

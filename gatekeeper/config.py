@@ -9,7 +9,9 @@ from pathlib import Path
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-MAX_UPLOAD_BYTES = 60 * 1024 * 1024  # one photo per request; a 12 MP HEIC or JPEG is 2-10 MB
+# One photo or clip per request: a photo is at most 60 MB (uploads/service.py), a clip of three
+# minutes of 4K HEVC from an iPad about 600 MB.
+MAX_UPLOAD_BYTES = 1024 * 1024 * 1024
 SECRET_KEY_FILE = "secret_key"
 # Everything Gatekeeper creates (database, queue, keys, anchor, storage, outbox) is owner-only.
 INSTANCE_UMASK = 0o077
@@ -114,7 +116,8 @@ CONFIGS = {"development": DevelopmentConfig, "production": ProductionConfig, "te
 
 # Upload limits (defaults in gatekeeper/uploads/service.py, where the rule lives).
 LIMIT_VARIABLES = {"GATEKEEPER_UPLOADS_PER_HOUR": "UPLOADS_PER_USER_PER_HOUR",
-                   "GATEKEEPER_SCHOOL_MEGAPIXELS_PER_DAY": "SCHOOL_MEGAPIXELS_PER_DAY"}
+                   "GATEKEEPER_SCHOOL_MEGAPIXELS_PER_DAY": "SCHOOL_MEGAPIXELS_PER_DAY",
+                   "GATEKEEPER_VIDEO_MAX_SECONDS": "CLIP_MAX_SECONDS"}
 
 
 def _limits_from_environment() -> dict:

@@ -25,7 +25,14 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql.expression import false
 
 from consent.models import Base, Pupil, School, utcnow
-from gatekeeper.states import POST_LIVE, LiftState, PhotoState, PostState, TakedownState
+from gatekeeper.states import (
+    POST_LIVE,
+    LiftState,
+    MediaKind,
+    PhotoState,
+    PostState,
+    TakedownState,
+)
 
 ROLES = ("staff", "admin", "dsl", "media_lead", "head")
 # Roles held at a trust, over its schools (gatekeeper/people/trusts.py); never a school's role.
@@ -144,6 +151,16 @@ class Photo(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     purged_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # A photo or a video clip (states.MediaKind); a clip's length, and whether the media lead
+    # chose to post it without its sound.
+    kind: Mapped[str] = mapped_column(String(10), default=MediaKind.PHOTO.value,
+                                      server_default=MediaKind.PHOTO.value)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    muted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    @property
+    def is_video(self) -> bool:
+        return self.kind == MediaKind.VIDEO
 
     faces: Mapped[list[Face]] = relationship(
         back_populates="photo", order_by="Face.index", cascade="all, delete-orphan"
@@ -168,7 +185,12 @@ class Face(Base):
     status: Mapped[str] = mapped_column(String(20))  # a FaceStatus
     pupil_id: Mapped[int | None] = mapped_column(ForeignKey("pupil.id"), index=True)
     distance: Mapped[float | None] = mapped_column(Float)
+    # A photo's face: one 128-d encoding. A clip's track: the encodings of its best looks, one
+    # after another (k x 128), read with screening.service.stored_looks.
     encoding_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # A clip's track: {"boxes": [[t, top, right, bottom, left], ...], "looks": [t, ...]} with
+    # times in seconds; the box above is the best look's (the face card's thumbnail).
+    track_json: Mapped[str | None] = mapped_column(Text)
     # A person's decision on an unknown face: pupil | not_pupil | blur
     resolution: Mapped[str | None] = mapped_column(String(20))
     resolved_pupil_id: Mapped[int | None] = mapped_column(ForeignKey("pupil.id"))
@@ -190,6 +212,21 @@ class Face(Base):
     @property
     def box(self) -> list[int]:
         return [self.top, self.right, self.bottom, self.left]
+
+    @property
+    def track(self) -> dict:
+        """A clip's track ({} for a photo's face)."""
+        return json.loads(self.track_json or "{}")
+
+    @property
+    def seen_from(self) -> float | None:
+        boxes = self.track.get("boxes")
+        return boxes[0][0] if boxes else None
+
+    @property
+    def seen_until(self) -> float | None:
+        boxes = self.track.get("boxes")
+        return boxes[-1][0] if boxes else None
 
 
 class BlockLift(Base):

@@ -33,6 +33,14 @@ class PhotoState(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
+class MediaKind(StrEnum):
+    """Photo.kind: a still photo or a video clip. Not a life cycle: a clip rides the photo's
+    states, gate, posting queue and takedown; each of its face tracks is one Face row."""
+
+    PHOTO = "photo"
+    VIDEO = "video"
+
+
 class FaceStatus(StrEnum):
     """Face.status: the rule's decision on one face (or a person's naming of it). Not a life cycle:
     it is decided afresh whenever the register changes, so it has no table of moves."""

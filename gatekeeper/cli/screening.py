@@ -1,8 +1,10 @@
-"""Screening commands: `screen --json`, `strip`, `enrol`, `eval DIR` and `eval-schools` (DESIGN.md)."""
+"""Screening commands: `screen --json` and `strip` (photos and clips), `enrol`, `eval DIR` and
+`eval-schools` (DESIGN.md)."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -16,14 +18,18 @@ from gatekeeper.cli.base import CommandError, current_school, school_option
 from gatekeeper.compliance.crypto import app_cipher
 from gatekeeper.config import instance_path
 from gatekeeper.extensions import db
+from gatekeeper.imaging.clips import write_clean_clip
 from gatekeeper.imaging.decode import ImageRefused
+from gatekeeper.imaging.mp4 import is_clip
 from gatekeeper.imaging.sanitise import sanitise
+from gatekeeper.imaging.video import MAX_CLIP_SECONDS, probe
 from gatekeeper.publishing.adapters import write_atomically
+from gatekeeper.screening.clips import SAMPLE_EVERY, analyse_clip
 from gatekeeper.screening.engine import analyse_bytes
 from gatekeeper.screening.enrolment import EnrolmentError, enrol_pupil
 from gatekeeper.screening.evaluate import LABELS_FILE, evaluate, format_report, load_labels
 from gatekeeper.screening.school_eval import run
-from gatekeeper.screening.service import screen_analysis
+from gatekeeper.screening.service import screen_analysis, screen_clip_analysis
 
 
 @click.command()
@@ -41,36 +47,79 @@ def screen(photos, purpose: str, as_json: bool, school_id: int | None) -> None:
     school, failures = current_school(school_id), 0
     for name in photos:
         try:
-            analysis = analyse_bytes(Path(name).read_bytes())
+            line = (screen_clip if _is_clip(Path(name)) else screen_one)(name, school.id, purpose)
         except (OSError, ImageRefused) as error:
             click.echo(f"error: {name}: {error}", err=True)
             failures += 1
             continue
-        decisions, verdict = screen_analysis(db.session, school.id, analysis, purpose,
-                                             school_today(), app_cipher())
-        faces = [
-            {"box": f.box.as_list(), "status": d.status, "upn": d.upn,
-             "distance": None if d.distance is None else round(float(d.distance), 4)}
-            for f, d in zip(analysis.faces, decisions, strict=True)
-        ]
-        line = {"file": name, "purpose": purpose, "verdict": verdict, "faces": faces}
-        click.echo(json.dumps(line) if as_json else f"{name}: {verdict} ({len(faces)} faces)")
+        click.echo(json.dumps(line) if as_json
+                   else f"{name}: {line['verdict']} ({len(line['faces'])} faces)")
     if failures:
         sys.exit(1)
+
+
+def _is_clip(path: Path) -> bool:
+    with path.open("rb") as stream:
+        return is_clip(stream.read(12))
+
+
+def _distance(decision) -> float | None:
+    return None if decision.distance is None else round(float(decision.distance), 4)
+
+
+def screen_one(name: str, school_id: int, purpose: str) -> dict:
+    """A photo's line (DESIGN.md's contract)."""
+    analysis = analyse_bytes(Path(name).read_bytes())
+    decisions, verdict = screen_analysis(db.session, school_id, analysis, purpose,
+                                         school_today(), app_cipher())
+    faces = [{"box": f.box.as_list(), "status": d.status, "upn": d.upn, "distance": _distance(d)}
+             for f, d in zip(analysis.faces, decisions, strict=True)]
+    return {"file": name, "purpose": purpose, "verdict": verdict, "faces": faces}
+
+
+def screen_clip(name: str, school_id: int, purpose: str) -> dict:
+    """A clip's line: one face per track, with its best look's box, when it is on screen, and
+    every sampled box with its time (seconds) in the upright picture."""
+    info = probe(Path(name), current_app.config.get("CLIP_MAX_SECONDS", MAX_CLIP_SECONDS))
+    analysis = analyse_clip(Path(name))
+    decisions, verdict = screen_clip_analysis(db.session, school_id, analysis, purpose,
+                                              school_today(), app_cipher())
+    faces = [{"box": track.best_look()[1].as_list(), "status": d.status, "upn": d.upn,
+              "distance": _distance(d), "first": track.samples[0][0],
+              "last": track.samples[-1][0], "boxes": track.boxes()}
+             for track, d in zip(analysis.tracks, decisions, strict=True)]
+    return {"file": name, "purpose": purpose, "verdict": verdict, "kind": "video",
+            "duration": round(info.duration, 3), "faces": faces}
 
 
 @click.command()
 @click.argument("source", type=click.Path(dir_okay=False))
 @click.argument("target", type=click.Path(dir_okay=False))
 def strip(source: str, target: str) -> None:
-    """Write the sanitised JPEG of SOURCE to TARGET."""
+    """Write the sanitised JPEG of SOURCE (or MP4, for a clip) to TARGET."""
 
     try:
-        clean = sanitise(Path(source).read_bytes())
-        write_atomically(Path(target).resolve(), clean)
+        if _is_clip(Path(source)):
+            size = strip_clip(Path(source), Path(target).resolve())
+        else:
+            clean = sanitise(Path(source).read_bytes())
+            write_atomically(Path(target).resolve(), clean)
+            size = len(clean)
     except (OSError, ImageRefused) as error:
         raise CommandError(f"{source}: {error}") from None
-    click.echo(f"wrote {target} ({len(clean)} bytes, no metadata)")
+    click.echo(f"wrote {target} ({size} bytes, no metadata)")
+
+
+def strip_clip(source: Path, target: Path) -> int:
+    """The sanitised MP4 of a clip, written beside TARGET and moved into place once verified."""
+    info = probe(source, MAX_CLIP_SECONDS)
+    partial = target.with_name(f".{target.name}.partial.mp4")
+    try:
+        write_clean_clip(source, partial, (), hold=SAMPLE_EVERY, size=(info.width, info.height))
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return target.stat().st_size
 
 
 @click.command()

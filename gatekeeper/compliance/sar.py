@@ -34,6 +34,7 @@ from consent.services import find_pupil
 from gatekeeper.compliance import audit
 from gatekeeper.compliance.retention import purge_photo
 from gatekeeper.imaging.decode import ImageRefused
+from gatekeeper.imaging.renderings import render_clip
 from gatekeeper.imaging.sanitise import sanitise
 from gatekeeper.models import AuditEvent, Face, Photo, Post
 from gatekeeper.publishing.takedown import pull_posts_showing
@@ -139,15 +140,24 @@ def export_pupil(session: Session, storage: Storage, school_id: int, upn: str, t
         for photo in pupil_photos(session, pupil):
             if storage.exists("originals", photo.uuid):
                 try:
-                    pixels = sanitise(storage.read("originals", photo.uuid), max_side=PHOTO_SIDE)
+                    add_media(archive, storage, photo)
                 except ImageRefused:
                     continue
-                archive.writestr(f"photos/photo-{photo.id}.jpg", pixels)
     partial.replace(target)
     audit.record(session, "subject_access_export", school_id=school_id, actor=actor, subject=pupil,
                  detail={"photos": len(record["photos"]), "posts": len(record["posts"])})
     session.commit()
     return {key: len(value) for key, value in record.items() if isinstance(value, list)}
+
+
+def add_media(archive: zipfile.ZipFile, storage: Storage, photo) -> None:
+    """A photo as a sanitised JPEG, a clip as a sanitised MP4 (metadata removed, sound kept)."""
+    if photo.is_video:
+        clip = render_clip(storage, photo, PHOTO_SIDE, (), muted=False)
+        archive.write(clip, f"photos/clip-{photo.id}.mp4")
+    else:
+        pixels = sanitise(storage.read("originals", photo.uuid), max_side=PHOTO_SIDE)
+        archive.writestr(f"photos/photo-{photo.id}.jpg", pixels)
 
 
 def erase_pupil(session: Session, storage: Storage, school_id: int, upn: str,

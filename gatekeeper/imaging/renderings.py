@@ -10,8 +10,15 @@ import hashlib
 import io
 import json
 import logging
+import os
+import uuid
+from pathlib import Path
 
+from PIL import Image
+
+from gatekeeper.imaging.clips import write_clean_clip
 from gatekeeper.imaging.sanitise import sanitise
+from gatekeeper.imaging.video import picture_at
 from gatekeeper.models import Photo
 from gatekeeper.storage import RENDERINGS, Storage
 
@@ -30,8 +37,11 @@ def render(storage: Storage, photo: Photo, side: int, quality: int, boxes) -> by
     name = rendering_name(photo, side, quality, boxes)
     if storage.exists(RENDERINGS, name):
         return storage.read(RENDERINGS, name)
-    data = sanitise(storage.read("originals", photo.uuid), max_side=side, quality=quality,
-                    blur_boxes=list(boxes))
+    if photo.is_video:
+        data = clip_picture(storage, photo, side, quality, boxes)
+    else:
+        data = sanitise(storage.read("originals", photo.uuid), max_side=side, quality=quality,
+                        blur_boxes=list(boxes))
     try:
         storage.save(RENDERINGS, name, io.BytesIO(data), limit=len(data) + 1)
     except OSError as error:
@@ -40,3 +50,35 @@ def render(storage: Storage, photo: Photo, side: int, quality: int, boxes) -> by
         logging.getLogger(__name__).warning("rendering not cached (%s): %s",
                                             type(error).__name__, photo.uuid)
     return data
+
+
+def clip_picture(storage: Storage, photo: Photo, side: int, quality: int, boxes,
+                 time: float = 0.0, crop: tuple[int, int, int, int] | None = None) -> bytes:
+    """A sanitised JPEG of the clip's picture at `time` (its poster at 0), these boxes blurred,
+    cut to `crop` (left, top, right, bottom) if given: it goes through the photo sanitiser."""
+    picture = Image.fromarray(picture_at(storage.path("originals", photo.uuid), time))
+    png = io.BytesIO()
+    (picture.crop(crop) if crop else picture).save(png, "PNG", compress_level=1)
+    return sanitise(png.getvalue(), max_side=side, quality=quality, blur_boxes=list(boxes))
+
+
+def render_clip(storage: Storage, photo: Photo, long_side: int, tracks, *, muted: bool,
+                hold: float = 0.0) -> Path:
+    """The sanitised MP4 of a clip for these settings (blurred tracks' per-sample boxes, each
+    held `hold` seconds around its samples; sound kept or not), made once and kept beside the
+    original; the file's path."""
+    boxes = [list(map(list, track)) for track in tracks]
+    key = json.dumps([photo.uuid, "clip", long_side, muted, hold, boxes])
+    name = f"{photo.uuid}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    target = storage.path(RENDERINGS, name)
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{name}-{uuid.uuid4().hex}.mp4")  # two requests may race
+    try:
+        write_clean_clip(storage.path("originals", photo.uuid), partial, tracks, hold=hold,
+                         mute=muted, long_side=long_side, size=(photo.width, photo.height))
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return target

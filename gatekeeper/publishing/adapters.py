@@ -36,6 +36,8 @@ WORDPRESS_SLUG_PREFIX = "gk-"
 WORDPRESS_TITLE_CHARS = 70
 ADAPTERS = ("outbox", "webhook", "wordpress")
 DEFAULT_PORTS = {"http": 80, "https": 443}
+VIDEO_TYPE = "video/mp4"
+MEDIA_EXTENSIONS = {"image/jpeg": "jpg", VIDEO_TYPE: "mp4"}
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,16 @@ class Release:
     released_at: str
     scheduled_at: str
     school: str = ""  # the school's name: an outbox side file says whose post it is
+    media_type: str = "image/jpeg"  # or "video/mp4": `image` then holds the sanitised clip
+
+    @property
+    def media(self) -> str:
+        """What the post carries: "image" or "video" (the webhook's part, the side file's key)."""
+        return "video" if self.media_type == VIDEO_TYPE else "image"
+
+    @property
+    def extension(self) -> str:
+        return MEDIA_EXTENSIONS[self.media_type]
 
     def public_facts(self) -> dict:
         """What leaves the school's systems for a remote service: no pupil ids, no staff emails."""
@@ -115,17 +127,17 @@ class OutboxPublisher:
     def publish(self, release: Release) -> str:
         self.folder.mkdir(parents=True, exist_ok=True)
         name = release.post_uuid
-        side = {k: v for k, v in release.__dict__.items() if k != "image"}
-        side["image_file"] = f"{name}.jpg"
+        side = {k: v for k, v in release.__dict__.items() if k not in ("image", "media_type")}
+        side[f"{release.media}_file"] = f"{name}.{release.extension}"
         # Image first, side file last: a sync tool that waits for the JSON never sees half a post.
         # Same names on a re-run: publishing twice leaves one post in the folder.
-        write_atomically(self.folder / f"{name}.jpg", release.image)
+        write_atomically(self.folder / f"{name}.{release.extension}", release.image)
         write_atomically(self.folder / f"{name}.json", json.dumps(side, indent=2).encode())
         return name
 
     def delete(self, ref: PostRef) -> None:
         name = ref.external_id or ref.post_uuid
-        for suffix in (".json", ".jpg"):
+        for suffix in (".json", *(f".{ext}" for ext in MEDIA_EXTENSIONS.values())):
             (self.folder / f"{name}{suffix}").unlink(missing_ok=True)
 
 
@@ -243,7 +255,8 @@ class WebhookPublisher:
     def publish(self, release: Release) -> str:
         content_type, body = multipart(
             {"event": PUBLISH_EVENT, "metadata": json.dumps(release.public_facts())},
-            {"image": (f"{release.post_uuid}.jpg", "image/jpeg", release.image)},
+            {release.media: (f"{release.post_uuid}.{release.extension}", release.media_type,
+                             release.image)},
         )
         answer = self._deliver(PUBLISH_EVENT, content_type, body, release.idempotency_key)
         return str(answer.json().get("id") or release.idempotency_key)
@@ -289,15 +302,18 @@ class WordPressPublisher:
         post = self._find("posts", slug)
         if post is not None:
             return f"{post['id']},{post.get('featured_media') or ''}"
-        media = self._find("media", slug) or self._upload(slug, release.image)
+        media = self._find("media", slug) or self._upload(slug, release)
+        source = html.escape(str(media.get("source_url", "")))
+        shown = (f'<video controls src="{source}"></video>' if release.media == "video"
+                 else f'<img src="{source}" alt="">')
         body = {
             "title": release.caption.splitlines()[0][:WORDPRESS_TITLE_CHARS] if release.caption else "",
-            "content": f'<p>{html.escape(release.caption)}</p>'
-                       f'<img src="{html.escape(str(media.get("source_url", "")))}" alt="">',
+            "content": f'<p>{html.escape(release.caption)}</p>{shown}',
             "status": self.status,
             "slug": slug,
-            "featured_media": media["id"],
         }
+        if release.media == "image":  # a featured image must be an image
+            body["featured_media"] = media["id"]
         created = self._call("POST", "/posts", json.dumps(body).encode(), "application/json")
         return f"{created['id']},{media['id']}"
 
@@ -321,8 +337,9 @@ class WordPressPublisher:
         items = found.get("items", [])
         return items[0] if items else None
 
-    def _upload(self, slug: str, image: bytes) -> dict:
-        content_type, body = multipart({}, {"file": (f"{slug}.jpg", "image/jpeg", image)})
+    def _upload(self, slug: str, release: Release) -> dict:
+        content_type, body = multipart(
+            {}, {"file": (f"{slug}.{release.extension}", release.media_type, release.image)})
         return self._call("POST", "/media", body, content_type)
 
     def _call(self, method: str, path: str, body: bytes | None, content_type: str | None,

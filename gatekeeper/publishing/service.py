@@ -22,15 +22,17 @@ from consent.clock import school_date
 from consent.models import Pupil, School, utcnow
 from gatekeeper.compliance import audit
 from gatekeeper.extensions import db
-from gatekeeper.imaging.renderings import render
+from gatekeeper.imaging.mp4 import verify_clean as verify_clean_clip
+from gatekeeper.imaging.renderings import render, render_clip
 from gatekeeper.imaging.sanitise import verify_clean
 from gatekeeper.models import OfficialAccount, Photo, Post, User
 from gatekeeper.publishing.accounts import account_publisher, may_release
-from gatekeeper.publishing.adapters import PublishError, Release
+from gatekeeper.publishing.adapters import VIDEO_TYPE, PublishError, Release
 from gatekeeper.publishing.captions import check_caption
 from gatekeeper.publishing.takedown import reopen_takedown
 from gatekeeper.review import gate
-from gatekeeper.review.service import blur_boxes, gate_now, release_check
+from gatekeeper.review.service import blur_boxes, blur_tracks, gate_now, release_check
+from gatekeeper.screening.clips import SAMPLE_EVERY
 from gatekeeper.screening.service import RegisterNow
 from gatekeeper.states import (
     PHOTO_RELEASABLE,
@@ -217,9 +219,18 @@ def claim(session: Session, post_id: int, now: dt.datetime) -> bool:
 
 def build_release(session: Session, post: Post) -> Release:
     account, photo = post.account, post.photo
-    # The very rendering the media lead previewed (same size, quality and blurs), checked again.
-    image = render(app_storage(), photo, account.max_side, account.quality, blur_boxes(photo))
-    verify_clean(image)
+    media_type = VIDEO_TYPE if photo.is_video else "image/jpeg"
+    if photo.is_video:
+        # The clip as the media lead previewed it (blurs, sound), at the account's size,
+        # checked by its boxes once more.
+        clip = render_clip(app_storage(), photo, account.max_side, blur_tracks(photo),
+                           muted=photo.muted, hold=SAMPLE_EVERY)
+        verify_clean_clip(clip)
+        image = clip.read_bytes()
+    else:
+        # The very rendering the media lead previewed (same size, quality and blurs), checked again.
+        image = render(app_storage(), photo, account.max_side, account.quality, blur_boxes(photo))
+        verify_clean(image)
     upns = session.scalars(select(Pupil.upn).where(Pupil.id.in_(post.pupil_ids)))
     return Release(
         post_uuid=post.uuid,
@@ -234,6 +245,7 @@ def build_release(session: Session, post: Post) -> Release:
         released_at=post.released_at.isoformat() + "Z",
         scheduled_at=post.scheduled_at.isoformat() + "Z",
         school=session.scalar(select(School.name).where(School.id == post.school_id)) or "",
+        media_type=media_type,
     )
 
 

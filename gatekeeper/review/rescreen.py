@@ -33,7 +33,7 @@ from gatekeeper.review import gate
 from gatekeeper.review.service import gate_now
 from gatekeeper.screening import thresholds as t
 from gatekeeper.screening.rule import photo_verdict
-from gatekeeper.screening.service import RegisterNow, stored_encodings
+from gatekeeper.screening.service import RegisterNow, stored_looks
 from gatekeeper.states import (
     PHOTO_RELEASABLE,
     POST_LIVE,
@@ -132,8 +132,8 @@ def near_changed(register: RegisterNow, photo: Photo, pupils: set[int]) -> bool:
     mask = np.isin(gallery.pupil_ids, np.fromiter(pupils, np.int64, len(pupils)))
     if not mask.any():
         return False
-    for face, encoding in zip(photo.faces, stored_encodings(photo, register.cipher), strict=True):
-        if encoding is not None and not face.blur:
+    for face, looks in zip(photo.faces, stored_looks(photo, register.cipher), strict=True):
+        for encoding in [] if face.blur else looks:  # a clip's track: each of its looks
             if (gallery.distances(encoding)[mask] <= t.LOOSE_TOLERANCE).any():
                 return True
     return False

@@ -105,7 +105,16 @@ def confirm_no_faces(session: Session, photo: Photo, user: User) -> None:
 
 
 def blur_boxes(photo: Photo) -> list[tuple[int, int, int, int]]:
+    """A photo's faces to blur (none for a clip, whose tracks move: blur_tracks)."""
+    if photo.is_video:
+        return []
     return [(f.top, f.right, f.bottom, f.left) for f in photo.faces if f.blur]
+
+
+def blur_tracks(photo: Photo) -> list[list[tuple]]:
+    """A clip's tracks to blur: each track's sampled (time, top, right, bottom, left)."""
+    return [[tuple(sample) for sample in f.track.get("boxes", [])]
+            for f in photo.faces if f.blur]
 
 
 def resolve_face(

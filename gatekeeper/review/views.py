@@ -26,7 +26,8 @@ from gatekeeper.web.commits import commit_or_flash
 from gatekeeper.web.guard import guard_blueprint
 from gatekeeper.web.previews import thumbnail_response
 from gatekeeper.web.rows import school_row
-from gatekeeper.worker.tasks import publish_post_task
+from gatekeeper.web.security import queue_errors
+from gatekeeper.worker.tasks import prepare_review_copy_task, publish_post_task
 
 bp = guard_blueprint(Blueprint("review", __name__, url_prefix="/review"), "media_lead")
 
@@ -71,6 +72,8 @@ def index():
 def photo(photo_id: int):
     """One photo: its faces, and for each account offered what the rule says for its purpose."""
     photo = school_row(Photo, photo_id)
+    if photo.is_video:  # a clip has its own page (review/clip_views.py)
+        return redirect(url_for("clips.clip", photo_id=photo.id))
     pupils = {p.id: p for p in db.session.scalars(select(Pupil).where(Pupil.school_id == g.school_id))}
     register = RegisterNow(db.session, g.school_id)
     context = release_form_context()
@@ -126,9 +129,11 @@ def resolve(photo_id: int, face_id: int):
     if face.photo_id != photo.id:
         abort(404)
     pupil = db.session.get(Pupil, request.form.get("pupil_id", type=int) or 0)
-    with commit_or_flash(None, errors=(service.ReviewError,)):
+    with commit_or_flash(None, errors=(service.ReviewError,)) as resolved:
         service.resolve_face(db.session, face, request.form.get("resolution", ""), current_user,
                              pupil)
+    if resolved and photo.is_video:  # video: the clip's review copy follows the decision
+        queue_review_copy(photo.id)
     return redirect(url_for("review.photo", photo_id=photo.id, _anchor=f"face-{face.index + 1}"))
 
 
@@ -141,6 +146,15 @@ def ask_about_block(photo_id: int, face_id: int):
     with commit_or_flash(_("The DSL has been asked to check this face."), errors=(LiftError,)):
         ask_dsl(db.session, face, current_user)
     return redirect(url_for("review.photo", photo_id=photo_id, _anchor=f"face-{face.index + 1}"))
+
+
+def queue_review_copy(photo_id: int) -> None:
+    """Video: after a decision that changes a clip, its review copy is made again in the worker
+    (the clip's page makes it itself if the queue is down)."""
+    try:
+        prepare_review_copy_task(photo_id)
+    except queue_errors():
+        pass
 
 
 @bp.route("/<int:photo_id>/reject", methods=["POST"])

@@ -18,8 +18,15 @@ from consent.models import NoPublishEntry, Pupil, ReferenceFace
 from consent.services import pupil_facts
 from gatekeeper.compliance.crypto import app_cipher
 from gatekeeper.extensions import db
-from gatekeeper.imaging.crops import face_crop, portrait
+from gatekeeper.imaging.crops import (
+    CROP_QUALITY,
+    FACE_CROP_SIDE,
+    face_crop,
+    face_region,
+    portrait,
+)
 from gatekeeper.imaging.decode import ImageRefused
+from gatekeeper.imaging.renderings import clip_picture
 from gatekeeper.models import BlockLift, Face, Photo
 from gatekeeper.review.service import manual_decisions
 from gatekeeper.safeguarding import lifts
@@ -130,8 +137,14 @@ def face_picture(face_id: int):
     storage = app_storage()
     if not storage.exists("originals", face.photo.uuid):
         abort(404)
+    photo = face.photo
     try:
-        data = face_crop(storage.read("originals", face.photo.uuid), face.box)
+        if photo.is_video:  # the track's best look
+            data = clip_picture(storage, photo, FACE_CROP_SIDE, CROP_QUALITY, (),
+                                time=face.track.get("best", 0.0),
+                                crop=face_region(face.box, photo.width, photo.height))
+        else:
+            data = face_crop(storage.read("originals", photo.uuid), face.box)
     except ImageRefused:
         abort(415)
     return image_response(data, f"face-{face.id}.jpg")

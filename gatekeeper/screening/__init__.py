@@ -1,1 +1,2 @@
-"""Face screening: detect, encode, match against the register, the decision rule and its evaluation."""
+"""Face screening: detect, encode, follow faces through a clip, match against the register, the
+decision rule and its evaluation."""

@@ -385,25 +385,9 @@ def decide_faces(
     pupils known to be older (adult-like faces), whose clear radius is wider. Everyone else is
     matched as a child, the safe default. `lifted`: face index -> pupils the DSL said that face
     is not; the face is decided as if they were not enrolled."""
-    context = build_context(gallery, publishable, candidates, siblings, twins, matching, older)
-    found = [None if e is None or not len(gallery)
-             else (gallery.distances(e), gallery.aged_distances(e)) for e in encodings]
-    for index, pupils in (lifted or {}).items():
-        if index < len(found) and found[index] is not None:
-            found[index] = tuple(None if d is None else without_pupils(d, gallery, pupils)
-                                 for d in found[index])
-    decisions = [UNKNOWN_FACE if f is None else _decide(f[0], gallery, context, f[1])
-                 for f in found]
-    # Counted over confident matches, not clears: whether another face of the same pupil is
-    # blocked must not turn this one from unknown into cleared when consent is withdrawn.
-    matches = Counter(
-        int(gallery.pupil_ids[i]) for f in found if f is not None
-        for i in [confident_match(f[0], context, f[1])] if i is not None
-    )
-    return [
-        UNKNOWN_FACE if d.status == FaceStatus.CLEARED and matches[d.pupil_id] > 1 else d
-        for d in decisions
-    ]
+    looks = [[] if e is None else [e] for e in encodings]
+    return decide_tracks(looks, gallery, publishable, candidates, siblings, twins, matching,
+                         older, lifted)
 
 
 def without_pupils(dist: np.ndarray, gallery: Gallery, pupils: Collection[int]) -> np.ndarray:
@@ -454,3 +438,61 @@ def families(
         if births.get(p) is not None and any(births.get(s) == births[p] for s in kin)
     }
     return {p: kin for p, kin in siblings.items() if kin}, twins
+
+
+def decide_tracks(
+    looks: list[list[np.ndarray]],
+    gallery: Gallery,
+    publishable: Collection[int],
+    candidates: Collection[int] | None = None,
+    siblings: Mapping[int, Collection[int]] | None = None,
+    twins: Collection[int] = (),
+    matching: Matching = DEFAULT_MATCHING,
+    older: Collection[int] = (),
+    lifted: Mapping[int, Collection[int]] | None = None,
+) -> list[FaceDecision]:
+    """Every face track of one clip, each seen in a few looks (encodings; none: too small or
+    blurred, so unknown), by the photo rule: a track is blocked when any look is; cleared only
+    when every look clears as the same pupil; a pupil confidently matched on two tracks clears
+    on neither (each pupil at most once per clip); anything else is unknown. A photo's face is a
+    track of one look (decide_faces). `lifted`: track index -> pupils the DSL said it is not."""
+    context = build_context(gallery, publishable, candidates, siblings, twins, matching, older)
+    lifted = lifted or {}
+    found = [[_distances(gallery, e, lifted.get(index, ())) for e in track] if len(gallery)
+             else [] for index, track in enumerate(looks)]
+    decisions = [_decide_track(track, gallery, context) for track in found]
+    # Counted over confident matches, not clears: whether another face of the same pupil is
+    # blocked must not turn this one from unknown into cleared when consent is withdrawn.
+    matches = Counter(
+        pupil for track in found
+        for pupil in {int(gallery.pupil_ids[i]) for dist, aged in track
+                      for i in [confident_match(dist, context, aged)] if i is not None}
+    )
+    return [
+        UNKNOWN_FACE if d.status == FaceStatus.CLEARED and matches[d.pupil_id] > 1 else d
+        for d in decisions
+    ]
+
+
+def _distances(gallery: Gallery, encoding: np.ndarray, lifted: Collection[int]):
+    """(plain distances, aged distances or None) to every pupil, the lifted pupils out of reach."""
+    found = (gallery.distances(encoding), gallery.aged_distances(encoding))
+    if not lifted:
+        return found
+    return tuple(None if d is None else without_pupils(d, gallery, lifted) for d in found)
+
+
+def _decide_track(track: list[tuple], gallery: Gallery, context: Context) -> FaceDecision:
+    """One track from its looks' distances: a single look is decided as a photo's face; else the
+    nearest blocking look, else one pupil cleared by every look, else unknown (with the first
+    look's hint of who it may be)."""
+    decided = [_decide(dist, gallery, context, aged) for dist, aged in track]
+    if len(decided) == 1:
+        return decided[0]
+    blocked = [d for d in decided if d.status == FaceStatus.BLOCKED]
+    if blocked:
+        return min(blocked, key=lambda d: d.distance)
+    pupils = {d.pupil_id for d in decided}
+    if decided and len(pupils) == 1 and all(d.status == FaceStatus.CLEARED for d in decided):
+        return max(decided, key=lambda d: d.distance)
+    return next((d for d in decided if d.maybe), UNKNOWN_FACE)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import time
 from collections import defaultdict
 from functools import cached_property
 
@@ -19,13 +21,16 @@ from gatekeeper.compliance.crypto import app_cipher, open_encoding, seal_encodin
 from gatekeeper.extensions import db
 from gatekeeper.imaging.decode import ImageRefused
 from gatekeeper.models import Face, Photo
+from gatekeeper.screening.clips import ClipAnalysis, analyse_clip
 from gatekeeper.screening.engine import analyse_bytes
 from gatekeeper.screening.events import event_candidates
 from gatekeeper.screening.rule import (
+    ENCODING_SIZE,
     FaceDecision,
     Gallery,
     Reference,
     decide_faces,
+    decide_tracks,
     families,
     photo_verdict,
 )
@@ -33,6 +38,8 @@ from gatekeeper.states import PHOTO_SCREENABLE, PhotoState, check_transition
 from gatekeeper.storage import app_storage
 
 check_transition(PHOTO_SCREENABLE, PhotoState.SCREENING)  # claim_photo's update
+# A clip's screening marks its claim alive this often, well inside worker/recovery.STALLED_AFTER.
+CLAIM_REFRESH = dt.timedelta(minutes=1)
 
 
 def load_gallery(session: Session, school_id: int, cipher, on: dt.date | None = None) -> Gallery:
@@ -108,12 +115,23 @@ class RegisterNow:
         return decide_faces(list(encodings), self.gallery, self.publishable(purpose),
                             candidates=candidates, siblings=siblings, twins=twins, lifted=lifted)
 
+    def decide_tracks(self, looks, purpose: str, candidates=None,
+                      lifted=None) -> list[FaceDecision]:
+        """The rule for one clip's face tracks, each from its looks (rule.decide_tracks)."""
+        siblings, twins = self.families
+        return decide_tracks(list(looks), self.gallery, self.publishable(purpose),
+                             candidates=candidates, siblings=siblings, twins=twins, lifted=lifted)
+
     def decide_stored(self, photo: Photo, purpose: str) -> list[FaceDecision]:
-        """The rule run again from the photo's stored encodings (aligned with photo.faces),
-        with the candidates of the photo's event, as at upload, and the DSL's lifted blocks."""
+        """The rule run again from the photo's stored encodings (aligned with photo.faces), or a
+        clip's tracks from their looks, with the candidates of the photo's event, as at upload,
+        and the DSL's lifted blocks."""
+        candidates = self.candidates(photo.event_id)
         lifted = {i: f.lifted_pupil_ids for i, f in enumerate(photo.faces) if f.lifted_pupil_ids}
-        return self.decide(stored_encodings(photo, self.cipher), purpose,
-                           self.candidates(photo.event_id), lifted)
+        if photo.is_video:
+            return self.decide_tracks(stored_looks(photo, self.cipher), purpose, candidates,
+                                      lifted)
+        return self.decide(stored_encodings(photo, self.cipher), purpose, candidates, lifted)
 
     def candidates(self, event_id: int | None):
         if event_id not in self._candidates:
@@ -123,6 +141,13 @@ class RegisterNow:
 
 def stored_encodings(photo: Photo, cipher) -> list[np.ndarray | None]:
     return [None if f.encoding_encrypted is None else open_encoding(cipher, f.encoding_encrypted)
+            for f in photo.faces]
+
+
+def stored_looks(photo: Photo, cipher) -> list[list[np.ndarray]]:
+    """Each face's encodings: a clip track's looks, a photo face's one (none: unknown)."""
+    return [[] if f.encoding_encrypted is None
+            else list(open_encoding(cipher, f.encoding_encrypted).reshape(-1, ENCODING_SIZE))
             for f in photo.faces]
 
 
@@ -197,7 +222,11 @@ def screen_stored_photo(photo_id: int) -> str | None:
         return None
     photo = session.get(Photo, photo_id)
     try:
-        analysis = analyse_bytes(app_storage().read("originals", photo.uuid))
+        if photo.is_video:
+            analysis = analyse_clip(app_storage().path("originals", photo.uuid),
+                                    claim_keeper(photo_id, attempt))
+        else:
+            analysis = analyse_bytes(app_storage().read("originals", photo.uuid))
     except ImageRefused as refused:
         return refuse_photo(session, photo, attempt, str(refused))
     except Exception:
@@ -210,6 +239,25 @@ def screen_stored_photo(photo_id: int) -> str | None:
     return record_verdict(session, photo, attempt, analysis)
 
 
+def claim_keeper(photo_id: int, attempt: int):
+    """For a clip, which may take minutes: a callable that marks this attempt's claim as alive at
+    most every CLAIM_REFRESH (in its own transaction), so the stalled-work sweep leaves it be."""
+    last = time.monotonic()
+
+    def still_working() -> None:
+        nonlocal last
+        if time.monotonic() - last < CLAIM_REFRESH.total_seconds():
+            return
+        with Session(db.engine) as own:
+            own.execute(update(Photo).where(
+                Photo.id == photo_id, Photo.status == PhotoState.SCREENING,
+                Photo.screen_attempts == attempt).values(updated_at=utcnow()))
+            own.commit()
+        last = time.monotonic()
+
+    return still_working
+
+
 def refuse_photo(session: Session, photo: Photo, attempt: int, reason: str) -> str | None:
     if not finish(session, photo, attempt, status=PhotoState.REJECTED, error=reason[:300]):
         return None
@@ -219,13 +267,43 @@ def refuse_photo(session: Session, photo: Photo, attempt: int, reason: str) -> s
     return PhotoState.REJECTED
 
 
+def screen_clip_analysis(session: Session, school_id: int, analysis: ClipAnalysis, purpose: str,
+                         on: dt.date, cipher, candidates=None):
+    """Decide every face track of an analysed clip against the register as it is on `on`."""
+    register = RegisterNow(session, school_id, on, cipher)
+    looks = [[encoding for _time, encoding in track.encodings] for track in analysis.tracks]
+    decisions = register.decide_tracks(looks, purpose, candidates)
+    return decisions, photo_verdict(decisions)
+
+
+def store_tracks(photo: Photo, analysis: ClipAnalysis, decisions, cipher) -> None:
+    """One Face row per track: the best look's box, every sample's box and time, the looks."""
+    photo.faces.clear()
+    for index, (track, decision) in enumerate(zip(analysis.tracks, decisions, strict=True)):
+        time, box = track.best_look()
+        photo.faces.append(Face(
+            school_id=photo.school_id, index=index, top=box.top, right=box.right,
+            bottom=box.bottom, left=box.left,
+            score=float(max(score for _t, _b, score in track.samples)),
+            status=decision.status, pupil_id=decision.pupil_id, distance=decision.distance,
+            encoding_encrypted=seal_looks(cipher, [e for _t, e in track.encodings]),
+            track_json=json.dumps({"boxes": track.boxes(), "best": round(time, 3),
+                                   "looks": [round(t, 3) for t, _e in track.encodings]}),
+        ))
+
+
+def seal_looks(cipher, encodings: list[np.ndarray]) -> bytes | None:
+    return seal_encoding(cipher, np.stack(encodings)) if encodings else None
+
+
 def record_verdict(session: Session, photo: Photo, attempt: int, analysis) -> str | None:
     cipher = app_cipher()
-    decisions, verdict = screen_analysis(
+    screen = screen_clip_analysis if photo.is_video else screen_analysis
+    decisions, verdict = screen(
         session, photo.school_id, analysis, photo.purpose, school_today(), cipher,
         candidates=event_candidates(session, photo.event_id),
     )
-    store_faces(photo, analysis, decisions, cipher)
+    (store_tracks if photo.is_video else store_faces)(photo, analysis, decisions, cipher)
     session.flush()
     if not finish(session, photo, attempt, status=verdict, no_faces=verdict == PhotoState.NO_FACES,
                   error=None,

@@ -1,4 +1,5 @@
-"""Accepting an upload: check the header, store the original in quarantine, queue screening."""
+"""Accepting an upload, a photo or a clip: check the header, store the original in quarantine
+(streamed, never held in memory), check a clip's boxes, streams and limits, queue screening."""
 
 from __future__ import annotations
 
@@ -18,8 +19,11 @@ from sqlalchemy.orm import Session
 from consent.models import utcnow
 from gatekeeper.compliance import audit
 from gatekeeper.imaging.decode import ALLOWED_FORMATS, MAX_PIXELS, ImageRefused
+from gatekeeper.imaging.mp4 import CLIP_SUFFIXES, ClipRefused, is_clip
+from gatekeeper.imaging.video import MAX_CLIP_SECONDS, probe
 from gatekeeper.models import Event, Photo, User, new_uuid
-from gatekeeper.states import PhotoState
+from gatekeeper.screening.clips import SAMPLE_EVERY
+from gatekeeper.states import MediaKind, PhotoState
 from gatekeeper.storage import Storage, StorageError
 
 SNIFF_BYTES = 256 * 1024  # enough of the file for Pillow to read any header we accept
@@ -29,6 +33,9 @@ MAX_FILENAME = 120
 # twice that from one person in an hour, and for several such events in a school's day.
 UPLOADS_PER_USER_PER_HOUR = 600
 SCHOOL_MEGAPIXELS_PER_DAY = 30_000
+# One photo is at most this large (a 12 MP HEIC or JPEG is 2-10 MB); a clip may fill the request
+# (MAX_CONTENT_LENGTH, gatekeeper/config.py: three minutes of 4K HEVC from an iPad is about 600 MB).
+PHOTO_MAX_BYTES = 60 * 1024 * 1024
 UPLOAD_WINDOW = dt.timedelta(hours=1)
 BUDGET_WINDOW = dt.timedelta(days=1)
 
@@ -39,11 +46,13 @@ class UploadLimits:
 
     per_user_per_hour: int = UPLOADS_PER_USER_PER_HOUR
     school_megapixels_per_day: int = SCHOOL_MEGAPIXELS_PER_DAY
+    clip_seconds: int = MAX_CLIP_SECONDS
 
     @classmethod
     def from_config(cls, config) -> UploadLimits:
         return cls(int(config.get("UPLOADS_PER_USER_PER_HOUR", UPLOADS_PER_USER_PER_HOUR)),
-                   int(config.get("SCHOOL_MEGAPIXELS_PER_DAY", SCHOOL_MEGAPIXELS_PER_DAY)))
+                   int(config.get("SCHOOL_MEGAPIXELS_PER_DAY", SCHOOL_MEGAPIXELS_PER_DAY)),
+                   int(config.get("CLIP_MAX_SECONDS", MAX_CLIP_SECONDS)))
 
 
 class UploadLimited(ImageRefused):
@@ -89,8 +98,16 @@ def accept_upload(
     head = stream.read(SNIFF_BYTES)
     if not head:
         raise ImageRefused(_("The file is empty."))
-    _format, width, height = sniff(head)
+    limits = limits or UploadLimits()
+    video = is_clip(head)
+    if video:
+        width = height = None
+    elif filename.lower().endswith(CLIP_SUFFIXES):
+        raise ImageRefused(_("This file is named as a video but is not one (MP4 or MOV)."))
+    else:
+        _format, width, height = sniff(head)
     photo = Photo(
+        kind=MediaKind.VIDEO if video else MediaKind.PHOTO,
         width=width,
         height=height,
         uuid=new_uuid(),
@@ -103,22 +120,61 @@ def accept_upload(
     )
     rest = _Chain(head, stream)
     try:
-        photo.size_bytes, photo.sha256 = storage.save("originals", photo.uuid, rest, limit)
+        photo.size_bytes, photo.sha256 = storage.save(
+            "originals", photo.uuid, rest, limit if video else min(limit, PHOTO_MAX_BYTES))
     except StorageError:
         raise ImageRefused(_("The file is too large.")) from None
     try:
+        if video:
+            describe_clip(photo, storage.path("originals", photo.uuid), limits.clip_seconds)
         session.add(photo)
         session.flush()
-        check_limits(session, photo, limits or UploadLimits())  # counts this photo too
+        check_limits(session, photo, limits)  # counts this photo too
         audit.record(session, "photo_uploaded", school_id=photo.school_id, actor=user, subject=photo,
                      detail={"event_id": event.id, "filename": photo.original_filename,
-                             "bytes": photo.size_bytes})
+                             "bytes": photo.size_bytes, "kind": photo.kind})
         session.commit()
     except BaseException:
         session.rollback()
         storage.delete("originals", photo.uuid)
         raise
     return photo
+
+
+def describe_clip(photo: Photo, path, max_seconds: int) -> None:
+    """A stored clip's size and length, or ImageRefused with the one reason in the teacher's
+    language (imaging/video.probe checks it)."""
+    try:
+        info = probe(path, max_seconds)
+    except ClipRefused as refused:
+        raise ImageRefused(clip_refusal(refused)) from None
+    photo.width, photo.height, photo.duration_s = info.width, info.height, info.duration
+
+
+def clip_refusal(refused: ClipRefused) -> str:
+    """Why a clip was refused, in words a teacher can act on."""
+    v = refused.values
+    words = {
+        "empty": lambda: _("The file is empty."),
+        "cut_short": lambda: _("The video file is cut short: copy it from the tablet again."),
+        "no_index": lambda: _("The video was not saved completely (it has no index): copy it "
+                              "from the tablet again."),
+        "not_only_video": lambda: _("This file carries something other than a video, so it was "
+                                    "refused."),
+        "no_pictures": lambda: _("The video has no pictures in it."),
+        "streams": lambda: _("The video has more than one picture or sound stream: export it "
+                             "again as one clip."),
+        "codec": lambda: _("The video is in %(codec)s: only H.264 and HEVC clips are accepted.",
+                           codec=v["codec"]),
+        "resolution": lambda: _("The video is %(width)d×%(height)d: the most accepted is 4K. "
+                                "Export it smaller.", width=v["width"], height=v["height"]),
+        "too_long": lambda: _("The video lasts %(seconds)d seconds: the most accepted is "
+                              "%(most)d. Trim it and upload it again.", seconds=v["seconds"],
+                              most=v["most"]),
+        "not_video": lambda: _("This file is not a video we can read (MP4 or MOV)."),
+    }
+    unreadable = lambda: _("This video cannot be read: it may be damaged or cut short.")  # noqa: E731
+    return words.get(refused.code, unreadable)()
 
 
 def check_limits(session: Session, photo: Photo, limits: UploadLimits) -> None:
@@ -129,7 +185,9 @@ def check_limits(session: Session, photo: Photo, limits: UploadLimits) -> None:
     if (mine or 0) > limits.per_user_per_hour:
         raise UploadLimited(_("You have uploaded %(n)d photos in the last hour, the most allowed. "
                               "Wait a little and try again.", n=limits.per_user_per_hour))
-    pixels = session.scalar(select(func.sum(Photo.width * Photo.height)).where(
+    # A clip costs each sampled picture it is screened in (a minute of 1080p: 300 x 2 MP).
+    samples = func.coalesce(Photo.duration_s / SAMPLE_EVERY, 1)
+    pixels = session.scalar(select(func.sum(Photo.width * Photo.height * samples)).where(
         Photo.school_id == photo.school_id, Photo.created_at > now - BUDGET_WINDOW))
     if (pixels or 0) > limits.school_megapixels_per_day * 1_000_000:
         raise UploadLimited(_("The school has used today's screening allowance "

@@ -106,6 +106,7 @@ def index():
     return render_template(
         "uploads/index.html", form=event_form(), events=school_events(), photos=own_photos(),
         js_text=js_text(), title=_("Upload photos"),
+        clip_minutes=UploadLimits.from_config(current_app.config).clip_seconds // 60,
     )
 
 

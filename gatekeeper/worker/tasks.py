@@ -22,8 +22,10 @@ from gatekeeper.parents.mailing import mail_parent_link, mail_takedown_notice
 from gatekeeper.people.emails import mail_invitation, mail_reset
 from gatekeeper.publishing.service import due_post_ids, publish_post
 from gatekeeper.publishing.takedown import carry_out_takedowns
+from gatekeeper.review.clips import prepare_review_copy
 from gatekeeper.review.rescreen import rescreen_in_own_session, rescreen_lapsed, take_pending
 from gatekeeper.screening.service import screen_stored_photo
+from gatekeeper.states import PHOTO_RELEASABLE
 from gatekeeper.worker.queue import app_task, huey
 from gatekeeper.worker.recovery import STALLED_AFTER, release_stalled
 
@@ -38,7 +40,16 @@ NOTICE_RETRY_DELAY_S = 300
 
 @app_task(retries=SCREEN_RETRIES, retry_delay=SCREEN_RETRY_DELAY_S)
 def screen_photo_task(photo_id: int) -> str | None:
-    return screen_stored_photo(photo_id)
+    verdict = screen_stored_photo(photo_id)
+    if verdict in PHOTO_RELEASABLE:
+        prepare_review_copy_task(photo_id)  # a clip's: nothing for a photo
+    return verdict
+
+
+@app_task(retries=SCREEN_RETRIES, retry_delay=SCREEN_RETRY_DELAY_S)
+def prepare_review_copy_task(photo_id: int) -> str | None:
+    """A clip's review copy (review/clips.py), made before the media lead opens it."""
+    return prepare_review_copy(photo_id)
 
 
 @app_task()

@@ -99,6 +99,7 @@ class Delivery:
     image: bytes = b""
     image_name: str | None = None
     body: dict = field(default_factory=dict)
+    part: str = "image"
 
 
 class WebhookReceiver(_Server):
@@ -138,7 +139,8 @@ class WebhookReceiver(_Server):
             return 200, {"deleted": True}
         parts = form_parts(headers["Content-Type"], body)
         delivery.metadata = json.loads(parts["metadata"][1])
-        delivery.image_name, delivery.image = parts["image"]
+        delivery.part = "video" if "video" in parts else "image"  # a clip comes as "video"
+        delivery.image_name, delivery.image = parts[delivery.part]
         if delivery.key not in self.posts:
             self.posts[delivery.key] = f"wh-{next(self.ids)}"
             self.accepted.set()

@@ -1,0 +1,241 @@
+"""Reading video clips with PyAV (FFmpeg inside its wheel): what a clip is, whether it may be
+screened, and its frames, upright, one at a time (a clip is never held in memory).
+
+`av` is imported on first use: it is a large native library that only clips need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gatekeeper.imaging.mp4 import ClipRefused, check_upload
+
+VIDEO_CODECS = {"h264", "hevc"}  # what iPads and phones record
+# Limits (defaults; the app's settings may lower or raise the length): three minutes is a race, a
+# song or an assembly item; 4K (DCI 4096x2160 either way up) is the most a tablet records.
+MAX_CLIP_SECONDS = 180
+MAX_CLIP_LONG_SIDE = 4096
+MAX_CLIP_SHORT_SIDE = 2160
+MAX_AUDIO_STREAMS = 1
+MAX_FRAME_RATE = 240  # slow motion from a phone; more is not a camera's clip
+DECODE_THREADS = 1  # screening runs in worker processes, one thread each
+
+
+@dataclass(frozen=True)
+class ClipInfo:
+    """What a clip is: its upright size, length, frame rate, codec and turn, and its sound."""
+
+    width: int
+    height: int
+    duration: float
+    frame_rate: float
+    codec: str
+    rotation: int  # degrees counter-clockwise the stored pictures are turned for display
+    has_audio: bool
+
+
+def load_av():
+    """PyAV, imported on first use."""
+    import av
+
+    return av
+
+
+def open_clip(path: Path):
+    """The container, or ClipRefused when FFmpeg cannot read it."""
+    av = load_av()
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except (av.FFmpegError, UnicodeDecodeError, OSError):
+        raise ClipRefused("unreadable",
+                          "This video cannot be read: it may be damaged or cut short.") from None
+
+
+def probe(path: Path, max_seconds: float = MAX_CLIP_SECONDS) -> ClipInfo:
+    """Check a stored upload: its boxes, one H.264 or HEVC picture stream of at most 4K, at most
+    one sound stream, its length, every packet in the file, and a first picture that decodes."""
+    check_upload(path)
+    with open_clip(path) as container:
+        stream = _video_stream(container)
+        info = _info(container, stream, max_seconds)
+        _check_packets(container, stream, path.stat().st_size)
+    with open_clip(path) as container:
+        rotation = _first_picture_rotation(container)
+    return ClipInfo(*_upright(info.width, info.height, rotation), info.duration, info.frame_rate,
+                    info.codec, rotation, info.has_audio)
+
+
+def _video_stream(container):
+    """The one picture stream. Other tracks (an iPhone's timed location and camera metadata,
+    chapters) are read past and never copied."""
+    videos = list(container.streams.video)
+    if not videos:
+        raise ClipRefused("no_pictures", "The video file has no pictures in it.")
+    if len(videos) > 1:
+        raise ClipRefused("streams", "The video has more than one picture stream.")
+    if len(container.streams.audio) > MAX_AUDIO_STREAMS:
+        raise ClipRefused("streams", "The video has more than one sound stream.")
+    return videos[0]
+
+
+def _info(container, stream, max_seconds: float) -> ClipInfo:
+    codec = stream.codec_context.name
+    if codec not in VIDEO_CODECS:
+        raise ClipRefused("codec", f"The video is {codec}: only H.264 and HEVC are accepted.",
+                          codec=codec)
+    width, height = stream.codec_context.width, stream.codec_context.height
+    if max(width, height) > MAX_CLIP_LONG_SIDE or min(width, height) > MAX_CLIP_SHORT_SIDE:
+        raise ClipRefused("resolution", f"The video is {width}×{height}: the most accepted is "
+                          f"4K ({MAX_CLIP_LONG_SIDE}×{MAX_CLIP_SHORT_SIDE}).", width=width,
+                          height=height)
+    duration = _duration(container, stream)
+    if duration > max_seconds:
+        raise ClipRefused("too_long", f"The video lasts {duration:.0f} s: the most accepted is "
+                          f"{max_seconds:.0f} s.", seconds=round(duration), most=round(max_seconds))
+    rate = float(stream.average_rate or stream.guessed_rate or 0)
+    if not 0 < rate <= MAX_FRAME_RATE:
+        raise ClipRefused("unreadable", "This video cannot be read: its frame rate is missing.")
+    return ClipInfo(width, height, duration, rate, codec, 0, bool(container.streams.audio))
+
+
+def _duration(container, stream) -> float:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / 1_000_000
+    raise ClipRefused("unreadable", "This video cannot be read: its length is missing.")
+
+
+def _check_packets(container, stream, file_size: int) -> None:
+    """Every picture the index lists lies inside the file (a clip cut short after its index was
+    written is refused here, not half-screened later)."""
+    entries = stream.index_entries
+    if not entries:
+        raise ClipRefused("no_pictures", "The video file has no pictures in it.")
+    end = max(entry.pos + entry.size for entry in entries)
+    if end > file_size:
+        raise ClipRefused("cut_short", "The video file is cut short.")
+
+
+def _first_picture_rotation(container) -> int:
+    av = load_av()
+    stream = container.streams.video[0]
+    stream.codec_context.thread_count = DECODE_THREADS
+    try:
+        for frame in container.decode(stream):
+            return rotation_of(frame)
+    except (av.FFmpegError, ValueError):
+        pass
+    raise ClipRefused("unreadable", "This video cannot be read: its pictures do not decode.")
+
+
+def rotation_of(frame) -> int:
+    """The display turn in quarter turns' degrees (0, 90, 180, 270 counter-clockwise)."""
+    return int(round((frame.rotation or 0) / 90)) % 4 * 90
+
+
+def _upright(width: int, height: int, rotation: int) -> tuple[int, int]:
+    return (height, width) if rotation in (90, 270) else (width, height)
+
+
+def upright(pixels: np.ndarray, rotation: int) -> np.ndarray:
+    """The pixels turned as the clip asks to be shown (the turn baked into the pixels)."""
+    return np.ascontiguousarray(np.rot90(pixels, k=rotation // 90)) if rotation else pixels
+
+
+def scaled_size(width: int, height: int, long_side: int | None) -> tuple[int, int]:
+    """(width, height) with the long side at most `long_side`, both even (H.264's 4:2:0)."""
+    scale = 1.0 if not long_side else min(1.0, long_side / max(width, height))
+    return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
+
+
+@dataclass(frozen=True)
+class Picture:
+    """One decoded picture of a clip and its time; converted to RGB only at the sizes asked."""
+
+    time: float
+    frame: object  # av.VideoFrame
+
+    def rgb(self, long_side: int | None = None) -> np.ndarray:
+        """Upright RGB pixels, the long side at most `long_side` (FFmpeg's scaler)."""
+        return upright_pixels(self.frame, long_side)
+
+
+def frames(path: Path, *, every: float = 0.0) -> Iterator[Picture]:
+    """The clip's pictures in order, at most one per `every` seconds (0: every picture). Pictures
+    not wanted are decoded (the codec needs them) but never converted."""
+    av = load_av()
+    with open_clip(path) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.thread_count = DECODE_THREADS
+        due = None
+        try:
+            for frame in container.decode(stream):
+                if frame.time is None or (due is not None and frame.time < due):
+                    continue
+                due = (frame.time if due is None else due) + every
+                if due <= frame.time:  # a gap in a variable-rate clip: start again from here
+                    due = frame.time + every
+                yield Picture(frame.time, frame)
+        except av.FFmpegError as error:
+            raise ClipRefused("unreadable", "This video cannot be read: its pictures do not "
+                              "decode.") from error
+
+
+def upright_pixels(frame, long_side: int | None) -> np.ndarray:
+    """A decoded picture as upright RGB, its long side at most `long_side` (both sides even)."""
+    rotation = rotation_of(frame)
+    width, height = _upright(frame.width, frame.height, rotation)
+    width, height = scaled_size(width, height, long_side)
+    stored = _upright(width, height, rotation)
+    return upright(frame.to_ndarray(width=stored[0], height=stored[1], format="rgb24"), rotation)
+
+
+# What FFmpeg's reader reports of a fresh MP4's file type box: not metadata of the clip.
+FILE_TYPE_KEYS = {"major_brand", "minor_version", "compatible_brands"}
+# ... and of its tracks' headers (mdhd's language, hdlr's name, the sample entry's vendor).
+TRACK_KEYS = {"language", "handler_name", "vendor_id"}
+
+
+def probe_written(path: Path, *, with_audio: bool) -> None:
+    """Read a sanitised clip back: one H.264 picture stream, AAC sound exactly when kept, no
+    metadata, no chapters, and a first picture that decodes; ImageRefused otherwise."""
+    from_file = ClipRefused("written", "The cleaned video could not be read back.")
+    with open_clip(path) as container:
+        videos, sounds = list(container.streams.video), list(container.streams.audio)
+        if len(videos) != 1 or videos[0].codec_context.name != "h264":
+            raise from_file
+        if [s.codec_context.name for s in sounds] != (["aac"] if with_audio else []):
+            raise ClipRefused("written", "The cleaned video's sound is not as chosen.")
+        if set(container.metadata) - FILE_TYPE_KEYS or any(
+                set(s.metadata) - TRACK_KEYS for s in container.streams):
+            raise ClipRefused("written", "The cleaned video still carries metadata.")
+        if len(container.streams) != len(videos) + len(sounds):
+            raise from_file
+    with open_clip(path) as container:
+        _first_picture_rotation(container)
+
+
+def picture_at(path: Path, time: float) -> np.ndarray:
+    """The upright RGB picture shown at `time` seconds (the first one at or after it)."""
+    av = load_av()
+    with open_clip(path) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.thread_count = DECODE_THREADS
+        if time > 0 and stream.time_base:
+            container.seek(int(time / stream.time_base), stream=stream, backward=True)
+        last = None
+        try:
+            for frame in container.decode(stream):
+                last = frame
+                if frame.time is not None and frame.time >= time - 1e-3:
+                    break
+        except av.FFmpegError as error:
+            raise ClipRefused("unreadable", "This video's pictures do not decode.") from error
+    if last is None:
+        raise ClipRefused("unreadable", "This video's pictures do not decode.")
+    return upright_pixels(last, None)

@@ -1,0 +1,229 @@
+"""Clip analysis: sampled pictures in, face tracks out. No Flask, no database.
+
+Pictures are sampled every SAMPLE_EVERY seconds and searched with the photo detector; each face
+found is joined to the track whose predicted position it is nearest (tracks move); each track keeps
+its few best looks (sharp, large, apart in time), encoded with the photo encoder. The rule decides
+a track from its looks (rule.decide_tracks), and the per-sample boxes are what the blur follows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from gatekeeper.imaging.video import frames, rotation_of
+from gatekeeper.screening import thresholds as t
+from gatekeeper.screening.detect import detect_faces
+from gatekeeper.screening.encode import CROP_MARGIN, encode_faces, face_sharpness
+from gatekeeper.screening.engine import Box
+
+# Seconds between sampled pictures. A face on screen for half a second must be found in at least
+# two samples; with pictures 1/30 s apart a sample can land up to one picture late, so 0.2 s
+# leaves two samples (and usually three) in any half second. `make bench-video` measures it:
+# every face of the benchmark clip, two of them on screen under a second, is found in 2+ samples.
+SAMPLE_EVERY = 0.2
+# Sampled pictures are searched at this long side (1080p: 768x432). A face of the photo promise
+# (thresholds.DETECTION_MIN_FACE_PX, 60 px on a 1080p picture) is then 24 px, above the smallest
+# the detector finds reliably (DETECTION_SMALL_FACE_PX, 20); the boxes are scaled back. Measured
+# single-thread CPU per sample on this 2-core machine under load: 1152 px 190 ms, 960 px 129 ms,
+# 768 px 93 ms, 640 px 65 ms; five samples a second at 768 px keep screening near half the clip's
+# length (`make bench-video`). A larger clip is searched larger, so that its 60 px faces are still
+# 20 px (4K: 1280x720), whatever that costs (detection_side).
+DETECTION_LONG_SIDE = 768
+# A face joins a track when its centre is within this many of the track's face heights of where
+# the track was heading (a child sprinting across a 1080p picture moves about three face heights
+# between samples; the heading takes most of that), or of where a track seen once was, and its
+# height is within this factor either way. Nearest pairs are joined first.
+TRACK_MATCH_CENTRE = 2.0
+TRACK_FIRST_MATCH_CENTRE = 4.0
+TRACK_MATCH_SIZE = 0.6
+# A track not seen for this long has left the screen (or is hidden): a later face starts a new one.
+TRACK_LOST_AFTER = 1.0
+# Looks encoded per track: the best (encodable, then largest, then sharpest) at least this apart.
+TRACK_LOOKS = 3
+LOOK_SPACING = 0.4
+# Kept around a look for the encoder: more than its own crop margin, so encodings match a photo's.
+LOOK_MARGIN = CROP_MARGIN + 0.1
+
+
+@dataclass
+class Look:
+    """One sighting of a track's face kept for encoding: the face with its surroundings."""
+
+    time: float
+    box: Box  # in the upright picture
+    quality: tuple
+    crop: np.ndarray
+    inner: tuple[int, int, int, int]  # the face box inside the crop
+
+
+@dataclass
+class Track:
+    """One face followed through the clip."""
+
+    samples: list[tuple[float, Box, float]] = field(default_factory=list)  # time, box, score
+    looks: list[Look] = field(default_factory=list)
+    encodings: list[tuple[float, np.ndarray]] = field(default_factory=list)
+
+    @property
+    def last(self) -> tuple[float, Box, float]:
+        return self.samples[-1]
+
+    def heading(self, time: float) -> tuple[float, float]:
+        """Where the face's centre should be at `time`, moving as between its last two samples."""
+        t1, centre = self.last[0], _centre(self.last[1])
+        if len(self.samples) < 2:
+            return centre
+        t0, b0, _ = self.samples[-2]
+        before = _centre(b0)
+        share = (time - t1) / (t1 - t0) if t1 > t0 else 0.0
+        return (centre[0] + (centre[0] - before[0]) * share,
+                centre[1] + (centre[1] - before[1]) * share)
+
+    def best_look(self) -> tuple[float, Box]:
+        """The time and box of the card's thumbnail: the best look, or the largest sighting."""
+        if self.looks:
+            best = max(self.looks, key=lambda look: look.quality)
+            return best.time, best.box
+        time, box, _ = max(self.samples, key=lambda s: s[1].height)
+        return time, box
+
+    def boxes(self) -> list[list]:
+        return [[round(time, 3), *box.as_list()] for time, box, _ in self.samples]
+
+
+@dataclass
+class ClipAnalysis:
+    width: int
+    height: int
+    tracks: list[Track]
+    samples: int
+
+
+def _centre(box: Box) -> tuple[float, float]:
+    return (box.top + box.bottom) / 2, (box.left + box.right) / 2
+
+
+def analyse_clip(path: Path, still_working: Callable[[], None] | None = None) -> ClipAnalysis:
+    """Sample, detect, follow and encode every face of a clip (streamed: one picture at a time);
+    `still_working` is called after each sample (a long clip keeps its claim on the worker)."""
+    active: list[Track] = []
+    done: list[Track] = []
+    size, count = (0, 0), 0
+    for picture in frames(path, every=SAMPLE_EVERY):
+        size = _upright_size(picture)
+        time, small = picture.time, picture.rgb(detection_side(size))
+        count += 1
+        if still_working:
+            still_working()
+        detections = _detect(small, size)
+        done += [tr for tr in active if time - tr.last[0] > TRACK_LOST_AFTER]
+        active = [tr for tr in active if time - tr.last[0] <= TRACK_LOST_AFTER]
+        if not detections:
+            continue
+        image = Image.fromarray(picture.rgb())  # full size, for the looks
+        for track, (box, score) in _join(active, detections, time):
+            track.samples.append((time, box, score))
+            _consider_look(track, image, time, box)
+        active += [tr for tr in _new_tracks(active, detections, time, image)]
+    tracks = sorted(done + active, key=lambda tr: tr.samples[0][0])
+    for track in tracks:
+        track.encodings = _encode(track)
+    return ClipAnalysis(size[0], size[1], tracks, count)
+
+
+def detection_side(size: tuple[int, int]) -> int:
+    """The long side a picture of `size` is searched at: DETECTION_LONG_SIDE, or more where that
+    would shrink a face of the photo promise below the smallest the detector finds."""
+    keeps_promise = math.ceil(max(size) * t.DETECTION_SMALL_FACE_PX / t.DETECTION_MIN_FACE_PX)
+    return max(DETECTION_LONG_SIDE, keeps_promise)
+
+
+def _upright_size(picture) -> tuple[int, int]:
+    width, height = picture.frame.width, picture.frame.height
+    return (height, width) if rotation_of(picture.frame) in (90, 270) else (width, height)
+
+
+def _detect(small: np.ndarray, size: tuple[int, int]) -> list[tuple[Box, float]]:
+    """Faces (and doubts, as faces: recall first) found in the small picture, as boxes in the
+    full picture of `size` (width, height), rounded outwards."""
+    sx, sy = size[0] / small.shape[1], size[1] / small.shape[0]
+    return [
+        (Box(max(0, math.floor(d.top * sy)), min(size[0], math.ceil(d.right * sx)),
+             min(size[1], math.ceil(d.bottom * sy)), max(0, math.floor(d.left * sx))),
+         d.score)
+        for d in detect_faces(small)
+    ]
+
+
+def _join(active: list[Track], detections: list[tuple[Box, float]], time: float):
+    """Pairs (track, detection), nearest first, each used once; the pairs are removed from
+    `detections` so the rest start tracks of their own."""
+    options = []
+    for ti, track in enumerate(active):
+        expected, height = track.heading(time), max(track.last[1].height, 1)
+        reach = TRACK_MATCH_CENTRE if len(track.samples) > 1 else TRACK_FIRST_MATCH_CENTRE
+        for di, (box, _score) in enumerate(detections):
+            ratio = box.height / height
+            centre = _centre(box)
+            distance = math.hypot(centre[0] - expected[0], centre[1] - expected[1]) / height
+            if distance <= reach and TRACK_MATCH_SIZE <= ratio <= 1 / TRACK_MATCH_SIZE:
+                options.append((distance, ti, di))
+    used_tracks, used = set(), set()
+    pairs = []
+    for _distance, ti, di in sorted(options):
+        if ti not in used_tracks and di not in used:
+            used_tracks.add(ti)
+            used.add(di)
+            pairs.append((active[ti], detections[di]))
+    detections[:] = [d for i, d in enumerate(detections) if i not in used]
+    return pairs
+
+
+def _new_tracks(active, detections, time: float, image: Image.Image) -> list[Track]:
+    started = []
+    for box, score in detections:
+        track = Track(samples=[(time, box, score)])
+        _consider_look(track, image, time, box)
+        started.append(track)
+    return started
+
+
+def _consider_look(track: Track, image: Image.Image, time: float, box: Box) -> None:
+    """Keep this sighting among the track's TRACK_LOOKS best, at least LOOK_SPACING apart."""
+    sharp = face_sharpness(image, tuple(box.as_list()))
+    encodable = box.height >= t.MIN_ENCODE_FACE_PX and sharp >= t.MIN_ENCODE_SHARPNESS
+    quality = (encodable, box.height, sharp)
+    near = [look for look in track.looks if abs(look.time - time) < LOOK_SPACING]
+    if any(look.quality >= quality for look in near):
+        return
+    kept = [look for look in track.looks if look not in near]
+    if len(kept) >= TRACK_LOOKS and min(look.quality for look in kept) >= quality:
+        return
+    kept.append(_look(image, time, box, quality))
+    track.looks = sorted(kept, key=lambda look: look.quality, reverse=True)[:TRACK_LOOKS]
+
+
+def _look(image: Image.Image, time: float, box: Box, quality: tuple) -> Look:
+    pad_y = math.ceil(box.height * LOOK_MARGIN)
+    pad_x = math.ceil((box.right - box.left) * LOOK_MARGIN)
+    y0, x0 = max(0, box.top - pad_y), max(0, box.left - pad_x)
+    crop = image.crop((x0, y0, min(image.width, box.right + pad_x),
+                       min(image.height, box.bottom + pad_y)))
+    inner = (box.top - y0, box.right - x0, box.bottom - y0, box.left - x0)
+    return Look(time, box, quality, np.asarray(crop), inner)
+
+
+def _encode(track: Track) -> list[tuple[float, np.ndarray]]:
+    """The encodings of the track's looks, in time order (none: too small or blurred)."""
+    found = []
+    for look in sorted(track.looks, key=lambda look: look.time):
+        [encoding] = encode_faces(look.crop, [look.inner])
+        if encoding is not None:
+            found.append((look.time, encoding))
+    return found

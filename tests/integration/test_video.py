@@ -1,0 +1,492 @@
+"""Video clips through the product, with clips made here by PyAV from the shared faces: a
+protected pupil blocks the clip, a blurred face is pixelated in every picture posted, sound and
+turn are right, nothing but geometry and codec fields is left (by exiftool), and hostile files are
+refused with one line and leave nothing behind."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+from sqlalchemy import func, select, update
+
+from gatekeeper.imaging.clips import write_clean_clip
+from gatekeeper.imaging.video import frames
+from gatekeeper.models import AuditEvent, Face, Photo, Post
+from gatekeeper.publishing.adapters import school_outbox
+from gatekeeper.screening.clips import SAMPLE_EVERY
+from tests.support.clips import background, moving_face, paste, scaled_head, write_clip
+from tests.support.fixtures import add_pupil, upload_photo
+from tests.support.photos import head_crop
+
+pytestmark = pytest.mark.slow
+
+SIZE = (960, 540)
+FACE_PX = 130
+SECONDS = 2.0
+FPS = 25
+ON_SCREEN = (0.5, 1.5)  # the face is on screen for a second
+START, END = (40, 150), (640, 170)  # where the head moves (its top-left corner)
+# Exiftool's tags a clean clip may show: the file, the movie's and tracks' structure, geometry
+# and codec fields. Dates must be zero.
+EXIFTOOL_ALLOWED = {
+    "MajorBrand", "MinorVersion", "CompatibleBrands", "MovieHeaderVersion", "CreateDate",
+    "ModifyDate", "TimeScale", "Duration", "PreferredRate", "PreferredVolume", "MatrixStructure",
+    "PreviewTime", "PreviewDuration", "PosterTime", "SelectionTime", "SelectionDuration",
+    "CurrentTime", "NextTrackID", "MediaDataSize", "MediaDataOffset", "TrackHeaderVersion",
+    "TrackCreateDate", "TrackModifyDate", "TrackID", "TrackDuration", "TrackLayer",
+    "TrackVolume", "ImageWidth", "ImageHeight", "MediaHeaderVersion", "MediaCreateDate",
+    "MediaModifyDate", "MediaTimeScale", "MediaDuration", "MediaLanguageCode", "HandlerType",
+    "HandlerDescription", "Balance", "AudioFormat", "AudioChannels", "AudioBitsPerSample",
+    "AudioSampleRate", "GraphicsMode", "OpColor", "CompressorID", "SourceImageWidth",
+    "SourceImageHeight", "XResolution", "YResolution", "BitDepth", "BufferSize", "MaxBitrate",
+    "AverageBitrate", "VideoFrameRate", "ImageSize", "Megapixels", "AvgBitrate", "Rotation",
+    "FileType", "FileTypeExtension", "MIMEType",
+}
+ZERO_DATE = "0000:00:00 00:00:00"
+IDENTIFYING = {"location": "+51.5074-000.1278/", "make": "Apple", "model": "iPad (10th generation)",
+               "creation_time": "2026-07-10T10:00:00Z", "title": "Ava's race",
+               "encoder": "Camera 1.0", "comment": "10 Acacia Avenue"}
+
+
+@pytest.fixture
+def run_cli(app):
+    """Run `gatekeeper ...` against the test app's database and instance folder."""
+    env = {**os.environ, "GATEKEEPER_INSTANCE": str(app.config["INSTANCE"]),
+           "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+           "REDIS_URL": app.config["REDIS_URL"]}
+    command = str(Path(sys.executable).with_name("gatekeeper"))
+
+    def gatekeeper(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([command, *args], env=env, capture_output=True, text=True,
+                              timeout=300)
+
+    return gatekeeper
+
+
+@pytest.fixture(scope="module")
+def heads(faces_dir):
+    """A head of each shared person, its face FACE_PX tall, and the face box inside the head."""
+    found = {}
+    for person in ("rose_leslie", "alex_lacamoire", "kit_harington"):
+        rgb = np.asarray(Image.open(sorted((faces_dir / "people" / person).iterdir())[0])
+                         .convert("RGB"))
+        crop, box = head_crop(rgb)
+        found[person] = scaled_head(crop, box, FACE_PX)
+    return found
+
+
+@pytest.fixture
+def pupils(app, school, faces_dir):
+    people = faces_dir / "people"
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        kit = add_pupil(db.session, school["id"], 1, "Kit", "Harington",
+                        consents={"social_media": "granted"},
+                        faces=sorted((people / "kit_harington").iterdir()))
+        rose = add_pupil(db.session, school["id"], 2, "Rose", "Leslie",
+                         consents={"social_media": "refused"},
+                         faces=sorted((people / "rose_leslie").iterdir()))
+        return {"kit": (kit.id, kit.upn), "rose": (rose.id, rose.upn)}
+
+
+@pytest.fixture
+def uploader(login_as):
+    staff = login_as("staff")
+    event = staff.post("/uploads/events", {"name": "Sports day", "date": "2026-07-10",
+                                           "purpose": "social_media"})
+    return staff, event.get_json()["id"]
+
+
+def clip_of(tmp_path: Path, heads, person: str, name: str = "race.mov", **options) -> tuple:
+    head, box = heads[person]
+    picture = moving_face(head, SIZE, START, END, ON_SCREEN, SECONDS)
+    path = write_clip(tmp_path / name, picture, seconds=SECONDS, fps=FPS, **options)
+    return path, picture, box
+
+
+def face_box_at(t: float, box) -> tuple[int, int, int, int] | None:
+    """Where the face is at `t` in the made clip (top, right, bottom, left), or None."""
+    if not ON_SCREEN[0] <= t <= ON_SCREEN[1]:
+        return None
+    share = (t - ON_SCREEN[0]) / (ON_SCREEN[1] - ON_SCREEN[0])
+    x = round(START[0] + (END[0] - START[0]) * share)
+    y = round(START[1] + (END[1] - START[1]) * share)
+    top, right, bottom, left = box
+    return top + y, right + x, bottom + y, left + x
+
+
+def upload_clip(uploader, path: Path):
+    staff, event_id = uploader
+    response = upload_photo(staff, event_id, path.name, path.read_bytes())
+    return response, response.get_json()
+
+
+def decoded(path: Path):
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            yield frame.time, frame.to_ndarray(format="rgb24")
+
+
+def exiftool(path: Path) -> dict:
+    out = subprocess.run(["exiftool", "-j", "-a", "-G1", "-s", str(path)], capture_output=True,
+                         text=True, check=True).stdout
+    return json.loads(out)[0]
+
+
+def test_a_protected_pupil_on_screen_for_a_second_blocks_the_clip(app, pupils, heads, uploader,
+                                                                  tmp_path):
+    path, _picture, _box = clip_of(tmp_path, heads, "rose_leslie")
+    response, body = upload_clip(uploader, path)
+    assert response.status_code == 201, body
+    assert body["status"] == "blocked"  # Rose's parents refused
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        photo = db.session.get(Photo, body["id"])
+        assert photo.kind == "video" and photo.duration_s == pytest.approx(SECONDS, abs=0.1)
+        [track] = photo.faces
+        assert track.status == "blocked" and track.pupil_id == pupils["rose"][0]
+        assert len(track.track["boxes"]) >= 2  # seen in at least two samples
+        assert ON_SCREEN[0] - 0.05 <= track.seen_from and track.seen_until <= ON_SCREEN[1] + 0.05
+
+
+def test_a_blurred_face_is_pixelated_in_every_picture_posted(app, pupils, heads, uploader,
+                                                             login_as, tmp_path):
+    path, picture, box = clip_of(tmp_path, heads, "alex_lacamoire")
+    response, body = upload_clip(uploader, path)
+    assert body["status"] == "needs_review", body  # a stranger: a person decides
+    media = login_as("media_lead")
+    assert media.get(f"/review/{body['id']}").headers["Location"].endswith(
+        f"/review/clips/{body['id']}")
+    page = media.get(f"/review/clips/{body['id']}").get_data(as_text=True)
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        [track] = db.session.get(Photo, body["id"]).faces
+        face_id = track.id
+    assert f"/review/clips/{body['id']}/faces/{face_id}/card" in page
+    played = media.get(f"/review/clips/{body['id']}/play", headers={"Range": "bytes=0-99"})
+    assert played.status_code == 206 and played.mimetype == "video/mp4"
+    assert len(played.get_data()) == 100 and played.get_data()[4:8] == b"ftyp"
+    played.close()  # a streamed file: the test client leaves it open otherwise
+    staff, _event = uploader
+    assert staff.get(f"/review/clips/{body['id']}/play").status_code == 403  # media leads only
+    card = media.get(f"/review/clips/{body['id']}/faces/{face_id}/card")
+    assert card.status_code == 200 and card.mimetype == "image/jpeg"
+    blurred = media.post(f"/review/{body['id']}/faces/{face_id}", {"resolution": "blur"})
+    assert blurred.status_code == 302
+    release = {"account_id": "1", "caption": "Sports day", "dressed": "yes",
+               "no_distress": "yes", "no_location": "yes", "tagging_off": "yes"}
+    assert media.post(f"/review/{body['id']}/release", release).status_code == 302
+    with app.app_context():
+        from gatekeeper.extensions import db
+        from gatekeeper.worker.tasks import publish_due_posts
+
+        publish_due_posts()
+        post = db.session.scalars(select(Post)).one()
+        assert post.state == "published", post.last_error
+        outbox = school_outbox(app.config["OUTBOX_DIR"], post.school_id)
+        posted = outbox / f"{post.uuid}.mp4"
+        side = json.loads((outbox / f"{post.uuid}.json").read_text())
+    assert side["video_file"] == posted.name
+    checked = 0
+    for t, pixels in decoded(posted):
+        source = picture(t).astype(np.int16)
+        assert pixels.shape == source.shape
+        away = np.abs(pixels[-60:, -200:].astype(np.int16) - source[-60:, -200:]).mean()
+        assert away < 8, (t, away)  # the rest of the picture is the source, re-encoded
+        face = face_box_at(t, box)
+        if face is None:
+            continue
+        top, right, bottom, left = face
+        top, left = max(0, top), max(0, left)
+        mid_y, mid_x = (top + bottom) // 2, (left + right) // 2
+        for y0, y1, x0, x1 in ((top, mid_y, left, mid_x), (top, mid_y, mid_x, right),
+                               (mid_y, bottom, left, mid_x), (mid_y, bottom, mid_x, right)):
+            quarter = np.abs(pixels[y0:y1, x0:x1].astype(np.int16) - source[y0:y1, x0:x1])
+            assert quarter.mean() > 12, (t, face, quarter.mean())  # every part replaced
+        checked += 1
+    assert checked >= 0.9 * FPS * (ON_SCREEN[1] - ON_SCREEN[0])
+
+
+def sound_seconds(path: Path) -> float | None:
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            return None
+        stream = container.streams.audio[0]
+        return float(stream.duration * stream.time_base)
+
+
+def test_strip_keeps_sound_turns_pixels_and_leaves_no_metadata(run_cli, tmp_path):
+    """An iPad's portrait HEVC clip: stored on its side with a turn in its track header, GPS,
+    make, model, dates, title and chapters; the sanitised MP4 is upright by pixel, carries none."""
+    stored = background(320, 180)
+    stored[:90, :160] = (255, 0, 0)  # top-left quarter red as stored
+    stored[90:, 160:] = (0, 0, 255)  # bottom-right blue
+    source = write_clip(tmp_path / "portrait.mov", lambda t: stored, seconds=SECONDS, fps=FPS,
+                        rotation=-90, metadata=IDENTIFYING, format="mov", chapters=True,
+                        codec="libx265", options={"x265-params": "log-level=error"})
+    before = exiftool(source)
+    assert before["Composite:Rotation"] == 90 and "UserData:GPSCoordinates" in before
+    assert before["UserData:Make"] == "Apple"
+    out = tmp_path / "clean.mp4"
+    result = run_cli("strip", str(source), str(out))
+    assert result.returncode == 0, result.stderr
+    tags = exiftool(out)
+    extra = {k for k in tags if k.split(":", 1)[0] not in ("ExifTool", "System", "SourceFile")
+             and k.split(":", 1)[1] not in EXIFTOOL_ALLOWED}
+    assert extra == set(), extra
+    assert {v for k, v in tags.items() if k.endswith("Date") and not k.startswith("System")} == {
+        ZERO_DATE}
+    assert tags["Composite:Rotation"] == 0
+    [(_t, first), *_rest] = list(decoded(out))
+    upright = np.rot90(stored, -1)  # shown turned a quarter clockwise, as the iPad meant
+    assert first.shape == upright.shape == (320, 180, 3)
+    for y, x in ((40, 140), (280, 40), (40, 40), (280, 140)):
+        assert np.abs(first[y, x].astype(int) - upright[y, x]).max() < 30, (y, x, first[y, x])
+    assert sound_seconds(out) == pytest.approx(sound_seconds(source), abs=0.05)
+    with av.open(str(out)) as container:
+        assert container.chapters() == []
+        assert container.streams.video[0].codec_context.name == "h264"
+
+
+def test_a_muted_clip_is_posted_without_sound(app, pupils, heads, uploader, login_as, run_cli,
+                                              tmp_path):
+    path, _picture, _box = clip_of(tmp_path, heads, "kit_harington")
+    response, body = upload_clip(uploader, path)
+    assert body["status"] == "cleared", body  # Kit, consented, alone in the clip
+    media = login_as("media_lead")
+    assert media.post(f"/review/clips/{body['id']}/sound", {"muted": "yes"}).status_code == 302
+    release = {"account_id": "1", "caption": "Sports day", "dressed": "yes",
+               "no_distress": "yes", "no_location": "yes", "tagging_off": "yes"}
+    assert media.post(f"/review/{body['id']}/release", release).status_code == 302
+    with app.app_context():
+        from gatekeeper.extensions import db
+        from gatekeeper.worker.tasks import publish_due_posts
+
+        publish_due_posts()
+        post = db.session.scalars(select(Post)).one()
+        assert post.state == "published", post.last_error
+        assert sorted(post.pupil_ids) == [pupils["kit"][0]]
+        posted = school_outbox(app.config["OUTBOX_DIR"], post.school_id) / f"{post.uuid}.mp4"
+        actions = set(db.session.scalars(select(AuditEvent.action)))
+    assert sound_seconds(path) == pytest.approx(SECONDS, abs=0.1)
+    assert sound_seconds(posted) is None
+    archive = tmp_path / "sar.zip"
+    assert run_cli("sar", pupils["kit"][1], str(archive)).returncode == 0
+    with zipfile.ZipFile(archive) as sar:
+        [name] = [n for n in sar.namelist() if n.startswith("photos/")]
+        assert name == f"photos/clip-{body['id']}.mp4"
+        copy = tmp_path / "sar-clip.mp4"
+        copy.write_bytes(sar.read(name))
+    assert not {k for k in exiftool(copy) if k.startswith("UserData:")}
+    assert {"photo_uploaded", "photo_screened", "clip_sound_chosen", "photo_released",
+            "post_published"} <= actions
+
+
+def test_a_track_that_mixed_two_people_is_split(app, pupils, heads, uploader, login_as, tmp_path):
+    """Kit walks off and a stranger walks on where Kit was: one track, split by the media lead."""
+    kit, kit_box = heads["kit_harington"]
+    stranger, _box = heads["alex_lacamoire"]
+    base = background(*SIZE)
+
+    def picture(t: float) -> np.ndarray:
+        frame = base.copy()
+        paste(frame, kit if t < 1.0 else stranger, 300 + round(40 * t), 150)
+        return frame
+
+    path = write_clip(tmp_path / "swap.mp4", picture, seconds=SECONDS, fps=FPS)
+    response, body = upload_clip(uploader, path)
+    assert response.status_code == 201, body
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        faces = db.session.get(Photo, body["id"]).faces
+        mixed = [f for f in faces if f.seen_from < 0.5 and f.seen_until > 1.5]
+        assert mixed, [(f.seen_from, f.seen_until) for f in faces]  # followed as one face
+        assert mixed[0].status == "unknown"  # its looks disagree: never cleared
+        face_id = mixed[0].id
+    media = login_as("media_lead")
+    split = media.post(f"/review/clips/{body['id']}/faces/{face_id}/split", {"at": "1.0"})
+    assert split.status_code == 302
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        photo = db.session.get(Photo, body["id"])
+        parts = sorted((f for f in photo.faces if f.id == face_id or f.index >= len(faces)),
+                       key=lambda f: f.seen_from)
+        assert [p.seen_until < 1.0 for p in parts] == [True, False]
+        assert parts[0].status == "cleared" and parts[0].pupil_id == pupils["kit"][0]
+        assert parts[1].status == "unknown"
+        assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "track_split")) == 1
+    refused = media.post(f"/review/clips/{body['id']}/faces/{face_id}/split", {"at": "9"})
+    assert refused.status_code == 302
+
+
+def padding(content: bytes) -> bytes:
+    return (8 + len(content)).to_bytes(4, "big") + b"free" + content
+
+
+def hostile_clips(tmp_path: Path) -> dict[str, tuple[bytes, str]]:
+    plain = background(320, 180)
+    good = write_clip(tmp_path / "good.mp4", lambda t: plain, seconds=1.0, fps=FPS).read_bytes()
+    fast = tmp_path / "fast.mp4"
+    with av.open(str(tmp_path / "good.mp4")) as src, av.open(
+            str(fast), "w", options={"movflags": "+faststart"}) as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in src.streams}
+        for packet in src.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    faststart = fast.read_bytes()
+    moov_at = good.index(b"moov") - 4
+    two = tmp_path / "two.mp4"
+    with av.open(str(two), "w") as out:
+        for _ in range(2):
+            stream = out.add_stream("libx264", rate=FPS)
+            stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p"
+        for stream in out.streams.video:
+            for i in range(3):
+                frame = av.VideoFrame.from_ndarray(plain, format="rgb24")
+                frame.pts = i
+                out.mux(stream.encode(frame))
+            out.mux(stream.encode(None))
+    huge = write_clip(tmp_path / "8k.mp4", lambda t: np.zeros((4320, 7680, 3), np.uint8),
+                      seconds=2 / FPS, fps=FPS, audio=False)
+    jpeg = tmp_path / "still.jpg"
+    Image.fromarray(plain).save(jpeg, "JPEG")
+    return {
+        "zero bytes": (b"", "empty"),
+        "truncated (index at the end, cut off)": (good[: len(good) // 2], "cut short"),
+        "truncated (index first, pictures cut off)": (faststart[:-2000], "cut short"),
+        "missing moov": (good[:moov_at], "index"),
+        "mp4+html polyglot": (good + b"<html><script>alert(1)</script></html>", "cut short"),
+        "html in padding": (good + padding(b"<html><script>alert(1)</script></html>"),
+                            "something other than a video"),
+        "8K frames": (huge.read_bytes(), "4K"),
+        "two video streams": (two.read_bytes(), "more than one"),
+        "a still image renamed .mp4": (jpeg.read_bytes(), "not one"),
+    }
+
+
+def test_hostile_clips_are_refused_with_one_line_and_leave_nothing(app, school, uploader,
+                                                                    tmp_path):
+    staff, event_id = uploader
+    for case, (data, words) in hostile_clips(tmp_path).items():
+        response = upload_photo(staff, event_id, "clip.mp4", data)
+        error = response.get_json()["error"]
+        assert response.status_code == 422, (case, response.status_code, error)
+        assert "\n" not in error and words in error, (case, error)
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        assert db.session.scalar(select(func.count()).select_from(Photo)) == 0
+        assert db.session.scalar(select(func.count()).select_from(Face)) == 0
+    originals = Path(app.config["STORAGE_DIR"]) / "originals"
+    assert not originals.exists() or list(originals.iterdir()) == []
+
+
+def test_screen_json_gives_each_track_with_its_boxes_and_times(run_cli, pupils, heads, tmp_path):
+    path, _picture, _box = clip_of(tmp_path, heads, "rose_leslie", name="race.mp4")
+    result = run_cli("screen", str(path), "--purpose", "social_media", "--json")
+    assert result.returncode == 0, result.stderr
+    line = json.loads(result.stdout)
+    assert line["verdict"] == "blocked" and line["kind"] == "video"
+    [face] = line["faces"]
+    assert face["status"] == "blocked" and face["upn"] == pupils["rose"][1]
+    assert len(face["boxes"]) >= 2 and face["first"] < face["last"]
+    for t, top, right, bottom, left in face["boxes"]:
+        assert ON_SCREEN[0] - 0.05 <= t <= ON_SCREEN[1] + 0.05
+        assert 0 <= top < bottom <= SIZE[1] and 0 <= left < right <= SIZE[0]
+
+
+def test_a_clip_counts_every_sampled_picture_against_the_schools_allowance(app, heads, uploader,
+                                                                          tmp_path):
+    """Two seconds of 960x540 sampled every 0.2 s is ten pictures, 5.2 MP: over an allowance of
+    3 MP, which one such picture as a photo would not be."""
+    app.config["SCHOOL_MEGAPIXELS_PER_DAY"] = 3
+    path, _picture, _box = clip_of(tmp_path, heads, "kit_harington")
+    response, body = upload_clip(uploader, path)
+    assert response.status_code == 429 and "allowance" in body["error"]
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        assert db.session.scalar(select(func.count()).select_from(Photo)) == 0
+    originals = Path(app.config["STORAGE_DIR"]) / "originals"
+    assert not originals.exists() or list(originals.iterdir()) == []
+
+
+def test_a_queued_clip_is_pulled_when_consent_is_withdrawn(app, pupils, heads, uploader,
+                                                           login_as, tmp_path):
+    """The register's takedown is the photo's: consent withdrawn after release, before the time
+    the clip was to be posted, pulls its post, and nothing reaches the outbox."""
+    path, _picture, _box = clip_of(tmp_path, heads, "kit_harington")
+    response, body = upload_clip(uploader, path)
+    assert body["status"] == "cleared", body
+    media = login_as("media_lead")
+    tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat() + "T09:00"
+    release = {"account_id": "1", "caption": "Sports day", "dressed": "yes",
+               "scheduled_at": tomorrow, "no_distress": "yes", "no_location": "yes",
+               "tagging_off": "yes"}
+    assert media.post(f"/review/{body['id']}/release", release).status_code == 302
+    with app.app_context():
+        from consent.models import Pupil
+        from gatekeeper.extensions import db
+        from gatekeeper.register import actions
+
+        assert db.session.scalars(select(Post)).one().state == "queued"
+        actions.record_consent(db.session, db.session.get(Pupil, pupils["kit"][0]),
+                               "social_media", "withdrawn", actor="test",
+                               given_by="Parent of Kit")
+        db.session.commit()
+        post = db.session.scalars(select(Post)).one()
+        assert post.state == "withdrawn" and db.session.get(Photo, body["id"]).status == "withdrawn"
+        assert not list(school_outbox(app.config["OUTBOX_DIR"], post.school_id).glob("*"))
+
+
+def test_variable_frame_rate_keeps_its_timing(tmp_path):
+    """A phone's variable frame rate: every picture keeps its time; sampling follows the clock."""
+    times = [0.0, 0.033, 0.1, 0.2, 0.25, 0.5, 0.55, 0.9, 1.0, 1.4, 1.45, 1.9]
+    plain = background(320, 180)
+    source = write_clip(tmp_path / "vfr.mp4", lambda t: plain, seconds=2.0, times=times)
+    out = tmp_path / "clean.mp4"
+    write_clean_clip(source, out, (), hold=SAMPLE_EVERY)
+    assert [round(t, 3) for t, _pixels in decoded(out)] == times
+    sampled = [picture.time for picture in frames(source, every=SAMPLE_EVERY)]
+    assert sampled == [0.0, 0.2, 0.5, 0.9, 1.4, 1.9]  # at most one a sample interval
+
+
+def test_a_long_clip_keeps_its_screening_claim_alive(app, school, monkeypatch):
+    """Screening a clip may outlast the stalled-work sweep's five minutes: the attempt that holds
+    it marks its claim alive, and only that attempt."""
+    from gatekeeper.screening import service
+    from gatekeeper.worker.recovery import STALLED_AFTER, stalled_photo_ids
+
+    monkeypatch.setattr(service, "CLAIM_REFRESH", dt.timedelta(0))
+    long_ago = dt.datetime(2026, 1, 1)
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        rows = [Photo(school_id=school["id"], purpose="social_media", kind="video",
+                      status="screening", screen_attempts=2) for _ in range(2)]
+        db.session.add_all(rows)
+        db.session.flush()
+        ids = [row.id for row in rows]
+        db.session.execute(update(Photo).values(updated_at=long_ago))
+        db.session.commit()
+        service.claim_keeper(ids[0], attempt=2)()
+        service.claim_keeper(ids[1], attempt=1)()  # an attempt recovery took the photo from
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        assert stalled_photo_ids(db.session, now, STALLED_AFTER, queue_idle=True) == [ids[1]]

@@ -1,0 +1,104 @@
+"""Clips made in the tests with PyAV: faces moving over a background, sound, a turn, metadata."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+
+SAMPLE_RATE = 48_000
+TONE_HZ = 440
+
+
+def background(width: int, height: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:height, 0:width]
+    return np.stack([90 + xx * 60 // width, 100 + yy * 60 // height,
+                     np.full_like(xx, 120)], axis=-1).astype(np.uint8)
+
+
+def write_clip(path: Path, picture: Callable[[float], np.ndarray], *, seconds: float,
+               fps: int = 30, codec: str = "libx264", audio: bool = True, rotation: int = 0,
+               metadata: dict | None = None, format: str | None = None,
+               times: list[float] | None = None, chapters: bool = False,
+               options: dict | None = None) -> Path:
+    """Write `picture(t)` (HxWx3 uint8) for each frame time (`times`, or every 1/fps s) to a clip;
+    a tone as sound; `rotation` as the display matrix; `metadata` as container tags; `options`
+    for the encoder (e.g. its quality)."""
+    times = times if times is not None else [i / fps for i in range(round(seconds * fps))]
+    first = picture(times[0])
+    with av.open(str(path), "w", format=format) as out:
+        video = out.add_stream(codec, rate=fps)
+        video.height, video.width = first.shape[:2]
+        video.pix_fmt = "yuv420p"
+        video.time_base = video.codec_context.time_base = Fraction(1, 90_000)
+        video.options = {"preset": "ultrafast", **(options or {})}
+        if rotation:
+            video.set_display_rotation(rotation)
+        sound = out.add_stream("aac", rate=SAMPLE_RATE, layout="mono") if audio else None
+        for key, value in (metadata or {}).items():
+            out.metadata[key] = value
+        if chapters:
+            out.set_chapters([{"id": 1, "start": 0, "end": 1, "time_base": Fraction(1, 1),
+                               "metadata": {"title": "Ava's race, 10 Acacia Avenue"}}])
+        for t in times:
+            frame = av.VideoFrame.from_ndarray(picture(t) if t != times[0] else first,
+                                               format="rgb24")
+            frame.pts, frame.time_base = round(t * 90_000), Fraction(1, 90_000)
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        if sound is not None:
+            _tone(out, sound, times[-1] + 1 / fps)
+    return path
+
+
+def _tone(out, sound, seconds: float) -> None:
+    samples = np.sin(2 * np.pi * TONE_HZ * np.arange(round(seconds * SAMPLE_RATE)) / SAMPLE_RATE)
+    block = 1024
+    for start in range(0, len(samples), block):
+        chunk = samples[start : start + block].astype(np.float32)[None, :]
+        frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = SAMPLE_RATE, start
+        frame.time_base = Fraction(1, SAMPLE_RATE)
+        out.mux(sound.encode(frame))
+    out.mux(sound.encode(None))
+
+
+def moving_face(head: np.ndarray, size: tuple[int, int], start: tuple[int, int],
+                end: tuple[int, int], span: tuple[float, float], seconds: float):
+    """A picture function: `head` moving from `start` to `end` (top-left x, y) during `span`
+    (seconds), absent outside it, on the background."""
+    width, height = size
+    base = background(width, height)
+
+    def picture(t: float) -> np.ndarray:
+        frame = base.copy()
+        if span[0] <= t <= span[1]:
+            share = (t - span[0]) / max(span[1] - span[0], 1e-9)
+            x = round(start[0] + (end[0] - start[0]) * share)
+            y = round(start[1] + (end[1] - start[1]) * share)
+            paste(frame, head, x, y)
+        return frame
+
+    return picture
+
+
+def paste(frame: np.ndarray, head: np.ndarray, x: int, y: int) -> None:
+    h, w = head.shape[:2]
+    y0, x0 = max(0, y), max(0, x)
+    y1, x1 = min(frame.shape[0], y + h), min(frame.shape[1], x + w)
+    if y1 > y0 and x1 > x0:
+        frame[y0:y1, x0:x1] = head[y0 - y : y1 - y, x0 - x : x1 - x]
+
+
+def scaled_head(rgb: np.ndarray, box, face_height: int) -> tuple[np.ndarray, tuple]:
+    """A head crop scaled so its face is `face_height` px tall, and the face box inside it."""
+    top, right, bottom, left = box
+    scale = face_height / (bottom - top)
+    image = Image.fromarray(rgb)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    head = np.asarray(image.resize(size, Image.Resampling.LANCZOS))
+    return head, tuple(round(v * scale) for v in box)
