@@ -160,6 +160,8 @@ class Face(Base):
     pupil_id: Mapped[int | None] = mapped_column(ForeignKey("pupil.id"), index=True)
     distance: Mapped[float | None] = mapped_column(Float)
     encoding_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # MobileFaceNet's embedding (None: screened before it existed, or not encodable)
+    embedding_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     # A person's decision on an unknown face: pupil | not_pupil | blur
     resolution: Mapped[str | None] = mapped_column(String(20))
     resolved_pupil_id: Mapped[int | None] = mapped_column(ForeignKey("pupil.id"))

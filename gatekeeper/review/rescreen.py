@@ -31,8 +31,7 @@ from gatekeeper.publishing.service import HELD_CONSENT, hold_post, post_hold_rea
 from gatekeeper.publishing.takedown import take_down
 from gatekeeper.review import gate
 from gatekeeper.review.service import gate_now
-from gatekeeper.screening import thresholds as t
-from gatekeeper.screening.rule import photo_verdict
+from gatekeeper.screening.rule import MATCHINGS, photo_verdict
 from gatekeeper.screening.service import RegisterNow, stored_encodings
 from gatekeeper.states import (
     PHOTO_RELEASABLE,
@@ -132,9 +131,12 @@ def near_changed(register: RegisterNow, photo: Photo, pupils: set[int]) -> bool:
     mask = np.isin(gallery.pupil_ids, np.fromiter(pupils, np.int64, len(pupils)))
     if not mask.any():
         return False
-    for face, encoding in zip(photo.faces, stored_encodings(photo, register.cipher), strict=True):
+    encodings = stored_encodings(photo, register.cipher)
+    gallery = gallery.for_faces(encodings)  # one photo, one distance (rule.Gallery)
+    loose = MATCHINGS[gallery.embedding].loose
+    for face, encoding in zip(photo.faces, encodings, strict=True):
         if encoding is not None and not face.blur:
-            if (gallery.distances(encoding)[mask] <= t.LOOSE_TOLERANCE).any():
+            if (gallery.distances(encoding)[mask] <= loose).any():
                 return True
     return False
 

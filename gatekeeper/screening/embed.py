@@ -49,7 +49,9 @@ class EmbedderMissing(RuntimeError):
 def model_path() -> Path:
     """The built ONNX model: $GATEKEEPER_FACE_EMBEDDER, else inside the running virtualenv."""
     configured = os.environ.get(MODEL_SETTING)
-    return Path(configured) if configured else Path(sys.prefix) / "share" / "gatekeeper" / MODEL_FILE
+    if configured:
+        return Path(configured)
+    return Path(sys.prefix) / "share" / "gatekeeper" / MODEL_FILE
 
 
 @cache
@@ -58,7 +60,8 @@ def model_version() -> str:
     path = model_path()
     if not path.is_file():
         raise EmbedderMissing(f"the face embedding model {path} is missing: run make install")
-    return f"mobilefacenet-{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}-a{ALIGNMENT_VERSION}"
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return f"mobilefacenet-{digest}-a{ALIGNMENT_VERSION}"
 
 
 @cache

@@ -9,10 +9,10 @@ from sqlalchemy.orm import Session
 
 from consent import services
 from gatekeeper.compliance import audit
-from gatekeeper.compliance.crypto import app_cipher, seal_encoding
+from gatekeeper.compliance.crypto import app_cipher, seal_encoding, seal_optional
 from gatekeeper.imaging.decode import ImageRefused
 from gatekeeper.review.rescreen import register_changed
-from gatekeeper.screening.engine import ReferenceRefused, reference_encoding
+from gatekeeper.screening.engine import ReferenceRefused, reference_vectors
 
 MAX_REFERENCE_PHOTOS = 5
 
@@ -32,14 +32,15 @@ def enrol_pupil(session: Session, school_id: int, upn: str, photos: list[Path], 
     for path in photos:
         data = path.read_bytes()
         try:
-            encoding = reference_encoding(data)
+            vectors = reference_vectors(data)
         except (ReferenceRefused, ImageRefused) as refused:
             raise EnrolmentError(f"{path.name}: {refused}") from None
-        sealed.append((seal_encoding(cipher, encoding), cipher.encrypt(data)))
-    for sealed_encoding, sealed_photo in sealed:
+        sealed.append((seal_encoding(cipher, vectors.encoding),
+                       seal_optional(cipher, vectors.embedding), cipher.encrypt(data)))
+    for sealed_encoding, sealed_embedding, sealed_photo in sealed:
         services.add_reference_face(
-            session, pupil, sealed_encoding=sealed_encoding, sealed_photo=sealed_photo,
-            face_height_px=0, created_by=by,
+            session, pupil, sealed_encoding=sealed_encoding, sealed_embedding=sealed_embedding,
+            sealed_photo=sealed_photo, face_height_px=0, created_by=by,
             require_consent=current_app.config["REQUIRE_BIOMETRIC_CONSENT"],
         )
     audit.record(session, "faces_enrolled", school_id=school_id, actor=by, subject=pupil,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
+from copy import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,25 @@ from gatekeeper.screening import thresholds as t
 from gatekeeper.states import FaceStatus, PhotoState
 
 ENCODING_SIZE = 128
+EMBEDDING_SIZE = 192
+# The distances a face can be matched by: dlib's encoding alone, MobileFaceNet's embedding alone,
+# or both fused (thresholds.py: FUSED_DLIB_WEIGHT, MOBILEFACENET_SCALE).
+DLIB, MOBILEFACENET, FUSED = "dlib", "mobilefacenet", "fused"
+EMBEDDINGS = (DLIB, MOBILEFACENET, FUSED)
+
+
+@dataclass(frozen=True)
+class FaceVectors:
+    """A face as the models see it: dlib's 128-d encoding and, where it was computed (not for
+    faces screened or references enrolled before it existed), MobileFaceNet's 192-d embedding."""
+
+    encoding: np.ndarray
+    embedding: np.ndarray | None = None
+
+
+def face_vectors(face: FaceVectors | np.ndarray) -> FaceVectors:
+    """A face's vectors; a bare array is a dlib encoding alone."""
+    return face if isinstance(face, FaceVectors) else FaceVectors(np.asarray(face))
 
 
 @dataclass(frozen=True)
@@ -24,34 +44,102 @@ class Reference:
     pupil_id: int
     upn: str
     encoding: np.ndarray
+    embedding: np.ndarray | None = None  # None: enrolled before MobileFaceNet, not re-embedded
+
+    @classmethod
+    def of(cls, pupil_id: int, upn: str, vectors: FaceVectors) -> Reference:
+        return cls(pupil_id, upn, vectors.encoding, vectors.embedding)
+
+
+def _squared(matrix: np.ndarray, norms: np.ndarray, probe: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distance from `probe` to every row of `matrix` (|row|^2 given)."""
+    # |a-b|^2 = |a|^2 - 2a.b + |b|^2: one matrix-vector product instead of a 50k x 128 copy.
+    return (norms - 2 * (matrix @ probe) + probe @ probe).clip(0)
+
+
+def fuse(dlib: np.ndarray, mobilefacenet: np.ndarray) -> np.ndarray:
+    """The fused distance: a weighted sum, MobileFaceNet's distance scaled to dlib's."""
+    weight = t.FUSED_DLIB_WEIGHT
+    return weight * dlib + (1 - weight) * t.MOBILEFACENET_SCALE * mobilefacenet
+
+
+def pairwise_distances(faces: list[FaceVectors], embedding: str) -> np.ndarray:
+    """Every face's distance to every other, by `embedding` (the pair evaluation's matrix)."""
+    def euclidean(vectors):
+        matrix = np.asarray(vectors, np.float64)
+        norms = np.einsum("ij,ij->i", matrix, matrix)
+        return np.sqrt((norms[:, None] + norms[None, :] - 2 * matrix @ matrix.T).clip(0))
+
+    dlib = euclidean([f.encoding for f in faces]) if embedding != MOBILEFACENET else None
+    mfn = euclidean([f.embedding for f in faces]) if embedding != DLIB else None
+    if embedding == FUSED:
+        return fuse(dlib, mfn)
+    return dlib if embedding == DLIB else mfn
 
 
 class Gallery:
-    """All reference encodings as one matrix, sorted by pupil, for vectorised matching."""
+    """All reference vectors as matrices, sorted by pupil, for vectorised matching.
 
-    def __init__(self, references: Iterable[Reference]):
+    `embedding` says which distance it matches by; by default thresholds.MATCH_BY when every
+    reference has MobileFaceNet's embedding, else DLIB (the measured rule for dlib alone)."""
+
+    def __init__(self, references: Iterable[Reference], embedding: str | None = None):
         refs = sorted(references, key=lambda r: r.pupil_id)
         self.matrix = np.array([r.encoding for r in refs], dtype=np.float64).reshape(
             -1, ENCODING_SIZE
         )
+        complete = bool(refs) and all(r.embedding is not None for r in refs)
+        self.embeddings = np.array(
+            [r.embedding for r in refs] if complete else [], dtype=np.float64
+        ).reshape(-1, EMBEDDING_SIZE)
+        self.embedding = embedding or (t.MATCH_BY if complete else DLIB)
+        if self.embedding != DLIB and not complete:
+            raise ValueError(f"a {self.embedding} gallery needs every reference's embedding")
         ids = np.array([r.pupil_id for r in refs], dtype=np.int64)
         # Index of each pupil's first reference: the segments np.minimum.reduceat works on.
         self.starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if ids.size else ids
         self.squared_norms = np.einsum("ij,ij->i", self.matrix, self.matrix)
+        self.squared_embedding_norms = np.einsum("ij,ij->i", self.embeddings, self.embeddings)
         self.pupil_ids = ids[self.starts]
         self.upns = [refs[i].upn for i in self.starts]
 
     def __len__(self) -> int:
         return len(self.pupil_ids)
 
-    def distances(self, encoding: np.ndarray) -> np.ndarray:
-        """Each pupil's distance to `encoding`: the nearest of that pupil's references."""
+    def by(self, embedding: str) -> Gallery:
+        """The same references, matched by another distance."""
+        if embedding != DLIB and len(self.embeddings) != len(self.matrix):
+            raise ValueError(f"a {embedding} gallery needs every reference's embedding")
+        other = copy(self)
+        other.embedding = embedding
+        return other
+
+    def for_faces(self, faces) -> Gallery:
+        """This gallery, or its DLIB view when some face lacks MobileFaceNet's embedding (a face
+        screened before it existed): one photo is always decided by one distance."""
+        vectors = [face_vectors(f) for f in faces if f is not None]
+        if self.embedding == DLIB or all(v.embedding is not None for v in vectors):
+            return self
+        return self.by(DLIB)
+
+    def distances(self, face: FaceVectors | np.ndarray) -> np.ndarray:
+        """Each pupil's distance to the face: the nearest of that pupil's references."""
         if not len(self):
             return np.empty(0)
-        probe = np.asarray(encoding, np.float64)
-        # |a-b|^2 = |a|^2 - 2a.b + |b|^2: one matrix-vector product instead of a 50k x 128 copy.
-        squared = self.squared_norms - 2 * (self.matrix @ probe) + probe @ probe
-        return np.sqrt(np.minimum.reduceat(squared, self.starts).clip(0))
+        vectors = face_vectors(face)
+        if self.embedding == DLIB:
+            per_reference = np.sqrt(_squared(
+                self.matrix, self.squared_norms, np.asarray(vectors.encoding, np.float64)))
+        else:
+            if vectors.embedding is None:
+                raise ValueError(f"matching by {self.embedding} needs the face's embedding")
+            per_reference = np.sqrt(_squared(self.embeddings, self.squared_embedding_norms,
+                                             np.asarray(vectors.embedding, np.float64)))
+            if self.embedding == FUSED:
+                dlib = np.sqrt(_squared(self.matrix, self.squared_norms,
+                                        np.asarray(vectors.encoding, np.float64)))
+                per_reference = fuse(dlib, per_reference)
+        return np.minimum.reduceat(per_reference, self.starts)
 
     def protected(self, publishable: Collection[int]) -> np.ndarray:
         """Mask over pupils: True for every pupil not in `publishable`."""
@@ -104,7 +192,13 @@ class Matching:
         return float(np.interp(np.log(max(candidates, 1)), sizes, radii))
 
 
-DEFAULT_MATCHING = Matching()
+DEFAULT_MATCHING = Matching()  # dlib's encoding alone
+# Each distance has its own scale, so its own thresholds (thresholds.py, with their evidence).
+MATCHINGS = {
+    DLIB: DEFAULT_MATCHING,
+    MOBILEFACENET: Matching(**t.MOBILEFACENET_MATCHING),
+    FUSED: Matching(**t.FUSED_MATCHING),
+}
 
 
 @dataclass(frozen=True)
@@ -126,10 +220,12 @@ def build_context(
     candidates: Collection[int] | None = None,
     siblings: Mapping[int, Collection[int]] | None = None,
     twins: Collection[int] = (),
-    matching: Matching = DEFAULT_MATCHING,
+    matching: Matching | None = None,
     older: Collection[int] = (),
 ) -> Context:
-    """The masks `decide_distances` needs; `candidates` None means the whole school."""
+    """The masks `decide_distances` needs; `candidates` None means the whole school; `matching`
+    None means the thresholds of the distance the gallery matches by."""
+    matching = matching or MATCHINGS[gallery.embedding]
     protected = gallery.protected(publishable)
     if candidates is None:
         allowed = np.ones(len(gallery), dtype=bool)
@@ -222,6 +318,7 @@ def decide_face(
     `context` is a Context, or (older callers) the per-pupil protected mask, whole school."""
     if encoding is None or not len(gallery):
         return UNKNOWN_FACE
+    gallery = gallery.for_faces([encoding])
     if not isinstance(context, Context):
         context = _whole_school(gallery, np.asarray(context, dtype=bool))
     return _decide(gallery.distances(encoding), gallery, context)
@@ -250,7 +347,7 @@ def decide_faces(
     candidates: Collection[int] | None = None,
     siblings: Mapping[int, Collection[int]] | None = None,
     twins: Collection[int] = (),
-    matching: Matching = DEFAULT_MATCHING,
+    matching: Matching | None = None,
     older: Collection[int] = (),
 ) -> list[FaceDecision]:
     """Every face of one photo; a pupil cleared on two faces clears on neither.
@@ -260,7 +357,9 @@ def decide_faces(
     the event is unknown. `siblings`: pupil -> the pupil's siblings at the school (sharing a
     guardian); `twins`: pupils who have a twin at the school (never auto-cleared); `older`:
     pupils known to be older (adult-like faces), whose clear radius is wider. Everyone else is
-    matched as a child, the safe default."""
+    matched as a child, the safe default. `encodings`: each face's FaceVectors (or a bare dlib
+    encoding); a photo with any face lacking MobileFaceNet's embedding is matched by dlib."""
+    gallery = gallery.for_faces(encodings)
     context = build_context(gallery, publishable, candidates, siblings, twins, matching, older)
     dists = [None if e is None or not len(gallery) else gallery.distances(e) for e in encodings]
     decisions = [UNKNOWN_FACE if d is None else _decide(d, gallery, context) for d in dists]

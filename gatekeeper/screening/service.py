@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from functools import cached_property
 
-import numpy as np
 from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -14,7 +13,13 @@ from consent.clock import school_today
 from consent.models import Pupil, ReferenceFace, utcnow
 from consent.services import publishable_pupils
 from gatekeeper.compliance import audit
-from gatekeeper.compliance.crypto import app_cipher, open_encoding, seal_encoding
+from gatekeeper.compliance.crypto import (
+    app_cipher,
+    open_encoding,
+    open_sealed,
+    seal_encoding,
+    seal_optional,
+)
 from gatekeeper.extensions import db
 from gatekeeper.imaging.decode import ImageRefused
 from gatekeeper.models import Face, Photo
@@ -22,6 +27,7 @@ from gatekeeper.screening.engine import analyse_bytes
 from gatekeeper.screening.events import event_candidates
 from gatekeeper.screening.rule import (
     FaceDecision,
+    FaceVectors,
     Gallery,
     Reference,
     decide_faces,
@@ -37,11 +43,15 @@ def load_gallery(session: Session, school_id: int, cipher) -> Gallery:
     """Every enrolled reference face of the school's current pupils, decrypted for matching
     (not those sealed when their pupil left through an import)."""
     rows = session.execute(
-        select(ReferenceFace.pupil_id, Pupil.upn, ReferenceFace.encoding_encrypted)
+        select(ReferenceFace.pupil_id, Pupil.upn, ReferenceFace.encoding_encrypted,
+               ReferenceFace.embedding_encrypted)
         .join(Pupil, Pupil.id == ReferenceFace.pupil_id)
         .where(ReferenceFace.school_id == school_id, ReferenceFace.sealed_at.is_(None))
     ).all()
-    return Gallery([Reference(pid, upn, open_encoding(cipher, sealed)) for pid, upn, sealed in rows])
+    return Gallery([
+        Reference(pid, upn, open_encoding(cipher, sealed), open_sealed(cipher, embedding))
+        for pid, upn, sealed, embedding in rows
+    ])
 
 
 class RegisterNow:
@@ -83,9 +93,11 @@ class RegisterNow:
         return self._candidates[event_id]
 
 
-def stored_encodings(photo: Photo, cipher) -> list[np.ndarray | None]:
-    return [None if f.encoding_encrypted is None else open_encoding(cipher, f.encoding_encrypted)
-            for f in photo.faces]
+def stored_encodings(photo: Photo, cipher) -> list[FaceVectors | None]:
+    """Each face's stored vectors (aligned with photo.faces; None: not encoded or purged)."""
+    return [None if f.encoding_encrypted is None else FaceVectors(
+        open_encoding(cipher, f.encoding_encrypted), open_sealed(cipher, f.embedding_encrypted))
+        for f in photo.faces]
 
 
 def screen_analysis(session: Session, school_id: int, analysis, purpose: str, on: dt.date, cipher,
@@ -93,7 +105,7 @@ def screen_analysis(session: Session, school_id: int, analysis, purpose: str, on
     """Decide every face of an analysed image against the register as it is on `on`;
     `candidates`: the pupils who may be cleared (an event's; None = the whole school)."""
     register = RegisterNow(session, school_id, on, cipher)
-    decisions = register.decide([f.encoding for f in analysis.faces], purpose, candidates)
+    decisions = register.decide([f.vectors for f in analysis.faces], purpose, candidates)
     return decisions, photo_verdict(decisions)
 
 
@@ -115,6 +127,7 @@ def store_faces(photo: Photo, analysis, decisions, cipher) -> None:
                 encoding_encrypted=None
                 if face.encoding is None
                 else seal_encoding(cipher, face.encoding),
+                embedding_encrypted=seal_optional(cipher, face.embedding),
             )
         )
 

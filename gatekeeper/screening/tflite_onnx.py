@@ -24,7 +24,8 @@ NHWC_TO_NCHW = (0, 3, 1, 2)
 NCHW_TO_NHWC = (0, 2, 3, 1)
 
 _OP_NAMES = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
-_ACTIVATIONS = {tflite.ActivationFunctionType.NONE: None, tflite.ActivationFunctionType.RELU: "Relu"}
+_ACTIVATIONS = {tflite.ActivationFunctionType.NONE: None,
+                tflite.ActivationFunctionType.RELU: "Relu"}
 _ELEMENTWISE = {"ADD": ("Add", tflite.AddOptions), "SUB": ("Sub", tflite.SubOptions),
                 "MUL": ("Mul", tflite.MulOptions)}
 _UNARY = {"RELU": "Relu", "ABS": "Abs"}
@@ -212,7 +213,8 @@ def _pads(size: list[int], kernel, strides: list[int], padding: int) -> list[int
         return [0, 0, 0, 0]
     if padding != tflite.Padding.SAME:
         raise UnsupportedModel(f"padding {padding} is not supported")
-    totals = [max((-(-n // s) - 1) * s + k - n, 0) for n, k, s in zip(size, kernel, strides)]
+    totals = [max((-(-n // s) - 1) * s + k - n, 0)
+              for n, k, s in zip(size, kernel, strides, strict=True)]
     return [t // 2 for t in totals] + [t - t // 2 for t in totals]
 
 

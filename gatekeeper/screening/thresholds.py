@@ -62,6 +62,27 @@ PLAUSIBLE_TOLERANCE = 0.46
 # 0: only a protected pupil who is (level with) the best match blocks; 0.02 added 2-3 points of
 # false blocks for children and families; every protected pupil's photo was stopped at 0.
 BLOCK_MARGIN = 0.0
+# --- The second embedding (MobileFaceNet, 192-d, unit length) and the fused distance --------
+# The distance faces are matched by when every reference and every face of the photo has both
+# vectors (rule.Gallery); otherwise dlib's. Not yet measured at school size: dlib.
+MATCH_BY = "dlib"
+# To be calibrated with `make eval-schools EVAL_ARGS="--pairs"` (placeholders).
+MOBILEFACENET_SCALE = 0.5
+FUSED_DLIB_WEIGHT = 0.5
+MOBILEFACENET_MATCHING = dict(
+    strict=0.45, strict_event=0.40, strict_large=0.36, older_bonus=0.05, kin_drop=0.05,
+    clear_margin=0.08, loose=0.38, plausible=0.46, block_margin=0.0, sibling=0.60,
+)
+FUSED_MATCHING = dict(
+    strict=0.45, strict_event=0.40, strict_large=0.36, older_bonus=0.05, kin_drop=0.05,
+    clear_margin=0.08, loose=0.38, plausible=0.46, block_margin=0.0, sibling=0.60,
+)
+
+# A reference re-embedded from its stored photo (`gatekeeper init`, screening/reembed.py) must give
+# back the face enrolled: the same code on the same photo gives the same encoding (0.0), while the
+# nearest other adult of five was 0.67 away and strangers of 1,000 0.48 (see above). Further than
+# this, the photo no longer gives that face, and the reference keeps its encoding alone.
+REEMBED_SAME_FACE_DISTANCE = 0.1
 # One model for enrolment and screening: encodings from "small" and "large" are not comparable.
 ENCODING_MODEL = "small"
 # Re-samplings per encoding (face_recognition's num_jitters); each one adds a full network pass.
