@@ -57,7 +57,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 CONSENTED, PROTECTED, STRANGER, RELATIVE, OTHER = (
     "consented", "protected", "stranger", "relative", "other pupil")
 NOT_ENROLLED_KINDS = (STRANGER, RELATIVE, OTHER)
-SAME_PHOTO = 1e-6  # encodings this close come from byte-identical images
+SAME_PHOTO = 1e-6  # dlib encodings this close come from byte-identical images
 
 
 @dataclass
@@ -346,7 +346,7 @@ def score(scenario: Scenario, matching: Matching | None = None,
                 out.no_face_found += 1  # "No faces found": sent to a person, never cleared
             continue
         nearest = int(np.argmin(dist))
-        if dist[nearest] < SAME_PHOTO and probe.truth != int(ids[nearest]):
+        if same_photo(scenario.gallery, nearest, probe) and probe.truth != int(ids[nearest]):
             out.same_photo += 1  # FIW files some face crops under two family members
             continue
         status, index = decide_distances(dist, context)
@@ -358,6 +358,13 @@ def score(scenario: Scenario, matching: Matching | None = None,
         else:
             row[2 if status == FaceStatus.BLOCKED else 3] += 1
     return out
+
+
+def same_photo(gallery: Gallery, pupil: int, probe: Probe) -> bool:
+    """Whether the probe is the very image of that pupil's reference: its dlib encoding, which
+    the cache stores to 7 decimals, is the reference's (whatever distance the school uses)."""
+    reference = gallery.matrix[gallery.starts[pupil]]
+    return float(np.abs(reference - probe.encoding.encoding).max()) < SAME_PHOTO
 
 
 def probe_distances(scenario: Scenario) -> list[np.ndarray]:
