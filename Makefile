@@ -87,7 +87,7 @@ bench: install
 	$(PY) bench/bench_screening.py
 
 # Screening at school size on the labelled sets (internal only; see gatekeeper/screening/school_eval.py).
-# The first run analyses about 7,900 images (one process, niced); later runs read the cache.
+# The first run analyses about 6,400 images (one process, niced); later runs read the cache.
 SCHOOLS ?= ../shared/data/schools
 eval-schools: install
 	nice -n 10 $(VENV)/bin/gatekeeper eval-schools $(SCHOOLS) $(EVAL_ARGS)
