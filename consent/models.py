@@ -164,6 +164,8 @@ class ReferenceFace(Base):
     school_id: Mapped[int] = mapped_column(ForeignKey("school.id"), index=True)
     pupil_id: Mapped[int] = mapped_column(ForeignKey("pupil.id"), index=True)
     encoding_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    # MobileFaceNet's embedding; None until re-embedded from the photo (enrolled before it)
+    embedding_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     photo_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     face_height_px: Mapped[int] = mapped_column(Integer, default=0)
     # When the photo was taken (children change: older references weigh less; a pupil whose

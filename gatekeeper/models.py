@@ -191,6 +191,9 @@ class Face(Base):
     # A clip's track: {"boxes": [[t, top, right, bottom, left], ...], "looks": [t, ...]} with
     # times in seconds; the box above is the best look's (the face card's thumbnail).
     track_json: Mapped[str | None] = mapped_column(Text)
+    # MobileFaceNet's embedding (None: screened before it existed, not encodable, or a clip's
+    # track, whose looks are matched by dlib)
+    embedding_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     # A person's decision on an unknown face: pupil | not_pupil | blur
     resolution: Mapped[str | None] = mapped_column(String(20))
     resolved_pupil_id: Mapped[int | None] = mapped_column(ForeignKey("pupil.id"))

@@ -22,10 +22,13 @@ from gatekeeper.compliance.audit import (
     verify_chain,
 )
 from gatekeeper.compliance.backup import BackupError, backup, restore
+from gatekeeper.compliance.crypto import app_cipher
 from gatekeeper.compliance.retention import DEFAULT_REJECTED_RETENTION_DAYS, purge
 from gatekeeper.compliance.sar import ERASURE_KEEPS, erase_pupil, export_pupil
 from gatekeeper.extensions import db
 from gatekeeper.ops.setup import migrate_database, seed_demo
+from gatekeeper.screening.embed import EmbedderMissing
+from gatekeeper.screening.reembed import re_embed_references
 from gatekeeper.storage import app_storage
 from gatekeeper.worker.queue import huey
 from gatekeeper.worker.recovery import STALLED_AFTER
@@ -51,6 +54,14 @@ def init(demo: bool) -> None:
     """Create or upgrade the database (and seed the demo school)."""
     migrate_database()
     click.echo("database is up to date")
+    try:
+        embedded = re_embed_references(db.session, app_cipher())
+    except EmbedderMissing as error:
+        raise CommandError(str(error)) from None
+    db.session.commit()
+    if embedded.done or embedded.left:
+        click.echo(f"reference faces re-embedded: {embedded.done}; left with dlib's encoding "
+                   f"alone: {embedded.left}")
     if demo:
         for line in seed_demo(db.session, current_app.config["INSTANCE"]):
             click.echo(line)

@@ -24,10 +24,12 @@ from gatekeeper.imaging.mp4 import is_clip
 from gatekeeper.imaging.sanitise import sanitise
 from gatekeeper.imaging.video import MAX_CLIP_SECONDS, probe
 from gatekeeper.publishing.adapters import write_atomically
+from gatekeeper.screening import thresholds as t
 from gatekeeper.screening.clips import SAMPLE_EVERY, analyse_clip
 from gatekeeper.screening.engine import analyse_bytes
 from gatekeeper.screening.enrolment import EnrolmentError, enrol_pupil
 from gatekeeper.screening.evaluate import LABELS_FILE, evaluate, format_report, load_labels
+from gatekeeper.screening.rule import EMBEDDINGS
 from gatekeeper.screening.school_eval import run
 from gatekeeper.screening.service import screen_analysis, screen_clip_analysis
 
@@ -179,15 +181,21 @@ def evaluate_command(folder: str, labels: str | None) -> None:
               help="Where analyses are cached (default: INSTANCE/eval-cache).")
 @click.option("--no-sweep", is_flag=True, help="Skip the threshold sweep.")
 @click.option("--cached-only", is_flag=True, help="Use only images already analysed.")
+@click.option("--embedding", type=click.Choice(EMBEDDINGS), default=t.MATCH_BY, show_default=True,
+              help="The distance faces are matched by (each with its own thresholds).")
+@click.option("--pairs", is_flag=True,
+              help="First, each embedding's same-person pairs accepted at fixed false-accept "
+                   "rates.")
 def evaluate_schools_command(folder, pupils, protected, event_size, seed, kinds, cache_dir,
-                             no_sweep, cached_only) -> None:
+                             no_sweep, cached_only, embedding, pairs) -> None:
     """Screen open-set schools built from labelled sets (FOLDER: the schools sets)."""
 
     cache = Path(cache_dir) if cache_dir else instance_path() / "eval-cache"
     try:
         report = run(Path(folder), cache, pupils, protected, event_size, seed, not no_sweep,
                      tuple(k.strip() for k in kinds.split(",") if k.strip()),
-                     progress=lambda line: click.echo(line, err=True), cached_only=cached_only)
+                     progress=lambda line: click.echo(line, err=True), cached_only=cached_only,
+                     embedding=embedding, pairs=pairs)
     except (OSError, ValueError, KeyError) as error:
         raise CommandError(str(error)) from None
     click.echo(report)

@@ -25,3 +25,13 @@ def seal_encoding(cipher: Fernet, encoding: np.ndarray) -> bytes:
 
 def open_encoding(cipher: Fernet, sealed: bytes) -> np.ndarray:
     return np.frombuffer(cipher.decrypt(sealed), dtype=np.float64)
+
+
+def seal_optional(cipher: Fernet, vector: np.ndarray | None) -> bytes | None:
+    """A vector sealed as seal_encoding does, or None for none (a face without that vector)."""
+    return None if vector is None else seal_encoding(cipher, vector)
+
+
+def open_sealed(cipher: Fernet, sealed: bytes | None) -> np.ndarray | None:
+    """open_encoding, or None where nothing was sealed."""
+    return None if sealed is None else open_encoding(cipher, sealed)

@@ -53,7 +53,8 @@ def due_photos(session: Session, now: dt.datetime, retention_days: int, rejected
 def purge_photo(session: Session, storage: Storage, photo: Photo, now: dt.datetime) -> None:
     """Delete the original, its renderings and its faces' templates; keep the row for the record."""
     storage.delete_photo(photo.uuid)
-    session.execute(update(Face).where(Face.photo_id == photo.id).values(encoding_encrypted=None))
+    session.execute(update(Face).where(Face.photo_id == photo.id)
+                    .values(encoding_encrypted=None, embedding_encrypted=None))
     was = photo.status
     if photo.status not in PHOTO_ENDED:
         move(photo, PhotoState.REJECTED)  # fail closed: nothing without an original can be released

@@ -31,8 +31,7 @@ from gatekeeper.publishing.service import HELD_CONSENT, hold_post, post_hold_rea
 from gatekeeper.publishing.takedown import take_down
 from gatekeeper.review import gate
 from gatekeeper.review.service import gate_now
-from gatekeeper.screening import thresholds as t
-from gatekeeper.screening.rule import photo_verdict
+from gatekeeper.screening.rule import MATCHINGS, photo_verdict
 from gatekeeper.screening.service import RegisterNow, stored_looks
 from gatekeeper.states import (
     PHOTO_RELEASABLE,
@@ -132,9 +131,12 @@ def near_changed(register: RegisterNow, photo: Photo, pupils: set[int]) -> bool:
     mask = np.isin(gallery.pupil_ids, np.fromiter(pupils, np.int64, len(pupils)))
     if not mask.any():
         return False
-    for face, looks in zip(photo.faces, stored_looks(photo, register.cipher), strict=True):
-        for encoding in [] if face.blur else looks:  # a clip's track: each of its looks
-            if (gallery.distances(encoding)[mask] <= t.LOOSE_TOLERANCE).any():
+    looks = stored_looks(photo, register.cipher)
+    gallery = gallery.for_faces([look for track in looks for look in track])  # one distance
+    loose = MATCHINGS[gallery.embedding].loose
+    for face, track in zip(photo.faces, looks, strict=True):
+        for look in [] if face.blur else track:  # a clip's track: each of its looks
+            if (gallery.distances(look)[mask] <= loose).any():
                 return True
     return False
 

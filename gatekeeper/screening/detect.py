@@ -32,6 +32,8 @@ class Detection:
     bottom: int
     left: int
     score: float
+    # Eyes, nose tip, mouth corners (left and right as seen in the image): (x, y) pixels.
+    landmarks: tuple[tuple[float, float], ...] = ()
 
     @property
     def height(self) -> int:
@@ -110,11 +112,13 @@ def peaks(heatmap: np.ndarray) -> np.ndarray:
     return heatmap >= sliding_window_view(padded, window).max(axis=(2, 3))
 
 
-def decode(heatmap, log_scale, offset, score_min: float) -> tuple[np.ndarray, np.ndarray]:
-    """Boxes (N x 4: top, right, bottom, left, float, input pixels) and scores from output maps.
+def decode(heatmap, log_scale, offset, score_min: float, landmark_map=None):
+    """Boxes (N x 4: top, right, bottom, left, float, input pixels) and scores from output maps,
+    and with `landmark_map` the five landmarks (N x 5 x 2: x, y in input pixels) too.
 
     Each heatmap peak above `score_min` is a face centre; log_scale holds log(height/stride),
-    log(width/stride) and offset the sub-cell shift (dy, dx) of the centre.
+    log(width/stride) and offset the sub-cell shift (dy, dx) of the centre; the landmark map
+    holds each point's (dy, dx) from the box's top-left corner, in box heights and widths.
     """
     ys, xs = np.nonzero((heatmap > score_min) & peaks(heatmap))
     stride = t.DETECTION_OUTPUT_STRIDE
@@ -126,7 +130,12 @@ def decode(heatmap, log_scale, offset, score_min: float) -> tuple[np.ndarray, np
         [centre_y - box_h / 2, centre_x + box_w / 2, centre_y + box_h / 2, centre_x - box_w / 2],
         axis=1,
     )
-    return boxes, heatmap[ys, xs]
+    if landmark_map is None:
+        return boxes, heatmap[ys, xs]
+    points = landmark_map[:, ys, xs].T.reshape(-1, 5, 2)  # (dy, dx) pairs
+    landmarks = np.stack([boxes[:, 3, None] + points[:, :, 1] * box_w[:, None],
+                          boxes[:, 0, None] + points[:, :, 0] * box_h[:, None]], axis=2)
+    return boxes, heatmap[ys, xs], landmarks
 
 
 def _offsets(taken: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -186,10 +195,11 @@ def merge_candidates(boxes: np.ndarray, scores: np.ndarray) -> Merged:
     return merged
 
 
-def _run(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Raw candidate boxes and scores for one array, in its own pixels."""
-    heatmap, log_scale, offset, _landmarks = _session().run(None, {INPUT_NAME: _network_input(rgb)})
-    return decode(heatmap[0, 0], log_scale[0], offset[0], t.DETECTION_SCORE)
+def _run(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw candidate boxes, scores and landmarks for one array, in its own pixels."""
+    heatmap, log_scale, offset, landmarks = _session().run(
+        None, {INPUT_NAME: _network_input(rgb)})
+    return decode(heatmap[0, 0], log_scale[0], offset[0], t.DETECTION_SCORE, landmarks[0])
 
 
 def as_image(pixels: np.ndarray | Image.Image) -> Image.Image:
@@ -229,20 +239,21 @@ def _core(start: int, length: int) -> tuple[float, float]:
 def _tile_candidates(working: np.ndarray, y: int, x: int, sizes: tuple[float, float]):
     """Candidates of the tile at (y, x) whose centre is in its core and whose height is within
     `sizes` (smallest, largest), in the working array's pixels."""
-    boxes, scores = _run(working[y : y + t.DETECTION_TILE, x : x + t.DETECTION_TILE])
+    boxes, scores, landmarks = _run(working[y : y + t.DETECTION_TILE, x : x + t.DETECTION_TILE])
     centre_y, centre_x = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
     (y_low, y_high), (x_low, x_high) = _core(y, working.shape[0]), _core(x, working.shape[1])
     keep = (centre_y >= y_low) & (centre_y < y_high) & (centre_x >= x_low) & (centre_x < x_high)
     height = boxes[:, 2] - boxes[:, 0]
     keep &= (height >= sizes[0]) & (height <= sizes[1])
-    return boxes[keep] + [y, x, y, x], scores[keep]
+    return boxes[keep] + [y, x, y, x], scores[keep], landmarks[keep] + [x, y]
 
 
 def _candidates_at(
     image: Image.Image, scale: float, sizes: tuple[float, float] = (0, np.inf)
-) -> tuple[np.ndarray, np.ndarray]:
-    """Candidates from one pass at `scale`, in tiles, mapped back to the image's pixels; faces
-    whose height (pixels at that scale) is outside `sizes` are left to another pass."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidates (boxes, scores, landmarks) from one pass at `scale`, in tiles, mapped back to
+    the image's pixels; faces whose height (pixels at that scale) is outside `sizes` are left to
+    another pass."""
     working = _resized(image, scale)
     found = [
         _tile_candidates(working, y, x, sizes)
@@ -250,7 +261,8 @@ def _candidates_at(
         for x in _tiles(working.shape[1])
     ]
     scale = working.shape[1] / image.width
-    return np.concatenate([b for b, _ in found]) / scale, np.concatenate([s for _, s in found])
+    boxes, scores, landmarks = (np.concatenate(parts) for parts in zip(*found, strict=True))
+    return boxes / scale, scores, landmarks / scale
 
 
 def pass_scales(height: int, width: int) -> list[float]:
@@ -281,12 +293,13 @@ def find_faces(pixels: np.ndarray | Image.Image) -> Found:
     smallest = t.DETECTION_FIRST_PASS_MIN_FACE_PX if finer else 0
     found = [_candidates_at(image, first, (smallest, np.inf))]
     found += [_candidates_at(image, scale, (0, t.DETECTION_TILE_OVERLAP)) for scale in finer]
-    boxes = np.concatenate([b for b, _ in found]).reshape(-1, 4)
-    scores = np.concatenate([s for _, s in found])
+    boxes = np.concatenate([b for b, _, _ in found]).reshape(-1, 4)
+    scores = np.concatenate([s for _, s, _ in found])
+    landmarks = np.concatenate([m for _, _, m in found]).reshape(-1, 5, 2)
     merged = merge_candidates(boxes, scores)
 
     def detection(i: int) -> Detection:
-        return _detection(boxes[i], scores[i], image.height, image.width)
+        return _detection(boxes[i], scores[i], landmarks[i], image.height, image.width)
 
     return Found(
         [detection(i) for i in merged.faces], [(detection(i), of) for i, of in merged.doubts]
@@ -300,7 +313,8 @@ def detect_faces(pixels: np.ndarray | Image.Image) -> list[Detection]:
     return found.faces + [box for box, _ in found.doubts]
 
 
-def _detection(box: np.ndarray, score: float, height: int, width: int) -> Detection:
+def _detection(box: np.ndarray, score: float, landmarks: np.ndarray, height: int,
+               width: int) -> Detection:
     top, right, bottom, left = box
     return Detection(
         top=int(np.clip(round(top), 0, height)),
@@ -308,4 +322,5 @@ def _detection(box: np.ndarray, score: float, height: int, width: int) -> Detect
         bottom=int(np.clip(round(bottom), 0, height)),
         left=int(np.clip(round(left), 0, width)),
         score=float(score),
+        landmarks=tuple((float(x), float(y)) for x, y in landmarks),
     )

@@ -1,4 +1,4 @@
-"""Photo analysis: decoded pixels in, face boxes and encodings out. No Flask, no database."""
+"""Photo analysis: decoded pixels in, face boxes and both embeddings out. No Flask, no database."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from PIL import Image
 from gatekeeper.imaging.decode import decode_upright
 from gatekeeper.screening import thresholds as t
 from gatekeeper.screening.detect import Detection, as_image, find_faces
+from gatekeeper.screening.embed import embed_faces
 from gatekeeper.screening.encode import encodable, encode_faces
+from gatekeeper.screening.rule import FaceVectors
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,12 @@ class DetectedFace:
     box: Box
     score: float
     encoding: np.ndarray | None  # None: too small or blurred to encode, so unknown
+    embedding: np.ndarray | None = None  # MobileFaceNet's, for every face with an encoding
+
+    @property
+    def vectors(self) -> FaceVectors | None:
+        """What the rule matches: None for a face that could not be encoded."""
+        return None if self.encoding is None else FaceVectors(self.encoding, self.embedding)
 
 
 @dataclass
@@ -71,16 +79,19 @@ def _faces(image: Image.Image, *, reference: bool = False) -> list[DetectedFace]
         if not same_face(doubt.encoding, kept[of].encoding):
             kept.append(doubt)
         elif not reference:
-            kept.append(replace(doubt, encoding=None))
+            kept.append(replace(doubt, encoding=None, embedding=None))
     return sorted(kept, key=lambda face: -face.score)
 
 
 def _encoded(image: Image.Image, detections: list[Detection]) -> list[DetectedFace]:
-    """The detections with their encodings (None: too small or blurred to encode)."""
+    """The detections with both embeddings (None: too small or blurred to encode). The
+    MobileFaceNet faces are aligned by their landmarks and embedded in one network run."""
     boxes = [Box(d.top, d.right, d.bottom, d.left) for d in detections]
     encodings = encode_faces(image, [tuple(b.as_list()) for b in boxes])
+    encoded = [d.landmarks for d, e in zip(detections, encodings, strict=True) if e is not None]
+    embedded = iter(embed_faces(image, encoded))
     return [
-        DetectedFace(b, d.score, e)
+        DetectedFace(b, d.score, e, None if e is None else next(embedded))
         for b, d, e in zip(boxes, detections, encodings, strict=True)
     ]
 
@@ -104,13 +115,13 @@ def analyse_bytes(data: bytes) -> Analysis:
     return analyse_image(_decode(data))
 
 
-def reference_encoding(data: bytes) -> np.ndarray:
-    """The encoding of the one face in an enrolment photo, or ReferenceRefused with the reason."""
-    return reference_encoding_of_array(_decode(data))
+def reference_vectors(data: bytes) -> FaceVectors:
+    """The vectors of the one face in an enrolment photo, or ReferenceRefused with the reason."""
+    return reference_vectors_of_array(_decode(data))
 
 
-def reference_encoding_of_array(pixels: np.ndarray | Image.Image) -> np.ndarray:
-    """As reference_encoding, for decoded upright RGB pixels."""
+def reference_vectors_of_array(pixels: np.ndarray | Image.Image) -> FaceVectors:
+    """As reference_vectors, for decoded upright RGB pixels."""
     image = as_image(pixels)
     faces = _faces(image, reference=True)
     if not faces:
@@ -125,4 +136,4 @@ def reference_encoding_of_array(pixels: np.ndarray | Image.Image) -> np.ndarray:
     if reason:
         raise ReferenceRefused(reason)
     # The stricter reference checks passed, so the screening checks did: it is encoded.
-    return face.encoding
+    return face.vectors

@@ -15,12 +15,13 @@ from consent import services
 from consent.clock import school_today
 from consent.models import Pupil, ReferenceFace
 from gatekeeper.compliance import audit
-from gatekeeper.compliance.crypto import app_cipher, seal_encoding
+from gatekeeper.compliance.crypto import app_cipher, seal_encoding, seal_optional
 from gatekeeper.imaging.dates import taken_on as exif_date
 from gatekeeper.imaging.decode import ImageRefused
 from gatekeeper.review.rescreen import register_changed
 from gatekeeper.screening import thresholds as t
-from gatekeeper.screening.engine import ReferenceRefused, reference_encoding
+from gatekeeper.screening.engine import ReferenceRefused, reference_vectors
+from gatekeeper.screening.rule import MATCHINGS
 from gatekeeper.screening.service import load_gallery
 
 MAX_REFERENCE_PHOTOS = t.MAX_REFERENCES_PER_PUPIL
@@ -60,28 +61,29 @@ def enrol_pupil(session: Session, school_id: int, upn: str, photos: list[Path], 
     for path in photos:
         data = path.read_bytes()
         try:
-            encoding = reference_encoding(data)
+            vectors = reference_vectors(data)
         except (ReferenceRefused, ImageRefused) as refused:
             raise EnrolmentError(f"{path.name}: {refused}") from None
-        sealed.append((seal_encoding(cipher, encoding), cipher.encrypt(data),
+        sealed.append((seal_encoding(cipher, vectors.encoding),
+                       seal_optional(cipher, vectors.embedding), cipher.encrypt(data),
                        taken or plausible_date(exif_date(data), today)))
-    for sealed_encoding, sealed_photo, photo_date in sealed:
+    for sealed_encoding, sealed_embedding, sealed_photo, photo_date in sealed:
         services.add_reference_face(
-            session, pupil, sealed_encoding=sealed_encoding, sealed_photo=sealed_photo,
-            face_height_px=0, created_by=by, taken_on=photo_date,
+            session, pupil, sealed_encoding=sealed_encoding, sealed_embedding=sealed_embedding,
+            sealed_photo=sealed_photo, face_height_px=0, created_by=by, taken_on=photo_date,
             require_consent=current_app.config["REQUIRE_BIOMETRIC_CONSENT"],
         )
     retired = retire_oldest(session, pupil)
     audit.record(session, "faces_enrolled", school_id=school_id, actor=by, subject=pupil,
                  detail={"upn": pupil.upn, "photos": len(sealed), "retired": retired,
-                         "taken_on": sorted({str(d) for _, _, d in sealed})})
+                         "taken_on": sorted({str(row[-1]) for row in sealed})})
     found = lookalikes_of(session, pupil, cipher)
     if found:
         audit.record(session, "lookalikes_found", school_id=school_id, actor=by, subject=pupil,
                      detail={"upn": pupil.upn, "lookalikes": [p.upn for p, _ in found]})
     # A newly enrolled pupil may be protected, or a lookalike of someone already cleared.
     register_changed(session, school_id, [pupil.id])
-    return Enrolled(len(sealed), retired, found, [d for _, _, d in sealed])
+    return Enrolled(len(sealed), retired, found, [row[-1] for row in sealed])
 
 
 def plausible_date(found: dt.date | None, today: dt.date) -> dt.date:
@@ -102,12 +104,17 @@ def retire_oldest(session: Session, pupil: Pupil) -> int:
     return max(0, len(faces) - t.MAX_REFERENCES_PER_PUPIL)
 
 
+def blocking_distance(gallery) -> float:
+    """Lookalikes lie within the blocking distance of the distance the gallery matches by."""
+    return MATCHINGS[gallery.embedding].loose
+
+
 def lookalikes_of(session: Session, pupil: Pupil, cipher) -> list[tuple[Pupil, float]]:
     """The pupils whose references lie within the lookalike distance of this pupil's, nearest
     first."""
     gallery = load_gallery(session, pupil.school_id, cipher)
     pairs = [(b if a == pupil.id else a, d)
-             for a, b, d in gallery.lookalike_pairs_of(pupil.id, t.LOOKALIKE_DISTANCE)]
+             for a, b, d in gallery.lookalike_pairs_of(pupil.id, blocking_distance(gallery))]
     return [(session.get(Pupil, other), d) for other, d in pairs]
 
 
@@ -123,7 +130,7 @@ def lookalike_list(session: Session, school_id: int) -> list[Lookalike]:
     first: neither is ever cleared automatically as the other."""
     gallery = load_gallery(session, school_id, app_cipher())
     return [Lookalike(session.get(Pupil, a), session.get(Pupil, b), d)
-            for a, b, d in gallery.lookalike_pairs(t.LOOKALIKE_DISTANCE)]
+            for a, b, d in gallery.lookalike_pairs(blocking_distance(gallery))]
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from gatekeeper.screening.engine import (
     Analysis,
     ReferenceRefused,
     analyse_bytes,
-    reference_encoding,
+    reference_vectors,
 )
 from gatekeeper.screening.rule import (
     Gallery,
@@ -116,11 +116,11 @@ def enrol_folder(folder: Path) -> tuple[dict[str, int], list[Reference], list[st
     for person in people:
         for photo in sorted((folder / PEOPLE_DIR / person).iterdir()):
             try:
-                encoding = reference_encoding(photo.read_bytes())
+                vectors = reference_vectors(photo.read_bytes())
             except (ReferenceRefused, ValueError) as exc:
                 refused.append(f"{PEOPLE_DIR}/{person}/{photo.name}: {exc}")
                 continue
-            references.append(Reference(ids[person], person, encoding))
+            references.append(Reference.of(ids[person], person, vectors))
     return ids, references, refused
 
 
@@ -133,7 +133,7 @@ def _leak(labelled: list[str], verdict: str, cleared_as: list[str], consented: s
 
 
 def _distances(analysis: Analysis, gallery: Gallery, labelled: list[str], report: EvalReport):
-    encodings = [f.encoding for f in analysis.faces if f.encoding is not None]
+    encodings = [f.vectors for f in analysis.faces if f.vectors is not None]
     if not encodings:
         return
     per_face = np.array([gallery.distances(e) for e in encodings])  # faces x people
@@ -154,7 +154,7 @@ def evaluate(folder: Path, labels: dict) -> EvalReport:
     report = EvalReport(consented=frozenset(consented), refused_references=refused)
     for path, labelled in sorted(labels["photos"].items()):
         analysis = analyse_bytes((folder / path).read_bytes())
-        decisions = decide_faces([f.encoding for f in analysis.faces], gallery, publishable)
+        decisions = decide_faces([f.vectors for f in analysis.faces], gallery, publishable)
         verdict = photo_verdict(decisions)
         cleared_as = [d.upn for d in decisions if d.status == FaceStatus.CLEARED]
         leak = _leak(list(labelled), verdict, cleared_as, consented)

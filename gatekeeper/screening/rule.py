@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
+from copy import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,25 @@ from gatekeeper.screening import thresholds as t
 from gatekeeper.states import FaceStatus, PhotoState
 
 ENCODING_SIZE = 128
+EMBEDDING_SIZE = 192
+# The distances a face can be matched by: dlib's encoding alone, MobileFaceNet's embedding alone,
+# or both fused (thresholds.py: FUSED_DLIB_WEIGHT, MOBILEFACENET_SCALE).
+DLIB, MOBILEFACENET, FUSED = "dlib", "mobilefacenet", "fused"
+EMBEDDINGS = (DLIB, MOBILEFACENET, FUSED)
+
+
+@dataclass(frozen=True)
+class FaceVectors:
+    """A face as the models see it: dlib's 128-d encoding and, where it was computed (not for
+    faces screened or references enrolled before it existed), MobileFaceNet's 192-d embedding."""
+
+    encoding: np.ndarray
+    embedding: np.ndarray | None = None
+
+
+def face_vectors(face: FaceVectors | np.ndarray) -> FaceVectors:
+    """A face's vectors; a bare array is a dlib encoding alone."""
+    return face if isinstance(face, FaceVectors) else FaceVectors(np.asarray(face))
 
 
 @dataclass(frozen=True)
@@ -25,70 +45,157 @@ class Reference:
     pupil_id: int
     upn: str
     encoding: np.ndarray
+    embedding: np.ndarray | None = None  # None: enrolled before MobileFaceNet, not re-embedded
     taken_on: dt.date | None = None  # None: undated (counted as new)
 
+    @classmethod
+    def of(cls, pupil_id: int, upn: str, vectors: FaceVectors,
+           taken_on: dt.date | None = None) -> Reference:
+        return cls(pupil_id, upn, vectors.encoding, vectors.embedding, taken_on)
 
-def age_penalty(taken_on: dt.date | None, on: dt.date | None) -> float:
-    """What a reference's age adds to its distance when clearing (never when blocking)."""
+
+def years_past_fresh(taken_on: dt.date | None, on: dt.date | None) -> float:
+    """How many years past REFERENCE_FRESH_YEARS a reference is on `on` (0 when undated): each
+    adds the matching's age penalty to its distance when clearing (never when blocking)."""
     if taken_on is None or on is None:
         return 0.0
-    years = (on - taken_on).days / 365.25
-    return t.REFERENCE_AGE_PENALTY_PER_YEAR * max(0.0, years - t.REFERENCE_FRESH_YEARS)
+    return max(0.0, (on - taken_on).days / 365.25 - t.REFERENCE_FRESH_YEARS)
+
+
+def _squared(matrix: np.ndarray, norms: np.ndarray, probe: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distance from `probe` to every row of `matrix` (|row|^2 given)."""
+    # |a-b|^2 = |a|^2 - 2a.b + |b|^2: one matrix-vector product instead of a 50k x 128 copy.
+    return (norms - 2 * (matrix @ probe) + probe @ probe).clip(0)
+
+
+def fuse(dlib: np.ndarray, mobilefacenet: np.ndarray) -> np.ndarray:
+    """The fused distance: a weighted sum, MobileFaceNet's distance scaled to dlib's."""
+    weight = t.FUSED_DLIB_WEIGHT
+    return weight * dlib + (1 - weight) * t.MOBILEFACENET_SCALE * mobilefacenet
+
+
+def pairwise_distances(faces: list[FaceVectors], embedding: str) -> np.ndarray:
+    """Every face's distance to every other, by `embedding` (the pair evaluation's matrix)."""
+    def euclidean(vectors):
+        matrix = np.asarray(vectors, np.float64)
+        norms = np.einsum("ij,ij->i", matrix, matrix)
+        return np.sqrt((norms[:, None] + norms[None, :] - 2 * matrix @ matrix.T).clip(0))
+
+    dlib = euclidean([f.encoding for f in faces]) if embedding != MOBILEFACENET else None
+    mfn = euclidean([f.embedding for f in faces]) if embedding != DLIB else None
+    if embedding == FUSED:
+        return fuse(dlib, mfn)
+    return dlib if embedding == DLIB else mfn
 
 
 class Gallery:
-    """All reference encodings as one matrix, sorted by pupil, for vectorised matching; `on`:
+    """All reference vectors as matrices, sorted by pupil, for vectorised matching.
+
+    `embedding` says which distance it matches by; by default thresholds.MATCH_BY when every
+    reference has MobileFaceNet's embedding, else DLIB (the measured rule for dlib alone). `on`:
     the date the references' ages are counted at (older references weigh less when clearing)."""
 
-    def __init__(self, references: Iterable[Reference], on: dt.date | None = None):
+    def __init__(self, references: Iterable[Reference], embedding: str | None = None,
+                 on: dt.date | None = None):
         refs = sorted(references, key=lambda r: r.pupil_id)
         self.matrix = np.array([r.encoding for r in refs], dtype=np.float64).reshape(
             -1, ENCODING_SIZE
         )
-        self.penalties = np.array([age_penalty(r.taken_on, on) for r in refs], dtype=np.float64)
+        complete = bool(refs) and all(r.embedding is not None for r in refs)
+        self.embeddings = np.array(
+            [r.embedding for r in refs] if complete else [], dtype=np.float64
+        ).reshape(-1, EMBEDDING_SIZE)
+        self.embedding = embedding or (t.MATCH_BY if complete else DLIB)
+        if self.embedding != DLIB and not complete:
+            raise ValueError(f"a {self.embedding} gallery needs every reference's embedding")
+        self.ages = np.array([years_past_fresh(r.taken_on, on) for r in refs], dtype=np.float64)
         ids = np.array([r.pupil_id for r in refs], dtype=np.int64)
         # Index of each pupil's first reference: the segments np.minimum.reduceat works on.
         self.starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if ids.size else ids
         self.squared_norms = np.einsum("ij,ij->i", self.matrix, self.matrix)
+        self.squared_embedding_norms = np.einsum("ij,ij->i", self.embeddings, self.embeddings)
         self.pupil_ids = ids[self.starts]
         self.upns = [refs[i].upn for i in self.starts]
-        self._alike: dict[tuple[int, float], np.ndarray] = {}
+        self._alike: dict[tuple[int, float, str], np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.pupil_ids)
 
-    def distances(self, encoding: np.ndarray) -> np.ndarray:
-        """Each pupil's distance to `encoding`: the nearest of that pupil's references."""
+    def by(self, embedding: str) -> Gallery:
+        """The same references, matched by another distance."""
+        if embedding != DLIB and len(self.embeddings) != len(self.matrix):
+            raise ValueError(f"a {embedding} gallery needs every reference's embedding")
+        other = copy(self)
+        other.embedding = embedding
+        return other
+
+    def for_faces(self, faces) -> Gallery:
+        """This gallery, or its DLIB view when some face lacks MobileFaceNet's embedding (a face
+        screened before it existed): one photo is always decided by one distance."""
+        vectors = [face_vectors(f) for f in faces if f is not None]
+        if self.embedding == DLIB or all(v.embedding is not None for v in vectors):
+            return self
+        return self.by(DLIB)
+
+    def distances(self, face: FaceVectors | np.ndarray) -> np.ndarray:
+        """Each pupil's distance to the face: the nearest of that pupil's references."""
         if not len(self):
             return np.empty(0)
-        probe = np.asarray(encoding, np.float64)
-        # |a-b|^2 = |a|^2 - 2a.b + |b|^2: one matrix-vector product instead of a 50k x 128 copy.
-        squared = self.squared_norms - 2 * (self.matrix @ probe) + probe @ probe
-        return np.sqrt(np.minimum.reduceat(squared, self.starts).clip(0))
+        return np.minimum.reduceat(self._to_references(face_vectors(face)), self.starts)
 
-    def aged_distances(self, encoding: np.ndarray) -> np.ndarray | None:
-        """Each pupil's distance for clearing: the nearest reference once its age is added;
-        None when no reference is old enough to matter (the same as `distances`)."""
-        if not len(self) or not self.penalties.any():
+    def aged_distances(self, face: FaceVectors | np.ndarray,
+                       per_year: float) -> np.ndarray | None:
+        """Each pupil's distance for clearing: the nearest reference once `per_year` for each
+        year of its age past the fresh period is added; None when no reference is that old (the
+        same as `distances`)."""
+        if not len(self) or not per_year or not self.ages.any():
             return None
-        probe = np.asarray(encoding, np.float64)
-        squared = self.squared_norms - 2 * (self.matrix @ probe) + probe @ probe
-        return np.minimum.reduceat(np.sqrt(squared.clip(0)) + self.penalties, self.starts)
+        per_reference = self._to_references(face_vectors(face)) + per_year * self.ages
+        return np.minimum.reduceat(per_reference, self.starts)
+
+    def _to_references(self, vectors: FaceVectors) -> np.ndarray:
+        """The face's distance to every reference, by the gallery's distance."""
+        probes = (vectors.encoding[None, :], vectors.embedding[None, :]
+                  if vectors.embedding is not None else None)
+        if self.embedding != DLIB and vectors.embedding is None:
+            raise ValueError(f"matching by {self.embedding} needs the face's embedding")
+        return self._between(*probes)[0]
+
+    def _between(self, encodings: np.ndarray, embeddings: np.ndarray | None,
+                 rows: np.ndarray | None = None) -> np.ndarray:
+        """Distances (probes x references, or x the given reference rows) by the gallery's
+        distance, for probes given as dlib encodings and MobileFaceNet embeddings."""
+        def euclidean(probes, matrix, norms):
+            matrix, norms = (matrix, norms) if rows is None else (matrix[rows], norms[rows])
+            probes = np.asarray(probes, np.float64)
+            squared = (np.einsum("ij,ij->i", probes, probes)[:, None] - 2 * probes @ matrix.T
+                       + norms[None, :])
+            return np.sqrt(squared.clip(0))
+
+        if self.embedding == DLIB:
+            return euclidean(encodings, self.matrix, self.squared_norms)
+        mfn = euclidean(embeddings, self.embeddings, self.squared_embedding_norms)
+        if self.embedding == FUSED:
+            return fuse(euclidean(encodings, self.matrix, self.squared_norms), mfn)
+        return mfn
 
     def references_of(self, index: int) -> np.ndarray:
-        """The rows of the matrix holding pupil `index`'s references."""
+        """The rows of the matrices holding pupil `index`'s references."""
         end = self.starts[index + 1] if index + 1 < len(self.starts) else len(self.matrix)
         return np.arange(self.starts[index], end)
 
+    def _pupil_refs(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
+        rows = self.references_of(index)
+        return self.matrix[rows], self.embeddings[rows] if len(self.embeddings) else None
+
     def alike(self, index: int, within: float) -> np.ndarray:
         """Indices of the other pupils with a reference within `within` of one of pupil
-        `index`'s references: lookalikes, whom the rule never clears each other as."""
-        key = (index, within)
+        `index`'s references (by the gallery's distance): lookalikes, whom the rule never
+        clears each other as."""
+        key = (index, within, self.embedding)
         if key not in self._alike:
-            rows = self.references_of(index)
-            squared = (self.squared_norms[rows, None] - 2 * self.matrix[rows] @ self.matrix.T
-                       + self.squared_norms[None, :]).min(axis=0)
-            near = np.sqrt(np.minimum.reduceat(squared, self.starts).clip(0)) <= within
+            nearest = self._between(*self._pupil_refs(index)).min(axis=0)
+            near = np.minimum.reduceat(nearest, self.starts) <= within
             near[index] = False
             self._alike[key] = np.flatnonzero(near)
         return self._alike[key]
@@ -109,8 +216,7 @@ class Gallery:
     def _pairs(self, i: int, within: float) -> list[tuple[int, int, float]]:
         pairs = []
         for j in map(int, self.alike(i, within)):
-            a, b = self.references_of(i), self.references_of(j)
-            gap = float(np.linalg.norm(self.matrix[a, None] - self.matrix[None, b], axis=2).min())
+            gap = float(self._between(*self._pupil_refs(i), rows=self.references_of(j)).min())
             first, second = sorted((int(self.pupil_ids[i]), int(self.pupil_ids[j])))
             pairs.append((first, second, round(gap, 6)))
         return pairs
@@ -168,7 +274,9 @@ class Matching:
     plausible: float = t.PLAUSIBLE_TOLERANCE
     block_margin: float = t.BLOCK_MARGIN
     sibling: float = t.SIBLING_TOLERANCE
-    lookalike: float = t.LOOKALIKE_DISTANCE
+    # Added to a reference's distance, for clearing only, per year of its age past the fresh
+    # period (thresholds.py: REFERENCE_AGE_PENALTY_PER_YEAR, in dlib's scale).
+    age_penalty: float = t.REFERENCE_AGE_PENALTY_PER_YEAR
 
     def strict_for(self, candidates: int) -> float:
         """The clear radius for this many candidates, interpolated in log(candidates) between
@@ -179,7 +287,13 @@ class Matching:
         return float(np.interp(np.log(max(candidates, 1)), sizes, radii))
 
 
-DEFAULT_MATCHING = Matching()
+DEFAULT_MATCHING = Matching()  # dlib's encoding alone
+# Each distance has its own scale, so its own thresholds (thresholds.py, with their evidence).
+MATCHINGS = {
+    DLIB: DEFAULT_MATCHING,
+    MOBILEFACENET: Matching(**t.MOBILEFACENET_MATCHING),
+    FUSED: Matching(**t.FUSED_MATCHING),
+}
 
 
 @dataclass(frozen=True)
@@ -196,9 +310,10 @@ class Context:
     gallery: Gallery | None = None  # for lookalikes (pupils whose references lie close)
 
     def lookalikes(self, index: int) -> np.ndarray:
+        """Pupils whose references lie within the blocking distance (`loose`) of this pupil's."""
         if self.gallery is None:
             return np.empty(0, dtype=np.int64)
-        return self.gallery.alike(index, self.matching.lookalike)
+        return self.gallery.alike(index, self.matching.loose)
 
 
 def build_context(
@@ -207,10 +322,12 @@ def build_context(
     candidates: Collection[int] | None = None,
     siblings: Mapping[int, Collection[int]] | None = None,
     twins: Collection[int] = (),
-    matching: Matching = DEFAULT_MATCHING,
+    matching: Matching | None = None,
     older: Collection[int] = (),
 ) -> Context:
-    """The masks `decide_distances` needs; `candidates` None means the whole school."""
+    """The masks `decide_distances` needs; `candidates` None means the whole school; `matching`
+    None means the thresholds of the distance the gallery matches by."""
+    matching = matching or MATCHINGS[gallery.embedding]
     protected = gallery.protected(publishable)
     if candidates is None:
         allowed = np.ones(len(gallery), dtype=bool)
@@ -285,8 +402,8 @@ def decide_distances(dist: np.ndarray, ctx: Context,
 
 def doubles(dist: np.ndarray, ctx: Context, best: int) -> np.ndarray:
     """Pupils the face may be instead of `best`, its confident match: a protected sibling within
-    `plausible`, any sibling within `sibling`, a lookalike (references within `lookalike` of
-    best's) within `plausible`. No model tells these apart: a person decides."""
+    `plausible`, any sibling within `sibling`, a lookalike (references within `loose` of best's)
+    within `plausible`. No model tells these apart: a person decides."""
     m = ctx.matching
     near = [
         kin[dist[kin] <= limit]
@@ -321,10 +438,11 @@ def decide_face(
     `context` is a Context, or (older callers) the per-pupil protected mask, whole school."""
     if encoding is None or not len(gallery):
         return UNKNOWN_FACE
+    gallery = gallery.for_faces([encoding])
     if not isinstance(context, Context):
         context = _whole_school(gallery, np.asarray(context, dtype=bool))
     return _decide(gallery.distances(encoding), gallery, context,
-                   gallery.aged_distances(encoding))
+                   gallery.aged_distances(encoding, context.matching.age_penalty))
 
 
 def _decide(dist: np.ndarray, gallery: Gallery, context: Context,
@@ -366,13 +484,13 @@ def _decision(status: FaceStatus, gallery: Gallery, index: int, dist: np.ndarray
 
 
 def decide_faces(
-    encodings: list[np.ndarray | None],
+    encodings: list[FaceVectors | np.ndarray | None],
     gallery: Gallery,
     publishable: Collection[int],
     candidates: Collection[int] | None = None,
     siblings: Mapping[int, Collection[int]] | None = None,
     twins: Collection[int] = (),
-    matching: Matching = DEFAULT_MATCHING,
+    matching: Matching | None = None,
     older: Collection[int] = (),
     lifted: Mapping[int, Collection[int]] | None = None,
 ) -> list[FaceDecision]:
@@ -447,19 +565,23 @@ def decide_tracks(
     candidates: Collection[int] | None = None,
     siblings: Mapping[int, Collection[int]] | None = None,
     twins: Collection[int] = (),
-    matching: Matching = DEFAULT_MATCHING,
+    matching: Matching | None = None,
     older: Collection[int] = (),
     lifted: Mapping[int, Collection[int]] | None = None,
 ) -> list[FaceDecision]:
-    """Every face track of one clip, each seen in a few looks (encodings; none: too small or
-    blurred, so unknown), by the photo rule: a track is blocked when any look is; cleared only
-    when every look clears as the same pupil; a pupil confidently matched on two tracks clears
-    on neither (each pupil at most once per clip); anything else is unknown. A photo's face is a
-    track of one look (decide_faces). `lifted`: track index -> pupils the DSL said it is not."""
+    """Every face track of one clip, each seen in a few looks (FaceVectors or bare dlib
+    encodings; none: too small or blurred, so unknown), by the photo rule: a track is blocked
+    when any look is; cleared only when every look clears as the same pupil; a pupil confidently
+    matched on two tracks clears on neither (each pupil at most once per clip); anything else is
+    unknown. A photo's face is a track of one look (decide_faces). One clip or photo is decided
+    by one distance: dlib's when any look lacks MobileFaceNet's embedding. `lifted`: track
+    index -> pupils the DSL said it is not."""
+    gallery = gallery.for_faces([look for track in looks for look in track])
     context = build_context(gallery, publishable, candidates, siblings, twins, matching, older)
     lifted = lifted or {}
-    found = [[_distances(gallery, e, lifted.get(index, ())) for e in track] if len(gallery)
-             else [] for index, track in enumerate(looks)]
+    per_year = context.matching.age_penalty
+    found = [[_distances(gallery, e, lifted.get(index, ()), per_year) for e in track]
+             if len(gallery) else [] for index, track in enumerate(looks)]
     decisions = [_decide_track(track, gallery, context) for track in found]
     # Counted over confident matches, not clears: whether another face of the same pupil is
     # blocked must not turn this one from unknown into cleared when consent is withdrawn.
@@ -474,9 +596,9 @@ def decide_tracks(
     ]
 
 
-def _distances(gallery: Gallery, encoding: np.ndarray, lifted: Collection[int]):
+def _distances(gallery: Gallery, encoding, lifted: Collection[int], per_year: float):
     """(plain distances, aged distances or None) to every pupil, the lifted pupils out of reach."""
-    found = (gallery.distances(encoding), gallery.aged_distances(encoding))
+    found = (gallery.distances(encoding), gallery.aged_distances(encoding, per_year))
     if not lifted:
         return found
     return tuple(None if d is None else without_pupils(d, gallery, lifted) for d in found)

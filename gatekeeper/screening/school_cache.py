@@ -1,10 +1,11 @@
 """Face analyses of the school-size evaluation sets, cached by file hash (`eval-schools`).
 
-Every image of ../shared/data/schools is analysed once with the product's own detector and encoder;
-the result (each face's box, score, sharpness and encoding, or none where the product would not
-encode it) is kept in an SQLite file keyed by the SHA-256 of the file's bytes, the transform applied
-(LAG crops are scaled 3x with Lanczos, as the sets' README asks) and the screening settings that
-shape an analysis. A rerun reads the cache and takes minutes; a changed setting re-analyses.
+Every image of ../shared/data/schools is analysed once with the product's own detector and both
+its embeddings; the result (each face's box, score, sharpness, landmarks, dlib encoding and
+MobileFaceNet embedding, or none where the product would not encode it) is kept in an SQLite file
+keyed by the SHA-256 of the file's bytes, the transform applied (LAG crops are scaled 3x with
+Lanczos, as the sets' README asks), the screening settings that shape an analysis and the version
+of the embedding model. A rerun reads the cache and takes minutes; a changed setting re-analyses.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from PIL import Image
 
 from gatekeeper.screening import thresholds as t
 from gatekeeper.screening.detect import detect_faces
+from gatekeeper.screening.embed import embed_faces, model_version
 from gatekeeper.screening.encode import encode_face, face_sharpness
 
 CACHE_FILE = "school-encodings.sqlite"
@@ -38,6 +40,8 @@ class CachedFace:
     score: float
     sharpness: float
     encoding: np.ndarray | None  # None: the product would not encode it (too small or blurred)
+    embedding: np.ndarray | None = None  # MobileFaceNet's, for the same faces as `encoding`
+    landmarks: tuple = ()  # five (x, y): eyes, nose tip, mouth corners
 
     @property
     def height(self) -> int:
@@ -66,7 +70,7 @@ class CachedImage:
 
 def settings_key() -> str:
     """What shapes an analysis: a change here re-analyses instead of reusing stale encodings."""
-    return json.dumps([
+    return json.dumps([model_version(),
         t.ENCODING_MODEL, t.ENCODING_JITTERS, t.DETECTION_SCORE, t.DETECTION_PEAK_WINDOW,
         t.SAME_FACE_CENTRE, t.SAME_FACE_SIZE, t.MAYBE_SAME_FACE_CENTRE, t.MAYBE_SAME_FACE_SIZE,
         t.DETECTION_FIRST_PASS_MIN_FACE_PX, t.DETECTION_TILE_OVERLAP, t.DETECTION_LONG_SIDE,
@@ -90,28 +94,42 @@ def analyse_file(path: Path, upscale: int) -> CachedImage:
     """Detect every face with the product's detector; encode those the product would encode."""
 
     image = _load_rgb(path, upscale)
-    faces = []
-    for d in detect_faces(image):
-        box = (d.top, d.right, d.bottom, d.left)
-        sharp = face_sharpness(image, box)
-        ok = d.bottom - d.top >= t.MIN_ENCODE_FACE_PX and sharp >= t.MIN_ENCODE_SHARPNESS
-        encoding = encode_face(image, box) if ok else None
-        faces.append(CachedFace(box, float(d.score), sharp, encoding))
+    detections = detect_faces(image)
+    boxes = [(d.top, d.right, d.bottom, d.left) for d in detections]
+    sharp = [face_sharpness(image, box) for box in boxes]
+    ok = [d.height >= t.MIN_ENCODE_FACE_PX and s >= t.MIN_ENCODE_SHARPNESS
+          for d, s in zip(detections, sharp, strict=True)]
+    landmarks = [d.landmarks for d, o in zip(detections, ok, strict=True) if o]
+    embedded = iter(embed_faces(image, landmarks))
+    faces = [
+        CachedFace(box, float(d.score), s, encode_face(image, box) if o else None,
+                   next(embedded) if o else None, d.landmarks)
+        for d, box, s, o in zip(detections, boxes, sharp, ok, strict=True)
+    ]
     return CachedImage(image.width, image.height, tuple(faces))
+
+
+def _vector(values) -> list[float] | None:
+    return None if values is None else [round(float(v), 7) for v in values]
+
+
+def _array(values) -> np.ndarray | None:
+    return None if values is None else np.asarray(values, np.float64)
 
 
 def _to_json(image: CachedImage) -> str:
     return json.dumps({"w": image.width, "h": image.height, "faces": [
         {"box": list(f.box), "score": f.score, "sharp": f.sharpness,
-         "enc": None if f.encoding is None else [round(float(v), 7) for v in f.encoding]}
+         "enc": _vector(f.encoding), "emb": _vector(f.embedding),
+         "marks": [list(p) for p in f.landmarks]}
         for f in image.faces]})
 
 
 def _from_json(text: str) -> CachedImage:
     data = json.loads(text)
     return CachedImage(data["w"], data["h"], tuple(
-        CachedFace(tuple(f["box"]), f["score"], f["sharp"],
-                   None if f["enc"] is None else np.asarray(f["enc"], np.float64))
+        CachedFace(tuple(f["box"]), f["score"], f["sharp"], _array(f["enc"]),
+                   _array(f.get("emb")), tuple(tuple(p) for p in f.get("marks", ())))
         for f in data["faces"]))
 
 

@@ -28,8 +28,12 @@ from pathlib import Path
 import numpy as np
 
 from gatekeeper.screening import thresholds as t
+from gatekeeper.screening.pair_eval import pair_rates
+from gatekeeper.screening.pair_eval import table as pair_table
 from gatekeeper.screening.rule import (
-    DEFAULT_MATCHING,
+    EMBEDDINGS,
+    MATCHINGS,
+    FaceVectors,
     Gallery,
     Matching,
     Reference,
@@ -53,7 +57,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 CONSENTED, PROTECTED, STRANGER, RELATIVE, OTHER = (
     "consented", "protected", "stranger", "relative", "other pupil")
 NOT_ENROLLED_KINDS = (STRANGER, RELATIVE, OTHER)
-SAME_PHOTO = 1e-6  # encodings this close come from byte-identical images
+SAME_PHOTO = 1e-6  # dlib encodings this close come from byte-identical images
 
 
 @dataclass
@@ -66,7 +70,7 @@ class Person:
 
 @dataclass
 class Probe:
-    encoding: np.ndarray | None
+    encoding: FaceVectors | None
     truth: int | None  # pupil id, None for a person who is not enrolled
     category: str
     no_face: bool = False  # no face found at the centre: "No faces found", a person looks
@@ -152,20 +156,21 @@ def fiw_kin(root: Path) -> dict[str, set[str]]:
 
 
 # --- Faces ------------------------------------------------------------------------------------
-def _reference(image: CachedImage) -> np.ndarray | None:
-    """The central face's encoding where the product would accept it as a reference."""
+def _reference(image: CachedImage) -> FaceVectors | None:
+    """The central face's vectors where the product would accept it as a reference."""
     face = image.central_face()
     if (face is None or face.encoding is None or face.height < t.MIN_REFERENCE_FACE_PX
             or face.sharpness < t.MIN_REFERENCE_SHARPNESS):
         return None
-    return face.encoding
+    return FaceVectors(face.encoding, face.embedding)
 
 
 def _probe(image: CachedImage, truth: int | None, category: str, person: str) -> Probe:
     face = image.central_face()
     if face is None:
         return Probe(None, truth, category, no_face=not image.faces, person=person)
-    return Probe(face.encoding, truth, category, person=person)
+    vectors = None if face.encoding is None else FaceVectors(face.encoding, face.embedding)
+    return Probe(vectors, truth, category, person=person)
 
 
 # --- Building schools -------------------------------------------------------------------------
@@ -178,6 +183,7 @@ class School:
     strangers: list[Person]
     relatives: dict[int, list[Person]]  # pupil id -> unenrolled relatives
     siblings: dict[int, set[int]]
+    embedding: str = t.MATCH_BY
 
 
 def _enrolment_order(people: list[Person], rng) -> tuple[list[Person], list[Person]]:
@@ -191,18 +197,23 @@ def _enrolment_order(people: list[Person], rng) -> tuple[list[Person], list[Pers
 
 
 def build_school(kind: str, people: list[Person], pupils: int, protected_share: float,
-                 seed: int, kin: dict[str, set[str]] | None = None) -> School:
-    """An open-set school of up to `pupils` enrolled people of one kind, one reference each."""
+                 seed: int, kin: dict[str, set[str]] | None = None,
+                 embedding: str = t.MATCH_BY) -> School:
+    """An open-set school of up to `pupils` enrolled people of one kind, one reference each,
+    matched by `embedding`."""
     rng = np.random.default_rng(seed)
     if kind == "families":
-        return _family_school(people, pupils, protected_share, rng, kin or {})
-    several, single = _enrolment_order(people, rng)
-    # One-photo people fill the school up to `pupils` (reference only), but at least half of them
-    # stay strangers: an open set needs faces that belong to nobody at the school.
-    enrolled = several[:pupils] + single[: min(max(0, pupils - len(several)), len(single) // 2)]
-    taken = {p.key for p in enrolled}
-    strangers = [p for p in people if p.key not in taken]
-    return _school(kind, enrolled, strangers, {}, protected_share, rng, {})
+        school = _family_school(people, pupils, protected_share, rng, kin or {})
+    else:
+        several, single = _enrolment_order(people, rng)
+        # One-photo people fill the school up to `pupils` (reference only), but at least half of
+        # them stay strangers: an open set needs faces that belong to nobody at the school.
+        enrolled = several[:pupils] + single[: min(max(0, pupils - len(several)),
+                                                   len(single) // 2)]
+        taken = {p.key for p in enrolled}
+        strangers = [p for p in people if p.key not in taken]
+        school = _school(kind, enrolled, strangers, {}, protected_share, rng, {})
+    return replace(school, gallery=school.gallery.by(embedding), embedding=embedding)
 
 
 def _family_school(people, pupils, protected_share, rng, kin) -> School:
@@ -237,7 +248,7 @@ def _member(person: Person) -> int:
 
 def _school(kind, enrolled, strangers, relatives_of, protected_share, rng, siblings_of) -> School:
     ids = {p.key: number for number, p in enumerate(enrolled, start=1)}
-    references = [Reference(ids[p.key], p.key, _reference(p.images[0])) for p in enrolled]
+    references = [Reference.of(ids[p.key], p.key, _reference(p.images[0])) for p in enrolled]
     protected = set(rng.choice(sorted(ids.values()), round(len(ids) * protected_share),
                                replace=False).tolist()) if ids else set()
     relatives = {ids[k]: v for k, v in relatives_of.items()}
@@ -317,9 +328,10 @@ class Outcome:
         return sum(self.counts.get(category, [0]))
 
 
-def score(scenario: Scenario, matching: Matching = DEFAULT_MATCHING,
+def score(scenario: Scenario, matching: Matching | None = None,
           distances: np.ndarray | None = None) -> Outcome:
-    """Screen every probe of the scenario (one face per photo) and count the outcomes."""
+    """Screen every probe of the scenario (one face per photo) and count the outcomes, with the
+    thresholds of the gallery's distance unless `matching` is given."""
     context = build_context(scenario.gallery, scenario.publishable, scenario.candidates,
                             scenario.siblings, (), matching, scenario.older)
     if distances is None:
@@ -334,7 +346,7 @@ def score(scenario: Scenario, matching: Matching = DEFAULT_MATCHING,
                 out.no_face_found += 1  # "No faces found": sent to a person, never cleared
             continue
         nearest = int(np.argmin(dist))
-        if dist[nearest] < SAME_PHOTO and probe.truth != int(ids[nearest]):
+        if same_photo(scenario.gallery, nearest, probe) and probe.truth != int(ids[nearest]):
             out.same_photo += 1  # FIW files some face crops under two family members
             continue
         status, index = decide_distances(dist, context)
@@ -348,6 +360,13 @@ def score(scenario: Scenario, matching: Matching = DEFAULT_MATCHING,
     return out
 
 
+def same_photo(gallery: Gallery, pupil: int, probe: Probe) -> bool:
+    """Whether the probe is the very image of that pupil's reference: its dlib encoding, which
+    the cache stores to 7 decimals, is the reference's (whatever distance the school uses)."""
+    reference = gallery.matrix[gallery.starts[pupil]]
+    return float(np.abs(reference - probe.encoding.encoding).max()) < SAME_PHOTO
+
+
 def probe_distances(scenario: Scenario) -> list[np.ndarray]:
     """Each probe's distance to every pupil (an empty array for a probe with no encoding)."""
     return [scenario.gallery.distances(p.encoding) if p.encoding is not None else np.empty(0)
@@ -355,6 +374,14 @@ def probe_distances(scenario: Scenario) -> list[np.ndarray]:
 
 
 # --- Report ------------------------------------------------------------------------------------
+def pair_lines(people: dict[str, list[Person]], kin, kinds) -> list[str]:
+    """The pair table (pair_eval.py) for the sets screened."""
+    rows = [row for kind in kinds
+            for row in pair_rates(kind, people[kind], kin if kind == "families" else None)]
+    return [*pair_table(rows), ""]
+
+
+
 def _pct(value: float | None) -> str:
     return "   -" if value is None else f"{100 * value:3.0f}%"
 
@@ -403,8 +430,9 @@ SWEEPS = {
 }
 
 
-def sweep_lines(scenarios: list[Scenario], matching: Matching = DEFAULT_MATCHING) -> list[str]:
+def sweep_lines(scenarios: list[Scenario], matching: Matching | None = None) -> list[str]:
     """How the totals move when one threshold moves: leaks / consented cleared / blocked."""
+    matching = matching or MATCHINGS[scenarios[0].gallery.embedding]
     cached = [(s, probe_distances(s)) for s in scenarios]
     names = [s.name for s in scenarios]
     lines = ["| threshold | value | " + " | ".join(names) + " |",
@@ -427,8 +455,12 @@ def sweep_lines(scenarios: list[Scenario], matching: Matching = DEFAULT_MATCHING
 
 def run(root: Path, cache_dir: Path, pupils: int = 1000, protected: float = 0.2,
         event_size: int = 60, seed: int = 0, sweep: bool = True, kinds=KINDS,
-        progress=None, cached_only: bool = False) -> str:
-    """Build the schools and events, screen them, and return the report as Markdown tables."""
+        progress=None, cached_only: bool = False, embedding: str = t.MATCH_BY,
+        pairs: bool = False) -> str:
+    """Build the schools and events, screen them, and return the report as Markdown tables
+    (with `pairs`, first each embedding's same-person acceptance at fixed false-accept rates)."""
+    if embedding not in EMBEDDINGS:
+        raise ValueError(f"unknown embedding {embedding}: use {', '.join(EMBEDDINGS)}")
     if not 0 <= protected <= 1:
         raise ValueError("--protected is a share between 0 and 1")
     if pupils < 1 or event_size < 1:
@@ -441,9 +473,10 @@ def run(root: Path, cache_dir: Path, pupils: int = 1000, protected: float = 0.2,
     kin = fiw_kin(root) if "families" in kinds else {}
     scenarios = []
     for kind in kinds:
-        school = build_school(kind, people[kind], pupils, protected, seed, kin)
+        school = build_school(kind, people[kind], pupils, protected, seed, kin, embedding)
         scenarios += [whole_school(school), event(school, event_size, seed)]
-    lines = [HEADER, "|" + "---|" * 10]
+    lines = pair_lines(people, kin, kinds) if pairs else []
+    lines += [f"Matched by: {embedding}", "", HEADER, "|" + "---|" * 10]
     outcomes = [score(s) for s in scenarios]
     lines += [table_row(s, out) for s, out in zip(scenarios, outcomes, strict=True)]
     same = {s.name: out.same_photo for s, out in zip(scenarios, outcomes, strict=True)

@@ -17,7 +17,13 @@ from consent.clock import school_today
 from consent.models import Guardian, Pupil, ReferenceFace, utcnow
 from consent.services import publishable_pupils
 from gatekeeper.compliance import audit
-from gatekeeper.compliance.crypto import app_cipher, open_encoding, seal_encoding
+from gatekeeper.compliance.crypto import (
+    app_cipher,
+    open_encoding,
+    open_sealed,
+    seal_encoding,
+    seal_optional,
+)
 from gatekeeper.extensions import db
 from gatekeeper.imaging.decode import ImageRefused
 from gatekeeper.models import Face, Photo
@@ -27,6 +33,7 @@ from gatekeeper.screening.events import event_candidates
 from gatekeeper.screening.rule import (
     ENCODING_SIZE,
     FaceDecision,
+    FaceVectors,
     Gallery,
     Reference,
     decide_faces,
@@ -47,12 +54,14 @@ def load_gallery(session: Session, school_id: int, cipher, on: dt.date | None = 
     (not those sealed when their pupil left through an import), aged as on `on`."""
     rows = session.execute(
         select(ReferenceFace.pupil_id, Pupil.upn, ReferenceFace.encoding_encrypted,
-               ReferenceFace.taken_on)
+               ReferenceFace.embedding_encrypted, ReferenceFace.taken_on)
         .join(Pupil, Pupil.id == ReferenceFace.pupil_id)
         .where(ReferenceFace.school_id == school_id, ReferenceFace.sealed_at.is_(None))
     ).all()
-    return Gallery([Reference(pid, upn, open_encoding(cipher, sealed), taken)
-                    for pid, upn, sealed, taken in rows], on=on or school_today())
+    return Gallery([
+        Reference(pid, upn, open_encoding(cipher, sealed), open_sealed(cipher, embedding), taken)
+        for pid, upn, sealed, embedding, taken in rows
+    ], on=on or school_today())
 
 
 def guardian_key(name: str, email: str | None, contact_key: str | None = None) -> str:
@@ -139,13 +148,19 @@ class RegisterNow:
         return self._candidates[event_id]
 
 
-def stored_encodings(photo: Photo, cipher) -> list[np.ndarray | None]:
-    return [None if f.encoding_encrypted is None else open_encoding(cipher, f.encoding_encrypted)
-            for f in photo.faces]
+def stored_encodings(photo: Photo, cipher) -> list[FaceVectors | None]:
+    """Each face's stored vectors (aligned with photo.faces; None: not encoded or purged)."""
+    return [None if f.encoding_encrypted is None else FaceVectors(
+        open_encoding(cipher, f.encoding_encrypted), open_sealed(cipher, f.embedding_encrypted))
+        for f in photo.faces]
 
 
-def stored_looks(photo: Photo, cipher) -> list[list[np.ndarray]]:
-    """Each face's encodings: a clip track's looks, a photo face's one (none: unknown)."""
+def stored_looks(photo: Photo, cipher) -> list[list[FaceVectors | np.ndarray]]:
+    """Each face's looks: a photo face's one FaceVectors, a clip track's dlib encodings (clips
+    are matched by dlib: their looks have no MobileFaceNet embedding); none: unknown."""
+    if not photo.is_video:
+        return [[] if vectors is None else [vectors]
+                for vectors in stored_encodings(photo, cipher)]
     return [[] if f.encoding_encrypted is None
             else list(open_encoding(cipher, f.encoding_encrypted).reshape(-1, ENCODING_SIZE))
             for f in photo.faces]
@@ -156,7 +171,7 @@ def screen_analysis(session: Session, school_id: int, analysis, purpose: str, on
     """Decide every face of an analysed image against the register as it is on `on`;
     `candidates`: the pupils who may be cleared (an event's; None = the whole school)."""
     register = RegisterNow(session, school_id, on, cipher)
-    decisions = register.decide([f.encoding for f in analysis.faces], purpose, candidates)
+    decisions = register.decide([f.vectors for f in analysis.faces], purpose, candidates)
     return decisions, photo_verdict(decisions)
 
 
@@ -178,6 +193,7 @@ def store_faces(photo: Photo, analysis, decisions, cipher) -> None:
                 encoding_encrypted=None
                 if face.encoding is None
                 else seal_encoding(cipher, face.encoding),
+                embedding_encrypted=seal_optional(cipher, face.embedding),
             )
         )
 

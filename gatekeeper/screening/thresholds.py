@@ -57,10 +57,9 @@ CLEAR_MARGIN = 0.08
 # LOOSE 0.38: consented falsely blocked: families 4%, children 4-5% (0.46: 10% and 12-16%).
 LOOSE_TOLERANCE = 0.38
 # Lookalikes: two pupils whose reference faces lie within the blocking distance of each other
-# (LOOSE_TOLERANCE) are listed for the admin and the DSL at enrolment, and a face is never cleared
-# as one of them while the other is within PLAUSIBLE_TOLERANCE of it: neither the model nor the
-# margin can be trusted to tell them apart.
-LOOKALIKE_DISTANCE = LOOSE_TOLERANCE
+# (LOOSE_TOLERANCE, or `loose` of the distance in use) are listed for the admin and the DSL at
+# enrolment, and a face is never cleared as one of them while the other is within the plausible
+# distance of it: neither the model nor the margin can be trusted to tell them apart.
 # PLAUSIBLE 0.46 keeps rose_leslie (0.44 from her own reference in kit_with_rose.jpg) blocked when
 # she is protected; 0.51 adds a point of false blocks for families and children.
 PLAUSIBLE_TOLERANCE = 0.46
@@ -79,6 +78,72 @@ REFERENCE_AGE_PENALTY_PER_YEAR = 0.03
 REENROL_AFTER_DAYS = 365
 # At most this many reference photos per pupil: enrolling another retires the oldest.
 MAX_REFERENCES_PER_PUPIL = 5
+# --- The second embedding (MobileFaceNet, 192-d, unit length) and the fused distance --------
+# Chosen with `make eval-schools EVAL_ARGS="--pairs"` and the sweeps of `--embedding` (README
+# "Screening at school size"). Same-person pairs accepted at a false-accept rate of 1e-3 (1e-4):
+# children (LAG) dlib 18% (12%), MobileFaceNet 27% (15%), fused 27% (15%); families (FIW,
+# siblings and parents among the impostors) dlib 47% (21%), MobileFaceNet 62% (36%), fused 61%
+# (33%); adults (LFW) 93% (73%), 98% (95%), 99% (96%). With each distance's thresholds chosen for
+# no leak over seeds 0-2 (children and families), dlib cleared 9-10% / 8-12% of consented children
+# (whole school / event) and 1-5% / 0-12% of families, with 10% falsely blocked at family events;
+# MobileFaceNet 10-11% / 12-15% and 5-7% / 3-14% (seeds 0-4), at most 4% falsely blocked; the
+# fused distance 10-11% / 13-18% and 4-6% / 4-9%. So MobileFaceNet alone: the fusion adds nothing
+# over it (and loses for families).
+# A photo is matched by dlib (DEFAULT_MATCHING) whenever a reference or a face of it lacks the
+# embedding: enrolled or screened before it existed (rule.Gallery.for_faces).
+MATCH_BY = "mobilefacenet"
+# Fused distance = FUSED_DLIB_WEIGHT * dlib + (1 - FUSED_DLIB_WEIGHT) * MOBILEFACENET_SCALE *
+# MobileFaceNet: the scale is the ratio of the median impostor distances (children 0.56, families
+# 0.59), so a fused distance reads like dlib's; at weights 0.2-0.6 pairs accepted move by a point.
+MOBILEFACENET_SCALE = 0.56
+FUSED_DLIB_WEIGHT = 0.4
+# MobileFaceNet's thresholds, in its own distance (Euclidean between unit vectors, 0-2; same-person
+# children median 0.94, families 0.76; impostors 1.31 and 1.40). Children and families, seeds 0-4:
+MOBILEFACENET_MATCHING = dict(
+    # Five adults of ../shared/data/faces: dlib's 0.45 sits at the impostor rate of 0.84 here.
+    strict=0.84,
+    # Events of 60: 0.70 cleared no stranger, relative or pupil outside the event over seeds 0-4;
+    # 0.72 cleared a protected child as another child (0.714 from her, 0.875 from her own photo).
+    strict_event=0.68,
+    # Whole schools (287-1,000 candidates): at 0.62 no child or family face was cleared wrongly
+    # over seeds 0-4, but an adult stranger 0.616 from a pupil was; at 0.64 a stranger child too
+    # (0.659: a childhood photo of a lookalike).
+    strict_large=0.60,
+    # Pupils known to be older (adults, in the evaluation only: the service passes none) clear no
+    # further out than children: +0.02 would clear an adult stranger as a pupil (0.616 at 1,000).
+    older_bonus=0.0,
+    # Pupils with a sibling at the school: at 0.05 unenrolled parents 0.55-0.60 from their child
+    # were cleared as the child (families, whole school); 0.10 stopped them.
+    kin_drop=0.10,
+    # The match must beat every other pupil by this much: 0.10 let six children through at the
+    # whole school (lookalikes and baby photos; radii 0.74 / 0.67, seeds 0-2); 0.15 three, all
+    # stopped by the radii above; 0.18-0.21 clear a point fewer.
+    clear_margin=0.15,
+    # Blocking: 0.66 / 0.80 block at most 4% of consented pupils falsely (children, seeds 0-4);
+    # loose 0.76 raised that to 5%, 0.82 to 11%; plausible 0.86 blocked 6% at children's events.
+    loose=0.66,
+    plausible=0.80,
+    block_margin=0.0,
+    # No clear while any sibling is within this (families, seeds 0-4): 0.96 cleared five faces as
+    # a sibling, or a parent as the child, and 0.99 one at seed 0; 1.00 and 1.04 none; 1.10 and
+    # 1.20 clear fewer families (whole school 5-7% and 4-6%, against 6-8% at 1.04). 1.08 keeps a
+    # step of 0.05 from the first leak.
+    sibling=1.08,
+    # An old reference's penalty, REFERENCE_AGE_PENALTY_PER_YEAR in this distance's scale.
+    age_penalty=round(REFERENCE_AGE_PENALTY_PER_YEAR / MOBILEFACENET_SCALE, 3),
+)
+# The fused distance's best leak-free thresholds over seeds 0-2 (children and families), kept so
+# `eval-schools --embedding fused` reproduces the comparison above.
+FUSED_MATCHING = dict(
+    strict=0.45, strict_event=0.40, strict_large=0.34, older_bonus=0.05, kin_drop=0.06,
+    clear_margin=0.06, loose=0.34, plausible=0.44, block_margin=0.0, sibling=0.70,
+    age_penalty=REFERENCE_AGE_PENALTY_PER_YEAR,  # the fused distance reads like dlib's
+)
+# A reference re-embedded from its stored photo (`gatekeeper init`, screening/reembed.py) must give
+# back the face enrolled: the same code on the same photo gives the same encoding (0.0), while the
+# nearest other adult of five was 0.67 away and strangers of 1,000 0.48 (see above). Further than
+# this, the photo no longer gives that face, and the reference keeps its encoding alone.
+REEMBED_SAME_FACE_DISTANCE = 0.1
 # One model for enrolment and screening: encodings from "small" and "large" are not comparable.
 ENCODING_MODEL = "small"
 # Re-samplings per encoding (face_recognition's num_jitters); each one adds a full network pass.

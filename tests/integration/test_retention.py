@@ -40,7 +40,8 @@ def upload_aged(app, login_as, cases):
             db.session.execute(update(Photo).where(Photo.id == ids[name]).values(
                 status=status, created_at=utcnow() - dt.timedelta(days=days)))
             db.session.add(Face(school_id=1, photo_id=ids[name], index=0, top=0, right=9, bottom=9,
-                                left=0, status="unknown", encoding_encrypted=b"sealed"))
+                                left=0, status="unknown", encoding_encrypted=b"sealed",
+                                embedding_encrypted=b"sealed too"))
             db.session.commit()
     return ids
 
@@ -71,10 +72,11 @@ def test_purge_follows_the_retention_rules(app, school, login_as):
             if name in gone:
                 assert not storage.exists("originals", photo.uuid), name
                 assert photo.purged_at is not None and photo.status == "rejected", name
-                assert face.encoding_encrypted is None, name
+                assert face.encoding_encrypted is None and face.embedding_encrypted is None, name
             else:
                 assert storage.exists("originals", photo.uuid), name
                 assert photo.purged_at is None and face.encoding_encrypted == b"sealed", name
+                assert face.embedding_encrypted == b"sealed too", name
         assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == audit_rows + 3
         assert audit.verify_chain(db.session).ok
     again = app.test_cli_runner().invoke(purge_command, [])

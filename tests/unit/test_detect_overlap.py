@@ -11,7 +11,7 @@ from gatekeeper.screening.detect import merge_candidates
 from gatekeeper.screening.engine import (
     ReferenceRefused,
     analyse_array,
-    reference_encoding,
+    reference_vectors,
     same_face,
 )
 from gatekeeper.screening.rule import Gallery, Reference, decide_faces, photo_verdict
@@ -103,7 +103,7 @@ def heads(faces_dir):
 @pytest.fixture(scope="module")
 def gallery(faces_dir):
     return Gallery([
-        Reference(IDS[name], name, reference_encoding(photo.read_bytes()))
+        Reference.of(IDS[name], name, reference_vectors(photo.read_bytes()))
         for name in PEOPLE
         for photo in sorted((faces_dir / "people" / name).iterdir())
     ])
@@ -154,7 +154,7 @@ def test_both_pasted_faces_are_found_and_the_one_behind_is_screened(
     analysis = analyse_array(rgb)
     assert found_in_place(analysis, back_box) and found_in_place(analysis, front_box)
     # Only the front person consented: the one behind must hold the photo.
-    decisions = decide_faces([f.encoding for f in analysis.faces], gallery, {IDS[front]})
+    decisions = decide_faces([f.vectors for f in analysis.faces], gallery, {IDS[front]})
     assert photo_verdict(decisions) != "cleared"
 
 
@@ -168,7 +168,7 @@ def test_a_face_the_encoder_cannot_tell_apart_is_unknown_not_dropped(heads, gall
     assert len(analysis.faces) == 2
     for consented in ([front], PEOPLE):
         publishable = {IDS[name] for name in consented}
-        decisions = decide_faces([f.encoding for f in analysis.faces], gallery, publishable)
+        decisions = decide_faces([f.vectors for f in analysis.faces], gallery, publishable)
         assert photo_verdict(decisions) != "cleared"
 
 
@@ -178,4 +178,4 @@ def test_a_reference_photo_with_a_second_face_pasted_over_it_is_refused(heads):
     data = io.BytesIO()
     Image.fromarray(rgb).save(data, "PNG")
     with pytest.raises(ReferenceRefused, match="^2 faces found"):
-        reference_encoding(data.getvalue())
+        reference_vectors(data.getvalue())

@@ -23,10 +23,18 @@ def command(tmp_path, *args):
                           text=True, timeout=120)
 
 
+def embedding_like(encoding) -> np.ndarray:
+    """A unit 192-d embedding as far apart as the 128-d encodings (the same directions)."""
+    padded = np.concatenate([np.asarray(encoding, float), np.zeros(64)])
+    return padded / np.linalg.norm(padded)
+
+
 def face_at(encoding, height=150) -> CachedImage:
     top = (SIDE - height) // 2
     box = (top, SIDE - top, top + height, top)
-    return CachedImage(SIDE, SIDE, (CachedFace(box, 0.9, 100.0, np.asarray(encoding, float)),))
+    encoding = np.asarray(encoding, float)
+    return CachedImage(SIDE, SIDE, (CachedFace(box, 0.9, 100.0, encoding,
+                                               embedding_like(encoding)),))
 
 
 def direction(n: int) -> np.ndarray:
@@ -119,7 +127,8 @@ def test_the_command_refuses_a_folder_that_is_not_the_sets(tmp_path):
 
 def test_bad_options_are_one_line_errors(sets, tmp_path):
     root, _ = sets
-    for args in (["--protected", "1.5"], ["--pupils", "0"], ["--kinds", "aliens"]):
+    for args in (["--protected", "1.5"], ["--pupils", "0"], ["--kinds", "aliens"],
+                 ["--embedding", "arcface"]):
         result = command(tmp_path, str(root), "--cache", str(tmp_path / "cache"), "--cached-only",
                          *args)
         assert result.returncode != 0 and result.stderr.startswith("error:"), args
@@ -133,4 +142,40 @@ def test_the_cache_key_changes_with_the_bytes_and_the_upscale(tmp_path):
     cache.put(cache.key(b"a", 1), image)
     [(_, back)] = cache.get_many([cache.key(b"a", 1)]).items()
     assert np.allclose(back.faces[0].encoding, image.faces[0].encoding)
+    assert np.allclose(back.faces[0].embedding, image.faces[0].embedding)
     assert json.loads(json.dumps(back.faces[0].box)) == list(image.faces[0].box)
+
+
+@pytest.mark.parametrize("embedding", se.EMBEDDINGS)
+def test_each_embedding_screens_the_school_by_its_own_distance(sets, embedding):
+    root, cache = sets
+    report = se.run(root, root.parent / "cache", pupils=30, event_size=5, kinds=("adults",),
+                    cached_only=True, sweep=False, embedding=embedding)
+    assert f"Matched by: {embedding}" in report
+    assert "| adults, whole school | 30 | 30 | 100% of 16 |" in report  # all consented cleared
+    assert report.count("| 0 |") == 2  # no leak, whole school and event
+
+
+def test_a_school_without_embeddings_cannot_be_matched_by_them(sets):
+    root, cache = sets
+    people = se.load_people(root, cache, ("adults",), cached_only=True)
+    for person in people["adults"]:
+        person.images = [CachedImage(i.width, i.height, tuple(
+            CachedFace(f.box, f.score, f.sharpness, f.encoding) for f in i.faces))
+            for i in person.images]
+    school = se.build_school("adults", people["adults"], 30, 0.2, 0, embedding="dlib")
+    assert len(school.gallery) == 30
+    with pytest.raises(ValueError, match="needs every reference's embedding"):
+        se.build_school("adults", people["adults"], 30, 0.2, 0, embedding="fused")
+
+
+def test_pair_rates_accept_same_person_pairs_before_strangers(sets):
+    root, cache = sets
+    people = se.load_people(root, cache, ("adults",), cached_only=True)
+    report = se.run(root, root.parent / "cache", pupils=30, event_size=5, kinds=("adults",),
+                    cached_only=True, sweep=False, pairs=True)
+    rows = [line for line in report.splitlines() if line.startswith("| adults | ")]
+    assert [row.split(" | ")[1] for row in rows] == list(se.EMBEDDINGS)
+    same = sum(len(p.images) * (len(p.images) - 1) // 2 for p in people["adults"])
+    for row in rows:  # every same-person pair (0.2 apart) is nearer than any stranger (1.0+)
+        assert row.split(" | ")[2:5] == [str(same), row.split(" | ")[3], "100%"]

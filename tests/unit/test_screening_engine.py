@@ -15,7 +15,7 @@ from gatekeeper.screening.engine import (
     ReferenceRefused,
     analyse_array,
     analyse_bytes,
-    reference_encoding,
+    reference_vectors,
 )
 from gatekeeper.screening.rule import Gallery, Reference, decide_faces, photo_verdict
 from tests.support.photos import compose_group, head_crop
@@ -42,7 +42,7 @@ AWKWARD = ["rgba_32bit.png", "partial_face.jpg", "partial_face2.jpg", "small_320
 @pytest.fixture(scope="module")
 def gallery(faces_dir):
     refs = [
-        Reference(IDS[name], name, reference_encoding(photo.read_bytes()))
+        Reference.of(IDS[name], name, reference_vectors(photo.read_bytes()))
         for name in PEOPLE
         for photo in sorted((faces_dir / "people" / name).iterdir())
     ]
@@ -57,7 +57,7 @@ def analyses(faces_dir):
 
 def screen(analysis, gallery, consented):
     decisions = decide_faces(
-        [f.encoding for f in analysis.faces], gallery, frozenset(IDS[n] for n in consented)
+        [f.vectors for f in analysis.faces], gallery, frozenset(IDS[n] for n in consented)
     )
     return decisions, photo_verdict(decisions)
 
@@ -152,18 +152,18 @@ def jpeg(image: Image.Image) -> bytes:
 
 def test_reference_encoding_refuses_two_faces_and_no_face(faces_dir):
     with pytest.raises(ReferenceRefused, match="^2 faces found: a reference photo must"):
-        reference_encoding((faces_dir / "events" / "two_people.jpg").read_bytes())
+        reference_vectors((faces_dir / "events" / "two_people.jpg").read_bytes())
     with pytest.raises(ReferenceRefused, match="^no face found$"):
-        reference_encoding(jpeg(Image.new("RGB", (640, 480), (90, 120, 150))))
+        reference_vectors(jpeg(Image.new("RGB", (640, 480), (90, 120, 150))))
 
 
 def test_reference_encoding_refuses_a_small_or_blurred_face(faces_dir):
     obama = ImageOps.exif_transpose(Image.open(faces_dir / "people" / "obama" / "1.jpg"))
     small = obama.resize((obama.width // 6, obama.height // 6))
     with pytest.raises(ReferenceRefused, match=r"^face too small \(\d+ px; at least 80 px\)$"):
-        reference_encoding(jpeg(small))
+        reference_vectors(jpeg(small))
     with pytest.raises(ReferenceRefused, match="^too blurred$"):
-        reference_encoding(jpeg(obama.filter(ImageFilter.GaussianBlur(6))))
+        reference_vectors(jpeg(obama.filter(ImageFilter.GaussianBlur(6))))
 
 
 # --- Synthetic 12 MP group photos ---------------------------------------------------------------

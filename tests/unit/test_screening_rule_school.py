@@ -280,11 +280,10 @@ def lookalike_gallery(second_axis: int, sign: float = 1.0) -> Gallery:
 
 
 def test_lookalikes_are_pupils_whose_references_lie_within_the_blocking_distance():
-    assert t.LOOKALIKE_DISTANCE == t.LOOSE_TOLERANCE
     alike = lookalike_gallery(1)
-    assert [(a, b) for a, b, _ in alike.lookalike_pairs(t.LOOKALIKE_DISTANCE)] == [(1, 2)]
-    assert alike.lookalike_pairs(t.LOOKALIKE_DISTANCE)[0][2] == pytest.approx(0.1 ** .5)
-    assert lookalike_gallery(0, -1.0).lookalike_pairs(t.LOOKALIKE_DISTANCE) == []
+    assert [(a, b) for a, b, _ in alike.lookalike_pairs(t.LOOSE_TOLERANCE)] == [(1, 2)]
+    assert alike.lookalike_pairs(t.LOOSE_TOLERANCE)[0][2] == pytest.approx(0.1 ** .5)
+    assert lookalike_gallery(0, -1.0).lookalike_pairs(t.LOOSE_TOLERANCE) == []
 
 
 def test_a_face_is_never_cleared_as_one_of_two_lookalikes_that_are_both_near():
@@ -301,7 +300,7 @@ def test_a_face_is_never_cleared_as_one_of_two_lookalikes_that_are_both_near():
 def test_a_lookalike_far_from_the_face_does_not_stop_the_clear():
     # Pupil 2's reference is 0.37 from pupil 1's but on the far side: 0.47 from the face.
     g = Gallery([Reference(1, "U1", at(0.10)), Reference(2, "U2", at(0.47))])
-    assert [(a, b) for a, b, _ in g.lookalike_pairs(t.LOOKALIKE_DISTANCE)] == [(1, 2)]
+    assert [(a, b) for a, b, _ in g.lookalike_pairs(t.LOOSE_TOLERANCE)] == [(1, 2)]
     face = one(g, {1, 2})
     assert (face.status, face.pupil_id) == ("cleared", 1)
 
