@@ -57,7 +57,10 @@ def login():
             db.session, form.email.data, form.password.data, request.remote_addr or ""
         )
         if user is not None:
+            language = session.get("lang")  # chosen before signing in: kept across it
             session.clear()  # a fresh session on sign-in: no fixation
+            if language is not None:
+                session["lang"] = language
             login_user(user)
             bind_session()
             session.permanent = True
