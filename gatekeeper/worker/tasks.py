@@ -20,7 +20,7 @@ from gatekeeper.compliance.retention import app_purge
 from gatekeeper.extensions import db
 from gatekeeper.people.emails import mail_invitation, mail_reset
 from gatekeeper.publishing.service import due_post_ids, publish_post
-from gatekeeper.publishing.takedown import carry_out_takedowns
+from gatekeeper.publishing.takedown import carry_out_takedowns, take_opened
 from gatekeeper.review.rescreen import rescreen_in_own_session, rescreen_lapsed, take_pending
 from gatekeeper.screening.service import screen_stored_photo
 from gatekeeper.worker.queue import app_task, huey
@@ -61,7 +61,7 @@ def carry_out_takedowns_task() -> dict[int, str]:
 
 @app_task(periodic=crontab(minute="*"))
 def carry_out_takedowns_periodic() -> int:
-    """Every minute: takedowns opened by a consent change anywhere (register, parent link, CLI)."""
+    """Every minute: any takedown still pending (its queued task lost, or an attempt failed)."""
     return len(carry_out_takedowns_task.call_local())
 
 
@@ -94,6 +94,14 @@ def queue_rescreens(session: Session) -> None:
     """Once a register change is committed, the school is screened again in the background."""
     for school_id, pupil_ids in take_pending(session).items():
         rescreen_school_task(school_id, sorted(pupil_ids))
+
+
+@event.listens_for(Session, "after_commit")
+def queue_takedowns(session: Session) -> None:
+    """Once a takedown is committed (a parent's "no", a no-publish entry, a person's "posted by
+    mistake"), its deletion is queued at once instead of waiting for the minute's sweep."""
+    if take_opened(session):
+        carry_out_takedowns_task()
 
 
 # Just after midnight at the school, in winter (GMT) and in summer (BST).

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from consent import services
 from consent.models import Pupil
-from gatekeeper.models import AccountReleaser, OfficialAccount, Photo, Post, Takedown, User
+from gatekeeper.models import AccountReleaser, AuditEvent, OfficialAccount, Photo, Post, Takedown, User
 from gatekeeper.publishing import service as publishing
 from gatekeeper.register import actions
 from tests.support.fixtures import add_pupil, upload_photo
@@ -382,8 +382,11 @@ def test_a_post_withdrawn_while_it_was_being_published_is_taken_down_not_publish
         post = worker.get(Post, queued_post)
         assert post.state == "withdrawn" and post.published_at is None
         assert post.external_id == "fb-123"  # known, so the takedown can delete it
+        # Reopened, and carried out at once: the outbox cannot delete, so a person is asked.
         assert worker.scalars(select(Takedown.state).where(Takedown.post_id == post.id)).all() == [
-            "pending"]
+            "manual"]
+        assert worker.scalar(select(AuditEvent.id).where(
+            AuditEvent.action == "takedown_reopened")) is not None
 
 
 # --- 6. one school clock ------------------------------------------------------------------------
