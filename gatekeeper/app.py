@@ -31,7 +31,9 @@ from gatekeeper.safeguarding import views as safeguarding
 from gatekeeper.translations import stale_catalogues
 from gatekeeper.uploads import views as uploads
 from gatekeeper.web import home
-from gatekeeper.web.guard import check_every_blueprint_guarded
+from gatekeeper.register.wording import school_time
+from gatekeeper.web.errors import init_error_pages
+from gatekeeper.web.guard import check_every_blueprint_guarded, may_open
 from gatekeeper.web.security import init_security
 from gatekeeper.worker import tasks  # noqa: F401  (the tasks and the rescreen listener)
 from gatekeeper.worker.queue import configure_queue
@@ -65,6 +67,7 @@ def create_app(test_config: dict | None = None, config_name: str | None = None) 
     configure_queue(app, build_app=create_app)
     init_auth(app)
     init_security(app)
+    init_error_pages(app)
     register_blueprints(app)
     init_people(app)
     check_every_blueprint_guarded(app)
@@ -129,5 +132,7 @@ def template_globals() -> dict:
     return {
         "roles": roles,
         "has_role": lambda *wanted: bool(roles & set(wanted)),
+        "may_open": may_open,
         "get_locale": get_locale,
+        "school_time": school_time,
     }

@@ -5,12 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from consent import services
+from consent.models import Pupil
 from gatekeeper.compliance import audit
 from gatekeeper.compliance.crypto import app_cipher, seal_encoding
 from gatekeeper.imaging.decode import ImageRefused
+from gatekeeper.models import User
 from gatekeeper.review.rescreen import register_changed
 from gatekeeper.screening.engine import ReferenceRefused, reference_encoding
 
@@ -47,3 +50,30 @@ def enrol_pupil(session: Session, school_id: int, upn: str, photos: list[Path], 
     # A newly enrolled pupil may be protected, or a lookalike of someone already cleared.
     register_changed(session, school_id, [pupil.id])
     return len(sealed)
+
+
+def may_add_reference(session: Session, pupil: Pupil) -> bool:
+    """Whether a confirmed face may become one more reference of the pupil: written biometric
+    consent with no objection, still at the school, and room for another."""
+    return (pupil.left_on is None and services.biometric_decision(session, pupil).ok
+            and services.reference_face_count(session, pupil.id) < MAX_REFERENCE_PHOTOS)
+
+
+def add_confirmed_reference(session: Session, pupil: Pupil, sealed_encoding: bytes,
+                            face_jpeg: bytes, face_height_px: int, by: User,
+                            detail: dict) -> None:
+    """A face a person confirmed as the pupil (named in a photo) kept as one more reference,
+    with biometric consent only; audited, and the school screened again."""
+    if not may_add_reference(session, pupil):
+        raise EnrolmentError(_("%(name)s cannot have another reference face: it needs written "
+                               "biometric consent, and at most %(n)d are kept.",
+                               name=pupil.full_name, n=MAX_REFERENCE_PHOTOS))
+    services.add_reference_face(
+        session, pupil, sealed_encoding=sealed_encoding,
+        sealed_photo=app_cipher().encrypt(face_jpeg),
+        face_height_px=face_height_px, created_by=by.email,
+        require_consent=current_app.config["REQUIRE_BIOMETRIC_CONSENT"],
+    )
+    audit.record(session, "face_added_as_reference", school_id=pupil.school_id, actor=by,
+                 subject=pupil, detail={"upn": pupil.upn, **detail})
+    register_changed(session, pupil.school_id, [pupil.id])
