@@ -4,64 +4,23 @@ a reference (with biometric consent only)."""
 
 from __future__ import annotations
 
-import io
-
-import numpy as np
 import pytest
-from PIL import Image
 from sqlalchemy import select
 
 from consent import services
 from consent.models import Pupil, ReferenceFace
 from gatekeeper.models import AuditEvent, Face, Photo
-from tests.support.fixtures import add_pupil, upload_photo
-from tests.support.photos import compose_group, head_crop
+from tests.support.fixtures import SPORTS_DAY_HEIGHTS
+from tests.support.fixtures import sports_day as make_sports_day
 
 pytestmark = pytest.mark.slow
 
-PHOTOS = 4
-HEIGHTS = ((150, 120, 100, 130), (110, 150, 130, 100), (130, 100, 150, 120), (100, 130, 120, 150))
-
-
-def load(path) -> np.ndarray:
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
+PHOTOS = len(SPORTS_DAY_HEIGHTS)
 
 
 @pytest.fixture
 def sports_day(app, school, login_as, faces_dir):
-    """Four group photos of one event with Kit (enrolled, consented: the rule clears him), Rose
-    (consented, biometric consent, no reference yet), Alex (parents refused, no reference) and
-    Obama (a visiting adult)."""
-    people = faces_dir / "people"
-    from gatekeeper.extensions import db
-
-    with app.app_context():
-        kit = add_pupil(db.session, school["id"], 1, "Kit", "Harington",
-                        consents={"social_media": "granted"},
-                        faces=[people / "kit_harington" / "2.jpg"])
-        rose = add_pupil(db.session, school["id"], 2, "Rose", "Leslie",
-                         consents={"social_media": "granted"})
-        services.record_biometric(db.session, rose, "granted", given_by="Parent of Rose",
-                                  recorded_by="test")
-        alex = add_pupil(db.session, school["id"], 3, "Alex", "Lacamoire",
-                         consents={"social_media": "refused"})
-        db.session.commit()
-        ids = {"kit": kit.id, "rose": rose.id, "alex": alex.id}
-    heads = [head_crop(load(people / folder / "1.jpg"))
-             for folder in ("kit_harington", "rose_leslie", "alex_lacamoire", "obama")]
-    staff = login_as("staff")
-    event = staff.post("/uploads/events", {"name": "Sports day", "date": "2026-07-10",
-                                           "purpose": "social_media"}).get_json()["id"]
-    photos, first_boxes = [], None
-    for number in range(PHOTOS):
-        rgb, boxes = compose_group(heads, HEIGHTS[number], size=(1600, 1200), seed=number)
-        first_boxes = first_boxes or boxes
-        out = io.BytesIO()
-        Image.fromarray(rgb).save(out, "JPEG", quality=90)
-        photos.append(upload_photo(staff, event, f"race-{number}.jpg", out.getvalue())
-                      .get_json()["id"])
-    return {"event": event, "photos": photos, "first_boxes": first_boxes, **ids}
+    return make_sports_day(app, school["id"], login_as("staff"), faces_dir / "people")
 
 
 def groups(app, event_id):
