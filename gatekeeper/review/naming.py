@@ -19,7 +19,13 @@ from sqlalchemy.orm import Session
 
 from consent.models import Pupil
 from gatekeeper.imaging.decode import ImageRefused
-from gatekeeper.imaging.renderings import PREVIEW_SIDE, THUMB_QUALITY, render
+from gatekeeper.imaging.renderings import (
+    PREVIEW_SIDE,
+    THUMB_QUALITY,
+    keep,
+    render,
+    rendering_name,
+)
 from gatekeeper.imaging.sanitise import crop_face
 from gatekeeper.models import Face, Photo, User
 from gatekeeper.review import gate
@@ -33,7 +39,7 @@ from gatekeeper.review.service import (
 from gatekeeper.screening.enrolment import EnrolmentError, add_confirmed_reference
 from gatekeeper.screening.service import RegisterNow, stored_encodings
 from gatekeeper.states import PHOTO_OUT, FaceStatus
-from gatekeeper.storage import Storage
+from gatekeeper.storage import RENDERINGS, Storage
 
 FACE_CROP_SIDE = 160  # px: a face on the groups page, large enough to tell children apart
 # What a person still has to decide about: the faces that hold a photo back.
@@ -158,9 +164,15 @@ def keep_as_reference(session: Session, storage: Storage, face: Face, user: User
 
 
 def face_picture(storage: Storage, face: Face) -> bytes:
-    """One face cut from the photo's cached preview (not decoded from the original again)."""
+    """One face cut from the photo's cached preview (not decoded from the original again), and
+    kept beside it: a groups page shows hundreds, and shows them again after every answer."""
     photo = face.photo
+    name = f"{rendering_name(photo, PREVIEW_SIDE, THUMB_QUALITY, [face.box])}-face"
+    if storage.exists(RENDERINGS, name):
+        return storage.read(RENDERINGS, name)
     preview = render(storage, photo, PREVIEW_SIDE, THUMB_QUALITY, ())
-    return crop_face(preview, tuple(face.box), box_space=(photo.width, photo.height),
+    data = crop_face(preview, tuple(face.box), box_space=(photo.width, photo.height),
                      max_side=FACE_CROP_SIDE, quality=THUMB_QUALITY)
+    keep(storage, name, data, photo)
+    return data
 
