@@ -276,7 +276,7 @@ def test_the_heads_sample_shows_what_was_posted(live_app, page_at, photos, login
     as_posted = mean_difference(sample.crop(region), shrunk.crop(region))
     as_uploaded = mean_difference(sample.crop(region), original.resize(sample.size).crop(region))
     assert as_posted < 8 and as_uploaded > 2 * as_posted  # the blurred face, as it was posted
-    screenshot(page, "head-dashboard")
+    screenshot(page, "head-dashboard-sample")
 
 
 def mean_difference(a: Image.Image, b: Image.Image) -> float:

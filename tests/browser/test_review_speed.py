@@ -73,7 +73,7 @@ def test_groups_named_once_show_on_every_photo(live_app, page_at, day):
     expect(first.locator(".photo-label")).to_contain_text("Test School staff")
     wait_until_styled(page)
     wait_for_images(page, ".queue-item img")
-    screenshot(page, "review-queue")
+    screenshot(page, "review-queue-event")
 
     page.get_by_role("link", name="Faces to name, grouped by likeness").click()
     expect(page.locator(".face-group")).to_have_count(3)  # Rose, Alex, Obama: Kit cleared
