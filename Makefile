@@ -100,7 +100,7 @@ bench-takedown: install
 # ../shared/data/faces photos only) and copied into docs/screenshots.
 SCREENSHOTS := staff-upload-verdicts staff-upload-phone-welsh staff-upload-delete review-queue-event \
 	review-face-groups review-photo-faces review-release-form review-release-refused \
-	review-batch-preview queue-takedown-task queue-phone head-dashboard-sample dsl-blocked-photos \
+	review-batch-preview queue-takedown-task queue-phone head-dashboard head-dashboard-sample dsl-blocked-photos \
 	dsl-nopublish-by-name register-matrix error-not-for-your-role
 screenshots: install catalogues
 	$(PY) -m pytest -p no:cacheprovider -q -n 0 tests/browser --deselect tests/browser/test_sports_day.py

@@ -87,7 +87,7 @@ def test_groups_named_once_show_on_every_photo(live_app, page_at, day):
     expect(rose.get_by_label("Pupil", exact=True)).to_have_value(str(day["rose"]))
     rose.get_by_role("button", name="These are this pupil").click()
     page.get_by_text("4 face(s) named as Rose Leslie.").wait_for()
-
+    page.wait_for_load_state("load")  # the keys are listened to once the page's script ran
     group_of(page, day["faces"]["obama"]).focus()
     page.keyboard.press("2")  # not pupils
     page.get_by_text("4 face(s) marked as not pupils.").wait_for()
@@ -232,8 +232,8 @@ def test_keys_and_touch_targets_on_the_review_page(live_app, page_at, day):
     page.keyboard.press("f")  # the first face waiting for a person
     assert page.evaluate("() => document.activeElement.dataset.outcome") == "unknown"
     page.keyboard.press("3")  # blur it
-    page.wait_for_load_state("load")
     expect(page.locator(".face-item[data-outcome=blurred]")).to_have_count(1)
+    page.wait_for_load_state("load")  # the new page's keys are listened to once its script ran
     page.keyboard.press("n")
     page.wait_for_url(f"**/review/{day['photos'][1]}")
 
