@@ -206,3 +206,49 @@ def test_staff_delete_their_own_upload_before_release_only(app, login_as, setup,
         assert not app_storage().exists("originals", uuid)
         assert db.session.get(Photo, released).status == "published"
     assert "photo_deleted" in actions_logged(app)
+
+
+def test_a_withdrawal_queues_its_takedown_at_once(app, login_as, setup):
+    """Not at the next minute's sweep: the commit itself puts the deletion on the queue."""
+    from gatekeeper.worker.queue import configure_queue, huey
+
+    with WebhookReceiver(SECRET) as receiver:
+        account = add_account(login_as("head"), [setup["media_lead"]], adapter="webhook",
+                              url=receiver.url, secret=SECRET, can_delete="yes")
+        publish_both(login_as("media_lead"), setup, account)
+        app.config["HUEY_IMMEDIATE"] = False
+        configure_queue(app)
+        try:
+            huey.flush()
+            withdraw(app, setup["ada"])
+            waiting = [task.name for task in huey.pending()]
+            assert "carry_out_takedowns_task" in waiting
+            assert [t.state for t in rows(app, Takedown)] == ["pending"]
+            with app.app_context():  # what the worker does with that message
+                huey.execute(next(t for t in huey.pending()
+                                  if t.name.endswith("carry_out_takedowns_task")))
+        finally:
+            app.config["HUEY_IMMEDIATE"] = True
+            configure_queue(app)
+        assert [t.state for t in rows(app, Takedown)] == ["done"]
+        assert receiver.deleted == [rows(app, Post)[0].idempotency_key]
+
+
+def test_a_withdrawal_while_the_queue_is_down_is_saved_and_taken_down_later(
+        app, login_as, setup):
+    from gatekeeper.worker.queue import configure_queue
+
+    with WebhookReceiver(SECRET) as receiver:
+        account = add_account(login_as("head"), [setup["media_lead"]], adapter="webhook",
+                              url=receiver.url, secret=SECRET, can_delete="yes")
+        publish_both(login_as("media_lead"), setup, account)
+        app.config.update(HUEY_IMMEDIATE=False, REDIS_URL="redis://127.0.0.1:1/0")  # nobody
+        configure_queue(app)
+        try:
+            withdraw(app, setup["ada"])  # commits, and does not raise
+        finally:
+            app.config.update(HUEY_IMMEDIATE=True, REDIS_URL="")
+            configure_queue(app)
+        assert [t.state for t in rows(app, Takedown)] == ["pending"]
+        assert carry_out(app) == {rows(app, Takedown)[0].id: "done"}  # the sweep, queue back
+        assert len(receiver.deleted) == 1
