@@ -86,12 +86,6 @@ def release_blockers(register: RegisterNow, photo: Photo, purpose: str) -> list[
     return release_check(register, photo, purpose)[0]
 
 
-def bulk_ready(register: RegisterNow, photo: Photo) -> bool:
-    """May be ticked for a release together with others: nothing holds it for its own purpose,
-    and faces were found (a photo with none is always released on its own, after a look)."""
-    return not photo.no_faces and not release_blockers(register, photo, photo.purpose)
-
-
 def confirm_no_faces(session: Session, photo: Photo, user: User) -> None:
     """A person opened a photo in which no face was found and says nobody is in it."""
     if photo.status != PhotoState.NO_FACES:
