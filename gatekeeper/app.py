@@ -26,12 +26,12 @@ from gatekeeper.people.hooks import init_people
 from gatekeeper.publishing import views as publishing
 from gatekeeper.register import nopublish
 from gatekeeper.register import views as register
+from gatekeeper.register.wording import school_time
 from gatekeeper.review import views as review
 from gatekeeper.safeguarding import views as safeguarding
 from gatekeeper.translations import stale_catalogues
 from gatekeeper.uploads import views as uploads
 from gatekeeper.web import home
-from gatekeeper.register.wording import school_time
 from gatekeeper.web.errors import init_error_pages
 from gatekeeper.web.guard import check_every_blueprint_guarded, may_open
 from gatekeeper.web.security import init_security

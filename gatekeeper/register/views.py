@@ -30,8 +30,8 @@ from werkzeug.utils import secure_filename
 from consent import importer, rules, services
 from consent.importer import ImportRefused
 from consent.models import Guardian, Pupil, utcnow
-from gatekeeper.models import Post
 from gatekeeper.extensions import db
+from gatekeeper.models import Post
 from gatekeeper.parents.links import link_expires_at, make_token
 from gatekeeper.register import actions, forms, pages
 from gatekeeper.register.wording import RELATIONSHIP_LABELS, label, register_globals

@@ -20,8 +20,8 @@ from gatekeeper.models import AuditEvent, Photo
 from gatekeeper.people.roles import ROLE_LABELS
 from gatekeeper.register.wording import school_time
 from gatekeeper.review.service import manual_decisions
-from gatekeeper.uploads.labels import reason_label
 from gatekeeper.states import FaceStatus, PhotoState
+from gatekeeper.uploads.labels import reason_label
 from gatekeeper.web.guard import guard_blueprint
 from gatekeeper.web.previews import thumbnail_response
 from gatekeeper.web.rows import school_row

@@ -8,7 +8,6 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from consent.models import Pupil
-
 from tests.browser.conftest import (
     IPAD_LANDSCAPE,
     IPAD_PORTRAIT,
@@ -216,7 +215,7 @@ def test_a_batch_release_shows_what_will_be_posted(live_app, page_at, day):
         "4 photo(s) will be posted to Facebook @testschool (Official social media) with this "
         "caption:")
     wait_for_images(page, ".bulk-preview-strip img")
-    page.get_by_label("Release photo %d" % day["photos"][0]).uncheck()
+    page.get_by_label(f"Release photo {day['photos'][0]}").uncheck()
     expect(strip).to_have_count(len(day["photos"]) - 1)
     page.get_by_label("Caption").fill("Sports day!")
     page.locator(".caption-feedback").get_by_text("Caption OK").wait_for()

@@ -14,7 +14,15 @@ from sqlalchemy.orm import Session
 
 from consent import services
 from consent.models import Pupil
-from gatekeeper.models import AccountReleaser, AuditEvent, OfficialAccount, Photo, Post, Takedown, User
+from gatekeeper.models import (
+    AccountReleaser,
+    AuditEvent,
+    OfficialAccount,
+    Photo,
+    Post,
+    Takedown,
+    User,
+)
 from gatekeeper.publishing import service as publishing
 from gatekeeper.register import actions
 from tests.support.fixtures import add_pupil, upload_photo
