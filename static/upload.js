@@ -47,6 +47,11 @@
     badge.className = "badge status status-" + photo.status;
     badge.textContent = photo.label;
     li.querySelector(".error").textContent = photo.error || "";
+    const remove = li.querySelector(".delete-upload");
+    remove.action = app.dataset.deleteUrl.replace("/0/", "/" + photo.id + "/");
+    remove.querySelector("button").setAttribute("aria-label", fill(text.deleteName, { name: photo.filename }));
+    remove.hidden = photo.released;
+    li.querySelector(".released-note").hidden = !photo.released;
     if (!li.querySelector("img") && photo.thumb && photo.status !== "rejected") {
       const img = el("img", "card-img-top thumb");
       img.alt = photo.filename;
@@ -128,6 +133,11 @@
     if (!eventSelect.value) { batchText.textContent = text.chooseEvent; eventSelect.focus(); return; }
     if (!files.length) { batchText.textContent = text.choosePhotos; input.focus(); return; }
     uploadAll(files).then(function () { input.value = ""; });
+  });
+
+  // A tap on Delete is asked once more: the original is gone for good.
+  list.addEventListener("submit", function (e) {
+    if (e.target.classList.contains("delete-upload") && !window.confirm(text.confirmDelete)) e.preventDefault();
   });
 
   eventSelect.addEventListener("change", function () { localStorage.setItem(EVENT_KEY, eventSelect.value); });

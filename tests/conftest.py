@@ -17,6 +17,7 @@ from tests.support.fixtures import Browser, make_school
 
 ROOT = Path(__file__).resolve().parent.parent
 FACES_DIR = ROOT.parent / "shared" / "data" / "faces"
+LFW_DIR = ROOT.parent / "shared" / "data" / "schools" / "lfw"
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +28,17 @@ def faces_dir() -> Path:
             pytest.fail(f"face fixtures missing at {FACES_DIR} (required under CI)")
         pytest.skip(f"face fixtures not found at {FACES_DIR}")
     return FACES_DIR
+
+
+@pytest.fixture(scope="session")
+def lfw_dir() -> Path:
+    """The labelled adults of ../shared/data/schools/lfw, read in place (internal evaluation only:
+    never copied, never in a screenshot); skipped visibly when absent, a failure under CI."""
+    if not LFW_DIR.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"labelled faces missing at {LFW_DIR} (required under CI)")
+        pytest.skip(f"labelled faces not found at {LFW_DIR}")
+    return LFW_DIR
 
 
 def pytest_sessionstart(session):

@@ -30,7 +30,7 @@ from gatekeeper.ops.setup import migrate_database, seed_demo
 from gatekeeper.screening.embed import EmbedderMissing
 from gatekeeper.screening.reembed import re_embed_references
 from gatekeeper.storage import app_storage
-from gatekeeper.worker.queue import huey
+from gatekeeper.worker.queue import IDLE_POLL_MAX_S, huey
 from gatekeeper.worker.recovery import STALLED_AFTER
 from gatekeeper.worker.tasks import requeue_stalled
 
@@ -72,7 +72,8 @@ def init(demo: bool) -> None:
 def worker(workers: int) -> None:
     """Run the background worker (screening and publishing) in the foreground."""
     create_app()  # points the queue at the instance's storage; each worker builds its own app
-    huey.create_consumer(workers=workers, worker_type="process", periodic=True).run()
+    huey.create_consumer(workers=workers, worker_type="process", periodic=True,
+                         max_delay=IDLE_POLL_MAX_S).run()
 
 
 @click.group("audit")

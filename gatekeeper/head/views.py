@@ -16,7 +16,7 @@ from gatekeeper.people.roles import ROLE_LABELS
 from gatekeeper.review.service import blur_boxes
 from gatekeeper.web.commits import commit_or_flash
 from gatekeeper.web.guard import guard_blueprint
-from gatekeeper.web.previews import thumbnail_response
+from gatekeeper.web.previews import posted_image_response
 from gatekeeper.web.rows import school_row
 
 bp = guard_blueprint(Blueprint("head", __name__, url_prefix="/head"), "head")
@@ -65,7 +65,7 @@ def set_roles(user_id: int):
 
 @bp.route("/posts/<int:post_id>/image")
 def post_image(post_id: int):
-    """A small copy of what was posted (blurs applied), for sampling."""
+    """A small copy of exactly what was posted (made from the posted image), for sampling."""
 
     post = school_row(Post, post_id)
-    return thumbnail_response(post.photo, boxes=blur_boxes(post.photo))
+    return posted_image_response(post, blur_boxes(post.photo))

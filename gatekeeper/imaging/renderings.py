@@ -42,6 +42,25 @@ def render(storage: Storage, photo: Photo, side: int, quality: int, boxes) -> by
     else:
         data = sanitise(storage.read("originals", photo.uuid), max_side=side, quality=quality,
                         blur_boxes=list(boxes))
+    keep(storage, name, data, photo)
+    return data
+
+
+def render_posted_small(storage: Storage, photo: Photo, side: int, quality: int, boxes,
+                        small_side: int = THUMB_SIDE) -> bytes:
+    """A small copy made from the very rendering a publisher received (its blurs, its noise),
+    not from the original: what a person sampling posts sees is what was posted."""
+    name = f"{rendering_name(photo, side, quality, boxes)}-small{small_side}"
+    if storage.exists(RENDERINGS, name):
+        return storage.read(RENDERINGS, name)
+    posted = render(storage, photo, side, quality, boxes)
+    data = sanitise(posted, max_side=small_side, quality=THUMB_QUALITY)
+    keep(storage, name, data, photo)
+    return data
+
+
+def keep(storage: Storage, name: str, data: bytes, photo: Photo) -> None:
+    """Cache a rendering beside the original."""
     try:
         storage.save(RENDERINGS, name, io.BytesIO(data), limit=len(data) + 1)
     except OSError as error:
@@ -49,7 +68,6 @@ def render(storage: Storage, photo: Photo, side: int, quality: int, boxes) -> by
         # answered 500). The same inputs render the same bytes again next time.
         logging.getLogger(__name__).warning("rendering not cached (%s): %s",
                                             type(error).__name__, photo.uuid)
-    return data
 
 
 def clip_picture(storage: Storage, photo: Photo, side: int, quality: int, boxes,

@@ -56,6 +56,21 @@ def sanitise(
     return jpeg
 
 
+def crop_face(
+    data: bytes, box: Box, *, box_space: tuple[int, int] | None = None,
+    max_side: int = DEFAULT_MAX_SIDE, quality: int = DEFAULT_QUALITY,
+) -> bytes:
+    """A clean JPEG of one face with its margin (hair, ears, chin), at most `max_side` px.
+    `box_space`: the size of the picture the box was measured on (default: this one's upright
+    size), so a face found on the original can be cut from a smaller rendering of it."""
+    decoded = decode(data)
+    [scaled] = _scale_boxes([box], box_space or decoded.original_size, decoded.image.size)
+    face = decoded.image.convert("RGB").crop(_blur_region(scaled, decoded.image.size))
+    jpeg = _encode(shrink(face, max_side), quality)
+    verify_clean(jpeg)
+    return jpeg
+
+
 def pixelate(img: Image.Image, boxes: Sequence[Box]) -> Image.Image:
     """Return a copy with each (top, right, bottom, left) box, plus a margin, in noisy blocks."""
     out = img.convert("RGB")  # always a copy: the caller's image is left alone

@@ -85,9 +85,17 @@ def login():
                            providers=sso.enabled_schools(db.session))
 
 
+def fresh_session() -> None:
+    """Nothing of the session before sign-in goes on (no fixation) but the language chosen."""
+    language = session.get("lang")
+    session.clear()
+    if language is not None:
+        session["lang"] = language
+
+
 def start_session(user: User) -> None:
     """A fresh session (no fixation), bound to this browser, for a school day."""
-    session.clear()
+    fresh_session()
     login_user(user)
     bind_session()
     session.permanent = True
@@ -97,7 +105,7 @@ def after_password(user: User, target: str):
     """An enrolled second factor is asked for before any session starts; a role that needs one
     and has none goes straight to enrolment (require_second_factor holds every other page)."""
     if second_factor.enrolled(db.session, user):
-        session.clear()
+        fresh_session()
         session[PENDING_KEY] = {"user": user.get_id(), "since": time.time(), "next": target,
                                 "client": client_binding()}
         return redirect(url_for("auth.code"))

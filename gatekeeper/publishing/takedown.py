@@ -2,8 +2,10 @@
 
 Withdrawing a post is immediate and happens in the caller's transaction (no network there, so a
 consent withdrawal never fails because a website is down). A post that was ever handed to a
-publisher gets a Takedown row; `carry_out_takedowns` (a periodic task) deletes it through the
-adapter, or, where the adapter cannot delete, leaves it as a task for the media lead to confirm.
+publisher gets a Takedown row and marks the session (`takedowns_opened`): once the transaction
+commits, worker/tasks.py queues `carry_out_takedowns` at once, which deletes the post through its
+adapter or, where the adapter cannot delete, leaves it as a task for the media lead to confirm.
+A periodic task sweeps up anything left (a queue that was down, a failed attempt).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from consent.models import Pupil, utcnow
@@ -34,10 +36,26 @@ log = logging.getLogger(__name__)
 
 TAKEDOWN_MAX_ATTEMPTS = 5  # then a person is asked to remove it by hand
 REASON_LIMIT = 500
+OPENED_KEY = "gatekeeper.takedowns_opened"  # session.info: a takedown waits for its adapter
 
 
 class TakedownError(ValueError):
     """The takedown request was refused; the message is fit to show."""
+
+
+def takedowns_opened(session: Session) -> None:
+    """Mark the session: once it commits, the takedowns it opened are carried out at once."""
+    session.info[OPENED_KEY] = True
+
+
+def take_opened(session: Session) -> bool:
+    """Whether this session committed a takedown that waits for its adapter (taken once)."""
+    return bool(session.info.pop(OPENED_KEY, False))
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_takedowns(session: Session) -> None:
+    session.info.pop(OPENED_KEY, None)
 
 
 def _label(who: User | str | None) -> str:
@@ -71,6 +89,7 @@ def take_down(session: Session, post: Post, reason: str, actor: User | None = No
                             requested_by=_label(requested_by or actor),
                             state=TakedownState.PENDING)
         session.add(takedown)
+        takedowns_opened(session)
     audit.record(session, "post_withdrawn", school_id=post.school_id, actor=actor, subject=post,
                  detail={"was": was, "reason": reason, "takedown": takedown is not None,
                          "requested_by": _label(requested_by or actor)})
@@ -99,6 +118,7 @@ def reopen_takedown(session: Session, post: Post) -> Takedown:
     else:
         move(takedown, TakedownState.PENDING)
     takedown.done_at = None
+    takedowns_opened(session)
     audit.record(session, "takedown_reopened", school_id=post.school_id, subject=post,
                  detail={"external_id": post.external_id})
     return takedown
@@ -141,9 +161,15 @@ def carry_out(session: Session, takedown: Takedown) -> str:
 
 
 def carry_out_takedowns() -> dict[int, str]:
-    """The periodic task's work: every pending takedown, one commit each."""
+    """The task's work: every pending takedown, one commit each, in a session of its own (it may
+    run straight after another session's commit, in the queue's immediate mode)."""
 
-    session, results = db.session, {}
+    with Session(db.engine) as session:
+        return carry_out_pending(session)
+
+
+def carry_out_pending(session: Session) -> dict[int, str]:
+    results = {}
     for takedown_id in pending_takedown_ids(session):
         takedown = session.get(Takedown, takedown_id)
         if takedown is not None and takedown.state == TakedownState.PENDING:

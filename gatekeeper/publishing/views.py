@@ -13,11 +13,13 @@ from gatekeeper.models import OfficialAccount, Photo, Post, Takedown
 from gatekeeper.publishing import accounts as account_service
 from gatekeeper.publishing import service, takedown
 from gatekeeper.publishing.adapters import ADAPTERS
+from gatekeeper.review.service import blur_boxes
 from gatekeeper.states import POST_UPCOMING, PostState, TakedownState
 from gatekeeper.web.commits import commit_or_flash
 from gatekeeper.web.guard import guard_blueprint
+from gatekeeper.web.previews import posted_image_response
 from gatekeeper.web.rows import school_row
-from gatekeeper.worker.tasks import carry_out_takedowns_task, publish_post_task
+from gatekeeper.worker.tasks import publish_post_task
 
 bp = guard_blueprint(Blueprint("publishing", __name__, url_prefix="/queue"), "media_lead", "head")
 accounts_bp = guard_blueprint(Blueprint("accounts", __name__, url_prefix="/accounts"), "head")
@@ -51,6 +53,13 @@ def index():
     )
 
 
+@bp.route("/<int:post_id>/image")
+def post_image(post_id: int):
+    """A small copy of what was sent for the post (blurs applied), to tell posts apart."""
+    post = school_row(Post, post_id)
+    return posted_image_response(post, blur_boxes(post.photo))
+
+
 @bp.route("/<int:post_id>/takedown", methods=["POST"])
 def take_down(post_id: int):
     post = school_row(Post, post_id)
@@ -58,8 +67,7 @@ def take_down(post_id: int):
         takedown.take_down_by_hand(db.session, post, request.form.get("reason", ""), current_user)
     if not withdrawn:
         return redirect(url_for("publishing.index"))
-
-    carry_out_takedowns_task()  # after commit: the worker sees the takedown
+    # The commit queued its deletion (worker/tasks.py queue_takedowns).
     flash(_("The post is withdrawn; its takedown is under way."), "success")
     return redirect(url_for("publishing.index"))
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 
+from flask_babel import gettext as _
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent import contacts, importer, rules, services
@@ -18,8 +20,39 @@ from gatekeeper.compliance import audit
 from gatekeeper.models import User
 from gatekeeper.publishing.takedown import pull_posts_showing
 from gatekeeper.review.rescreen import register_changed
+from gatekeeper.review.service import search_pupils
 
 Actor = User | str | None
+
+
+class PupilNotChosen(services.RegisterError):
+    """The words typed name no pupil, or several: `matches` are the pupils to choose from."""
+
+    def __init__(self, message: str, matches: list[Pupil]):
+        super().__init__(message)
+        self.matches = matches
+
+
+def choose_pupil(session: Session, school_id: int, text: str,
+                 pupil_id: int | None = None) -> Pupil:
+    """The pupil a person means: the one chosen from a list, or else the one pupil whose UPN, or
+    whose name, the words typed are; PupilNotChosen (with the pupils found) otherwise."""
+    if pupil_id:
+        return services.get_pupil(session, school_id, pupil_id)
+    text = " ".join(text.split())
+    if not text:
+        raise PupilNotChosen(_("Type the pupil's name or UPN."), [])
+    by_upn = session.scalar(select(Pupil).where(Pupil.school_id == school_id,
+                                                Pupil.upn == text.upper()))
+    if by_upn is not None:
+        return by_upn
+    matches = search_pupils(session, school_id, text)
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise PupilNotChosen(_("No pupil called “%(text)s” at this school.", text=text), [])
+    raise PupilNotChosen(_("%(n)d pupils match “%(text)s”: choose one.", n=len(matches),
+                           text=text), matches)
 
 
 def actor_label(actor: Actor) -> str:

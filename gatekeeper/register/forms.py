@@ -12,6 +12,7 @@ from wtforms import (
     BooleanField,
     DateField,
     EmailField,
+    IntegerField,
     RadioField,
     SelectField,
     StringField,
@@ -156,7 +157,9 @@ class ImportForm(FlaskForm):
 
 
 class NoPublishForm(FlaskForm):
-    upn = StringField(_l("Pupil's UPN"), validators=[DataRequired(), Length(max=20)])
+    pupil = StringField(_l("Pupil: name or UPN"), validators=[Length(max=200)])
+    # The pupil chosen from the names found (the search fills it); it wins over the typed text.
+    pupil_id = IntegerField(_l("Choose the pupil"), validators=[Optional()])
     category = SelectField(_l("Reason"), choices=[SelectChoice(c, CATEGORY_LABELS[c])
                                                  for c in NOPUBLISH_CATEGORIES])
     note = TextAreaField(_l("Note (seen only by the DSL)"), validators=[Length(max=MAX_NOTE)])

@@ -32,13 +32,17 @@ from consent.clock import school_today
 from consent.importer import ImportRefused
 from consent.models import Guardian, Pupil, utcnow
 from gatekeeper.extensions import db
+from gatekeeper.models import Post
 from gatekeeper.parents.links import link_expires_at, make_token
 from gatekeeper.register import actions, forms, pages
-from gatekeeper.register.wording import register_globals
+from gatekeeper.register.wording import RELATIONSHIP_LABELS, label, register_globals
+from gatekeeper.review.service import blur_boxes
 from gatekeeper.screening import thresholds as t
 from gatekeeper.screening.enrolment import EnrolmentError, enrol_pupil
+from gatekeeper.uploads.labels import purpose_label
 from gatekeeper.web.commits import commit_or_flash
 from gatekeeper.web.guard import guard_blueprint
+from gatekeeper.web.previews import posted_image_response
 from gatekeeper.web.rows import school_row
 
 bp = guard_blueprint(Blueprint("register", __name__, url_prefix="/register"),
@@ -209,6 +213,13 @@ def delete_faces(pupil_id: int):
     return to_pupil(pupil, "biometric")
 
 
+@bp.route("/posts/<int:post_id>/image")
+def post_image(post_id: int):
+    """A small copy of what was posted, beside the pupil's list of posts showing them."""
+    post = school_row(Post, post_id)
+    return posted_image_response(post, blur_boxes(post.photo))
+
+
 @bp.route("/guardians/<int:guardian_id>/link", methods=["POST"])
 def issue_link(guardian_id: int):
     guardian = school_row(Guardian, guardian_id)
@@ -268,8 +279,8 @@ def csv_cell(value) -> str:
 def renewals_csv():
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["upn", "first_name", "last_name", "year_group", "parent_or_carer",
-                     "relationship", "purposes", "expires_on"])
+    writer.writerow([_("UPN"), _("First name"), _("Last name"), _("Year group"),
+                     _("Parent or carer"), _("Relationship"), _("Purposes"), _("Lapses on")])
     due = services.renewals_due(db.session, g.school_id, purposes(), forms.today(),
                                 renewal_window())
     for pupil, records in due:
@@ -279,7 +290,8 @@ def renewals_csv():
         for (giver, relationship), theirs in by_giver.items():
             writer.writerow([csv_cell(v) for v in (
                 pupil.upn, pupil.first_name, pupil.last_name, pupil.year_group, giver,
-                relationship, "; ".join(r.purpose for r in theirs),
+                label(RELATIONSHIP_LABELS, relationship),
+                "; ".join(purpose_label(r.purpose) for r in theirs),
                 min(r.expires_on for r in theirs).isoformat(),
             )])
     response = Response(out.getvalue(), mimetype="text/csv")

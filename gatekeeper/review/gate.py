@@ -13,13 +13,22 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from gatekeeper.screening.rule import FaceDecision
-from gatekeeper.states import FaceStatus
+from gatekeeper.states import FaceStatus, PhotoState
 
 # Why a photo may not go to an account now (one code per hold; the service words them).
 HOLD_BLOCKED = "blocked"  # the rule, run now, finds a protected pupil within the loose tolerance
 HOLD_UNKNOWN = "unknown"  # nobody is sure who it is, and no person has said
 HOLD_NAMED_NOT_PUBLISHABLE = "named_not_publishable"  # a person named an unpublishable pupil
 HOLD_NO_FACES = "no_faces"  # no face was found and no person has confirmed the photo
+HOLDS_THAT_BLOCK = frozenset({HOLD_BLOCKED, HOLD_NAMED_NOT_PUBLISHABLE})
+
+# What a face shows a person now: the rule's fresh decision together with people's word on it.
+SHOWN_BLURRED = "blurred"  # will be blurred: holds nothing, whoever it is
+SHOWN_BLOCKED = "blocked"  # a protected pupil by the rule, or named as a pupil who may not be shown
+SHOWN_NAMED = "named"  # a person said which pupil, and that pupil may be published
+SHOWN_NOT_PUPIL = "not_pupil"  # a person said it is nobody of the school's
+SHOWN_CLEARED = "cleared"  # the rule cleared it as a publishable pupil
+SHOWN_UNKNOWN = "unknown"  # waiting for a person
 
 
 @dataclass(frozen=True)
@@ -78,8 +87,42 @@ def pupils_shown(faces: Sequence[FaceNow]) -> list[int]:
 
 
 def shown_status(face: FaceNow, publishable: Collection[int]) -> FaceStatus:
-    """The status a face shows now: blocked when the rule or a named pupil says so."""
-    hold = face_hold(face, publishable)
-    if hold is not None and hold.code in (HOLD_BLOCKED, HOLD_NAMED_NOT_PUBLISHABLE):
+    """The status a face shows now: blocked when the rule or a named pupil says so (blurred or
+    not: the blur hides the face, it does not change who it is)."""
+    if named_not_publishable(face, publishable):
         return FaceStatus.BLOCKED
     return face.decision.status
+
+
+def named_not_publishable(face: FaceNow, publishable: Collection[int]) -> bool:
+    """A person said the face is a pupil who may not be published (before any blur)."""
+    return (face.resolution in ("pupil", "blur") and face.resolved_pupil_id is not None
+            and face.resolved_pupil_id not in publishable)
+
+
+def face_outcome(face: FaceNow, publishable: Collection[int]) -> str:
+    """What the face shows a person now (one of the SHOWN_ words)."""
+    if face.blur:
+        return SHOWN_BLURRED
+    hold = face_hold(face, publishable)
+    if hold is not None and hold.code in HOLDS_THAT_BLOCK:
+        return SHOWN_BLOCKED
+    if face.resolution == "pupil":
+        return SHOWN_NAMED
+    if face.resolution == "not_pupil":
+        return SHOWN_NOT_PUPIL
+    if face.decision.status == FaceStatus.CLEARED:
+        return SHOWN_CLEARED
+    return SHOWN_UNKNOWN
+
+
+def verdict(found: Sequence[Hold], *, no_faces: bool) -> PhotoState:
+    """The photo's status from what holds it now: blocked before anything else, a photo with no
+    face found stays "no faces found" (a person's look is recorded beside it), then whether
+    anything still waits for a person."""
+    codes = {h.code for h in found}
+    if codes & HOLDS_THAT_BLOCK:
+        return PhotoState.BLOCKED
+    if no_faces:
+        return PhotoState.NO_FACES
+    return PhotoState.NEEDS_REVIEW if codes else PhotoState.CLEARED

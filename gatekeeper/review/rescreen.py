@@ -29,19 +29,10 @@ from gatekeeper.extensions import db
 from gatekeeper.models import Photo, Post
 from gatekeeper.publishing.service import HELD_CONSENT, hold_post, post_hold_reason
 from gatekeeper.publishing.takedown import take_down
-from gatekeeper.review import gate
-from gatekeeper.review.service import gate_now
-from gatekeeper.screening.rule import MATCHINGS, photo_verdict
+from gatekeeper.review.service import gate_now, settle_photo
+from gatekeeper.screening.rule import MATCHINGS
 from gatekeeper.screening.service import RegisterNow, stored_looks
-from gatekeeper.states import (
-    PHOTO_RELEASABLE,
-    POST_LIVE,
-    POST_MAY_BE_OUT,
-    FaceStatus,
-    PhotoState,
-    PostState,
-    move,
-)
+from gatekeeper.states import PHOTO_RELEASABLE, POST_LIVE, POST_MAY_BE_OUT, PostState
 
 PENDING_KEY = "gatekeeper.register_changed"  # session.info: school id -> pupil ids changed
 REQUESTED_BY = "register change"
@@ -89,19 +80,13 @@ def rescreen_school(session: Session, school_id: int, changed: Iterable[int] = (
 
 
 def redecide_photo(session: Session, register: RegisterNow, photo: Photo) -> bool:
-    """Store the rule's fresh decision on every face of the photo; True when its verdict moved."""
-    found = gate_now(register, photo, photo.purpose)
-    for face, now in zip(photo.faces, found.faces, strict=True):
-        face.status = gate.shown_status(now, found.publishable)
-        face.pupil_id, face.distance = now.decision.pupil_id, now.decision.distance
-    verdict = photo_verdict([now.decision for now in found.faces])
-    if any(face.status == FaceStatus.BLOCKED for face in photo.faces):
-        verdict = PhotoState.BLOCKED
-    if verdict == photo.status:
+    """Store the gate's fresh decision on every face of the photo (the rule with people's
+    decisions, as the review page shows it); True when its status moved, audited."""
+    was = photo.status
+    if not settle_photo(session, register, photo):
         return False
     audit.record(session, "photo_rescreened", school_id=photo.school_id, subject=photo,
-                 detail={"was": photo.status, "now": verdict, "by": REQUESTED_BY})
-    move(photo, verdict)
+                 detail={"was": was, "now": photo.status, "by": REQUESTED_BY})
     return True
 
 

@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from consent import rules
-from consent.clock import school_today
 from consent.models import Pupil, utcnow
-from consent.services import pupil_facts
 from gatekeeper.compliance import audit
 from gatekeeper.models import AuditEvent, Event, Face, Photo, User
 from gatekeeper.review import gate
 from gatekeeper.screening.service import RegisterNow
-from gatekeeper.states import PHOTO_RELEASABLE, FaceStatus, PhotoState, move
-from gatekeeper.uploads.labels import purpose_label
+from gatekeeper.states import PHOTO_RELEASABLE, PhotoState, move
+from gatekeeper.uploads.labels import purpose_label, status_label
 
 RESOLUTIONS = ("pupil", "not_pupil", "blur")
 # Every action a person takes on a photo or a person's rights: the DSL reads these.
 MANUAL_DECISIONS = (
-    "face_resolved", "photo_rejected", "photo_released", "post_withdrawn", "no_faces_confirmed",
+    "face_resolved", "face_decision_undone", "face_added_as_reference", "photo_rejected",
+    "photo_released", "post_withdrawn", "no_faces_confirmed",
     "user_created", "role_granted", "role_revoked", "user_deactivated", "user_reactivated",
 )
 
@@ -79,7 +76,7 @@ def release_check(register: RegisterNow, photo: Photo,
     """Reasons the photo cannot be released for `purpose` now (empty when it can), and the gate
     they come from (None when the photo is not waiting for release at all)."""
     if photo.status not in PHOTO_RELEASABLE:
-        return [_("This photo is %(status)s.", status=photo.status.replace("_", " "))], None
+        return [_("This photo is %(status)s.", status=status_label(photo.status))], None
     found = gate_now(register, photo, purpose)
     return [hold_message(h, purpose) for h in found.holds], found
 
@@ -87,12 +84,6 @@ def release_check(register: RegisterNow, photo: Photo,
 def release_blockers(register: RegisterNow, photo: Photo, purpose: str) -> list[str]:
     """Reasons the photo cannot be released for `purpose` now; empty when it can."""
     return release_check(register, photo, purpose)[0]
-
-
-def bulk_ready(register: RegisterNow, photo: Photo) -> bool:
-    """May be ticked for a release together with others: nothing holds it for its own purpose,
-    and faces were found (a photo with none is always released on its own, after a look)."""
-    return not photo.no_faces and not release_blockers(register, photo, photo.purpose)
 
 
 def confirm_no_faces(session: Session, photo: Photo, user: User) -> None:
@@ -117,15 +108,47 @@ def blur_tracks(photo: Photo) -> list[list[tuple]]:
             for f in photo.faces if f.blur]
 
 
+def settle_photo(session: Session, register: RegisterNow, photo: Photo) -> bool:
+    """Store what the gate says now on every face and on the photo, so that every page shows
+    the decision of this moment; True when the photo's status moved. The caller commits."""
+    found = gate_now(register, photo, photo.purpose)
+    for face, now in zip(photo.faces, found.faces, strict=True):
+        face.status = gate.shown_status(now, found.publishable)
+        face.pupil_id, face.distance = now.decision.pupil_id, now.decision.distance
+    verdict = gate.verdict(found.holds, no_faces=photo.no_faces)
+    if photo.status not in PHOTO_RELEASABLE or verdict == photo.status:
+        return False
+    move(photo, verdict)
+    return True
+
+
+def face_outcome_now(register: RegisterNow, face: Face) -> str:
+    """What one face shows now (review/gate.py's SHOWN_ words)."""
+    found = gate_now(register, face.photo, face.photo.purpose)
+    return gate.face_outcome(found.faces[face.index], found.publishable)
+
+
+def check_decidable(photo: Photo) -> None:
+    """Faces are decided only while the photo waits for release: after it, the blurs and names
+    are those of the post that went out."""
+    if photo.status not in PHOTO_RELEASABLE:
+        raise ReviewError(_("This photo is %(status)s.", status=status_label(photo.status)))
+
+
 def resolve_face(
-    session: Session, face: Face, resolution: str, user: User, pupil: Pupil | None = None
+    session: Session, face: Face, resolution: str, user: User, pupil: Pupil | None = None,
+    register: RegisterNow | None = None, group: int | None = None,
 ) -> None:
-    """A person's decision on one face; the consent rules still decide a named pupil."""
+    """A person's decision on one face; the rule, run now, still decides: a face it blocks can
+    only be blurred, and a named pupil's consent applies."""
+    check_decidable(face.photo)
+    register = register or RegisterNow(session, face.school_id)
+    shown = face_outcome_now(register, face)
     if resolution not in RESOLUTIONS:
         raise ReviewError(_("Unknown decision."))
-    if face.status == FaceStatus.BLOCKED and resolution != "blur":
+    if shown == gate.SHOWN_BLOCKED and resolution != "blur":
         raise ReviewError(_("A blocked face can only be blurred."))
-    if face.status == FaceStatus.CLEARED and resolution != "blur":
+    if shown == gate.SHOWN_CLEARED and resolution != "blur":
         raise ReviewError(_("This face is already cleared."))
     if resolution == "pupil" and (pupil is None or pupil.school_id != face.school_id):
         raise ReviewError(_("Choose a pupil of this school."))
@@ -133,40 +156,90 @@ def resolve_face(
     if resolution != "blur":  # a blur keeps who the face was said to be, for the DSL
         face.resolved_pupil_id = pupil.id if resolution == "pupil" else None
     face.blur = resolution == "blur"
-    if resolution == "pupil" and not publishable(pupil, face.photo):
-        face.status = FaceStatus.BLOCKED  # the register decides, as if the matcher had found them
-        # A photo already on its way out stays as it is: the gate holds its post before posting.
-        if face.photo.status in PHOTO_RELEASABLE - {PhotoState.BLOCKED}:
-            move(face.photo, PhotoState.BLOCKED)
+    settle_photo(session, register, face.photo)
+    detail = {"photo_id": face.photo_id, "resolution": resolution,
+              "pupil_id": face.resolved_pupil_id, "status": face.status}
+    if group is not None:
+        detail["group_of"] = group
     audit.record(session, "face_resolved", school_id=face.school_id, actor=user, subject=face,
-                 detail={"photo_id": face.photo_id, "resolution": resolution,
-                         "pupil_id": face.resolved_pupil_id, "status": face.status})
+                 detail=detail)
 
 
-def publishable(pupil: Pupil, photo: Photo, on: dt.date | None = None) -> bool:
-    return rules.decide(pupil_facts(pupil), photo.purpose, on or school_today()).ok
+def undo_decision(session: Session, face: Face, user: User,
+                  register: RegisterNow | None = None) -> None:
+    """Take back a person's decision on a face: a blur is lifted (a face named before it was
+    blurred keeps its name), any other decision is forgotten and the rule decides alone."""
+    check_decidable(face.photo)
+    if face.resolution is None:
+        raise ReviewError(_("Nobody has decided about this face."))
+    register = register or RegisterNow(session, face.school_id)
+    if face.resolution == "pupil" and face_outcome_now(register, face) == gate.SHOWN_BLOCKED:
+        # Named as a pupil who may not be published: a block stays a block (blur it instead).
+        raise ReviewError(_("A blocked face can only be blurred."))
+    was = face.resolution
+    if was == "blur" and face.resolved_pupil_id is not None:
+        face.resolution = "pupil"
+    else:
+        face.resolution, face.resolved_pupil_id = None, None
+    face.blur, face.resolved_by_id, face.resolved_at = False, user.id, utcnow()
+    settle_photo(session, register, face.photo)
+    audit.record(session, "face_decision_undone", school_id=face.school_id, actor=user,
+                 subject=face, detail={"photo_id": face.photo_id, "was": was,
+                                       "now": face.resolution, "status": face.status})
 
 
 def reject_photo(session: Session, photo: Photo, user: User, reason: str) -> None:
-    if photo.status not in PHOTO_RELEASABLE:
-        raise ReviewError(_("This photo is %(status)s.", status=photo.status.replace("_", " ")))
+    check_decidable(photo)
     move(photo, PhotoState.REJECTED)
     audit.record(session, "photo_rejected", school_id=photo.school_id, actor=user, subject=photo,
                  detail={"reason": reason})
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """A photo on the review queue as the gate sees it now."""
+
+    photo: Photo
+    status: PhotoState  # the gate's verdict now, not the one stored at upload
+    ready_for: frozenset[str]  # purposes it may be released for, ticked together with others
+
+
 def review_queue(session: Session, school_id: int) -> list[tuple[Event | None, list[Photo]]]:
     """Photos waiting for a person, grouped by event (newest event first)."""
-    photos = session.scalars(
-        select(Photo)
-        .where(Photo.school_id == school_id, Photo.status.in_(PHOTO_RELEASABLE))
-        .order_by(Photo.event_id.desc(), Photo.id)
-    ).all()
     groups: dict[int | None, list[Photo]] = {}
-    for photo in photos:
+    for photo in waiting_photos(session, school_id):
         groups.setdefault(photo.event_id, []).append(photo)
     return [(session.get(Event, event_id) if event_id else None, group)
             for event_id, group in groups.items()]
+
+
+def waiting_photos(session: Session, school_id: int, event_id: int | None = None) -> list[Photo]:
+    """The school's photos waiting for a person (of one event, if given), in queue order."""
+    query = select(Photo).where(Photo.school_id == school_id,
+                                Photo.status.in_(PHOTO_RELEASABLE))
+    if event_id is not None:
+        query = query.where(Photo.event_id == event_id)
+    return list(session.scalars(query.order_by(Photo.event_id.desc(), Photo.id)))
+
+
+def waiting_now(register: RegisterNow, photo: Photo, purposes) -> Waiting:
+    """The photo's status now, and the purposes it is ready to be released for in a batch."""
+    found = {p: gate_now(register, photo, p) for p in {photo.purpose, *purposes}}
+    ready = frozenset(p for p in purposes if not photo.no_faces and not found[p].holds)
+    return Waiting(photo, gate.verdict(found[photo.purpose].holds, no_faces=photo.no_faces),
+                   ready)
+
+
+def neighbours(session: Session, photo: Photo) -> tuple[int | None, int | None]:
+    """The photos before and after this one on the review queue (None at either end)."""
+    ids = list(session.scalars(
+        select(Photo.id).where(Photo.school_id == photo.school_id,
+                               Photo.status.in_(PHOTO_RELEASABLE))
+        .order_by(Photo.event_id.desc(), Photo.id)))
+    if photo.id not in ids:
+        return None, (ids[0] if ids else None)
+    at = ids.index(photo.id)
+    return (ids[at - 1] if at else None), (ids[at + 1] if at + 1 < len(ids) else None)
 
 
 def search_pupils(session: Session, school_id: int, text: str, limit: int = 20) -> list[Pupil]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -18,21 +19,19 @@ from consent.models import NoPublishEntry, Pupil, ReferenceFace
 from consent.services import pupil_facts
 from gatekeeper.compliance.crypto import app_cipher
 from gatekeeper.extensions import db
-from gatekeeper.imaging.crops import (
-    CROP_QUALITY,
-    FACE_CROP_SIDE,
-    face_crop,
-    face_region,
-    portrait,
-)
+from gatekeeper.imaging.crops import CROP_QUALITY, FACE_CROP_SIDE, face_region
 from gatekeeper.imaging.decode import ImageRefused
 from gatekeeper.imaging.renderings import clip_picture
-from gatekeeper.models import BlockLift, Face, Photo
+from gatekeeper.imaging.sanitise import crop_face, sanitise
+from gatekeeper.models import AuditEvent, BlockLift, Face, Photo
+from gatekeeper.people.roles import ROLE_LABELS
+from gatekeeper.register.wording import school_time
 from gatekeeper.review.service import manual_decisions
 from gatekeeper.safeguarding import lifts
 from gatekeeper.screening.service import RegisterNow
 from gatekeeper.states import FaceStatus, LiftState, PhotoState
 from gatekeeper.storage import app_storage
+from gatekeeper.uploads.labels import reason_label
 from gatekeeper.web.commits import commit_or_flash
 from gatekeeper.web.guard import guard_blueprint
 from gatekeeper.web.previews import image_response, thumbnail_response
@@ -41,6 +40,22 @@ from gatekeeper.web.rows import school_row
 bp = guard_blueprint(Blueprint("safeguarding", __name__, url_prefix="/safeguarding"), "dsl")
 
 BLOCKED_LIMIT = 100
+# The decisions people made, in words (the audit keeps its own keys).
+ACTION_LABELS = {
+    "face_resolved": _l("Face decided"),
+    "face_decision_undone": _l("Decision on a face undone"),
+    "face_added_as_reference": _l("Face kept as a reference"),
+    "photo_rejected": _l("Photo rejected"),
+    "photo_released": _l("Photo released"),
+    "post_withdrawn": _l("Post taken down"),
+    "no_faces_confirmed": _l("Nobody in the photo, confirmed"),
+    "user_created": _l("Account created"),
+    "role_granted": _l("Role granted"),
+    "role_revoked": _l("Role removed"),
+    "user_deactivated": _l("Deactivated"),
+    "user_reactivated": _l("Reactivated"),
+}
+RESOLUTION_WORDS = {"not_pupil": _l("not a pupil"), "blur": _l("blurred")}
 
 
 @dataclass(frozen=True)
@@ -64,6 +79,28 @@ def protections(session: Session, photo: Photo) -> list[Protection]:
     return found
 
 
+def decision_detail(event: AuditEvent, names: dict[int, str]) -> str:
+    """What a decision was about, in words: the photo, who was named, the reason, the role."""
+    detail, parts = event.detail, []
+    if "photo_id" in detail:
+        parts.append(_("photo %(n)d", n=detail["photo_id"]))
+    resolution = detail.get("resolution") if event.action == "face_resolved" else None
+    if resolution == "pupil":
+        parts.append(_("named as %(name)s", name=names.get(detail.get("pupil_id"), "?")))
+    elif resolution in RESOLUTION_WORDS:
+        parts.append(str(RESOLUTION_WORDS[resolution]))
+        if detail.get("pupil_id") in names:
+            parts.append(names[detail["pupil_id"]])
+    if event.action == "face_added_as_reference" and detail.get("upn"):
+        parts.append(detail["upn"])
+    parts += [reason_label(detail[k]) for k in ("reason",) if detail.get(k)]
+    parts += [str(detail[k]) for k in ("account",) if detail.get(k)]
+    parts += [names.get(p, "?") for p in detail.get("pupils", [])]
+    if detail.get("role"):
+        parts.append(str(ROLE_LABELS.get(detail["role"], detail["role"])))
+    return "; ".join(parts)
+
+
 @bp.route("/")
 def index():
     # The list itself (add, remove, history) lives on one page only: register/nopublish.py.
@@ -75,12 +112,16 @@ def index():
         select(Photo).where(Photo.school_id == g.school_id, Photo.status == PhotoState.BLOCKED)
         .order_by(Photo.id.desc()).limit(BLOCKED_LIMIT)
     ).all()
+    names = {pid: f"{first} {last}" for pid, first, last in db.session.execute(
+        select(Pupil.id, Pupil.first_name, Pupil.last_name).where(Pupil.school_id == g.school_id))}
     return render_template(
         "safeguarding/index.html", active=active,
         blocked=[(photo, protections(db.session, photo)) for photo in blocked],
         requests=lifts.requests(db.session, g.school_id),
         lifted=lifts.lifts_in_force(db.session, g.school_id),
         decisions=manual_decisions(db.session, g.school_id), title=_("Safeguarding"),
+        action_label=lambda a: str(ACTION_LABELS.get(a, a.replace("_", " "))),
+        detail=lambda event: decision_detail(event, names), school_time=school_time,
     )
 
 
@@ -144,7 +185,8 @@ def face_picture(face_id: int):
                                 time=face.track.get("best", 0.0),
                                 crop=face_region(face.box, photo.width, photo.height))
         else:
-            data = face_crop(storage.read("originals", photo.uuid), face.box)
+            data = crop_face(storage.read("originals", photo.uuid), tuple(face.box),
+                             max_side=FACE_CROP_SIDE, quality=CROP_QUALITY)
     except ImageRefused:
         abort(415)
     return image_response(data, f"face-{face.id}.jpg")
@@ -156,7 +198,8 @@ def reference_picture(reference_id: int):
     if reference.photo_encrypted is None or reference.sealed_at is not None:
         abort(404)
     try:
-        data = portrait(app_cipher().decrypt(reference.photo_encrypted))
+        data = sanitise(app_cipher().decrypt(reference.photo_encrypted),
+                        max_side=FACE_CROP_SIDE, quality=CROP_QUALITY)
     except ImageRefused:
         abort(415)
     return image_response(data, f"reference-{reference.id}.jpg")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -18,6 +19,7 @@ from gatekeeper.compliance import audit
 from gatekeeper.compliance.crypto import app_cipher, seal_encoding, seal_optional
 from gatekeeper.imaging.dates import taken_on as exif_date
 from gatekeeper.imaging.decode import ImageRefused
+from gatekeeper.models import User
 from gatekeeper.review.rescreen import register_changed
 from gatekeeper.screening import thresholds as t
 from gatekeeper.screening.engine import ReferenceRefused, reference_vectors
@@ -161,3 +163,39 @@ def due_for_reenrolment(session: Session, school_id: int,
         if newest is None or newest < cutoff:
             due.append(DueReference(session.get(Pupil, pupil_id), newest, len(taken)))
     return sorted(due, key=lambda d: (d.newest or dt.date.min, d.pupil.last_name))
+
+
+def may_add_reference(session: Session, pupil: Pupil) -> bool:
+    """Whether a confirmed face may become one more reference of the pupil: written biometric
+    consent with no objection, and still at the school (the oldest reference retires to keep
+    MAX_REFERENCES_PER_PUPIL)."""
+    return pupil.left_on is None and services.biometric_decision(session, pupil).ok
+
+
+def add_confirmed_reference(session: Session, pupil: Pupil, face: FaceTemplates,
+                            face_jpeg: bytes, by: User, detail: dict) -> None:
+    """A face a person confirmed as the pupil (named in a photo) kept as one more reference,
+    dated by its photo, with biometric consent only; audited, and the school screened again."""
+    if not may_add_reference(session, pupil):
+        raise EnrolmentError(_("%(name)s cannot have another reference face: it needs written "
+                               "biometric consent.", name=pupil.full_name))
+    services.add_reference_face(
+        session, pupil, sealed_encoding=face.encoding, sealed_embedding=face.embedding,
+        sealed_photo=app_cipher().encrypt(face_jpeg), face_height_px=face.height_px,
+        created_by=by.email, taken_on=face.taken_on,
+        require_consent=current_app.config["REQUIRE_BIOMETRIC_CONSENT"],
+    )
+    retired = retire_oldest(session, pupil)
+    audit.record(session, "face_added_as_reference", school_id=pupil.school_id, actor=by,
+                 subject=pupil, detail={"upn": pupil.upn, "retired": retired, **detail})
+    register_changed(session, pupil.school_id, [pupil.id])
+
+
+@dataclass(frozen=True)
+class FaceTemplates:
+    """A screened face's sealed templates, its height and the day its photo was taken."""
+
+    encoding: bytes
+    embedding: bytes | None
+    height_px: int
+    taken_on: dt.date

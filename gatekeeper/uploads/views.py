@@ -20,7 +20,7 @@ from gatekeeper.compliance import audit
 from gatekeeper.extensions import db
 from gatekeeper.imaging.decode import ImageRefused
 from gatekeeper.models import Event, Photo
-from gatekeeper.states import PhotoState
+from gatekeeper.states import PHOTO_RELEASED, PhotoState
 from gatekeeper.storage import app_storage
 from gatekeeper.uploads.labels import PURPOSE_LABELS, STATUS_LABELS, label_globals, status_label
 from gatekeeper.uploads.service import UploadLimited, UploadLimits, accept_upload
@@ -84,6 +84,7 @@ def photo_json(photo: Photo) -> dict:
         "error": photo.error if photo.status == PhotoState.REJECTED else None,
         "event_id": photo.event_id,
         "thumb": url_for("uploads.thumbnail", photo_id=photo.id),
+        "released": photo.status in PHOTO_RELEASED,
     }
 
 
@@ -97,6 +98,8 @@ def js_text() -> dict:
         "failedCount": _("%(n)s failed: use Retry on each", n="{failed}"),
         "chooseEvent": _("Choose the event first."), "choosePhotos": _("Choose some photos first."),
         "leaving": _("Photos are still uploading. Leave anyway?"),
+        "deleteName": _("Delete %(name)s", name="{name}"),
+        "confirmDelete": _("Delete this photo? This cannot be undone."),
         "statuses": {key: str(label) for key, label in STATUS_LABELS.items()},
     }
 
@@ -105,7 +108,7 @@ def js_text() -> dict:
 def index():
     return render_template(
         "uploads/index.html", form=event_form(), events=school_events(), photos=own_photos(),
-        js_text=js_text(), title=_("Upload photos"),
+        js_text=js_text(), released=PHOTO_RELEASED, title=_("Upload photos"),
         clip_minutes=UploadLimits.from_config(current_app.config).clip_seconds // 60,
     )
 

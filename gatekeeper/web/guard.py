@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, abort, g
+from flask import Blueprint, Flask, abort, current_app, g
 from flask_login import current_user
 
 from gatekeeper.extensions import login_manager
@@ -24,6 +24,14 @@ def guard_blueprint(bp: Blueprint, *roles: str) -> Blueprint:
 
     bp.allowed_roles = allowed  # type: ignore[attr-defined]
     return bp
+
+
+def may_open(endpoint: str) -> bool:
+    """Whether the signed-in user's roles here pass the guard of the endpoint's blueprint: the
+    menu offers only what opens."""
+    bp = current_app.blueprints.get(endpoint.split(".")[0])
+    allowed = getattr(bp, "allowed_roles", frozenset())
+    return allowed is None or bool(getattr(g, "roles", set()) & allowed)
 
 
 def public_blueprint(bp: Blueprint) -> Blueprint:

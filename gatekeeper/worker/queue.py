@@ -21,6 +21,11 @@ def storage_settings(instance: Path, redis_url: str, name: str) -> tuple[type, d
     return SqliteStorage, {"filename": str(Path(instance) / "huey.db")}
 
 
+# How long an idle worker may wait before it looks at the queue again. Huey backs off up to 10 s
+# by default, which a parent's "no" would wait for before its takedown even started; a look a
+# second costs one cheap query (SQLite) or one round trip (Redis).
+IDLE_POLL_MAX_S = 1.0
+
 # In memory until an app configures it (create_app calls configure_queue): importing this module
 # touches no file and no server.
 huey = Huey("gatekeeper", storage_class=SqliteStorage, immediate=True, utc=True)

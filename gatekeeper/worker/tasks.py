@@ -10,8 +10,11 @@ does not retry them, and the adapters make one attempt each.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from huey import crontab
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -21,13 +24,15 @@ from gatekeeper.extensions import db
 from gatekeeper.parents.mailing import mail_parent_link, mail_takedown_notice
 from gatekeeper.people.emails import mail_invitation, mail_reset
 from gatekeeper.publishing.service import due_post_ids, publish_post
-from gatekeeper.publishing.takedown import carry_out_takedowns
+from gatekeeper.publishing.takedown import carry_out_takedowns, take_opened
 from gatekeeper.review.clips import prepare_review_copy
 from gatekeeper.review.rescreen import rescreen_in_own_session, rescreen_lapsed, take_pending
 from gatekeeper.screening.service import screen_stored_photo
 from gatekeeper.states import PHOTO_RELEASABLE
 from gatekeeper.worker.queue import app_task, huey
 from gatekeeper.worker.recovery import STALLED_AFTER, release_stalled
+
+log = logging.getLogger(__name__)
 
 SCREEN_RETRIES = 2
 SCREEN_RETRY_DELAY_S = 10
@@ -76,7 +81,7 @@ def carry_out_takedowns_task() -> dict[int, str]:
 
 @app_task(periodic=crontab(minute="*"))
 def carry_out_takedowns_periodic() -> int:
-    """Every minute: takedowns opened by a consent change anywhere (register, parent link, CLI)."""
+    """Every minute: any takedown still pending (its queued task lost, or an attempt failed)."""
     return len(carry_out_takedowns_task.call_local())
 
 
@@ -104,11 +109,33 @@ def rescreen_school_task(school_id: int, pupil_ids: list[int]) -> dict[str, list
     return rescreen_in_own_session(school_id, pupil_ids)
 
 
+QUEUE_DOWN = (RedisConnectionError, RedisTimeoutError)
+
+
 @event.listens_for(Session, "after_commit")
 def queue_rescreens(session: Session) -> None:
     """Once a register change is committed, the school is screened again in the background."""
     for school_id, pupil_ids in take_pending(session).items():
-        rescreen_school_task(school_id, sorted(pupil_ids))
+        try:
+            rescreen_school_task(school_id, sorted(pupil_ids))
+        except QUEUE_DOWN:
+            # The change is saved; the rule still runs at release and before every post.
+            log.error("queue unavailable: school %s not screened again after a register change",
+                      school_id)
+
+
+@event.listens_for(Session, "after_commit")
+def queue_takedowns(session: Session) -> None:
+    """Once a takedown is committed (a parent's "no", a no-publish entry, a person's "posted by
+    mistake"), its deletion is queued at once instead of waiting for the minute's sweep."""
+    if not take_opened(session):
+        return
+    try:
+        carry_out_takedowns_task()
+    except QUEUE_DOWN:
+        # The change is committed and the posts withdrawn; the sweep deletes them once the
+        # queue is back. The person who said "no" must not be told that nothing was saved.
+        log.warning("queue unavailable: takedowns wait for the next sweep")
 
 
 # Just after midnight at the school, in winter (GMT) and in summer (BST).

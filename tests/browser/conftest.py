@@ -142,3 +142,15 @@ def screenshot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def wait_for_images(page, selector: str) -> None:
+    """Scroll each image into view (lazy ones load then) and wait until every one has arrived."""
+    images = page.locator(selector)
+    for index in range(images.count()):
+        image = images.nth(index)
+        image.scroll_into_view_if_needed()
+        image.evaluate("img => img.complete || new Promise(done => img.onload = img.onerror = done)")
+    page.wait_for_function(
+        "s => Array.from(document.querySelectorAll(s)).every(i => i.complete && i.naturalWidth > 0)",
+        arg=selector)

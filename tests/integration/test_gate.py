@@ -14,7 +14,15 @@ from sqlalchemy.orm import Session
 
 from consent import services
 from consent.models import Pupil
-from gatekeeper.models import AccountReleaser, OfficialAccount, Photo, Post, Takedown, User
+from gatekeeper.models import (
+    AccountReleaser,
+    AuditEvent,
+    OfficialAccount,
+    Photo,
+    Post,
+    Takedown,
+    User,
+)
 from gatekeeper.publishing import service as publishing
 from gatekeeper.register import actions
 from tests.support.fixtures import add_pupil, upload_photo
@@ -152,7 +160,8 @@ def test_a_withdrawal_after_screening_rescreens_the_photo_and_refuses_release(
         db.session.commit()  # the register change screens every unpublished photo again
         assert photo_state(lookalike["photo"]) == ("blocked", ["blocked"], [lookalike["a"]])
     media = login_as("media_lead")
-    assert release(media, lookalike["photo"], lookalike["website"], "Sports").status_code == 302
+    refused = release(media, lookalike["photo"], lookalike["website"], "Sports")
+    assert refused.status_code == 400 and "must not be published" in flashed(refused)
     assert posts(app) == []
 
 
@@ -300,7 +309,9 @@ def test_eight_releases_of_one_photo_at_once_make_one_post(app, login_as, school
         thread.start()
     for thread in threads:
         thread.join(60)
-    assert codes == [302] * 8  # every answer is a page, with a message for the losers
+    # The winner goes on to the next photo; each loser's page comes back with the message and
+    # what was typed.
+    assert sorted(codes) == [302] + [400] * 7
     assert posts(app) == [(photo_id, "queued", SOCIAL)]
 
 
@@ -382,8 +393,11 @@ def test_a_post_withdrawn_while_it_was_being_published_is_taken_down_not_publish
         post = worker.get(Post, queued_post)
         assert post.state == "withdrawn" and post.published_at is None
         assert post.external_id == "fb-123"  # known, so the takedown can delete it
+        # Reopened, and carried out at once: the outbox cannot delete, so a person is asked.
         assert worker.scalars(select(Takedown.state).where(Takedown.post_id == post.id)).all() == [
-            "pending"]
+            "manual"]
+        assert worker.scalar(select(AuditEvent.id).where(
+            AuditEvent.action == "takedown_reopened")) is not None
 
 
 # --- 6. one school clock ------------------------------------------------------------------------

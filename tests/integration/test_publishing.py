@@ -103,8 +103,10 @@ def test_periodic_task_publishes_what_is_due(app, login_as, setup):
 
 def test_caption_checked_at_release_and_again_at_publish(app, login_as, setup, school):
     media = login_as("media_lead")
-    release(media, setup["photo"], 1, "Well done Ada Lovelace!", SUMMER[0])
-    assert "full name" in media.get(f"/review/{setup['photo']}").get_data(as_text=True)
+    refused = release(media, setup["photo"], 1, "Well done Ada Lovelace!", SUMMER[0])
+    assert refused.status_code == 400
+    page = refused.get_data(as_text=True)
+    assert "full name" in page and "Well done Ada Lovelace!</textarea>" in page  # kept
     assert publish_at(app, SUMMER[1]) == {}
 
     release(media, setup["photo"], 1, "Hopper house won the relay", SUMMER[0])

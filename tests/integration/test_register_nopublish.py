@@ -27,7 +27,7 @@ def register(app, school):
 
 
 def add(dsl, upn: str, **fields):
-    data = {"upn": upn, "category": "court_order", "note": NOTE,
+    data = {"pupil": upn, "category": "court_order", "note": NOTE,
             "starts_on": today().isoformat(), "ends_on": ""}
     data.update(fields)
     return dsl.post("/nopublish/", data)
@@ -91,13 +91,16 @@ def test_an_ended_entry_no_longer_protects(app, login_as, register):
 
 
 @pytest.mark.parametrize("fields, problem", [
-    ({"upn": "X000000000000"}, "no pupil with UPN"),
+    ({"pupil": "X000000000000"}, "No pupil called “X000000000000” at this school."),
+    ({"pupil": "Zebedee"}, "No pupil called “Zebedee” at this school."),
     ({"ends_on": "2020-01-01"}, "The end date is before the start date."),
     ({"category": "gossip"}, "Not a valid choice"),
-    ({"upn": ""}, "This field is required."),
+    ({"pupil": ""}, "Type the pupil&#39;s name or UPN."),
+    ({"pupil_id": "999999"}, "no such pupil at this school"),
+    ({"pupil_id": "ava"}, "Not a valid integer value."),
 ])
 def test_bad_entries_write_nothing(app, login_as, register, fields, problem):
-    response = add(login_as("dsl"), **{"upn": register["Ava"]["upn"], **fields})
+    response = add(login_as("dsl"), register["Ava"]["upn"], **fields)
     assert response.status_code == 400
     assert problem in response.get_data(as_text=True)
     assert entries(app) == []
@@ -107,7 +110,7 @@ def test_bad_entries_write_nothing(app, login_as, register, fields, problem):
 def test_only_the_dsl_opens_the_list(login_as, register, role):
     browser = login_as(role)
     assert browser.get("/nopublish/").status_code == 403
-    assert browser.post("/nopublish/", {"upn": register["Ava"]["upn"]}).status_code == 403
+    assert browser.post("/nopublish/", {"pupil": register["Ava"]["upn"]}).status_code == 403
 
 
 def concrete(rule, ident: int) -> str:

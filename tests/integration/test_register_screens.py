@@ -134,7 +134,7 @@ def test_pupil_page_shows_status_reasons_history_faces_and_posts(app, login_as, 
     assert "no consent recorded" in html  # newsletter, press, display
     assert html.count("Parent of Ava") >= 2  # the two records in the history
     assert "Reference faces enrolled: 3." in html
-    assert f"<td>{post}</td>" in html and "queued" in html
+    assert f'src="/register/posts/{post}/image"' in html and "Waiting to post" in html
 
 
 def test_pupil_of_another_school_is_not_found(app, login_as, register):
@@ -336,8 +336,9 @@ def test_renewals_list_csv_and_bulk_renewal(app, login_as, register):
     html = page(admin, "/register/renewals")
     assert "Okafor" in html and "Williams" in html and "Thompson" not in html
     rows = list(csv.DictReader(io.StringIO(page(admin, "/register/renewals.csv"))))
-    assert [(r["last_name"], r["purposes"], r["parent_or_carer"]) for r in rows] == [
-        ("Okafor", "website", "Mum"), ("Williams", "press", "Mum")]
+    assert [(r["Last name"], r["Purposes"], r["Parent or carer"]) for r in rows] == [
+        ("Okafor", "School website", "Mum"), ("Williams", "Press", "Mum")]
+    assert "website" not in rows[0] and "press" not in rows[1].values()  # labels, not keys
     assert admin.post("/register/renewals", {"pupil_id": [str(cara)],
                                              "evidence_ref": "returned forms"}).status_code == 302
     from gatekeeper.extensions import db

@@ -52,7 +52,8 @@ def test_naming_a_protected_pupil_blocks_the_face(app, login_as, unknown_face):
     assert "can only be blurred" in media.get(f"/review/{unknown_face['photo']}").get_data(as_text=True)
 
     media.post(url, {"resolution": "blur"})
-    assert face_and_photo(app, unknown_face) == ("blocked", True, "blocked")
+    # Still the protected pupil, blurred: nothing holds the photo now, and the page says so.
+    assert face_and_photo(app, unknown_face) == ("blocked", True, "cleared")
     with app.app_context():
         from gatekeeper.extensions import db
 
@@ -60,7 +61,7 @@ def test_naming_a_protected_pupil_blocks_the_face(app, login_as, unknown_face):
             select(AuditEvent).where(AuditEvent.action == "face_resolved").order_by(AuditEvent.id))]
     assert [d["resolution"] for d in details] == ["pupil", "blur"]
     dsl = login_as("dsl").get("/safeguarding/").get_data(as_text=True)
-    assert "face resolved" in dsl and "Lin Miranda" in dsl
+    assert "Face decided" in dsl and "named as Lin Miranda" in dsl and "blurred" in dsl
 
 
 def test_staff_see_only_their_own_uploads(app, login_as, unknown_face):

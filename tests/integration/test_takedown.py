@@ -81,11 +81,11 @@ def test_withdrawal_deletes_through_webhook(app, login_as, setup):
         account = add_account(login_as("head"), [setup["media_lead"]], adapter="webhook",
                               url=receiver.url, secret=SECRET, can_delete="yes")
         ada_post, alan_post = publish_both(login_as("media_lead"), setup, account)
-        withdraw(app, setup["ada"])
-        (pending,) = rows(app, Takedown)
-        assert pending.state == "pending" and pending.post_id == ada_post.id
-        assert pending.requested_by == "admin@testschool.test"
-        assert carry_out(app) == {pending.id: "done"}
+        withdraw(app, setup["ada"])  # its commit queues the deletion at once
+        (done,) = rows(app, Takedown)
+        assert done.state == "done" and done.post_id == ada_post.id
+        assert done.requested_by == "admin@testschool.test"
+        assert carry_out(app) == {}  # nothing left for the minute's sweep
     assert receiver.live_posts() == [alan_post.idempotency_key]  # only Ada's post is gone
     delete = receiver.deliveries[-1]
     assert delete.event == "post.delete" and delete.signature_ok
@@ -105,9 +105,7 @@ def test_withdrawal_deletes_from_wordpress(app, login_as, setup):
         assert len(site.posts) == 2 and len(site.media) == 2
         withdraw(app, setup["ada"], purpose="social_media")  # another purpose: website stays
         assert rows(app, Takedown) == []
-        withdraw(app, setup["ada"], purpose="website")
-        assert [t.state for t in rows(app, Takedown)] == ["pending"]
-        carry_out(app)
+        withdraw(app, setup["ada"], purpose="website")  # deleted at once, not in a minute
         remaining = [p["slug"] for p in site.posts.values()]
         assert remaining == ["gk-" + alan_post.idempotency_key] and len(site.media) == 1
     assert [t.state for t in rows(app, Takedown)] == ["done"]
@@ -208,3 +206,49 @@ def test_staff_delete_their_own_upload_before_release_only(app, login_as, setup,
         assert not app_storage().exists("originals", uuid)
         assert db.session.get(Photo, released).status == "published"
     assert "photo_deleted" in actions_logged(app)
+
+
+def test_a_withdrawal_queues_its_takedown_at_once(app, login_as, setup):
+    """Not at the next minute's sweep: the commit itself puts the deletion on the queue."""
+    from gatekeeper.worker.queue import configure_queue, huey
+
+    with WebhookReceiver(SECRET) as receiver:
+        account = add_account(login_as("head"), [setup["media_lead"]], adapter="webhook",
+                              url=receiver.url, secret=SECRET, can_delete="yes")
+        publish_both(login_as("media_lead"), setup, account)
+        app.config["HUEY_IMMEDIATE"] = False
+        configure_queue(app)
+        try:
+            huey.flush()
+            withdraw(app, setup["ada"])
+            waiting = [task.name for task in huey.pending()]
+            assert "carry_out_takedowns_task" in waiting
+            assert [t.state for t in rows(app, Takedown)] == ["pending"]
+            with app.app_context():  # what the worker does with that message
+                huey.execute(next(t for t in huey.pending()
+                                  if t.name.endswith("carry_out_takedowns_task")))
+        finally:
+            app.config["HUEY_IMMEDIATE"] = True
+            configure_queue(app)
+        assert [t.state for t in rows(app, Takedown)] == ["done"]
+        assert receiver.deleted == [rows(app, Post)[0].idempotency_key]
+
+
+def test_a_withdrawal_while_the_queue_is_down_is_saved_and_taken_down_later(
+        app, login_as, setup):
+    from gatekeeper.worker.queue import configure_queue
+
+    with WebhookReceiver(SECRET) as receiver:
+        account = add_account(login_as("head"), [setup["media_lead"]], adapter="webhook",
+                              url=receiver.url, secret=SECRET, can_delete="yes")
+        publish_both(login_as("media_lead"), setup, account)
+        app.config.update(HUEY_IMMEDIATE=False, REDIS_URL="redis://127.0.0.1:1/0")  # nobody
+        configure_queue(app)
+        try:
+            withdraw(app, setup["ada"])  # commits, and does not raise
+        finally:
+            app.config.update(HUEY_IMMEDIATE=True, REDIS_URL="")
+            configure_queue(app)
+        assert [t.state for t in rows(app, Takedown)] == ["pending"]
+        assert carry_out(app) == {rows(app, Takedown)[0].id: "done"}  # the sweep, queue back
+        assert len(receiver.deleted) == 1

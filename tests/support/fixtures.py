@@ -185,3 +185,61 @@ def upload_photo(browser: Browser, event_id: int, name: str, data: bytes):
     response.get_data()
     response.close()
     return response
+
+
+# Four people of ../shared/data/faces at a sports day: who each is to the school, and the face
+# heights they have in each of the event's photos (kit, rose, alex, obama).
+SPORTS_DAY_HEIGHTS = ((150, 120, 100, 130), (110, 150, 130, 100), (130, 100, 150, 120),
+                      (100, 130, 120, 150))
+
+
+def sports_day(app, school_id: int, staff: Browser, people) -> dict:
+    """An event of four group photos: Kit (enrolled, consented: the rule clears him), Rose
+    (consented, written biometric consent, no reference yet), Alex (parents refused, no
+    reference) and Obama (a visiting adult). Returns the ids, and where each person was pasted
+    in the first photo (in that order)."""
+    from consent import services
+    from gatekeeper.extensions import db
+    from tests.support.photos import group_jpeg, head_crop, load_rgb
+
+    with app.app_context():
+        kit = add_pupil(db.session, school_id, 1, "Kit", "Harington",
+                        consents={"social_media": "granted"},
+                        faces=[people / "kit_harington" / "2.jpg"])
+        rose = add_pupil(db.session, school_id, 2, "Rose", "Leslie",
+                         consents={"social_media": "granted"})
+        services.record_biometric(db.session, rose, "granted", given_by="Parent of Rose",
+                                  recorded_by="test")
+        alex = add_pupil(db.session, school_id, 3, "Alex", "Lacamoire",
+                         consents={"social_media": "refused"})
+        db.session.commit()
+        ids = {"kit": kit.id, "rose": rose.id, "alex": alex.id}
+    heads = [head_crop(load_rgb(people / folder / "1.jpg"))
+             for folder in ("kit_harington", "rose_leslie", "alex_lacamoire", "obama")]
+    event = staff.post("/uploads/events", {"name": "Sports day", "date": "2026-07-10",
+                                           "purpose": "social_media"}).get_json()["id"]
+    photos, pasted = [], []
+    for number, heights in enumerate(SPORTS_DAY_HEIGHTS):
+        data, boxes = group_jpeg(heads, heights, seed=number)
+        pasted.append(boxes)
+        photos.append(upload_photo(staff, event, f"race-{number + 1}.jpg", data).get_json()["id"])
+    return {"event": event, "photos": photos, "first_boxes": pasted[0], "pasted": pasted, **ids}
+
+
+SPORTS_DAY_PEOPLE = ("kit", "rose", "alex", "obama")
+
+
+def sports_day_faces(app, day: dict) -> dict[str, list[int]]:
+    """Each person's face ids across the event's photos, by where each was pasted."""
+    from gatekeeper.extensions import db
+    from gatekeeper.models import Photo
+
+    found: dict[str, list[int]] = {who: [] for who in SPORTS_DAY_PEOPLE}
+    with app.app_context():
+        for photo_id, boxes in zip(day["photos"], day["pasted"], strict=True):
+            for face in db.session.get(Photo, photo_id).faces:
+                cy, cx = (face.top + face.bottom) / 2, (face.left + face.right) / 2
+                for who, (top, right, bottom, left) in zip(SPORTS_DAY_PEOPLE, boxes, strict=True):
+                    if top <= cy <= bottom and left <= cx <= right:
+                        found[who].append(face.id)
+    return found

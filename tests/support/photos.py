@@ -3,6 +3,8 @@ sizes on a plain background, with the box of every face known."""
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 from PIL import Image
 
@@ -54,3 +56,16 @@ def _free_spot(rng, taken, head_size, size, tries=500):
         if all(x + w < a or c < x or y + h < b or d < y for a, b, c, d in taken):
             return x, y
     raise ValueError("no room left on the canvas for another head")
+
+
+def group_jpeg(heads, face_heights, size=(1600, 1200), seed=0, quality=90):
+    """compose_group as the bytes of a JPEG a tablet would upload, with the faces' boxes."""
+    rgb, boxes = compose_group(heads, face_heights, size=size, seed=seed)
+    out = io.BytesIO()
+    Image.fromarray(rgb).save(out, "JPEG", quality=quality)
+    return out.getvalue(), boxes
+
+
+def load_rgb(path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
