@@ -75,7 +75,7 @@ def usable_people(lfw_dir, wanted: int):
     fit to be a reference (enrolment refuses a blurred or small one): the first photo is their
     reference, the second is how they looked on the day."""
     from gatekeeper.imaging.decode import ImageRefused
-    from gatekeeper.screening.engine import ReferenceRefused, reference_encoding
+    from gatekeeper.screening.engine import ReferenceRefused, reference_vectors
 
     found = []
     for folder in sorted(p for p in lfw_dir.iterdir() if p.is_dir()):
@@ -83,7 +83,7 @@ def usable_people(lfw_dir, wanted: int):
         if len(files) < 2:
             continue
         try:
-            reference_encoding(files[0].read_bytes())
+            reference_vectors(files[0].read_bytes())
             found.append((files[0], head_crop(load_rgb(files[1]))))
         except (ReferenceRefused, ImageRefused, ValueError):  # unfit reference, or no face
             continue
