@@ -18,7 +18,7 @@ CATALOGUE_MODE = 0o644  # readable by the app's user when another user installed
 
 def translated(string: str | tuple | list) -> bool:
     """True when a msgstr (or every plural form of it) has been filled in."""
-    return all(string) if isinstance(string, (tuple, list)) else bool(string)
+    return all(string) if isinstance(string, tuple | list) else bool(string)
 
 
 class AppendedCatalogue(Catalog):
