@@ -72,3 +72,14 @@ def test_the_import_history_says_each_summary_in_the_readers_language(app, schoo
     history = text(in_welsh(admin).get("/register/import"))
     assert "3 disgybl yn y ffeil: 3 newydd" in history
     assert "pupils in the file" not in history
+
+
+def test_the_caption_check_answers_in_the_readers_language(app, school, login_as):
+    pupils(app, school["id"], ("Ava", "Prydderch", "5", {"social_media": "granted"}))
+    lead = login_as("media_lead")
+    check = lead.post("/review/caption-check", {"caption": "Well done Prydderch, LL57 2AB"})
+    assert check.get_json()["errors"] == ["contains a pupil's surname (Prydderch)"]
+    answer = in_welsh(lead).post("/review/caption-check",
+                                 {"caption": "Well done Prydderch, LL57 2AB"}).get_json()
+    assert answer["errors"] == ["yn cynnwys cyfenw disgybl (Prydderch)"]
+    assert answer["warnings"] == ["yn cynnwys rhywbeth sy'n edrych fel cod post"]
