@@ -7,7 +7,7 @@ list. A "no" takes effect at once: posts showing the child are pulled in the sam
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from consent import rules, services
@@ -43,6 +43,9 @@ def consent(token: str):
         return refuse(404, _("This link has been replaced by a newer one, or withdrawn. Ask the "
                              "school office for a new one."))
     pupil = db.session.get(Pupil, guardian.pupil_id)
+    # The link's school is this page's school: its default language applies until the parent
+    # chooses one, as the link's email was written in it.
+    g.school_id = pupil.school_id
     on = today()
     if pupil.left_on is not None and pupil.left_on <= on:
         return refuse(410, _("%(name)s has left the school: there is nothing to choose.",

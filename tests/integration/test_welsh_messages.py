@@ -83,3 +83,26 @@ def test_the_caption_check_answers_in_the_readers_language(app, school, login_as
                                  {"caption": "Well done Prydderch, LL57 2AB"}).get_json()
     assert answer["errors"] == ["yn cynnwys cyfenw disgybl (Prydderch)"]
     assert answer["warnings"] == ["yn cynnwys rhywbeth sy'n edrych fel cod post"]
+
+
+def test_a_welsh_schools_parent_page_opens_in_welsh_until_the_parent_chooses(app, school,
+                                                                            login_as):
+    from consent import services
+    from consent.models import School
+    from gatekeeper.extensions import db
+
+    made = pupils(app, school["id"], ("Ava", "Prydderch", "5", {}))
+    with app.app_context():
+        pupil = services.get_pupil(db.session, school["id"], made["Ava"]["id"])
+        guardian = services.add_guardian(db.session, pupil, "Mair Prydderch", "parent")
+        db.session.get(School, school["id"]).language = "cy"
+        db.session.commit()
+        guardian_id = guardian.id
+    link = login_as("admin").post(f"/register/guardians/{guardian_id}/link")
+    path = "/parent/" + re.search(r'/parent/([^"]+)"', link.get_data(as_text=True)).group(1)
+    parent = app.test_client()
+    page = text(parent.get(path, headers={"Accept-Language": "en-GB"}))
+    assert "Lluniau o Ava" in page and "Cadw fy atebion" in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    parent.post("/auth/language/en", data={"csrf_token": token, "next": path})
+    assert "Save my answers" in text(parent.get(path, headers={"Accept-Language": "en-GB"}))
