@@ -20,6 +20,8 @@ from gatekeeper.register.wording import register_globals
 from gatekeeper.web.guard import public_blueprint
 from gatekeeper.worker.tasks import send_takedown_notice_task
 
+WELSH = "cy"
+
 bp = public_blueprint(Blueprint("parents", __name__, url_prefix="/parent"))
 bp.context_processor(register_globals)
 
@@ -43,9 +45,10 @@ def consent(token: str):
         return refuse(404, _("This link has been replaced by a newer one, or withdrawn. Ask the "
                              "school office for a new one."))
     pupil = db.session.get(Pupil, guardian.pupil_id)
-    # The link's school is this page's school: its default language applies until the parent
-    # chooses one, as the link's email was written in it.
-    g.school_id = pupil.school_id
+    if db.session.get(School, pupil.school_id).language == WELSH:
+        # As the link's email was written: Welsh until the parent chooses, whatever the phone's
+        # language (most say English). Any other school's page follows the parent's browser.
+        g.school_id = pupil.school_id
     on = today()
     if pupil.left_on is not None and pupil.left_on <= on:
         return refuse(410, _("%(name)s has left the school: there is nothing to choose.",
