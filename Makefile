@@ -25,12 +25,14 @@ $(FACE_MODEL): gatekeeper/ops/face_model.py gatekeeper/screening/tflite_onnx.py 
 # The translation catalogues are compiled here, at install time, never when the app starts, and the
 # .mo files are not committed. Every messages.po is found by wildcard and each .mo depends on its
 # .po, so a new language or a msgid someone added is compiled by the next `make run`/`make test`.
+# Compiled by gatekeeper.translations, not pybabel: a translated copy of a msgid appended at the end
+# of the .po must win over the empty entry above it, where pybabel keeps the first.
 CATALOGUES := $(patsubst %.po,%.mo,$(wildcard gatekeeper/translations/*/LC_MESSAGES/messages.po))
 
 catalogues: $(CATALOGUES)
 
 gatekeeper/translations/%/LC_MESSAGES/messages.mo: gatekeeper/translations/%/LC_MESSAGES/messages.po | $(VENV)/.installed
-	$(VENV)/bin/pybabel -q compile -l $* -i $< -o $@
+	$(PY) -c 'from gatekeeper.translations import compile_catalogues; compile_catalogues()'
 
 $(VENV)/.installed: requirements.txt requirements-nodeps.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

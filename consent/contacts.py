@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from consent.importer import ImportRefused, RowError, decode, header_key, upn_problem
 from consent.models import Guardian, Pupil
 from consent.services import GUARDIAN_RELATIONSHIPS
+from consent.wording import N_, joined
 
 MAX_NAME = 200
 MAX_RELATIONSHIP = 50
@@ -86,10 +87,12 @@ def map_contact_columns(header: list[str]) -> ParsedContacts:
         if found is not None:
             parsed.columns[name] = found
     if "upn" not in parsed.columns:
-        parsed.errors.append(RowError(1, "no column for the pupil's UPN (expected UPN or Student UPN)"))
+        parsed.errors.append(RowError(1, N_("no column for the pupil's UPN (expected UPN or "
+                                            "Student UPN)")))
     if "name" not in parsed.columns and "surname" not in parsed.columns:
-        parsed.errors.append(RowError(1, "no column for the contact's name (expected Contact "
-                                         "Surname and Contact Forename, or Guardian Last Name)"))
+        parsed.errors.append(RowError(1, N_("no column for the contact's name (expected Contact "
+                                            "Surname and Contact Forename, or Guardian Last "
+                                            "Name)")))
     return parsed
 
 
@@ -123,28 +126,29 @@ def read_contact(number: int, cells: dict[str, str], columns: dict[str, str]):
     problems = []
     upn = cell("upn").upper().replace(" ", "")
     if not upn:
-        problems.append("UPN missing")
+        problems.append(N_("UPN missing"))
     elif problem := upn_problem(upn):
         problems.append(problem)
     name = cell("name") or " ".join(p for p in (cell("forename"), cell("surname")) if p)
     if not name:
-        problems.append("contact name missing")
+        problems.append(N_("contact name missing"))
     elif len(name) > MAX_NAME:
-        problems.append(f"contact name longer than {MAX_NAME} characters")
+        problems.append(N_("contact name longer than %(n)d characters", n=MAX_NAME))
     relationship = register_relationship(cell("relationship"))
     if len(cell("relationship")) > MAX_RELATIONSHIP:
-        problems.append(f"relationship longer than {MAX_RELATIONSHIP} characters")
+        problems.append(N_("relationship longer than %(n)d characters", n=MAX_RELATIONSHIP))
     email = cell("email").lower() or None
     if email is not None and (not EMAIL.match(email) or len(email) > 254):
-        problems.append(f"{email[:80]!r} is not an email address")
+        problems.append(N_("%(value)r is not an email address", value=email[:80]))
     responsibility, understood = yes_no(cell("parental_responsibility"))
     if not understood:
-        problems.append(f"parental responsibility is yes or no, not {cell('parental_responsibility')!r}")
+        problems.append(N_("parental responsibility is yes or no, not %(value)r",
+                           value=cell("parental_responsibility")))
     contact_id = cell("contact_id")
     if len(contact_id) > MAX_CONTACT_ID:
-        problems.append(f"contact id longer than {MAX_CONTACT_ID} characters")
+        problems.append(N_("contact id longer than %(n)d characters", n=MAX_CONTACT_ID))
     if problems:
-        return None, [RowError(number, "; ".join(problems))]
+        return None, [RowError(number, joined(problems))]
     key = f"mis:{contact_id}" if contact_id else (f"email:{email}" if email else None)
     return ContactRow(number, upn, name, relationship, email, key, responsibility), []
 
@@ -155,7 +159,8 @@ def read_contacts(data: bytes) -> ParsedContacts:
     lines = csv.reader(io.StringIO(decode(data), newline=""))
     header = next(lines, None)
     if not header or not any(h.strip() for h in header):
-        raise ImportRefused("the file is empty: expected a header row and one row per contact")
+        raise ImportRefused(N_("the file is empty: expected a header row and one row per "
+                               "contact"))
     parsed = map_contact_columns(header)
     if parsed.errors:
         return parsed
@@ -165,29 +170,31 @@ def read_contacts(data: bytes) -> ParsedContacts:
         if not any(v.strip() for v in values):
             continue
         if len(parsed.rows) + len(parsed.errors) >= MAX_ROWS:
-            raise ImportRefused(f"the file has more than {MAX_ROWS} rows")
+            raise ImportRefused(N_("the file has more than %(n)d rows", n=MAX_ROWS))
         number = lines.line_num
         row, problems = read_contact(number, dict(zip(header, values, strict=False)), parsed.columns)
         parsed.errors.extend(problems)
         if row is not None and not clashes(row, seen, emails, parsed.errors):
             parsed.rows.append(row)
     if not parsed.rows and not parsed.errors:
-        raise ImportRefused("the file has a header but no contacts")
+        raise ImportRefused(N_("the file has a header but no contacts"))
     return parsed
 
 
 def clashes(row: ContactRow, seen: dict, emails: dict, errors: list[RowError]) -> bool:
     identity = (row.upn, row.contact_key or f"name:{row.name.lower()}")
     if identity in seen:
-        errors.append(RowError(row.row, f"{row.name} is listed twice for UPN {row.upn} "
-                                        f"(rows {seen[identity]} and {row.row})"))
+        errors.append(RowError(row.row, N_(
+            "%(name)s is listed twice for UPN %(upn)s (rows %(first)d and %(again)d)",
+            name=row.name, upn=row.upn, first=seen[identity], again=row.row)))
         return True
     seen[identity] = row.row
     if row.contact_key and row.contact_key.startswith("mis:"):
         earlier = emails.setdefault(row.contact_key, (row.email, row.row))
         if earlier[0] != row.email:
-            errors.append(RowError(row.row, f"contact {row.contact_key[4:]} has two email "
-                                            f"addresses (rows {earlier[1]} and {row.row})"))
+            errors.append(RowError(row.row, N_(
+                "contact %(id)s has two email addresses (rows %(first)d and %(again)d)",
+                id=row.contact_key[4:], first=earlier[1], again=row.row)))
             return True
     return False
 
@@ -203,13 +210,14 @@ class ContactsPlan:
     errors: list[RowError] = field(default_factory=list)
 
     def summary(self) -> str:
-        return (f"{len(self.new)} new guardian(s), {len(self.updated)} updated, "
-                f"{self.unchanged} unchanged")
+        return N_("%(new)d new guardian(s), %(updated)d updated, %(unchanged)d unchanged",
+                  new=len(self.new), updated=len(self.updated), unchanged=self.unchanged)
 
     def lines(self) -> list[str]:
-        return ([f"row {row.row}: new guardian {row.name} of {pupil.upn}" for pupil, row in self.new]
-                + [f"row {row.row}: guardian {row.name} of {row.upn} updated"
-                   for _guardian, row in self.updated])
+        return ([N_("row %(row)d: new guardian %(name)s of %(upn)s", row=row.row, name=row.name,
+                    upn=pupil.upn) for pupil, row in self.new]
+                + [N_("row %(row)d: guardian %(name)s of %(upn)s updated", row=row.row,
+                      name=row.name, upn=row.upn) for _guardian, row in self.updated])
 
 
 def plan_contacts(session: Session, school_id: int, parsed: ParsedContacts) -> ContactsPlan:
@@ -225,8 +233,9 @@ def plan_contacts(session: Session, school_id: int, parsed: ParsedContacts) -> C
     for row in parsed.rows:
         pupil = pupils.get(row.upn)
         if pupil is None:
-            plan.errors.append(RowError(row.row, f"no pupil with UPN {row.upn} in the register: "
-                                                 "import the pupils first"))
+            plan.errors.append(RowError(row.row, N_(
+                "no pupil with UPN %(upn)s in the register: import the pupils first",
+                upn=row.upn)))
             continue
         existing = same_guardian(guardians[pupil.id], row)
         if existing is None:

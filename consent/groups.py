@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from consent.models import Pupil, PupilGroup, PupilGroupMember
 from consent.services import RegisterError
+from consent.wording import N_
 
 GROUP_KINDS = ("class", "club")
 MAX_GROUP_NAME = 100
@@ -24,15 +25,15 @@ def add_group(session: Session, school_id: int, name: str, kind: str,
     """A new class or club; its name is unique in the school."""
     name = " ".join((name or "").split())
     if not name:
-        raise RegisterError("give the group a name")
+        raise RegisterError(N_("give the group a name"))
     if len(name) > MAX_GROUP_NAME:
-        raise RegisterError(f"a group's name has at most {MAX_GROUP_NAME} characters")
+        raise RegisterError(N_("a group's name has at most %(n)d characters", n=MAX_GROUP_NAME))
     if kind not in GROUP_KINDS:
-        raise RegisterError(f"a group is one of {', '.join(GROUP_KINDS)}")
+        raise RegisterError(N_("a group is one of %(choices)s", choices=", ".join(GROUP_KINDS)))
     taken = session.scalar(select(PupilGroup.id).where(
         PupilGroup.school_id == school_id, PupilGroup.name.ilike(name)))
     if taken is not None:
-        raise RegisterError(f"the school already has a group called {name}")
+        raise RegisterError(N_("the school already has a group called %(name)s", name=name))
     group = PupilGroup(school_id=school_id, name=name, kind=kind, created_by=created_by)
     session.add(group)
     session.flush()
@@ -46,7 +47,7 @@ def set_members(session: Session, group: PupilGroup, shown: Iterable[int],
     shown = set(session.scalars(select(Pupil.id).where(
         Pupil.school_id == group.school_id, Pupil.id.in_(set(shown)))))
     if set(chosen) - shown:
-        raise RegisterError("choose pupils of this school")
+        raise RegisterError(N_("choose pupils of this school"))
     current = set(session.scalars(select(PupilGroupMember.pupil_id).where(
         PupilGroupMember.group_id == group.id)))
     adding, removing = (set(chosen) - current), (current & shown) - set(chosen)

@@ -34,6 +34,7 @@ from consent.services import (
     sealed_face_ids,
     unseal_reference_faces,
 )
+from consent.wording import N_, joined, reread
 
 MAX_IMPORT_BYTES = 10 * 1024 * 1024  # a 2,000-pupil export with every column is about 200 KB
 MAX_IMPORT_ROWS = 20_000
@@ -53,6 +54,13 @@ MIS_GIVER = "MIS export"  # who gave the consent answers a MIS column carries
 YEAR_GROUPS = ("N1", "N2", "R", *(str(n) for n in range(1, 15)))
 YES, NO = frozenset({"yes", "y"}), frozenset({"no", "n"})
 FIELDS = ("upn", "first_name", "last_name", "date_of_birth", "year_group")
+# What an import changes, in numbers: its batch keeps this in English (batch_summary says it again).
+IMPORT_SUMMARY = N_("%(rows)d pupils in the file: %(new)d new, %(updated)d updated, %(unchanged)d "
+                    "unchanged, %(rejoining)d rejoining, %(leaving)d leaving; %(consents)d consent "
+                    "and %(biometrics)d biometric answers changed")
+# The fields an import changes, in words for its list of changes.
+FIELD_WORDS = {"first_name": N_("first name"), "last_name": N_("last name"),
+               "date_of_birth": N_("date of birth"), "year_group": N_("year group")}
 # Header names per field, best first: the DESIGN.md contract, then SIMS and Arbor exports.
 HEADER_NAMES = {
     "upn": ("upn", "unique pupil number", "pupil upn", "student upn"),
@@ -74,10 +82,15 @@ class ImportRefused(ValueError):
 @dataclass(frozen=True)
 class RowError:
     row: int  # the spreadsheet row: the header is row 1
-    message: str
+    message: str  # a consent.wording.Message
 
     def __str__(self) -> str:
         return f"row {self.row}: {self.message}"
+
+    @property
+    def text(self) -> str:
+        """The row and its problem, as a message a page says in the reader's language."""
+        return N_("row %(row)d: %(problem)s", row=self.row, problem=self.message)
 
 
 @dataclass(frozen=True)
@@ -137,19 +150,22 @@ def upn_problem(value: str) -> str | None:
     try:
         upn_format.validate(value)
     except InvalidLength:
-        return f"UPN {value} is not 13 characters long"
+        return N_("UPN %(upn)s is not 13 characters long", upn=value)
     except InvalidComponent:
-        return f"UPN {value} has an unknown local authority code {value[1:4]}"
+        return N_("UPN %(upn)s has an unknown local authority code %(code)s", upn=value,
+                  code=value[1:4])
     except InvalidChecksum:
-        return f"UPN {value} has the wrong check letter"
+        return N_("UPN %(upn)s has the wrong check letter", upn=value)
     except ValidationError:
-        return f"UPN {value} is not a UPN (a letter, 11 digits, then a digit or letter)"
+        return N_("UPN %(upn)s is not a UPN (a letter, 11 digits, then a digit or letter)",
+                  upn=value)
     return None
 
 
 def decode(data: bytes) -> str:
     if len(data) > MAX_IMPORT_BYTES:
-        raise ImportRefused(f"the file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB")
+        raise ImportRefused(N_("the file is larger than %(mb)d MB",
+                               mb=MAX_IMPORT_BYTES // (1024 * 1024)))
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -166,8 +182,9 @@ def map_columns(header: list[str], purposes: Iterable[str]) -> ParsedExport:
         found = next((keys[header_key(alias)] for alias in HEADER_NAMES[name]
                       if header_key(alias) in keys), None)
         if found is None:
-            parsed.errors.append(RowError(1, f"no column for {name} (expected a header such as "
-                                             f"{', '.join(HEADER_NAMES[name][:3])})"))
+            parsed.errors.append(RowError(1, N_(
+                "no column for %(field)s (expected a header such as %(names)s)",
+                field=name, names=", ".join(HEADER_NAMES[name][:3]))))
         else:
             parsed.columns[name] = found
     for key, name in keys.items():
@@ -191,7 +208,8 @@ def answer(value: str, column: str) -> tuple[str | None, str | None]:
         return "yes", None
     if text in NO:
         return "no", None
-    return None, f"{column} is yes, no or empty, not {value.strip()!r}"
+    return None, N_("%(column)s is yes, no or empty, not %(value)r", column=column,
+                    value=value.strip())
 
 
 def read_row(number: int, cells: dict[str, str], parsed: ParsedExport, today: dt.date):
@@ -202,30 +220,33 @@ def read_row(number: int, cells: dict[str, str], parsed: ParsedExport, today: dt
     problems = []
     upn = upn_format.compact(cell("upn"))
     if not upn:
-        problems.append("UPN missing")
+        problems.append(N_("UPN missing"))
     elif problem := upn_problem(upn):
         problems.append(problem)
     names = {}
-    for name, label in (("first_name", "first name"), ("last_name", "last name")):
+    for name, label in (("first_name", N_("first name")), ("last_name", N_("last name"))):
         names[name] = cell(name)
         if not names[name]:
-            problems.append(f"{label} missing")
+            problems.append(N_("%(field)s missing", field=label))
         elif len(names[name]) > MAX_NAME_LENGTH:
-            problems.append(f"{label} longer than {MAX_NAME_LENGTH} characters")
+            problems.append(N_("%(field)s longer than %(n)d characters", field=label,
+                               n=MAX_NAME_LENGTH))
     born = parse_date(cell("date_of_birth"))
     if not cell("date_of_birth"):
-        problems.append("date of birth missing")
+        problems.append(N_("date of birth missing"))
     elif born is None:
-        problems.append(f"date of birth {cell('date_of_birth')!r} is not a date "
-                        "(use YYYY-MM-DD or DD/MM/YYYY)")
+        problems.append(N_("date of birth %(value)r is not a date (use YYYY-MM-DD or DD/MM/YYYY)",
+                           value=cell("date_of_birth")))
     elif born > today:
-        problems.append(f"date of birth {born:%d/%m/%Y} is in the future")
+        problems.append(N_("date of birth %(date)s is in the future",
+                           date=born.strftime("%d/%m/%Y")))
     elif born.year < today.year - OLDEST_PUPIL_YEARS:
-        problems.append(f"date of birth {born:%d/%m/%Y} is more than "
-                        f"{OLDEST_PUPIL_YEARS} years ago")
+        problems.append(N_("date of birth %(date)s is more than %(n)d years ago",
+                           date=born.strftime("%d/%m/%Y"), n=OLDEST_PUPIL_YEARS))
     year = normalise_year_group(cell("year_group"))
     if year is None:
-        problems.append(f"year group {cell('year_group')!r} is not one of N1, N2, R, 1-14")
+        problems.append(N_("year group %(value)r is not one of N1, N2, R, 1-14",
+                           value=cell("year_group")))
     consents = []
     for column, header in parsed.columns.items():
         if column.startswith("consent_") or column == "biometric_consent":
@@ -235,7 +256,7 @@ def read_row(number: int, cells: dict[str, str], parsed: ParsedExport, today: dt
             elif value is not None:
                 consents.append((column, value))
     if problems:
-        return None, [RowError(number, "; ".join(problems))]
+        return None, [RowError(number, joined(problems))]
     biometric = dict(consents).pop("biometric_consent", None)
     return PupilRow(
         row=number, upn=upn, first_name=names["first_name"], last_name=names["last_name"],
@@ -251,7 +272,7 @@ def read_export(data: bytes, purposes: Iterable[str], today: dt.date) -> ParsedE
     lines = csv.reader(io.StringIO(text, newline=""))
     header = next(lines, None)
     if not header or not any(h.strip() for h in header):
-        raise ImportRefused("the file is empty: expected a header row and one row per pupil")
+        raise ImportRefused(N_("the file is empty: expected a header row and one row per pupil"))
     parsed = map_columns(header, tuple(purposes))
     if parsed.errors:
         return parsed
@@ -260,20 +281,21 @@ def read_export(data: bytes, purposes: Iterable[str], today: dt.date) -> ParsedE
         if not any(v.strip() for v in values):
             continue
         if len(parsed.rows) + len(parsed.errors) >= MAX_IMPORT_ROWS:
-            raise ImportRefused(f"the file has more than {MAX_IMPORT_ROWS} rows")
+            raise ImportRefused(N_("the file has more than %(n)d rows", n=MAX_IMPORT_ROWS))
         number = lines.line_num
         row, problems = read_row(number, dict(zip(header, values, strict=False)), parsed, today)
         parsed.errors.extend(problems)
         if row is None:
             continue
         if row.upn in first_row:
-            parsed.errors.append(RowError(number, f"UPN {row.upn} appears twice "
-                                                  f"(rows {first_row[row.upn]} and {number})"))
+            parsed.errors.append(RowError(number, N_(
+                "UPN %(upn)s appears twice (rows %(first)d and %(again)d)", upn=row.upn,
+                first=first_row[row.upn], again=number)))
             continue
         first_row[row.upn] = number
         parsed.rows.append(row)
     if not parsed.rows and not parsed.errors:
-        raise ImportRefused("the file has a header but no pupils")
+        raise ImportRefused(N_("the file has a header but no pupils"))
     return parsed
 
 
@@ -319,13 +341,20 @@ class ImportPlan:
         """Why the plan is refused (empty when it is not), naming the number to type."""
         if not self.refused:
             return ""
-        typed = ("" if self.confirmed_leavers is None
-                 else f"{self.confirmed_leavers} leavers were confirmed but ")
-        share = (f" (more than {self.leaver_limit:.0%})" if self.leavers_need_confirmation
-                 else "")
-        return (f"{typed}this file would make {len(self.leaving)} of {self.on_roll} pupils "
-                f"leavers{share}: if it is a whole-school export, confirm by typing "
-                f"{len(self.leaving)}; if it is not, import it as a partial export")
+        counts = {"n": len(self.leaving), "m": self.on_roll}
+        if self.leavers_need_confirmation:
+            why = N_("this file would make %(n)d of %(m)d pupils leavers (more than %(limit)s): "
+                     "if it is a whole-school export, confirm by typing %(n)d; if it is not, "
+                     "import it as a partial export", limit=format(self.leaver_limit, ".0%"),
+                     **counts)
+        else:
+            why = N_("this file would make %(n)d of %(m)d pupils leavers: if it is a whole-school "
+                     "export, confirm by typing %(n)d; if it is not, import it as a partial "
+                     "export", **counts)
+        if self.confirmed_leavers is None:
+            return why
+        return N_("%(typed)d leavers were confirmed but %(why)s", typed=self.confirmed_leavers,
+                  why=why)
 
     @property
     def changes(self) -> int:
@@ -333,27 +362,30 @@ class ImportPlan:
                 + len(self.consents) + len(self.biometrics))
 
     def summary(self) -> str:
-        return (f"{len(self.parsed.rows)} pupils in the file: {len(self.new)} new, "
-                f"{len(self.updated)} updated, {self.unchanged} unchanged, "
-                f"{len(self.rejoining)} rejoining, {len(self.leaving)} leaving; "
-                f"{len(self.consents)} consent and {len(self.biometrics)} biometric answers "
-                "changed")
+        return N_(IMPORT_SUMMARY, rows=len(self.parsed.rows), new=len(self.new),
+                  updated=len(self.updated), unchanged=self.unchanged,
+                  rejoining=len(self.rejoining), leaving=len(self.leaving),
+                  consents=len(self.consents), biometrics=len(self.biometrics))
 
     def lines(self) -> list[str]:
         """One line per change, in the order of the file, then the leavers."""
-        out = [f"row {r.row}: new pupil {r.upn} {r.full_name}, year {r.year_group}"
-               for r in self.new]
+        out = [N_("row %(row)d: new pupil %(upn)s %(name)s, year %(year)s", row=r.row, upn=r.upn,
+                  name=r.full_name, year=r.year_group) for r in self.new]
         for pupil, row, diff in self.updated:
-            what = ", ".join(f"{k.replace('_', ' ')} {a} → {b}" for k, (a, b) in diff.items())
-            out.append(f"row {row.row}: {pupil.upn} {row.full_name}: {what}")
-        out += [f"row {row.row}: {pupil.upn} {row.full_name} rejoins (was marked as left)"
-                for pupil, row in self.rejoining]
-        out += [f"row {row.row}: {row.upn} {purpose.replace('_', ' ')}: {status}"
+            what = joined((N_("%(field)s %(old)s → %(new)s", field=FIELD_WORDS.get(k, k), old=a,
+                              new=b) for k, (a, b) in diff.items()), ", ")
+            out.append(N_("row %(row)d: %(upn)s %(name)s: %(changes)s", row=row.row,
+                          upn=pupil.upn, name=row.full_name, changes=what))
+        out += [N_("row %(row)d: %(upn)s %(name)s rejoins (was marked as left)", row=row.row,
+                   upn=pupil.upn, name=row.full_name) for pupil, row in self.rejoining]
+        out += [N_("row %(row)d: %(upn)s %(purpose)s: %(status)s", row=row.row, upn=row.upn,
+                   purpose=rules.purpose_words(purpose), status=rules.status_words(status))
                 for row, purpose, status in self.consents]
-        out += [f"row {row.row}: {row.upn} biometric consent: {status}"
+        out += [N_("row %(row)d: %(upn)s biometric consent: %(status)s", row=row.row,
+                   upn=row.upn, status=rules.status_words(status))
                 for row, status in self.biometrics]
-        out += [f"not in the file: {p.upn} {p.full_name}, year {p.year_group}: marked as left"
-                for p in self.leaving]
+        out += [N_("not in the file: %(upn)s %(name)s, year %(year)s: marked as left",
+                   upn=p.upn, name=p.full_name, year=p.year_group) for p in self.leaving]
         return sorted(out, key=_row_order)
 
 
@@ -557,6 +589,11 @@ def answer_records(
     return records
 
 
+def batch_summary(batch: ImportBatch) -> str:
+    """What a batch changed, as a message (its record keeps the English)."""
+    return reread(batch.summary, IMPORT_SUMMARY)
+
+
 def batch_changes(batch: ImportBatch) -> dict:
     """What a batch changed: pupil ids per kind of change, record ids, replaced values."""
     return json.loads(batch.changes_json or "{}")
@@ -579,19 +616,21 @@ def undo_refusal(session: Session, batch: ImportBatch, now: dt.datetime,
                  grace_days: int = LEAVER_GRACE_DAYS) -> str | None:
     """Why the batch cannot be undone now, or None when it can."""
     if batch.undone_at is not None:
-        return (f"import {batch.id} was already undone on {batch.undone_at:%d/%m/%Y} "
-                f"by {batch.undone_by}")
+        return N_("import %(id)d was already undone on %(date)s by %(who)s", id=batch.id,
+                  date=batch.undone_at.strftime("%d/%m/%Y"), who=batch.undone_by)
     if now > undo_deadline(batch, grace_days):
-        return (f"import {batch.id} was applied more than {grace_days} days ago: its leavers' "
-                "reference faces are deleted or due for deletion, so it can no longer be undone; "
-                "correct the register by hand or import a whole-school export")
+        return N_("import %(id)d was applied more than %(days)d days ago: its leavers' reference "
+                  "faces are deleted or due for deletion, so it can no longer be undone; correct "
+                  "the register by hand or import a whole-school export", id=batch.id,
+                  days=grace_days)
     later = session.scalar(
         select(ImportBatch.id).where(ImportBatch.school_id == batch.school_id,
                                      ImportBatch.id > batch.id, ImportBatch.undone_at.is_(None))
         .order_by(ImportBatch.id.desc()).limit(1)
     )
     if later is not None:
-        return f"import {later} was applied after import {batch.id}: undo import {later} first"
+        return N_("import %(later)d was applied after import %(id)d: undo import %(later)d first",
+                  later=later, id=batch.id)
     return None
 
 
@@ -619,7 +658,7 @@ def undo_import(
     now = now or utcnow()
     batch = session.get(ImportBatch, batch_id)
     if batch is None or batch.school_id != school_id:
-        raise RegisterError(f"no import {batch_id} at this school")
+        raise RegisterError(N_("no import %(id)s at this school", id=batch_id))
     if reason := undo_refusal(session, batch, now, grace_days):
         raise RegisterError(reason)
     changes, result = batch_changes(batch), UndoResult(batch=batch)

@@ -14,6 +14,8 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from consent.wording import N_
+
 DEFAULT_PURPOSES = ("website", "social_media", "newsletter", "press", "internal_display")
 STATUSES = ("granted", "refused", "withdrawn")
 NOPUBLISH_CATEGORIES = (
@@ -24,6 +26,20 @@ NOPUBLISH_CATEGORIES = (
     "other",
 )
 ACADEMIC_YEAR_END = (8, 31)  # consent lapses at the end of the academic year unless set otherwise
+# The register's keys in words, for the messages the domain writes (the web has its own labels).
+PURPOSE_WORDS = {
+    "website": N_("website"),
+    "social_media": N_("social media"),
+    "newsletter": N_("newsletter"),
+    "press": N_("press"),
+    "internal_display": N_("internal display"),
+}
+STATUS_WORDS = {
+    "granted": N_("granted"),
+    "refused": N_("refused"),
+    "withdrawn": N_("withdrawn"),
+    "objected": N_("objected"),
+}
 
 
 @dataclass(frozen=True)
@@ -55,9 +71,18 @@ class PupilFacts:
 @dataclass(frozen=True)
 class Decision:
     ok: bool
-    reason: str
+    reason: str  # in plain words: a consent.wording.Message, said in the reader's language
     # The record the decision turned on (the refusal, or the grant that lapses first), if any.
     fact: ConsentFact | None = None
+
+
+def purpose_words(purpose: str) -> str:
+    """A purpose in words (one added in the settings: its key with spaces)."""
+    return PURPOSE_WORDS.get(purpose) or purpose.replace("_", " ")
+
+
+def status_words(status: str) -> str:
+    return STATUS_WORDS.get(status) or status
 
 
 def default_expiry(on: dt.date) -> dt.date:
@@ -92,24 +117,24 @@ def grant_in_force(fact: ConsentFact, on: dt.date) -> bool:
 def decide(pupil: PupilFacts, purpose: str, on: dt.date) -> Decision:
     """Whether the pupil may be published for `purpose` on `on`, with the reason in plain words."""
     if any(nopublish_active(entry, on) for entry in pupil.nopublish):
-        return Decision(False, "protected — do not publish")
+        return Decision(False, N_("protected — do not publish"))
     if pupil.left_on is not None and pupil.left_on <= on:
-        return Decision(False, "has left the school")
+        return Decision(False, N_("has left the school"))
     latest = latest_by_giver(pupil.consents, purpose)
     own = latest.pop("pupil", None)
     if own is not None and own.status != "granted":
-        return Decision(False, "the pupil has objected", own)
+        return Decision(False, N_("the pupil has objected"), own)
     if not latest:
-        return Decision(False, "no consent recorded")
+        return Decision(False, N_("no consent recorded"))
     for fact in latest.values():
         if fact.status == "refused":
-            return Decision(False, "consent refused", fact)
+            return Decision(False, N_("consent refused"), fact)
         if fact.status == "withdrawn":
-            return Decision(False, "consent withdrawn", fact)
+            return Decision(False, N_("consent withdrawn"), fact)
         if not grant_in_force(fact, on):
-            return Decision(False, "consent expired or not yet in force", fact)
+            return Decision(False, N_("consent expired or not yet in force"), fact)
     first_to_lapse = min(latest.values(), key=lambda f: f.expires_on or dt.date.max)
-    return Decision(True, "consent granted", first_to_lapse)
+    return Decision(True, N_("consent granted"), first_to_lapse)
 
 
 def publishable_ids(pupils: Iterable[PupilFacts], purpose: str, on: dt.date) -> frozenset[int]:
@@ -132,10 +157,10 @@ def may_enrol(facts: Iterable[BiometricFact]) -> Decision:
     for fact in sorted(facts, key=lambda f: f.seq):
         latest[fact.giver] = fact
     if any(f.status != "granted" for f in latest.values()):
-        return Decision(False, "an objection or withdrawal is recorded")
+        return Decision(False, N_("an objection or withdrawal is recorded"))
     if not any(f.written and not f.by_pupil for f in latest.values()):
-        return Decision(False, "no written biometric consent from a parent")
-    return Decision(True, "written biometric consent from a parent")
+        return Decision(False, N_("no written biometric consent from a parent"))
+    return Decision(True, N_("written biometric consent from a parent"))
 
 
 RENEWAL_WINDOW_DAYS = 30  # the renewal list shows grants lapsing within this many days

@@ -24,12 +24,14 @@ from consent.models import (
     ReferenceFace,
     utcnow,
 )
+from consent.wording import N_
 
 GUARDIAN_RELATIONSHIPS = ("parent", "carer", "guardian", "other")
 
 
 class RegisterError(ValueError):
-    """A request the register cannot carry out; the message is fit to show the user."""
+    """A request the register cannot carry out; the message (consent.wording) is fit to show the
+    user, in their language through gatekeeper.web.wording."""
 
 
 def find_pupil(session: Session, school_id: int, upn: str) -> Pupil:
@@ -37,21 +39,21 @@ def find_pupil(session: Session, school_id: int, upn: str) -> Pupil:
         select(Pupil).where(Pupil.school_id == school_id, Pupil.upn == upn.strip().upper())
     )
     if pupil is None:
-        raise RegisterError(f"no pupil with UPN {upn} at this school")
+        raise RegisterError(N_("no pupil with UPN %(upn)s at this school", upn=upn))
     return pupil
 
 
 def get_pupil(session: Session, school_id: int, pupil_id: int) -> Pupil:
     pupil = session.get(Pupil, pupil_id)
     if pupil is None or pupil.school_id != school_id:
-        raise RegisterError("no such pupil at this school")
+        raise RegisterError(N_("no such pupil at this school"))
     return pupil
 
 
 def get_guardian(session: Session, school_id: int, guardian_id: int) -> Guardian:
     guardian = session.get(Guardian, guardian_id)
     if guardian is None or guardian.school_id != school_id:
-        raise RegisterError("no such parent or carer at this school")
+        raise RegisterError(N_("no such parent or carer at this school"))
     return guardian
 
 
@@ -67,11 +69,12 @@ def add_guardian(
     """A parent or carer of the pupil: the person behind consent records and a parent link."""
     name = " ".join(name.split())
     if not name:
-        raise RegisterError("give the parent or carer's name")
+        raise RegisterError(N_("give the parent or carer's name"))
     if relationship not in GUARDIAN_RELATIONSHIPS:
-        raise RegisterError(f"relationship is one of {', '.join(GUARDIAN_RELATIONSHIPS)}")
+        raise RegisterError(N_("relationship is one of %(choices)s",
+                                choices=", ".join(GUARDIAN_RELATIONSHIPS)))
     if guardian_named(session, pupil, name) is not None:
-        raise RegisterError(f"{name} is already recorded for this pupil")
+        raise RegisterError(N_("%(name)s is already recorded for this pupil", name=name))
     guardian = Guardian(school_id=pupil.school_id, pupil_id=pupil.id, name=name[:200],
                         relationship_to_pupil=relationship, email=email.strip()[:254] or None)
     session.add(guardian)
@@ -175,17 +178,19 @@ def new_consent_record(
 ) -> ConsentRecord:
     """A checked consent record, not yet added; grants lapse at the end of the academic year."""
     if purpose not in purposes:
-        raise RegisterError(f"unknown purpose {purpose!r}; expected one of {', '.join(purposes)}")
+        raise RegisterError(N_("unknown purpose %(purpose)r; expected one of %(choices)s",
+                                purpose=purpose, choices=", ".join(purposes)))
     if status not in rules.STATUSES:
-        raise RegisterError(f"unknown status {status!r}; expected granted, refused or withdrawn")
+        raise RegisterError(N_("unknown status %(status)r; expected granted, refused or withdrawn",
+                                status=status))
     today = today or school_today()
     if form_date is not None and form_date > today:
-        raise RegisterError("the form's date is in the future")
+        raise RegisterError(N_("the form's date is in the future"))
     start = effective_from or form_date or today
     if status == "granted" and expires_on is None:
         expires_on = rules.default_expiry(start)
     if expires_on is not None and expires_on < start:
-        raise RegisterError("the expiry date is before the date the consent takes effect")
+        raise RegisterError(N_("the expiry date is before the date the consent takes effect"))
     return ConsentRecord(
         school_id=pupil.school_id,
         pupil_id=pupil.id,
@@ -224,13 +229,11 @@ def add_nopublish(
     ends_on: dt.date | None = None,
 ) -> NoPublishEntry:
     if category not in rules.NOPUBLISH_CATEGORIES:
-        raise RegisterError(
-            f"unknown reason category {category!r}; "
-            f"expected one of {', '.join(rules.NOPUBLISH_CATEGORIES)}"
-        )
+        raise RegisterError(N_("unknown reason category %(category)r; expected one of %(choices)s",
+                               category=category, choices=", ".join(rules.NOPUBLISH_CATEGORIES)))
     starts_on = starts_on or school_today()
     if ends_on is not None and ends_on < starts_on:
-        raise RegisterError("the end date is before the start date")
+        raise RegisterError(N_("the end date is before the start date"))
     entry = NoPublishEntry(
         school_id=pupil.school_id,
         pupil_id=pupil.id,
@@ -248,7 +251,7 @@ def add_nopublish(
 def close_nopublish_entry(entry: NoPublishEntry, *, removed_by: str, reason: str) -> None:
     """Take one entry off the list: it stays as history with who removed it, when and why."""
     if entry.removed_at is not None:
-        raise RegisterError("this entry was already removed")
+        raise RegisterError(N_("this entry was already removed"))
     entry.removed_at, entry.removed_by, entry.removal_reason = utcnow(), removed_by, reason
 
 
@@ -256,7 +259,7 @@ def remove_nopublish(session: Session, pupil: Pupil, *, removed_by: str, reason:
     """Close every open entry of the pupil (kept as history); returns how many were closed."""
     open_entries = [e for e in pupil.nopublish_entries if e.removed_at is None]
     if not open_entries:
-        raise RegisterError(f"pupil {pupil.upn} is not on the no-publish list")
+        raise RegisterError(N_("pupil %(upn)s is not on the no-publish list", upn=pupil.upn))
     for entry in open_entries:
         close_nopublish_entry(entry, removed_by=removed_by, reason=reason)
     return len(open_entries)
@@ -274,7 +277,7 @@ def record_biometric(
     evidence_ref: str = "",
 ) -> BiometricConsent:
     if status not in ("granted", "objected", "withdrawn"):
-        raise RegisterError("biometric consent is granted, objected or withdrawn")
+        raise RegisterError(N_("biometric consent is granted, objected or withdrawn"))
     row = BiometricConsent(
         school_id=pupil.school_id,
         pupil_id=pupil.id,
@@ -358,11 +361,12 @@ def add_reference_face(
     taken_on: dt.date | None = None,
 ) -> ReferenceFace:
     if pupil.left_on is not None:
-        raise RegisterError(f"pupil {pupil.upn} has left the school")
+        raise RegisterError(N_("pupil %(upn)s has left the school", upn=pupil.upn))
     if require_consent:
         decision = biometric_decision(session, pupil)
         if not decision.ok:
-            raise RegisterError(f"cannot enrol {pupil.upn}: {decision.reason}")
+            raise RegisterError(N_("cannot enrol %(upn)s: %(reason)s", upn=pupil.upn,
+                                   reason=decision.reason))
     face = ReferenceFace(
         school_id=pupil.school_id,
         pupil_id=pupil.id,
@@ -397,7 +401,8 @@ def record_leaving(session: Session, pupil: Pupil, on: dt.date) -> int:
     Returns how many reference faces were deleted.
     """
     if pupil.left_on is not None and pupil.left_on <= on:
-        raise RegisterError(f"pupil {pupil.upn} already left on {pupil.left_on:%d/%m/%Y}")
+        raise RegisterError(N_("pupil %(upn)s already left on %(date)s", upn=pupil.upn,
+                               date=pupil.left_on.strftime("%d/%m/%Y")))
     pupil.left_on = on
     return delete_reference_faces(session, pupil)
 
@@ -443,7 +448,7 @@ def renewal_records(
     renewed = []
     for old in expiring:
         if old.pupil_id != pupil.id or old.status != "granted" or old.expires_on is None:
-            raise RegisterError("only a parent's grant with an expiry date can be renewed")
+            raise RegisterError(N_("only a parent's grant with an expiry date can be renewed"))
         renewed.append(new_consent_record(
             pupil, old.purpose, "granted", given_by=old.given_by, recorded_by=recorded_by,
             relationship=old.relationship_to_pupil, guardian_id=old.guardian_id,

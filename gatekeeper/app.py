@@ -41,6 +41,7 @@ from gatekeeper.web import home
 from gatekeeper.web.errors import init_error_pages
 from gatekeeper.web.guard import check_every_blueprint_guarded, may_open
 from gatekeeper.web.security import init_security
+from gatekeeper.web.wording import init_wording
 from gatekeeper.worker import tasks  # noqa: F401  (the tasks and the rescreen listener)
 from gatekeeper.worker.queue import configure_queue
 
@@ -68,6 +69,7 @@ def create_app(test_config: dict | None = None, config_name: str | None = None) 
     csrf.init_app(app)
     warn_if_catalogues_stale(app)
     babel.init_app(app, locale_selector=select_locale)
+    init_wording(app)
     bootstrap.init_app(app)
 
     configure_queue(app, build_app=create_app)

@@ -16,6 +16,8 @@ import numpy as np
 import pillow_heif
 from PIL import Image, ImageCms, ImageFile, ImageOps
 
+from consent.wording import N_
+
 ALLOWED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "HEIF"}
 # Pillow's JPEG opener also yields MPO: these are the openers to try, ALLOWED_FORMATS the results.
 OPENERS = ("JPEG", "PNG", "WEBP", "HEIF")
@@ -69,7 +71,7 @@ def decode(
     if draft_side is not None and draft_side < 1:
         raise ValueError(f"draft_side must be at least 1, not {draft_side}")
     if not data:
-        raise ImageRefused("The file is empty.")
+        raise ImageRefused(N_("The file is empty."))
     try:
         return _decode(data, max_pixels, draft_side)
     except ImageRefused:
@@ -77,10 +79,10 @@ def decode(
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         # The warning arrives as an exception only where warnings are errors; _check_pixels
         # refuses anyway, whatever the process's warning filters say.
-        raise ImageRefused(f"The picture is too large: the most accepted is "
-                           f"{max_pixels / 1e6:.0f} MP. Export it smaller.") from exc
+        raise ImageRefused(N_("The picture is too large: the most accepted is %(max)d MP. Export "
+                              "it smaller.", max=round(max_pixels / 1e6))) from exc
     except Exception as exc:  # noqa: BLE001 - hostile bytes reach many decoder paths; fail closed
-        raise ImageRefused("The file is damaged or incomplete and could not be read.") from exc
+        raise ImageRefused(N_("The file is damaged or incomplete and could not be read.")) from exc
 
 
 def shrink(img: Image.Image, max_side: int) -> Image.Image:
@@ -118,22 +120,24 @@ def _open(data: bytes) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data), formats=OPENERS)
     except Image.UnidentifiedImageError as exc:
-        raise ImageRefused("This is not a photo we accept (JPEG, PNG, WebP or HEIC).") from exc
+        raise ImageRefused(N_("This is not a photo we accept (JPEG, PNG, WebP or HEIC).")) from exc
     if img.format not in ALLOWED_FORMATS:
-        raise ImageRefused(f"{img.format} files are not accepted: use JPEG, PNG, WebP or HEIC.")
+        raise ImageRefused(N_("%(format)s files are not accepted: use JPEG, PNG, WebP or HEIC.",
+                              format=img.format))
     return img
 
 
 def _check_single_frame(img: Image.Image) -> None:
     # An MPO's extra frames are a second lens or a preview; the first frame is the photo.
     if img.format != "MPO" and getattr(img, "n_frames", 1) > 1:
-        raise ImageRefused("Animated or multi-picture files are not accepted.")
+        raise ImageRefused(N_("Animated or multi-picture files are not accepted."))
 
 
 def too_many_pixels(width: int, height: int, max_pixels: int = MAX_PIXELS) -> str:
     """The reason a picture of this size is refused, fit to show a teacher."""
-    return (f"The picture is too large ({width}×{height}, {width * height / 1e6:.0f} MP): the "
-            f"most accepted is {max_pixels / 1e6:.0f} MP. Export it smaller.")
+    return N_("The picture is too large (%(w)d×%(h)d, %(mp)d MP): the most accepted is %(max)d MP. "
+              "Export it smaller.", w=width, h=height, mp=round(width * height / 1e6),
+              max=round(max_pixels / 1e6))
 
 
 def _check_pixels(img: Image.Image, max_pixels: int) -> None:

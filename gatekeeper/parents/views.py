@@ -7,7 +7,7 @@ list. A "no" takes effect at once: posts showing the child are pulled in the sam
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from consent import rules, services
@@ -19,6 +19,8 @@ from gatekeeper.register.forms import today
 from gatekeeper.register.wording import register_globals
 from gatekeeper.web.guard import public_blueprint
 from gatekeeper.worker.tasks import send_takedown_notice_task
+
+WELSH = "cy"
 
 bp = public_blueprint(Blueprint("parents", __name__, url_prefix="/parent"))
 bp.context_processor(register_globals)
@@ -43,6 +45,10 @@ def consent(token: str):
         return refuse(404, _("This link has been replaced by a newer one, or withdrawn. Ask the "
                              "school office for a new one."))
     pupil = db.session.get(Pupil, guardian.pupil_id)
+    if db.session.get(School, pupil.school_id).language == WELSH:
+        # As the link's email was written: Welsh until the parent chooses, whatever the phone's
+        # language (most say English). Any other school's page follows the parent's browser.
+        g.school_id = pupil.school_id
     on = today()
     if pupil.left_on is not None and pupil.left_on <= on:
         return refuse(410, _("%(name)s has left the school: there is nothing to choose.",

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -30,6 +31,10 @@ SEALED_KEY = "secret_sealed"
 SECRET_FIELD = {"webhook": "secret", "wordpress": "app_password"}
 PLAIN_SETTINGS = {"outbox": (), "webhook": ("url",), "wordpress": ("base_url", "username")}
 URL_SETTINGS = ("url", "base_url")
+# Each plain setting as its field is labelled on the accounts page.
+SETTING_LABELS = {"url": _l("Webhook address (https)"),
+                  "base_url": _l("WordPress site address (https)"),
+                  "username": _l("WordPress user name")}
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 TEXT_LIMIT = 2000
 
@@ -63,7 +68,8 @@ def _settings(form: Mapping, adapter: str, old: OfficialAccount | None) -> dict:
     for key in PLAIN_SETTINGS[adapter]:
         value = (form.get(key) or "").strip()
         if not value:
-            raise AccountError(_("Fill in %(field)s for this publisher.", field=key))
+            raise AccountError(_("Fill in %(field)s for this publisher.",
+                                 field=SETTING_LABELS.get(key, key)))
         settings[key] = check_destination(value) if key in URL_SETTINGS else value
     if adapter == "webhook":
         settings["can_delete"] = form.get("can_delete") == "yes"

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from consent.wording import N_
+
 # UK postcode, outward and inward parts (e.g. "SW1A 1AA", "M1 1AE").
 POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b", re.IGNORECASE)
 # A number followed by a street word: "12 Acacia Avenue", "4a High Street".
@@ -45,9 +47,6 @@ ENDINGS = ("", "s", "es")  # plural; a possessive's apostrophe splits it into a 
 MIN_SPACED_LETTERS = 3  # "T h o m p s o n": a run of this many single letters is read as one word
 MIN_TAG_AFFIX = 4  # a surname this long at the start or end of a hashtag blocks (#TeamThompson)
 # A shorter one only warns: "#sportsday" must not block every post of a school with a pupil Day.
-SHORT_TAG_WARNING = "a hashtag may contain a pupil's surname ({name})"
-
-
 @dataclass(frozen=True)
 class CaptionCheck:
     errors: tuple[str, ...]
@@ -170,15 +169,15 @@ def check_caption(caption: str, names: Iterable[tuple[str, str]]) -> CaptionChec
     text = _read(caption)
     for first, last in names:
         if text.has(f"{first} {last}"):
-            errors.append(f"contains a pupil's full name ({first} {last})")
+            errors.append(N_("contains a pupil's full name (%(name)s)", name=first + " " + last))
         elif text.has(last):
-            errors.append(f"contains a pupil's surname ({last})")
+            errors.append(N_("contains a pupil's surname (%(name)s)", name=last))
         elif text.has(first, tag_affix=False):
-            warnings.append(f"contains a first name used by a pupil ({first})")
+            warnings.append(N_("contains a first name used by a pupil (%(name)s)", name=first))
         if text.short_tag(last) and not text.has(last):
-            warnings.append(SHORT_TAG_WARNING.format(name=last))
+            warnings.append(N_("a hashtag may contain a pupil's surname (%(name)s)", name=last))
     if POSTCODE.search(caption):
-        warnings.append("contains what looks like a postcode")
+        warnings.append(N_("contains what looks like a postcode"))
     if HOUSE_NUMBER.search(caption):
-        warnings.append("contains what looks like a house number and street")
+        warnings.append(N_("contains what looks like a house number and street"))
     return CaptionCheck(tuple(dict.fromkeys(errors)), tuple(dict.fromkeys(warnings)))

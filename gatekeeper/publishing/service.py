@@ -43,6 +43,7 @@ from gatekeeper.states import (
     move,
 )
 from gatekeeper.storage import app_storage
+from gatekeeper.web.wording import say
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def release_post(
         raise ReleaseError(" ".join(blockers))
     check = check_caption(caption, register_names(session, photo.school_id))
     if not check.ok:
-        raise ReleaseError(_("Caption refused: %(why)s.", why="; ".join(check.errors)))
+        raise ReleaseError(_("Caption refused: %(why)s.", why="; ".join(map(say, check.errors))))
     shown = found.pupils
     take_for_release(session, photo)
     post = Post(

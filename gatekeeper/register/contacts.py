@@ -11,6 +11,7 @@ from consent.importer import ImportRefused
 from gatekeeper.extensions import db
 from gatekeeper.register import actions
 from gatekeeper.register.views import bp
+from gatekeeper.web.wording import say
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 
@@ -30,12 +31,12 @@ def import_contacts():
                                        apply=not check_only, actor=current_user)
     except ImportRefused as error:
         db.session.rollback()
-        flash(str(error), "danger")
+        flash(say(error), "danger")
         return redirect(url_for("register.import_contacts"))
     if plan.errors or check_only:
         db.session.rollback()
         return render_template("register/contacts.html", plan=plan, checked=check_only,
                                title=_("Import guardians"))
     db.session.commit()
-    flash(_("Guardians imported: %(summary)s", summary=plan.summary()), "success")
+    flash(_("Guardians imported: %(summary)s", summary=say(plan.summary())), "success")
     return redirect(url_for("register.import_contacts"))

@@ -44,6 +44,7 @@ from gatekeeper.web.commits import commit_or_flash
 from gatekeeper.web.guard import guard_blueprint
 from gatekeeper.web.previews import posted_image_response
 from gatekeeper.web.rows import school_row
+from gatekeeper.web.wording import say
 
 bp = guard_blueprint(Blueprint("register", __name__, url_prefix="/register"),
                      "admin", "dsl", "head")
@@ -333,6 +334,7 @@ def import_page(form):
                            history=history, now=now, grace_days=grace_days, leaver_limit=limit,
                            deadline=lambda batch: importer.undo_deadline(batch, grace_days),
                            undoable_id=newest.id if undoable else None,
+                           batch_summary=importer.batch_summary,
                            may_undo="admin" in g.roles)
 
 
@@ -352,7 +354,7 @@ def import_upload():
         plan = check_export(data, partial=form.partial.data, apply=False)
     except ImportRefused as error:
         db.session.rollback()
-        flash(str(error), "danger")
+        flash(say(error), "danger")
         return import_page(form)
     keep_refusal_audit(plan)
     token = secrets.token_hex(16)
@@ -391,7 +393,7 @@ def import_apply():
         return preview(plan, "" if plan.errors else token, partial)
     db.session.commit()
     path.unlink(missing_ok=True)
-    flash(_("Imported: %(summary)s", summary=plan.summary()), "success")
+    flash(_("Imported: %(summary)s", summary=say(plan.summary())), "success")
     return redirect(url_for("register.index"))
 
 

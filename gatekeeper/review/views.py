@@ -31,6 +31,7 @@ from gatekeeper.web.guard import guard_blueprint
 from gatekeeper.web.previews import image_response, thumbnail_response
 from gatekeeper.web.rows import school_row
 from gatekeeper.web.security import queue_errors
+from gatekeeper.web.wording import say
 from gatekeeper.worker.tasks import prepare_review_copy_task, publish_post_task
 
 bp = guard_blueprint(Blueprint("review", __name__, url_prefix="/review"), "media_lead")
@@ -304,7 +305,8 @@ def reject(photo_id: int):
 def caption_check():
     check = check_caption(request.form.get("caption", "")[:MAX_CAPTION],
                           register_names(db.session, g.school_id))
-    return jsonify(ok=check.ok, errors=list(check.errors), warnings=list(check.warnings))
+    return jsonify(ok=check.ok, errors=[say(e) for e in check.errors],
+                   warnings=[say(w) for w in check.warnings])
 
 
 def parse_schedule(value: str | None) -> dt.datetime | None:

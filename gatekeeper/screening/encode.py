@@ -12,6 +12,7 @@ from functools import cache
 import numpy as np
 from PIL import Image, ImageFile
 
+from consent.wording import N_
 from gatekeeper.screening import thresholds as t
 from gatekeeper.screening.detect import as_image
 
@@ -75,9 +76,9 @@ def encodable(pixels: Pixels, box: Box, min_px: int, min_sharpness: float) -> st
     """Why the face in `box` cannot be encoded reliably, or None when it can."""
     height = box[2] - box[0]
     if height < min_px:
-        return f"face too small ({height} px; at least {min_px} px)"
+        return N_("face too small (%(px)d px; at least %(min)d px)", px=height, min=min_px)
     if face_sharpness(pixels, box) < min_sharpness:
-        return "too blurred"
+        return N_("too blurred")
     return None
 
 

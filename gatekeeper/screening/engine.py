@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from PIL import Image
 
+from consent.wording import N_
 from gatekeeper.imaging.decode import decode_upright
 from gatekeeper.screening import thresholds as t
 from gatekeeper.screening.detect import Detection, as_image, find_faces
@@ -125,10 +126,10 @@ def reference_vectors_of_array(pixels: np.ndarray | Image.Image) -> FaceVectors:
     image = as_image(pixels)
     faces = _faces(image, reference=True)
     if not faces:
-        raise ReferenceRefused("no face found")
+        raise ReferenceRefused(N_("no face found"))
     if len(faces) > 1:
         raise ReferenceRefused(
-            f"{len(faces)} faces found: a reference photo must show only the pupil"
+            N_("%(n)d faces found: a reference photo must show only the pupil", n=len(faces))
         )
     [face] = faces
     reason = encodable(image, tuple(face.box.as_list()), t.MIN_REFERENCE_FACE_PX,

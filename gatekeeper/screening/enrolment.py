@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from consent import services
 from consent.clock import school_today
 from consent.models import Pupil, ReferenceFace
+from consent.wording import N_, message_of
 from gatekeeper.compliance import audit
 from gatekeeper.compliance.crypto import app_cipher, seal_encoding, seal_optional
 from gatekeeper.imaging.dates import taken_on as exif_date
@@ -53,10 +54,11 @@ def enrol_pupil(session: Session, school_id: int, upn: str, photos: list[Path], 
     were taken (default: each photo's own EXIF date, else today)."""
 
     if not 1 <= len(photos) <= MAX_REFERENCE_PHOTOS:
-        raise EnrolmentError(f"give 1 to {MAX_REFERENCE_PHOTOS} reference photos")
+        raise EnrolmentError(N_("give 1 to %(n)d reference photos", n=MAX_REFERENCE_PHOTOS))
     today = school_today()
     if taken is not None and taken > today:
-        raise EnrolmentError(f"the photos cannot have been taken after today ({today:%d/%m/%Y})")
+        raise EnrolmentError(N_("the photos cannot have been taken after today (%(date)s)",
+                                date=today.strftime("%d/%m/%Y")))
     pupil = services.find_pupil(session, school_id, upn)
     cipher = app_cipher()
     sealed = []
@@ -65,7 +67,8 @@ def enrol_pupil(session: Session, school_id: int, upn: str, photos: list[Path], 
         try:
             vectors = reference_vectors(data)
         except (ReferenceRefused, ImageRefused) as refused:
-            raise EnrolmentError(f"{path.name}: {refused}") from None
+            raise EnrolmentError(N_("%(file)s: %(reason)s", file=path.name,
+                                    reason=message_of(refused))) from None
         sealed.append((seal_encoding(cipher, vectors.encoding),
                        seal_optional(cipher, vectors.embedding), cipher.encrypt(data),
                        taken or plausible_date(exif_date(data), today)))

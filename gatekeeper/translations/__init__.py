@@ -8,10 +8,39 @@ import os
 import tempfile
 from pathlib import Path
 
+from babel.messages.catalog import Catalog, Message
 from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
+from babel.messages.pofile import PoFileParser
 
 HERE = Path(__file__).resolve().parent
+CATALOGUE_MODE = 0o644  # readable by the app's user when another user installed it (mkstemp: 0600)
+
+
+def translated(string: str | tuple | list) -> bool:
+    """True when a msgstr (or every plural form of it) has been filled in."""
+    return all(string) if isinstance(string, tuple | list) else bool(string)
+
+
+class AppendedCatalogue(Catalog):
+    """A catalogue in which a later translated copy of a msgid replaces the earlier entry's text.
+
+    Each piece of work appends its translations in a block at the end of the .po, also for a msgid
+    that is already there with an empty msgstr, so a msgid may appear twice until the file is
+    tidied; Babel's own reader keeps the first copy, which would hide the translation."""
+
+    def __setitem__(self, id, message: Message) -> None:
+        current = self.get(id, message.context) if id else None
+        super().__setitem__(id, message)
+        if current is not None and translated(message.string):
+            current.string = message.string
+
+
+def read_catalogue(po: Path) -> Catalog:
+    """A .po file as a catalogue, each msgid with its last translation."""
+    catalogue = AppendedCatalogue()
+    with po.open("rb") as source:
+        PoFileParser(catalogue).parse(source)
+    return catalogue
 
 
 def stale_catalogues(root: Path = HERE) -> list[Path]:
@@ -25,12 +54,12 @@ def compile_catalogues(root: Path = HERE) -> list[Path]:
 
     done = []
     for po in stale_catalogues(root):
-        with po.open("rb") as source:
-            catalog = read_po(source)
+        catalog = read_catalogue(po)
         fd, tmp = tempfile.mkstemp(dir=po.parent, prefix=".mo-")
         try:
             with os.fdopen(fd, "wb") as out:
                 write_mo(out, catalog)
+            os.chmod(tmp, CATALOGUE_MODE)
             os.replace(tmp, po.with_suffix(".mo"))
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -38,6 +38,7 @@ from gatekeeper.people.roles import ROLE_LABELS
 from gatekeeper.storage import app_storage
 from gatekeeper.web.commits import commit_or_flash
 from gatekeeper.web.guard import guard_blueprint
+from gatekeeper.web.wording import say
 from gatekeeper.worker.tasks import send_invitation_task
 
 bp = guard_blueprint(Blueprint("trust", __name__, url_prefix="/trust"), "trust_admin")
@@ -135,7 +136,7 @@ def subject_access():
                          request.form.get("upn", "")[:20].strip(), target, actor=current_user.email)
         except RegisterError as error:
             db.session.rollback()
-            flash(str(error), "danger")
+            flash(say(error), "danger")
             return redirect(url_for("dpo.audit_trail"))
         export = io.BytesIO(target.read_bytes())  # nothing of it stays on disk
     return send_file(export, mimetype="application/zip", as_attachment=True,

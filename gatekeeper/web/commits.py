@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from flask import flash
 
 from gatekeeper.extensions import db
+from gatekeeper.web.wording import say
 
 
 class Outcome:
@@ -24,15 +25,16 @@ class Outcome:
 def commit_or_flash(success: str | None, *, errors: tuple[type[Exception], ...],
                     category: str = "success") -> Iterator[Outcome]:
     """Run the block and commit, then flash `success` (if any) in `category`. On one of `errors`,
-    raised by the block or the commit, roll back, flash the error as "danger" and carry on after the
-    block; the outcome is then false. Any other exception passes through."""
+    raised by the block or the commit, roll back, flash the error (in the reader's language) as
+    "danger" and carry on after the block; the outcome is then false. Any other exception passes
+    through."""
     outcome = Outcome()
     try:
         yield outcome
         db.session.commit()
     except errors as error:
         db.session.rollback()
-        flash(str(error), "danger")
+        flash(say(error), "danger")
         return
     outcome.ok = True
     if success:

@@ -1,18 +1,41 @@
-"""English and Welsh: the catalogues compile, and the staff upload screens, sign-in and layout
-are in Welsh when the user asks for it."""
+"""English and Welsh: the catalogues compile, every text of every template and product module has
+its Welsh (the same placeholders), and the staff upload screens, sign-in and layout are in Welsh
+when the user asks for it."""
 
 import os
+import re
 
 from babel.messages.extract import extract_from_dir
-from babel.messages.pofile import read_po
+from babel.messages.frontend import parse_mapping_cfg
 
-from gatekeeper.translations import HERE, compile_catalogues, stale_catalogues
+from gatekeeper.translations import (
+    HERE,
+    compile_catalogues,
+    read_catalogue,
+    stale_catalogues,
+    translated,
+)
 from tests.conftest import ROOT, _app
 
-WELSH_SCOPE = ("templates/uploads/", "templates/auth/", "templates/base.html",
-               "gatekeeper/uploads/", "gatekeeper/auth/")
 METHOD_MAP = [("gatekeeper/**.py", "python"), ("templates/**.html", "jinja2")]
 KEYWORDS = {"_": None, "gettext": None, "_l": None, "lazy_gettext": None}
+PLACEHOLDER = re.compile(r"%\((\w+)\)[sdr]")
+
+
+def extracted() -> dict[str, str]:
+    """Every msgid of the product, as babel.cfg extracts it (every template, every module of
+    gatekeeper/ and consent/), with the file and line that first uses it."""
+    with (ROOT / "babel.cfg").open() as cfg:
+        method_map, options_map = parse_mapping_cfg(cfg)
+    found: dict[str, str] = {}
+    for filename, line, message, _comments, _context in extract_from_dir(
+            str(ROOT), method_map, options_map):
+        found.setdefault(message if isinstance(message, str) else message[0], f"{filename}:{line}")
+    return found
+
+
+def welsh_catalogue():
+    return read_catalogue(HERE / "cy" / "LC_MESSAGES" / "messages.po")
 
 
 def test_catalogues_compile_and_are_fresh(app):
@@ -35,17 +58,29 @@ def test_starting_the_app_never_compiles_the_catalogues(caplog, tmp_path):
     assert "make catalogues" in caplog.text and str(welsh) in caplog.text
 
 
-def test_every_upload_sign_in_and_layout_text_has_a_welsh_translation():
-    with (HERE / "cy" / "LC_MESSAGES" / "messages.po").open("rb") as po:
-        welsh = {m.id: m.string for m in read_po(po) if m.id}
-    in_scope = {
-        message for filename, _line, message, _comments, _context
-        in extract_from_dir(str(ROOT), METHOD_MAP, keywords=KEYWORDS)
-        if filename.startswith(WELSH_SCOPE)
-    }
-    assert len(in_scope) > 40
-    untranslated = sorted(m for m in in_scope if not welsh.get(m))
+def test_every_template_and_module_text_has_a_welsh_translation():
+    found = extracted()
+    folders = {where.split("/")[0] for where in found.values()}
+    assert folders == {"templates", "gatekeeper", "consent"} and len(found) > 800
+    welsh = {m.id if isinstance(m.id, str) else m.id[0]: m.string for m in welsh_catalogue()}
+    untranslated = sorted(f"{where}: {msgid}" for msgid, where in found.items()
+                          if not translated(welsh.get(msgid, "")))
     assert untranslated == []
+
+
+def test_every_welsh_translation_keeps_the_placeholders_of_its_english():
+    """A placeholder lost, added or misspelt would fail the page that says the message."""
+    wrong = []
+    for message in welsh_catalogue():
+        if not message.id or not translated(message.string):
+            continue
+        plural = not isinstance(message.id, str)
+        english = set(PLACEHOLDER.findall(message.id[1] if plural else message.id))
+        for form in message.string if plural else [message.string]:
+            welsh = set(PLACEHOLDER.findall(form))
+            if welsh - english or (not plural and welsh != english):  # one form may omit %(n)d
+                wrong.append(f"{message.id} -> {form}")
+    assert wrong == []
 
 
 def test_sign_in_page_in_welsh_by_browser_language(app, school):

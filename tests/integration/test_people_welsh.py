@@ -2,9 +2,8 @@
 translation, and a Welsh school's invitation opens in Welsh."""
 
 from babel.messages.extract import extract_from_dir
-from babel.messages.pofile import read_po
 
-from gatekeeper.translations import HERE
+from gatekeeper.translations import HERE, read_catalogue
 from tests.conftest import ROOT
 from tests.integration.test_i18n import KEYWORDS, METHOD_MAP
 from tests.support.fixtures import invitation_path
@@ -21,8 +20,8 @@ PEOPLE_SCOPE = ("gatekeeper/people/", "gatekeeper/head/people.py", "templates/we
 
 
 def test_every_people_screen_text_has_a_welsh_translation():
-    with (HERE / "cy" / "LC_MESSAGES" / "messages.po").open("rb") as po:
-        welsh = {m.id: m.string for m in read_po(po) if m.id}
+    welsh = {m.id: m.string for m in read_catalogue(HERE / "cy" / "LC_MESSAGES" / "messages.po")
+             if m.id}
     in_scope = {message for filename, _line, message, _c, _x
                 in extract_from_dir(str(ROOT), METHOD_MAP, keywords=KEYWORDS)
                 if filename.startswith(PEOPLE_SCOPE)}

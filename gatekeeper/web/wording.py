@@ -1,0 +1,32 @@
+"""Messages made without Flask in the reader's language: the register's errors and reasons, the
+importer's problems, the image and reference-face checks keep each message as an English template
+with its values (consent/wording.py); flashes, JSON answers and pages translate them here."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_babel import gettext
+
+from consent.wording import Message, message_of
+
+
+def say(text: object) -> str:
+    """A message, or an error raised with one, in the reader's language; other text as it is."""
+    if isinstance(text, BaseException):
+        text = message_of(text)
+    if not isinstance(text, Message):
+        return str(text)
+    values = {key: say(value) if isinstance(value, Message) else value
+              for key, value in text.values.items()}
+    return gettext(text.template, **values)
+
+
+def said_in_templates(value: object) -> object:
+    """Jinja's finalize: a message a page shows is said in the reader's language, like `_()`."""
+    return say(value) if isinstance(value, Message) else value
+
+
+def init_wording(app: Flask) -> None:
+    """Pages show the register's messages translated (before any template is compiled)."""
+    app.jinja_env.finalize = said_in_templates
+    app.jinja_env.globals["say"] = say  # for a message put into a translated sentence

@@ -1,0 +1,64 @@
+"""The register's messages: English for the command line, word for word, and the template with
+its values kept for the web to say them in the reader's language."""
+
+import datetime as dt
+
+import pytest
+
+from consent import rules
+from consent.importer import IMPORT_SUMMARY, ImportRefused, RowError, read_export, upn_problem
+from consent.wording import N_, Message, joined, reread
+
+TODAY = dt.date(2026, 12, 6)
+
+
+def test_a_message_is_its_english_and_keeps_template_and_values():
+    message = N_("no pupil with UPN %(upn)s at this school", upn="A123")
+    assert message == "no pupil with UPN A123 at this school"
+    assert str(message) == "no pupil with UPN A123 at this school" and type(str(message)) is str
+    assert (message.template, message.values) == ("no pupil with UPN %(upn)s at this school",
+                                                  {"upn": "A123"})
+    assert N_("50% of the roll") == "50% of the roll"  # no values: the template is not formatted
+
+
+def test_problems_joined_stay_separate_messages():
+    problems = joined([N_("UPN missing"), N_("%(field)s missing", field=N_("first name"))])
+    assert problems == "UPN missing; first name missing"
+    assert [type(v) for v in problems.values.values()] == [Message, Message]
+
+
+def test_a_row_error_prints_as_before_and_reads_as_a_message():
+    error = RowError(4, N_("UPN missing"))
+    assert str(error) == "row 4: UPN missing"
+    assert error.text == "row 4: UPN missing" and error.text.values == {"row": 4,
+                                                                       "problem": "UPN missing"}
+
+
+def test_the_importer_says_each_problem_as_a_message_in_the_old_english():
+    parsed = read_export(b"upn,first_name,last_name,date_of_birth,year_group\n"
+                         b"bad,,Jones,31/02/2015,Year 20\n", rules.DEFAULT_PURPOSES, TODAY)
+    [error] = parsed.errors
+    assert str(error) == ("row 2: UPN BAD is not 13 characters long; first name missing; date of "
+                          "birth '31/02/2015' is not a date (use YYYY-MM-DD or DD/MM/YYYY); year "
+                          "group 'Year 20' is not one of N1, N2, R, 1-14")
+    assert isinstance(upn_problem("bad"), Message)
+    with pytest.raises(ImportRefused) as refused:
+        read_export(b"", rules.DEFAULT_PURPOSES, TODAY)
+    assert isinstance(refused.value.args[0], Message)
+
+
+def test_a_decision_gives_its_reason_as_a_message():
+    decision = rules.decide(rules.PupilFacts(pupil_id=1), "website", TODAY)
+    assert decision.reason == "no consent recorded" and isinstance(decision.reason, Message)
+
+
+def test_stored_english_is_read_back_as_the_message_that_made_it():
+    summary = N_(IMPORT_SUMMARY, rows=12, new=2, updated=1, unchanged=9, rejoining=0, leaving=1,
+                 consents=3, biometrics=0)
+    again = reread(str(summary), IMPORT_SUMMARY)
+    assert isinstance(again, Message) and again.values == summary.values
+    twice = N_("import %(later)d was applied after import %(id)d: undo import %(later)d first")
+    assert reread("import 7 was applied after import 5: undo import 7 first", twice).values == {
+        "later": 7, "id": 5}
+    assert type(reread("import 7 was applied after import 5: undo import 8 first", twice)) is str
+    assert type(reread("typed by a person (with 50% and %(x)s in it)", IMPORT_SUMMARY)) is str
