@@ -114,7 +114,8 @@ bench-takedown: install
 SCREENSHOTS := staff-upload-verdicts staff-upload-phone-welsh staff-upload-delete review-queue-event \
 	review-face-groups review-photo-faces review-release-form review-release-refused \
 	review-batch-preview queue-takedown-task queue-phone head-dashboard head-dashboard-sample dsl-blocked-photos \
-	dsl-nopublish-by-name register-matrix error-not-for-your-role
+	dsl-nopublish-by-name register-matrix error-not-for-your-role dsl-check-blocked-face \
+	register-reference-faces register-club-members review-clip second-factor-enrol
 screenshots: install catalogues
 	$(PY) -m pytest -p no:cacheprovider -q -n 0 tests/browser --deselect tests/browser/test_sports_day.py
 	for name in $(SCREENSHOTS); do cp test-output/screenshots/$$name.png docs/screenshots/; done

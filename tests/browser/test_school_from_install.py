@@ -19,7 +19,13 @@ from sqlalchemy import select
 
 from consent.clock import school_today
 from gatekeeper.ops.setup import demo_upn
-from tests.browser.conftest import PHONE, enrol_shown_secret
+from tests.browser.conftest import (
+    IPAD_PORTRAIT,
+    PHONE,
+    enrol_shown_secret,
+    screenshot,
+    wait_until_styled,
+)
 from tests.support.smtp import Inbox, free_port, text_of
 
 pytestmark = pytest.mark.browser
@@ -109,6 +115,10 @@ def test_a_school_from_install_to_first_post(app, live_app, page_at, inbox, face
         proposal = db.session.scalar(select(RoleProposal.id))
     run("user", "confirm-role", str(proposal))  # the new school's only head proposed it
     accept(media, link_path(text_of(message_to(inbox, "media@prawf.test", 2))), "Ms Media")
+    media.set_viewport_size(IPAD_PORTRAIT)  # the enrolment page as a media lead's iPad shows it
+    wait_until_styled(media)
+    screenshot(media, "second-factor-enrol")
+    media.set_viewport_size(DESKTOP)
     enrol_shown_secret(media)
     from tests.browser.conftest import sign_in
 
