@@ -88,6 +88,18 @@ class Browser:
             self.refresh_token("/auth/login")
         return response
 
+    def tab(self) -> "Browser":
+        """Another tab of this signed-in browser: a client carrying the same session cookie (the
+        same person on the same device, so the session's binding to the browser still holds)."""
+        app = self.client.application
+        name = app.config["SESSION_COOKIE_NAME"]
+        cookie = self.client.get_cookie(name)
+        assert cookie is not None, "not signed in"
+        other = Browser(app.test_client())
+        other.client.set_cookie(name, cookie.value)
+        other.token = self.token
+        return other
+
     def answer_code(self, code: str):
         self.refresh_token("/auth/code")
         return self.client.post("/auth/code", data={"code": code, "csrf_token": self.token})
