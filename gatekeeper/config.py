@@ -106,6 +106,8 @@ class ProductionConfig(Config):
 
 class TestConfig(Config):
     TESTING = True
+    # A lighter scrypt for the suite's sign-ins (production keeps people.auth.PASSWORD_HASH_METHOD).
+    PASSWORD_HASH_METHOD = "scrypt:2048:8:1"
     HUEY_IMMEDIATE = True
     SESSION_COOKIE_SECURE = False
     REMEMBER_COOKIE_SECURE = False

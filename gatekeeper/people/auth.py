@@ -4,6 +4,7 @@ reveal which accounts exist, audit of every attempt."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import uuid
@@ -33,13 +34,25 @@ MAX_DELAY = dt.timedelta(minutes=5)
 KNOWN_ADDRESS_DAYS = 30
 PENDING, FAILED, REFUSED, OK, CLEARED = "pending", "failed", "refused", "ok", "cleared"
 COUNTED = (PENDING, FAILED, REFUSED)  # an attempt still being checked counts as a failure
-# Checked against when the email is unknown or the attempt is refused, so every answer costs
-# the same hash and takes the same time.
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
+# scrypt with werkzeug's default cost (N=2^15, r=8, p=1: about 0.1 s and 32 MB a check). The test
+# configuration lowers it (PASSWORD_HASH_METHOD) so the suite's thousands of sign-ins do not spend
+# minutes hashing; a stored hash carries its own cost, so checking is the same code either way.
+PASSWORD_HASH_METHOD = "scrypt:32768:8:1"
+
+
+def hash_method() -> str:
+    return current_app.config.get("PASSWORD_HASH_METHOD", PASSWORD_HASH_METHOD)
 
 
 def hash_password(password: str) -> str:
-    return generate_password_hash(password)  # scrypt, salted
+    return generate_password_hash(password, method=hash_method())  # salted
+
+
+@functools.cache
+def dummy_hash(method: str) -> str:
+    """Checked against when the email is unknown or the attempt is refused, so every answer costs
+    the same hash and takes the same time."""
+    return generate_password_hash("not-a-real-password", method=method)
 
 
 def account_key(email: str) -> str:
@@ -53,10 +66,11 @@ def authenticate(session: Session, email: str, password: str, address: str):
     wrong, nor whether the account exists). Every path runs one password hash."""
     key, address = account_key(email), address[:64]
     user = session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
-    stored = (user.password_hash, user.active) if user is not None else (_DUMMY_HASH, False)
+    dummy = dummy_hash(hash_method())
+    stored = (user.password_hash, user.active) if user is not None else (dummy, False)
     attempt_id, refusal = begin_attempt(session, key, address)
     # No connection is held while the slow hash runs (begin_attempt ended its transaction).
-    password_ok = check_password_hash(_DUMMY_HASH if refusal else stored[0], password)
+    password_ok = check_password_hash(dummy if refusal else stored[0], password)
     genuine = user is not None and not refusal and stored[1]
     detail = {"address": address, "email_hash": key[:16]}
     if refusal:
