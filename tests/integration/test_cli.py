@@ -79,6 +79,7 @@ def test_screen_json_follows_the_contract(run, demo, faces_dir):
     assert kit_rose["verdict"] == "blocked"
 
 
+@pytest.mark.once
 def test_screen_refuses_bad_input_with_one_line(run, demo, tmp_path):
     fake = tmp_path / "notes.jpg"
     fake.write_text("not a photo")
@@ -86,6 +87,7 @@ def test_screen_refuses_bad_input_with_one_line(run, demo, tmp_path):
     assert "unknown purpose" in one_error_line(run("screen", str(fake), "--purpose", "billboards"))
 
 
+@pytest.mark.once
 def test_strip_writes_a_clean_jpeg_or_nothing(run, faces_dir, tmp_path):
     out = tmp_path / "clean.jpg"
     result = run("strip", str(faces_dir / "events" / "alex_lacamoire_stage.jpg"), str(out))
@@ -124,6 +126,7 @@ def test_consent_and_nopublish_commands(run, demo):
     assert "not on the no-publish list" in one_error_line(run("nopublish", "remove", upn))
 
 
+@pytest.mark.once
 def test_eval_reports_zero_leaks_on_the_shared_faces(run, faces_dir, tmp_path):
     labels = tmp_path / "labels.json"
     labels.write_text(json.dumps({

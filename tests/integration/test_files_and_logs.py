@@ -47,6 +47,7 @@ def loose(instance: Path) -> list[str]:
     return found
 
 
+@pytest.mark.once
 def test_the_instance_is_owner_only_under_a_permissive_umask(instance_env):
     instance, env = instance_env
     assert run(["init"], env).returncode == 0
@@ -63,6 +64,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.once
 def test_the_web_servers_access_log_names_links_by_id_not_token(instance_env, tmp_path):
     instance, env = instance_env
     assert run(["init"], env).returncode == 0

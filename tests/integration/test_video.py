@@ -161,6 +161,7 @@ def test_a_protected_pupil_on_screen_for_a_second_blocks_the_clip(app, pupils, h
         assert ON_SCREEN[0] - 0.05 <= track.seen_from and track.seen_until <= ON_SCREEN[1] + 0.05
 
 
+@pytest.mark.once
 def test_a_blurred_face_is_pixelated_in_every_picture_posted(app, pupils, heads, uploader,
                                                              login_as, tmp_path):
     path, picture, box = clip_of(tmp_path, heads, "alex_lacamoire")
@@ -228,6 +229,7 @@ def sound_seconds(path: Path) -> float | None:
         return float(stream.duration * stream.time_base)
 
 
+@pytest.mark.once
 def test_strip_keeps_sound_turns_pixels_and_leaves_no_metadata(run_cli, tmp_path):
     """An iPad's portrait HEVC clip: stored on its side with a turn in its track header, GPS,
     make, model, dates, title and chapters; the sanitised MP4 is upright by pixel, carries none."""
@@ -381,6 +383,7 @@ def hostile_clips(tmp_path: Path) -> dict[str, tuple[bytes, str]]:
     }
 
 
+@pytest.mark.once
 def test_hostile_clips_are_refused_with_one_line_and_leave_nothing(app, school, uploader,
                                                                     tmp_path):
     staff, event_id = uploader
@@ -398,6 +401,7 @@ def test_hostile_clips_are_refused_with_one_line_and_leave_nothing(app, school, 
     assert not originals.exists() or list(originals.iterdir()) == []
 
 
+@pytest.mark.once
 def test_screen_json_gives_each_track_with_its_boxes_and_times(run_cli, pupils, heads, tmp_path):
     path, _picture, _box = clip_of(tmp_path, heads, "rose_leslie", name="race.mp4")
     result = run_cli("screen", str(path), "--purpose", "social_media", "--json")
