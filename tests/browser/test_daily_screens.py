@@ -139,6 +139,7 @@ def test_the_dsl_protects_a_child_by_name(live_app, page_at, school):
     expect(page.locator("#pupil_id option")).to_have_count(3)  # two found, and "the one found"
     page.get_by_role("button", name="Protect this pupil").click()
     expect(page.get_by_text("2 pupils match “Cara”: choose one.")).to_be_visible()
+    page.wait_for_load_state("load")  # the search listens once the page's script has run
     page.get_by_label("Pupil: name or UPN").fill("Cara Williams")
     expect(page.get_by_label("Choose the pupil")).to_have_value(
         page.locator("#pupil_id option", has_text="Williams").get_attribute("value"))

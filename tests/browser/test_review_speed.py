@@ -82,6 +82,7 @@ def test_groups_named_once_show_on_every_photo(live_app, page_at, day):
 
     rose = group_of(page, day["faces"]["rose"])
     expect(rose.locator("input[name=face_id]")).to_have_count(4)
+    page.wait_for_load_state("load")  # the search listens once the page's script has run
     rose.get_by_label("Find the pupil").fill("Rose")
     expect(rose.get_by_label("Pupil", exact=True)).to_have_value(str(day["rose"]))
     rose.get_by_role("button", name="These are this pupil").click()
@@ -90,6 +91,7 @@ def test_groups_named_once_show_on_every_photo(live_app, page_at, day):
     group_of(page, day["faces"]["obama"]).focus()
     page.keyboard.press("2")  # not pupils
     page.get_by_text("4 face(s) marked as not pupils.").wait_for()
+    page.wait_for_load_state("load")
 
     alex = group_of(page, day["faces"]["alex"])
     alex.get_by_label("Find the pupil").fill("Lacamoire")
