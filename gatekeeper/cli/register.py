@@ -36,6 +36,18 @@ def pupils() -> None:
     """Pupils from the MIS."""
 
 
+def report_plan(plan, file: str) -> None:
+    """Print each error of an import's plan and refuse it whole if there is any (rolled back,
+    nothing imported); else print what it changes, a line each."""
+    for error in plan.errors:
+        click.echo(str(error))
+    if plan.errors:
+        db.session.rollback()
+        raise CommandError(f"{len(plan.errors)} problem(s) in {file}; nothing was imported")
+    for line in plan.lines():
+        click.echo(line)
+
+
 @pupils.command("import")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Check and report; change nothing.")
@@ -61,13 +73,7 @@ def pupils_import(file: str, dry_run: bool, partial: bool, confirm_leavers: int 
     except (OSError, ImportRefused) as error:
         db.session.rollback()
         raise CommandError(f"{file}: {error}") from None
-    for error in plan.errors:
-        click.echo(str(error))
-    if plan.errors:
-        db.session.rollback()
-        raise CommandError(f"{len(plan.errors)} problem(s) in {file}; nothing was imported")
-    for line in plan.lines():
-        click.echo(line)
+    report_plan(plan, file)
     if plan.refused:
         db.session.commit()  # only the refusal's audit event (none in a dry run)
         would = "would be refused" if dry_run else "refused"
@@ -98,13 +104,7 @@ def pupils_import_contacts(file: str, dry_run: bool, school_id: int | None) -> N
     except (OSError, ImportRefused) as error:
         db.session.rollback()
         raise CommandError(f"{file}: {error}") from None
-    for error in plan.errors:
-        click.echo(str(error))
-    if plan.errors:
-        db.session.rollback()
-        raise CommandError(f"{len(plan.errors)} problem(s) in {file}; nothing was imported")
-    for line in plan.lines():
-        click.echo(line)
+    report_plan(plan, file)
     if dry_run:
         db.session.rollback()
         click.echo(f"dry run, nothing changed: {plan.summary()}")
