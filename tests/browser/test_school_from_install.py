@@ -26,7 +26,7 @@ from tests.browser.conftest import (
     screenshot,
     wait_until_styled,
 )
-from tests.support.smtp import Inbox, free_port, text_of
+from tests.support.smtp import Inbox, smtp_server, text_of
 
 pytestmark = pytest.mark.browser
 
@@ -46,15 +46,10 @@ LINK = re.compile(r"https?://\S+/(?:welcome|parent)/\S+")
 
 @pytest.fixture
 def inbox(app):
-    from aiosmtpd.controller import Controller
-
-    handler, port = Inbox(), free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    app.config["MAIL_URL"] = f"smtp://127.0.0.1:{port}"
-    app.config["MAIL_FROM"] = "office@prawf.test"
-    yield handler
-    controller.stop()
+    with smtp_server() as (handler, port):
+        app.config["MAIL_URL"] = f"smtp://127.0.0.1:{port}"
+        app.config["MAIL_FROM"] = "office@prawf.test"
+        yield handler
 
 
 def command(app):

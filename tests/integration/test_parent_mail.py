@@ -18,22 +18,17 @@ from consent.models import Guardian, Pupil, School
 from gatekeeper.models import AuditEvent, OfficialAccount, Photo, Post, Takedown
 from gatekeeper.states import PostState, TakedownState
 from tests.support.fixtures import Browser, add_pupil
-from tests.support.smtp import Inbox, free_port, html_of, text_of
+from tests.support.smtp import html_of, smtp_server, text_of
 
 LINK = re.compile(r"https?://\S+/parent/\S+")
 
 
 @pytest.fixture
 def inbox(app):
-    from aiosmtpd.controller import Controller
-
-    handler, port = Inbox(), free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    app.config["MAIL_URL"] = f"smtp://127.0.0.1:{port}"
-    app.config["MAIL_FROM"] = "office@testschool.test"
-    yield handler
-    controller.stop()
+    with smtp_server() as (handler, port):
+        app.config["MAIL_URL"] = f"smtp://127.0.0.1:{port}"
+        app.config["MAIL_FROM"] = "office@testschool.test"
+        yield handler
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from consent.models import School
 from gatekeeper.models import AuditEvent, User
 from tests.support.fixtures import PASSWORD, Browser
-from tests.support.smtp import Inbox, free_port, html_of, text_of
+from tests.support.smtp import free_port, html_of, smtp_server, text_of
 
 LINK = re.compile(r"https?://\S+/welcome/\S+")
 NEW = "a freshly chosen password"
@@ -21,15 +21,10 @@ NEW = "a freshly chosen password"
 
 @pytest.fixture
 def inbox(app):
-    from aiosmtpd.controller import Controller
-
-    handler, port = Inbox(), free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    app.config["MAIL_URL"] = f"smtp://127.0.0.1:{port}"
-    app.config["MAIL_FROM"] = "office@testschool.test"
-    yield handler
-    controller.stop()
+    with smtp_server() as (handler, port):
+        app.config["MAIL_URL"] = f"smtp://127.0.0.1:{port}"
+        app.config["MAIL_FROM"] = "office@testschool.test"
+        yield handler
 
 
 def link_in(message) -> str:

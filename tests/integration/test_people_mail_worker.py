@@ -15,7 +15,7 @@ from gatekeeper.models import AuditEvent
 from gatekeeper.worker.queue import configure_queue
 from tests.integration.test_people_mail import link_in
 from tests.support.fixtures import Browser
-from tests.support.smtp import Inbox, free_port, text_of
+from tests.support.smtp import smtp_server, text_of
 
 pytestmark = pytest.mark.slow
 
@@ -24,13 +24,8 @@ WORKER_MAIL_TIMEOUT_S = 120
 
 @pytest.fixture
 def smtp():
-    from aiosmtpd.controller import Controller
-
-    handler, port = Inbox(), free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield handler, port
-    controller.stop()
+    with smtp_server() as (handler, port):
+        yield handler, port
 
 
 @pytest.fixture
