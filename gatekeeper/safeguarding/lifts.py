@@ -83,24 +83,23 @@ def lift_block(session: Session, face: Face, pupil: Pupil, dsl: User) -> BlockLi
     return lift
 
 
+def decide(session: Session, lift: BlockLift, dsl: User, state: LiftState, event: str) -> None:
+    """Move the request on as the DSL decided, and audit it with the face and the pupil."""
+    move(lift, state)
+    lift.decided_by_id, lift.decided_at = dsl.id, utcnow()
+    audit.record(session, event, school_id=lift.school_id, actor=dsl, subject=lift.face,
+                 detail={"photo_id": lift.face.photo_id, "face": lift.face.index + 1,
+                         "pupil_id": lift.pupil_id})
+
+
 def keep_block(session: Session, lift: BlockLift, dsl: User) -> None:
     """The DSL answers the media lead: the face may be that pupil, so it stays blocked."""
-    move(lift, LiftState.DECLINED)
-    lift.decided_by_id, lift.decided_at = dsl.id, utcnow()
-    audit.record(session, "block_lift_declined", school_id=lift.school_id, actor=dsl,
-                 subject=lift.face, detail={"photo_id": lift.face.photo_id,
-                                            "face": lift.face.index + 1,
-                                            "pupil_id": lift.pupil_id})
+    decide(session, lift, dsl, LiftState.DECLINED, "block_lift_declined")
 
 
 def revoke_lift(session: Session, lift: BlockLift, dsl: User) -> None:
     """The DSL takes a lift back: the pupil blocks the face again wherever the photo is."""
-    move(lift, LiftState.REVOKED)
-    lift.decided_by_id, lift.decided_at = dsl.id, utcnow()
-    audit.record(session, "block_lift_revoked", school_id=lift.school_id, actor=dsl,
-                 subject=lift.face, detail={"photo_id": lift.face.photo_id,
-                                            "face": lift.face.index + 1,
-                                            "pupil_id": lift.pupil_id})
+    decide(session, lift, dsl, LiftState.REVOKED, "block_lift_revoked")
     # Held, pulled or taken down like any register change (the photo may be queued by now).
     register_changed(session, lift.school_id, [lift.pupil_id])
 
