@@ -144,6 +144,23 @@ def exiftool(path: Path) -> dict:
     return json.loads(out)[0]
 
 
+RELEASE = {"account_id": "1", "caption": "Sports day", "dressed": "yes", "no_distress": "yes",
+           "no_location": "yes", "tagging_off": "yes"}
+
+
+def release_and_publish(app, media, clip_id: int) -> Path:
+    """Release the clip to the outbox with the checklist ticked and publish it: the MP4 posted."""
+    assert media.post(f"/review/{clip_id}/release", RELEASE).status_code == 302
+    with app.app_context():
+        from gatekeeper.extensions import db
+        from gatekeeper.worker.tasks import publish_due_posts
+
+        publish_due_posts()
+        post = db.session.scalars(select(Post)).one()
+        assert post.state == "published", post.last_error
+        return school_outbox(app.config["OUTBOX_DIR"], post.school_id) / f"{post.uuid}.mp4"
+
+
 def test_a_protected_pupil_on_screen_for_a_second_blocks_the_clip(app, pupils, heads, uploader,
                                                                   tmp_path):
     path, _picture, _box = clip_of(tmp_path, heads, "rose_leslie")
@@ -187,19 +204,8 @@ def test_a_blurred_face_is_pixelated_in_every_picture_posted(app, pupils, heads,
     assert card.status_code == 200 and card.mimetype == "image/jpeg"
     blurred = media.post(f"/review/{body['id']}/faces/{face_id}", {"resolution": "blur"})
     assert blurred.status_code == 302
-    release = {"account_id": "1", "caption": "Sports day", "dressed": "yes",
-               "no_distress": "yes", "no_location": "yes", "tagging_off": "yes"}
-    assert media.post(f"/review/{body['id']}/release", release).status_code == 302
-    with app.app_context():
-        from gatekeeper.extensions import db
-        from gatekeeper.worker.tasks import publish_due_posts
-
-        publish_due_posts()
-        post = db.session.scalars(select(Post)).one()
-        assert post.state == "published", post.last_error
-        outbox = school_outbox(app.config["OUTBOX_DIR"], post.school_id)
-        posted = outbox / f"{post.uuid}.mp4"
-        side = json.loads((outbox / f"{post.uuid}.json").read_text())
+    posted = release_and_publish(app, media, body["id"])
+    side = json.loads(posted.with_suffix(".json").read_text())
     assert side["video_file"] == posted.name
     checked = 0
     for t, pixels in decoded(posted):
@@ -270,18 +276,11 @@ def test_a_muted_clip_is_posted_without_sound(app, pupils, heads, uploader, logi
     assert body["status"] == "cleared", body  # Kit, consented, alone in the clip
     media = login_as("media_lead")
     assert media.post(f"/review/clips/{body['id']}/sound", {"muted": "yes"}).status_code == 302
-    release = {"account_id": "1", "caption": "Sports day", "dressed": "yes",
-               "no_distress": "yes", "no_location": "yes", "tagging_off": "yes"}
-    assert media.post(f"/review/{body['id']}/release", release).status_code == 302
+    posted = release_and_publish(app, media, body["id"])
     with app.app_context():
         from gatekeeper.extensions import db
-        from gatekeeper.worker.tasks import publish_due_posts
 
-        publish_due_posts()
-        post = db.session.scalars(select(Post)).one()
-        assert post.state == "published", post.last_error
-        assert sorted(post.pupil_ids) == [pupils["kit"][0]]
-        posted = school_outbox(app.config["OUTBOX_DIR"], post.school_id) / f"{post.uuid}.mp4"
+        assert sorted(db.session.scalars(select(Post)).one().pupil_ids) == [pupils["kit"][0]]
         actions = set(db.session.scalars(select(AuditEvent.action)))
     assert sound_seconds(path) == pytest.approx(SECONDS, abs=0.1)
     assert sound_seconds(posted) is None
