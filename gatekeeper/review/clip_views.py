@@ -15,7 +15,13 @@ from gatekeeper.imaging.decode import ImageRefused
 from gatekeeper.imaging.renderings import clip_picture
 from gatekeeper.models import Face, Photo
 from gatekeeper.review import clips, service
-from gatekeeper.review.views import queue_review_copy, release_form_context
+from gatekeeper.review.views import (
+    next_or_queue,
+    queue_review_copy,
+    release_and_queue,
+    release_form_context,
+    sent_values,
+)
 from gatekeeper.screening.service import RegisterNow
 from gatekeeper.storage import app_storage
 from gatekeeper.web.commits import commit_or_flash
@@ -46,8 +52,22 @@ def track_row(photo: Photo, face_id: int) -> Face:
 
 @bp.route("/<int:photo_id>")
 def clip(photo_id: int):
-    """One clip: the player, a card per track, and for each account what the rule says now."""
+    return clip_page(clip_row(photo_id))
+
+
+@bp.route("/<int:photo_id>/release", methods=["POST"])
+def release(photo_id: int):
+    """Release a clip; when the release is refused, its page comes back with what was typed."""
     photo = clip_row(photo_id)
+    if release_and_queue([photo]):
+        return next_or_queue(photo)
+    db.session.refresh(photo)
+    return clip_page(photo, sent_values(), 400)
+
+
+def clip_page(photo: Photo, values=None, status: int = 200):
+    """One clip: the player, a card per track, and for each account what the rule says now;
+    what a refused release sent is kept in the form."""
     pupils = {p.id: p for p in db.session.scalars(
         select(Pupil).where(Pupil.school_id == g.school_id))}
     register = RegisterNow(db.session, g.school_id)
@@ -57,9 +77,9 @@ def clip(photo_id: int):
     return render_template(
         "review/clip.html", photo=photo, pupils=pupils, checks=checks,
         accounts=[a for a, blockers in checks if not blockers],
-        blockers=service.release_blockers(register, photo, photo.purpose),
+        blockers=service.release_blockers(register, photo, photo.purpose), values=values or {},
         title=_("Review clip %(n)d", n=photo.id), **context,
-    )
+    ), status
 
 
 @bp.route("/<int:photo_id>/play")

@@ -150,7 +150,7 @@ RELEASE = {"account_id": "1", "caption": "Sports day", "dressed": "yes", "no_dis
 
 def release_and_publish(app, media, clip_id: int) -> Path:
     """Release the clip to the outbox with the checklist ticked and publish it: the MP4 posted."""
-    assert media.post(f"/review/{clip_id}/release", RELEASE).status_code == 302
+    assert media.post(f"/review/clips/{clip_id}/release", RELEASE).status_code == 302
     with app.app_context():
         from gatekeeper.extensions import db
         from gatekeeper.worker.tasks import publish_due_posts
@@ -493,3 +493,24 @@ def test_a_long_clip_keeps_its_screening_claim_alive(app, school, monkeypatch):
         service.claim_keeper(ids[1], attempt=1)()  # an attempt recovery took the photo from
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         assert stalled_photo_ids(db.session, now, STALLED_AFTER, queue_idle=True) == [ids[1]]
+
+
+def test_a_refused_clip_release_comes_back_to_the_clip_with_what_was_typed(
+        app, pupils, heads, uploader, login_as, tmp_path):
+    path, _picture, _box = clip_of(tmp_path, heads, "kit_harington")
+    _response, body = upload_clip(uploader, path)
+    assert body["status"] == "cleared", body  # Kit, consented, alone in the clip
+    refused = login_as("media_lead").post(
+        f"/review/clips/{body['id']}/release",
+        {**RELEASE, "caption": "Kit Harington wins the race", "tagging_off": ""})
+    assert refused.status_code == 400
+    page = refused.get_data(as_text=True)
+    assert f"Review clip {body['id']}" in page and 'id="preview"' not in page
+    assert "Kit Harington wins the race</textarea>" in page
+    for key in ("dressed", "no_distress", "no_location"):
+        assert f'id="check-{key}" required checked' in page
+    assert 'id="check-tagging_off" required>' in page  # the tick not given stays for the person
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        assert db.session.scalar(select(func.count(Post.id))) == 0
