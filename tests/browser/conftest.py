@@ -59,13 +59,32 @@ class SlowPaths:
         return self.app(environ, start_response)
 
 
+class WholeResponses:
+    """WSGI middleware that reads each response whole and closes it before the server writes a byte.
+    Werkzeug's development server skips the response's close() when the browser drops a connection
+    mid-response (it navigated on while a script was still arriving), leaving a static file open
+    until the garbage collector finds it; under pytest's "error" warnings that ResourceWarning then
+    fails whichever test happens to be running. The app streams nothing, so nothing is lost."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        response = self.app(environ, start_response)
+        try:
+            return [b"".join(response)]
+        finally:
+            if hasattr(response, "close"):
+                response.close()
+
+
 @pytest.fixture
 def live_app(app):
     """Serve the test app on a free port of 127.0.0.1 for the length of one test; a test may slow
     given paths down through app.config["LIVE_SLOW_PATHS"] (path -> seconds)."""
     slow = SlowPaths(app)
     app.config["LIVE_SLOW_PATHS"] = slow.delays
-    server = make_server("127.0.0.1", 0, slow, threaded=True)
+    server = make_server("127.0.0.1", 0, WholeResponses(slow), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     app.config["LIVE_URL"] = f"http://127.0.0.1:{server.server_port}"
