@@ -4,8 +4,9 @@ the turn baked into the pixels, blurred faces pixelated in every picture, and no
 Blurred faces were seen only in the sampled pictures; their boxes are interpolated between
 samples, held a little before the first and after the last, and enlarged by the distance the face
 moved, so no picture between two samples shows the face. The pixels are replaced as in a photo
-(sanitise.pixelate: noisy blocks, never a reversible filter). The output is checked by its boxes
-(mp4.verify_clean) and read back before it may be queued.
+(sanitise.pixelate_planes: noisy blocks, never a reversible filter), in the 4:2:0 planes the
+encoder takes (never through RGB). The output is checked by its boxes (mp4.verify_clean) and read
+back before it may be queued.
 """
 
 from __future__ import annotations
@@ -16,12 +17,17 @@ from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 from gatekeeper.imaging.mp4 import blank_user_data, verify_clean
-from gatekeeper.imaging.sanitise import ImageRefused, pixelate
-from gatekeeper.imaging.video import load_av, open_clip, probe_written, upright_pixels
+from gatekeeper.imaging.sanitise import ImageRefused, pixelate_planes
+from gatekeeper.imaging.video import (
+    PLANES,
+    frame_of_planes,
+    load_av,
+    open_clip,
+    probe_written,
+    upright_planes,
+    upright_size,
+)
 
 TIMESCALE = 90_000  # ticks a second of the output's picture clock (MPEG's)
 # libx264 preset and quality: `make bench-video` measured veryfast against the target of
@@ -30,6 +36,7 @@ X264_PRESET = "veryfast"
 X264_CRF = "21"
 ENCODE_THREADS = 2
 AUDIO_BITRATE = 128_000
+AAC_CODER = "fast"
 # A blurred face is held this long before its first sample and after its last (one sampling
 # interval: it may be on screen until the next sample that missed it), and its box grows by this
 # share of the distance it moved between two samples (it need not move in a straight line).
@@ -106,6 +113,7 @@ class _Copy:
             rate = self.audio_in.codec_context.sample_rate
             self.audio = out.add_stream("aac", rate=rate, layout="stereo")
             self.audio.bit_rate = AUDIO_BITRATE
+            self.audio.codec_context.options = {"aac_coder": AAC_CODER}
             self.resampler = av.AudioResampler(format="fltp", layout="stereo", rate=rate)
 
     def run(self) -> None:
@@ -128,13 +136,12 @@ class _Copy:
     def _picture(self, frame) -> None:
         if frame.time is None:
             return
-        pixels = upright_pixels(frame, self.long_side)
+        width, height = upright_size(frame, self.long_side)
         if self.video is None:
-            self._open_video(pixels.shape[1], pixels.shape[0])
-        boxes = self._boxes(frame.time, pixels.shape[1], pixels.shape[0])
-        if boxes:
-            pixels = np.asarray(pixelate(Image.fromarray(pixels), boxes))
-        picture = self.av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            self._open_video(width, height)
+        planes = upright_planes(frame, self.long_side)
+        pixelate_planes(planes, self._boxes(frame.time, width, height))
+        picture = frame_of_planes(planes)
         self.last_pts = max(self.last_pts + 1, round(frame.time * TIMESCALE))
         picture.pts, picture.time_base = self.last_pts, Fraction(1, TIMESCALE)
         self.out.mux(self.video.encode(picture))
@@ -142,7 +149,7 @@ class _Copy:
     def _open_video(self, width: int, height: int) -> None:
         rate = self.video_in.average_rate or self.video_in.guessed_rate or 30
         video = self.out.add_stream("libx264", rate=Fraction(rate).limit_denominator(1001))
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.width, video.height, video.pix_fmt = width, height, PLANES
         video.time_base = video.codec_context.time_base = Fraction(1, TIMESCALE)
         video.codec_context.thread_count = ENCODE_THREADS
         video.options = {"preset": X264_PRESET, "crf": X264_CRF}

@@ -24,6 +24,8 @@ BLUR_MARGIN = 0.25  # face detectors box the face tightly: hair, ears and chin l
 BLUR_BLOCKS_ACROSS = 8  # a face a few blocks across cannot be recognised or upscaled back
 BLUR_MIN_BLOCK_PX = 12
 BLUR_NOISE = 24  # +/- per channel per block: the block averages are not the face's averages
+# ... and in a clip's Y, U and V planes: RGB noise of BLUR_NOISE moves U and V about half as far.
+BLUR_PLANE_NOISE = (BLUR_NOISE, BLUR_NOISE // 2, BLUR_NOISE // 2)
 JFIF_APP0_LENGTH = 16  # JFIF 1.x header without a thumbnail
 # Markers a fresh baseline JPEG from Pillow is made of; SOI, EOI and RSTn have no length field.
 SOI, EOI, SOS, APP0 = 0xD8, 0xD9, 0xDA, 0xE0
@@ -80,6 +82,33 @@ def pixelate(img: Image.Image, boxes: Sequence[Box]) -> Image.Image:
         region = out.crop((left, top, right, bottom))
         out.paste(_blocks(region, _block_size(right - left, bottom - top), rng), (left, top))
     return out
+
+
+def pixelate_planes(planes: Sequence[np.ndarray], boxes: Sequence[Box]) -> None:
+    """Pixelate each box (plus the margin) of a 4:2:0 picture's Y, U and V planes in place: the
+    blocks of `pixelate`, averaged and noised in each plane, so a clip's picture is never turned
+    into RGB and back. Blocks start on even pixels and are even, so the grids of the full-size
+    luma and the half-size chroma planes coincide."""
+    luma = planes[0]
+    rng = np.random.default_rng()  # fresh OS entropy on every call: the noise cannot be replayed
+    for box in boxes:
+        left, top, right, bottom = _blur_region(box, (luma.shape[1], luma.shape[0]))
+        block = -(-_block_size(right - left, bottom - top) // 2) * 2
+        left, top = left // 2 * 2, top // 2 * 2
+        for plane, step, noise in zip(planes, (1, 2, 2), BLUR_PLANE_NOISE, strict=True):
+            area = plane[top // step : -(-bottom // step), left // step : -(-right // step)]
+            _noisy_blocks(area, block // step, noise, rng)
+
+
+def _noisy_blocks(area: np.ndarray, block: int, noise: int, rng: np.random.Generator) -> None:
+    """Replace a plane's area in place by block×block squares of its averages plus noise."""
+    height, width = area.shape
+    rows, cols = -(-height // block), -(-width // block)
+    padded = np.pad(area, ((0, rows * block - height), (0, cols * block - width)), mode="edge")
+    means = padded.reshape(rows, block, cols, block).mean(axis=(1, 3))
+    noisy = np.rint(means) + rng.integers(-noise, noise + 1, size=means.shape)
+    noisy = np.clip(noisy, 0, 255).astype(np.uint8)
+    area[:] = np.repeat(np.repeat(noisy, block, axis=0), block, axis=1)[:height, :width]
 
 
 def verify_clean(jpeg: bytes) -> None:

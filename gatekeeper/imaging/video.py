@@ -6,7 +6,7 @@ screened, and its frames, upright, one at a time (a clip is never held in memory
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +23,10 @@ MAX_CLIP_SHORT_SIDE = 2160
 MAX_AUDIO_STREAMS = 1
 MAX_FRAME_RATE = 240  # slow motion from a phone; more is not a camera's clip
 DECODE_THREADS = 1  # screening runs in worker processes, one thread each
+# A packet this close before a picture is due is decoded even if nothing refers to it (its
+# time and its picture's may differ by rounding of the time base).
+FRAME_TIME_SLACK = 1e-3
+PLANES = "yuv420p"  # the pictures a clip is re-encoded from: 4:2:0, as H.264 stores them
 
 
 @dataclass(frozen=True)
@@ -167,31 +171,61 @@ class Picture:
 
 def frames(path: Path, *, every: float = 0.0) -> Iterator[Picture]:
     """The clip's pictures in order, at most one per `every` seconds (0: every picture). Pictures
-    not wanted are decoded (the codec needs them) but never converted."""
+    not wanted are never converted, and those no other picture refers to are not even decoded:
+    a packet whose time comes before the next picture due is decoded only when the codec needs
+    it (a reference picture), which saves most of the decoding of a phone's HEVC clip."""
     av = load_av()
     with open_clip(path) as container:
         stream = container.streams.video[0]
-        stream.codec_context.thread_count = DECODE_THREADS
+        decoder = stream.codec_context
+        decoder.thread_count = DECODE_THREADS
         due = None
         try:
-            for frame in container.decode(stream):
-                if frame.time is None or (due is not None and frame.time < due):
-                    continue
-                due = (frame.time if due is None else due) + every
-                if due <= frame.time:  # a gap in a variable-rate clip: start again from here
-                    due = frame.time + every
-                yield Picture(frame.time, frame)
+            for packet in container.demux(stream):
+                if every and due is not None and packet.pts is not None and stream.time_base:
+                    early = packet.pts * stream.time_base < due - FRAME_TIME_SLACK
+                    decoder.skip_frame = "NONREF" if early else "DEFAULT"
+                for frame in packet.decode():
+                    if frame.time is None or (due is not None and frame.time < due):
+                        continue
+                    due = (frame.time if due is None else due) + every
+                    if due <= frame.time:  # a gap in a variable-rate clip: start again here
+                        due = frame.time + every
+                    yield Picture(frame.time, frame)
         except av.FFmpegError as error:
             raise ClipRefused("unreadable", "This video cannot be read: its pictures do not "
                               "decode.") from error
 
 
+def upright_size(frame, long_side: int | None) -> tuple[int, int]:
+    """The (width, height) of `upright_pixels(frame, long_side)`."""
+    return scaled_size(*_upright(frame.width, frame.height, rotation_of(frame)), long_side)
+
+
+def upright_planes(frame, long_side: int | None) -> list[np.ndarray]:
+    """A decoded picture's upright Y, U and V planes (4:2:0, 8 bits, copies the caller may
+    change), at the size of `upright_size(frame, long_side)`."""
+    rotation = rotation_of(frame)
+    width, height = _upright(*upright_size(frame, long_side), rotation)
+    flat = frame.to_ndarray(width=width, height=height, format=PLANES).reshape(-1)
+    luma, chroma = width * height, width * height // 4
+    planes = (flat[:luma].reshape(height, width),
+              flat[luma : luma + chroma].reshape(height // 2, width // 2),
+              flat[luma + chroma :].reshape(height // 2, width // 2))
+    return [upright(plane, rotation) for plane in planes]
+
+
+def frame_of_planes(planes: Sequence[np.ndarray]):
+    """A new picture (nothing of the decoded one's side data) made of Y, U and V planes."""
+    flat = np.concatenate([plane.reshape(-1) for plane in planes])
+    return load_av().VideoFrame.from_numpy_buffer(flat.reshape(-1, planes[0].shape[1]),
+                                                  format=PLANES)
+
+
 def upright_pixels(frame, long_side: int | None) -> np.ndarray:
     """A decoded picture as upright RGB, its long side at most `long_side` (both sides even)."""
     rotation = rotation_of(frame)
-    width, height = _upright(frame.width, frame.height, rotation)
-    width, height = scaled_size(width, height, long_side)
-    stored = _upright(width, height, rotation)
+    stored = _upright(*upright_size(frame, long_side), rotation)
     return upright(frame.to_ndarray(width=stored[0], height=stored[1], format="rgb24"), rotation)
 
 

@@ -27,14 +27,12 @@ from gatekeeper.screening.engine import Box
 # leaves two samples (and usually three) in any half second. `make bench-video` measures it:
 # every face of the benchmark clip, two of them on screen under a second, is found in 2+ samples.
 SAMPLE_EVERY = 0.2
-# Sampled pictures are searched at this long side (1080p: 768x432). A face of the photo promise
-# (thresholds.DETECTION_MIN_FACE_PX, 60 px on a 1080p picture) is then 24 px, above the smallest
-# the detector finds reliably (DETECTION_SMALL_FACE_PX, 20); the boxes are scaled back. Measured
-# single-thread CPU per sample on this 2-core machine under load: 1152 px 190 ms, 960 px 129 ms,
-# 768 px 93 ms, 640 px 65 ms; five samples a second at 768 px keep screening near half the clip's
-# length (`make bench-video`). A larger clip is searched larger, so that its 60 px faces are still
-# 20 px (4K: 1280x720), whatever that costs (detection_side).
-DETECTION_LONG_SIDE = 768
+# Sampled pictures are searched at the long side that keeps the photo promise: a face of
+# thresholds.DETECTION_MIN_FACE_PX (60 px) in the clip is DETECTION_SMALL_FACE_PX (20 px, the
+# smallest the detector finds reliably) in the searched picture (1080p: 640x360; 4K: 1280x720),
+# and never below this side. Measured single-thread CPU per sample on this 2-core machine:
+# 1152 px 190 ms, 960 px 129 ms, 768 px 79-93 ms, 640 px 55-65 ms (`make bench-video`).
+DETECTION_LONG_SIDE = 640
 # A face joins a track when its centre is within this many of the track's face heights of where
 # the track was heading (a child sprinting across a 1080p picture moves about three face heights
 # between samples; the heading takes most of that), or of where a track seen once was, and its

@@ -36,7 +36,13 @@ from test_images import (
 
 import gatekeeper.imaging.sanitise as sanitise_module
 from gatekeeper.imaging.decode import ImageRefused, decode_upright
-from gatekeeper.imaging.sanitise import BLUR_MIN_BLOCK_PX, pixelate, sanitise, verify_clean
+from gatekeeper.imaging.sanitise import (
+    BLUR_MIN_BLOCK_PX,
+    pixelate,
+    pixelate_planes,
+    sanitise,
+    verify_clean,
+)
 
 EXIFTOOL_GROUPS_ALLOWED = {"File", "JFIF", "Composite"}
 # Words planted in hostile files; none may survive anywhere in the output's bytes.
@@ -415,6 +421,42 @@ def test_pixelate_blocks_are_at_least_the_minimum_and_noisy():
     block_values = {tuple(out[y, x]) for y in (35, 47, 59) for x in (35, 47, 59)}
     assert len(block_values) > 1
     assert not np.array_equal(out, np.asarray(pixelate(img, [(40, 60, 60, 40)])))
+
+
+def planes_of(rng, height: int, width: int) -> list[np.ndarray]:
+    """A textured 4:2:0 picture: Y at full size, U and V at half size either way."""
+    return [rng.integers(0, 256, (h, w), dtype=np.uint8)
+            for h, w in ((height, width), (height // 2, width // 2), (height // 2, width // 2))]
+
+
+def test_a_clip_picture_is_pixelated_in_every_plane_over_the_box_and_margin_only():
+    rng = np.random.default_rng(1)
+    planes = planes_of(rng, 200, 240)
+    original = [plane.copy() for plane in planes]
+    pixelate_planes(planes, [(61, 141, 141, 61)])  # 80 px box, 25% margin: 41..161 -> 40..161
+    for plane, before, step in zip(planes, original, (1, 2, 2), strict=True):
+        region = np.zeros(plane.shape, dtype=bool)
+        region[40 // step : -(-161 // step), 40 // step : -(-161 // step)] = True
+        assert np.array_equal(plane[~region], before[~region]), "outside the region changed"
+        assert np.abs(plane[region].astype(int) - before[region]).mean() > 40
+        block, end = 16 // step, -(-161 // step)  # 120 px / 8 blocks, made even; the chroma's half
+        for y in range(40 // step, end, block):
+            for x in range(40 // step, end, block):
+                cell = plane[y : min(y + block, end), x : min(x + block, end)]
+                assert (cell == cell[0, 0]).all(), f"block at {x},{y} is not uniform"
+
+
+def test_a_clip_pictures_blocks_are_fresh_noise_every_time():
+    flat = [np.full((100, 100), 100, np.uint8), np.full((50, 50), 128, np.uint8),
+            np.full((50, 50), 128, np.uint8)]
+    first, second = [p.copy() for p in flat], [p.copy() for p in flat]
+    pixelate_planes(first, [(40, 60, 60, 40)])
+    pixelate_planes(second, [(40, 60, 60, 40)])
+    # On a flat picture the block means are all the same: only the noise makes blocks differ.
+    assert len({int(first[0][y, x]) for y in (35, 47, 59) for x in (35, 47, 59)}) > 1
+    assert not np.array_equal(first[0], second[0])
+    with pytest.raises(ImageRefused):
+        pixelate_planes(first, [(120, 140, 130, 110)])  # wholly outside: never silently skipped
 
 
 def test_pixelate_clips_boxes_at_the_edge():

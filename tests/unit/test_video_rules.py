@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from gatekeeper.imaging.clips import boxes_at
 from gatekeeper.imaging.decode import ImageRefused
 from gatekeeper.imaging.mp4 import blank_user_data, check_upload, is_clip, verify_clean
+from gatekeeper.imaging.video import frames, open_clip, upright_pixels
 from gatekeeper.screening.rule import Gallery, Reference, decide_faces, decide_tracks
 from gatekeeper.states import FaceStatus
 from tests.support.clips import background, write_clip
@@ -119,3 +120,31 @@ def test_a_muxed_clip_with_user_data_is_refused_until_blanked(made, tmp_path):
     assert b"Ava" in copy.read_bytes()
     blank_user_data(copy)
     assert b"Ava" not in copy.read_bytes()
+
+
+def test_sampling_a_clip_with_b_frames_gives_the_pictures_a_full_decode_would(tmp_path):
+    """Pictures before the next one due that nothing refers to are not decoded; the samples are
+    still exactly those of decoding every picture and taking the first at or after each time."""
+    base = background(96, 64)
+
+    def picture(t: float) -> np.ndarray:
+        moved = base.copy()
+        x = int(t * 40) % 80
+        moved[20:40, x : x + 16] = (255, 255, 255)  # every picture differs from the last
+        return moved
+
+    # x264's "medium" preset puts B-pictures (not referred to) between the others.
+    path = write_clip(tmp_path / "b-frames.mp4", picture, seconds=3, fps=30, audio=False,
+                      options={"preset": "medium", "bframes": "3", "b-pyramid": "none"})
+    with open_clip(path) as container:
+        every = [(f.time, upright_pixels(f, None)) for f in container.decode(video=0)]
+    expected, due = [], None
+    for time, pixels in every:
+        if due is None or time >= due:
+            expected.append((time, pixels))
+            due = (time if due is None else due) + 0.2
+    sampled = [(p.time, p.rgb()) for p in frames(path, every=0.2)]
+    assert [t for t, _ in sampled] == [t for t, _ in expected]
+    assert len(sampled) == 15
+    for (_, got), (_, want) in zip(sampled, expected, strict=True):
+        assert np.array_equal(got, want)
