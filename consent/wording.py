@@ -8,6 +8,7 @@ is the keyword babel.cfg extracts templates by.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 
@@ -42,6 +43,32 @@ def joined(parts: Iterable[str], separator: str = "; ") -> Message:
     values = {f"part{i}": part for i, part in enumerate(parts)}
     return Message(separator.join(f"%({key})s" for key in values), values)
 
+
+
+def to_record(message: str, most: int) -> str:
+    """A message as a record keeps it: a Message as its template and values (JSON), so that a
+    page can say it in the reader's language (`from_record`); other text, or a message longer
+    than `most` characters that way, as its English, cut to `most`."""
+    if isinstance(message, Message):
+        try:
+            kept = json.dumps({"template": message.template, "values": message.values},
+                              ensure_ascii=False)
+        except (TypeError, ValueError):
+            kept = ""
+        if kept and len(kept) <= most:
+            return kept
+    return str(message)[:most]
+
+
+def from_record(text: str | None) -> str | None:
+    """What `to_record` kept: the Message again, or the text as it is (English written before)."""
+    if not text or not text.startswith("{"):
+        return text
+    try:
+        kept = json.loads(text)
+        return Message(kept["template"], kept["values"])
+    except (ValueError, KeyError, TypeError):
+        return text
 
 
 # A placeholder of a template after re.escape: %\(name\)s or %\(name\)d.

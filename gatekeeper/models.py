@@ -25,6 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql.expression import false
 
 from consent.models import Base, Pupil, School, utcnow
+from consent.wording import from_record
 from gatekeeper.states import (
     POST_LIVE,
     LiftState,
@@ -37,6 +38,7 @@ from gatekeeper.states import (
 ROLES = ("staff", "admin", "dsl", "media_lead", "head")
 # Roles held at a trust, over its schools (gatekeeper/people/trusts.py); never a school's role.
 TRUST_ROLES = ("trust_admin", "dpo")
+ERROR_CHARS = 300  # a photo's kept error: its refusal's template and values, or English
 # The life cycles of photos, faces, posts and takedowns: gatekeeper/states.py.
 
 # A post in any of the live states is on its way out or out: at most one per photo and account.
@@ -145,7 +147,7 @@ class Photo(Base):
     # "No faces found" needs a person: who opened the photo and confirmed nobody is in it, when.
     no_faces_checked_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     no_faces_checked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    error: Mapped[str | None] = mapped_column(String(300))
+    error: Mapped[str | None] = mapped_column(String(ERROR_CHARS))
     screen_attempts: Mapped[int] = mapped_column(Integer, default=0)
     screened_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
@@ -157,6 +159,11 @@ class Photo(Base):
                                       server_default=MediaKind.PHOTO.value)
     duration_s: Mapped[float | None] = mapped_column(Float)
     muted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    @property
+    def refusal(self) -> str | None:
+        """Why the worker refused it, as a message a page says in the reader's language."""
+        return from_record(self.error)
 
     @property
     def is_video(self) -> bool:

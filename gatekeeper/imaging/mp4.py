@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from consent.wording import N_, Message
 from gatekeeper.imaging.decode import ImageRefused
 
 HEADER = 8
@@ -47,13 +48,38 @@ def is_clip(head: bytes) -> bool:
     return head[4:8] == b"ftyp" and head[8:12] not in IMAGE_BRANDS
 
 
+# Why a clip was refused, by its code, in words a teacher can act on (said in their language
+# where shown; the values are the refusal's own).
+CLIP_WORDS = {
+    "empty": N_("The file is empty."),
+    "cut_short": N_("The video file is cut short: copy it from the tablet again."),
+    "no_index": N_("The video was not saved completely (it has no index): copy it from the "
+                   "tablet again."),
+    "not_only_video": N_("This file carries something other than a video, so it was refused."),
+    "no_pictures": N_("The video has no pictures in it."),
+    "streams": N_("The video has more than one picture or sound stream: export it again as one "
+                  "clip."),
+    "codec": N_("The video is in %(codec)s: only H.264 and HEVC clips are accepted."),
+    "resolution": N_("The video is %(width)d×%(height)d: the most accepted is 4K. Export it "
+                     "smaller."),
+    "too_long": N_("The video lasts %(seconds)d seconds: the most accepted is %(most)d. Trim it "
+                   "and upload it again."),
+    "not_video": N_("This file is not a video we can read (MP4 or MOV)."),
+}
+CLIP_UNREADABLE = N_("This video cannot be read: it may be damaged or cut short.")
+
+
 class ClipRefused(ImageRefused):
-    """A clip refused, with a one-line English reason, and a code (and values) the upload page
-    words in the teacher's language (uploads/service.py)."""
+    """A clip refused, with a one-line English reason, and a code (and values) that `worded`
+    says in words a teacher can act on, in their language where a page shows it."""
 
     def __init__(self, code: str, message: str, **values):
         super().__init__(message)
         self.code, self.values = code, values
+
+    def worded(self) -> Message:
+        words = CLIP_WORDS.get(self.code, CLIP_UNREADABLE)
+        return Message(words.template, self.values) if self.values else words
 
 
 def boxes(stream: BinaryIO, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from consent.clock import school_today
 from consent.models import Guardian, Pupil, ReferenceFace, utcnow
 from consent.services import publishable_pupils
+from consent.wording import message_of, to_record
 from gatekeeper.compliance import audit
 from gatekeeper.compliance.crypto import (
     app_cipher,
@@ -26,7 +27,8 @@ from gatekeeper.compliance.crypto import (
 )
 from gatekeeper.extensions import db
 from gatekeeper.imaging.decode import ImageRefused
-from gatekeeper.models import Face, Photo
+from gatekeeper.imaging.mp4 import ClipRefused
+from gatekeeper.models import ERROR_CHARS, Face, Photo
 from gatekeeper.screening.clips import ClipAnalysis, analyse_clip
 from gatekeeper.screening.engine import analyse_bytes
 from gatekeeper.screening.events import event_candidates
@@ -243,8 +245,10 @@ def screen_stored_photo(photo_id: int) -> str | None:
                                     claim_keeper(photo_id, attempt))
         else:
             analysis = analyse_bytes(app_storage().read("originals", photo.uuid))
+    except ClipRefused as refused:
+        return refuse_photo(session, photo, attempt, refused.worded())
     except ImageRefused as refused:
-        return refuse_photo(session, photo, attempt, str(refused))
+        return refuse_photo(session, photo, attempt, message_of(refused))
     except Exception:
         # Left as "failed" (never stuck in "screening"); Huey retries it, and a person sees it.
         session.rollback()
@@ -275,10 +279,13 @@ def claim_keeper(photo_id: int, attempt: int):
 
 
 def refuse_photo(session: Session, photo: Photo, attempt: int, reason: str) -> str | None:
-    if not finish(session, photo, attempt, status=PhotoState.REJECTED, error=reason[:300]):
+    """Refused by the worker: the reason is kept so that the uploader's page can say it in their
+    language (Photo.refusal); the audit keeps its English."""
+    if not finish(session, photo, attempt, status=PhotoState.REJECTED,
+                  error=to_record(reason, ERROR_CHARS)):
         return None
     audit.record(session, "photo_refused", school_id=photo.school_id, subject=photo,
-                 detail={"reason": reason[:300]})
+                 detail={"reason": str(reason)[:ERROR_CHARS]})
     session.commit()
     return PhotoState.REJECTED
 

@@ -25,6 +25,7 @@ from gatekeeper.models import Event, Photo, User, new_uuid
 from gatekeeper.screening.clips import SAMPLE_EVERY
 from gatekeeper.states import MediaKind, PhotoState
 from gatekeeper.storage import Storage, StorageError
+from gatekeeper.web.wording import say
 
 SNIFF_BYTES = 256 * 1024  # enough of the file for Pillow to read any header we accept
 MAX_FILENAME = 120
@@ -147,34 +148,8 @@ def describe_clip(photo: Photo, path, max_seconds: int) -> None:
     try:
         info = probe(path, max_seconds)
     except ClipRefused as refused:
-        raise ImageRefused(clip_refusal(refused)) from None
+        raise ImageRefused(say(refused.worded())) from None
     photo.width, photo.height, photo.duration_s = info.width, info.height, info.duration
-
-
-def clip_refusal(refused: ClipRefused) -> str:
-    """Why a clip was refused, in words a teacher can act on."""
-    v = refused.values
-    words = {
-        "empty": lambda: _("The file is empty."),
-        "cut_short": lambda: _("The video file is cut short: copy it from the tablet again."),
-        "no_index": lambda: _("The video was not saved completely (it has no index): copy it "
-                              "from the tablet again."),
-        "not_only_video": lambda: _("This file carries something other than a video, so it was "
-                                    "refused."),
-        "no_pictures": lambda: _("The video has no pictures in it."),
-        "streams": lambda: _("The video has more than one picture or sound stream: export it "
-                             "again as one clip."),
-        "codec": lambda: _("The video is in %(codec)s: only H.264 and HEVC clips are accepted.",
-                           codec=v["codec"]),
-        "resolution": lambda: _("The video is %(width)d×%(height)d: the most accepted is 4K. "
-                                "Export it smaller.", width=v["width"], height=v["height"]),
-        "too_long": lambda: _("The video lasts %(seconds)d seconds: the most accepted is "
-                              "%(most)d. Trim it and upload it again.", seconds=v["seconds"],
-                              most=v["most"]),
-        "not_video": lambda: _("This file is not a video we can read (MP4 or MOV)."),
-    }
-    unreadable = lambda: _("This video cannot be read: it may be damaged or cut short.")  # noqa: E731
-    return words.get(refused.code, unreadable)()
 
 
 def check_limits(session: Session, photo: Photo, limits: UploadLimits) -> None:

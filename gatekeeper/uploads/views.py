@@ -28,6 +28,7 @@ from gatekeeper.web.guard import guard_blueprint
 from gatekeeper.web.previews import thumbnail_response
 from gatekeeper.web.rows import school_row
 from gatekeeper.web.security import queue_errors
+from gatekeeper.web.wording import say
 from gatekeeper.worker.tasks import screen_photo_task
 
 bp = guard_blueprint(Blueprint("uploads", __name__, url_prefix="/uploads"), "staff", "media_lead", "head")
@@ -81,7 +82,7 @@ def photo_json(photo: Photo) -> dict:
         "filename": photo.original_filename,
         "status": photo.status,
         "label": status_label(photo.status),
-        "error": photo.error if photo.status == PhotoState.REJECTED else None,
+        "error": say(photo.refusal) if photo.status == PhotoState.REJECTED else None,
         "event_id": photo.event_id,
         "thumb": url_for("uploads.thumbnail", photo_id=photo.id),
         "released": photo.status in PHOTO_RELEASED,

@@ -106,3 +106,28 @@ def test_a_welsh_schools_parent_page_opens_in_welsh_until_the_parent_chooses(app
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     parent.post("/auth/language/en", data={"csrf_token": token, "next": path})
     assert "Save my answers" in text(parent.get(path, headers={"Accept-Language": "en-GB"}))
+
+
+def test_a_photo_the_worker_refused_is_said_in_the_uploaders_language(app, school, login_as):
+    """The worker refuses a cut-off JPEG after the upload was taken; the reason it keeps is said
+    in English or Welsh by whoever reads the upload page later, not in the worker's language."""
+    from PIL import Image
+
+    from tests.support.fixtures import upload_photo
+
+    staff = login_as("staff")
+    event = staff.post("/uploads/events", {"name": "Mabolgampau", "date": "2026-06-01",
+                                           "purpose": "social_media"}).get_json()["id"]
+    whole = io.BytesIO()
+    Image.new("RGB", (400, 300), (200, 90, 30)).save(whole, "JPEG", quality=80)
+    taken = upload_photo(staff, event, "IMG_0001.jpg", whole.getvalue()[:800])
+    assert taken.status_code == 201  # the upload's own checks pass: the worker finds it cut off
+    english = "The file is damaged or incomplete and could not be read."
+    welsh = "Mae'r ffeil wedi'i difrodi neu'n anghyflawn ac nid oedd modd ei darllen."
+    [photo] = staff.get("/uploads/status").get_json()["photos"]
+    assert (photo["status"], photo["error"]) == ("rejected", english)
+    in_welsh(staff)
+    [photo] = staff.get("/uploads/status").get_json()["photos"]
+    assert photo["error"] == welsh
+    page = text(staff.get("/uploads/"))
+    assert welsh in page and english not in page

@@ -7,7 +7,7 @@ import pytest
 
 from consent import rules
 from consent.importer import IMPORT_SUMMARY, ImportRefused, RowError, read_export, upn_problem
-from consent.wording import N_, Message, joined, reread
+from consent.wording import N_, Message, from_record, joined, reread, to_record
 
 TODAY = dt.date(2026, 12, 6)
 
@@ -62,3 +62,23 @@ def test_stored_english_is_read_back_as_the_message_that_made_it():
         "later": 7, "id": 5}
     assert type(reread("import 7 was applied after import 5: undo import 8 first", twice)) is str
     assert type(reread("typed by a person (with 50% and %(x)s in it)", IMPORT_SUMMARY)) is str
+
+
+def test_a_message_kept_in_a_record_comes_back_with_its_template_and_values():
+    message = N_("The video is %(width)d×%(height)d: the most accepted is 4K.", width=5000,
+                 height=3000)
+    kept = to_record(message, 300)
+    back = from_record(kept)
+    assert isinstance(back, Message)
+    assert (back.template, back.values, str(back)) == (message.template, message.values,
+                                                       str(message))
+
+
+def test_plain_text_and_a_message_too_long_for_the_record_are_kept_as_english():
+    assert to_record("screening failed; it will be retried", 300) == (
+        "screening failed; it will be retried")
+    long = N_("%(text)s", text="é" * 400)
+    assert to_record(long, 300) == "é" * 300  # English, cut, never half a JSON record
+    assert from_record("é" * 300) == "é" * 300
+    for written_before in (None, "", "The file is empty.", "{not json", '{"template": 1}'):
+        assert from_record(written_before) == written_before
