@@ -367,6 +367,8 @@ def sent_values() -> dict:
 @bp.route("/<int:photo_id>/release", methods=["POST"])
 def release(photo_id: int):
     photo = school_row(Photo, photo_id)
+    if photo.is_video:  # a page loaded before clips had their own release: the form goes on
+        return redirect(url_for("clips.release", photo_id=photo.id), code=307)
     if release_and_queue([photo]):
         return next_or_queue(photo)
     db.session.refresh(photo)
