@@ -443,7 +443,7 @@ def test_a_queued_clip_is_pulled_when_consent_is_withdrawn(app, pupils, heads, u
     release = {"account_id": "1", "caption": "Sports day", "dressed": "yes",
                "scheduled_at": tomorrow, "no_distress": "yes", "no_location": "yes",
                "tagging_off": "yes"}
-    assert media.post(f"/review/{body['id']}/release", release).status_code == 302
+    assert media.post(f"/review/clips/{body['id']}/release", release).status_code == 302
     with app.app_context():
         from consent.models import Pupil
         from gatekeeper.extensions import db
