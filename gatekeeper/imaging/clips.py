@@ -26,7 +26,6 @@ from gatekeeper.imaging.video import (
     open_clip,
     probe_written,
     upright_planes,
-    upright_size,
 )
 
 TIMESCALE = 90_000  # ticks a second of the output's picture clock (MPEG's)
@@ -136,10 +135,10 @@ class _Copy:
     def _picture(self, frame) -> None:
         if frame.time is None:
             return
-        width, height = upright_size(frame, self.long_side)
+        planes = upright_planes(frame, self.long_side)
+        height, width = planes[0].shape
         if self.video is None:
             self._open_video(width, height)
-        planes = upright_planes(frame, self.long_side)
         pixelate_planes(planes, self._boxes(frame.time, width, height))
         picture = frame_of_planes(planes)
         self.last_pts = max(self.last_pts + 1, round(frame.time * TIMESCALE))

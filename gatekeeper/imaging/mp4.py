@@ -78,8 +78,7 @@ class ClipRefused(ImageRefused):
         self.code, self.values = code, values
 
     def worded(self) -> Message:
-        words = CLIP_WORDS.get(self.code, CLIP_UNREADABLE)
-        return Message(words.template, self.values) if self.values else words
+        return Message(CLIP_WORDS.get(self.code, CLIP_UNREADABLE).template, self.values)
 
 
 def boxes(stream: BinaryIO, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:

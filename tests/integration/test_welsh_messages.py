@@ -8,8 +8,11 @@ import html
 import io
 import re
 
+from PIL import Image
+
 from tests.integration.test_import_mis import CLASS, csv_file, row
 from tests.integration.test_register_screens import pupils
+from tests.support.fixtures import upload_photo
 
 
 def text(response) -> str:
@@ -111,10 +114,6 @@ def test_a_welsh_schools_parent_page_opens_in_welsh_until_the_parent_chooses(app
 def test_a_photo_the_worker_refused_is_said_in_the_uploaders_language(app, school, login_as):
     """The worker refuses a cut-off JPEG after the upload was taken; the reason it keeps is said
     in English or Welsh by whoever reads the upload page later, not in the worker's language."""
-    from PIL import Image
-
-    from tests.support.fixtures import upload_photo
-
     staff = login_as("staff")
     event = staff.post("/uploads/events", {"name": "Mabolgampau", "date": "2026-06-01",
                                            "purpose": "social_media"}).get_json()["id"]
