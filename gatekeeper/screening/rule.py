@@ -558,6 +558,16 @@ def families(
     return {p: kin for p, kin in siblings.items() if kin}, twins
 
 
+def older_pupils(births: Mapping[int, dt.date | None], on: dt.date) -> set[int]:
+    """Pupils at least OLDER_PUPIL_AGE years old on `on` (a birthday counts on its day; 29
+    February on 1 March in other years): the `older` of decide_faces. No date of birth: a child."""
+    def age(born: dt.date) -> int:
+        return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+    return {pupil for pupil, born in births.items()
+            if born is not None and age(born) >= t.OLDER_PUPIL_AGE}
+
+
 def decide_tracks(
     looks: list[list[np.ndarray]],
     gallery: Gallery,

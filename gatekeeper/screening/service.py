@@ -41,6 +41,7 @@ from gatekeeper.screening.rule import (
     decide_faces,
     decide_tracks,
     families,
+    older_pupils,
     photo_verdict,
 )
 from gatekeeper.states import PHOTO_SCREENABLE, PhotoState, check_transition
@@ -113,6 +114,16 @@ class RegisterNow:
         return self._publishable[purpose]
 
     @cached_property
+    def older(self) -> set[int]:
+        """Current pupils old enough to be matched as older (rule.older_pupils) on this date."""
+        births = self.session.execute(
+            select(Pupil.id, Pupil.date_of_birth)
+            .where(Pupil.school_id == self.school_id, Pupil.left_on.is_(None),
+                   Pupil.date_of_birth.is_not(None))
+        ).all()
+        return older_pupils(dict(births), self.on)
+
+    @cached_property
     def families(self) -> tuple[dict[int, set[int]], set[int]]:
         """(pupil -> siblings at the school, pupils with a twin), from the guardians they share."""
         return load_families(self.session, self.school_id)
@@ -124,14 +135,16 @@ class RegisterNow:
         index -> pupils the DSL said that face is not."""
         siblings, twins = self.families
         return decide_faces(list(encodings), self.gallery, self.publishable(purpose),
-                            candidates=candidates, siblings=siblings, twins=twins, lifted=lifted)
+                            candidates=candidates, siblings=siblings, twins=twins,
+                            older=self.older, lifted=lifted)
 
     def decide_tracks(self, looks, purpose: str, candidates=None,
                       lifted=None) -> list[FaceDecision]:
         """The rule for one clip's face tracks, each from its looks (rule.decide_tracks)."""
         siblings, twins = self.families
         return decide_tracks(list(looks), self.gallery, self.publishable(purpose),
-                             candidates=candidates, siblings=siblings, twins=twins, lifted=lifted)
+                             candidates=candidates, siblings=siblings, twins=twins,
+                             older=self.older, lifted=lifted)
 
     def decide_stored(self, photo: Photo, purpose: str) -> list[FaceDecision]:
         """The rule run again from the photo's stored encodings (aligned with photo.faces), or a

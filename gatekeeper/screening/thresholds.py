@@ -32,8 +32,16 @@ STRICT_TOLERANCE_LARGE = 0.36
 LARGE_GALLERY = 1000
 # Pupils known to be older (adult-like faces: `older=` in decide_faces) may clear this much
 # further out: adults had no leak at +0.05 or +0.07 and four at +0.09. Everyone else is matched
-# as a child, the safe default (the service passes no `older` today).
+# as a child, the safe default.
 OLDER_TOLERANCE_BONUS = 0.05
+# Who is older: a pupil who is this many years old or more on the day of the decision, by the
+# register's date of birth (screening.service.RegisterNow.older; a pupil with no date of birth is
+# a child). Sixteen is the end of compulsory schooling: sixth-formers, whose faces are near an
+# adult's. Adult faces are told apart far better than children's (MobileFaceNet, same-person pairs
+# accepted at a false-accept rate of 1e-3: adults 98%, children 27%), which is why one radius set
+# by children left two adult faces in three at a whole school to a person. A judgement, not a
+# measurement: the labelled sets mark no one aged 16-18.
+OLDER_PUPIL_AGE = 16
 # Pupils with a sibling at the school clear this much closer: at 0.02 four family faces were
 # cleared as a sibling or a relative; at 0.05 none of those.
 KIN_TOLERANCE_DROP = 0.05
@@ -109,9 +117,14 @@ MOBILEFACENET_MATCHING = dict(
     # over seeds 0-4, but an adult stranger 0.616 from a pupil was; at 0.64 a stranger child too
     # (0.659: a childhood photo of a lookalike).
     strict_large=0.60,
-    # Pupils known to be older (adults, in the evaluation only: the service passes none) clear no
-    # further out than children: +0.02 would clear an adult stranger as a pupil (0.616 at 1,000).
-    older_bonus=0.0,
+    # Pupils known to be older (OLDER_PUPIL_AGE; the adults of the evaluation) clear this much
+    # further out. Adults, seeds 0-4, with the set's two people filed under two names left out
+    # (school_eval.SAME_PERSON_TWO_NAMES): no adult stranger was cleared up to +0.20; the first at
+    # +0.24 (0.837 from a pupil at a whole school). At +0.10 consented adults cleared 54-58%
+    # (whole school) and 70-81% (event), against 29-31% and 49-55% at +0. Childhood photos (LAG,
+    # 753 faces) against the adult school: none cleared at +0.10; the nearest, 0.708, was a baby
+    # photo filed among the adults (a pupil of 16 or more is never a baby), real adults >= 0.79.
+    older_bonus=0.10,
     # Pupils with a sibling at the school: at 0.05 unenrolled parents 0.55-0.60 from their child
     # were cleared as the child (families, whole school); 0.10 stopped them.
     kin_drop=0.10,

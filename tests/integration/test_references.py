@@ -267,3 +267,28 @@ def test_a_twin_is_never_cleared_and_a_placeholder_guardian_makes_no_family(app,
         twin = screened_photo(db.session, school["id"], [pupil_encoding(pupils[1].id)])
         statuses = [db.session.get(Photo, p).faces[0].status for p in (cleared, twin)]
     assert statuses == ["cleared", "unknown"]
+
+
+def test_a_pupil_of_sixteen_or_more_is_matched_as_older(app, school):
+    """A face a little beyond a child's clear radius from the reference, inside an older pupil's
+    (thresholds.OLDER_TOLERANCE_BONUS): a person looks while the register says the pupil is 11;
+    cleared once it says 16 or more. No date of birth: matched as a child."""
+    from gatekeeper.extensions import db
+    from gatekeeper.models import Photo
+    from gatekeeper.screening import thresholds as t
+
+    with app.app_context():
+        sam = add_pupil(db.session, school["id"], 1, "Sam", "Hughes",
+                        consents={"social_media": "granted"})
+        enrol_made_up_face(db.session, school["id"], sam.id)
+        step = np.zeros(128)
+        step[0] = t.STRICT_TOLERANCE + t.OLDER_TOLERANCE_BONUS / 2
+        face = pupil_encoding(sam.id) + step
+        year = school_today().year
+        statuses = []
+        for born in (dt.date(year - 12, 1, 1), dt.date(year - 17, 1, 1), None):
+            sam.date_of_birth = born
+            db.session.commit()
+            photo_id = screened_photo(db.session, school["id"], [face])
+            statuses.append(db.session.get(Photo, photo_id).faces[0].status)
+    assert statuses == ["unknown", "cleared", "unknown"]

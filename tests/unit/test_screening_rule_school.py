@@ -1,6 +1,8 @@
 """The school-size rule on hostile hand-made encodings: relative blocking, events, gallery size,
 siblings and twins. Each test places faces at distances chosen around the named thresholds."""
 
+import datetime as dt
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -13,6 +15,7 @@ from gatekeeper.screening.rule import (
     Matching,
     Reference,
     decide_faces,
+    older_pupils,
 )
 
 ORIGIN = np.zeros(128)
@@ -209,6 +212,21 @@ def test_everyone_is_matched_as_a_child_unless_known_to_be_older():
     assert one(g, {1, 2}, older={2}).status == "unknown"
 
 
+def test_older_pupils_are_those_of_the_older_age_on_the_day():
+    on = dt.date(2026, 9, 1)
+    births = {
+        1: dt.date(2026 - t.OLDER_PUPIL_AGE, 9, 1),  # the birthday itself
+        2: dt.date(2026 - t.OLDER_PUPIL_AGE, 9, 2),  # one day short
+        3: dt.date(2010 - t.OLDER_PUPIL_AGE, 1, 1),
+        4: None,  # no date of birth: a child
+    }
+    assert older_pupils(births, on) == {1, 3}
+    leap = {5: dt.date(2008, 2, 29)}  # born on 29 February
+    assert older_pupils(leap, dt.date(2008 + t.OLDER_PUPIL_AGE, 2, 28)) == set()
+    assert older_pupils(leap, dt.date(2008 + t.OLDER_PUPIL_AGE, 2, 29)) == {5}
+    assert older_pupils(leap, dt.date(2009 + t.OLDER_PUPIL_AGE, 2, 28)) == {5}  # and after
+
+
 def test_a_pupil_with_a_sibling_at_the_school_is_matched_tighter():
     tighter = t.STRICT_TOLERANCE - t.KIN_TOLERANCE_DROP / 2
     g = gallery((1, tighter, 0), (2, 1.2, 1), (3, 1.2, 2))
@@ -233,7 +251,6 @@ def test_a_protected_sibling_who_is_the_nearest_match_blocks():
 
 
 def test_families_from_shared_guardians_and_twins_from_the_same_birthday():
-    import datetime as dt
 
     from gatekeeper.screening.rule import families
 
