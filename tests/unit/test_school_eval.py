@@ -100,6 +100,24 @@ def test_a_stranger_next_to_a_pupil_is_counted_as_a_leak(sets):
     assert out.leaks == 1 and out.counts[se.STRANGER][1] == 1
 
 
+def test_the_same_person_filed_under_two_names_is_left_out_not_a_leak(sets):
+    # A pupil filed under one name, and their photo under the other name (a "stranger") right
+    # next to the pupil's reference: the same person, so not a leak, and reported as left out.
+    root, cache = sets
+    barnett = direction(90)
+    plant(root, cache, "lfw/John_Barnett/John_Barnett_0001.jpg", face_at(barnett))
+    plant(root, cache, "lfw/John_Barnett/John_Barnett_0002.jpg",
+          face_at(barnett + 0.2 * direction(91)))
+    plant(root, cache, "lfw/John_Burnett/John_Burnett_0001.jpg",
+          face_at(barnett + 0.01 * direction(127)))
+    cache.db.commit()
+    school, whole, _ = scenarios(root, cache)
+    assert "lfw/John_Burnett" in {p.key for p in school.strangers}
+    out = se.score(whole)
+    assert (out.leaks, out.two_names) == (0, 1)
+    assert out.counts[se.STRANGER][:2] == [0, 0]
+
+
 def test_a_photo_with_no_face_found_of_a_stranger_goes_to_a_person_not_a_leak(sets):
     root, cache = sets
     plant(root, cache, "lfw/Z_blank/Z_blank_0001.jpg", CachedImage(SIDE, SIDE, ()))
