@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from gatekeeper.translations import compile_catalogues
 from tests.support.fixtures import Browser, make_school
 
 ROOT = Path(__file__).resolve().parent.parent
+GATEKEEPER = str(Path(sys.executable).with_name("gatekeeper"))
 FACES_DIR = ROOT.parent / "shared" / "data" / "faces"
 LFW_DIR = ROOT.parent / "shared" / "data" / "schools" / "lfw"
 
@@ -194,3 +197,76 @@ def login_as(app, school):
         return browser
 
     return sign_in
+
+
+@pytest.fixture(scope="session")
+def demo_template(migrated, tmp_path_factory):
+    """The demo school as one real `gatekeeper init --demo` leaves it, made once per test process
+    (it takes about 11 s: the demo's reference photos detected and encoded): its instance folder
+    and its database (a SQLite file in it, or a PostgreSQL database of its own), which
+    `restore_demo` copies into a test's app. Tests only read it."""
+    instance = tmp_path_factory.mktemp("demo") / "instance"
+    name, admin = None, None
+    if PG_URL:
+        name = "gk_demo_" + uuid.uuid4().hex[:12]
+        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    else:
+        url = f"sqlite:///{instance / 'gatekeeper.db'}"
+    env = {**os.environ, "GATEKEEPER_INSTANCE": str(instance), "DATABASE_URL": url,
+           "REDIS_URL": REDIS_URL}
+    done = subprocess.run([GATEKEEPER, "init", "--demo"], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    yield {"instance": instance, "url": url, "stdout": done.stdout}
+    if admin is not None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def restore_demo(app, template) -> None:
+    """Make the test app's instance and database what `gatekeeper init --demo` left in the
+    template: every file of its instance folder (keys, credentials, the SQLite database and
+    queue), or on PostgreSQL every row and sequence, copied as they are."""
+    instance = Path(app.config["INSTANCE"])
+    close_database(app)  # nothing holds the database file while it is replaced
+    shutil.copytree(template["instance"], instance, dirs_exist_ok=True)
+    if not PG_URL:
+        return
+    from gatekeeper.extensions import db
+
+    source_engine = create_engine(template["url"])
+    try:
+        with app.app_context():
+            source, target = source_engine.raw_connection(), db.engine.raw_connection()
+            try:
+                with source.cursor() as read, target.cursor() as write:
+                    for table in db.metadata.sorted_tables:  # parents before children
+                        with read.copy(f'COPY "{table.name}" TO STDOUT') as rows, \
+                                write.copy(f'COPY "{table.name}" FROM STDIN') as into:
+                            for chunk in rows:
+                                into.write(chunk)
+                    read.execute("SELECT schemaname, sequencename, last_value FROM pg_sequences")
+                    for schema, sequence, last in read.fetchall():
+                        if last is not None:
+                            name = f'"{schema}"."{sequence}"'
+                            write.execute("SELECT setval(%s, %s)", (name, last))
+                source.rollback()
+                target.commit()
+            finally:
+                source.close()
+                target.close()
+    finally:
+        source_engine.dispose()
+    close_database(app)
+
+
+@pytest.fixture
+def demo(app, demo_template) -> str:
+    """The test app holding the demo school of `gatekeeper init --demo` (copied from
+    demo_template); returns what that command printed."""
+    restore_demo(app, demo_template)
+    return demo_template["stdout"]

@@ -41,16 +41,11 @@ def one_error_line(result) -> str:
     return lines[0]
 
 
-@pytest.fixture
-def demo(run):
-    result = run("init", "--demo")
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def test_init_demo_seeds_once_and_prints_users(run, demo, app):
+def test_init_demo_seeds_once_and_prints_users(run, app):
+    demo = run("init", "--demo")
+    assert demo.returncode == 0, demo.stderr
     for role in ("staff", "admin", "dsl", "media_lead", "head"):
-        assert role in demo
+        assert role in demo.stdout
     again = run("init", "--demo")
     assert again.returncode == 0 and "already exists" in again.stdout
     credentials = app.config["INSTANCE"] / "demo-credentials.txt"

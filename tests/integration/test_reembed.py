@@ -60,8 +60,7 @@ def screen(run, faces_dir) -> dict:
     return json.loads(done.stdout)
 
 
-def test_init_re_embeds_the_references_of_a_school_enrolled_before(app, run, faces_dir):
-    assert run("init", "--demo").returncode == 0
+def test_init_re_embeds_the_references_of_a_school_enrolled_before(app, run, demo, faces_dir):
     enrolled = embeddings(app)
     assert enrolled and all(e is not None for e in enrolled)  # enrolment stores both
     fused = screen(run, faces_dir)
