@@ -1,4 +1,6 @@
-"""The `gatekeeper` console script as scripts use it: real processes, real exit codes."""
+"""The `gatekeeper` console script as scripts use it: real processes, real exit codes. A refusal
+whose subject is the line it prints is run in this process (click's runner, on the test app);
+each command here still runs as a real process at least once."""
 
 from __future__ import annotations
 
@@ -33,8 +35,26 @@ def run(app):
     return gatekeeper
 
 
+@pytest.fixture
+def cli(app):
+    """Run `gatekeeper ...` in this process, on the test app (its database and instance folder)."""
+    from gatekeeper.cli import main
+
+    runner = app.test_cli_runner()
+
+    def gatekeeper(*args: str):
+        return runner.invoke(main, list(args))
+
+    return gatekeeper
+
+
 def one_error_line(result) -> str:
-    assert result.returncode != 0
+    """The one line a refused command printed on stderr, run as a process or in this one (where
+    an exception the command did not turn into its one line is the runner's, not a SystemExit)."""
+    if isinstance(result, subprocess.CompletedProcess):
+        assert result.returncode != 0
+    else:
+        assert result.exit_code != 0 and isinstance(result.exception, SystemExit), result.exception
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr
@@ -75,15 +95,15 @@ def test_screen_json_follows_the_contract(run, demo, faces_dir):
 
 
 @pytest.mark.once
-def test_screen_refuses_bad_input_with_one_line(run, demo, tmp_path):
+def test_screen_refuses_bad_input_with_one_line(cli, demo, tmp_path):
     fake = tmp_path / "notes.jpg"
     fake.write_text("not a photo")
-    assert "notes.jpg" in one_error_line(run("screen", str(fake), "--purpose", "social_media", "--json"))
-    assert "unknown purpose" in one_error_line(run("screen", str(fake), "--purpose", "billboards"))
+    assert "notes.jpg" in one_error_line(cli("screen", str(fake), "--purpose", "social_media", "--json"))
+    assert "unknown purpose" in one_error_line(cli("screen", str(fake), "--purpose", "billboards"))
 
 
 @pytest.mark.once
-def test_strip_writes_a_clean_jpeg_or_nothing(run, faces_dir, tmp_path):
+def test_strip_writes_a_clean_jpeg_or_nothing(run, cli, faces_dir, tmp_path):
     out = tmp_path / "clean.jpg"
     result = run("strip", str(faces_dir / "events" / "alex_lacamoire_stage.jpg"), str(out))
     assert result.returncode == 0, result.stderr
@@ -91,38 +111,38 @@ def test_strip_writes_a_clean_jpeg_or_nothing(run, faces_dir, tmp_path):
         assert clean.format == "JPEG" and not clean.getexif()
     broken = tmp_path / "half.jpg"
     broken.write_bytes((faces_dir / "events" / "obama_podium.jpg").read_bytes()[:5000])
-    one_error_line(run("strip", str(broken), str(tmp_path / "never.jpg")))
+    one_error_line(cli("strip", str(broken), str(tmp_path / "never.jpg")))
     assert not (tmp_path / "never.jpg").exists()
 
 
-def test_enrol_refuses_two_faces_and_missing_consent(run, demo, faces_dir):
+def test_enrol_refuses_two_faces_and_missing_consent(run, cli, demo, faces_dir):
     from gatekeeper.ops.setup import demo_upn
 
     finn = demo_upn(6)  # Finn Murphy: no biometric consent in the demo
-    line = one_error_line(run("enrol", finn, str(faces_dir / "people" / "obama" / "1.jpg")))
+    line = one_error_line(cli("enrol", finn, str(faces_dir / "people" / "obama" / "1.jpg")))
     assert "biometric consent" in line
     ava = demo_upn(1)
-    line = one_error_line(run("enrol", ava, str(faces_dir / "events" / "two_people.jpg")))
+    line = one_error_line(cli("enrol", ava, str(faces_dir / "events" / "two_people.jpg")))
     assert "2 faces" in line or "two faces" in line.lower()
     ok = run("enrol", ava, str(faces_dir / "people" / "obama" / "2.jpg"))
     assert ok.returncode == 0, ok.stderr
 
 
-def test_consent_and_nopublish_commands(run, demo):
+def test_consent_and_nopublish_commands(run, cli, demo):
     from gatekeeper.ops.setup import demo_upn
 
     upn = demo_upn(7)
     assert run("consent", "set", upn, "press", "granted", "--by", "Mrs Patel").returncode == 0
-    assert "no pupil" in one_error_line(run("consent", "set", "X000000000000", "press", "granted"))
-    assert "not a date" in one_error_line(run("consent", "set", upn, "press", "granted",
+    assert "no pupil" in one_error_line(cli("consent", "set", "X000000000000", "press", "granted"))
+    assert "not a date" in one_error_line(cli("consent", "set", upn, "press", "granted",
                                               "--expires", "next year"))
     assert run("nopublish", "add", upn, "--reason", "court order").returncode == 0
     assert run("nopublish", "remove", upn).returncode == 0
-    assert "not on the no-publish list" in one_error_line(run("nopublish", "remove", upn))
+    assert "not on the no-publish list" in one_error_line(cli("nopublish", "remove", upn))
 
 
 @pytest.mark.once
-def test_eval_reports_zero_leaks_on_the_shared_faces(run, faces_dir, tmp_path):
+def test_eval_reports_zero_leaks_on_the_shared_faces(run, cli, faces_dir, tmp_path):
     labels = tmp_path / "labels.json"
     labels.write_text(json.dumps({
         "consented": ["obama", "kit_harington", "rose_leslie", "alex_lacamoire"],  # biden is not
@@ -138,4 +158,4 @@ def test_eval_reports_zero_leaks_on_the_shared_faces(run, faces_dir, tmp_path):
     assert "leaks: 0" in result.stdout
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    one_error_line(run("eval", str(faces_dir), "--labels", str(bad)))
+    one_error_line(cli("eval", str(faces_dir), "--labels", str(bad)))
