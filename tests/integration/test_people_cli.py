@@ -1,4 +1,6 @@
-"""A school of its own from the command line: `school add`, `user invite`, the one-time setup link."""
+"""A school of its own from the command line: `school add`, `user invite`, the one-time setup link.
+The first test runs the real console script; the refusals, whose subject is the one line they
+print, run in this process (click's runner, on the test app)."""
 
 from __future__ import annotations
 
@@ -33,8 +35,23 @@ def run(app):
     return gatekeeper
 
 
+@pytest.fixture
+def cli(app):
+    """Run `gatekeeper ...` in this process, on the test app (its database and instance folder)."""
+    from gatekeeper.cli import main
+
+    runner = app.test_cli_runner()
+
+    def gatekeeper(*args: str):
+        return runner.invoke(main, list(args))
+
+    return gatekeeper
+
+
 def one_error_line(result) -> str:
-    assert result.returncode != 0
+    """The one line a refused command printed on stderr, run in this process (where an
+    exception the command did not turn into its one line is the runner's, not a SystemExit)."""
+    assert result.exit_code != 0 and isinstance(result.exception, SystemExit), result.exception
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     return lines[0]
@@ -83,23 +100,23 @@ def test_a_new_school_and_its_first_head_from_install_to_sign_in(run, app):
     (("--urn", "401235", "--postcode", "NOT A CODE"), "is not a UK postcode"),
     (("--urn", "401235", "--language", "fr"), "language must be en or cy"),
 ])
-def test_school_add_refuses_bad_details_in_one_line(run, app, args, message):
-    assert message in one_error_line(run("school", "add", "--name", "A School", *args))
+def test_school_add_refuses_bad_details_in_one_line(cli, app, args, message):
+    assert message in one_error_line(cli("school", "add", "--name", "A School", *args))
     with app.app_context():
         from gatekeeper.extensions import db
 
         assert db.session.scalar(select(School)) is None
 
 
-def test_duplicate_urn_unknown_school_and_unknown_role_are_one_line_each(run, app):
-    assert add_school(run).returncode == 0
-    assert "URN 401234 already exists" in one_error_line(add_school(run))
+def test_duplicate_urn_unknown_school_and_unknown_role_are_one_line_each(cli, app):
+    assert add_school(cli).exit_code == 0
+    assert "URN 401234 already exists" in one_error_line(add_school(cli))
     assert "no school with URN 999999" in one_error_line(
-        run("user", "invite", "a@b.test", "--role", "head", "--school", "999999"))
-    assert "unknown role 'owner'" in one_error_line(run("user", "invite", "a@b.test", "--role", "owner"))
-    assert "not an email address" in one_error_line(run("user", "invite", "nobody", "--role", "staff"))
-    assert run("school", "add", "--name", "Second", "--urn", "401299").returncode == 0
-    assert "several schools" in one_error_line(run("user", "invite", "a@b.test", "--role", "staff"))
+        cli("user", "invite", "a@b.test", "--role", "head", "--school", "999999"))
+    assert "unknown role 'owner'" in one_error_line(cli("user", "invite", "a@b.test", "--role", "owner"))
+    assert "not an email address" in one_error_line(cli("user", "invite", "nobody", "--role", "staff"))
+    assert cli("school", "add", "--name", "Second", "--urn", "401299").exit_code == 0
+    assert "several schools" in one_error_line(cli("user", "invite", "a@b.test", "--role", "staff"))
     with app.app_context():
         from gatekeeper.extensions import db
         from gatekeeper.people.models import Invitation
@@ -108,5 +125,5 @@ def test_duplicate_urn_unknown_school_and_unknown_role_are_one_line_each(run, ap
         assert len(db.session.scalars(select(School)).all()) == 2
 
 
-def test_user_invite_without_any_school_says_how_to_add_one(run):
-    assert "gatekeeper school add" in one_error_line(run("user", "invite", "a@b.test", "--role", "head"))
+def test_user_invite_without_any_school_says_how_to_add_one(cli):
+    assert "gatekeeper school add" in one_error_line(cli("user", "invite", "a@b.test", "--role", "head"))
