@@ -1,6 +1,7 @@
 """Upgrading a school enrolled before the second embedding: `gatekeeper init` re-embeds each
 reference face from its stored photo, and until every reference has one, photos are matched by
-dlib's encoding alone, as before."""
+dlib's encoding alone, as before. `init` runs as the real console script; `screen`, which only
+reports the verdicts, runs in this process on the same database and instance folder."""
 
 from __future__ import annotations
 
@@ -53,17 +54,20 @@ def embeddings(app) -> list[np.ndarray | None]:
         return [open_sealed(cipher, r.embedding_encrypted) for r in references(app)]
 
 
-def screen(run, faces_dir) -> dict:
-    done = run("screen", str(faces_dir / "events" / "obama_and_biden.jpg"),
-               "--purpose", "social_media", "--json")
-    assert done.returncode == 0, done.stderr
+def screen(app, faces_dir) -> dict:
+    from gatekeeper.cli import main
+
+    done = app.test_cli_runner().invoke(main, [
+        "screen", str(faces_dir / "events" / "obama_and_biden.jpg"), "--purpose", "social_media",
+        "--json"])
+    assert done.exit_code == 0, (done.stderr, done.exception)
     return json.loads(done.stdout)
 
 
 def test_init_re_embeds_the_references_of_a_school_enrolled_before(app, run, demo, faces_dir):
     enrolled = embeddings(app)
     assert enrolled and all(e is not None for e in enrolled)  # enrolment stores both
-    fused = screen(run, faces_dir)
+    fused = screen(app, faces_dir)
     with app.app_context():
         school_id = references(app)[0].school_id
         assert load_gallery(db.session, school_id, app_cipher()).embedding == t.MATCH_BY
@@ -77,7 +81,7 @@ def test_init_re_embeds_the_references_of_a_school_enrolled_before(app, run, dem
         assert load_gallery(db.session, rows[0].school_id, app_cipher()).embedding == DLIB
 
     # Before the upgrade step: matched by dlib alone, with dlib's thresholds, as before.
-    before = screen(run, faces_dir)
+    before = screen(app, faces_dir)
     assert sorted(f["status"] for f in before["faces"]) == ["cleared", "cleared", "unknown"]
 
     done = run("init")
@@ -94,4 +98,4 @@ def test_init_re_embeds_the_references_of_a_school_enrolled_before(app, run, dem
                                             "left_with_encoding_only": 1}
         # One reference without the embedding keeps the whole school on dlib's distance.
         assert load_gallery(db.session, rows[0].school_id, app_cipher()).embedding == DLIB
-    assert screen(run, faces_dir)["verdict"] == before["verdict"] == fused["verdict"]
+    assert screen(app, faces_dir)["verdict"] == before["verdict"] == fused["verdict"]
