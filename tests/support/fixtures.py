@@ -212,7 +212,6 @@ def sports_day(app, school_id: int, staff: Browser, people) -> dict:
     in the first photo (in that order)."""
     from consent import services
     from gatekeeper.extensions import db
-    from tests.support.photos import group_jpeg, head_crop, load_rgb
 
     with app.app_context():
         kit = add_pupil(db.session, school_id, 1, "Kit", "Harington",
@@ -226,16 +225,25 @@ def sports_day(app, school_id: int, staff: Browser, people) -> dict:
                          consents={"social_media": "refused"})
         db.session.commit()
         ids = {"kit": kit.id, "rose": rose.id, "alex": alex.id}
-    heads = [head_crop(load_rgb(people / folder / "1.jpg"))
-             for folder in ("kit_harington", "rose_leslie", "alex_lacamoire", "obama")]
     event = staff.post("/uploads/events", {"name": "Sports day", "date": "2026-07-10",
                                            "purpose": "social_media"}).get_json()["id"]
     photos, pasted = [], []
-    for number, heights in enumerate(SPORTS_DAY_HEIGHTS):
-        data, boxes = group_jpeg(heads, heights, seed=number)
-        pasted.append(boxes)
+    for number, (data, boxes) in enumerate(sports_day_photos(people)):
+        pasted.append(list(boxes))
         photos.append(upload_photo(staff, event, f"race-{number + 1}.jpg", data).get_json()["id"])
     return {"event": event, "photos": photos, "first_boxes": pasted[0], "pasted": pasted, **ids}
+
+
+@functools.cache
+def sports_day_photos(people) -> tuple[tuple[bytes, list], ...]:
+    """The event's four group photos (JPEG bytes, and where each person was pasted), composed
+    once per test process: the same bytes every time, so each test that uploads them reads them."""
+    from tests.support.photos import group_jpeg, head_crop, load_rgb
+
+    heads = [head_crop(load_rgb(people / folder / "1.jpg"))
+             for folder in ("kit_harington", "rose_leslie", "alex_lacamoire", "obama")]
+    return tuple(group_jpeg(heads, heights, seed=number)
+                 for number, heights in enumerate(SPORTS_DAY_HEIGHTS))
 
 
 SPORTS_DAY_PEOPLE = ("kit", "rose", "alex", "obama")
