@@ -144,12 +144,19 @@ def test_the_command_refuses_a_folder_that_is_not_the_sets(tmp_path):
 
 
 def test_bad_options_are_one_line_errors(sets, tmp_path):
+    """Run in this process (click's runner): the subject is the line printed; the test above
+    runs the command as the real console script."""
+    from click.testing import CliRunner
+
+    from gatekeeper.cli import main
+
     root, _ = sets
     for args in (["--protected", "1.5"], ["--pupils", "0"], ["--kinds", "aliens"],
                  ["--embedding", "arcface"]):
-        result = command(tmp_path, str(root), "--cache", str(tmp_path / "cache"), "--cached-only",
-                         *args)
-        assert result.returncode != 0 and result.stderr.startswith("error:"), args
+        result = CliRunner().invoke(main, ["eval-schools", str(root), "--cache",
+                                           str(tmp_path / "cache"), "--cached-only", *args])
+        assert result.exit_code != 0 and isinstance(result.exception, SystemExit), args
+        assert result.stderr.startswith("error:"), args
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
