@@ -384,8 +384,10 @@ def decide_distances(dist: np.ndarray, ctx: Context,
     )
     if not ctx.protected[closest] and closest in ctx.guarded_by:
         # Nearer to a consented pupil than to that pupil's protected sibling: no model tells
-        # siblings apart, so a person decides (never cleared: see the sibling check below).
-        blocking[ctx.guarded_by[closest]] = False
+        # siblings apart, so a person decides (never cleared: see the sibling check below). Only
+        # strictly nearer: a protected sibling level with the consented one still blocks.
+        guarded = ctx.guarded_by[closest]
+        blocking[guarded[dist[guarded] > nearest]] = False
     if blocking.any():
         hits = np.flatnonzero(blocking)
         return FaceStatus.BLOCKED, int(hits[np.argmin(dist[hits])])
