@@ -111,6 +111,22 @@ def close_every_app():
         close_database(_apps_built.pop())
 
 
+def new_pg_database(prefix: str):
+    """A new, empty PostgreSQL database on PG_URL's server: (its name, the admin engine that made
+    it, its URL). drop_pg_database removes it."""
+    name = prefix + uuid.uuid4().hex[:12]
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    return name, admin, make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_pg_database(admin, name: str) -> None:
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def migrated(tmp_path_factory):
     """Run the Alembic migrations once: into a template SQLite file, or a fresh PostgreSQL database."""
@@ -119,11 +135,7 @@ def migrated(tmp_path_factory):
     root = tmp_path_factory.mktemp("gk")
     os.environ["GATEKEEPER_INSTANCE"] = str(root / "env-instance")
     if PG_URL:
-        name = "gk_test_" + uuid.uuid4().hex[:12]
-        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        name, admin, url = new_pg_database("gk_test_")
     else:
         name, admin = None, None
         url = f"sqlite:///{root / 'template.db'}"
@@ -133,9 +145,7 @@ def migrated(tmp_path_factory):
     close_database(app)
     yield {"url": url, "root": root, "template": root / "template.db"}
     if admin is not None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_pg_database(admin, name)
 
 
 @pytest.fixture
@@ -199,6 +209,19 @@ def login_as(app, school):
     return sign_in
 
 
+@pytest.fixture
+def cli(app):
+    """Run `gatekeeper ...` in this process, on the test app (its database and instance folder)."""
+    from gatekeeper.cli import main
+
+    runner = app.test_cli_runner()
+
+    def gatekeeper(*args: str):
+        return runner.invoke(main, list(args))
+
+    return gatekeeper
+
+
 @pytest.fixture(scope="session")
 def demo_template(migrated, tmp_path_factory):
     """The demo school as one real `gatekeeper init --demo` leaves it, made once per test process
@@ -208,11 +231,7 @@ def demo_template(migrated, tmp_path_factory):
     instance = tmp_path_factory.mktemp("demo") / "instance"
     name, admin = None, None
     if PG_URL:
-        name = "gk_demo_" + uuid.uuid4().hex[:12]
-        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        name, admin, url = new_pg_database("gk_demo_")
     else:
         url = f"sqlite:///{instance / 'gatekeeper.db'}"
     env = {**os.environ, "GATEKEEPER_INSTANCE": str(instance), "DATABASE_URL": url,
@@ -222,9 +241,7 @@ def demo_template(migrated, tmp_path_factory):
     assert done.returncode == 0, done.stderr
     yield {"instance": instance, "url": url, "stdout": done.stdout}
     if admin is not None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_pg_database(admin, name)
 
 
 def restore_demo(app, template) -> None:

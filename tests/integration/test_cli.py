@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests.support.commands import one_error_line
+
 pytestmark = pytest.mark.slow
 
 GATEKEEPER = str(Path(sys.executable).with_name("gatekeeper"))
@@ -33,32 +35,6 @@ def run(app):
                               timeout=180)
 
     return gatekeeper
-
-
-@pytest.fixture
-def cli(app):
-    """Run `gatekeeper ...` in this process, on the test app (its database and instance folder)."""
-    from gatekeeper.cli import main
-
-    runner = app.test_cli_runner()
-
-    def gatekeeper(*args: str):
-        return runner.invoke(main, list(args))
-
-    return gatekeeper
-
-
-def one_error_line(result) -> str:
-    """The one line a refused command printed on stderr, run as a process or in this one (where
-    an exception the command did not turn into its one line is the runner's, not a SystemExit)."""
-    if isinstance(result, subprocess.CompletedProcess):
-        assert result.returncode != 0
-    else:
-        assert result.exit_code != 0 and isinstance(result.exception, SystemExit), result.exception
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    return lines[0]
 
 
 def test_init_demo_seeds_once_and_prints_users(run, app):

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from consent.models import School
 from gatekeeper.models import User
+from tests.support.commands import one_error_line
 from tests.support.fixtures import Browser
 
 pytestmark = pytest.mark.slow
@@ -33,28 +34,6 @@ def run(app):
         return subprocess.run([GATEKEEPER, *args], env=env, capture_output=True, text=True, timeout=120)
 
     return gatekeeper
-
-
-@pytest.fixture
-def cli(app):
-    """Run `gatekeeper ...` in this process, on the test app (its database and instance folder)."""
-    from gatekeeper.cli import main
-
-    runner = app.test_cli_runner()
-
-    def gatekeeper(*args: str):
-        return runner.invoke(main, list(args))
-
-    return gatekeeper
-
-
-def one_error_line(result) -> str:
-    """The one line a refused command printed on stderr, run in this process (where an
-    exception the command did not turn into its one line is the runner's, not a SystemExit)."""
-    assert result.exit_code != 0 and isinstance(result.exception, SystemExit), result.exception
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    return lines[0]
 
 
 def add_school(run, *extra: str):

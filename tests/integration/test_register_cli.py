@@ -13,7 +13,6 @@ from sqlalchemy import func, select
 
 from consent import rules
 from consent.models import ConsentRecord, Guardian, NoPublishEntry, Pupil
-from gatekeeper.cli import main
 from gatekeeper.register.forms import today
 from tests.integration.test_import_mis import CLASS, csv_file, row
 from tests.integration.test_register_screens import (
@@ -23,16 +22,6 @@ from tests.integration.test_register_screens import (
     pupils,
     queued_post,
 )
-
-
-@pytest.fixture
-def cli(app):
-    runner = app.test_cli_runner()
-
-    def invoke(*args: str):
-        return runner.invoke(main, list(args))
-
-    return invoke
 
 
 @pytest.fixture
