@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from functools import cached_property
 
 import numpy as np
@@ -76,19 +77,26 @@ def guardian_key(name: str, email: str | None, contact_key: str | None = None) -
     return f"email:{email.strip()}" if email and email.strip() else name
 
 
-def load_families(session: Session, school_id: int) -> tuple[dict[int, set[int]], set[int]]:
-    """Siblings (current pupils who share a guardian) and twins (siblings born the same day)."""
+def load_births(session: Session, school_id: int) -> dict[int, dt.date | None]:
+    """Every current pupil's date of birth (None where the register has none)."""
+    return dict(session.execute(
+        select(Pupil.id, Pupil.date_of_birth)
+        .where(Pupil.school_id == school_id, Pupil.left_on.is_(None))
+    ).all())
+
+
+def load_families(session: Session, school_id: int, births: Mapping[int, dt.date | None]
+                  ) -> tuple[dict[int, set[int]], set[int]]:
+    """Siblings (current pupils who share a guardian) and twins (siblings born the same day, by
+    `births`: load_births)."""
     rows = session.execute(
-        select(Guardian.pupil_id, Guardian.name, Guardian.email, Guardian.contact_key,
-               Pupil.date_of_birth)
+        select(Guardian.pupil_id, Guardian.name, Guardian.email, Guardian.contact_key)
         .join(Pupil, Pupil.id == Guardian.pupil_id)
         .where(Guardian.school_id == school_id, Pupil.left_on.is_(None))
     ).all()
     guardians: dict[int, set[str]] = defaultdict(set)
-    births = {}
-    for pupil_id, name, email, contact, born in rows:
+    for pupil_id, name, email, contact in rows:
         guardians[pupil_id].add(guardian_key(name, email, contact))
-        births[pupil_id] = born
     return families(guardians, births)
 
 
@@ -114,19 +122,18 @@ class RegisterNow:
         return self._publishable[purpose]
 
     @cached_property
+    def births(self) -> dict[int, dt.date | None]:
+        return load_births(self.session, self.school_id)
+
+    @cached_property
     def older(self) -> set[int]:
         """Current pupils old enough to be matched as older (rule.older_pupils) on this date."""
-        births = self.session.execute(
-            select(Pupil.id, Pupil.date_of_birth)
-            .where(Pupil.school_id == self.school_id, Pupil.left_on.is_(None),
-                   Pupil.date_of_birth.is_not(None))
-        ).all()
-        return older_pupils(dict(births), self.on)
+        return older_pupils(self.births, self.on)
 
     @cached_property
     def families(self) -> tuple[dict[int, set[int]], set[int]]:
         """(pupil -> siblings at the school, pupils with a twin), from the guardians they share."""
-        return load_families(self.session, self.school_id)
+        return load_families(self.session, self.school_id, self.births)
 
     def decide(self, encodings, purpose: str, candidates=None,
                lifted=None) -> list[FaceDecision]:
