@@ -84,7 +84,11 @@ class Config:
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     REMEMBER_COOKIE_HTTPONLY = True
-    PERMANENT_SESSION_LIFETIME = 8 * 3600  # a school day
+    PERMANENT_SESSION_LIFETIME = 8 * 3600  # a school day from signing in
+    # The cookie is sent only when the session changed. Refreshed on every response, a picture
+    # still loading with the cookie from before an action sent the older session back, and the
+    # browser lost what the action stored (its flashed message, a second factor's progress).
+    SESSION_REFRESH_EACH_REQUEST = False
     WTF_CSRF_TIME_LIMIT = 8 * 3600
     BOOTSTRAP_SERVE_LOCAL = True  # schools' networks block CDNs
     BABEL_DEFAULT_LOCALE = "en"

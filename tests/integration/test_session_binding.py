@@ -71,3 +71,18 @@ def test_the_session_cookie_is_secure_behind_tls(app, school):
     assert behind_tls and all("Secure" in c and "HttpOnly" in c for c in behind_tls), behind_tls
     plain = session_cookies(app.test_client().get("/auth/login"))
     assert plain and not any("Secure" in c for c in plain)  # the demo on plain http still works
+
+
+def test_reading_a_page_does_not_rewrite_the_session_cookie(app, school):
+    """A picture or page still loading with the cookie from before an action must not send that
+    older session back: the browser would keep it and lose what the action stored (its "Photo
+    rejected." message). So a response sets the session cookie only when the session changed."""
+    head = signed_in(app)
+    assert head.get("/head/").status_code == 200  # the first page may start the form token
+    earlier = head.client.get_cookie("session").value
+    assert session_cookies(head.get("/head/")) == []
+    late = app.test_client()
+    late.environ_base.update(HTTP_USER_AGENT=HEAD_BROWSER, REMOTE_ADDR="198.51.100.30")
+    late.set_cookie("session", earlier)
+    response = late.get("/head/")
+    assert response.status_code == 200 and session_cookies(response) == []
