@@ -84,7 +84,7 @@ def authenticate(session: Session, email: str, password: str, address: str):
         session.commit()
         return None, _("Email or password not recognised.")
     finish_attempt(session, attempt_id, OK)
-    clear_failures(session, key, address)
+    clear_failures(session, key, address, attempt_id)
     audit.record(session, "login", actor=user, detail={"address": address})
     session.commit()
     return user, ""
@@ -151,10 +151,18 @@ def finish_attempt(session: Session, attempt_id: int, outcome: str) -> None:
                     .values(outcome=outcome))
 
 
-def clear_failures(session: Session, key: str, address: str) -> None:
-    """A success from an address forgives that address's failures for the account (only)."""
+def clear_failures(session: Session, key: str, address: str, attempt_id: int) -> None:
+    """A success from an address forgives that address's earlier failures for the account (only),
+    and only when it was the one attempt there: beside attempts begun with it or after it (a
+    burst of guesses carrying the right password), forgiving would give the rest a fresh budget."""
+    mine = (LoginFailure.account_key == key, LoginFailure.address == address)
+    alongside = session.scalar(select(LoginFailure.id).where(
+        *mine, LoginFailure.id != attempt_id,
+        (LoginFailure.id > attempt_id) | (LoginFailure.outcome == PENDING)).limit(1))
+    if alongside is not None:
+        return
     session.execute(update(LoginFailure).where(
-        LoginFailure.account_key == key, LoginFailure.address == address,
+        *mine, LoginFailure.id < attempt_id,
         LoginFailure.outcome.in_((FAILED, REFUSED))).values(outcome=CLEARED))
 
 
