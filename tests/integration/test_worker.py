@@ -32,7 +32,8 @@ def queued_app(app):
 
 
 @pytest.fixture
-def worker(queued_app):
+def start_worker(queued_app):
+    """Starts a real worker process when the test says so (and stops it afterwards)."""
     env = {
         **os.environ,
         "GATEKEEPER_INSTANCE": str(queued_app.config["INSTANCE"]),
@@ -40,22 +41,29 @@ def worker(queued_app):
         "REDIS_URL": queued_app.config["REDIS_URL"],
         "GATEKEEPER_QUEUE_NAME": queued_app.config["HUEY_NAME"],
     }
-    process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("gatekeeper")), "worker", "--workers", "1"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    yield process
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    process.stdout.close()
+    started = []
+
+    def start() -> subprocess.Popen:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("gatekeeper")), "worker", "--workers", "1"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        process.stdout.close()
 
 
-def test_worker_process_screens_each_upload_once(queued_app, worker, login_as, faces_dir):
+def test_worker_process_screens_each_upload_once(queued_app, start_worker, login_as, faces_dir):
     with queued_app.app_context():
         from gatekeeper.extensions import db
 
@@ -70,6 +78,7 @@ def test_worker_process_screens_each_upload_once(queued_app, worker, login_as, f
         assert response.status_code == 201
         assert response.get_json()["status"] == "uploaded"  # queued, not screened in the request
 
+    worker = start_worker()  # only now: the uploads above waited in the queue, not in a request
     deadline = time.monotonic() + SCREEN_TIMEOUT_S
     while time.monotonic() < deadline:
         statuses = {p["filename"]: p["status"] for p in staff.get("/uploads/status").get_json()["photos"]}
