@@ -27,6 +27,8 @@ PHONE = {"width": 390, "height": 844}
 # them slow (a sign-in took 16 s to answer under load), so the bound is generous, not tuned.
 WAIT_LIMIT_MS = 60_000
 expect.set_options(timeout=WAIT_LIMIT_MS)
+# How long the end of a test waits for the app's last request (the browser's pages are closed).
+IDLE_LIMIT_S = 60
 # The app each live server serves, by its address: sign_in reads a user's authenticator from it.
 LIVE_APPS: dict[str, object] = {}
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
@@ -64,18 +66,41 @@ class WholeResponses:
     Werkzeug's development server skips the response's close() when the browser drops a connection
     mid-response (it navigated on while a script was still arriving), leaving a static file open
     until the garbage collector finds it; under pytest's "error" warnings that ResourceWarning then
-    fails whichever test happens to be running. The app streams nothing, so nothing is lost."""
+    fails whichever test happens to be running. The app streams nothing, so nothing is lost.
+
+    It also counts the requests in the app, so the test's end can wait for the last one: a request
+    still running when the app's engine was disposed gave its PostgreSQL connection back to the old
+    pool, where the garbage collector later found it open (and failed a later test)."""
 
     def __init__(self, app):
         self.app = app
+        self.running = 0
+        self.closed = False
+        self.changed = threading.Condition()
 
     def __call__(self, environ, start_response):
-        response = self.app(environ, start_response)
+        with self.changed:
+            if self.closed:  # the test has ended: a late request (a keep-alive poll) is turned away
+                start_response("503 Service Unavailable", [("Content-Length", "0")])
+                return [b""]
+            self.running += 1
         try:
-            return [b"".join(response)]
+            response = self.app(environ, start_response)
+            try:
+                return [b"".join(response)]
+            finally:
+                if hasattr(response, "close"):
+                    response.close()
         finally:
-            if hasattr(response, "close"):
-                response.close()
+            with self.changed:
+                self.running -= 1
+                self.changed.notify_all()
+
+    def close(self, timeout: float) -> bool:
+        """Turn away new requests and wait for the running ones: whether they all ended."""
+        with self.changed:
+            self.closed = True
+            return self.changed.wait_for(lambda: self.running == 0, timeout)
 
 
 @pytest.fixture
@@ -84,7 +109,8 @@ def live_app(app):
     given paths down through app.config["LIVE_SLOW_PATHS"] (path -> seconds)."""
     slow = SlowPaths(app)
     app.config["LIVE_SLOW_PATHS"] = slow.delays
-    server = make_server("127.0.0.1", 0, WholeResponses(slow), threaded=True)
+    whole = WholeResponses(slow)
+    server = make_server("127.0.0.1", 0, whole, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     app.config["LIVE_URL"] = f"http://127.0.0.1:{server.server_port}"
@@ -93,6 +119,7 @@ def live_app(app):
     LIVE_APPS.pop(app.config["LIVE_URL"], None)
     server.shutdown()
     thread.join(5)
+    assert whole.close(IDLE_LIMIT_S), "a request was still running when the test ended"
 
 
 @pytest.fixture
