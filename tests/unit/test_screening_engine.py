@@ -205,21 +205,23 @@ def test_larger_originals_get_a_finer_second_pass():
     assert t.DETECTION_MIN_FACE_PX * scales[1] >= t.DETECTION_SMALL_FACE_PX
 
 
-# --- face_recognition's process-wide traps -----------------------------------------------------
+# --- the models load in a fresh process, without face_recognition's process-wide traps ----------
 MODELS_LOAD = """
 import numpy as np
-from gatekeeper.screening.encode import _face_recognition, encode_face
-fr = _face_recognition()
+from gatekeeper.screening.encode import encode_face
 from PIL import ImageFile
 assert ImageFile.LOAD_TRUNCATED_IMAGES is False
 rgb = np.zeros((200, 200, 3), np.uint8)
 e = encode_face(rgb, (40, 160, 160, 40))
 print("encoding", e.shape, float(np.linalg.norm(e)) > 0)
+import sys
+assert "face_recognition" not in sys.modules
 """
 
 
 def test_face_models_really_load_in_a_fresh_process():
-    # face_recognition calls quit() (exit status 0) when its models are missing: check the output.
+    # Checked by its output, not only its exit status: face_recognition's import calls quit()
+    # (status 0) when its models are missing, and encoding must never go through that import.
     done = subprocess.run([sys.executable, "-c", MODELS_LOAD], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
