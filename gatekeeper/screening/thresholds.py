@@ -193,7 +193,8 @@ MAYBE_SAME_FACE_SIZE = 0.67
 DOUBT_SAME_FACE_DISTANCE = STRICT_TOLERANCE
 # The photo is scaled (box filter) so its long side is this many pixels for the first pass.
 # Single-thread ORT on 4:3 input: 1600 px 0.31-0.37 s, 1472 px 0.26 s, 1408 px 0.24 s; decode
-# and five encodings (75 ms each, dlib) take another 0.55 s of the 1.5 s budget per 12 MP photo.
+# and five faces' encodings (dlib's network on onnxruntime, 10 ms each, and MobileFaceNet's,
+# 9 ms) take the rest of the 0.50 s a 12 MP photo takes (make bench).
 # 144 synthetic faces of 56-64 px on 4032x3024 all scored >= 0.62 at 1408 and at 1472.
 DETECTION_LONG_SIDE = 1472
 # Network input sides must be multiples of the model's stride.
