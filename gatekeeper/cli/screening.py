@@ -186,8 +186,10 @@ def evaluate_command(folder: str, labels: str | None) -> None:
 @click.option("--pairs", is_flag=True,
               help="First, each embedding's same-person pairs accepted at fixed false-accept "
                    "rates.")
+@click.option("--references", default=1, show_default=True,
+              help="Reference photos per pupil (the first ones of each person).")
 def evaluate_schools_command(folder, pupils, protected, event_size, seed, kinds, cache_dir,
-                             no_sweep, cached_only, embedding, pairs) -> None:
+                             no_sweep, cached_only, embedding, pairs, references) -> None:
     """Screen open-set schools built from labelled sets (FOLDER: the schools sets)."""
 
     cache = Path(cache_dir) if cache_dir else instance_path() / "eval-cache"
@@ -195,7 +197,7 @@ def evaluate_schools_command(folder, pupils, protected, event_size, seed, kinds,
         report = run(Path(folder), cache, pupils, protected, event_size, seed, not no_sweep,
                      tuple(k.strip() for k in kinds.split(",") if k.strip()),
                      progress=lambda line: click.echo(line, err=True), cached_only=cached_only,
-                     embedding=embedding, pairs=pairs)
+                     embedding=embedding, pairs=pairs, references=references)
     except (OSError, ValueError, KeyError) as error:
         raise CommandError(str(error)) from None
     click.echo(report)

@@ -48,6 +48,10 @@ KINDS = ("adults", "families", "children")
 # 530 photos of one adult; two each keeps the first run under an hour on a shared machine.
 # LAG children have few young photos each: all of them.
 PHOTOS_PER_PERSON = {"adults": 2, "families": 2, "children": 10}
+# Reference photos per pupil: the issue measures one; `--references` up to the product's most
+# (thresholds.MAX_REFERENCES_PER_PUPIL) shows what more of them buy. Each further reference is
+# one more photo analysed per person, so every enrolled pupil can still have one to screen.
+REFERENCES = 1
 EVENT_STRANGERS = 300
 EVENT_OTHER_PUPILS = 100  # pupils of the school who are not in the event, photographed anyway
 FIW_FIRST_CHILD = 3  # FIW numbers a family's parents first (MID1, MID2)
@@ -118,7 +122,8 @@ def _lag_duplicates(root: Path) -> frozenset[str]:
 SET_FOLDERS = {"adults": ("lfw", "*"), "families": ("fiw", "*"), "children": ("lag", "young__*")}
 
 
-def person_files(root: Path, kinds=KINDS) -> dict[tuple[str, str], list[Path]]:
+def person_files(root: Path, kinds=KINDS,
+                 references: int = REFERENCES) -> dict[tuple[str, str], list[Path]]:
     """(kind, person key) -> the image files analysed for that person."""
     root = Path(root)
     found: dict[tuple[str, str], list[Path]] = {}
@@ -128,17 +133,18 @@ def person_files(root: Path, kinds=KINDS) -> dict[tuple[str, str], list[Path]]:
         if not (root / sub).is_dir():
             raise ValueError(f"{root / sub} is missing: is this the schools folder?")
         for folder in sorted(p for p in (root / sub).iterdir() if p.is_dir()):
-            files = _first_images(folder, pattern, skip, PHOTOS_PER_PERSON[kind])
+            files = _first_images(folder, pattern, skip,
+                                  PHOTOS_PER_PERSON[kind] + references - 1)
             if files:
                 found[(kind, f"{sub}/{folder.name}")] = files
     return found
 
 
 def load_people(root: Path, cache: EncodingCache, kinds=KINDS, progress=None,
-                cached_only: bool = False) -> dict[str, list[Person]]:
+                cached_only: bool = False, references: int = REFERENCES) -> dict[str, list[Person]]:
     """Every person of the sets with their analysed images, by kind (`cached_only`: only the
     images already in the cache; people with none are left out)."""
-    files = person_files(root, kinds)
+    files = person_files(root, kinds, references)
     analysed = analyse_all([p for paths in files.values() for p in paths], cache, progress,
                            cached_only)
     people: dict[str, list[Person]] = {kind: [] for kind in KINDS}
@@ -191,6 +197,7 @@ class School:
     relatives: dict[int, list[Person]]  # pupil id -> unenrolled relatives
     siblings: dict[int, set[int]]
     embedding: str = t.MATCH_BY
+    references: int = REFERENCES  # each pupil's first photos that are references, not screened
 
 
 def _enrolment_order(people: list[Person], rng) -> tuple[list[Person], list[Person]]:
@@ -205,9 +212,9 @@ def _enrolment_order(people: list[Person], rng) -> tuple[list[Person], list[Pers
 
 def build_school(kind: str, people: list[Person], pupils: int, protected_share: float,
                  seed: int, kin: dict[str, set[str]] | None = None,
-                 embedding: str = t.MATCH_BY) -> School:
-    """An open-set school of up to `pupils` enrolled people of one kind, one reference each,
-    matched by `embedding`."""
+                 embedding: str = t.MATCH_BY, references: int = REFERENCES) -> School:
+    """An open-set school of up to `pupils` enrolled people of one kind, matched by `embedding`,
+    each with up to `references` reference photos (their first photos fit to be one)."""
     rng = np.random.default_rng(seed)
     if kind == "families":
         school = _family_school(people, pupils, protected_share, rng, kin or {})
@@ -220,7 +227,16 @@ def build_school(kind: str, people: list[Person], pupils: int, protected_share: 
         taken = {p.key for p in enrolled}
         strangers = [p for p in people if p.key not in taken]
         school = _school(kind, enrolled, strangers, {}, protected_share, rng, {})
+    if references != REFERENCES:
+        school = _with_references(school, references)
     return replace(school, gallery=school.gallery.by(embedding), embedding=embedding)
+
+
+def _with_references(school: School, references: int) -> School:
+    """The school with each pupil's first `references` photos as references (those fit to be)."""
+    refs = [Reference.of(pupil, person.key, vectors) for pupil, person in school.pupil_people.items()
+            for vectors in map(_reference, person.images[:references]) if vectors is not None]
+    return replace(school, gallery=Gallery(refs), references=references)
 
 
 def _family_school(people, pupils, protected_share, rng, kin) -> School:
@@ -267,7 +283,8 @@ def _school(kind, enrolled, strangers, relatives_of, protected_share, rng, sibli
 def _pupil_probes(school: School, pupil: int) -> list[Probe]:
     category = CONSENTED if pupil in school.publishable else PROTECTED
     person = school.pupil_people[pupil]
-    return [_probe(image, pupil, category, person.key) for image in person.images[1:]]
+    return [_probe(image, pupil, category, person.key)
+            for image in person.images[school.references:]]
 
 
 def _stranger_probes(people: list[Person], category: str = STRANGER) -> list[Probe]:
@@ -287,7 +304,8 @@ def whole_school(school: School) -> Scenario:
 def event(school: School, size: int, seed: int) -> Scenario:
     """An event of about `size` pupils (whole families for families): only they may be cleared."""
     rng = np.random.default_rng(seed + 1)
-    with_photos = [pid for pid, p in school.pupil_people.items() if len(p.images) > 1]
+    with_photos = [pid for pid, p in school.pupil_people.items()
+                   if len(p.images) > school.references]
     rng.shuffle(with_photos)
     chosen: list[int] = []
     for pupil in with_photos:
@@ -372,10 +390,11 @@ def score(scenario: Scenario, matching: Matching | None = None,
 
 
 def same_photo(gallery: Gallery, pupil: int, probe: Probe) -> bool:
-    """Whether the probe is the very image of that pupil's reference: its dlib encoding, which
-    the cache stores to 7 decimals, is the reference's (whatever distance the school uses)."""
-    reference = gallery.matrix[gallery.starts[pupil]]
-    return float(np.abs(reference - probe.encoding.encoding).max()) < SAME_PHOTO
+    """Whether the probe is the very image of one of that pupil's references: its dlib
+    encoding, which the cache stores to 7 decimals, is the reference's (whatever distance the
+    school uses)."""
+    references = gallery.matrix[gallery.references_of(pupil)]
+    return float(np.abs(references - probe.encoding.encoding).max(axis=1).min()) < SAME_PHOTO
 
 
 def probe_distances(scenario: Scenario) -> list[np.ndarray]:
@@ -467,7 +486,7 @@ def sweep_lines(scenarios: list[Scenario], matching: Matching | None = None) -> 
 def run(root: Path, cache_dir: Path, pupils: int = 1000, protected: float = 0.2,
         event_size: int = 60, seed: int = 0, sweep: bool = True, kinds=KINDS,
         progress=None, cached_only: bool = False, embedding: str = t.MATCH_BY,
-        pairs: bool = False) -> str:
+        pairs: bool = False, references: int = REFERENCES) -> str:
     """Build the schools and events, screen them, and return the report as Markdown tables
     (with `pairs`, first each embedding's same-person acceptance at fixed false-accept rates)."""
     if embedding not in EMBEDDINGS:
@@ -476,18 +495,22 @@ def run(root: Path, cache_dir: Path, pupils: int = 1000, protected: float = 0.2,
         raise ValueError("--protected is a share between 0 and 1")
     if pupils < 1 or event_size < 1:
         raise ValueError("--pupils and --event must be at least 1")
+    if not 1 <= references <= t.MAX_REFERENCES_PER_PUPIL:
+        raise ValueError(f"--references is 1 to {t.MAX_REFERENCES_PER_PUPIL}, as a pupil may have")
     unknown = set(kinds) - set(KINDS)
     if unknown:
         raise ValueError(f"unknown kind {', '.join(sorted(unknown))}: use {', '.join(KINDS)}")
     cache = EncodingCache(cache_dir)
-    people = load_people(root, cache, kinds, progress, cached_only)
+    people = load_people(root, cache, kinds, progress, cached_only, references)
     kin = fiw_kin(root) if "families" in kinds else {}
     scenarios = []
     for kind in kinds:
-        school = build_school(kind, people[kind], pupils, protected, seed, kin, embedding)
+        school = build_school(kind, people[kind], pupils, protected, seed, kin, embedding,
+                              references)
         scenarios += [whole_school(school), event(school, event_size, seed)]
     lines = pair_lines(people, kin, kinds) if pairs else []
-    lines += [f"Matched by: {embedding}", "", HEADER, "|" + "---|" * 10]
+    lines += [f"Matched by: {embedding}; reference photos per pupil: up to {references}", "",
+              HEADER, "|" + "---|" * 10]
     outcomes = [score(s) for s in scenarios]
     lines += [table_row(s, out) for s, out in zip(scenarios, outcomes, strict=True)]
     for label, count in (("the identical image filed under another person too", "same_photo"),

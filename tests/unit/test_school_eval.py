@@ -204,3 +204,52 @@ def test_pair_rates_accept_same_person_pairs_before_strangers(sets):
     same = sum(len(p.images) * (len(p.images) - 1) // 2 for p in people["adults"])
     for row in rows:  # every same-person pair (0.2 apart) is nearer than any stranger (1.0+)
         assert row.split(" | ")[2:5] == [str(same), row.split(" | ")[3], "100%"]
+
+
+def test_more_reference_photos_clear_what_one_did_not(sets):
+    """--references 2: each pupil's first two photos are references and only the rest are
+    screened; a third photo far from the first but near the second then clears."""
+    root, cache = sets
+    for i in range(5):
+        first, away = direction(70 + i), direction(90 + i)
+        for n, vector in enumerate((first, first + away, first + 3 * away), start=1):
+            plant(root, cache, f"lfw/Q{i}/Q{i}_000{n}.jpg", face_at(vector))
+    cache.db.commit()
+    people = se.load_people(root, cache, ("adults",), cached_only=True, references=2)
+    assert {len(p.images) for p in people["adults"] if p.key.startswith("lfw/Q")} == {3}
+    one = se.build_school("adults", people["adults"], 30, 0.0, 0)
+    two = se.build_school("adults", people["adults"], 30, 0.0, 0, references=2)
+    # 20 P and 5 Q people with two photos or more, 5 one-photo people: 55 references with two.
+    assert len(one.gallery.matrix) == 30 and len(two.gallery.matrix) == 55
+    by_one, by_two = se.score(se.whole_school(one)), se.score(se.whole_school(two))
+    assert by_one.leaks == by_two.leaks == 0
+    # One reference: the Q people's third photos (1.17 from the first) go to a person.
+    assert by_one.counts[se.CONSENTED][0] == 25 and by_one.total(se.CONSENTED) == 30
+    # Two: only the third photos are screened (0.46 from the second photo), and all clear.
+    assert by_two.counts[se.CONSENTED][0] == by_two.total(se.CONSENTED) == 5
+
+
+@pytest.mark.parametrize("references", [0, 6])
+def test_references_beyond_what_a_pupil_may_have_are_refused(sets, references):
+    root, _cache = sets
+    with pytest.raises(ValueError, match="--references is 1 to 5"):
+        se.run(root, root.parent / "cache", kinds=("adults",), cached_only=True, sweep=False,
+               references=references)
+
+
+def test_a_stranger_photo_identical_to_any_reference_is_left_out_not_a_leak(sets):
+    """Label noise (FIW files some crops under two people): a stranger's image whose encoding is
+    that of a pupil's second reference is the same photo, left out as with the first."""
+    root, cache = sets
+    first, second = direction(70), direction(70) + 0.5 * direction(90)
+    for n, vector in enumerate((first, second, first + 0.3 * direction(91)), start=1):
+        plant(root, cache, f"lfw/R0/R0_000{n}.jpg", face_at(vector))
+    for name in ("S20", "S21"):  # the copy, and a second one-photo person so it stays a stranger
+        plant(root, cache, f"lfw/{name}/{name}_0001.jpg",
+              face_at(second if name == "S20" else direction(60)))
+    cache.db.commit()
+    people = se.load_people(root, cache, ("adults",), cached_only=True, references=2)
+    school = se.build_school("adults", people["adults"], 21, 0.0, 0, references=2)
+    assert any(p.key == "lfw/S20" for p in school.strangers)
+    out = se.score(se.whole_school(school))
+    assert out.same_photo == 1 and out.leaks == 0
