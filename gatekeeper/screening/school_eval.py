@@ -234,7 +234,8 @@ def build_school(kind: str, people: list[Person], pupils: int, protected_share: 
 
 def _with_references(school: School, references: int) -> School:
     """The school with each pupil's first `references` photos as references (those fit to be)."""
-    refs = [Reference.of(pupil, person.key, vectors) for pupil, person in school.pupil_people.items()
+    refs = [Reference.of(pupil, person.key, vectors)
+            for pupil, person in school.pupil_people.items()
             for vectors in map(_reference, person.images[:references]) if vectors is not None]
     return replace(school, gallery=Gallery(refs), references=references)
 
