@@ -19,6 +19,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from functools import cache
+from itertools import count
 
 import numpy as np
 
@@ -29,6 +30,7 @@ CONV, AFFINE, FC, INPUT = "con_4", "affine_", "fc_2", "input_rgb_image_sized"
 TENSOR_VERSION, ALIAS_VERSION = 2, 1
 CONV_MODE = 0  # dlib's layer_mode: one scale and shift per channel
 ENCODING_SIZE = 128
+CHIP_SIDE = 150  # the aligned face the network takes (input_rgb_image_sized<150>)
 # Residual stages from the input: (blocks, of which the first halves the map). dlib's example:
 # alevel4 (3 x 32), alevel3 (down + 3 x 64), alevel2 (down + 2 x 128), alevel1 (down + 2 x 256),
 # alevel0 (down, 256).
@@ -110,7 +112,6 @@ class Network:
     convolutions: list[Convolution]
     projection: np.ndarray  # 256 x 128: the last layer, without bias
     channel_means: tuple[float, float, float]  # subtracted from R, G, B (0-255), then / 256
-    side: int  # the chip's side: 150
 
 
 def read_network(data: bytes) -> Network:
@@ -130,9 +131,9 @@ def read_network(data: bytes) -> Network:
         raise ModelFileError(f"the final layer gives {outputs} values, not {ENCODING_SIZE}")
     means = (image.real(), image.real(), image.real())
     rows, columns = image.integer(), image.integer()
-    if rows != columns:
-        raise ModelFileError("the input is not square")
-    return Network(layers, params[: inputs * outputs].reshape(inputs, outputs), means, rows)
+    if (rows, columns) != (CHIP_SIDE, CHIP_SIDE):
+        raise ModelFileError(f"the input is {rows}x{columns}, not {CHIP_SIDE}x{CHIP_SIDE}")
+    return Network(layers, params[: inputs * outputs].reshape(inputs, outputs), means)
 
 
 def _convolution(conv: _Reader, affine: _Reader) -> Convolution:
@@ -155,12 +156,12 @@ def _convolution(conv: _Reader, affine: _Reader) -> Convolution:
 
 
 def to_onnx(network: Network) -> bytes:
-    """The network as an ONNX model: float32 chips (n x 3 x side x side, RGB 0-255) in,
-    encodings (n x 128) out."""
+    """The network as an ONNX model: float32 chips (n x 3 x CHIP_SIDE x CHIP_SIDE, RGB 0-255)
+    in, encodings (n x 128) out."""
     from onnx import TensorProto, helper, numpy_helper
 
     nodes, weights = [], []
-    names = iter(range(1_000_000))
+    names = count()
 
     def constant(value, dtype=np.float32) -> str:
         name = f"c{next(names)}"
@@ -208,7 +209,7 @@ def to_onnx(network: Network) -> bytes:
 
     means = np.array(network.channel_means, np.float32).reshape(1, 3, 1, 1)
     x = node("Div", [node("Sub", ["chips", constant(means)]), constant(256.0)])
-    x, shape = conv(x, (3, network.side), next(layers))
+    x, shape = conv(x, (3, CHIP_SIDE), next(layers))
     x, shape = pool("MaxPool", node("Relu", [x]), shape, 3)
     for blocks, first_halves in STAGES:
         for i in range(blocks):
@@ -218,7 +219,7 @@ def to_onnx(network: Network) -> bytes:
     graph = helper.make_graph(
         nodes, "dlib_face_recognition_resnet_model_v1",
         [helper.make_tensor_value_info("chips", TensorProto.FLOAT,
-                                       ["n", 3, network.side, network.side])],
+                                       ["n", 3, CHIP_SIDE, CHIP_SIDE])],
         [helper.make_tensor_value_info("encodings", TensorProto.FLOAT, ["n", ENCODING_SIZE])],
         weights)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
@@ -245,18 +246,12 @@ def _session():
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.log_severity_level = ORT_LOG_ERRORS_ONLY
-    session = ort.InferenceSession(to_onnx(network), options, providers=["CPUExecutionProvider"])
-    return session, network.side
-
-
-def chip_side() -> int:
-    return _session()[1]
+    return ort.InferenceSession(to_onnx(network), options, providers=["CPUExecutionProvider"])
 
 
 def encode_chips(chips: list[np.ndarray]) -> np.ndarray:
     """The 128-d encodings (float64, as face_recognition returns them) of aligned RGB chips."""
     if not chips:
         return np.empty((0, ENCODING_SIZE))
-    session, _side = _session()
     batch = np.stack([np.asarray(c, np.float32).transpose(2, 0, 1) for c in chips])
-    return session.run(None, {"chips": batch})[0].astype(np.float64)
+    return _session().run(None, {"chips": batch})[0].astype(np.float64)

@@ -18,7 +18,7 @@ from PIL import Image
 from consent.wording import N_
 from gatekeeper.screening import thresholds as t
 from gatekeeper.screening.detect import as_image
-from gatekeeper.screening.dlib_resnet import chip_side, encode_chips, face_models
+from gatekeeper.screening.dlib_resnet import CHIP_SIDE, encode_chips, face_models
 
 Box = tuple[int, int, int, int]  # top, right, bottom, left in pixels of the image given
 Pixels = np.ndarray | Image.Image  # upright RGB: HxWx3 uint8 array or RGB PIL image
@@ -84,7 +84,7 @@ def _chip(image: Image.Image, box: Box) -> np.ndarray:
 
     crop, (top, right, bottom, left) = _face_crop(image, box)
     shape = _landmarks()(crop, dlib.rectangle(left, top, right, bottom))
-    return dlib.get_face_chip(crop, shape, size=chip_side(), padding=CHIP_PADDING)
+    return dlib.get_face_chip(crop, shape, size=CHIP_SIDE, padding=CHIP_PADDING)
 
 
 def encode_face(pixels: Pixels, box: Box) -> np.ndarray:

@@ -69,9 +69,12 @@ class CachedImage:
 
 
 def settings_key() -> str:
-    """What shapes an analysis: a change here re-analyses instead of reusing stale encodings."""
+    """What shapes an analysis: a change here re-analyses instead of reusing stale encodings.
+    "small", 1: the encoding's alignment (dlib's five landmarks) and passes, as face_recognition
+    named them; kept in the key so caches made before the network moved to onnxruntime (the same
+    encodings) stay valid."""
     return json.dumps([model_version(),
-        t.ENCODING_MODEL, t.ENCODING_JITTERS, t.DETECTION_SCORE, t.DETECTION_PEAK_WINDOW,
+        "small", 1, t.DETECTION_SCORE, t.DETECTION_PEAK_WINDOW,
         t.SAME_FACE_CENTRE, t.SAME_FACE_SIZE, t.MAYBE_SAME_FACE_CENTRE, t.MAYBE_SAME_FACE_SIZE,
         t.DETECTION_FIRST_PASS_MIN_FACE_PX, t.DETECTION_TILE_OVERLAP, t.DETECTION_LONG_SIDE,
         t.MIN_ENCODE_FACE_PX, t.MIN_ENCODE_SHARPNESS, t.ENCODE_MAX_FACE_PX,

@@ -157,10 +157,6 @@ FUSED_MATCHING = dict(
 # nearest other adult of five was 0.67 away and strangers of 1,000 0.48 (see above). Further than
 # this, the photo no longer gives that face, and the reference keeps its encoding alone.
 REEMBED_SAME_FACE_DISTANCE = 0.1
-# One model for enrolment and screening: encodings from "small" and "large" are not comparable.
-ENCODING_MODEL = "small"
-# Re-samplings per encoding (face_recognition's num_jitters); each one adds a full network pass.
-ENCODING_JITTERS = 1
 
 # --- Detection (CenterFace ONNX on onnxruntime) ----------------------------------------------
 # Heatmap peak needed to keep a candidate. At DETECTION_LONG_SIDE, 144 synthetic faces of 56-64
