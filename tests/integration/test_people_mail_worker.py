@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from sqlalchemy import select
 from gatekeeper.models import AuditEvent
 from gatekeeper.worker.queue import configure_queue
 from tests.integration.test_people_mail import link_in
+from tests.support.commands import stop_process
 from tests.support.fixtures import Browser
 from tests.support.smtp import smtp_server, text_of
 
@@ -42,12 +42,7 @@ def mail_worker(app, smtp):
                                 "--workers", "1"], env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     yield process
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    stop_process(process)
     app.config["HUEY_IMMEDIATE"] = True
     configure_queue(app)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from sqlalchemy import func, select
 
 from gatekeeper.models import AuditEvent, Photo
 from gatekeeper.worker.queue import configure_queue
+from tests.support.commands import stop_process
 from tests.support.fixtures import add_pupil, upload_photo
 
 pytestmark = pytest.mark.slow
@@ -53,13 +53,7 @@ def start_worker(queued_app):
 
     yield start
     for process in started:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process)
         process.stdout.close()
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
+
+STOP_WAIT_S = 20  # how long a stopped worker may take to finish its task before it is killed
 
 
 def one_error_line(result) -> str:
@@ -16,3 +19,15 @@ def one_error_line(result) -> str:
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr
     return lines[0]
+
+
+def stop_process(process: subprocess.Popen, wait: float = STOP_WAIT_S) -> None:
+    """Stop a `gatekeeper worker` started by a test as Ctrl-C would, killing it if it hangs."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(wait)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
