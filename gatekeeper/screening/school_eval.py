@@ -346,6 +346,10 @@ class Outcome:
     no_face_found: int = 0  # photos with no face found: never cleared, a person must look
     same_photo: int = 0  # left out: the very photo of another person's reference (label noise)
     two_names: int = 0  # left out: nearest the same person's reference under another name
+    # Consented faces screened, and those whose nearest pupil of the whole school is themselves:
+    # the most any threshold could clear (a face is cleared only as its nearest pupil).
+    consented_screened: int = 0
+    consented_nearest_right: int = 0
 
     def share(self, category: str, column: int) -> float | None:
         row = self.counts.get(category)
@@ -379,6 +383,9 @@ def score(scenario: Scenario, matching: Matching | None = None,
         if frozenset({probe.person, scenario.gallery.upns[nearest]}) in SAME_PERSON_TWO_NAMES:
             out.two_names += 1
             continue
+        if probe.category == CONSENTED:
+            out.consented_screened += 1
+            out.consented_nearest_right += int(ids[nearest]) == probe.truth
         status, index = decide_distances(dist, context)
         if status == FaceStatus.CLEARED:
             right = probe.truth is not None and int(ids[index]) == probe.truth
@@ -411,6 +418,11 @@ def pair_lines(people: dict[str, list[Person]], kin, kinds) -> list[str]:
             for row in pair_rates(kind, people[kind], kin if kind == "families" else None)]
     return [*pair_table(rows), ""]
 
+
+
+def nearest_right(out: Outcome) -> float | None:
+    """The share of consented faces screened whose nearest pupil is themselves."""
+    return out.consented_nearest_right / out.consented_screened if out.consented_screened else None
 
 
 def _pct(value: float | None) -> str:
@@ -521,6 +533,10 @@ def run(root: Path, cache_dir: Path, pupils: int = 1000, protected: float = 0.2,
         if left:
             lines += ["", f"Left out ({label}): "
                       + ", ".join(f"{name} {number}" for name, number in left.items())]
+    lines += ["", "Consented faces whose nearest pupil is themselves (a face clears only as its "
+              "nearest pupil, so no threshold clears more): " + ", ".join(
+                  f"{s.name} {_pct(nearest_right(out)).strip()}"
+                  for s, out in zip(scenarios, outcomes, strict=True))]
     if sweep:
         lines += ["", "Each cell: leaks / consented auto-cleared / consented falsely blocked.", ""]
         lines += sweep_lines(scenarios)

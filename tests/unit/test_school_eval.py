@@ -127,6 +127,28 @@ def test_a_photo_with_no_face_found_of_a_stranger_goes_to_a_person_not_a_leak(se
     assert (out.leaks, out.no_face_found) == (0, 1)  # "No faces found" is never cleared
 
 
+def test_the_report_says_how_many_consented_faces_are_nearest_themselves(sets):
+    # A consented pupil's second photo planted nearer another pupil's reference than their own:
+    # no threshold could clear it as them, and the ceiling the report prints drops by one face.
+    root, cache = sets
+    school, whole, _ = scenarios(root, cache)
+    before = se.score(whole)
+    assert before.consented_nearest_right == before.consented_screened > 0
+    pupil, other = [pid for pid in school.pupil_people if pid in school.publishable][:2]
+    key = school.pupil_people[pupil].key
+    near_other = school.pupil_people[other].images[0].faces[0].encoding + 0.3 * direction(120)
+    plant(root, cache, f"{key}/{key.split('/')[1]}_0002.jpg", face_at(near_other))
+    cache.db.commit()
+    _, whole, _ = scenarios(root, cache)
+    after = se.score(whole)
+    assert after.consented_screened == before.consented_screened
+    assert after.consented_nearest_right == before.consented_nearest_right - 1
+    share = f"{100 * se.nearest_right(after):.0f}%"
+    report = se.run(root, root.parent / "cache", pupils=30, event_size=5, kinds=("adults",),
+                    cached_only=True, sweep=False)
+    assert f"adults, whole school {share}" in report
+
+
 def test_report_rows_and_sweep(sets):
     root, cache = sets
     report = se.run(root, root.parent / "cache", pupils=30, event_size=5,
