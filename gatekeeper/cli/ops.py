@@ -123,11 +123,6 @@ def purge_command(days: int | None, rejected_days: int | None) -> None:
     click.echo(report.line())
 
 
-def school_for(school_id: int | None):
-    
-    return current_school(school_id)
-
-
 @click.command("sar")
 @click.argument("upn")
 @click.argument("target", type=click.Path(dir_okay=False))
@@ -137,7 +132,7 @@ def sar_command(upn: str, target: str, school_id: int | None) -> None:
     """Write a subject access export (zip) of everything held about one pupil."""
 
     try:
-        counts = export_pupil(db.session, app_storage(), school_for(school_id).id, upn, Path(target))
+        counts = export_pupil(db.session, app_storage(), current_school(school_id).id, upn, Path(target))
     except (RegisterError, OSError) as error:
         db.session.rollback()
         raise CommandError(str(error)) from None
@@ -155,7 +150,7 @@ def erase_command(upn: str, yes: bool, school_id: int | None) -> None:
     if not yes:
         raise CommandError("erasure cannot be undone: add --yes to confirm")
     try:
-        done = erase_pupil(db.session, app_storage(), school_for(school_id).id, upn)
+        done = erase_pupil(db.session, app_storage(), current_school(school_id).id, upn)
     except RegisterError as error:
         db.session.rollback()
         raise CommandError(str(error)) from None

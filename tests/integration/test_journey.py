@@ -43,7 +43,7 @@ def mean_difference(a, b, box) -> float:
     top, right, bottom, left = box
     crop = (left, top, right, bottom)
     pa, pb = list(a.convert("RGB").crop(crop).get_flattened_data()), list(b.crop(crop).get_flattened_data())
-    return sum(abs(x - y) for p, q in zip(pa, pb) for x, y in zip(p, q)) / (3 * len(pa))
+    return sum(abs(x - y) for p, q in zip(pa, pb, strict=False) for x, y in zip(p, q, strict=False)) / (3 * len(pa))
 
 
 def upload(browser, event_id, path):

@@ -88,7 +88,7 @@ class Browser:
             self.refresh_token("/auth/login")
         return response
 
-    def tab(self) -> "Browser":
+    def tab(self) -> Browser:
         """Another tab of this signed-in browser: a client carrying the same session cookie (the
         same person on the same device, so the session's binding to the browser still holds)."""
         app = self.client.application

@@ -34,7 +34,7 @@ def compose_group(heads, face_heights, size=(4032, 3024), seed=0):
     )
     canvas = Image.fromarray(background.astype(np.uint8))
     taken, boxes = [], []
-    for (crop, (top, right, bottom, left)), face_height in zip(heads, face_heights):
+    for (crop, (top, right, bottom, left)), face_height in zip(heads, face_heights, strict=False):
         scale = face_height / (bottom - top)
         head = Image.fromarray(crop).resize(
             (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))),
