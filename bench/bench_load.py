@@ -56,7 +56,8 @@ def compose_photos(count: int, seed: int = 8) -> list[bytes]:
     from PIL import Image, ImageOps
 
     rng = random.Random(seed)
-    faces = [Image.open(p).convert("RGB") for d in sorted(PEOPLE.iterdir()) for p in sorted(d.iterdir())]
+    faces = [Image.open(p).convert("RGB")
+             for d in sorted(PEOPLE.iterdir()) for p in sorted(d.iterdir())]
     photos = []
     for n in range(count):
         canvas = Image.new("RGB", PHOTO_SIZE, tuple(rng.randrange(60, 200) for _ in range(3)))
@@ -94,7 +95,8 @@ def prepare_instance(instance: Path) -> None:
         db.session.commit()
         for index, name in enumerate(("obama", "kit_harington"), start=1):
             add_pupil(db.session, school.id, index, name.title(), "Bench",
-                      consents={"social_media": "granted"}, faces=sorted((PEOPLE / name).iterdir())[:2])
+                      consents={"social_media": "granted"},
+                      faces=sorted((PEOPLE / name).iterdir())[:2])
         db.session.remove()
         db.engine.dispose()
 
@@ -143,7 +145,8 @@ class Tablet:
         page = self.opener.open(self.base + "/auth/login", timeout=30).read().decode()
         token = TOKEN.search(page).group(1)
         body = urllib.parse.urlencode({"email": email, "password": PASSWORD, "csrf_token": token})
-        page = self.opener.open(self.base + "/auth/login", body.encode(), timeout=30).read().decode()
+        page = self.opener.open(self.base + "/auth/login", body.encode(),
+                                timeout=30).read().decode()
         page = self.opener.open(self.base + "/uploads/", timeout=30).read().decode()
         self.token = TOKEN.search(page).group(1)
 
@@ -155,8 +158,10 @@ class Tablet:
     def upload(self, event_id: int, name: str, data: bytes) -> None:
         boundary = uuid.uuid4().hex
         body = (
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"event_id\"\r\n\r\n{event_id}\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"{name}\"\r\n"
+            f"--{boundary}\r\n"
+            f"Content-Disposition: form-data; name=\"event_id\"\r\n\r\n{event_id}\r\n"
+            f"--{boundary}\r\n"
+            f"Content-Disposition: form-data; name=\"photo\"; filename=\"{name}\"\r\n"
             f"Content-Type: image/jpeg\r\n\r\n"
         ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
         request = urllib.request.Request(self.base + "/uploads/", body, {
@@ -190,7 +195,8 @@ def screening_state(database_url: str) -> tuple[dict, dict, int]:
             "SELECT subject_id, COUNT(*) FROM audit_event WHERE action = 'photo_screened' "
             "GROUP BY subject_id")).all())
         repeats = conn.execute(text(
-            "SELECT COALESCE(SUM(n - 1), 0) FROM (SELECT COUNT(*) AS n FROM photo GROUP BY sha256) s"
+            "SELECT COALESCE(SUM(n - 1), 0) FROM "
+            "(SELECT COUNT(*) AS n FROM photo GROUP BY sha256) s"
         )).scalar()
     engine.dispose()
     return statuses, {int(k): v for k, v in screened.items()}, int(repeats or 0)

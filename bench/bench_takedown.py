@@ -82,7 +82,8 @@ def media_lead_id(app) -> int:
 
 
 def published_post(app, receiver, school_id: int, account_id: int, n: int) -> tuple[str, str]:
-    """A pupil with a parent's consent, a post of them out at the receiver, and the parent's link."""
+    """A pupil with a parent's consent, a post of them out at the receiver, and the parent's
+    link."""
     from consent import services
     from consent.models import utcnow
     from gatekeeper.extensions import db

@@ -37,7 +37,8 @@ RELATIONSHIP_WORDS = {
 MAX_CONTACT_ID = 100
 MAX_ROWS = 60_000  # a 2,000-pupil school has two to four contacts per pupil
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-TRUE_WORDS, FALSE_WORDS = frozenset({"yes", "y", "true", "t", "1"}), frozenset({"no", "n", "false", "f", "0"})
+TRUE_WORDS, FALSE_WORDS = (frozenset({"yes", "y", "true", "t", "1"}),
+                           frozenset({"no", "n", "false", "f", "0"}))
 # Header names per field: the plain names, then SIMS's student contacts report, then Arbor's
 # guardians export. Case, spaces and punctuation do not matter.
 HEADER_NAMES = {
@@ -172,7 +173,8 @@ def read_contacts(data: bytes) -> ParsedContacts:
         if len(parsed.rows) + len(parsed.errors) >= MAX_ROWS:
             raise ImportRefused(N_("the file has more than %(n)d rows", n=MAX_ROWS))
         number = lines.line_num
-        row, problems = read_contact(number, dict(zip(header, values, strict=False)), parsed.columns)
+        row, problems = read_contact(number, dict(zip(header, values, strict=False)),
+                                     parsed.columns)
         parsed.errors.extend(problems)
         if row is not None and not clashes(row, seen, emails, parsed.errors):
             parsed.rows.append(row)
@@ -248,7 +250,8 @@ def plan_contacts(session: Session, school_id: int, parsed: ParsedContacts) -> C
 
 
 def same_guardian(candidates: list[Guardian], row: ContactRow) -> Guardian | None:
-    by_key = next((g for g in candidates if row.contact_key and g.contact_key == row.contact_key), None)
+    by_key = next((g for g in candidates
+                   if row.contact_key and g.contact_key == row.contact_key), None)
     return by_key or next((g for g in candidates if g.name.lower() == row.name.lower()
                            and g.contact_key in (None, row.contact_key)), None)
 

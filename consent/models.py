@@ -32,7 +32,8 @@ NAMING = {
 
 
 def utcnow() -> dt.datetime:
-    """Naive UTC timestamp: the database stores UTC without a zone on SQLite and PostgreSQL alike."""
+    """Naive UTC timestamp: the database stores UTC without a zone on SQLite and PostgreSQL
+    alike."""
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
@@ -121,7 +122,8 @@ class ConsentRecord(Base):
 
 
 class NoPublishEntry(Base):
-    """A child who must never be published, whatever the consent says. Removal closes, never deletes."""
+    """A child who must never be published, whatever the consent says. Removal closes, never
+    deletes."""
 
     __tablename__ = "nopublish_entry"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -157,7 +159,8 @@ class BiometricConsent(Base):
 
 
 class ReferenceFace(Base):
-    """An enrolled face template; encoding and photo are encrypted with a key kept outside the DB."""
+    """An enrolled face template; encoding and photo are encrypted with a key kept outside the
+    DB."""
 
     __tablename__ = "reference_face"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,4 +1,5 @@
-"""The application's own tables: users and roles, events, photos and faces, accounts, posts, audit."""
+"""The application's own tables: users and roles, events, photos and faces, accounts, posts,
+audit."""
 
 from __future__ import annotations
 
@@ -60,7 +61,8 @@ class User(UserMixin, Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
     # Set when someone else chose the password: the user must choose their own at sign-in.
-    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                       server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
     memberships: Mapped[list[Membership]] = relationship(
@@ -78,7 +80,8 @@ class User(UserMixin, Base):
 
     def roles_at(self, school_id: int) -> set[str]:
         """The roles held at a school; none while deactivated there."""
-        return {m.role for m in self.memberships if m.school_id == school_id and m.suspended_at is None}
+        return {m.role for m in self.memberships
+                if m.school_id == school_id and m.suspended_at is None}
 
     def school_ids(self) -> list[int]:
         """The schools where the user holds a role and is not deactivated."""
@@ -327,7 +330,8 @@ class Post(Base):
     claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     # Set on every change: a post left in "publishing" by a killed worker is found by its age.
-    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=utcnow,
+                                                           onupdate=utcnow)
 
     photo: Mapped[Photo] = relationship()
     account: Mapped[OfficialAccount] = relationship()

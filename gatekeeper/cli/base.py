@@ -50,7 +50,8 @@ def current_school(school_id: int | None) -> School:
     return school
 
 
-school_option = click.option("--school", "school_id", type=int, help="School id (default: the first).")
+school_option = click.option("--school", "school_id", type=int,
+                             help="School id (default: the first).")
 
 
 def parse_date(value: str | None) -> dt.date | None:

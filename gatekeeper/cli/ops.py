@@ -132,7 +132,8 @@ def sar_command(upn: str, target: str, school_id: int | None) -> None:
     """Write a subject access export (zip) of everything held about one pupil."""
 
     try:
-        counts = export_pupil(db.session, app_storage(), current_school(school_id).id, upn, Path(target))
+        counts = export_pupil(db.session, app_storage(), current_school(school_id).id, upn,
+                              Path(target))
     except (RegisterError, OSError) as error:
         db.session.rollback()
         raise CommandError(str(error)) from None
@@ -202,7 +203,7 @@ def recover_command(stalled_after: int | None) -> None:
 
 
 def register(main: click.Group) -> None:
-    for command in (init, worker, audit_group, purge_command, sar_command, erase_command, backup_command,
-                    restore_command, recover_command):
+    for command in (init, worker, audit_group, purge_command, sar_command, erase_command,
+                    backup_command, restore_command, recover_command):
         main.add_command(command)
 

@@ -31,7 +31,8 @@ def school_group() -> None:
 @click.option("--postcode", help="The school's postcode (the caption check warns on it).")
 @click.option("--language", default="en", show_default=True, help="Default language: en or cy.")
 @with_appcontext
-def school_add(name: str, urn: str, la_code: str | None, postcode: str | None, language: str) -> None:
+def school_add(name: str, urn: str, la_code: str | None, postcode: str | None,
+               language: str) -> None:
     """Add a school; then invite its head with `gatekeeper user invite EMAIL --role head`."""
     details = schools.SchoolDetails(name, urn, la_code, postcode, language)
     try:
@@ -64,7 +65,8 @@ def school_for(urn: str | None) -> School:
         return school
     found = list(db.session.scalars(select(School).order_by(School.id).limit(2)))
     if not found:
-        raise CommandError("no school yet: add one with `gatekeeper school add --name ... --urn ...`")
+        raise CommandError("no school yet: add one with "
+                           "`gatekeeper school add --name ... --urn ...`")
     if len(found) > 1:
         raise CommandError("there are several schools: say which with --school URN")
     return found[0]
@@ -96,7 +98,8 @@ def user_invite(email: str, role: str, urn: str | None) -> None:
 @click.argument("email")
 @with_appcontext
 def user_reset_second_factor(email: str) -> None:
-    """Forget EMAIL's authenticator and recovery codes (a lost phone); they enrol again at sign-in."""
+    """Forget EMAIL's authenticator and recovery codes (a lost phone); they enrol again at
+    sign-in."""
     user = invitations.account_for(db.session, email.strip())
     if user is None:
         raise CommandError(f"no account with the address {email.strip()[:80]}")

@@ -166,7 +166,8 @@ def evaluate_command(folder: str, labels: str | None) -> None:
         raise CommandError(str(error)) from None
     click.echo(format_report(report))
     if report.leaks:
-        raise CommandError(f"{len(report.leaks)} leak(s): a protected or unknown person was cleared")
+        raise CommandError(f"{len(report.leaks)} leak(s): "
+                           "a protected or unknown person was cleared")
 
 
 @click.command("eval-schools")

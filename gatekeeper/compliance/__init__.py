@@ -1,1 +1,2 @@
-"""Data protection: the audit chain, retention, subject access and erasure, backup, encryption at rest."""
+"""Data protection: the audit chain, retention, subject access and erasure, backup, encryption at
+rest."""

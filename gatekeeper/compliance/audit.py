@@ -101,7 +101,8 @@ def record(
     session.add(event)
     session.flush()  # on SQLite the insert takes the write lock: the row before ours is final
     previous = session.scalar(
-        select(AuditEvent.hash).where(AuditEvent.id < event.id).order_by(AuditEvent.id.desc()).limit(1)
+        select(AuditEvent.hash).where(AuditEvent.id < event.id)
+        .order_by(AuditEvent.id.desc()).limit(1)
     )
     event.prev_hash = previous or ""
     event.hash = event_hash(event.prev_hash, event, app_key())
@@ -109,7 +110,8 @@ def record(
 
 
 def lock_chain(session: Session) -> None:
-    """Serialise writers of the chain until commit, so two transactions never share a predecessor."""
+    """Serialise writers of the chain until commit, so two transactions never share a
+    predecessor."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_CHAIN_LOCK})
 

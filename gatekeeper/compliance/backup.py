@@ -96,7 +96,8 @@ def dump_tables(engine: Engine, metadata: MetaData, archive: tarfile.TarFile) ->
     return revision, counts
 
 
-def backup(engine: Engine, metadata: MetaData, storage_dir: Path, instance: Path, target: Path) -> dict:
+def backup(engine: Engine, metadata: MetaData, storage_dir: Path, instance: Path,
+           target: Path) -> dict:
     """Write the archive atomically (a crash leaves no half archive under the target name)."""
     target = Path(target).resolve()
     partial = target.with_name(f".{target.name}.partial")
@@ -149,7 +150,8 @@ def check_target(engine: Engine, metadata: MetaData, manifest: dict, storage_dir
     with engine.connect() as conn:
         revision = schema_revision(conn)
         if revision != manifest["revision"]:
-            raise BackupError(f"database is at schema {revision!r}, backup is {manifest['revision']!r}:"
+            raise BackupError(f"database is at schema {revision!r}, "
+                              f"backup is {manifest['revision']!r}:"
                               " run `gatekeeper init` with the matching version first")
         for table in metadata.sorted_tables:
             if conn.execute(select(func.count()).select_from(table)).scalar():
@@ -164,7 +166,8 @@ def check_target(engine: Engine, metadata: MetaData, manifest: dict, storage_dir
                               "the templates it encrypts)")
 
 
-def restore(engine: Engine, metadata: MetaData, storage_dir: Path, instance: Path, source: Path) -> dict:
+def restore(engine: Engine, metadata: MetaData, storage_dir: Path, instance: Path,
+            source: Path) -> dict:
     """Load an archive into an empty, migrated database and an empty storage folder."""
     storage_dir, instance = Path(storage_dir), Path(instance)
     try:
@@ -186,7 +189,8 @@ def restore(engine: Engine, metadata: MetaData, storage_dir: Path, instance: Pat
     return manifest
 
 
-def restore_files(archive: tarfile.TarFile, storage_dir: Path, instance: Path, manifest: dict) -> None:
+def restore_files(archive: tarfile.TarFile, storage_dir: Path, instance: Path,
+                  manifest: dict) -> None:
     staging = Path(tempfile.mkdtemp(dir=storage_dir.parent, prefix=".restore-"))
     try:
         for member in archive.getmembers():

@@ -1,4 +1,5 @@
-"""Encryption at rest for biometric data, with a key kept in the instance folder, not the database."""
+"""Encryption at rest for biometric data, with a key kept in the instance folder, not the
+database."""
 
 from __future__ import annotations
 

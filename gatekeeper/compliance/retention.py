@@ -24,7 +24,8 @@ from gatekeeper.states import PHOTO_ENDED, PHOTO_UNRELEASED, PhotoState, move
 from gatekeeper.storage import Storage, app_storage
 
 DEFAULT_RETENTION_DAYS = 30  # unreleased originals (Config.RETENTION_DAYS overrides)
-DEFAULT_REJECTED_RETENTION_DAYS = 7  # refused or rejected originals (Config.REJECTED_RETENTION_DAYS)
+# refused or rejected originals (Config.REJECTED_RETENTION_DAYS)
+DEFAULT_REJECTED_RETENTION_DAYS = 7
 AUDIT_MINIMUM_DAYS = 365  # the audit trail is kept at least this long; Gatekeeper never deletes it
 PURGED_NOTE = "original deleted after the retention period"
 

@@ -1,10 +1,10 @@
 """Subject access and erasure for one pupil (UK GDPR Articles 15 and 17).
 
-`export_pupil` writes one zip with every record Gatekeeper holds about the pupil: the register entry,
-guardians, consent and biometric-consent history, no-publish entries, reference-face metadata, every
-photo in which the pupil was matched or named by a person (as metadata-free pixels), every post
-showing them, and the audit events about them. The school reviews it before disclosure: photos show
-other children, and safeguarding notes may be exempt.
+`export_pupil` writes one zip with every record Gatekeeper holds about the pupil: the register
+entry, guardians, consent and biometric-consent history, no-publish entries, reference-face
+metadata, every photo in which the pupil was matched or named by a person (as metadata-free pixels),
+every post showing them, and the audit events about them. The school reviews it before disclosure:
+photos show other children, and safeguarding notes may be exempt.
 
 `erase_pupil` deletes what may go and keeps what the school must keep (see ERASURE_KEEPS).
 """
@@ -94,7 +94,8 @@ def by_pupil(session: Session, model, pupil: Pupil) -> list[dict]:
 def audit_about(session: Session, pupil: Pupil, photos, posts) -> list[dict]:
     subjects = or_(
         (AuditEvent.subject_type == "pupil") & (AuditEvent.subject_id == str(pupil.id)),
-        (AuditEvent.subject_type == "photo") & AuditEvent.subject_id.in_([str(p.id) for p in photos]),
+        (AuditEvent.subject_type == "photo")
+        & AuditEvent.subject_id.in_([str(p.id) for p in photos]),
         (AuditEvent.subject_type == "post") & AuditEvent.subject_id.in_([str(p.id) for p in posts]),
     )
     events = session.scalars(select(AuditEvent).where(

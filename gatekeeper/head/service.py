@@ -48,7 +48,8 @@ def set_roles(session: Session, school_id: int, head: User, user: User, roles: s
     if user.id == head.id and roles - current:
         raise UserError(_("Nobody grants a role to themselves: another head must do it."))
     if "head" in current - roles and heads_at(session, school_id) <= 1:
-        raise UserError(_("The school needs at least one head: add another before removing this one."))
+        raise UserError(_("The school needs at least one head: "
+                          "add another before removing this one."))
     for membership in [m for m in user.memberships if m.school_id == school_id]:
         if membership.role not in roles:
             session.delete(membership)
@@ -60,7 +61,8 @@ def set_roles(session: Session, school_id: int, head: User, user: User, roles: s
             grants.propose(session, school_id, head, user, role)
             continue
         # Granting media_lead is the head's authorisation to release to official accounts.
-        user.memberships.append(Membership(school_id=school_id, role=role, authorised_by_id=head.id))
+        user.memberships.append(Membership(school_id=school_id, role=role,
+                                           authorised_by_id=head.id))
         audit.record(session, "role_granted", school_id=school_id, actor=head, subject=user,
                      detail={"role": role})
 

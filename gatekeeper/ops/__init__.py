@@ -1,1 +1,2 @@
-"""Running the product: make run, make run-scale, their supervisor, database set-up and the demo school."""
+"""Running the product: make run, make run-scale, their supervisor, database set-up and the demo
+school."""

@@ -64,7 +64,8 @@ def demo_upn(index: int) -> str:
 def seed_demo(session: Session, instance: Path) -> Iterator[str]:
     """Create the demo school once; print (and keep, owner-only) the demo passwords."""
     if session.scalar(select(School).where(School.name == DEMO_SCHOOL)):
-        yield f"demo school already exists; demo users and passwords are in {instance / CREDENTIALS_FILE}"
+        yield ("demo school already exists; demo users and passwords are in "
+               f"{instance / CREDENTIALS_FILE}")
         return
     school = School(name=DEMO_SCHOOL, urn="100000")
     session.add(school)
@@ -74,7 +75,8 @@ def seed_demo(session: Session, instance: Path) -> Iterator[str]:
     for role in DEMO_ROLES:
         password = secrets.token_urlsafe(9)
         email = f"{role.replace('_', '')}@{DEMO_DOMAIN}"
-        user = User(email=email, name=f"Demo {role.replace('_', ' ')}", password_hash=hash_password(password))
+        user = User(email=email, name=f"Demo {role.replace('_', ' ')}",
+                    password_hash=hash_password(password))
         session.add(user)
         session.flush()
         session.add(Membership(user_id=user.id, school_id=school.id, role=role))

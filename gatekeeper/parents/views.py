@@ -72,7 +72,8 @@ def answer(token: str, guardian: Guardian, purposes: tuple[str, ...]):
     since = utcnow()
     records = actions.parent_answers(db.session, guardian, said, purposes=purposes, on=today())
     db.session.commit()
-    if guardian.email and any(r.status in rules.STATUSES[1:] for r in records):  # refused, withdrawn
+    if guardian.email and any(r.status in rules.STATUSES[1:]  # refused, withdrawn
+                              for r in records):
         # Posts the "no" pulled are being taken down: the guardian is told once they are down.
         send_takedown_notice_task(guardian.id, since.isoformat())
     if records:

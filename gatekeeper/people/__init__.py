@@ -1,1 +1,2 @@
-"""People and schools: sign-in, invitations, passwords, roles, the school's details and the current school."""
+"""People and schools: sign-in, invitations, passwords, roles, the school's details and the current
+school."""

@@ -66,7 +66,8 @@ def load_user(user_id: str) -> User | None:
 
 def safe_next(target: str | None) -> str:
     """Only ever redirect within this site after sign-in."""
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+    if (target and target.startswith("/") and not target.startswith("//")
+            and not urlsplit(target).netloc):
         return target
     return url_for("home.index")
 

@@ -55,8 +55,9 @@ def mail_invitation(invitation_id: int) -> str:
     language = school.language if school is not None else "en"
     with force_locale(language):
         subject = _("Your invitation to Gatekeeper at %(school)s", school=invitation.place_name)
-        deliver("invitation", invitation.email, language, invitation.school_id, subject, "invitation",
-                invitation=invitation, school=school, link=link, role_label=role_label(invitation.role),
+        deliver("invitation", invitation.email, language, invitation.school_id, subject,
+                "invitation", invitation=invitation, school=school, link=link,
+                role_label=role_label(invitation.role),
                 hours=int(invitations.INVITATION_LIFETIME.total_seconds() // 3600))
     return "sent"
 

@@ -56,7 +56,8 @@ def pending(session: Session, school_ids: list[int]) -> list[RoleProposal]:
 
 
 def may_decide(session: Session, proposal: RoleProposal, decider: User) -> bool:
-    """Another head or the DSL of the school, or its trust's admin; never the proposer or the named."""
+    """Another head or the DSL of the school, or its trust's admin; never the proposer or the
+    named."""
     if decider.id in (proposal.proposed_by_id, proposal.user_id):
         return False
     if decider.roles_at(proposal.school_id) & CONFIRMING_ROLES:

@@ -15,7 +15,8 @@ from gatekeeper.people import (
 
 # What a user whose password someone else chose may still open before choosing their own.
 OPEN_WHILE_PASSWORD_MUST_CHANGE = frozenset({
-    "account.password", "auth.logout", "auth.login", "auth.set_language", "static", "bootstrap.static",
+    "account.password", "auth.logout", "auth.login", "auth.set_language", "static",
+    "bootstrap.static",
 })
 
 

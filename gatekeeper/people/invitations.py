@@ -33,7 +33,8 @@ class InvitationError(ValueError):
 
 
 class InvitationRefused(InvitationError):
-    """The link opens nothing: not genuine, withdrawn, used or expired. `status` is the HTTP reply."""
+    """The link opens nothing: not genuine, withdrawn, used or expired. `status` is the HTTP
+    reply."""
 
     def __init__(self, message: str, status: int = 404):
         super().__init__(message)
@@ -50,14 +51,16 @@ def normal_email(email: str) -> str:
     """The address as stored (trimmed, lower case), or InvitationError when it cannot be one."""
     email = email.strip().lower()
     local, at, domain = email.partition("@")
-    if not at or not local or "." not in domain or len(email) > MAX_EMAIL or any(c.isspace() for c in email):
+    if (not at or not local or "." not in domain or len(email) > MAX_EMAIL
+            or any(c.isspace() for c in email)):
         raise InvitationError(_("%(email)s is not an email address.", email=email[:80]))
     return email
 
 
 def invite(session: Session, school: School, email: str, role: str,
            inviter: User | None) -> IssuedInvitation:
-    """Invite `email` to hold `role` at `school`; a new invitation replaces an open one for the same."""
+    """Invite `email` to hold `role` at `school`; a new invitation replaces an open one for the
+    same."""
     email = normal_email(email)
     if role not in ROLES:
         raise InvitationError(_("Unknown role %(role)s; expected one of %(roles)s.",
@@ -77,7 +80,8 @@ def invite_to_trust(session: Session, trust: Trust, email: str, role: str,
 
 def issue(session: Session, email: str, role: str, inviter: User | None, *,
           school: School | None = None, trust: Trust | None = None) -> IssuedInvitation:
-    """The invitation and its one-time token; an open one for the same place and role is replaced."""
+    """The invitation and its one-time token; an open one for the same place and role is
+    replaced."""
     if inviter is not None and inviter.email.lower() == email:
         raise InvitationError(_("You cannot invite yourself: nobody grants a role to themselves."))
     now = utcnow()
@@ -105,7 +109,8 @@ def open_invitation(session: Session, token: str, now: dt.datetime | None = None
     try:
         row_id, secret = tokens.read_token(TOKEN_PURPOSE, token)
     except tokens.TokenRefused:
-        raise InvitationRefused(_("This link does not work. Check that you copied all of it.")) from None
+        raise InvitationRefused(_("This link does not work. "
+                                  "Check that you copied all of it.")) from None
     invitation = session.get(Invitation, row_id)
     if invitation is None or not tokens.matches(invitation.token_hash, secret):
         raise InvitationRefused(_("This link does not work. Check that you copied all of it."))
@@ -130,7 +135,8 @@ def accept_as_new(session: Session, invitation: Invitation, name: str, password:
         raise InvitationError(_("Give your name (at most %(n)d characters).", n=MAX_NAME))
     check_new_password(password, confirm)
     if account_for(session, invitation.email) is not None:
-        raise InvitationError(_("Sign in with your Gatekeeper account first, then open this link again."))
+        raise InvitationError(_("Sign in with your Gatekeeper account first, "
+                                "then open this link again."))
     user = User(email=invitation.email, name=name, password_hash=hash_password(password))
     session.add(user)
     session.flush()
@@ -141,7 +147,8 @@ def accept_as_new(session: Session, invitation: Invitation, name: str, password:
 
 
 def accept_as_member(session: Session, invitation: Invitation, user: User) -> None:
-    """A signed-in user accepts an invitation addressed to them (joining another school, a new role)."""
+    """A signed-in user accepts an invitation addressed to them (joining another school, a new
+    role)."""
     if user.email.lower() != invitation.email:
         raise InvitationRefused(_("This invitation was sent to another address. Sign out, then "
                                   "open the link again."), 403)
@@ -182,8 +189,8 @@ def needs_second_person(session: Session, invitation: Invitation) -> bool:
     if invitation.role not in grants.SECOND_PERSON_ROLES or invitation.inviter is None:
         return False
     trust = trusts.trust_of_school(session, invitation.school_id)
-    return trust is None or "trust_admin" not in trusts.roles_by_trust(session, invitation.inviter).get(
-        trust.id, set())
+    return trust is None or "trust_admin" not in trusts.roles_by_trust(
+        session, invitation.inviter).get(trust.id, set())
 
 
 def waiting_for_second_person(invitation: Invitation, user: User) -> bool:

@@ -1,4 +1,5 @@
-"""Full addresses of one-time links, for the command line and for email (no request to build from)."""
+"""Full addresses of one-time links, for the command line and for email (no request to build
+from)."""
 
 from __future__ import annotations
 

@@ -80,8 +80,8 @@ def send(settings: MailSettings, message: EmailMessage) -> None:
     """Hand one message to the SMTP server; raises smtplib.SMTPException or OSError on failure."""
     context = ssl.create_default_context()
     if settings.security == "tls":
-        client: smtplib.SMTP = smtplib.SMTP_SSL(settings.host, settings.port, timeout=SMTP_TIMEOUT_S,
-                                                context=context)
+        client: smtplib.SMTP = smtplib.SMTP_SSL(settings.host, settings.port,
+                                                timeout=SMTP_TIMEOUT_S, context=context)
     else:
         client = smtplib.SMTP(settings.host, settings.port, timeout=SMTP_TIMEOUT_S)
     with client:

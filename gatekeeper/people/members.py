@@ -1,6 +1,7 @@
 """The head's changes to the people of their school: deactivate, reactivate, remove, a temporary
-password, a reset of a lost second factor. Each acts on this school's membership only, ends the person's sessions at once, and is
-audited. Nobody acts on themselves here, and a school always keeps an active head.
+password, a reset of a lost second factor. Each acts on this school's membership only, ends the
+person's sessions at once, and is audited. Nobody acts on themselves here, and a school always keeps
+an active head.
 """
 
 from __future__ import annotations
@@ -46,11 +47,13 @@ def refuse_self_and_last_head(session: Session, school_id: int, head: User, user
     if user.id == head.id:
         raise MemberError(_("You cannot do this to your own account."))
     if "head" in user.roles_at(school_id) and active_heads(session, school_id) <= 1:
-        raise MemberError(_("The school needs at least one head: add another before removing this one."))
+        raise MemberError(_("The school needs at least one head: "
+                            "add another before removing this one."))
 
 
 def deactivate(session: Session, school_id: int, head: User, user: User) -> None:
-    """Suspend every role the user holds here and end their sessions; the roles come back on reactivation."""
+    """Suspend every role the user holds here and end their sessions; the roles come back on
+    reactivation."""
     refuse_self_and_last_head(session, school_id, head, user)
     now = utcnow()
     for row in rows_at(user, school_id):

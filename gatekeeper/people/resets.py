@@ -73,7 +73,8 @@ def open_reset(session: Session, token: str, now: dt.datetime | None = None) -> 
 
 
 def complete_reset(session: Session, reset: PasswordReset, password: str, confirm: str) -> User:
-    """Set the password the user chose; the link, and every other open link of theirs, is used up."""
+    """Set the password the user chose; the link, and every other open link of theirs, is used
+    up."""
     check_new_password(password, confirm)
     now = utcnow()
     used = session.execute(update(PasswordReset).where(
@@ -81,7 +82,8 @@ def complete_reset(session: Session, reset: PasswordReset, password: str, confir
     if used.rowcount != 1:  # another request used it first
         raise ResetRefused(_("This link has already been used. Ask for a new one."), 410)
     session.execute(update(PasswordReset).where(
-        PasswordReset.user_id == reset.user_id, PasswordReset.used_at.is_(None)).values(used_at=now))
+        PasswordReset.user_id == reset.user_id,
+        PasswordReset.used_at.is_(None)).values(used_at=now))
     user = reset.user
     set_password(user, password, chosen_by_user=True)
     audit.record(session, "password_reset", actor=user, subject=user)

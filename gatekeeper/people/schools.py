@@ -47,8 +47,8 @@ def clean_details(details: SchoolDetails) -> SchoolDetails:
     if not URN.match(urn):
         raise SchoolError(_("A URN is six digits, e.g. 123456: %(urn)s is not one.", urn=urn[:20]))
     if la_code is not None and not LA_CODE.match(la_code):
-        raise SchoolError(_("A local authority code is three digits, e.g. 823: %(code)s is not one.",
-                            code=la_code[:20]))
+        raise SchoolError(_("A local authority code is three digits, e.g. 823: "
+                            "%(code)s is not one.", code=la_code[:20]))
     if postcode is not None:
         postcode = postcode if " " in postcode else f"{postcode[:-3]} {postcode[-3:]}"
         if not POSTCODE.match(postcode):
@@ -77,7 +77,8 @@ def add_school(session: Session, details: SchoolDetails, actor: User | str) -> S
 
 
 def update_school(session: Session, school: School, details: SchoolDetails, actor: User) -> None:
-    """Change a school's details (the head's screen); every change is audited with before and after."""
+    """Change a school's details (the head's screen); every change is audited with before and
+    after."""
     details = clean_details(details)
     other = school_by_urn(session, details.urn)
     if other is not None and other.id != school.id:

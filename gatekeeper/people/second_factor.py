@@ -111,7 +111,8 @@ def matching_step(secret: str, code: str, now: float | None = None) -> int | Non
 
 def confirm_enrolment(session: Session, user: User, code: str) -> list[str]:
     """Enrol the pending secret once a first code proves the authenticator holds it; every other
-    session of the user ends (it never passed this factor). Returns the recovery codes, shown once."""
+    session of the user ends (it never passed this factor). Returns the recovery codes, shown
+    once."""
     factor = factor_of(session, user)
     if factor is None or factor.enrolled_at is not None:
         raise CodeRefused(_("Open the enrolment page again."))

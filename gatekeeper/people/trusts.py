@@ -42,7 +42,8 @@ def add_trust(session: Session, name: str, actor: User | str) -> Trust:
 
 
 def trust_named(session: Session, name: str) -> Trust | None:
-    return session.scalar(select(Trust).where(func.lower(Trust.name) == " ".join(name.split()).lower()))
+    return session.scalar(select(Trust).where(
+        func.lower(Trust.name) == " ".join(name.split()).lower()))
 
 
 def trust_of_school(session: Session, school_id: int) -> Trust | None:
@@ -54,14 +55,16 @@ def put_school(session: Session, trust: Trust, school: School, actor: User | str
     """Put a school in the trust; a school already in a trust stays where it is."""
     current = trust_of_school(session, school.id)
     if current is not None:
-        raise TrustError(_("%(school)s is already in %(trust)s.", school=school.name, trust=current.name))
+        raise TrustError(_("%(school)s is already in %(trust)s.", school=school.name,
+                           trust=current.name))
     session.add(TrustSchool(trust_id=trust.id, school_id=school.id))
     audit.record(session, "school_joined_trust", school_id=school.id, actor=actor, subject=trust,
                  detail={"trust": trust.name, "school": school.name})
 
 
 def school_ids(session: Session, trust_id: int) -> list[int]:
-    return list(session.scalars(select(TrustSchool.school_id).where(TrustSchool.trust_id == trust_id)
+    return list(session.scalars(select(TrustSchool.school_id)
+                                .where(TrustSchool.trust_id == trust_id)
                                 .order_by(TrustSchool.school_id)))
 
 
@@ -124,7 +127,8 @@ def school_counts(session: Session, trust_id: int, now: dt.datetime | None = Non
 
 def trust_audit(session: Session, trust_id: int, school_id: int | None = None,
                 action: str = "", before_id: int | None = None) -> list[AuditEvent]:
-    """The audit trail of the trust's schools (one of them, or all), newest first, a page at a time."""
+    """The audit trail of the trust's schools (one of them, or all), newest first, a page at a
+    time."""
     ids = school_ids(session, trust_id)
     if school_id is not None:
         ids = [school_id] if school_id in ids else []

@@ -31,7 +31,8 @@ def field(name: str, limit: int = MAX_PASSWORD) -> str:
 
 
 def refused(error: InvitationRefused):
-    return render_template("welcome/refused.html", message=str(error), title=_("Invitation")), error.status
+    return (render_template("welcome/refused.html", message=str(error), title=_("Invitation")),
+            error.status)
 
 
 def start_session(user, school_id: int | None) -> None:
@@ -141,7 +142,8 @@ def password():
             login_user(user)  # this session carries the new token; every other one has ended
             if school_id:
                 session["school_id"] = school_id
-            flash(_("Your password has been changed. Other sessions have been signed out."), "success")
+            flash(_("Your password has been changed. Other sessions have been signed out."),
+                  "success")
             return redirect(url_for("home.index"))
     return render_template("account/password.html", forced=current_user.must_change_password,
                            min_password=passwords.MIN_PASSWORD, title=_("Change your password"))
@@ -160,7 +162,8 @@ def second_factor_page():
     """Enrol an authenticator (QR code and the secret as text), or see the one enrolled."""
     user = current_user._get_current_object()
     if second_factor.enrolled(db.session, user):
-        return render_template("account/second_factor.html", enrolled=True, title=_("Second factor"),
+        return render_template("account/second_factor.html", enrolled=True,
+                               title=_("Second factor"),
                                left=second_factor.recovery_codes_left(db.session, user))
     if request.method == "POST":
         with commit_or_flash(None, errors=(second_factor.CodeRefused,)) as done:
@@ -185,7 +188,8 @@ def recovery_codes():
         codes = second_factor.new_recovery_codes(db.session, user)
     if not done:
         return redirect(url_for("account.second_factor_page"))
-    return render_template("account/recovery_codes.html", codes=codes, title=_("Your recovery codes"))
+    return render_template("account/recovery_codes.html", codes=codes,
+                           title=_("Your recovery codes"))
 
 
 @grants_bp.route("/")

@@ -1,1 +1,2 @@
-"""Publishing: release, the posting queue, takedown, the destinations' adapters, accounts, captions."""
+"""Publishing: release, the posting queue, takedown, the destinations' adapters, accounts,
+captions."""

@@ -46,7 +46,8 @@ class AccountError(ValueError):
 def check_destination(url: str) -> str:
     """An https address (plain http only to this machine, for a local relay or a test)."""
     parts = urllib.parse.urlsplit(url.strip())
-    secure = parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS)
+    secure = (parts.scheme == "https"
+              or (parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS))
     if not secure or not parts.hostname or parts.username or parts.password:
         raise AccountError(_("Give an https address without a user name or password in it."))
     return url.strip()
@@ -189,7 +190,8 @@ def releaser_ids(session: Session, account: OfficialAccount) -> set[int]:
 
 def may_release(session: Session, account: OfficialAccount, user: User) -> bool:
     """A media lead of the account's school whom the head authorised for this account."""
-    return "media_lead" in user.roles_at(account.school_id) and user.id in releaser_ids(session, account)
+    return ("media_lead" in user.roles_at(account.school_id)
+            and user.id in releaser_ids(session, account))
 
 
 def account_publisher(account: OfficialAccount) -> Publisher:

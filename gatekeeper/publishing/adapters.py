@@ -141,7 +141,8 @@ class OutboxPublisher:
             (self.folder / f"{name}{suffix}").unlink(missing_ok=True)
 
 
-def multipart(fields: dict[str, str], files: dict[str, tuple[str, str, bytes]]) -> tuple[str, bytes]:
+def multipart(fields: dict[str, str],
+              files: dict[str, tuple[str, str, bytes]]) -> tuple[str, bytes]:
     """(content type, body) of a multipart/form-data request; files are (filename, type, bytes)."""
     boundary = "gatekeeper-" + secrets.token_hex(16)
     parts: list[bytes] = []
@@ -153,7 +154,8 @@ def multipart(fields: dict[str, str], files: dict[str, tuple[str, str, bytes]]) 
     for name, (filename, content_type, data) in files.items():
         parts.append(
             f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
-            f'filename="{filename}"\r\nContent-Type: {content_type}\r\n\r\n'.encode() + data + b"\r\n"
+            f'filename="{filename}"\r\nContent-Type: {content_type}\r\n\r\n'.encode()
+            + data + b"\r\n"
         )
     parts.append(f"--{boundary}--\r\n".encode())
     return f"multipart/form-data; boundary={boundary}", b"".join(parts)
@@ -291,7 +293,8 @@ class WordPressPublisher:
 
     def __init__(self, base_url: str, username: str, app_password: str, status: str = "publish"):
         if not base_url or not username or not app_password:
-            raise PublishError("WordPress needs the site address, a user name and an application password")
+            raise PublishError("WordPress needs the site address, a user name and "
+                               "an application password")
         self.api = base_url.rstrip("/") + WORDPRESS_API
         token = base64.b64encode(f"{username}:{app_password}".encode()).decode()
         self.auth = {"Authorization": f"Basic {token}"}
@@ -307,7 +310,8 @@ class WordPressPublisher:
         shown = (f'<video controls src="{source}"></video>' if release.media == "video"
                  else f'<img src="{source}" alt="">')
         body = {
-            "title": release.caption.splitlines()[0][:WORDPRESS_TITLE_CHARS] if release.caption else "",
+            "title": (release.caption.splitlines()[0][:WORDPRESS_TITLE_CHARS]
+                      if release.caption else ""),
             "content": f'<p>{html.escape(release.caption)}</p>{shown}',
             "status": self.status,
             "slug": slug,
@@ -332,7 +336,8 @@ class WordPressPublisher:
                 self._call("DELETE", f"/{kind}/{int(item)}?force=true", None, None, gone_ok=True)
 
     def _find(self, kind: str, slug: str) -> dict | None:
-        query = urllib.parse.urlencode({"slug": slug, "status": "any" if kind == "posts" else "inherit"})
+        query = urllib.parse.urlencode({"slug": slug,
+                                        "status": "any" if kind == "posts" else "inherit"})
         found = self._call("GET", f"/{kind}?{query}", None, None)
         items = found.get("items", [])
         return items[0] if items else None
@@ -350,7 +355,8 @@ class WordPressPublisher:
         answer = http(method, self.api + path, body, headers)
         if 200 <= answer.status < 300 or (gone_ok and answer.status in (404, 410)):
             return answer.json()
-        raise PublishError(f"WordPress answered HTTP {answer.status} to {method} {path.split('?')[0]}")
+        raise PublishError(f"WordPress answered HTTP {answer.status} "
+                           f"to {method} {path.split('?')[0]}")
 
 
 def school_outbox(outbox_root: Path, school_id: int) -> Path:
@@ -368,6 +374,6 @@ def publisher_for(account, outbox_root: Path, secret: str = "") -> Publisher:
         return WebhookPublisher(settings.get("url", ""), secret,
                                 can_delete=bool(settings.get("can_delete", True)))
     if account.adapter == "wordpress":
-        return WordPressPublisher(settings.get("base_url", ""), settings.get("username", ""), secret,
-                                  status=settings.get("status", "publish"))
+        return WordPressPublisher(settings.get("base_url", ""), settings.get("username", ""),
+                                  secret, status=settings.get("status", "publish"))
     raise PublishError(f"publisher {account.adapter!r} is not available")

@@ -1,1 +1,2 @@
-"""The consent register's screens: pupils, consent, the import, the no-publish list (the rules live in consent/)."""
+"""The consent register's screens: pupils, consent, the import, the no-publish list (the rules live
+in consent/)."""

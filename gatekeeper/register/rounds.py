@@ -51,7 +51,8 @@ def link_round():
         flash(str(error), "danger")
         return redirect(url_for("register.link_round"))
     round_ = mailing.plan_round(db.session, g.school_id, request.form["kind"], guardians,
-                                current_user, reminder, by_email=mail_configured(current_app.config))
+                                current_user, reminder,
+                                by_email=mail_configured(current_app.config))
     db.session.commit()
     for guardian in round_.emailed:
         send_parent_link_task(guardian.id, reminder)
@@ -73,7 +74,9 @@ def letters():
     for guardian in guardians:
         if everyone or not guardian.email:
             link = mailing.issue_link(db.session, guardian, current_user)
-            pages.append((guardian, db.session.get(Pupil, guardian.pupil_id), link, qr_svg(link, 3)))
+            pages.append((guardian, db.session.get(Pupil, guardian.pupil_id), link,
+                          qr_svg(link, 3)))
     db.session.commit()
     return render_template("register/letters.html", pages=pages, days=link_days(),
-                           school=db.session.get(School, g.school_id), title=_("Letters to parents"))
+                           school=db.session.get(School, g.school_id),
+                           title=_("Letters to parents"))

@@ -1,1 +1,2 @@
-"""The gate: what blocks a release, what each face shows, re-screening when the register changes, the review screens."""
+"""The gate: what blocks a release, what each face shows, re-screening when the register changes,
+the review screens."""

@@ -1,4 +1,5 @@
-"""Screening in the database: load the school's gallery and register, run the engine, store faces."""
+"""Screening in the database: load the school's gallery and register, run the engine, store
+faces."""
 
 from __future__ import annotations
 

@@ -90,7 +90,8 @@ def invite_head(school_id: int):
         return redirect(url_for("trust.index"))
     if mail_configured(current_app.config):
         send_invitation_task(issued.invitation.id)
-        flash(_("The invitation is on its way to %(email)s.", email=issued.invitation.email), "success")
+        flash(_("The invitation is on its way to %(email)s.", email=issued.invitation.email),
+              "success")
         return redirect(url_for("trust.index"))
     return render_template("head/invited.html", invitation=issued.invitation,
                            link=invitation_url(issued.token, current_app.config, request.url_root),

@@ -81,7 +81,8 @@ def sniff(head: bytes) -> tuple[str, int, int]:
         raise ImageRefused(_("The picture is too large: the most accepted is %(max)d MP. "
                              "Export it smaller.", max=MAX_PIXELS // 1_000_000)) from None
     except Exception:
-        raise ImageRefused(_("This file is not a photo we can read (JPEG, PNG, WebP or HEIC).")) from None
+        raise ImageRefused(
+            _("This file is not a photo we can read (JPEG, PNG, WebP or HEIC).")) from None
     if fmt not in ALLOWED_FORMATS:
         raise ImageRefused(_("This file is not a photo we can read (JPEG, PNG, WebP or HEIC)."))
     if width * height > MAX_PIXELS:
@@ -131,7 +132,8 @@ def accept_upload(
         session.add(photo)
         session.flush()
         check_limits(session, photo, limits)  # counts this photo too
-        audit.record(session, "photo_uploaded", school_id=photo.school_id, actor=user, subject=photo,
+        audit.record(session, "photo_uploaded", school_id=photo.school_id, actor=user,
+                     subject=photo,
                      detail={"event_id": event.id, "filename": photo.original_filename,
                              "bytes": photo.size_bytes, "kind": photo.kind})
         session.commit()

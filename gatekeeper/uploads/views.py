@@ -31,7 +31,8 @@ from gatekeeper.web.security import queue_errors
 from gatekeeper.web.wording import say
 from gatekeeper.worker.tasks import screen_photo_task
 
-bp = guard_blueprint(Blueprint("uploads", __name__, url_prefix="/uploads"), "staff", "media_lead", "head")
+bp = guard_blueprint(Blueprint("uploads", __name__, url_prefix="/uploads"),
+                     "staff", "media_lead", "head")
 
 STATUS_LIMIT = 200  # most recent uploads shown on the page and polled for status
 bp.app_context_processor(label_globals)
@@ -62,7 +63,8 @@ def event_form() -> EventForm:
 
 def school_events():
     return db.session.scalars(
-        select(Event).where(Event.school_id == g.school_id).order_by(Event.date.desc(), Event.id.desc())
+        select(Event).where(Event.school_id == g.school_id)
+        .order_by(Event.date.desc(), Event.id.desc())
     ).all()
 
 
