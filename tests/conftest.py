@@ -129,7 +129,8 @@ def drop_pg_database(admin, name: str) -> None:
 
 @pytest.fixture(scope="session")
 def migrated(tmp_path_factory):
-    """Run the Alembic migrations once: into a template SQLite file, or a fresh PostgreSQL database."""
+    """Run the Alembic migrations once: into a template SQLite file, or a fresh PostgreSQL
+    database."""
     from gatekeeper.ops.setup import migrate_database
 
     root = tmp_path_factory.mktemp("gk")

@@ -43,7 +43,8 @@ def chromium():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                             headless=True)
         yield browser
         browser.close()
 
@@ -196,7 +197,9 @@ def wait_for_images(page, selector: str) -> None:
     for index in range(images.count()):
         image = images.nth(index)
         image.scroll_into_view_if_needed()
-        image.evaluate("img => img.complete || new Promise(done => img.onload = img.onerror = done)")
+        image.evaluate(
+            "img => img.complete || new Promise(done => img.onload = img.onerror = done)")
     page.wait_for_function(
-        "s => Array.from(document.querySelectorAll(s)).every(i => i.complete && i.naturalWidth > 0)",
+        "s => Array.from(document.querySelectorAll(s))"
+        ".every(i => i.complete && i.naturalWidth > 0)",
         arg=selector)

@@ -32,7 +32,8 @@ def test_head_invites_a_media_lead_who_accepts_in_their_own_browser(page_at, sch
     newcomer.goto(link)
     newcomer.get_by_role("heading", name="Join Test School").wait_for()
     newcomer.get_by_label("Your name").fill("Mrs Jones")
-    newcomer.get_by_label("Choose a password (at least 12 characters)").fill("a long first password")
+    newcomer.get_by_label("Choose a password (at least 12 characters)").fill(
+        "a long first password")
     newcomer.get_by_label("The same password again").fill("a long first password")
     screenshot(newcomer, "invitation-accept")
     newcomer.get_by_role("button", name="Create my account").click()
@@ -53,8 +54,8 @@ def test_dsl_sees_why_a_blocked_photo_is_blocked(live_app, page_at, school, logi
     with live_app.app_context():
         from gatekeeper.extensions import db
 
-        add_pupil(db.session, school["id"], 1, "Barack", "Obama", consents={"social_media": "granted"},
-                  faces=sorted((people / "obama").iterdir()))
+        add_pupil(db.session, school["id"], 1, "Barack", "Obama",
+                  consents={"social_media": "granted"}, faces=sorted((people / "obama").iterdir()))
         add_pupil(db.session, school["id"], 2, "Joe", "Biden", consents={"social_media": "refused"},
                   faces=sorted((people / "biden").iterdir()))
     staff = login_as("staff")

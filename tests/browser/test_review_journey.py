@@ -1,5 +1,6 @@
-"""The media lead that evening, on an iPad in landscape: name a face, blur a stranger, release with a
-caption that is first refused, bulk-release another; the outbox gets the sanitised, blurred image."""
+"""The media lead that evening, on an iPad in landscape: name a face, blur a stranger, release with
+a caption that is first refused, bulk-release another; the outbox gets the sanitised, blurred
+image."""
 
 import io
 
@@ -26,8 +27,10 @@ def uploaded(live_app, school, login_as, faces_dir):
         for index, (first, last, folder) in enumerate(
                 [("Kit", "Harington", "kit_harington"), ("Rose", "Leslie", "rose_leslie")], 1):
             add_pupil(db.session, school["id"], index, first, last,
-                      consents={"social_media": "granted"}, faces=sorted((people / folder).iterdir()))
-        add_pupil(db.session, school["id"], 3, "Lin", "Miranda", consents={"social_media": "granted"})
+                      consents={"social_media": "granted"},
+                      faces=sorted((people / folder).iterdir()))
+        add_pupil(db.session, school["id"], 3, "Lin", "Miranda",
+                  consents={"social_media": "granted"})
     staff = login_as("staff")
     event_id = staff.post("/uploads/events", {"name": "Sports day", "date": "2026-07-10",
                                               "purpose": "social_media"}).get_json()["id"]
@@ -45,7 +48,8 @@ def tick_checklist(scope):
 
 def mean_difference(a: Image.Image, b: Image.Image, box) -> float:
     top, right, bottom, left = box
-    pa, pb = a.crop((left, top, right, bottom)).tobytes(), b.crop((left, top, right, bottom)).tobytes()
+    pa, pb = (a.crop((left, top, right, bottom)).tobytes(),
+              b.crop((left, top, right, bottom)).tobytes())
     return sum(abs(x - y) for x, y in zip(pa, pb, strict=True)) / len(pa)
 
 

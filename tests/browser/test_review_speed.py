@@ -1,5 +1,5 @@
-"""The media lead's daily fixes, each at the size where it got in the way: groups of faces named once
-and seen on every photo, the page showing the gate now (after a decision and after a register
+"""The media lead's daily fixes, each at the size where it got in the way: groups of faces named
+once and seen on every photo, the page showing the gate now (after a decision and after a register
 change), an undoable blur, a refused release that keeps its form, only the accounts one may release
 to, a batch release with its preview, keys and large touch targets, a drawn stop sign."""
 
@@ -198,7 +198,8 @@ def test_only_accounts_the_media_lead_may_release_to_are_offered(live_app, page_
     page = page_at(IPAD_LANDSCAPE)
     sign_in(page, MEDIA_LEAD)
     page.goto(f"/review/{day['photos'][0]}")
-    expect(page.locator("#account option")).to_have_text(["Facebook @testschool (Official social media)"])
+    expect(page.locator("#account option")).to_have_text(
+        ["Facebook @testschool (Official social media)"])
     expect(page.locator("#account-checks")).not_to_contain_text("@elsewhere")
     page.goto("/review/")
     expect(page.locator(".bulk-form .account-select option")).to_have_count(1)

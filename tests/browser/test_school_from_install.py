@@ -172,7 +172,8 @@ def test_a_school_from_install_to_first_post(app, live_app, page_at, inbox, face
     head.get_by_label("Intended use").select_option("social_media")
     head.get_by_role("button", name="Create event").click()
     head.wait_for_function("() => document.getElementById('event').value !== ''")
-    head.get_by_label("Photos", exact=True).set_input_files(faces_dir / "events" / "obama_podium.jpg")
+    head.get_by_label("Photos", exact=True).set_input_files(
+        faces_dir / "events" / "obama_podium.jpg")
     head.get_by_role("button", name="Upload photos").click()
     # Ava's brother Ben (the same mother in the contacts export) has no reference photo, so the
     # face could be his: it is never cleared automatically, and the media lead names Ava.
@@ -187,7 +188,8 @@ def test_a_school_from_install_to_first_post(app, live_app, page_at, inbox, face
     media.get_by_role("button", name="Is this pupil").click()
     media.get_by_label("Caption").fill("Sports day: what a race!")
     media.locator(".caption-feedback").get_by_text("Caption OK").wait_for()
-    for label in ("Everyone is appropriately dressed.", "No one is subject to ridicule or distress.",
+    for label in ("Everyone is appropriately dressed.",
+                  "No one is subject to ridicule or distress.",
                   "No identifying background", "Tagging will be off on the post."):
         media.get_by_label(label).check()
     media.get_by_role("button", name="Release", exact=True).click()

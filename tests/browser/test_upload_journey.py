@@ -1,4 +1,5 @@
-"""Staff at sports day: create the event, pick three photos on an iPad, watch them upload and screen."""
+"""Staff at sports day: create the event, pick three photos on an iPad, watch them upload and
+screen."""
 
 import pytest
 
@@ -17,8 +18,8 @@ def register(live_app, school, faces_dir):
     with live_app.app_context():
         from gatekeeper.extensions import db
 
-        add_pupil(db.session, school["id"], 1, "Barack", "Obama", consents={"social_media": "granted"},
-                  faces=sorted((people / "obama").iterdir()))
+        add_pupil(db.session, school["id"], 1, "Barack", "Obama",
+                  consents={"social_media": "granted"}, faces=sorted((people / "obama").iterdir()))
         add_pupil(db.session, school["id"], 2, "Joe", "Biden", consents={"social_media": "refused"},
                   faces=sorted((people / "biden").iterdir()))
 
@@ -33,18 +34,21 @@ def test_staff_uploads_three_photos_and_sees_verdicts(page_at, register, faces_d
     page.wait_for_function("() => document.getElementById('event').value !== ''")
     assert "Sports day" in page.get_by_label("Event", exact=True).inner_text()
 
-    page.get_by_label("Photos", exact=True).set_input_files([faces_dir / "events" / n for n in PHOTOS])
+    page.get_by_label("Photos", exact=True).set_input_files(
+        [faces_dir / "events" / n for n in PHOTOS])
     page.get_by_role("button", name="Upload photos").click()
     page.wait_for_function("() => document.getElementById('batch-progress').value === 100")
     page.get_by_text("3 of 3 uploaded").wait_for()
 
     cards = page.locator("#uploads .upload-item")
     assert cards.count() == 3
-    verdicts = {cards.nth(i).locator(".name").inner_text(): cards.nth(i).locator(".status").inner_text()
-                for i in range(3)}
+    verdicts = {
+        cards.nth(i).locator(".name").inner_text(): cards.nth(i).locator(".status").inner_text()
+        for i in range(3)}
     assert verdicts == {"obama_podium.jpg": "Cleared", "kit_with_rose.jpg": "Needs review",
                         "two_people.jpg": "Blocked"}
-    assert all(cards.nth(i).locator(".file-progress").evaluate("p => p.value") == 100 for i in range(3))
+    assert all(cards.nth(i).locator(".file-progress").evaluate("p => p.value") == 100
+               for i in range(3))
     page.locator("#uploads img.thumb").first.wait_for()
     assert "Biden" not in page.content()  # staff never learn who is protected, or why
     screenshot(page, "staff-upload-verdicts")
@@ -75,7 +79,9 @@ def test_upload_page_fits_a_phone_in_welsh(page_at, school, live_app):
     wait_until_styled(page)
     assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
     assert page.evaluate("() => document.documentElement.lang") == "cy"
-    small = page.evaluate("""() => Array.from(document.querySelectorAll('main button, main select, main input'))
-        .filter(e => e.offsetParent && e.getBoundingClientRect().height < 44).map(e => e.id || e.name)""")
+    small = page.evaluate(
+        "() => Array.from(document.querySelectorAll('main button, main select, main input'))\n"
+        "        .filter(e => e.offsetParent && e.getBoundingClientRect().height < 44)"
+        ".map(e => e.id || e.name)")
     assert small == []
     screenshot(page, "staff-upload-phone-welsh")

@@ -1,4 +1,5 @@
-"""Official accounts: the head sets them up, approves, pauses and authorises; secrets stay sealed."""
+"""Official accounts: the head sets them up, approves, pauses and authorises; secrets stay
+sealed."""
 
 from sqlalchemy import select
 
@@ -32,8 +33,9 @@ def test_approval_needs_business_case_and_two_admins(app, login_as, school):
     assert account(app, account_id).approved_at is None
     assert SECRET not in page  # never shown again
 
-    head.post(f"/accounts/{account_id}", {**FORM, "secret": "", "aim": "News", "audience": "Parents",
-                                          "promotion": "Letters", "admin_names": "A One\nB Two"})
+    head.post(f"/accounts/{account_id}", {**FORM, "secret": "", "aim": "News",
+                                          "audience": "Parents", "promotion": "Letters",
+                                          "admin_names": "A One\nB Two"})
     head.post(f"/accounts/{account_id}/approve")
     approved = account(app, account_id)
     assert approved.approved_at is not None and approved.admin_names == ["A One", "B Two"]

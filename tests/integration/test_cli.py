@@ -54,7 +54,8 @@ def test_screen_json_follows_the_contract(run, demo, faces_dir):
                  "--purpose", "social_media", "--json")
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [Path(line["file"]).name for line in lines] == ["obama_and_biden.jpg", "kit_with_rose.jpg"]
+    assert [Path(line["file"]).name for line in lines] == [
+        "obama_and_biden.jpg", "kit_with_rose.jpg"]
     for line in lines:
         assert set(line) == {"file", "purpose", "verdict", "faces"}
         assert line["verdict"] in ("cleared", "needs_review", "blocked")
@@ -74,7 +75,8 @@ def test_screen_json_follows_the_contract(run, demo, faces_dir):
 def test_screen_refuses_bad_input_with_one_line(cli, demo, tmp_path):
     fake = tmp_path / "notes.jpg"
     fake.write_text("not a photo")
-    assert "notes.jpg" in one_error_line(cli("screen", str(fake), "--purpose", "social_media", "--json"))
+    assert "notes.jpg" in one_error_line(
+        cli("screen", str(fake), "--purpose", "social_media", "--json"))
     assert "unknown purpose" in one_error_line(cli("screen", str(fake), "--purpose", "billboards"))
 
 

@@ -1,6 +1,6 @@
 """Faults: a worker killed mid-screening or with work in flight, the queue or the database gone for
-a while, storage full or unwritable during upload. Nothing is lost, stuck, half-written or done twice.
-Every process a test starts is killed and reaped by the test."""
+a while, storage full or unwritable during upload. Nothing is lost, stuck, half-written or done
+twice. Every process a test starts is killed and reaped by the test."""
 
 from __future__ import annotations
 

@@ -111,7 +111,8 @@ def test_no_row_is_left_unsettled_after_fuzzing(app, uploader):
 
 @pytest.mark.parametrize("polyglot", [BASE + zip_bytes(),
                                       BASE + b"<html><script>alert(1)</script></html>",
-                                      BASE[:2] + b"\xff\xfe\x00\x20<html><script>x</script>" + BASE[2:]])
+                                      BASE[:2] + b"\xff\xfe\x00\x20<html><script>x</script>"
+                                      + BASE[2:]])
 def test_polyglots_only_leave_as_reencoded_pixels(app, uploader, login_as, polyglot):
     staff, event_id = uploader
     response = upload_photo(staff, event_id, "poly.jpg", polyglot)

@@ -125,7 +125,8 @@ def test_a_lookalike_cleared_for_the_website_is_refused_for_social_media(app, lo
                          follow_redirects=True)
     assert "may be a pupil who must not be published" in flashed(refused)
     assert posts(app) == []
-    assert release(media, lookalike["photo"], lookalike["website"], "Sports", SOON).status_code == 302
+    assert release(
+        media, lookalike["photo"], lookalike["website"], "Sports", SOON).status_code == 302
     assert posts(app) == [(lookalike["photo"], "queued", lookalike["website"])]
 
 
@@ -172,7 +173,8 @@ def test_the_publish_time_check_runs_the_whole_rule_not_only_the_cleared_pupils(
     from gatekeeper.extensions import db
 
     media = login_as("media_lead")
-    assert release(media, lookalike["photo"], lookalike["website"], "Sports", SOON).status_code == 302
+    assert release(
+        media, lookalike["photo"], lookalike["website"], "Sports", SOON).status_code == 302
     with app.app_context():  # straight into the register: no rescreen runs, only the post's check
         pupil = db.session.get(Pupil, lookalike["a"])
         services.record_consent(db.session, pupil, "website", "withdrawn",
@@ -190,7 +192,8 @@ def test_a_register_change_takes_down_a_published_lookalike(app, login_as, looka
     from gatekeeper.extensions import db
 
     media = login_as("media_lead")
-    assert release(media, lookalike["photo"], lookalike["website"], "Sports", SOON).status_code == 302
+    assert release(
+        media, lookalike["photo"], lookalike["website"], "Sports", SOON).status_code == 302
     with app.app_context():
         assert set(publishing.publish_due(AFTER_SOON).values()) == {"published"}
         actions.add_nopublish(db.session, 1, lookalike["a_upn"], category="court_order",
@@ -206,7 +209,8 @@ def test_a_register_change_holds_a_queued_lookalike(app, login_as, lookalike):
     from gatekeeper.extensions import db
 
     media = login_as("media_lead")
-    assert release(media, lookalike["photo"], lookalike["website"], "Sports", SOON).status_code == 302
+    assert release(
+        media, lookalike["photo"], lookalike["website"], "Sports", SOON).status_code == 302
     with app.app_context():
         pupil = db.session.get(Pupil, lookalike["a"])
         actions.record_consent(db.session, pupil, "website", "refused", actor="test",
@@ -326,12 +330,14 @@ def test_a_stale_release_to_another_account_is_refused(app, school):
                         consents={"social_media": "granted", "website": "granted"})
         photo_id = cleared_photo(db.session, school["id"], [ada.id])
         website = add_account(db.session, school["id"], "website")
-        lead_id = db.session.scalar(select(User.id).where(User.email == "media_lead@testschool.test"))
+        lead_id = db.session.scalar(
+            select(User.id).where(User.email == "media_lead@testschool.test"))
     with app.app_context(), Session(db.engine) as first, Session(db.engine) as second:
         stale = second.get(Photo, photo_id)
         assert stale.status == "cleared" and len(stale.faces) == 1
-        publishing.release_post(first, first.get(Photo, photo_id), first.get(OfficialAccount, SOCIAL),
-                                "Sports", first.get(User, lead_id))
+        publishing.release_post(first, first.get(Photo, photo_id),
+                                first.get(OfficialAccount, SOCIAL), "Sports",
+                                first.get(User, lead_id))
         first.commit()
         with pytest.raises(publishing.ReleaseError, match="just been released"):
             publishing.release_post(second, stale, second.get(OfficialAccount, website), "Sports",

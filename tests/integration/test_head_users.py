@@ -1,4 +1,5 @@
-"""The head invites people and manages roles; every change is audited and a school always keeps a head."""
+"""The head invites people and manages roles; every change is audited and a school always keeps
+a head."""
 
 from sqlalchemy import select
 
@@ -34,7 +35,8 @@ def test_head_invites_a_media_lead_who_accepts_and_can_then_review(app, login_as
         head_id = db.session.scalar(select(User.id).where(User.email == "head@testschool.test"))
         actions = list(db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
     assert memberships(app, "jones@testschool.test") == {"media_lead": head_id}
-    assert actions[-4:] == ["invitation_sent", "user_created", "invitation_accepted", "role_granted"]
+    assert actions[-4:] == [
+        "invitation_sent", "user_created", "invitation_accepted", "role_granted"]
     browser.enrol_shown_secret()
     assert browser.get("/review/").status_code == 200
     fresh = Browser(app.test_client())
@@ -62,7 +64,8 @@ def test_revoking_a_role_takes_effect_at_once(app, login_as):
     with app.app_context():
         from gatekeeper.extensions import db
 
-        user_id = db.session.scalar(select(User.id).where(User.email == "media_lead@testschool.test"))
+        user_id = db.session.scalar(
+            select(User.id).where(User.email == "media_lead@testschool.test"))
     login_as("head").post(f"/head/users/{user_id}/roles", {"role": "staff"})
     assert memberships(app, "media_lead@testschool.test").keys() == {"staff"}
     assert media.get("/review/").status_code == 403

@@ -68,7 +68,8 @@ def test_every_bad_row_is_reported_with_its_number(row, problem):
 
 
 def test_a_file_without_the_needed_columns_or_rows_is_refused_whole():
-    assert "no column for the contact's name" in str(contacts.read_contacts(b"UPN,Email\nx,y\n").errors[0])
+    assert "no column for the contact's name" in str(
+        contacts.read_contacts(b"UPN,Email\nx,y\n").errors[0])
     with pytest.raises(ImportRefused):
         contacts.read_contacts(b"")
     with pytest.raises(ImportRefused):
@@ -108,7 +109,8 @@ def test_shared_guardians_give_siblings_and_twins(app, pupils):
         assert contacts.siblings_of(db.session, dai) == []
         assert contacts.sibling_groups(db.session, pupils["id"]) == [{ava.id, ben.id, cai.id}]
         again = import_contacts(db.session, pupils["id"], SIMS, apply=True, actor="test")
-        assert (len(again.new), len(again.updated), again.unchanged) == (0, 0, 5)  # same file: nothing
+        # same file: nothing
+        assert (len(again.new), len(again.updated), again.unchanged) == (0, 0, 5)
         actions = [e.action for e in db.session.scalars(select(AuditEvent))]
         assert actions.count("contacts_imported") == 1
 
@@ -137,7 +139,8 @@ def test_one_bad_row_or_unknown_pupil_applies_nothing_on_the_command_line(app, p
     bad.write_bytes(SIMS + b"A999999999999,X,Y,9,Mr,Nobody,Here,Father,Yes,1,\n")
     info = ScriptInfo(create_app=lambda: app)
     refused = CliRunner().invoke(main, ["pupils", "import-contacts", str(bad)], obj=info)
-    assert refused.exit_code == 1 and "row 7:" in refused.output and "nothing was imported" in refused.output
+    assert (refused.exit_code == 1 and "row 7:" in refused.output
+            and "nothing was imported" in refused.output)
     unknown = tmp_path / "unknown.csv"
     unknown.write_bytes(SIMS.replace(D.encode(), demo_upn(40).encode()))
     refused = CliRunner().invoke(main, ["pupils", "import-contacts", str(unknown)], obj=info)

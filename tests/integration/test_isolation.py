@@ -59,7 +59,8 @@ def two_schools(app, school):
         db.session.commit()
         b_ids = {"school_id": other_id, "pupil_id": pupil.id}
         pupil = db.session.get(Pupil, pupil.id)
-        a_head = db.session.scalar(select(models.User).where(models.User.email == "head@testschool.test"))
+        a_head = db.session.scalar(
+            select(models.User).where(models.User.email == "head@testschool.test"))
         for role in ROLES:
             if role not in a_head.roles_at(school["id"]):
                 db.session.add(Membership(user_id=a_head.id, school_id=school["id"], role=role))
@@ -72,7 +73,8 @@ def two_schools(app, school):
     Image.new("RGB", (80, 60), (10, 200, 90)).save(data, "JPEG")
     photo = upload_photo(b_staff, event["id"], "b-secret-fair.jpg", data.getvalue()).get_json()
     with app.app_context():
-        account = db.session.scalar(select(OfficialAccount).where(OfficialAccount.school_id == other_id))
+        account = db.session.scalar(
+            select(OfficialAccount).where(OfficialAccount.school_id == other_id))
         account.handle = "@otherschool"
         face = Face(school_id=other_id, photo_id=photo["id"], index=0, top=1, right=20, bottom=20,
                     left=1, status="unknown")
@@ -88,7 +90,8 @@ def two_schools(app, school):
             db.session.add(takedown)
             db.session.flush()
             extra["takedown_id"] = takedown.id
-        b_user = db.session.scalar(select(models.User).where(models.User.email == "head@otherschool.test"))
+        b_user = db.session.scalar(
+            select(models.User).where(models.User.email == "head@otherschool.test"))
         db.session.commit()
         b_ids.update(photo_id=photo["id"], event_id=event["id"], account_id=account.id,
                      face_id=face.id, post_id=post.id, user_id=b_user.id, **extra)
@@ -113,7 +116,8 @@ def hostile_form(ids: dict) -> dict:
 
 
 def assert_nothing_of_b(path: str, response) -> None:
-    body = response.get_data(as_text=True) if response.mimetype.startswith(("text/", "application/json")) else ""
+    body = (response.get_data(as_text=True)
+            if response.mimetype.startswith(("text/", "application/json")) else "")
     for secret in B_SECRETS:
         assert secret not in body, (path, secret, response.status_code)
     assert not (response.status_code == 200 and response.mimetype.startswith("image/")), path

@@ -42,8 +42,10 @@ def pupils(app, school, faces_dir):
 def mean_difference(a, b, box) -> float:
     top, right, bottom, left = box
     crop = (left, top, right, bottom)
-    pa, pb = list(a.convert("RGB").crop(crop).get_flattened_data()), list(b.crop(crop).get_flattened_data())
-    return sum(abs(x - y) for p, q in zip(pa, pb, strict=False) for x, y in zip(p, q, strict=False)) / (3 * len(pa))
+    pa, pb = (list(a.convert("RGB").crop(crop).get_flattened_data()),
+              list(b.crop(crop).get_flattened_data()))
+    return sum(abs(x - y) for p, q in zip(pa, pb, strict=False)
+               for x, y in zip(p, q, strict=False)) / (3 * len(pa))
 
 
 def upload(browser, event_id, path):
@@ -58,7 +60,8 @@ def test_upload_screen_review_release_outbox(app, login_as, pupils, faces_dir):
     event_id = event.get_json()["id"]
 
     events = faces_dir / "events"
-    names = ["obama_podium.jpg", "kit_with_rose.jpg", "obama_and_biden.jpg", "lin_manuel_miranda.png"]
+    names = ["obama_podium.jpg", "kit_with_rose.jpg", "obama_and_biden.jpg",
+             "lin_manuel_miranda.png"]
     for name in names:
         response = upload(staff, event_id, events / name)
         assert response.status_code == 201, response.get_data(as_text=True)
@@ -90,7 +93,8 @@ def test_upload_screen_review_release_outbox(app, login_as, pupils, faces_dir):
 
         stranger = [f for f in db.session.get(Photo, photo_id).faces if f.status == "unknown"][0]
         stranger_id, stranger_box = stranger.id, stranger.box
-        kit_box = [f.box for f in db.session.get(Photo, photo_id).faces if f.pupil_id == pupils["kit"][0]][0]
+        kit_box = [f.box for f in db.session.get(Photo, photo_id).faces
+                   if f.pupil_id == pupils["kit"][0]][0]
     media.post(f"/review/{photo_id}/faces/{stranger_id}", {"resolution": "blur"})
 
     refused = media.post(f"/review/{photo_id}/release",
@@ -131,7 +135,8 @@ def test_upload_screen_review_release_outbox(app, login_as, pupils, faces_dir):
         assert mean_difference(published, original, stranger_box) > 2 * max(reencoded, 3)
     assert piexif.load(image) == {"0th": {}, "Exif": {}, "GPS": {}, "Interop": {}, "1st": {},
                                   "thumbnail": None}
-    assert {"login", "photo_uploaded", "photo_screened", "photo_released", "post_published"} <= actions
+    assert {"login", "photo_uploaded", "photo_screened", "photo_released",
+            "post_published"} <= actions
 
 
 def test_blocked_photo_cannot_be_released(app, login_as, pupils, faces_dir):

@@ -101,7 +101,8 @@ def test_a_welsh_school_writes_to_parents_in_welsh(app, families, login_as, inbo
     with ctx():
         ctx.db.session.get(School, 1).language = "cy"
         ctx.db.session.commit()
-    login_as("admin").post("/register/links", {"kind": "guardian", "guardian_id": families["mother"]})
+    login_as("admin").post("/register/links",
+                           {"kind": "guardian", "guardian_id": families["mother"]})
     (message,) = inbox.wait_for(1)
     assert message["Content-Language"] == "cy"
     assert "Caniatâd lluniau" in message["Subject"] and "Annwyl Sian Evans" in text_of(message)
@@ -130,8 +131,8 @@ def test_another_schools_guardian_gets_nothing(app, families, login_as, ctx):
         stranger_id = stranger.id
     admin = login_as("admin")
     response = admin.post("/register/letters", {"kind": "guardian", "guardian_id": stranger_id})
-    assert response.status_code == 302 and "Other Parent" not in admin.get("/register/links").get_data(
-        as_text=True)
+    assert response.status_code == 302 and "Other Parent" not in admin.get(
+        "/register/links").get_data(as_text=True)
     with ctx():
         assert ctx.db.session.get(Guardian, stranger_id).link_nonce is None
 
@@ -156,7 +157,8 @@ def test_a_parent_who_says_no_is_told_once_the_photos_are_down(app, families, lo
     from gatekeeper.parents.mailing import TakedownNotDone, mail_takedown_notice
 
     post_id = published_post_showing(ctx, families["ava"])
-    login_as("admin").post("/register/links", {"kind": "guardian", "guardian_id": families["mother"]})
+    login_as("admin").post("/register/links",
+                           {"kind": "guardian", "guardian_id": families["mother"]})
     path = link_in(inbox.wait_for(1)[0])
     parent = Browser(app.test_client())
     parent.refresh_token(path)

@@ -53,7 +53,8 @@ def test_removal_takes_every_role_here_and_ends_sessions(app, login_as, ctx):
     login_as("head").post(f"/head/users/{admin_id}/remove")
     assert admin.get("/register/").status_code == 302
     with ctx():
-        assert ctx.db.session.scalar(select(Membership).where(Membership.user_id == admin_id)) is None
+        assert ctx.db.session.scalar(
+            select(Membership).where(Membership.user_id == admin_id)) is None
         assert ctx.db.session.get(User, admin_id) is not None  # the account itself stays
 
 
@@ -115,13 +116,15 @@ def test_a_temporary_password_must_be_changed_at_first_sign_in(app, login_as, ct
     assert fresh.login("staff@testschool.test", TEMPORARY).status_code == 302
     for path in ("/uploads/", "/", "/uploads/mine"):
         response = fresh.get(path)
-        assert response.status_code == 302 and response.headers["Location"].endswith("/account/password")
+        assert (response.status_code == 302
+                and response.headers["Location"].endswith("/account/password"))
     page = fresh.get("/account/password").get_data(as_text=True)
     assert "Someone else chose your current password" in page
     fresh.refresh_token("/account/password")
     same = fresh.post("/account/password", {"current": TEMPORARY, "password": TEMPORARY,
                                             "confirm": TEMPORARY})
-    assert same.status_code == 200 and "different from the one you have now" in same.get_data(as_text=True)
+    assert (same.status_code == 200
+            and "different from the one you have now" in same.get_data(as_text=True))
     done = fresh.post("/account/password", {"current": TEMPORARY, "password": OWN, "confirm": OWN})
     assert done.status_code == 302
     assert fresh.get("/uploads/").status_code == 200  # this session carries on with the new token
@@ -218,7 +221,8 @@ def test_a_user_of_one_school_sees_no_switcher(login_as):
 
 def test_a_heads_users_page_lists_only_their_own_school(app, login_as, ctx):
     two_schools(ctx)
-    login_as("head").post("/head/invitations", {"email": "secret-hire@testschool.test", "role": "dsl"})
+    login_as("head").post("/head/invitations",
+                          {"email": "secret-hire@testschool.test", "role": "dsl"})
     other_head = Browser(app.test_client())
     other_head.login("head@otherschool.test")
     page = other_head.get("/head/users").get_data(as_text=True)

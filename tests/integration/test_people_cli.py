@@ -27,11 +27,13 @@ HEAD_PASSWORD = "the head's own long password"
 @pytest.fixture
 def run(app):
     env = {**os.environ, "GATEKEEPER_INSTANCE": str(app.config["INSTANCE"]),
-           "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": app.config["REDIS_URL"],
-           "SECRET_KEY": app.config["SECRET_KEY"], "GATEKEEPER_BASE_URL": "https://gk.example.test"}
+           "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+           "REDIS_URL": app.config["REDIS_URL"], "SECRET_KEY": app.config["SECRET_KEY"],
+           "GATEKEEPER_BASE_URL": "https://gk.example.test"}
 
     def gatekeeper(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([GATEKEEPER, *args], env=env, capture_output=True, text=True, timeout=120)
+        return subprocess.run([GATEKEEPER, *args], env=env, capture_output=True, text=True,
+                              timeout=120)
 
     return gatekeeper
 
@@ -55,12 +57,14 @@ def test_a_new_school_and_its_first_head_from_install_to_sign_in(run, app):
         assert (school.name, school.la_code, school.postcode, school.language) == (
             "Ysgol y Bryn", "660", "LL57 2AB", "cy")
         stored = db.session.scalar(select(Invitation))
-        assert stored.token_hash not in link and len(stored.token_hash) == 64  # only the hash is kept
+        # only the hash is kept
+        assert stored.token_hash not in link and len(stored.token_hash) == 64
         assert db.session.scalar(select(User).where(User.email == "head@bryn.test")) is None
     path = urlsplit(link).path
     head = Browser(app.test_client())
     head.refresh_token(path)
-    done = head.post(path, {"name": "Mrs Pritchard", "password": HEAD_PASSWORD, "confirm": HEAD_PASSWORD})
+    done = head.post(path, {"name": "Mrs Pritchard", "password": HEAD_PASSWORD,
+                            "confirm": HEAD_PASSWORD})
     assert done.status_code == 302
     assert done.headers["Location"].endswith("/account/second-factor")
     head.enrol_shown_secret()  # the setup link leads through the second factor
@@ -92,10 +96,13 @@ def test_duplicate_urn_unknown_school_and_unknown_role_are_one_line_each(cli, ap
     assert "URN 401234 already exists" in one_error_line(add_school(cli))
     assert "no school with URN 999999" in one_error_line(
         cli("user", "invite", "a@b.test", "--role", "head", "--school", "999999"))
-    assert "unknown role 'owner'" in one_error_line(cli("user", "invite", "a@b.test", "--role", "owner"))
-    assert "not an email address" in one_error_line(cli("user", "invite", "nobody", "--role", "staff"))
+    assert "unknown role 'owner'" in one_error_line(
+        cli("user", "invite", "a@b.test", "--role", "owner"))
+    assert "not an email address" in one_error_line(
+        cli("user", "invite", "nobody", "--role", "staff"))
     assert cli("school", "add", "--name", "Second", "--urn", "401299").exit_code == 0
-    assert "several schools" in one_error_line(cli("user", "invite", "a@b.test", "--role", "staff"))
+    assert "several schools" in one_error_line(
+        cli("user", "invite", "a@b.test", "--role", "staff"))
     with app.app_context():
         from gatekeeper.extensions import db
         from gatekeeper.people.models import Invitation
@@ -105,4 +112,5 @@ def test_duplicate_urn_unknown_school_and_unknown_role_are_one_line_each(cli, ap
 
 
 def test_user_invite_without_any_school_says_how_to_add_one(cli):
-    assert "gatekeeper school add" in one_error_line(cli("user", "invite", "a@b.test", "--role", "head"))
+    assert "gatekeeper school add" in one_error_line(
+        cli("user", "invite", "a@b.test", "--role", "head"))

@@ -30,8 +30,10 @@ VARIABLE = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 def snapshot(session, school_id: int) -> dict:
     """Every people row of one school: its memberships, invitations, grants, sign-in settings,
     its trust's rows, and its people's accounts and second factors."""
-    users = set(session.scalars(select(Membership.user_id).where(Membership.school_id == school_id)))
-    trusts = set(session.scalars(select(TrustSchool.trust_id).where(TrustSchool.school_id == school_id)))
+    users = set(session.scalars(
+        select(Membership.user_id).where(Membership.school_id == school_id)))
+    trusts = set(session.scalars(
+        select(TrustSchool.trust_id).where(TrustSchool.school_id == school_id)))
     users |= set(session.scalars(select(TrustMembership.user_id).where(
         TrustMembership.trust_id.in_(trusts))))
 

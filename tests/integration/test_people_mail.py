@@ -42,7 +42,8 @@ def audit_details(ctx, action: str) -> list[str]:
 
 def test_an_invitation_is_emailed_and_never_shown_to_the_head(app, login_as, inbox, ctx):
     head = login_as("head")
-    reply = head.post("/head/invitations", {"email": "new.teacher@testschool.test", "role": "staff"})
+    reply = head.post("/head/invitations",
+                      {"email": "new.teacher@testschool.test", "role": "staff"})
     assert reply.status_code == 302
     page = head.get("/head/users").get_data(as_text=True)
     assert "on its way to new.teacher@testschool.test" in page and "/welcome/" not in page
@@ -56,7 +57,8 @@ def test_an_invitation_is_emailed_and_never_shown_to_the_head(app, login_as, inb
     assert len(sent) == 1 and "invitation" in sent[0] and token not in sent[0]
     newcomer = Browser(app.test_client())
     newcomer.refresh_token(path)
-    assert newcomer.post(path, {"name": "New Teacher", "password": NEW, "confirm": NEW}).status_code == 302
+    assert newcomer.post(
+        path, {"name": "New Teacher", "password": NEW, "confirm": NEW}).status_code == 302
     assert newcomer.get("/uploads/").status_code == 200
 
 
@@ -105,7 +107,8 @@ def test_a_reset_link_works_once_and_ends_every_session(app, login_as, inbox, ct
     assert open_session.get("/uploads/").status_code == 302
     assert Browser(app.test_client()).login("staff@testschool.test", PASSWORD).status_code != 302
     assert Browser(app.test_client()).login("staff@testschool.test", NEW).status_code == 302
-    reused = browser.post(path, {"password": "another long password", "confirm": "another long password"})
+    reused = browser.post(path, {"password": "another long password",
+                                 "confirm": "another long password"})
     assert reused.status_code == 410
     assert Browser(app.test_client()).login("staff@testschool.test", NEW).status_code == 302
 
@@ -143,7 +146,8 @@ def test_a_tampered_or_another_users_reset_link_opens_nothing(app, school, inbox
     browser = Browser(app.test_client())
     browser.refresh_token("/welcome/reset")
     for token in (staff_token[:-3] + "xyz", forged, other_purpose, "%27%22%3E"):
-        assert browser.post(f"/welcome/reset/{token}", {"password": NEW, "confirm": NEW}).status_code == 404
+        assert browser.post(
+            f"/welcome/reset/{token}", {"password": NEW, "confirm": NEW}).status_code == 404
     assert Browser(app.test_client()).login("staff@testschool.test", PASSWORD).status_code == 302
     # The admin's own link still changes only the admin's password.
     browser.refresh_token(admin_path)
@@ -161,10 +165,12 @@ def test_resets_are_limited_per_hour(app, school, inbox, ctx):
     assert len(audit_details(ctx, "password_reset_throttled")) == 2
 
 
-def test_a_mail_server_that_is_down_is_audited_and_the_head_still_gets_an_answer(app, login_as, ctx):
+def test_a_mail_server_that_is_down_is_audited_and_the_head_still_gets_an_answer(
+        app, login_as, ctx):
     app.config["MAIL_URL"] = f"smtp://127.0.0.1:{free_port()}"  # nothing listens there
     head = login_as("head")
-    assert head.post("/head/invitations", {"email": "x@testschool.test", "role": "staff"}).status_code == 302
+    assert head.post(
+        "/head/invitations", {"email": "x@testschool.test", "role": "staff"}).status_code == 302
     failed = audit_details(ctx, "mail_failed")
     assert len(failed) == 1 and "ConnectionRefusedError" in failed[0]
 
@@ -173,8 +179,10 @@ def test_mail_settings_from_the_url():
     from gatekeeper.people.mail import MailNotConfigured, mail_settings
 
     plain = mail_settings({"MAIL_URL": "smtp://mail.example.test"})
-    assert (plain.host, plain.port, plain.security, plain.username) == ("mail.example.test", 25, "plain", None)
-    tls = mail_settings({"MAIL_URL": "smtps://gk%40school:p%2Fw@mail.example.test", "MAIL_FROM": "a@b.test"})
+    assert (plain.host, plain.port, plain.security, plain.username) == (
+        "mail.example.test", 25, "plain", None)
+    tls = mail_settings({"MAIL_URL": "smtps://gk%40school:p%2Fw@mail.example.test",
+                         "MAIL_FROM": "a@b.test"})
     assert (tls.port, tls.security, tls.username, tls.password, tls.sender) == (
         465, "tls", "gk@school", "p/w", "a@b.test")
     assert mail_settings({"MAIL_URL": "smtp://m.test:587?starttls=1"}).security == "starttls"
@@ -205,8 +213,8 @@ def test_two_requests_racing_with_one_invitation_create_one_account(app, login_a
     from gatekeeper.people import invitations
     from tests.support.fixtures import invitation_path
 
-    path = invitation_path(login_as("head").post("/head/invitations",
-                                                 {"email": "race@testschool.test", "role": "staff"}))
+    path = invitation_path(login_as("head").post(
+        "/head/invitations", {"email": "race@testschool.test", "role": "staff"}))
     token = path.rsplit("/", 1)[1]
     with app.test_request_context():
         session = ctx.db.session

@@ -34,7 +34,8 @@ def mail_worker(app, smtp):
     app.config.update(HUEY_IMMEDIATE=False, MAIL_URL=f"smtp://127.0.0.1:{port}")
     configure_queue(app)
     env = {**os.environ, "GATEKEEPER_INSTANCE": str(app.config["INSTANCE"]),
-           "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": app.config["REDIS_URL"],
+           "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+           "REDIS_URL": app.config["REDIS_URL"],
            "GATEKEEPER_QUEUE_NAME": app.config["HUEY_NAME"], "SECRET_KEY": app.config["SECRET_KEY"],
            "MAIL_URL": f"smtp://127.0.0.1:{port}", "MAIL_FROM": "office@testschool.test",
            "GATEKEEPER_BASE_URL": "http://localhost"}
@@ -50,7 +51,8 @@ def mail_worker(app, smtp):
 def test_the_worker_mails_an_invitation_and_a_reset(app, login_as, smtp, mail_worker, ctx):
     inbox, _ = smtp
     head = login_as("head")
-    assert head.post("/head/invitations", {"email": "new@testschool.test", "role": "staff"}).status_code == 302
+    assert head.post(
+        "/head/invitations", {"email": "new@testschool.test", "role": "staff"}).status_code == 302
     browser = Browser(app.test_client())
     browser.refresh_token("/welcome/reset")
     browser.post("/welcome/reset", {"email": "dsl@testschool.test"})
@@ -62,7 +64,8 @@ def test_the_worker_mails_an_invitation_and_a_reset(app, login_as, smtp, mail_wo
     newcomer = Browser(app.test_client())
     newcomer.refresh_token(path)
     password = "chosen from the email"
-    assert newcomer.post(path, {"name": "New", "password": password, "confirm": password}).status_code == 302
+    assert newcomer.post(
+        path, {"name": "New", "password": password, "confirm": password}).status_code == 302
     with ctx():
         sent = ctx.db.session.scalars(select(AuditEvent.detail_json).where(
             AuditEvent.action == "mail_sent")).all()

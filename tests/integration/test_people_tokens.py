@@ -23,7 +23,8 @@ def invite(head: Browser, email: str, role: str = "staff") -> str:
 def accept_new(app, path: str, name: str = "New Person"):
     browser = Browser(app.test_client())
     browser.refresh_token("/auth/login")
-    return browser, browser.post(path, {"name": name, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    return browser, browser.post(path, {"name": name, "password": NEW_PASSWORD,
+                                        "confirm": NEW_PASSWORD})
 
 
 def account(app, email: str) -> User | None:
@@ -113,7 +114,8 @@ def test_a_withdrawn_or_replaced_link_opens_nothing(app, login_as, ctx):
     new = invite(head, "twice@testschool.test")  # a new link replaces the old
     assert accept_new(app, old)[1].status_code == 410
     with ctx():
-        open_id = ctx.db.session.scalar(select(Invitation.id).where(Invitation.revoked_at.is_(None)))
+        open_id = ctx.db.session.scalar(
+            select(Invitation.id).where(Invitation.revoked_at.is_(None)))
     assert head.post(f"/head/invitations/{open_id}/revoke").status_code == 302
     assert accept_new(app, new)[1].status_code == 410
     assert account(app, "twice@testschool.test") is None
@@ -165,7 +167,8 @@ def test_an_existing_account_is_added_only_when_its_owner_accepts_signed_in(app,
     _, response = accept_new(app, existing, "Impostor")
     assert "Sign in with your Gatekeeper account first" in response.get_data(as_text=True)
     assert Browser(app.test_client()).login("media_lead@testschool.test").status_code == 302
-    assert Browser(app.test_client()).login("media_lead@testschool.test", NEW_PASSWORD).status_code != 302
+    assert Browser(app.test_client()).login(
+        "media_lead@testschool.test", NEW_PASSWORD).status_code != 302
     owner = login_as("media_lead")
     owner.refresh_token(existing)
     assert owner.post(existing).status_code == 302

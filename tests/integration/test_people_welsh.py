@@ -30,7 +30,7 @@ def test_every_people_screen_text_has_a_welsh_translation():
 
 
 def test_an_invitation_opens_in_welsh_when_asked(app, login_as):
-    path = invitation_path(login_as("head").post("/head/invitations",
-                                                 {"email": "athro@testschool.test", "role": "staff"}))
+    path = invitation_path(login_as("head").post(
+        "/head/invitations", {"email": "athro@testschool.test", "role": "staff"}))
     html = app.test_client().get(path, headers={"Accept-Language": "cy"}).get_data(as_text=True)
     assert "Ymuno â Test School" in html and "Creu fy nghyfrif" in html and "Join " not in html

@@ -46,7 +46,8 @@ def setup(app, school):
     with app.app_context():
         ada = add_pupil(db.session, school["id"], 1, "Ada", "Lovelace",
                         consents={"social_media": "granted", "website": "granted"})
-        add_pupil(db.session, school["id"], 2, "Alan", "Turing", consents={"social_media": "granted"})
+        add_pupil(db.session, school["id"], 2, "Alan", "Turing",
+                  consents={"social_media": "granted"})
         return {
             "ada": (ada.id, ada.upn),
             "photo": cleared_photo(db.session, school["id"], [ada.id]),
@@ -71,7 +72,8 @@ def publish_at(app, now):
 @pytest.mark.parametrize("local, utc", [WINTER, SUMMER])
 def test_release_queue_publish_at_uk_time(app, login_as, setup, local, utc):
     media = login_as("media_lead")
-    assert release(media, setup["photo"], 1, "Sports day: what a race!", local[0:16]).status_code == 302
+    assert release(
+        media, setup["photo"], 1, "Sports day: what a race!", local[0:16]).status_code == 302
     post = one_post(app)
     assert post.state == "queued" and post.scheduled_at == utc
 
@@ -114,7 +116,8 @@ def test_caption_checked_at_release_and_again_at_publish(app, login_as, setup, s
     from gatekeeper.extensions import db
 
     with app.app_context():  # a pupil with that surname joins before the post goes out
-        add_pupil(db.session, school["id"], 3, "Grace", "Hopper", consents={"social_media": "granted"})
+        add_pupil(db.session, school["id"], 3, "Grace", "Hopper",
+                  consents={"social_media": "granted"})
     post = one_post(app)
     assert publish_at(app, SUMMER[1]) == {post.id: "held"}
     assert not (school_outbox(app.config["OUTBOX_DIR"], post.school_id)

@@ -1,6 +1,6 @@
-"""Retention: unreleased originals purged after the period, rejected ones sooner, released ones kept;
-leavers' biometric templates deleted (those an import sealed after the grace period, not before);
-the audit trail kept and still verifiable."""
+"""Retention: unreleased originals purged after the period, rejected ones sooner, released ones
+kept; leavers' biometric templates deleted (those an import sealed after the grace period, not
+before); the audit trail kept and still verifiable."""
 
 import datetime as dt
 import io

@@ -49,7 +49,8 @@ def test_naming_a_protected_pupil_blocks_the_face(app, login_as, unknown_face):
 
     media.post(url, {"resolution": "not_pupil"})  # no override of a block
     assert face_and_photo(app, unknown_face) == ("blocked", False, "blocked")
-    assert "can only be blurred" in media.get(f"/review/{unknown_face['photo']}").get_data(as_text=True)
+    assert "can only be blurred" in media.get(
+        f"/review/{unknown_face['photo']}").get_data(as_text=True)
 
     media.post(url, {"resolution": "blur"})
     # Still the protected pupil, blurred: nothing holds the photo now, and the page says so.
@@ -74,7 +75,8 @@ def test_staff_see_only_their_own_uploads(app, login_as, unknown_face):
         other = User(email="other@testschool.test", name="Other", password_hash="x")
         db.session.add(other)
         db.session.flush()
-        db.session.add(Membership(user_id=other.id, school_id=db.session.get(Photo, photo).school_id,
+        db.session.add(Membership(user_id=other.id,
+                                  school_id=db.session.get(Photo, photo).school_id,
                                   role="staff"))
         db.session.commit()
     media_thumb = login_as("media_lead").get(f"/uploads/{photo}/thumb")
@@ -92,5 +94,6 @@ def test_rejected_photo_leaves_the_queue(app, login_as, unknown_face):
     with app.app_context():
         from gatekeeper.extensions import db
 
-        rejected = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "photo_rejected"))
+        rejected = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "photo_rejected"))
         assert len(list(rejected)) == 1

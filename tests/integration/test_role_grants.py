@@ -23,8 +23,9 @@ def roles_of(app, email: str, school_id: int) -> set[str]:
     from gatekeeper.extensions import db
 
     with app.app_context():
-        return set(db.session.scalars(select(Membership.role).join(User, User.id == Membership.user_id).where(
-            User.email == email, Membership.school_id == school_id)))
+        return set(db.session.scalars(
+            select(Membership.role).join(User, User.id == Membership.user_id).where(
+                User.email == email, Membership.school_id == school_id)))
 
 
 def proposal_ids(app) -> list[int]:
@@ -65,7 +66,8 @@ def test_the_heads_grant_of_dsl_waits_for_the_dsl_to_confirm(app, school, login_
 
 def test_a_refused_grant_grants_nothing_and_is_audited(app, school, login_as):
     head = login_as("head")
-    head.post(f"/head/users/{user_id(app, 'admin@testschool.test')}/roles", {"role": ["admin", "head"]})
+    head.post(f"/head/users/{user_id(app, 'admin@testschool.test')}/roles",
+              {"role": ["admin", "head"]})
     [proposal] = proposal_ids(app)
     login_as("dsl").post(f"/grants/{proposal}/refuse")
     assert roles_of(app, "admin@testschool.test", school["id"]) == {"admin"}

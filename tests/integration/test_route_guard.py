@@ -24,7 +24,8 @@ def token_guarded(rule) -> bool:
 
 def concrete(rule) -> str:
     """The rule with every variable filled (ids that need not exist: guards run first)."""
-    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda m: "cy" if m.group(1) == "lang" else "1", rule.rule)
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda m: "cy" if m.group(1) == "lang" else "1",
+                  rule.rule)
 
 
 def walk(app):

@@ -74,7 +74,8 @@ def test_sar_export_holds_every_record_about_the_pupil(app, pupil_with_history, 
         ("social_media", "granted"), ("website", "refused")}
     assert record["nopublish_entries"][0]["category"] == "court_order"
     assert [g["name"] for g in record["groups"]] == ["Choir"]
-    assert len(record["reference_faces"]) == 1 and "encoding_encrypted" not in record["reference_faces"][0]
+    assert (len(record["reference_faces"]) == 1
+            and "encoding_encrypted" not in record["reference_faces"][0])
     assert [p["id"] for p in record["photos"]] == [pupil_with_history["shown"]]
     assert [p["caption"] for p in record["posts"]] == ["Choir day"]
     assert record["biometric_consents"] and record["biometric_consents"][0]["status"] == "granted"
@@ -90,7 +91,8 @@ def test_sar_for_another_schools_pupil_is_refused(app, pupil_with_history, tmp_p
     with app.app_context():
         other_id = make_school(db.session, "Other School").id
     result = app.test_cli_runner().invoke(
-        sar_command, [pupil_with_history["upn"], str(tmp_path / "x.zip"), "--school", str(other_id)])
+        sar_command,
+        [pupil_with_history["upn"], str(tmp_path / "x.zip"), "--school", str(other_id)])
     assert result.exit_code == 1 and result.output.startswith("error:")
     assert not (tmp_path / "x.zip").exists()
 
@@ -105,7 +107,8 @@ def test_erasure_deletes_what_may_go_and_keeps_what_must_stay(app, pupil_with_hi
     storage = Storage(app.config["STORAGE_DIR"])
     with app.app_context():
         pupil = db.session.get(Pupil, pupil_with_history["id"])
-        assert (pupil.first_name, pupil.last_name, pupil.date_of_birth) == ("Erased", "Erased", None)
+        assert (pupil.first_name, pupil.last_name, pupil.date_of_birth) == (
+            "Erased", "Erased", None)
         assert pupil.left_on is not None
         assert db.session.scalars(select(ReferenceFace).where(
             ReferenceFace.pupil_id == pupil.id)).all() == []

@@ -1,4 +1,5 @@
-"""A photo is screened by one worker at a time, and a late result from a lost worker is discarded."""
+"""A photo is screened by one worker at a time, and a late result from a lost worker is
+discarded."""
 
 import datetime as dt
 import io

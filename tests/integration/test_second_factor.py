@@ -114,7 +114,8 @@ def test_a_role_that_needs_a_second_factor_enrols_one_before_anything_else(app, 
     page = browser.get("/account/second-factor").get_data(as_text=True)
     assert "<svg" in page and "otpauth" not in page  # the QR code is a drawing, the key is text
     secret = SHOWN_SECRET.search(page).group(1)
-    assert browser.get("/account/second-factor").get_data(as_text=True).count(secret) == 1  # same key
+    # same key
+    assert browser.get("/account/second-factor").get_data(as_text=True).count(secret) == 1
     browser.token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
     wrong = browser.post("/account/second-factor", {"code": "123456"}).get_data(as_text=True)
     assert "not right" in wrong

@@ -133,13 +133,15 @@ def test_the_settings_keep_the_secret_out_of_pages_and_logs(app, provider, login
     head = login_as("head")
     page = head.get("/head/sign-in").get_data(as_text=True)
     assert provider.client_id in page and provider.client_secret not in page
-    head.post("/head/sign-in", {"label": "Google Workspace", "discovery_url": provider.discovery_url,
+    head.post("/head/sign-in", {"label": "Google Workspace",
+                                "discovery_url": provider.discovery_url,
                                 "client_id": provider.client_id, "client_secret": "",
                                 "enabled": "1"})
     browser, landed = through_provider(app, provider, "staff@testschool.test")
     assert signed_in(browser)  # the empty field kept the stored secret
     refused = head.post("/head/sign-in", {"label": "X", "discovery_url": "http://idp.example/x",
                                           "client_id": "c", "client_secret": "s"})
-    assert refused.status_code == 200 and "must start with https://" in refused.get_data(as_text=True)
+    assert (refused.status_code == 200
+            and "must start with https://" in refused.get_data(as_text=True))
     assert provider.client_secret not in caplog.text
     assert login_as("dsl").get("/head/sign-in").status_code == 403

@@ -58,7 +58,8 @@ def test_the_command_line_makes_a_trust_and_invites_its_admin(app, school):
         db.session.commit()
     assert run(app, "trust", "add", "--name", "Ash Trust").exit_code == 0
     assert run(app, "trust", "add", "--name", " ash  trust").exit_code == 1  # the same name
-    assert run(app, "trust", "add-school", "--trust", "Ash Trust", "--school", "400001").exit_code == 0
+    assert run(
+        app, "trust", "add-school", "--trust", "Ash Trust", "--school", "400001").exit_code == 0
     again = run(app, "trust", "add-school", "--trust", "Ash Trust", "--school", "400001")
     assert again.exit_code == 1 and "already in Ash Trust" in again.output
     assert run(app, "trust", "add-school", "--trust", "Nope", "--school", "400001").exit_code == 1
@@ -107,9 +108,11 @@ def test_the_trust_admin_adds_a_school_and_invites_its_head(app, trust):
     head.post(path, {"name": "Pennaeth", "password": "a long first password",
                      "confirm": "a long first password"})
     head.enrol_shown_secret()
-    assert head.get("/head/users").status_code == 200  # the trust admin's invitation needs no second
+    # the trust admin's invitation needs no second
+    assert head.get("/head/users").status_code == 200
     with app.app_context():
-        invitation = db.session.scalar(select(Invitation).where(Invitation.email == "pennaeth@newydd.test"))
+        invitation = db.session.scalar(
+            select(Invitation).where(Invitation.email == "pennaeth@newydd.test"))
         assert invitation.school_id == new_id and invitation.accepted_at is not None
 
 
@@ -147,7 +150,8 @@ def test_the_dpo_reads_the_trust_audit_trail_and_exports_a_pupil(app, trust):
     page = dpo.get("/dpo/").get_data(as_text=True)
     assert "consent_recorded" in page or "pupil" in page
     assert "elm_only_event" not in page
-    assert "elm_only_event" not in dpo.get(f"/dpo/?school={trust['other_id']}").get_data(as_text=True)
+    assert "elm_only_event" not in dpo.get(
+        f"/dpo/?school={trust['other_id']}").get_data(as_text=True)
     assert dpo.get("/trust/").status_code == 403 and dpo.get("/register/").status_code == 403
     export = dpo.post("/dpo/subject-access", {"school_id": trust["school_id"], "upn": upn})
     assert export.status_code == 200

@@ -24,7 +24,8 @@ IMPORTED = '{% from "macros.html" import csrf_field'
 
 
 def account_of(school_id: int) -> int:
-    return db.session.scalar(select(OfficialAccount.id).where(OfficialAccount.school_id == school_id))
+    return db.session.scalar(
+        select(OfficialAccount.id).where(OfficialAccount.school_id == school_id))
 
 
 @pytest.fixture

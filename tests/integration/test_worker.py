@@ -75,7 +75,8 @@ def test_worker_process_screens_each_upload_once(queued_app, start_worker, login
     worker = start_worker()  # only now: the uploads above waited in the queue, not in a request
     deadline = time.monotonic() + SCREEN_TIMEOUT_S
     while time.monotonic() < deadline:
-        statuses = {p["filename"]: p["status"] for p in staff.get("/uploads/status").get_json()["photos"]}
+        statuses = {p["filename"]: p["status"]
+                    for p in staff.get("/uploads/status").get_json()["photos"]}
         if all(s not in ("uploaded", "screening") for s in statuses.values()):
             break
         assert worker.poll() is None, worker.stdout.read()
@@ -87,7 +88,8 @@ def test_worker_process_screens_each_upload_once(queued_app, start_worker, login
 
         attempts = db.session.scalars(select(Photo.screen_attempts)).all()
         screened = db.session.scalar(
-            select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "photo_screened")
+            select(func.count()).select_from(AuditEvent).where(
+                AuditEvent.action == "photo_screened")
         )
     assert attempts == [1, 1] and screened == 2
 

@@ -1,1 +1,2 @@
-"""Test support: fixtures, local stand-ins for the destinations and mail server, synthetic photos."""
+"""Test support: fixtures, local stand-ins for the destinations and mail server, synthetic
+photos."""

@@ -37,7 +37,8 @@ def make_school(session, name: str = "Test School") -> School:
     slug = re.sub(r"\W+", "", name.lower())
     users = {}
     for role in ROLES:
-        user = User(email=f"{role}@{slug}.test", name=f"{name} {role}", password_hash=password_hash())
+        user = User(email=f"{role}@{slug}.test", name=f"{name} {role}",
+                    password_hash=password_hash())
         session.add(user)
         session.flush()
         session.add(Membership(user_id=user.id, school_id=school.id, role=role))
@@ -136,7 +137,8 @@ def make_trust(session, name: str, school_ids: list[int]):
     session.add_all(TrustSchool(trust_id=trust.id, school_id=ident) for ident in school_ids)
     slug = re.sub(r"\W+", "", name.lower())
     for role in ("trust_admin", "dpo"):
-        user = User(email=f"{role}@{slug}.test", name=f"{name} {role}", password_hash=password_hash())
+        user = User(email=f"{role}@{slug}.test", name=f"{name} {role}",
+                    password_hash=password_hash())
         session.add(user)
         session.flush()
         session.add(TrustMembership(user_id=user.id, trust_id=trust.id, role=role))
@@ -154,7 +156,8 @@ def invitation_path(page) -> str:
 
 def add_pupil(session, school_id: int, index: int, first: str, last: str, *, consents=(),
               faces=(), year: str = "5"):
-    """A pupil with granted/refused consent per purpose and, optionally, enrolled reference faces."""
+    """A pupil with granted/refused consent per purpose and, optionally, enrolled reference
+    faces."""
     import datetime as dt
 
     from consent import services

@@ -129,7 +129,8 @@ class NoRedirects(urllib.request.HTTPRedirectHandler):
 
 
 def provider_answer(authorize_url: str) -> str:
-    """Open the provider's authorize address as the browser would; where it sends the browser back."""
+    """Open the provider's authorize address as the browser would; where it sends the browser
+    back."""
     opener = urllib.request.build_opener(NoRedirects)
     try:
         opener.open(authorize_url, timeout=10)

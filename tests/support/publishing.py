@@ -125,8 +125,8 @@ class WebhookReceiver(_Server):
         given = headers.get("X-Gatekeeper-Signature", "").encode("utf-8", "replace")
         signature_ok = hmac.compare_digest(expected.encode(), given)
         fresh = timestamp.isdigit() and abs(time.time() - int(timestamp)) < SIGNATURE_TOLERANCE_S
-        delivery = Delivery(headers.get("X-Gatekeeper-Event", ""), headers.get("Idempotency-Key", ""),
-                            signature_ok, fresh)
+        delivery = Delivery(headers.get("X-Gatekeeper-Event", ""),
+                            headers.get("Idempotency-Key", ""), signature_ok, fresh)
         self.deliveries.append(delivery)
         if not (signature_ok and fresh):
             return 401, {"error": "bad signature"}
@@ -205,7 +205,8 @@ def sample_jpeg(width: int = 640, height: int = 480) -> bytes:
     from PIL import Image, ImageDraw
 
     image = Image.new("RGB", (width, height), (90, 140, 200))
-    ImageDraw.Draw(image).ellipse((width // 3, height // 4, width // 2, height // 2), fill=(230, 190, 160))
+    ImageDraw.Draw(image).ellipse((width // 3, height // 4, width // 2, height // 2),
+                                  fill=(230, 190, 160))
     exif = piexif.dump({"0th": {piexif.ImageIFD.Make: b"PhoneCo"},
                         "GPS": {piexif.GPSIFD.GPSLatitudeRef: b"N",
                                 piexif.GPSIFD.GPSLatitude: ((51, 1), (30, 1), (0, 1))}})

@@ -1,4 +1,5 @@
-"""Exit 0 when both PostgreSQL and Redis answer, 2 when neither does, 1 (with the reason) otherwise."""
+"""Exit 0 when both PostgreSQL and Redis answer, 2 when neither does, 1 (with the reason)
+otherwise."""
 
 import socket
 import sys
@@ -8,7 +9,8 @@ from urllib.parse import urlsplit
 def _answers(url: str, default_port: int) -> bool:
     parts = urlsplit(url)
     try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), 2):
+        with socket.create_connection(
+                (parts.hostname or "127.0.0.1", parts.port or default_port), 2):
             return True
     except OSError:
         return False

@@ -29,7 +29,8 @@ SAFE_WORDS = ["Sports", "day", "was", "a", "great", "success", "for", "Year", "5
               "team", "choir", "sang", "at", "the", "summer", "fair", "#proud", "#teamwork",
               "trip", "museum", "maths", "week", "winners", "races", "relay", "medal", "🏅", "—"]
 CASES = {
-    "#AvaThompson": "full name", "Ava Thomp\u200bson": "full name", "Ava Th\u043empson": "full name",
+    "#AvaThompson": "full name", "Ava Thomp\u200bson": "full name",
+    "Ava Th\u043empson": "full name",
     "T h o m p s o n": "surname", "Thompsons": "surname", "Thompson's": "surname",
     "Thompson’s": "surname", "#thompsonfamily": "surname", "THOMPSON": "surname",
 }

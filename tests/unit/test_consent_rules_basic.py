@@ -35,7 +35,8 @@ def test_latest_record_per_guardian_wins():
 
 
 def test_pupil_objection_overrides_parent():
-    facts = PupilFacts(1, consents=(grant(), grant(giver="pupil", by_pupil=True, status="refused", seq=2)))
+    facts = PupilFacts(
+        1, consents=(grant(), grant(giver="pupil", by_pupil=True, status="refused", seq=2)))
     assert decide(facts, "social_media", TODAY).reason == "the pupil has objected"
 
 
@@ -56,7 +57,8 @@ def test_nopublish_blocks_whatever_the_consent():
 def test_removed_or_ended_nopublish_no_longer_blocks():
     ended = NoPublishFact(dt.date(2025, 1, 1), dt.date(2025, 12, 31), False)
     removed = NoPublishFact(dt.date(2025, 1, 1), None, True)
-    assert decide(PupilFacts(1, consents=(grant(),), nopublish=(ended, removed)), "social_media", TODAY).ok
+    assert decide(PupilFacts(1, consents=(grant(),), nopublish=(ended, removed)),
+                  "social_media", TODAY).ok
 
 
 def test_leavers_are_never_publishable():

