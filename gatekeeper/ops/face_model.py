@@ -34,15 +34,15 @@ class ModelBuildError(RuntimeError):
     """The model could not be built; the message is the one line the install prints."""
 
 
-def download(url: str) -> bytes:
-    """The package's bytes (at most MAX_PACKAGE_BYTES)."""
+def download(url: str, limit: int = MAX_PACKAGE_BYTES) -> bytes:
+    """The package's bytes (at most `limit`)."""
     try:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-            data = response.read(MAX_PACKAGE_BYTES + 1)
+            data = response.read(limit + 1)
     except OSError as error:
         raise ModelBuildError(f"cannot download {url}: {error}") from None
-    if len(data) > MAX_PACKAGE_BYTES:
-        raise ModelBuildError(f"{url} is larger than {MAX_PACKAGE_BYTES} bytes")
+    if len(data) > limit:
+        raise ModelBuildError(f"{url} is larger than {limit} bytes")
     return data
 
 
@@ -77,8 +77,8 @@ def build(url: str, integrity: str, target: Path) -> None:
     check_integrity(data, integrity)
     tflite_bytes = model_from_package(data)
     onnx_bytes = to_onnx(tflite_bytes)
-    _write(target.with_suffix(".tflite"), tflite_bytes)
-    _write(target, onnx_bytes)
+    write_atomically(target.with_suffix(".tflite"), tflite_bytes)
+    write_atomically(target, onnx_bytes)
 
 
 def to_onnx(tflite_bytes: bytes) -> bytes:
@@ -90,7 +90,8 @@ def to_onnx(tflite_bytes: bytes) -> bytes:
         raise ModelBuildError(f"cannot read the model: {error!r}") from None
 
 
-def _write(target: Path, data: bytes) -> None:
+def write_atomically(target: Path, data: bytes) -> None:
+    """`data` at `target`, whole or not at all (an interrupted write leaves no part behind)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".part")
     with os.fdopen(handle, "wb") as out:

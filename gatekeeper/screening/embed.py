@@ -95,16 +95,18 @@ def similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.hstack([scale * rotation, shift[:, None]])
 
 
-def aligned_face(image: Image.Image, landmarks) -> Image.Image:
-    """The face with these five (x, y) landmarks, turned and scaled onto the template."""
+def aligned_face(image: Image.Image, landmarks, side: int = ALIGNED_SIDE) -> Image.Image:
+    """The face with these five (x, y) landmarks, turned and scaled onto the template (drawn at
+    `side` pixels: the template scaled with it, for models that take larger faces)."""
+    template = TEMPLATE * (side / ALIGNED_SIDE)
     points = np.asarray(landmarks, dtype=np.float64).reshape(5, 2)
-    step = 1 / np.sqrt(abs(np.linalg.det(similarity(points, TEMPLATE)[:, :2])))
+    step = 1 / np.sqrt(abs(np.linalg.det(similarity(points, template)[:, :2])))
     reduce = int(step // MAX_SAMPLING_STEP)
     if reduce > 1:
         image, points = _reduced_around(image, points, reduce)
     # Pillow wants the map from output to input pixels: the transform from template to face.
-    inverse = similarity(TEMPLATE, points)
-    return image.transform((ALIGNED_SIDE, ALIGNED_SIDE), Image.Transform.AFFINE,
+    inverse = similarity(template, points)
+    return image.transform((side, side), Image.Transform.AFFINE,
                            inverse.ravel().tolist(), resample=Image.Resampling.BILINEAR)
 
 

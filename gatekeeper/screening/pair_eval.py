@@ -48,22 +48,35 @@ def pair_rates(kind: str, people: list, kin: dict[str, set[str]] | None = None
                ) -> list[PairRates]:
     """TAR at each false-accept rate, for every embedding, on one set's people."""
     probes, owners, keys = _faces(people)
-    upper = np.triu(np.ones((len(probes), len(probes)), dtype=bool), k=1)
-    same = upper & (owners[:, None] == owners[None, :])
-    impostor = upper & ~same
-    kin_mask = upper & _kin_mask(keys, kin or {}) & impostor
+    same, impostor = pair_masks(owners)
+    kin_mask = _kin_mask(keys, kin or {}) & impostor
     rows = []
     for embedding in EMBEDDINGS:
         dist = pairwise_distances(probes, embedding)
-        impostors = np.sort(dist[impostor])
-        cuts = [float(impostors[max(0, int(rate * impostors.size) - 1)])
-                for rate in FALSE_ACCEPT_RATES]
-        genuine = dist[same]
-        accepted = tuple(float((genuine <= cut).mean()) if genuine.size else 0.0 for cut in cuts)
+        accepted, cuts = accepted_at_rates(dist, same, impostor)
         kin_share = float((dist[kin_mask] <= cuts[0]).mean()) if kin_mask.any() else None
         rows.append(PairRates(kind, embedding, int(same.sum()), int(impostor.sum()), accepted,
-                              tuple(cuts), int(kin_mask.sum()), kin_share))
+                              cuts, int(kin_mask.sum()), kin_share))
     return rows
+
+
+def pair_masks(owners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(same-person pairs, impostor pairs) over faces owned by `owners`, each pair once."""
+    upper = np.triu(np.ones((len(owners), len(owners)), dtype=bool), k=1)
+    same = upper & (owners[:, None] == owners[None, :])
+    return same, upper & ~same
+
+
+def accepted_at_rates(dist: np.ndarray, same: np.ndarray, impostor: np.ndarray
+                      ) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(share of same-person pairs accepted, distance that accepts it) at each
+    FALSE_ACCEPT_RATES: the distance accepting that share of the impostor pairs."""
+    impostors = np.sort(dist[impostor])
+    cuts = tuple(float(impostors[max(0, int(rate * impostors.size) - 1)])
+                 for rate in FALSE_ACCEPT_RATES)
+    genuine = dist[same]
+    accepted = tuple(float((genuine <= cut).mean()) if genuine.size else 0.0 for cut in cuts)
+    return accepted, cuts
 
 
 def _kin_mask(keys: list[str], kin: dict[str, set[str]]) -> np.ndarray:
