@@ -132,10 +132,13 @@ def load_school() -> None:
     g.roles = set()
     if current_user.is_authenticated:
         schools = current_user.school_ids()
+        pinned = auth_views.pinned_school()
+        if pinned is not None:  # signed in by a school's own accounts: that school only
+            schools = [pinned] if pinned in schools else []
         chosen = session.get("school_id")
         g.school_id = chosen if chosen in schools else (schools[0] if schools else None)
         g.roles = current_user.roles_at(g.school_id) if g.school_id else set()
-        held = trusts.roles_by_trust(db.session, current_user)
+        held = {} if pinned is not None else trusts.roles_by_trust(db.session, current_user)
         chosen = session.get("trust_id")
         g.trust_id = chosen if chosen in held else (min(held) if held else None)
         g.roles = g.roles | held.get(g.trust_id, set())

@@ -40,6 +40,10 @@ bp = public_blueprint(Blueprint("auth", __name__, url_prefix="/auth"))
 PENDING_KEY = "_gk_code_for"
 PENDING_LIFETIME_S = 300
 SSO_KEY = "_gk_sso"  # the OpenID Connect flow under way in this browser
+# The school whose own accounts signed this session in: the session opens that school alone.
+# Its head chooses the provider, so the provider's word is trusted for that school's roles only,
+# never for another school or a trust role of the same person (those need a Gatekeeper sign-in).
+SIGNED_IN_BY_KEY = "_gk_signed_in_by"
 
 
 class LoginForm(FlaskForm):
@@ -65,8 +69,11 @@ def load_user(user_id: str) -> User | None:
 
 
 def safe_next(target: str | None) -> str:
-    """Only ever redirect within this site after sign-in."""
+    """Only ever redirect within this site after sign-in: a path of this site, never one a
+    browser reads as another host ("//host", and "/\\host", which browsers take for "//host";
+    control characters and spaces, which browsers strip, are refused too)."""
     if (target and target.startswith("/") and not target.startswith("//")
+            and "\\" not in target and target.isprintable() and " " not in target
             and not urlsplit(target).netloc):
         return target
     return url_for("home.index")
@@ -139,7 +146,10 @@ def code():
         except second_factor.CodeRefused as error:
             flash(str(error), "danger")
         else:
+            by_school = (session.get(PENDING_KEY) or {}).get("by_school")
             start_session(user)
+            if by_school is not None:
+                pin_school(by_school)
             if kind == "recovery":
                 flash(_("You signed in with a recovery code; %(n)d are left. Each works once.",
                         n=second_factor.recovery_codes_left(db.session, user)), "warning")
@@ -207,8 +217,21 @@ def sso_callback():
     db.session.commit()
     response = after_password(user, target)
     if current_user.is_authenticated:  # no code step: straight into the school that signed them in
-        session["school_id"] = school_id
+        pin_school(school_id)
+    elif PENDING_KEY in session:  # after the code step (auth.code)
+        session[PENDING_KEY] = {**session[PENDING_KEY], "by_school": school_id}
     return response
+
+
+def pin_school(school_id: int) -> None:
+    """This session was signed in by the school's own accounts: it opens that school alone."""
+    session["school_id"] = school_id
+    session[SIGNED_IN_BY_KEY] = school_id
+
+
+def pinned_school() -> int | None:
+    """The school whose accounts signed this session in, if they did (app.load_school)."""
+    return session.get(SIGNED_IN_BY_KEY)
 
 
 @bp.route("/logout", methods=["POST"])
@@ -225,7 +248,12 @@ def logout():
 @login_required
 def switch_school():
     chosen = request.form.get("school_id", type=int)
-    if chosen in current_user.school_ids():
+    pinned = pinned_school()
+    if pinned is not None and chosen != pinned:
+        flash(_("You signed in with this school's own accounts, which open this school only. To "
+                "open another school, sign out and sign in with your Gatekeeper password."),
+              "warning")
+    elif chosen in current_user.school_ids():
         session["school_id"] = chosen
     return redirect(url_for("home.index"))
 

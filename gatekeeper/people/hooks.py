@@ -9,6 +9,7 @@ from flask_login import current_user
 from consent.models import School
 from gatekeeper.extensions import db
 from gatekeeper.people import (
+    auth_views,
     models,  # noqa: F401  (the tables are part of the metadata)
     second_factor,
 )
@@ -59,6 +60,9 @@ def school_globals() -> dict:
     school_id = getattr(g, "school_id", None)
     if not school_id or not current_user.is_authenticated:
         return {"current_school": None, "my_schools": []}
-    schools = [db.session.get(School, ident) for ident in current_user.school_ids()]
+    # A session signed in by a school's own accounts opens that school alone: no switcher.
+    pinned = auth_views.pinned_school() is not None
+    idents = [school_id] if pinned else current_user.school_ids()
+    schools = [db.session.get(School, ident) for ident in idents]
     return {"current_school": db.session.get(School, school_id),
             "my_schools": [s for s in schools if s is not None]}

@@ -14,6 +14,7 @@ from consent.models import utcnow
 from gatekeeper.compliance import audit
 from gatekeeper.models import Membership, User
 from gatekeeper.people import second_factor
+from gatekeeper.people.grants import SECOND_PERSON_ROLES
 from gatekeeper.people.passwords import check_new_password, end_sessions, set_password
 
 
@@ -80,18 +81,31 @@ def remove(session: Session, school_id: int, head: User, user: User) -> None:
     audit.record(session, "member_removed", school_id=school_id, actor=head, subject=user)
 
 
+def refuse_takeover(user: User, school_id: int) -> None:
+    """One head alone never resets the password or second factor of a DSL or head: with both, they
+    could sign in as that person, and granting either role takes two people (grants.py). The
+    role is taken away first (its grant again then takes a second person), or the DSL or head
+    uses their recovery codes."""
+    if user.roles_at(school_id) & SECOND_PERSON_ROLES:
+        raise MemberError(_("A DSL's or head's password and second factor cannot be reset by one "
+                            "person. Take the role away first (granting it again takes two "
+                            "people), or they can use a recovery code."))
+
+
 def set_temporary_password(session: Session, school_id: int, head: User, user: User,
                            password: str) -> None:
     """For someone who cannot reset their own: they must choose a new one when they sign in.
 
-    Refused for anyone who also works at another school: a head of one school must not be able
-    to take over an account that opens another school's register.
+    Refused for anyone who also works at another school or the trust (a head of one school must
+    not be able to take over an account that opens more than this school) and for a DSL or head
+    (refuse_takeover).
     """
     if user.id == head.id:
         raise MemberError(_("Change your own password from your account page."))
-    if any(m.school_id != school_id for m in user.memberships):
-        raise MemberError(_("This person also belongs to another school: they can reset their "
-                            "password themselves."))
+    if any(m.school_id != school_id for m in user.memberships) or second_factor.trust_roles(user):
+        raise MemberError(_("This person also belongs to another school or the trust: they can "
+                            "reset their password themselves."))
+    refuse_takeover(user, school_id)
     check_new_password(password, password)
     set_password(user, password, chosen_by_user=False)
     audit.record(session, "temporary_password_set", school_id=school_id, actor=head, subject=user)
@@ -100,11 +114,13 @@ def set_temporary_password(session: Session, school_id: int, head: User, user: U
 def reset_second_factor(session: Session, school_id: int, head: User, user: User) -> None:
     """For someone who lost their phone and their recovery codes: they enrol again at sign-in.
 
-    Refused, as a temporary password is, for anyone who also works at another school or a trust.
+    Refused, as a temporary password is, for anyone who also works at another school or a trust,
+    and for a DSL or head (refuse_takeover).
     """
     if user.id == head.id:
         raise MemberError(_("You cannot do this to your own account."))
     if any(m.school_id != school_id for m in user.memberships) or second_factor.trust_roles(user):
         raise MemberError(_("This person also belongs to another school or the trust: ask the "
                             "trust admin to reset their second factor."))
+    refuse_takeover(user, school_id)
     second_factor.reset(session, user, head, school_id)

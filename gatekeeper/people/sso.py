@@ -94,8 +94,8 @@ def check_address(url: str) -> str:
 
 def save_settings(session: Session, school_id: int, label: str, discovery_url: str,
                   client_id: str, client_secret: str, enabled: bool, actor: User) -> SchoolSignIn:
-    """Create or change a school's sign-in; an empty secret keeps the one stored. Audited without
-    the secret."""
+    """Create or change a school's sign-in; an empty secret keeps the one stored, for the same
+    provider address only. Audited without the secret."""
     label, client_id = " ".join(label.split())[:60], client_id.strip()
     discovery_url = check_address(discovery_url)
     if not label or not client_id or len(client_id) > 200 or len(discovery_url) > 500:
@@ -103,6 +103,9 @@ def save_settings(session: Session, school_id: int, label: str, discovery_url: s
     settings = settings_of(session, school_id)
     if settings is None and not client_secret:
         raise SignInRefused(_("Give the client secret."))
+    if settings is not None and not client_secret and settings.discovery_url != discovery_url:
+        # The stored secret goes only to the provider it was given for.
+        raise SignInRefused(_("The provider's address changed: give the client secret again."))
     if settings is None:
         settings = SchoolSignIn(school_id=school_id)
         session.add(settings)

@@ -79,7 +79,10 @@ def _settings(form: Mapping, adapter: str, old: OfficialAccount | None) -> dict:
         if secret:
             settings[SEALED_KEY] = app_cipher().encrypt(secret.encode()).decode()
         elif old is not None and old.adapter == adapter and old.settings.get(SEALED_KEY):
-            settings[SEALED_KEY] = old.settings[SEALED_KEY]  # blank field: keep the stored secret
+            # Blank field: keep the stored secret, which goes only to the address it was given for.
+            if any(settings.get(key) != old.settings.get(key) for key in URL_SETTINGS):
+                raise AccountError(_("The publisher's address changed: give its secret again."))
+            settings[SEALED_KEY] = old.settings[SEALED_KEY]
         else:
             raise AccountError(_("Give the publisher's secret."))
     return settings

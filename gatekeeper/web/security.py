@@ -24,8 +24,12 @@ CSP = (
 HSTS = "max-age=31536000; includeSubDomains"
 # How many reverse proxies in front of gunicorn may set X-Forwarded-For/-Proto (0: none trusted).
 PROXY_COUNT_VARIABLE = "GATEKEEPER_PROXY_COUNT"
-# A parent link is a 30-day bearer token in the path: logs show its id (a hash), never the token.
-TOKEN_PATH = re.compile(r"(/parent/)([^/?#\s\"]+)")
+# Bearer tokens in paths: a parent link (30 days), an invitation (24 hours) and a password reset
+# (an hour). Logs show a link id (a hash) instead, never the token. "/welcome/reset" alone is the
+# page that asks for an address, not a token. deploy/nginx.conf logs the same way.
+TOKEN_PATH = re.compile(r"(/parent/|/welcome/reset/|/welcome/)(?!reset(?=[/?#\s\"]|$))"
+                        r"([^/?#\s\"]+)")
+TOKEN_PREFIXES = ("/parent/", "/welcome/")
 LINK_ID_CHARS = 12
 OUTAGE_STATUS = 503
 RETRY_AFTER_S = 30
@@ -47,13 +51,13 @@ def init_security(app: Flask) -> None:
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
+        # A page's address (a parent link's token included) goes as a referrer to this site
+        # alone, whose logs show link ids instead of tokens (RedactingLogger), never elsewhere.
+        # Pages must send it here: over https, Flask-WTF refuses a form posted without it.
         response.headers["Referrer-Policy"] = "same-origin"
         response.headers.setdefault("Cache-Control", "no-store")
         if request.is_secure:
             response.headers["Strict-Transport-Security"] = HSTS
-        if request.path.startswith("/parent/"):
-            # The token is in this page's address: never send it on as a referrer.
-            response.headers["Referrer-Policy"] = "no-referrer"
         return response
 
     app.register_error_handler(DBAPIError, service_unavailable)
@@ -91,16 +95,17 @@ def link_id(token: str) -> str:
 
 
 def redact_tokens(text: str) -> str:
-    """The text with every parent-link token replaced by the link's id."""
-    if "/parent/" not in text:
+    """The text with every token of a parent link, invitation or reset replaced by its id."""
+    if not any(prefix in text for prefix in TOKEN_PREFIXES):
         return text
     return TOKEN_PATH.sub(lambda m: m.group(1) + link_id(m.group(2)), text)
 
 
 def _gunicorn_logger():
     class RedactingLogger(Logger):
-        """gunicorn's access log with parent-link tokens replaced by link ids (request line,
-        path, query and referrer alike). Used with `--logger-class`."""
+        """gunicorn's access log with the tokens of parent links, invitations and resets
+        replaced by link ids (request line, path, query and referrer alike). Used with
+        `--logger-class`."""
 
         def atoms(self, resp, req, environ, request_time):
             atoms = super().atoms(resp, req, environ, request_time)

@@ -90,3 +90,21 @@ def test_accounts_pages_are_the_heads_alone(app, login_as, school):
     for role in ("media_lead", "staff", "admin", "dsl"):
         assert login_as(role).get("/accounts/").status_code == 403
     assert login_as("head").get("/accounts/").status_code == 200
+
+
+def test_a_stored_secret_never_goes_to_a_new_address(app, login_as, school):
+    # A blank secret field keeps the stored secret only while the address stays the same:
+    # otherwise whoever changes the address would have the secret sent to a host they chose.
+    head = login_as("head")
+    saved = head.post("/accounts/new", FORM)
+    account_id = int(saved.headers["Location"].rsplit("/", 1)[1])
+    before = account(app, account_id).settings
+    moved = head.post(f"/accounts/{account_id}", {**FORM, "secret": "",
+                                                  "url": "https://elsewhere.example.net/hook"})
+    assert moved.status_code == 400
+    assert "address changed: give its secret again" in moved.get_data(as_text=True)
+    assert account(app, account_id).settings == before
+    retyped = head.post(f"/accounts/{account_id}", {**FORM, "secret": "whsec-new",
+                                                    "url": "https://elsewhere.example.net/hook"})
+    assert retyped.status_code == 302
+    assert account(app, account_id).settings["url"] == "https://elsewhere.example.net/hook"

@@ -5,6 +5,7 @@ link by its id, never by its token."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -108,3 +109,40 @@ def test_redaction_covers_paths_queries_and_referrers():
         assert token not in redact_tokens(text)
         assert link_id(token) in redact_tokens(text)
     assert redact_tokens("/parents/index") == "/parents/index"
+
+
+def test_invitation_and_reset_tokens_are_redacted_too():
+    token = "Zm9v.YmFy-baz_1"
+    for text in (f"GET /welcome/{token} HTTP/1.1", f"GET /welcome/reset/{token}?x=1 HTTP/1.1",
+                 f"https://school/welcome/{token}"):
+        assert token not in redact_tokens(text)
+        assert link_id(token) in redact_tokens(text)
+    assert redact_tokens("GET /welcome/reset HTTP/1.1") == "GET /welcome/reset HTTP/1.1"
+
+
+def test_the_nginx_example_logs_no_token():
+    # deploy/nginx.conf's maps, read with Python's regex engine (PCRE's named groups and
+    # ${name} references spelled the Python way), give the same redaction as gunicorn's log.
+    import pathlib
+
+    conf = (pathlib.Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf").read_text()
+    assert conf.count("access_log /var/log/nginx/gatekeeper.access.log gatekeeper;") == 2
+    maps = {variable: (pattern, replacement) for variable, pattern, replacement
+            in re.findall(r'map \$(\w+) \$\w+ \{\n\s+"~(.+?)" "(.+?)";', conf)}
+    assert set(maps) == {"request_uri", "http_referer"}
+
+    def logged(variable: str, value: str) -> str:
+        pattern, replacement = maps[variable]
+        pattern = pattern.replace("(?<", "(?P<")
+        replacement = re.sub(r"\$\{(\w+)\}", r"\\g<\1>", replacement)
+        return re.sub(pattern, replacement, value) if re.match(pattern, value) else value
+
+    token = "Zm9v.YmFy-baz_1"
+    for path in (f"/parent/{token}", f"/parent/{token}?lang=cy", f"/welcome/{token}",
+                 f"/welcome/reset/{token}"):
+        assert token not in logged("request_uri", path) and "[token]" in logged("request_uri",
+                                                                                  path)
+        referrer = "https://gatekeeper.example.sch.uk" + path
+        assert token not in logged("http_referer", referrer)
+    assert logged("request_uri", "/welcome/reset") == "/welcome/reset"
+    assert logged("request_uri", "/uploads/?page=2") == "/uploads/?page=2"

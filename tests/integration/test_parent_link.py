@@ -176,6 +176,31 @@ def test_posting_needs_the_pages_csrf_token(app, login_as, family):
     assert records(app, source="parent_link") == []
 
 
+REFERRER_META = re.compile(r'<meta name="referrer" content="([^"]+)"')
+
+
+def test_a_parent_answers_over_https_as_a_browser_sends_it(app, login_as, family):
+    # Over https Flask-WTF refuses a form posted without a same-origin Referer, and a browser
+    # sends one only when the page's referrer policy (its header, then any meta tag) allows it.
+    path = issue(login_as("admin"), family["mum"])
+    site = "https://gatekeeper.example"
+    client = app.test_client()
+    page = client.get(path, base_url=site)
+    html = page.get_data(as_text=True)
+    policy = (REFERRER_META.findall(html) or [page.headers["Referrer-Policy"]])[-1]
+    assert policy in ("same-origin", "strict-origin-when-cross-origin", "origin")
+    sent = {"Referer": site + path if policy == "same-origin" else site + "/"}
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    response = client.post(path, base_url=site, headers=sent,
+                           data={"csrf_token": token, "social_media": "no"})
+    assert response.status_code == 302
+    assert [(r.purpose, r.status) for r in records(app, source="parent_link")] == [
+        ("social_media", "withdrawn")]
+    # Without the referrer (the old no-referrer policy) the same answer was refused.
+    again = client.post(path, base_url=site, data={"csrf_token": token, "press": "no"})
+    assert again.status_code == 400
+
+
 def test_the_link_reveals_nothing_of_the_nopublish_list(app, login_as, family):
     from consent.models import Pupil
     from gatekeeper.cli import main

@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from consent.models import School
-from gatekeeper.models import Membership, User
+from gatekeeper.models import AuditEvent, Membership, User
+from gatekeeper.people.passwords import set_password
 from tests.support.fixtures import PASSWORD, Browser, make_school
 
 TEMPORARY = "a temporary password"
@@ -228,3 +229,45 @@ def test_a_heads_users_page_lists_only_their_own_school(app, login_as, ctx):
     page = other_head.get("/head/users").get_data(as_text=True)
     assert "@otherschool.test" in page
     assert "@testschool.test" not in page and "secret-hire" not in page
+
+
+@pytest.mark.parametrize("role", ["dsl", "head"])
+def test_one_head_cannot_take_over_a_dsl_or_another_head(app, school, login_as, ctx, role):
+    # A temporary password and a fresh second factor together would let one head sign in as the
+    # DSL (or a second head), which granting the role itself takes two people to allow.
+    email = f"{role}2@testschool.test"
+    with ctx():
+        person = User(email=email, name="Second", active=True)
+        set_password(person, PASSWORD, chosen_by_user=True)
+        ctx.db.session.add(person)
+        ctx.db.session.flush()
+        ctx.db.session.add(Membership(user_id=person.id, school_id=school["id"], role=role))
+        ctx.db.session.commit()
+        target = person.id
+        before = (person.password_hash, person.must_change_password)
+    head = login_as("head")
+    head.post(f"/head/users/{target}/password", {"password": TEMPORARY})
+    assert "cannot be reset by one person" in head.get("/head/users").get_data(as_text=True)
+    head.post(f"/head/users/{target}/second-factor/reset")
+    assert "cannot be reset by one person" in head.get("/head/users").get_data(as_text=True)
+    with ctx():
+        person = ctx.db.session.get(User, target)
+        assert (person.password_hash, person.must_change_password) == before
+        actions = {e.action for e in ctx.db.session.scalars(select(AuditEvent))}
+    assert not actions & {"temporary_password_set", "second_factor_reset"}
+
+
+def test_no_temporary_password_for_someone_with_a_trust_role(app, login_as, ctx):
+    from gatekeeper.people.models import Trust, TrustMembership
+
+    staff_id = user_id(ctx, "staff@testschool.test")
+    with ctx():
+        trust = Trust(name="Test Trust")
+        ctx.db.session.add(trust)
+        ctx.db.session.flush()
+        ctx.db.session.add(TrustMembership(user_id=staff_id, trust_id=trust.id, role="dpo"))
+        ctx.db.session.commit()
+    head = login_as("head")
+    head.post(f"/head/users/{staff_id}/password", {"password": TEMPORARY})
+    assert "or the trust" in head.get("/head/users").get_data(as_text=True)
+    assert Browser(app.test_client()).login("staff@testschool.test", PASSWORD).status_code == 302

@@ -96,6 +96,33 @@ def test_security_headers_on_every_page_and_no_inline_script(app, school):
             assert not JAVASCRIPT_URL.search(page), path
 
 
+@pytest.mark.parametrize("target", [
+    "/\\evil.example",  # browsers read "/\\host" as "//host"
+    "/\\/evil.example",
+    "//evil.example",
+    "/\t/evil.example",  # browsers drop tabs and newlines from addresses
+    "/\n/evil.example",
+    "https://evil.example/",
+    " //evil.example",
+])
+def test_sign_in_never_sends_the_browser_to_another_site(app, school, target):
+    browser = Browser(app.test_client())
+    browser.refresh_token()
+    response = browser.client.post("/auth/login", query_string={"next": target}, data={
+        "email": "staff@testschool.test", "password": PASSWORD, "csrf_token": browser.token})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+
+
+def test_sign_in_returns_to_the_page_asked_for(app, school):
+    browser = Browser(app.test_client())
+    browser.refresh_token()
+    response = browser.client.post("/auth/login", query_string={"next": "/uploads/?page=2"},
+                                   data={"email": "staff@testschool.test", "password": PASSWORD,
+                                         "csrf_token": browser.token})
+    assert response.headers["Location"] == "/uploads/?page=2"
+
+
 def test_hsts_behind_tls(app):
     response = app.test_client().get("/auth/login", base_url="https://gatekeeper.example")
     assert response.headers["Strict-Transport-Security"] == HSTS

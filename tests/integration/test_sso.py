@@ -145,3 +145,48 @@ def test_the_settings_keep_the_secret_out_of_pages_and_logs(app, provider, login
             and "must start with https://" in refused.get_data(as_text=True))
     assert provider.client_secret not in caplog.text
     assert login_as("dsl").get("/head/sign-in").status_code == 403
+
+
+def test_the_schools_own_accounts_open_that_school_only(app, provider):
+    # The head chooses the provider, so its word counts for this school's roles only: a person
+    # who also works at another school opens that one with their Gatekeeper password.
+    from gatekeeper.extensions import db
+    from gatekeeper.models import Membership
+    from tests.support.fixtures import make_school
+
+    with app.app_context():
+        other = make_school(db.session, "Other School")
+        staff = db.session.scalar(select(User).where(User.email == "staff@testschool.test"))
+        db.session.add(Membership(user_id=staff.id, school_id=other.id, role="staff"))
+        db.session.commit()
+        other_id = other.id
+    browser, _landed = through_provider(app, provider, "staff@testschool.test")
+    assert signed_in(browser)
+    assert "Other School" not in browser.get("/uploads/").get_data(as_text=True)  # no switcher
+    browser.refresh_token("/uploads/")
+    browser.post("/auth/school", {"school_id": str(other_id)})
+    page = browser.get("/uploads/").get_data(as_text=True)
+    assert "open this school only" in page and "Test School" in page
+    assert "Other School" not in page
+    # With the password, the same person opens either school.
+    by_password = Browser(app.test_client())
+    assert by_password.login("staff@testschool.test").status_code == 302
+    by_password.post("/auth/school", {"school_id": str(other_id)})
+    assert "Other School" in by_password.get("/uploads/").get_data(as_text=True)
+
+
+def test_the_stored_client_secret_never_goes_to_another_provider(app, provider, login_as):
+    head = login_as("head")
+    moved = head.post("/head/sign-in", {"label": "Google Workspace",
+                                        "discovery_url": "https://idp.elsewhere.example/.well-known"
+                                                         "/openid-configuration",
+                                        "client_id": provider.client_id, "client_secret": "",
+                                        "enabled": "1"})
+    assert "address changed: give the client secret again" in moved.get_data(as_text=True)
+    from gatekeeper.people import sso
+
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        assert sso.settings_of(db.session, provider.school_id).discovery_url == (
+            provider.discovery_url)
