@@ -10,8 +10,6 @@ person, or failing that the email address. That identity is stored on every Guar
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -19,7 +17,16 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from consent.importer import ImportRefused, RowError, decode, header_key, upn_problem
+from consent.importer import (
+    ImportRefused,
+    RowError,
+    control_problems,
+    csv_rows,
+    decode,
+    header_key,
+    header_problems,
+    upn_problem,
+)
 from consent.models import Guardian, Pupil
 from consent.services import GUARDIAN_RELATIONSHIPS
 from consent.wording import N_, joined
@@ -124,7 +131,7 @@ def read_contact(number: int, cells: dict[str, str], columns: dict[str, str]):
     def cell(name: str) -> str:
         return " ".join(cells.get(columns.get(name, ""), "").split())
 
-    problems = []
+    problems = control_problems(cells, columns.values())
     upn = cell("upn").upper().replace(" ", "")
     if not upn:
         problems.append(N_("UPN missing"))
@@ -157,22 +164,22 @@ def read_contact(number: int, cells: dict[str, str], columns: dict[str, str]):
 def read_contacts(data: bytes) -> ParsedContacts:
     """Parse and check a contacts export: every row, the same contact twice for one pupil, and a
     contact id that carries two different email addresses."""
-    lines = csv.reader(io.StringIO(decode(data), newline=""))
-    header = next(lines, None)
+    lines = csv_rows(decode(data))
+    _number, header = next(lines, (1, None))
     if not header or not any(h.strip() for h in header):
         raise ImportRefused(N_("the file is empty: expected a header row and one row per "
                                "contact"))
     parsed = map_contact_columns(header)
+    parsed.errors[:0] = header_problems(header)
     if parsed.errors:
         return parsed
     seen: dict[tuple[str, str], int] = {}
     emails: dict[str, tuple[str | None, int]] = {}
-    for values in lines:
+    for number, values in lines:
         if not any(v.strip() for v in values):
             continue
         if len(parsed.rows) + len(parsed.errors) >= MAX_ROWS:
             raise ImportRefused(N_("the file has more than %(n)d rows", n=MAX_ROWS))
-        number = lines.line_num
         row, problems = read_contact(number, dict(zip(header, values, strict=False)),
                                      parsed.columns)
         parsed.errors.extend(problems)

@@ -9,12 +9,13 @@ file plans no change. Pupils missing from a full export are marked as leavers, n
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import io
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select
@@ -73,6 +74,17 @@ HEADER_NAMES = {
                    "national curriculum year", "nc year", "year"),
 }
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y")
+# Well-formed multi-byte UTF-8 sequences (RFC 3629). A file that is not valid UTF-8 yet holds some
+# is UTF-8 with stray Windows-1252 bytes (edited by two programs): read either way, names garble.
+UTF8_MULTIBYTE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
+    rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
+    rb"|\xf4[\x80-\x8f][\x80-\xbf]{2}")
+LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+UTF16_SAMPLE = 4096  # bytes looked at for NULs: UTF-16 text is about half NUL bytes
+# Control characters a cell may not hold (C0, DEL, C1): never stored, and PostgreSQL refuses a NUL.
+# Tab and line breaks are whitespace that reading a cell turns into single spaces.
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 class ImportRefused(ValueError):
@@ -163,13 +175,63 @@ def upn_problem(value: str) -> str | None:
 
 
 def decode(data: bytes) -> str:
+    """The file's text: UTF-8 (with or without a byte order mark), else Windows-1252 as SIMS writes
+    it. Refused: too large, UTF-16, and UTF-8 mixed with Windows-1252 bytes."""
     if len(data) > MAX_IMPORT_BYTES:
         raise ImportRefused(N_("the file is larger than %(mb)d MB",
                                mb=MAX_IMPORT_BYTES // (1024 * 1024)))
+    sample = data[:UTF16_SAMPLE]
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or (
+            len(sample) >= 2 and sample.count(0) * 4 >= len(sample)):
+        raise ImportRefused(N_("the file is UTF-16: save it as UTF-8 (CSV)"))
+    body = data.removeprefix(codecs.BOM_UTF8)
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")  # SIMS writes Windows-1252
+        return body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if UTF8_MULTIBYTE.search(data):  # a byte order mark counts: it says UTF-8
+            row = len(LINE_BREAK.findall(body, 0, error.start)) + 1
+            raise ImportRefused(N_("not valid UTF-8 at row %(row)d: export the file as UTF-8",
+                                   row=row)) from None
+    return body.decode("cp1252", errors="replace")  # SIMS writes Windows-1252
+
+
+def csv_rows(text: str) -> Iterator[tuple[int, list[str]]]:
+    """Each row of the CSV text with its row number (the header is row 1; a row with line breaks
+    in a quoted cell is numbered by its last line). A row the csv module cannot read refuses the
+    file, naming the row where it starts."""
+    lines = csv.reader(io.StringIO(text, newline=""))
+    while True:
+        start = lines.line_num + 1
+        try:
+            values = next(lines)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            if "field limit" in str(error):
+                raise ImportRefused(N_(
+                    "row %(row)d has a field longer than %(n)d characters (a quote that is "
+                    "never closed?)", row=start, n=csv.field_size_limit())) from None
+            raise ImportRefused(N_("row %(row)d cannot be read as CSV", row=start)) from None
+        yield lines.line_num, values
+
+
+def control_problems(cells: dict[str, str], columns: Iterable[str]) -> list[str]:
+    """A problem for each of these columns whose cell holds a control character (a NUL, an
+    escape), naming the column and the character."""
+    problems = []
+    for column in dict.fromkeys(columns):
+        found = CONTROL.search(cells.get(column, ""))
+        if found:
+            code = f"U+{ord(found.group()):04X}"
+            problems.append(N_("%(column)s contains a control character (%(code)s)",
+                               column=CONTROL.sub("", column).strip(), code=code))
+    return problems
+
+
+def header_problems(header: list[str]) -> list[RowError]:
+    """The header row's control characters, as its row error."""
+    problems = control_problems(dict(zip(header, header, strict=True)), header)
+    return [RowError(1, joined(problems))] if problems else []
 
 
 def map_columns(header: list[str], purposes: Iterable[str]) -> ParsedExport:
@@ -217,7 +279,7 @@ def read_row(number: int, cells: dict[str, str], parsed: ParsedExport, today: dt
     def cell(name: str) -> str:
         return " ".join(cells.get(parsed.columns.get(name, ""), "").split())
 
-    problems = []
+    problems = control_problems(cells, parsed.columns.values())
     upn = upn_format.compact(cell("upn"))
     if not upn:
         problems.append(N_("UPN missing"))
@@ -268,21 +330,20 @@ def read_row(number: int, cells: dict[str, str], parsed: ParsedExport, today: dt
 
 def read_export(data: bytes, purposes: Iterable[str], today: dt.date) -> ParsedExport:
     """Parse and check an export: every row's problems, and duplicate UPNs across rows."""
-    text = decode(data)
-    lines = csv.reader(io.StringIO(text, newline=""))
-    header = next(lines, None)
+    lines = csv_rows(decode(data))
+    _number, header = next(lines, (1, None))
     if not header or not any(h.strip() for h in header):
         raise ImportRefused(N_("the file is empty: expected a header row and one row per pupil"))
     parsed = map_columns(header, tuple(purposes))
+    parsed.errors[:0] = header_problems(header)
     if parsed.errors:
         return parsed
     first_row: dict[str, int] = {}
-    for values in lines:
+    for number, values in lines:
         if not any(v.strip() for v in values):
             continue
         if len(parsed.rows) + len(parsed.errors) >= MAX_IMPORT_ROWS:
             raise ImportRefused(N_("the file has more than %(n)d rows", n=MAX_IMPORT_ROWS))
-        number = lines.line_num
         row, problems = read_row(number, dict(zip(header, values, strict=False)), parsed, today)
         parsed.errors.extend(problems)
         if row is None:

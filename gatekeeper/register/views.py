@@ -349,7 +349,7 @@ def import_upload():
     form = forms.ImportForm()
     if not form.validate_on_submit():
         return import_page(form)
-    data = form.file.data.read()
+    data = form.file.data.read(importer.MAX_IMPORT_BYTES + 1)  # decode refuses anything more
     try:
         plan = check_export(data, partial=form.partial.data, apply=False)
     except ImportRefused as error:
