@@ -46,6 +46,8 @@ from gatekeeper.states import FaceStatus, PhotoState
 UNKNOWN_LABEL = "unknown"
 LABELS_FILE = "labels.json"
 PEOPLE_DIR = "people"
+LAYOUT = (f"expected DIR/{PEOPLE_DIR}/<person id>/<reference photos>, the labelled photos, and "
+          f"DIR/{LABELS_FILE} (or --labels)")
 
 
 @dataclass
@@ -96,20 +98,62 @@ class EvalReport:
         return sum(p.verdict == PhotoState.CLEARED for p in self.clearable)
 
 
+@dataclass(frozen=True)
+class Labels:
+    """Checked labels: the consented person ids and, per photo path, everyone visible in it."""
+
+    consented: frozenset[str]
+    photos: dict[str, tuple[str, ...]]
+
+
+def _person_ids(value: object) -> tuple[str, ...] | None:
+    """The value as person ids, or None unless it is a list of non-empty strings."""
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        return None
+    return tuple(value)
+
+
+def check_labels(raw: object) -> Labels:
+    """The labels as parsed from JSON, checked; raises ValueError with a one-line reason naming
+    the bad field (a string is never taken as its letters, nor a number as a list)."""
+    if not isinstance(raw, dict):
+        raise ValueError('labels: must be a JSON object with "consented" and "photos"')
+    photos = raw.get("photos")
+    if not isinstance(photos, dict):
+        raise ValueError('labels: photos must be an object of {"photo path": [person ids]}')
+    if not photos:
+        raise ValueError("labels: photos is empty: there is nothing to evaluate")
+    consented = _person_ids(raw.get("consented", []))
+    if consented is None:
+        raise ValueError("labels: consented must be a list of person ids")
+    if UNKNOWN_LABEL in consented:
+        raise ValueError(f'labels: consented must not include "{UNKNOWN_LABEL}"')
+    checked = {}
+    for path, labelled in photos.items():
+        ids = _person_ids(labelled)
+        if ids is None:
+            raise ValueError(f"labels: photos[{json.dumps(path)}] must be a list of person ids")
+        checked[path] = ids
+    return Labels(frozenset(consented), checked)
+
+
 def load_labels(path: Path) -> dict:
-    """The labels JSON; raises ValueError with a one-line reason when malformed."""
+    """The labels JSON, checked by check_labels; raises ValueError with a one-line reason."""
     try:
         labels = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ValueError(f"no labels file {path}: {LAYOUT}") from exc
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"cannot read labels {path}: {exc}") from exc
-    if not isinstance(labels, dict) or not isinstance(labels.get("photos"), dict):
-        raise ValueError(f"labels {path} need a 'photos' object")
+    check_labels(labels)
     labels.setdefault("consented", [])
     return labels
 
 
 def enrol_folder(folder: Path) -> tuple[dict[str, int], list[Reference], list[str]]:
     """Ids for people/<person>, their reference encodings, and the refused files with reasons."""
+    if not (folder / PEOPLE_DIR).is_dir():
+        raise ValueError(f"no folder {folder / PEOPLE_DIR}: {LAYOUT}")
     people = sorted(p.name for p in (folder / PEOPLE_DIR).iterdir() if p.is_dir())
     ids = {person: number for number, person in enumerate(people, start=1)}
     references, refused = [], []
@@ -144,16 +188,22 @@ def _distances(analysis: Analysis, gallery: Gallery, labelled: list[str], report
         )
 
 
-def evaluate(folder: Path, labels: dict) -> EvalReport:
-    """Enrol people/, screen every labelled photo, and measure recall, leaks and distances."""
+def evaluate(folder: Path, labels: Labels | dict) -> EvalReport:
+    """Enrol people/, screen every labelled photo, and measure recall, leaks and distances.
+    Labels are checked (check_labels) before anything is enrolled or screened."""
     folder = Path(folder)
+    if not isinstance(labels, Labels):
+        labels = check_labels(labels)
     ids, references, refused = enrol_folder(folder)
     gallery = Gallery(references)
-    consented = set(labels.get("consented", []))
+    consented = set(labels.consented)
     publishable = frozenset(ids[p] for p in consented if p in ids)
-    report = EvalReport(consented=frozenset(consented), refused_references=refused)
-    for path, labelled in sorted(labels["photos"].items()):
-        analysis = analyse_bytes((folder / path).read_bytes())
+    report = EvalReport(consented=labels.consented, refused_references=refused)
+    for path, labelled in sorted(labels.photos.items()):
+        try:
+            analysis = analyse_bytes((folder / path).read_bytes())
+        except ValueError as exc:  # ImageRefused: a damaged or unreadable photo, named
+            raise ValueError(f"{path}: {exc}") from exc
         decisions = decide_faces([f.vectors for f in analysis.faces], gallery, publishable)
         verdict = photo_verdict(decisions)
         cleared_as = [d.upn for d in decisions if d.status == FaceStatus.CLEARED]
