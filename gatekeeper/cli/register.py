@@ -6,8 +6,6 @@ stderr and a non-zero exit, with nothing written.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 from flask import current_app
 from flask.cli import with_appcontext
@@ -16,7 +14,14 @@ from consent import rules
 from consent.clock import school_today
 from consent.importer import ImportRefused
 from consent.services import RegisterError
-from gatekeeper.cli.base import CommandError, current_school, parse_date, school_option
+from gatekeeper.cli.base import (
+    CommandError,
+    check_by,
+    current_school,
+    parse_date,
+    regular_file,
+    school_option,
+)
 from gatekeeper.extensions import db
 from gatekeeper.register import actions
 
@@ -61,10 +66,11 @@ def report_plan(plan, file: str) -> None:
 def pupils_import(file: str, dry_run: bool, partial: bool, confirm_leavers: int | None,
                   school_id: int | None) -> None:
     """Import an MIS export (CSV): one line per change or error, then a summary."""
+    path = regular_file(file)
     school = current_school(school_id)
     limit, grace_days = actions.import_settings(current_app.config)
     try:
-        data = Path(file).read_bytes()
+        data = path.read_bytes()
         plan = actions.import_pupils(
             db.session, school.id, data, purposes=current_app.config["PURPOSES"],
             today=school_today(), full=not partial, apply=not dry_run, actor="command line",
@@ -97,9 +103,10 @@ def pupils_import(file: str, dry_run: bool, partial: bool, confirm_leavers: int 
 @with_appcontext
 def pupils_import_contacts(file: str, dry_run: bool, school_id: int | None) -> None:
     """Import guardians from a SIMS or Arbor contacts export (CSV): one line per change or error."""
+    path = regular_file(file)
     school = current_school(school_id)
     try:
-        plan = actions.import_contacts(db.session, school.id, Path(file).read_bytes(),
+        plan = actions.import_contacts(db.session, school.id, path.read_bytes(),
                                        apply=not dry_run, actor="command line")
     except (OSError, ImportRefused) as error:
         db.session.rollback()
@@ -144,7 +151,7 @@ def consent() -> None:
 @click.argument("purpose")
 @click.argument("status", type=click.Choice(rules.STATUSES), metavar="STATUS")
 @click.option("--expires", help="YYYY-MM-DD (default: 31 August of this academic year).")
-@click.option("--by", "by", default="", help="Who gave or withdrew consent.")
+@click.option("--by", "by", default="", callback=check_by, help="Who gave or withdrew consent.")
 @school_option
 @with_appcontext
 def consent_set(upn, purpose, status, expires, by, school_id) -> None:

@@ -14,7 +14,14 @@ from flask.cli import with_appcontext
 
 from consent.clock import school_today
 from consent.services import RegisterError
-from gatekeeper.cli.base import CommandError, current_school, school_option
+from gatekeeper.cli.base import (
+    CommandError,
+    check_by,
+    current_school,
+    output_file,
+    regular_file,
+    school_option,
+)
 from gatekeeper.compliance.crypto import app_cipher
 from gatekeeper.config import instance_path
 from gatekeeper.extensions import db
@@ -49,7 +56,13 @@ def screen(photos, purpose: str, as_json: bool, school_id: int | None) -> None:
     school, failures = current_school(school_id), 0
     for name in photos:
         try:
-            line = (screen_clip if _is_clip(Path(name)) else screen_one)(name, school.id, purpose)
+            path = regular_file(name)
+        except CommandError as refused:
+            refused.show()
+            failures += 1
+            continue
+        try:
+            line = (screen_clip if _is_clip(path) else screen_one)(name, school.id, purpose)
         except (OSError, ImageRefused) as error:
             click.echo(f"error: {name}: {error}", err=True)
             failures += 1
@@ -100,15 +113,21 @@ def screen_clip(name: str, school_id: int, purpose: str) -> dict:
 def strip(source: str, target: str) -> None:
     """Write the sanitised JPEG of SOURCE (or MP4, for a clip) to TARGET."""
 
+    source_path, target_path = regular_file(source), output_file(target)
+    clean = None
     try:
-        if _is_clip(Path(source)):
-            size = strip_clip(Path(source), Path(target).resolve())
+        if _is_clip(source_path):
+            size = strip_clip(source_path, target_path)
         else:
-            clean = sanitise(Path(source).read_bytes())
-            write_atomically(Path(target).resolve(), clean)
-            size = len(clean)
+            clean = sanitise(source_path.read_bytes())
     except (OSError, ImageRefused) as error:
         raise CommandError(f"{source}: {error}") from None
+    if clean is not None:
+        try:
+            write_atomically(target_path, clean)
+        except OSError as error:
+            raise CommandError(f"{target}: {error.strerror or error}") from None
+        size = len(clean)
     click.echo(f"wrote {target} ({size} bytes, no metadata)")
 
 
@@ -127,7 +146,8 @@ def strip_clip(source: Path, target: Path) -> int:
 @click.command()
 @click.argument("upn")
 @click.argument("photos", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--by", "by", default="command line", help="Who is enrolling.")
+@click.option("--by", "by", default="command line", callback=check_by,
+              help="Who is enrolling.")
 @click.option("--taken", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="When the photos were taken (default: their EXIF date, else today).")
 @school_option
@@ -135,9 +155,10 @@ def strip_clip(source: Path, target: Path) -> int:
 def enrol(upn: str, photos, by: str, taken, school_id: int | None) -> None:
     """Enrol reference faces for a pupil (all photos or none)."""
 
+    paths = [regular_file(p) for p in photos]
     school = current_school(school_id)
     try:
-        done = enrol_pupil(db.session, school.id, upn, [Path(p) for p in photos], by,
+        done = enrol_pupil(db.session, school.id, upn, paths, by,
                            taken.date() if taken else None)
         db.session.commit()
     except (EnrolmentError, RegisterError, OSError) as error:
@@ -157,7 +178,10 @@ def enrol(upn: str, photos, by: str, taken, school_id: int | None) -> None:
 @click.option("--labels", type=click.Path(dir_okay=False, exists=True),
               help="Labels JSON (default: FOLDER/labels.json).")
 def evaluate_command(folder: str, labels: str | None) -> None:
-    """Measure detection recall, leaks and auto-clear rate on a labelled folder."""
+    """Measure detection recall, leaks and auto-clear rate on a labelled folder.
+
+    FOLDER holds people/<person id>/<reference photos>, the photos to screen and labels.json:
+    {"consented": [person ids], "photos": {"path in FOLDER": [person ids or "unknown"]}}."""
 
     labels_path = Path(labels) if labels else Path(folder) / LABELS_FILE
     try:
