@@ -11,8 +11,7 @@ from flask.cli import with_appcontext
 
 from consent.importer import LEAVER_GRACE_DAYS
 from consent.services import RegisterError
-from gatekeeper.app import create_app
-from gatekeeper.cli.base import CommandError, current_school
+from gatekeeper.cli.base import CommandError, command_app, current_school
 from gatekeeper.compliance.audit import (
     AnchorForged,
     anchor_externally,
@@ -71,7 +70,7 @@ def init(demo: bool) -> None:
 @click.option("--workers", default=2, show_default=True, help="Worker processes.")
 def worker(workers: int) -> None:
     """Run the background worker (screening and publishing) in the foreground."""
-    create_app()  # points the queue at the instance's storage; each worker builds its own app
+    command_app()  # points the queue at the instance's storage; each worker builds its own app
     huey.create_consumer(workers=workers, worker_type="process", periodic=True,
                          max_delay=IDLE_POLL_MAX_S).run()
 

@@ -57,7 +57,8 @@ def test_commands_refuse_a_database_not_set_up_until_init(tmp_path):
     photo = a_jpeg(tmp_path / "photo.jpg")
     for command in (["pupils", "import", str(pupils_csv)],
                     ["consent", "set", "A823202400001", "press", "granted"],
-                    ["screen", str(photo), "--purpose", "website", "--json"]):
+                    ["screen", str(photo), "--purpose", "website", "--json"],
+                    ["worker", "--workers", "1"]):
         refused = gatekeeper(env, *command)
         assert refused.returncode == 1
         assert one_error_line(refused) == NOT_SET_UP, command
