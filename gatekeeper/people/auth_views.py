@@ -205,6 +205,12 @@ def sso_callback():
             raise sso.SignInRefused(_("The provider did not sign you in."))
         user = sso.finish(db.session, settings, flow, request.args["code"][:2000],
                           sso_redirect_uri())
+        if second_factor.required_for(user) and not second_factor.enrolled(db.session, user):
+            # The school's head chooses the provider: its word must not be enough to set up
+            # someone else's authenticator, which would then open their roles for good.
+            raise sso.SignInRefused(_("Your role needs a second factor: sign in with your "
+                                      "Gatekeeper password once to set it up, then you can use "
+                                      "the school's accounts."))
     except sso.SignInRefused as error:
         db.session.rollback()
         audit.record(db.session, "login_sso_refused", school_id=school_id,

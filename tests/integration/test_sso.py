@@ -190,3 +190,18 @@ def test_the_stored_client_secret_never_goes_to_another_provider(app, provider, 
 
         assert sso.settings_of(db.session, provider.school_id).discovery_url == (
             provider.discovery_url)
+
+
+def test_the_provider_cannot_set_up_someone_elses_second_factor(app, provider, school):
+    # Whoever runs the provider could otherwise sign in as a new admin and enrol their own
+    # authenticator for them: a role that needs a second factor sets it up after a password.
+    from tests.integration.test_second_factor import new_admin, password_step
+
+    new_admin(app, school)
+    browser, _landed = through_provider(app, provider, "newadmin@testschool.test")
+    assert "sign in with your Gatekeeper password once to set it up" in browser.get(
+        "/auth/login").get_data(as_text=True)
+    assert browser.get("/account/second-factor").status_code == 302  # not signed in
+    assert not signed_in(browser)
+    assert password_step(app, "newadmin@testschool.test").location.endswith(
+        "/account/second-factor")
