@@ -5,7 +5,6 @@ for real and unknown accounts, slow a guesser and do not let a stranger lock the
 from __future__ import annotations
 
 import re
-import statistics
 import threading
 import time
 
@@ -19,6 +18,7 @@ from gatekeeper.people.auth import (
     MAX_FAILURES_PER_ADDRESS,
     PASSWORD_HASH_METHOD,
     account_key,
+    dummy_hash,
     hash_password,
 )
 from tests.support.fixtures import PASSWORD, Browser
@@ -139,6 +139,7 @@ def test_real_and_unknown_accounts_answer_alike_in_about_the_same_time(app, scho
     # At production's hash cost, as a school runs it: the one hash every answer runs is what makes
     # them take alike. At the suite's lighter cost (a few ms) a busy machine's noise outweighs it.
     app.config["PASSWORD_HASH_METHOD"] = PASSWORD_HASH_METHOD
+    dummy_hash(PASSWORD_HASH_METHOD)  # made once per process: not part of the first answer's time
     with app.app_context():
         user = db.session.scalar(select(User).where(User.email == real))
         user.password_hash = hash_password(PASSWORD)
@@ -153,8 +154,11 @@ def test_real_and_unknown_accounts_answer_alike_in_about_the_same_time(app, scho
             times[email].append(elapsed)
     assert answers[real] == answers[unknown]
     assert "Too many failed attempts" in answers[real][-1]
+    # The fastest of each part is its own cost: the other tests beside it on a busy machine only
+    # ever add time, and a median of five took one unlucky stretch for a difference (248 ms
+    # against 120 ms under CI). A path that skips the hash would still show as a tenth.
     for part in (slice(0, MAX_FAILED_LOGINS), slice(MAX_FAILED_LOGINS, None)):
-        a, b = statistics.median(times[real][part]), statistics.median(times[unknown][part])
+        a, b = min(times[real][part]), min(times[unknown][part])
         assert 0.5 < a / b < 2, (part, a, b)  # the report measured 17 ms against 180 ms
 
 
