@@ -85,6 +85,9 @@ UTF16_SAMPLE = 4096  # bytes looked at for NULs: UTF-16 text is about half NUL b
 # Control characters a cell may not hold (C0, DEL, C1): never stored, and PostgreSQL refuses a NUL.
 # Tab and line breaks are whitespace that reading a cell turns into single spaces.
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# What an unreadable byte becomes: one of the five bytes Windows-1252 leaves undefined (0x81, 0x8D,
+# 0x8F, 0x90, 0x9D), or a file that already held it. A name is never stored with it.
+UNREADABLE = "\ufffd"
 
 
 class ImportRefused(ValueError):
@@ -220,11 +223,15 @@ def control_problems(cells: dict[str, str], columns: Iterable[str]) -> list[str]
     escape), naming the column and the character."""
     problems = []
     for column in dict.fromkeys(columns):
-        found = CONTROL.search(cells.get(column, ""))
+        found, name = CONTROL.search(cells.get(column, "")), CONTROL.sub("", column).strip()
         if found:
             code = f"U+{ord(found.group()):04X}"
             problems.append(N_("%(column)s contains a control character (%(code)s)",
-                               column=CONTROL.sub("", column).strip(), code=code))
+                               column=name, code=code))
+        elif UNREADABLE in cells.get(column, ""):
+            problems.append(N_("%(column)s contains a byte that is no character in UTF-8 or "
+                               "Windows-1252: check the spelling in the MIS and export again",
+                               column=name))
     return problems
 
 

@@ -8,7 +8,9 @@ Labels (JSON, default DIR/labels.json):
     {"consented": ["obama", ...],                       people publishable for the purpose
      "photos": {"events/a.jpg": ["obama", "unknown"]}}  everyone visible, one entry per face;
                                                        "unknown" = anyone not in people/
-Enrolled people not in "consented" are treated as protected (not publishable).
+Enrolled people not in "consented" are treated as protected (not publishable). A consented id
+with no people/ folder is refused (a misspelling would silently change what is measured); a
+labelled id with none is a stranger, like "unknown", and the report lists such ids.
 
 Measures:
 - detection recall, count-based: per photo min(detected, labelled) faces count as found
@@ -65,6 +67,7 @@ class EvalReport:
     consented: frozenset[str] = frozenset()
     photos: list[PhotoResult] = field(default_factory=list)
     refused_references: list[str] = field(default_factory=list)
+    not_enrolled: dict[str, int] = field(default_factory=dict)  # labelled id -> photos, no folder
     same_distances: list[float] = field(default_factory=list)
     different_distances: list[float] = field(default_factory=list)
 
@@ -150,11 +153,36 @@ def load_labels(path: Path) -> dict:
     return labels
 
 
-def enrol_folder(folder: Path) -> tuple[dict[str, int], list[Reference], list[str]]:
-    """Ids for people/<person>, their reference encodings, and the refused files with reasons."""
+def people_in(folder: Path) -> list[str]:
+    """The person ids of folder's people/ (its sub-folders), sorted."""
     if not (folder / PEOPLE_DIR).is_dir():
         raise ValueError(f"no folder {folder / PEOPLE_DIR}: {LAYOUT}")
-    people = sorted(p.name for p in (folder / PEOPLE_DIR).iterdir() if p.is_dir())
+    return sorted(p.name for p in (folder / PEOPLE_DIR).iterdir() if p.is_dir())
+
+
+def check_consented_enrolled(labels: Labels, people: list[str]) -> None:
+    """A consented id must be a people/ folder: one that is not (a misspelling, say) could never
+    be cleared, and its photos would silently drop out of the clearable count."""
+    missing = sorted(labels.consented - set(people))
+    if missing:
+        names = ", ".join(json.dumps(m) for m in missing)
+        raise ValueError(f"labels: consented names {names}, with no folder in {PEOPLE_DIR}/ "
+                         f"(enrolled: {', '.join(people) or 'nobody'})")
+
+
+def not_enrolled(labels: Labels, people: list[str]) -> dict[str, int]:
+    """Labelled ids other than "unknown" with no people/ folder, and in how many photos each:
+    screened as strangers, and listed so that a misspelt id shows."""
+    counts: dict[str, int] = {}
+    for ids in labels.photos.values():
+        for person in set(ids) - set(people) - {UNKNOWN_LABEL}:
+            counts[person] = counts.get(person, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def enrol_folder(folder: Path) -> tuple[dict[str, int], list[Reference], list[str]]:
+    """Ids for people/<person>, their reference encodings, and the refused files with reasons."""
+    people = people_in(folder)
     ids = {person: number for number, person in enumerate(people, start=1)}
     references, refused = [], []
     for person in people:
@@ -194,11 +222,14 @@ def evaluate(folder: Path, labels: Labels | dict) -> EvalReport:
     folder = Path(folder)
     if not isinstance(labels, Labels):
         labels = check_labels(labels)
+    people = people_in(folder)
+    check_consented_enrolled(labels, people)
     ids, references, refused = enrol_folder(folder)
     gallery = Gallery(references)
     consented = set(labels.consented)
     publishable = frozenset(ids[p] for p in consented if p in ids)
-    report = EvalReport(consented=labels.consented, refused_references=refused)
+    report = EvalReport(consented=labels.consented, refused_references=refused,
+                        not_enrolled=not_enrolled(labels, people))
     for path, labelled in sorted(labels.photos.items()):
         try:
             analysis = analyse_bytes((folder / path).read_bytes())
@@ -229,6 +260,10 @@ def format_report(report: EvalReport) -> str:
         note = f"  LEAK: {p.leak}" if p.leak else ""
         lines.append(f"{p.path:40} {faces:>9}  {p.verdict:13} {','.join(p.cleared_as)}{note}")
     lines += [f"refused reference: {r}" for r in report.refused_references]
+    if report.not_enrolled:
+        named = ", ".join(f"{person} ({n} photo{'s' if n > 1 else ''})"
+                          for person, n in report.not_enrolled.items())
+        lines.append(f"not in {PEOPLE_DIR}/, screened as strangers: {named}")
     missed = f" (fewer faces than labelled: {', '.join(report.missed_photos)})"
     lines.append(
         f"detection recall: {report.found_faces}/{report.labelled_faces} = {report.recall:.3f}"

@@ -102,3 +102,25 @@ def test_a_damaged_photo_is_named(cli, tmp_path):
     (folder / "events" / "half.jpg").write_bytes(_jpeg()[: len(_jpeg()) // 2])
     line = one_error_line(cli("eval", str(folder)))
     assert "events/half.jpg" in line and "damaged" in line
+
+
+def test_a_consented_id_without_a_people_folder_is_refused_by_name(cli, tmp_path, screened):
+    # "obma" could never be cleared, and the photos showing Obama would silently stop counting
+    # as clearable: the run is refused before anything is enrolled.
+    folder = _folder(tmp_path, {"consented": ["obma"], "photos": {"p.jpg": ["obama"]}})
+    line = one_error_line(cli("eval", str(folder)))
+    assert line == 'error: labels: consented names "obma", with no folder in people/ ' \
+                   "(enrolled: obama)"
+    assert screened == []
+
+
+def test_labelled_ids_without_a_folder_are_listed_as_strangers(cli, tmp_path):
+    folder = _folder(tmp_path, {"consented": ["obama"],
+                                "photos": {"p.jpg": ["obama", "lin_manuel", "unknown"],
+                                           "q.jpg": ["lin_manuel"], "r.jpg": ["bidn"]}})
+    for name in ("q.jpg", "r.jpg"):
+        (folder / name).write_bytes(_jpeg())
+    result = cli("eval", str(folder))
+    assert result.exit_code == 0, result.output
+    assert ("not in people/, screened as strangers: bidn (1 photo), lin_manuel (2 photos)"
+            in result.stdout.splitlines())

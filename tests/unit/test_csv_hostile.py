@@ -98,6 +98,21 @@ def test_a_control_character_in_a_cell_refuses_that_row(kind, bad, code):
 
 
 @pytest.mark.parametrize("kind", READERS)
+@pytest.mark.parametrize("byte", [0x81, 0x8D, 0x8F, 0x90, 0x9D])
+def test_a_byte_windows_1252_leaves_undefined_refuses_that_row(kind, byte):
+    # Read as Windows-1252 (no UTF-8 in the file), such a byte became U+FFFD in a stored name.
+    make, read = READERS[kind]
+    data = make("Zoë", "Sián", "Cai").encode("cp1252").replace(b"\xe1", bytes([byte]))
+    parsed = read(data)
+    column = "first_name" if kind == "pupils" else "Contact Forename"
+    assert [str(error) for error in parsed.errors] == [
+        f"row 3: {column} contains a byte that is no character in UTF-8 or Windows-1252: check "
+        "the spelling in the MIS and export again"]
+    names = [row.first_name if kind == "pupils" else row.name for row in parsed.rows]
+    assert names[0].startswith("Zoë") and not any("\ufffd" in name for name in names)
+
+
+@pytest.mark.parametrize("kind", READERS)
 def test_a_control_character_in_the_header_refuses_the_header(kind):
     make, read = READERS[kind]
     data = make("Ava").replace("UPN", "UPN\x00").replace("upn", "upn\x00").encode()
