@@ -140,7 +140,7 @@ def check_labels(raw: object) -> Labels:
     return Labels(frozenset(consented), checked)
 
 
-def load_labels(path: Path) -> dict:
+def load_labels(path: Path) -> Labels:
     """The labels JSON, checked by check_labels; raises ValueError with a one-line reason."""
     try:
         labels = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -148,9 +148,7 @@ def load_labels(path: Path) -> dict:
         raise ValueError(f"no labels file {path}: {LAYOUT}") from exc
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"cannot read labels {path}: {exc}") from exc
-    check_labels(labels)
-    labels.setdefault("consented", [])
-    return labels
+    return check_labels(labels)
 
 
 def people_in(folder: Path) -> list[str]:

@@ -74,7 +74,9 @@ def test_format_report_and_load_labels(report, tmp_path):
     assert "leaks: 0" in text and "detection recall: 17/17 = 1.000" in text
     path = tmp_path / "labels.json"
     path.write_text(json.dumps(LABELS))
-    assert load_labels(path) == LABELS
+    loaded = load_labels(path)
+    assert loaded.consented == frozenset(LABELS["consented"])
+    assert loaded.photos == {path: tuple(ids) for path, ids in LABELS["photos"].items()}
     path.write_text("{")
     with pytest.raises(ValueError, match="cannot read labels"):
         load_labels(path)
