@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from consent import contacts, importer, rules, services
 from consent.models import ConsentRecord, Guardian, NoPublishEntry, Pupil
+from consent.wording import N_
 from gatekeeper.compliance import audit
 from gatekeeper.models import User
 from gatekeeper.publishing.takedown import pull_posts_showing
@@ -105,7 +106,7 @@ def record_form(
 ) -> list[ConsentRecord]:
     """A consent form: one record per purpose answered, from a parent or (giver None) the pupil."""
     if not answers:
-        raise services.RegisterError("choose an answer for at least one purpose")
+        raise services.RegisterError(N_("choose an answer for at least one purpose"))
     if giver is None:
         who = {"given_by": pupil.full_name, "relationship": "pupil"}
     else:

@@ -221,6 +221,14 @@ def test_the_pupils_own_objection_is_recorded_and_overrides(app, login_as, regis
     assert decision(app, ava["id"], "website").reason == "the pupil has objected"
 
 
+def test_an_empty_paper_form_is_refused_in_welsh_on_the_welsh_interface(login_as, register):
+    admin = login_as("admin")
+    admin.post("/auth/language/cy", {"next": "/register/"})
+    html = paper(admin, register["Cara"]["id"]).get_data(as_text=True)
+    assert "dewiswch ateb ar gyfer o leiaf un diben" in html
+    assert "choose an answer" not in html
+
+
 @pytest.mark.parametrize("fields, problem", [
     ({"new_name": ""}, "Give the name of the parent or carer."),
     ({"form_date": "tomorrow"}, "cannot be in the future"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from stdnum.gb import upn as upn_format
 
 from consent.importer import (
     MAX_IMPORT_BYTES,
@@ -75,6 +76,28 @@ def test_a_missing_column_is_a_header_error_naming_what_to_use():
 def test_every_upn_problem_has_its_own_words(value, problem):
     parsed = read(export(f"{value},Ava,Thompson,2015-09-01,5"))
     assert problem in parsed.errors[0].message and parsed.errors[0].row == 2
+
+
+def upn_of(la_code: str, rest: str = "200124001") -> str:
+    """A UPN of that local authority with the right check letter (DfE's modulus 23)."""
+    body = la_code + rest
+    return upn_format.calc_check_digit(body) + body
+
+
+@pytest.mark.parametrize("la_code", ["660", "661", "670", "681", "838", "839", "940", "941",
+                                     "942", "943"])
+def test_welsh_and_newer_english_authorities_upns_are_accepted(la_code):
+    # python-stdnum's list lacks them: a Welsh school's whole import was refused.
+    upn = upn_of(la_code)
+    assert upn_problem(upn) is None
+    parsed = read(export(f"{upn},Efa,Jones,2015-09-01,5"))
+    assert not parsed.errors and [row.upn for row in parsed.rows] == [upn]
+    wrong = ("A" if upn[0] != "A" else "B") + upn[1:]
+    assert "wrong check letter" in upn_problem(wrong)
+
+
+def test_an_authority_code_nobody_has_is_still_refused():
+    assert "unknown local authority code 682" in upn_problem(upn_of("682"))
 
 
 def test_upn_problem_accepts_a_temporary_upn_with_a_final_letter():
