@@ -56,6 +56,9 @@ def consent(token: str):
     purposes = tuple(current_app.config["PURPOSES"])
     if request.method == "POST":
         return answer(token, guardian, purposes)
+    if request.args.get("again"):  # a form posted too late (web.errors.stale_form): nothing saved
+        flash(_("This page was open too long, so your answers were not saved. Please choose "
+                "again."), "warning")
     facts = services.consent_facts(pupil.consent_records)
     giver = services.giver_key(guardian.name, guardian.relationship_to_pupil)
     answers = {p: rules.giver_answer(facts, giver, p, on) for p in purposes}

@@ -3,8 +3,10 @@ server page."""
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 # Each error a person meets in ordinary use: a title, and what to do about it.
@@ -19,9 +21,16 @@ ERROR_PAGES = {
 }
 
 
+# A form whose token no longer holds: open longer than WTF_CSRF_TIME_LIMIT (a parent's email
+# opened in the evening and answered the next morning), or a browser that dropped its session.
+STALE_FORM = (_l("This page was open too long"),
+              _l("Nothing was saved. Go back, reload the page and try again."))
+
+
 def init_error_pages(app: Flask) -> None:
     for code in ERROR_PAGES:
         app.register_error_handler(code, error_page)
+    app.register_error_handler(CSRFError, stale_form)
 
 
 def error_page(error: HTTPException):
@@ -31,3 +40,20 @@ def error_page(error: HTTPException):
     response = render_template("error.html", code=error.code, heading=title, advice=advice,
                                title=title)
     return response, error.code, error.get_headers() if error.code == 405 else {}
+
+
+def stale_form(error: CSRFError):
+    """Nothing is saved. A parent's consent page or the sign-in page opens again with a note (the
+    parent's in the school's language, which that page chooses); any other form gives the app's
+    own error page, never Werkzeug's bare one; a script gets the words as JSON."""
+    title, advice = STALE_FORM
+    if request.endpoint == "parents.consent":  # its view gives the note in the school's language
+        return redirect(url_for("parents.consent", token=request.view_args["token"], again=1),
+                        303)
+    if request.endpoint == "auth.login":
+        flash(_("This page was open too long, so you were not signed in. Please try again."),
+              "warning")
+        return redirect(request.full_path.rstrip("?"), 303)
+    if request.accept_mimetypes.best == "application/json" or request.is_json:
+        return jsonify(error=f"{title}. {advice}"), 400
+    return render_template("error.html", code=400, heading=title, advice=advice, title=title), 400
