@@ -29,7 +29,7 @@ from gatekeeper.models import OfficialAccount, Photo, Post, User
 from gatekeeper.publishing.accounts import account_publisher, may_release
 from gatekeeper.publishing.adapters import VIDEO_TYPE, PublishError, Release
 from gatekeeper.publishing.captions import check_caption
-from gatekeeper.publishing.takedown import reopen_takedown
+from gatekeeper.publishing.takedown import move_post, reopen_takedown, take_down
 from gatekeeper.review import gate
 from gatekeeper.review.service import blur_boxes, blur_tracks, gate_now, release_check
 from gatekeeper.screening.clips import SAMPLE_EVERY
@@ -278,17 +278,21 @@ def publish_post(post_id: int, now: dt.datetime | None = None) -> str | None:
 
 
 def hold(session: Session, post: Post, reason: str) -> str:
-    hold_post(session, post, reason)
+    """Hold the post, unless another worker took it first (that worker checked it itself)."""
+    held = hold_post(session, post, reason)
     session.commit()
-    return PostState.HELD
+    return PostState.HELD if held else post.state
 
 
-def hold_post(session: Session, post: Post, reason: str) -> None:
-    """Stop a post that is not yet out; the media lead sees why (the caller commits)."""
-    move(post, PostState.HELD)
-    post.last_error, post.next_attempt_at = reason[:500], None
+def hold_post(session: Session, post: Post, reason: str) -> bool:
+    """Stop a post that is not yet out; the media lead sees why (the caller commits). False, and
+    nothing written, when its state moved since this session read it (see move_post)."""
+    if not move_post(session, post, PostState.HELD, last_error=reason[:500],
+                     next_attempt_at=None):
+        return False
     audit.record(session, "post_held", school_id=post.school_id, subject=post,
                  detail={"reason": reason, "account": post.account.label})
+    return True
 
 
 def record_failure(session: Session, post: Post, message: str, now: dt.datetime) -> str:
@@ -297,10 +301,11 @@ def record_failure(session: Session, post: Post, message: str, now: dt.datetime)
     A post withdrawn while it was being sent stays withdrawn: queued again it would be published."""
     if post.state != PostState.PUBLISHING:
         return post.state
-    move(post, PostState.FAILED)
-    post.last_error = message[:500]
     gave_up = post.attempts >= PUBLISH_MAX_ATTEMPTS
-    post.next_attempt_at = None if gave_up else now + backoff(post.attempts)
+    if not move_post(session, post, PostState.FAILED, last_error=message[:500],
+                     next_attempt_at=None if gave_up else now + backoff(post.attempts)):
+        session.commit()  # withdrawn or held meanwhile: it stays so, never queued again
+        return post.state
     audit.record(session, "post_failed", school_id=post.school_id, subject=post,
                  detail={"error": post.last_error, "attempt": post.attempts,
                          "next_attempt_at": post.next_attempt_at, "gave_up": gave_up})
@@ -321,6 +326,11 @@ def finish(session: Session, post: Post, external_id: str, now: dt.datetime) -> 
     if done != 1 and post.state == PostState.WITHDRAWN:
         post.external_id = external_id
         reopen_takedown(session, post)
+        session.commit()
+        return post.state
+    if done != 1 and post.state == PostState.HELD:  # held while out (a stale claim held again):
+        post.external_id = external_id  # it is out now, so it comes down
+        take_down(session, post, post.last_error or HELD_CONSENT, requested_by="gate")
         session.commit()
         return post.state
     if done != 1:  # another worker took the stale claim over and finished first: a second copy

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from flask_babel import gettext as _
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from consent.models import Pupil, utcnow
@@ -28,6 +28,7 @@ from gatekeeper.states import (
     PhotoState,
     PostState,
     TakedownState,
+    check_transition,
     move,
 )
 from gatekeeper.storage import app_storage
@@ -58,6 +59,21 @@ def _forget_takedowns(session: Session) -> None:
     session.info.pop(OPENED_KEY, None)
 
 
+def move_post(session: Session, post: Post, new: PostState, **values) -> bool:
+    """Move the post from the state this session read to `new` (a move the machine allows), with
+    `values`, in one conditional UPDATE. False, with the post read again, when a worker or another
+    request moved it first (a claim, a hold, a withdrawal): a stale read never overwrites a newer
+    state, such as a hold written over a worker's claim of a post it was sending."""
+    was = post.state
+    check_transition(was, new)
+    done = session.execute(
+        update(Post).where(Post.id == post.id, Post.state == was).values(state=new, **values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(post)
+    return done == 1
+
+
 def _label(who: User | str | None) -> str:
     return who.email if isinstance(who, User) else (who or "system")
 
@@ -78,13 +94,20 @@ def pull_posts_showing(session: Session, pupil_id: int, reason: str, purpose: st
 
 def take_down(session: Session, post: Post, reason: str, actor: User | None = None,
               requested_by: User | str | None = None) -> Takedown | None:
-    """Withdraw one post now; if it may be out there, open a takedown through its adapter."""
-    was = post.state
-    move(post, PostState.WITHDRAWN)
-    post.withdrawn_at, post.withdrawn_reason, post.next_attempt_at = utcnow(), reason, None
+    """Withdraw one post now; if it may be out there, open a takedown through its adapter. A post
+    a worker moves meanwhile (claims, publishes) is withdrawn as it is then; None, and nothing
+    done, when someone else withdrew it first."""
+    while True:
+        was = post.state
+        if was == PostState.WITHDRAWN:
+            return None
+        if move_post(session, post, PostState.WITHDRAWN, withdrawn_at=utcnow(),
+                     withdrawn_reason=reason, next_attempt_at=None):
+            break
     move(post.photo, PhotoState.WITHDRAWN)
     takedown = None
-    if post.claimed_at is not None:  # handed to a publisher at least once: it may be live
+    if post.claimed_at is not None:  # handed to a publisher at least once (read after the move,
+        # so a claim just before it counts): it may be live
         takedown = Takedown(school_id=post.school_id, post_id=post.id, reason=reason,
                             requested_by=_label(requested_by or actor),
                             state=TakedownState.PENDING)

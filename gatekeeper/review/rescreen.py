@@ -104,8 +104,10 @@ def recheck_post(session: Session, register: RegisterNow, post: Post, changed: s
             take_down(session, post, reason, requested_by=REQUESTED_BY)
             done.posts_taken_down.append(post.id)
     elif post.state != PostState.HELD and reason:
-        hold_post(session, post, reason)
-        done.posts_held.append(post.id)
+        if hold_post(session, post, reason):
+            done.posts_held.append(post.id)
+        elif post.state != PostState.WITHDRAWN:  # a worker took it meanwhile: judged as it is now
+            recheck_post(session, register, post, changed, done)
 
 
 def near_changed(register: RegisterNow, photo: Photo, pupils: set[int]) -> bool:

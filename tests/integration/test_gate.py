@@ -407,6 +407,100 @@ def test_a_post_withdrawn_while_it_was_being_published_is_taken_down_not_publish
             AuditEvent.action == "takedown_reopened")) is not None
 
 
+def ada_leaves(app, register: Session) -> int:
+    """Ada leaves as of yesterday (the register change commits); her id."""
+    from consent.clock import school_today
+
+    ada = register.scalar(select(Pupil).where(Pupil.first_name == "Ada"))
+    ada.left_on = school_today() - dt.timedelta(days=1)
+    register.commit()
+    return ada.id
+
+
+def test_a_hold_read_before_a_workers_claim_takes_the_post_down_instead(app, queued_post):
+    """The rescreen after a register change read the post while it was queued; a worker claimed
+    it before the rescreen wrote. Written over the claim, "held" hid a post that went out with no
+    takedown: now the rescreen judges it as it is, out there, and takes it down."""
+    from gatekeeper.extensions import db
+    from gatekeeper.review.rescreen import rescreen_school
+
+    with app.app_context(), Session(db.engine) as worker, Session(db.engine) as register:
+        stale = register.get(Post, queued_post)  # the rescreen's read: queued
+        assert stale.state == "queued"
+        ada = ada_leaves(app, worker)
+        stale = register.get(Post, queued_post)  # kept in the session's identity map
+        assert publishing.claim(worker, queued_post, AFTER_SOON)  # the worker is out with it
+        done = rescreen_school(register, 1, [ada])
+        register.commit()
+        assert done.posts_held == [] and done.posts_taken_down == [queued_post]
+        post = worker.get(Post, queued_post)
+        assert publishing.finish(worker, post, "fb-9", AFTER_SOON) == "withdrawn"
+        worker.expire_all()
+        post = worker.get(Post, queued_post)
+        assert post.state == "withdrawn" and post.external_id == "fb-9"
+        assert worker.scalars(select(Takedown.state).where(Takedown.post_id == post.id)).all() == [
+            "manual"]  # the outbox cannot delete: a person is asked, at once
+
+
+def test_a_withdrawal_read_before_a_post_went_out_opens_its_takedown(app, queued_post):
+    """A withdrawal read the post as queued (never handed out: no takedown needed); meanwhile a
+    worker published it. Written from the stale read, the withdrawal opened no takedown and the
+    post stayed up. Now it withdraws the post as it is: published, so it comes down."""
+    from gatekeeper.extensions import db
+    from gatekeeper.publishing.takedown import take_down
+
+    with app.app_context(), Session(db.engine) as worker, Session(db.engine) as register:
+        stale = register.get(Post, queued_post)
+        assert stale.state == "queued" and stale.claimed_at is None
+        assert publishing.claim(worker, queued_post, AFTER_SOON)
+        post = worker.get(Post, queued_post)
+        assert publishing.finish(worker, post, "fb-10", AFTER_SOON) == "published"
+        assert take_down(register, stale, "consent withdrawn") is not None
+        register.commit()
+        worker.expire_all()
+        post = worker.get(Post, queued_post)
+        assert post.state == "withdrawn" and post.external_id == "fb-10"
+        assert worker.scalars(select(Takedown.state).where(Takedown.post_id == post.id)).all() == [
+            "manual"]
+        assert take_down(register, register.get(Post, queued_post), "again") is None  # once
+
+
+def test_a_failure_read_before_a_withdrawal_never_queues_the_post_again(app, queued_post):
+    """The publisher failed; before the worker wrote "failed" (to be retried), a withdrawal
+    committed. Written from the stale read, "failed" put the withdrawn post back in the queue."""
+    from gatekeeper.extensions import db
+    from gatekeeper.publishing.takedown import take_down
+
+    with app.app_context(), Session(db.engine) as worker, Session(db.engine) as register:
+        assert publishing.claim(worker, queued_post, AFTER_SOON)
+        stale = worker.get(Post, queued_post)
+        assert stale.state == "publishing"
+        take_down(register, register.get(Post, queued_post), "consent withdrawn")
+        register.commit()
+        assert publishing.record_failure(worker, stale, "HTTP 503", AFTER_SOON) == "withdrawn"
+        worker.expire_all()
+        post = worker.get(Post, queued_post)
+        assert post.state == "withdrawn" and post.next_attempt_at is None
+
+
+def test_a_stale_claim_held_again_while_its_worker_was_out_comes_down(app, queued_post):
+    """A claim went stale and the next look held the post (the register had changed); the first
+    worker then came back from the publisher: the post is out, so it is taken down."""
+    from gatekeeper.extensions import db
+
+    with app.app_context(), Session(db.engine) as first, Session(db.engine) as second:
+        assert publishing.claim(first, queued_post, AFTER_SOON)
+        held = second.get(Post, queued_post)
+        assert publishing.hold(second, held, publishing.HELD_CONSENT) == "held"
+        post = first.get(Post, queued_post)
+        assert publishing.finish(first, post, "fb-11", AFTER_SOON) == "withdrawn"
+        first.expire_all()
+        post = first.get(Post, queued_post)
+        assert post.state == "withdrawn" and post.external_id == "fb-11"
+        assert first.scalars(select(Takedown.state).where(Takedown.post_id == post.id)).all() == [
+            "manual"]
+
+
 # --- 6. one school clock ------------------------------------------------------------------------
 
 def test_the_school_date_is_the_london_date():
