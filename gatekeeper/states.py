@@ -155,8 +155,8 @@ TRANSITIONS: dict[type[StrEnum], dict[StrEnum, frozenset[StrEnum]]] = {
         T.DONE: frozenset({T.PENDING}),
     },
     LiftState: {
-        # the DSL answers the media lead's question
-        L.REQUESTED: frozenset({L.LIFTED, L.DECLINED}),
+        # the DSL answers the media lead's question; or it is closed, its face split in two
+        L.REQUESTED: frozenset({L.LIFTED, L.DECLINED, L.REVOKED}),
         # the DSL takes the lift back: the pupil blocks the face again
         L.LIFTED: frozenset({L.REVOKED}),
         # asked again later, with a new row

@@ -20,7 +20,7 @@ from gatekeeper.review.service import ReviewError, blur_tracks
 from gatekeeper.screening.clips import SAMPLE_EVERY
 from gatekeeper.screening.rule import ENCODING_SIZE
 from gatekeeper.screening.service import RegisterNow, seal_looks
-from gatekeeper.states import PHOTO_RELEASABLE
+from gatekeeper.states import PHOTO_RELEASABLE, LiftState, move
 from gatekeeper.storage import app_storage
 
 PLAY_SIDE = 854  # the review copy: 480p is enough to judge a face, and quick to make
@@ -66,11 +66,24 @@ def split_track(session: Session, face: Face, at: float, user: User) -> Face:
         part.resolution = "blur" if part.blur else None
         part.resolved_pupil_id = part.resolved_by_id = part.resolved_at = None
     photo.faces.append(new)
+    drop_lifts(session, face, user)
     session.flush()
     redecide_photo(session, RegisterNow(session, photo.school_id, cipher=cipher), photo)
     audit.record(session, "track_split", school_id=photo.school_id, actor=user, subject=face,
                  detail={"photo_id": photo.id, "at": round(at, 3), "new_face_id": new.id})
     return new
+
+
+def drop_lifts(session: Session, face: Face, user: User) -> None:
+    """A split track's lifts are taken back, and questions to the DSL about it closed: the DSL
+    judged the track as it was, and a lift must not follow the protected pupil's own look into a
+    half the DSL never saw on its own. The pupil blocks again until the DSL looks again."""
+    for lift in face.lifts:
+        if lift.state in (LiftState.LIFTED, LiftState.REQUESTED):
+            move(lift, LiftState.REVOKED)
+            audit.record(session, "block_lift_dropped", school_id=face.school_id, actor=user,
+                         subject=face, detail={"photo_id": face.photo_id, "face": face.index + 1,
+                                               "pupil_id": lift.pupil_id, "why": "track split"})
 
 
 def _set_track(face: Face, samples: list, looks: list, cipher) -> None:

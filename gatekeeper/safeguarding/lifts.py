@@ -9,6 +9,7 @@ pupil (another protected pupil may still block it). Both people are in the audit
 
 from __future__ import annotations
 
+import numpy as np
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,7 +19,7 @@ from gatekeeper.compliance import audit
 from gatekeeper.models import BlockLift, Face, User
 from gatekeeper.review.rescreen import redecide_photo, register_changed
 from gatekeeper.review.service import gate_now
-from gatekeeper.screening.service import RegisterNow
+from gatekeeper.screening.service import RegisterNow, stored_looks
 from gatekeeper.states import PHOTO_RELEASABLE, FaceStatus, LiftState, move
 
 
@@ -31,6 +32,22 @@ def blocking_pupil(register: RegisterNow, face: Face) -> int | None:
     found = gate_now(register, face.photo, face.photo.purpose)
     decision = found.faces[face.index].decision
     return decision.pupil_id if decision.status == FaceStatus.BLOCKED else None
+
+
+def nearest_look(register: RegisterNow, face: Face, pupil_id: int | None) -> float | None:
+    """For a clip's track, the time of its look nearest the pupil: the one the block stands on,
+    which the DSL must see before saying "this is not them" (a track may hold two people, and its
+    largest sighting may be the other one). None for a photo, or when nothing is to be found."""
+    photo = face.photo
+    times = face.track.get("looks", []) if photo.is_video else []
+    if not times or pupil_id is None:
+        return None
+    looks = stored_looks(photo, register.cipher)[photo.faces.index(face)]
+    gallery = register.gallery.for_faces(looks)
+    mine = gallery.pupil_ids == pupil_id
+    if len(looks) != len(times) or not mine.any():
+        return None
+    return float(times[int(np.argmin([gallery.distances(look)[mine].min() for look in looks]))])
 
 
 def open_request(session: Session, face: Face, pupil_id: int) -> BlockLift | None:

@@ -19,6 +19,7 @@ from consent.models import NoPublishEntry, Pupil, ReferenceFace
 from consent.services import pupil_facts
 from gatekeeper.compliance.crypto import app_cipher
 from gatekeeper.extensions import db
+from gatekeeper.imaging.clips import boxes_at
 from gatekeeper.imaging.crops import CROP_QUALITY, FACE_CROP_SIDE, face_region
 from gatekeeper.imaging.decode import ImageRefused
 from gatekeeper.imaging.renderings import clip_picture
@@ -28,6 +29,7 @@ from gatekeeper.people.roles import ROLE_LABELS
 from gatekeeper.register.wording import school_time
 from gatekeeper.review.service import manual_decisions
 from gatekeeper.safeguarding import lifts
+from gatekeeper.screening.clips import SAMPLE_EVERY
 from gatekeeper.screening.service import RegisterNow
 from gatekeeper.states import FaceStatus, LiftState, PhotoState
 from gatekeeper.storage import app_storage
@@ -180,10 +182,13 @@ def face_picture(face_id: int):
         abort(404)
     photo = face.photo
     try:
-        if photo.is_video:  # the track's best look
-            data = clip_picture(storage, photo, FACE_CROP_SIDE, CROP_QUALITY, (),
-                                time=face.track.get("best", 0.0),
-                                crop=face_region(face.box, photo.width, photo.height))
+        if photo.is_video:  # the look the pupil's block stands on, else the largest sighting
+            time = lifts.nearest_look(RegisterNow(db.session, g.school_id), face,
+                                      request.args.get("pupil", type=int))
+            time = face.track.get("best", 0.0) if time is None else time
+            box = boxes_at(face.track.get("boxes", []), time, SAMPLE_EVERY) or face.box
+            data = clip_picture(storage, photo, FACE_CROP_SIDE, CROP_QUALITY, (), time=time,
+                                crop=face_region(box, photo.width, photo.height))
         else:
             data = crop_face(storage.read("originals", photo.uuid), tuple(face.box),
                              max_side=FACE_CROP_SIDE, quality=CROP_QUALITY)

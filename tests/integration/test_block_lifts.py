@@ -194,3 +194,77 @@ def test_the_dsl_sees_the_reference_photos_and_only_their_school_s(app, login_as
     assert other.post(f"/safeguarding/faces/{blocked['face']}/lift",
                       {"pupil_id": blocked["efa"]}).status_code == 404
     assert state(app, blocked) == ("blocked", "blocked", blocked["efa"])
+
+
+@pytest.fixture
+def mixed_track(app, school):
+    """A clip whose one track holds two people: Efa (protected) looked at 0.2 s, a stranger at
+    1.2 s, the track's largest sighting. The track is blocked for Efa."""
+    import json
+
+    from gatekeeper.compliance.crypto import app_cipher
+    from gatekeeper.extensions import db
+    from gatekeeper.screening.service import seal_looks
+
+    rng = np.random.default_rng(8)
+    efa_face, stranger = rng.normal(0, 0.1, 128), rng.normal(0, 0.1, 128)
+    with app.app_context():
+        efa = add_pupil(db.session, school["id"], 1, "Efa", "Jones", consents=REFUSED)
+        enrol_made_up_face(db.session, school["id"], efa.id, around(efa_face, 0, 0.05))
+        photo = Photo(school_id=school["id"], purpose="social_media", status="blocked",
+                      width=960, height=540, original_filename="race.mp4", size_bytes=1,
+                      kind="video", duration_s=2.0)
+        db.session.add(photo)
+        db.session.flush()
+        boxes = [[0.2, 100, 300, 220, 180], [0.4, 100, 310, 220, 190],
+                 [1.2, 80, 380, 240, 220], [1.4, 100, 360, 220, 240]]
+        photo.faces.append(Face(
+            school_id=school["id"], photo_id=photo.id, index=0, top=80, right=380, bottom=240,
+            left=220, score=0.9, status="blocked",
+            encoding_encrypted=seal_looks(app_cipher(), [efa_face, stranger]),
+            track_json=json.dumps({"boxes": boxes, "best": 1.2, "looks": [0.2, 1.2]})))
+        db.session.commit()
+        return {"efa": efa.id, "photo": photo.id, "face": photo.faces[0].id}
+
+
+def test_on_a_clip_the_dsl_is_shown_the_look_the_block_stands_on(app, mixed_track):
+    # The track's largest sighting is the stranger: shown that, the DSL lifted Efa's block and
+    # the media lead could then pass the whole track, Efa's own look with it.
+    from gatekeeper.extensions import db
+    from gatekeeper.safeguarding.lifts import blocking_pupil, nearest_look
+    from gatekeeper.screening.service import RegisterNow
+
+    with app.app_context():
+        face = db.session.get(Face, mixed_track["face"])
+        register = RegisterNow(db.session, face.school_id)
+        assert blocking_pupil(register, face) == mixed_track["efa"]
+        assert nearest_look(register, face, mixed_track["efa"]) == 0.2
+        assert nearest_look(register, face, None) is None
+
+
+def test_splitting_a_lifted_track_takes_the_lift_back(app, mixed_track):
+    """The half that holds Efa's own look must not keep a lift given for the whole track."""
+    from consent.models import Pupil
+    from gatekeeper.extensions import db
+    from gatekeeper.models import User
+    from gatekeeper.review import clips
+    from gatekeeper.safeguarding.lifts import lift_block
+
+    with app.app_context():
+        session = db.session
+        face = session.get(Face, mixed_track["face"])
+        dsl = session.scalar(select(User).where(User.email == "dsl@testschool.test"))
+        media = session.scalar(select(User).where(User.email == "media_lead@testschool.test"))
+        lift_block(session, face, session.get(Pupil, mixed_track["efa"]), dsl)
+        session.commit()
+        assert session.get(Face, mixed_track["face"]).status != "blocked"
+        clips.split_track(session, face, 1.0, media)
+        session.commit()
+        session.expire_all()
+        efa_half = session.get(Face, mixed_track["face"])
+        assert efa_half.track["looks"] == [0.2]
+        assert (efa_half.status, efa_half.pupil_id) == ("blocked", mixed_track["efa"])
+        assert [lift.state for lift in efa_half.lifts] == ["revoked"]
+        assert session.get(Photo, mixed_track["photo"]).status == "blocked"
+    assert [detail["why"] for _actor, detail in audit(app, "block_lift_dropped")] == [
+        "track split"]

@@ -6,6 +6,7 @@ refused with one line and leave nothing behind."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import os
 import subprocess
@@ -162,7 +163,7 @@ def release_and_publish(app, media, clip_id: int) -> Path:
 
 
 def test_a_protected_pupil_on_screen_for_a_second_blocks_the_clip(app, pupils, heads, uploader,
-                                                                  tmp_path):
+                                                                  tmp_path, login_as):
     path, _picture, _box = clip_of(tmp_path, heads, "rose_leslie")
     response, body = upload_clip(uploader, path)
     assert response.status_code == 201, body
@@ -176,6 +177,11 @@ def test_a_protected_pupil_on_screen_for_a_second_blocks_the_clip(app, pupils, h
         assert track.status == "blocked" and track.pupil_id == pupils["rose"][0]
         assert len(track.track["boxes"]) >= 2  # seen in at least two samples
         assert ON_SCREEN[0] - 0.05 <= track.seen_from and track.seen_until <= ON_SCREEN[1] + 0.05
+        face_id = track.id
+    # The DSL is shown the picture of the look Rose's block stands on, cut from the clip.
+    crop = login_as("dsl").get(f"/safeguarding/faces/{face_id}/crop?pupil={pupils['rose'][0]}")
+    assert crop.status_code == 200 and crop.mimetype == "image/jpeg"
+    assert Image.open(io.BytesIO(crop.data)).size[0] > 0
 
 
 @pytest.mark.once
