@@ -32,6 +32,9 @@ def rendering_name(photo: Photo, side: int, quality: int, boxes) -> str:
     return f"{photo.uuid}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
+POSTER_TIME = 0.0  # a clip's still on every page, and in "what was posted", is its first picture
+
+
 def render(storage: Storage, photo: Photo, side: int, quality: int, boxes) -> bytes:
     """The sanitised JPEG for these settings: the same bytes the publisher would receive."""
     name = rendering_name(photo, side, quality, boxes)
@@ -71,7 +74,7 @@ def keep(storage: Storage, name: str, data: bytes, photo: Photo) -> None:
 
 
 def clip_picture(storage: Storage, photo: Photo, side: int, quality: int, boxes,
-                 time: float = 0.0, crop: tuple[int, int, int, int] | None = None) -> bytes:
+                 time: float = POSTER_TIME, crop: tuple[int, int, int, int] | None = None) -> bytes:
     """A sanitised JPEG of the clip's picture at `time` (its poster at 0), these boxes blurred,
     cut to `crop` (left, top, right, bottom) if given: it goes through the photo sanitiser."""
     picture = Image.fromarray(picture_at(storage.path("originals", photo.uuid), time))

@@ -10,8 +10,11 @@ from sqlalchemy.orm import Session
 
 from consent.models import Pupil, utcnow
 from gatekeeper.compliance import audit
+from gatekeeper.imaging.clips import boxes_at
+from gatekeeper.imaging.renderings import POSTER_TIME
 from gatekeeper.models import AuditEvent, Event, Face, Photo, User
 from gatekeeper.review import gate
+from gatekeeper.screening.clips import SAMPLE_EVERY
 from gatekeeper.screening.service import RegisterNow
 from gatekeeper.states import PHOTO_RELEASABLE, PhotoState, move
 from gatekeeper.uploads.labels import purpose_label, status_label
@@ -96,9 +99,12 @@ def confirm_no_faces(session: Session, photo: Photo, user: User) -> None:
 
 
 def blur_boxes(photo: Photo) -> list[tuple[int, int, int, int]]:
-    """A photo's faces to blur (none for a clip, whose tracks move: blur_tracks)."""
+    """A photo's faces to blur. For a clip, its blurred tracks where they are in its poster (the
+    picture at 0 s that stands for the clip on every page), held as the posted MP4 holds them:
+    the still of "what was posted" is blurred like the clip (its tracks move: blur_tracks)."""
     if photo.is_video:
-        return []
+        return [box for track in blur_tracks(photo)
+                if (box := boxes_at(track, POSTER_TIME, SAMPLE_EVERY)) is not None]
     return [(f.top, f.right, f.bottom, f.left) for f in photo.faces if f.blur]
 
 

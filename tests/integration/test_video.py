@@ -525,3 +525,49 @@ def test_a_refused_clip_release_comes_back_to_the_clip_with_what_was_typed(
         from gatekeeper.extensions import db
 
         assert db.session.scalar(select(func.count(Post.id))) == 0
+
+
+CHECKER_BOX = (100, 260, 260, 100)  # top, right, bottom, left: a face-sized checkerboard
+
+
+def checkerboard(_t: float) -> np.ndarray:
+    frame = background(640, 360)
+    yy, xx = np.mgrid[0:160, 0:160]
+    frame[100:260, 100:260] = (((yy // 8 + xx // 8) % 2) * 255)[..., None].astype(np.uint8)
+    return frame
+
+
+@pytest.mark.once
+def test_the_still_of_a_posted_clip_is_blurred_as_the_clip_is(app, school, tmp_path):
+    """Every page that shows "exactly what was posted" for a clip shows its first picture: a
+    blurred track must be blurred there too (it was shown in clear, while the MP4 was blurred)."""
+    from gatekeeper.extensions import db
+    from gatekeeper.imaging.renderings import render_posted_small
+    from gatekeeper.models import Face
+    from gatekeeper.review.service import blur_boxes
+    from gatekeeper.storage import app_storage
+
+    path = write_clip(tmp_path / "c.mp4", checkerboard, seconds=1.0, fps=10, audio=False)
+    with app.app_context():
+        photo = Photo(school_id=school["id"], purpose="social_media", status="queued",
+                      width=640, height=360, original_filename="c.mp4", size_bytes=1,
+                      kind="video", duration_s=1.0)
+        db.session.add(photo)
+        db.session.flush()
+        app_storage().write_bytes("originals", photo.uuid, path.read_bytes())
+        track = [[t / 10, *CHECKER_BOX] for t in range(0, 10, 2)]
+        face = Face(school_id=school["id"], index=0, top=100, right=260, bottom=260, left=100,
+                    status="blocked", blur=False, track_json=json.dumps({"boxes": track}))
+        photo.faces.append(face)
+        db.session.commit()
+
+        def spread_in_the_box() -> float:
+            small = render_posted_small(app_storage(), photo, 640, 85, blur_boxes(photo), 640)
+            grey = np.asarray(Image.open(io.BytesIO(small)).convert("L"), dtype=float)
+            return grey[110:250, 110:250].std()
+
+        assert spread_in_the_box() > 80  # unblurred: the checkerboard
+        face.blur, face.resolution = True, "blur"
+        db.session.commit()
+        assert blur_boxes(photo) == [CHECKER_BOX]
+        assert spread_in_the_box() < 40  # pixelated, in a rendering of its own
