@@ -28,7 +28,7 @@ from consent.importer import (
     upn_problem,
 )
 from consent.models import Guardian, Pupil
-from consent.services import GUARDIAN_RELATIONSHIPS
+from consent.services import GUARDIAN_RELATIONSHIPS, link_named_records
 from consent.wording import N_, joined
 
 MAX_NAME = 200
@@ -273,17 +273,21 @@ def apply_contacts(session: Session, school_id: int, plan: ContactsPlan) -> None
     """Write the plan in the caller's transaction (refused when it has errors)."""
     if plan.errors:
         raise ValueError("a plan with errors is never applied")
+    added = []
     for pupil, row in plan.new:
-        session.add(Guardian(school_id=school_id, pupil_id=pupil.id, name=row.name,
-                             relationship_to_pupil=row.relationship, email=row.email,
-                             contact_key=row.contact_key,
-                             parental_responsibility=row.parental_responsibility))
+        added.append(Guardian(school_id=school_id, pupil_id=pupil.id, name=row.name,
+                              relationship_to_pupil=row.relationship, email=row.email,
+                              contact_key=row.contact_key,
+                              parental_responsibility=row.parental_responsibility))
+        session.add(added[-1])
     for guardian, row in plan.updated:
         guardian.name, guardian.relationship_to_pupil, guardian.email = (
             row.name, row.relationship, row.email)
         guardian.contact_key = row.contact_key
         guardian.parental_responsibility = row.parental_responsibility
     session.flush()
+    for guardian in added:
+        link_named_records(session, guardian)
 
 
 def siblings_of(session: Session, pupil: Pupil) -> list[Pupil]:

@@ -79,6 +79,7 @@ def add_guardian(
                         relationship_to_pupil=relationship, email=email.strip()[:254] or None)
     session.add(guardian)
     session.flush()
+    link_named_records(session, guardian)
     return guardian
 
 
@@ -90,21 +91,45 @@ def guardian_named(session: Session, pupil: Pupil, name: str) -> Guardian | None
 
 
 def giver_key(given_by: str, relationship: str) -> str:
-    """Who a record is from, as the rules compare it: the pupil, or one person by name.
-
-    By name rather than guardian id, so that a record typed at the command line, imported or
-    written through a parent link from the same person supersedes the others (a guardian's name
-    is unique among the pupil's guardians).
-    """
+    """Who a record without a guardian is from, as the rules compare it: the pupil, or one person
+    by name (a name typed at the command line for nobody on the register, the MIS import)."""
     if relationship == "pupil":
         return "pupil"
     return "name:" + " ".join(given_by.split()).lower()
 
 
+def guardian_giver(guardian: Guardian) -> str:
+    """Who a guardian's records are from: the guardian, whatever their name is now. A name the
+    contacts import corrects must not turn a parent's earlier answers into another parent's."""
+    return f"guardian:{guardian.id}"
+
+
+def record_giver(record: ConsentRecord) -> str:
+    """A record's giver: its guardian when it names one (the paper form, the parent's link, a
+    command naming a parent on the register), else giver_key."""
+    if record.guardian_id is not None and record.relationship_to_pupil != "pupil":
+        return f"guardian:{record.guardian_id}"
+    return giver_key(record.given_by, record.relationship_to_pupil)
+
+
+def link_named_records(session: Session, guardian: Guardian) -> int:
+    """A guardian newly on the register takes over the pupil's records given in their name with
+    no guardian (typed before they were added), so that their later answers supersede them; how
+    many it took over."""
+    wanted = giver_key(guardian.name, "parent")
+    records = session.scalars(select(ConsentRecord).where(
+        ConsentRecord.pupil_id == guardian.pupil_id, ConsentRecord.guardian_id.is_(None),
+        ConsentRecord.relationship_to_pupil != "pupil")).all()
+    named = [r for r in records if giver_key(r.given_by, r.relationship_to_pupil) == wanted]
+    for record in named:
+        record.guardian_id = guardian.id
+    return len(named)
+
+
 def consent_facts(records: Iterable[ConsentRecord]) -> tuple[rules.ConsentFact, ...]:
     return tuple(
         rules.ConsentFact(
-            giver=giver_key(r.given_by, r.relationship_to_pupil),
+            giver=record_giver(r),
             by_pupil=r.relationship_to_pupil == "pupil",
             purpose=r.purpose,
             status=r.status,

@@ -60,7 +60,7 @@ def consent(token: str):
         flash(_("This page was open too long, so your answers were not saved. Please choose "
                 "again."), "warning")
     facts = services.consent_facts(pupil.consent_records)
-    giver = services.giver_key(guardian.name, guardian.relationship_to_pupil)
+    giver = services.guardian_giver(guardian)
     answers = {p: rules.giver_answer(facts, giver, p, on) for p in purposes}
     return render_template(
         "parents/consent.html", guardian=guardian, pupil=pupil, purposes=purposes,

@@ -242,7 +242,7 @@ def parent_answers(session: Session, guardian: Guardian, answers: Mapping[str, s
     """A parent's yes/no per purpose through their link: records only what changed."""
     pupil = session.get(Pupil, guardian.pupil_id)
     facts = services.consent_facts(pupil.consent_records)
-    giver = services.giver_key(guardian.name, guardian.relationship_to_pupil)
+    giver = services.guardian_giver(guardian)
     changes = {}
     for purpose, said in answers.items():
         current = rules.giver_answer(facts, giver, purpose, on)

@@ -264,3 +264,54 @@ def test_a_welsh_schools_parent_is_told_in_welsh(app, login_as, family):
     html = parent.client.get(answer.headers["Location"]).get_data(as_text=True)
     assert "ni chadwyd eich atebion" in html and "not saved" not in html
     assert records(app, source="parent_link") == []
+
+
+CONTACTS_HEADER = ("UPN,Contact Person ID,Contact Forename,Contact Surname,Relationship,"
+                   "Primary Email\n")
+
+
+def import_mary(app, school_id: int, upn: str, surname: str):
+    """The MIS's contacts export with Mary (contact 5001) under this surname, applied."""
+    from gatekeeper.extensions import db
+    from gatekeeper.register.actions import import_contacts
+
+    with app.app_context():
+        plan = import_contacts(db.session, school_id, (
+            CONTACTS_HEADER + f"{upn},5001,Mary,{surname},Mother,mary@example.test\n").encode(),
+            apply=True, actor="test")
+        db.session.commit()
+        return plan
+
+
+def guardian_id(app) -> int:
+    from consent.models import Guardian
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        return db.session.scalars(select(Guardian.id)).one()
+
+
+def test_a_parent_renamed_by_the_contacts_import_keeps_her_own_answers(app, school, login_as):
+    ava = pupils(app, school["id"], ("Ava", "Thompson", "6", {}))["Ava"]
+    import_mary(app, school["id"], ava["upn"], "Thomson")  # her surname misspelt in the MIS
+    parent = Parent(app, issue(login_as("admin"), guardian_id(app)))
+    parent.answer(social_media="no")
+    assert len(import_mary(app, school["id"], ava["upn"], "Thompson").updated) == 1  # corrected
+    page = parent.open().get_data(as_text=True)
+    assert 'id="answer-social_media">No<' in page  # still her own answer, not "not answered"
+    parent.answer(social_media="yes")  # her change of mind counts: not another parent's "no"
+    assert decision(app, ava["id"], "social_media").ok
+
+
+def test_an_answer_typed_by_name_before_the_parent_was_on_the_register_is_theirs(
+        app, school, login_as, cli):
+    ava = pupils(app, school["id"], ("Ava", "Thompson", "6", {}))["Ava"]
+    typed = cli("consent", "set", ava["upn"], "social_media", "refused", "--by", "Mary Thompson")
+    assert typed.exit_code == 0, typed.output
+    assert not decision(app, ava["id"], "social_media").ok
+    import_mary(app, school["id"], ava["upn"], "Thompson")  # now she is on the register
+    assert [r.guardian_id for r in records(app)] == [guardian_id(app)]
+    parent = Parent(app, issue(login_as("admin"), guardian_id(app)))
+    assert 'id="answer-social_media">No<' in parent.open().get_data(as_text=True)
+    parent.answer(social_media="yes")
+    assert decision(app, ava["id"], "social_media").ok
