@@ -184,7 +184,7 @@ def post_hold_reason(holds, shown_not_publishable: bool) -> str | None:
     codes = {h.code for h in holds}
     if shown_not_publishable or codes & {gate.HOLD_BLOCKED, gate.HOLD_NAMED_NOT_PUBLISHABLE}:
         return HELD_CONSENT
-    if gate.HOLD_UNKNOWN in codes:
+    if codes & {gate.HOLD_UNKNOWN, gate.HOLD_SHOWN_TWICE}:
         return HELD_UNKNOWN
     if gate.HOLD_NO_FACES in codes:
         return HELD_NO_FACES

@@ -20,6 +20,7 @@ HOLD_BLOCKED = "blocked"  # the rule, run now, finds a protected pupil within th
 HOLD_UNKNOWN = "unknown"  # nobody is sure who it is, and no person has said
 HOLD_NAMED_NOT_PUBLISHABLE = "named_not_publishable"  # a person named an unpublishable pupil
 HOLD_NO_FACES = "no_faces"  # no face was found and no person has confirmed the photo
+HOLD_SHOWN_TWICE = "shown_twice"  # one pupil on two unblurred faces: one of them is someone else
 HOLDS_THAT_BLOCK = frozenset({HOLD_BLOCKED, HOLD_NAMED_NOT_PUBLISHABLE})
 
 # What a face shows a person now: the rule's fresh decision together with people's word on it.
@@ -68,8 +69,35 @@ def holds(faces: Sequence[FaceNow], publishable: Collection[int], *, no_faces: b
           no_faces_confirmed: bool) -> list[Hold]:
     """Every reason the photo may not be released or posted now; empty when it may."""
     found = [h for h in (face_hold(f, publishable) for f in faces) if h is not None]
+    found += shown_twice(faces)
     if no_faces and not faces and not no_faces_confirmed:
         found.append(Hold(HOLD_NO_FACES))
+    return found
+
+
+def shown_as(face: FaceNow) -> int | None:
+    """The pupil an unblurred face shows: a person's word, else the rule's clearing."""
+    if face.blur:
+        return None
+    if face.resolution == "pupil":
+        return face.resolved_pupil_id
+    if face.resolution is None and face.decision.status == FaceStatus.CLEARED:
+        return face.decision.pupil_id
+    return None
+
+
+def shown_twice(faces: Sequence[FaceNow]) -> list[Hold]:
+    """A hold on every face after the first that shows a pupil already shown on another face of
+    the photo: one pupil is in a photo once, so one of the two is someone else (a twin, a sibling
+    with no reference photo). The rule never clears a pupil twice; people's naming can."""
+    seen: set[int] = set()
+    found = []
+    for face in faces:
+        pupil = shown_as(face)
+        if pupil is not None and pupil in seen:
+            found.append(Hold(HOLD_SHOWN_TWICE, face.index))
+        elif pupil is not None:
+            seen.add(pupil)
     return found
 
 

@@ -153,6 +153,10 @@ def name_group(session: Session, register: RegisterNow, event_id: int, face_ids:
     if resolution != "blur" and any(waiting[i][1].blocked for i in chosen):
         raise ReviewError(_("A face in this group may be a protected pupil: blur them all, or "
                             "decide about the others photo by photo."))
+    photos = [waiting[i][0].face.photo_id for i in chosen]
+    if resolution == "pupil" and len(set(photos)) < len(photos):
+        raise ReviewError(_("Two of the ticked faces are in one photo, and a pupil is in a photo "
+                            "once: untick the one who is someone else."))
     for face_id in sorted(chosen):
         resolve_face(session, waiting[face_id][0].face, resolution, user, pupil, register,
                      group=min(chosen))

@@ -71,6 +71,9 @@ def hold_message(hold: gate.Hold, purpose: str) -> str:
                  n=n, purpose=purpose_label(purpose))
     if hold.code == gate.HOLD_NO_FACES:
         return _("No faces were found: open the photo and confirm nobody is in it.")
+    if hold.code == gate.HOLD_SHOWN_TWICE:
+        return _("Face %(n)d is named as a pupil another face already shows: one of them is "
+                 "someone else (a twin, a brother or sister?). Undo one, or blur it.", n=n)
     return _("Face %(n)d is unknown: say who it is, or blur it.", n=n)
 
 
@@ -158,6 +161,11 @@ def resolve_face(
         raise ReviewError(_("This face is already cleared."))
     if resolution == "pupil" and (pupil is None or pupil.school_id != face.school_id):
         raise ReviewError(_("Choose a pupil of this school."))
+    if face.resolution is not None and resolution != "blur":
+        # Decided meanwhile (another tab, another media lead): changing it goes through Undo,
+        # so a stale page can never take away a blur or a name that blocks.
+        raise ReviewError(_("Someone has decided about this face meanwhile: undo that decision "
+                            "first."))
     face.resolution, face.resolved_by_id, face.resolved_at = resolution, user.id, utcnow()
     if resolution != "blur":  # a blur keeps who the face was said to be, for the DSL
         face.resolved_pupil_id = pupil.id if resolution == "pupil" else None

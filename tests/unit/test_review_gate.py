@@ -49,3 +49,18 @@ def test_the_status_shown_is_blocked_when_a_person_named_a_protected_pupil():
     named = FaceNow(0, UNKNOWN, resolution="pupil", resolved_pupil_id=4)
     assert gate.shown_status(named, {1}) == "blocked"
     assert gate.shown_status(FaceNow(0, UNKNOWN, resolution="not_pupil"), {1}) == "unknown"
+
+
+def test_one_pupil_on_two_unblurred_faces_holds_the_second():
+    named_3 = {"resolution": "pupil", "resolved_pupil_id": 3}
+    # Twins: a person named both faces as the one with consent.
+    assert holds(FaceNow(0, UNKNOWN, **named_3), FaceNow(1, UNKNOWN, **named_3)) == [
+        Hold("shown_twice", 1)]
+    # A face the rule cleared as pupil 1, and another a person named as pupil 1.
+    assert holds(FaceNow(0, CLEARED), FaceNow(1, UNKNOWN, resolution="pupil",
+                                                  resolved_pupil_id=1)) == [Hold("shown_twice", 1)]
+    # Blurred, the second face shows nobody; two different pupils are no conflict.
+    assert holds(FaceNow(0, UNKNOWN, **named_3),
+                 FaceNow(1, UNKNOWN, blur=True, resolution="blur", resolved_pupil_id=3)) == []
+    assert holds(FaceNow(0, CLEARED), FaceNow(1, UNKNOWN, **named_3)) == []
+    assert gate.verdict([Hold("shown_twice", 1)], no_faces=False) == "needs_review"
