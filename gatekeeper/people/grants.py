@@ -93,11 +93,21 @@ def decide(session: Session, proposal_id: int, school_ids: list[int], decider: U
     return proposal
 
 
+def add_role(user: User, school_id: int, role: str, authorised_by_id: int | None) -> None:
+    """Give the role here, unless held. A deactivated member's new role is deactivated with the
+    others: it comes back when the head reactivates them, never before."""
+    rows = [m for m in user.memberships if m.school_id == school_id]
+    if role in {m.role for m in rows}:
+        return
+    suspended = [m.suspended_at for m in rows]
+    user.memberships.append(Membership(
+        school_id=school_id, role=role, authorised_by_id=authorised_by_id,
+        suspended_at=min(suspended) if suspended and all(suspended) else None))
+
+
 def grant(session: Session, proposal: RoleProposal, decider: User | str) -> None:
     user = proposal.user
-    if proposal.role not in {m.role for m in user.memberships if m.school_id == proposal.school_id}:
-        user.memberships.append(Membership(school_id=proposal.school_id, role=proposal.role,
-                                           authorised_by_id=proposal.proposed_by_id))
+    add_role(user, proposal.school_id, proposal.role, proposal.proposed_by_id)
     audit.record(session, "role_granted", school_id=proposal.school_id, actor=decider, subject=user,
                  detail={"role": proposal.role, "proposal": proposal.id,
                          "proposed_by": proposal.proposed_by.email if proposal.proposed_by else

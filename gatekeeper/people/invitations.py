@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from consent.models import School, utcnow
 from gatekeeper.compliance import audit
-from gatekeeper.models import ROLES, TRUST_ROLES, Membership, User
+from gatekeeper.models import ROLES, TRUST_ROLES, User
 from gatekeeper.people import grants, tokens, trusts
 from gatekeeper.people.auth import hash_password
 from gatekeeper.people.models import Invitation, Trust
@@ -173,11 +173,8 @@ def grant(session: Session, invitation: Invitation, user: User) -> None:
     elif needs_second_person(session, invitation):
         grants.propose(session, invitation.school_id, invitation.inviter, user, invitation.role)
         return
-    else:
-        held = {m.role for m in user.memberships if m.school_id == invitation.school_id}
-        if invitation.role not in held:  # a deactivated member stays deactivated until reactivated
-            user.memberships.append(Membership(school_id=invitation.school_id, role=invitation.role,
-                                               authorised_by_id=invitation.invited_by_id))
+    else:  # a deactivated member stays deactivated until reactivated
+        grants.add_role(user, invitation.school_id, invitation.role, invitation.invited_by_id)
     audit.record(session, "role_granted", school_id=invitation.school_id,
                  actor=invitation.inviter or invitation.invited_by, subject=user,
                  detail={"role": invitation.role, "invitation": invitation.id})

@@ -15,6 +15,7 @@ from gatekeeper.compliance import audit
 from gatekeeper.models import Membership, User
 from gatekeeper.people import second_factor
 from gatekeeper.people.grants import SECOND_PERSON_ROLES
+from gatekeeper.people.models import Invitation, RoleProposal
 from gatekeeper.people.passwords import check_new_password, end_sessions, set_password
 
 
@@ -59,6 +60,7 @@ def deactivate(session: Session, school_id: int, head: User, user: User) -> None
     now = utcnow()
     for row in rows_at(user, school_id):
         row.suspended_at = row.suspended_at or now
+    close_what_waits(session, school_id, head, user)
     end_sessions(user)
     audit.record(session, "member_deactivated", school_id=school_id, actor=head, subject=user)
 
@@ -72,6 +74,7 @@ def reactivate(session: Session, school_id: int, head: User, user: User) -> None
 def remove(session: Session, school_id: int, head: User, user: User) -> None:
     """Take every role here away (the account itself, and other schools' roles, stay)."""
     refuse_self_and_last_head(session, school_id, head, user)
+    close_what_waits(session, school_id, head, user)
     for row in rows_at(user, school_id):
         user.memberships.remove(row)
         session.delete(row)
@@ -81,12 +84,35 @@ def remove(session: Session, school_id: int, head: User, user: User) -> None:
     audit.record(session, "member_removed", school_id=school_id, actor=head, subject=user)
 
 
-def refuse_takeover(user: User, school_id: int) -> None:
+def close_what_waits(session: Session, school_id: int, head: User, user: User) -> None:
+    """A role grant waiting for a second person, or an invitation not yet accepted, would bring a
+    deactivated or removed member back with a new role: both are closed, audited."""
+    now = utcnow()
+    for proposal in session.scalars(select(RoleProposal).where(
+            RoleProposal.school_id == school_id, RoleProposal.user_id == user.id,
+            RoleProposal.decided_at.is_(None))):
+        proposal.decided_at, proposal.decided_by_id, proposal.confirmed = now, head.id, False
+        audit.record(session, "role_proposal_withdrawn", school_id=school_id, actor=head,
+                     subject=user, detail={"role": proposal.role, "proposal": proposal.id})
+    for invitation in session.scalars(select(Invitation).where(
+            Invitation.school_id == school_id, Invitation.email == user.email.lower(),
+            Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None))):
+        invitation.revoked_at = now
+        audit.record(session, "invitation_revoked", school_id=school_id, actor=head,
+                     subject=invitation, detail={"role": invitation.role})
+
+
+def refuse_takeover(session: Session, user: User, school_id: int) -> None:
     """One head alone never resets the password or second factor of a DSL or head: with both, they
     could sign in as that person, and granting either role takes two people (grants.py). The
     role is taken away first (its grant again then takes a second person), or the DSL or head
-    uses their recovery codes."""
-    if user.roles_at(school_id) & SECOND_PERSON_ROLES:
+    uses their recovery codes. A deactivated role counts (reactivation gives it back as it was),
+    and so does a grant of either role waiting for its second person."""
+    held = {m.role for m in rows_at(user, school_id)}
+    waiting = set(session.scalars(select(RoleProposal.role).where(
+        RoleProposal.school_id == school_id, RoleProposal.user_id == user.id,
+        RoleProposal.decided_at.is_(None))))
+    if (held | waiting) & SECOND_PERSON_ROLES:
         raise MemberError(_("A DSL's or head's password and second factor cannot be reset by one "
                             "person. Take the role away first (granting it again takes two "
                             "people), or they can use a recovery code."))
@@ -105,7 +131,7 @@ def set_temporary_password(session: Session, school_id: int, head: User, user: U
     if any(m.school_id != school_id for m in user.memberships) or second_factor.trust_roles(user):
         raise MemberError(_("This person also belongs to another school or the trust: they can "
                             "reset their password themselves."))
-    refuse_takeover(user, school_id)
+    refuse_takeover(session, user, school_id)
     check_new_password(password, password)
     set_password(user, password, chosen_by_user=False)
     audit.record(session, "temporary_password_set", school_id=school_id, actor=head, subject=user)
@@ -122,5 +148,5 @@ def reset_second_factor(session: Session, school_id: int, head: User, user: User
     if any(m.school_id != school_id for m in user.memberships) or second_factor.trust_roles(user):
         raise MemberError(_("This person also belongs to another school or the trust: ask the "
                             "trust admin to reset their second factor."))
-    refuse_takeover(user, school_id)
+    refuse_takeover(session, user, school_id)
     second_factor.reset(session, user, head, school_id)
