@@ -9,6 +9,7 @@ from flask_login import current_user, login_user
 from gatekeeper.extensions import db
 from gatekeeper.models import ROLES, TRUST_ROLES
 from gatekeeper.people import grants, invitations, passwords, resets, second_factor
+from gatekeeper.people.auth_views import pin_school, pinned_school
 from gatekeeper.people.binding import bind_session
 from gatekeeper.people.invitations import InvitationError, InvitationRefused, normal_email
 from gatekeeper.people.passwords import MAX_PASSWORD, PasswordError
@@ -36,12 +37,17 @@ def refused(error: InvitationRefused):
 
 
 def start_session(user, school_id: int | None) -> None:
-    """Sign in afresh (no fixation) straight into the school that invited them."""
+    """Sign in afresh (no fixation) straight into the school that invited them. A session the
+    school's own accounts signed in stays pinned to that school alone (auth_views.pin_school):
+    an invitation accepted in it must not open the person's other schools or trust roles."""
+    pinned = pinned_school()
     session.clear()
     login_user(user)
     bind_session()  # the session holds only in this browser, as after a sign-in
     session.permanent = True
-    if school_id is not None:
+    if pinned is not None:
+        pin_school(pinned)
+    elif school_id is not None:
         session["school_id"] = school_id
 
 
@@ -81,7 +87,7 @@ def after_acceptance(invitation, user):
         return render_template("welcome/waiting.html", place=invitation.place_name,
                                role_label=ROLE_LABELS[invitation.role], title=_("Invitation"))
     start_session(user, invitation.school_id)
-    if invitation.trust_id is not None:
+    if invitation.trust_id is not None and pinned_school() is None:
         session["trust_id"] = invitation.trust_id
     flash(_("Welcome to %(school)s.", school=invitation.place_name), "success")
     if second_factor.required_for(user) and not second_factor.enrolled(db.session, user):

@@ -147,7 +147,7 @@ def test_the_settings_keep_the_secret_out_of_pages_and_logs(app, provider, login
     assert login_as("dsl").get("/head/sign-in").status_code == 403
 
 
-def test_the_schools_own_accounts_open_that_school_only(app, provider):
+def test_the_schools_own_accounts_open_that_school_only(app, provider, login_as):
     # The head chooses the provider, so its word counts for this school's roles only: a person
     # who also works at another school opens that one with their Gatekeeper password.
     from gatekeeper.extensions import db
@@ -168,6 +168,18 @@ def test_the_schools_own_accounts_open_that_school_only(app, provider):
     page = browser.get("/uploads/").get_data(as_text=True)
     assert "open this school only" in page and "Test School" in page
     assert "Other School" not in page
+    # An invitation accepted in that session (the head who runs the provider can issue one and
+    # see its link) starts the session afresh: it stays pinned to this school all the same.
+    from tests.support.fixtures import invitation_path
+
+    link = invitation_path(login_as("head").post(
+        "/head/invitations", {"email": "staff@testschool.test", "role": "staff"}))
+    browser.refresh_token(link)
+    browser.post(link)
+    browser.refresh_token("/uploads/")
+    browser.post("/auth/school", {"school_id": str(other_id)})
+    page = browser.get("/uploads/").get_data(as_text=True)
+    assert "open this school only" in page and "Other School" not in page
     # With the password, the same person opens either school.
     by_password = Browser(app.test_client())
     assert by_password.login("staff@testschool.test").status_code == 302
