@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from flask_babel import gettext as _
-from sqlalchemy import event, select, update
+from sqlalchemy import event, exists, select, update
 from sqlalchemy.orm import Session
 
 from consent.models import Pupil, utcnow
@@ -220,16 +220,26 @@ def takedowns_requested_by(session: Session, school_id: int, who: User | str) ->
 
 
 def delete_own_upload(session: Session, photo: Photo, user: User) -> None:
-    """Staff delete their own upload at any time before release: the original and the row."""
+    """Staff delete their own upload at any time before release: the row here, the original once
+    the caller has committed (delete_files). The check is one conditional UPDATE, which also
+    holds the row: a release at the same moment (itself a conditional UPDATE) either came first,
+    and the upload is refused as released, or waits and then finds nothing to release."""
 
     if photo.uploaded_by_id != user.id:
         raise TakedownError(_("You can only delete your own uploads."))
-    has_post = session.scalar(select(Post.id).where(Post.photo_id == photo.id).limit(1))
-    if photo.status in PHOTO_RELEASED or has_post is not None:
+    unreleased = session.execute(
+        update(Photo).where(Photo.id == photo.id, Photo.status.not_in(PHOTO_RELEASED),
+                            ~exists().where(Post.photo_id == Photo.id))
+        .values(updated_at=utcnow()).execution_options(synchronize_session=False)
+    ).rowcount
+    if unreleased != 1:
         raise TakedownError(_("This photo has been released: ask the media lead to take it down."))
     audit.record(session, "photo_deleted", school_id=photo.school_id, actor=user, subject=photo,
                  detail={"status": photo.status})
-    uuid = photo.uuid
     session.delete(photo)
     session.flush()
+
+
+def delete_files(uuid: str) -> None:
+    """A deleted upload's original and renderings, once its deletion is committed."""
     app_storage().delete_photo(uuid)

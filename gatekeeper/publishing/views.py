@@ -163,6 +163,9 @@ def delete_upload(photo_id: int):
     photo = school_row(Photo, photo_id)
     if photo.uploaded_by_id != current_user.id:
         abort(404)
-    with commit_or_flash(_("Photo deleted."), errors=(takedown.TakedownError,)):
+    uuid = photo.uuid
+    with commit_or_flash(_("Photo deleted."), errors=(takedown.TakedownError,)) as deleted:
         takedown.delete_own_upload(db.session, photo, current_user)
+    if deleted:
+        takedown.delete_files(uuid)
     return redirect(url_for("uploads.index"))

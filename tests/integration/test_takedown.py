@@ -208,6 +208,63 @@ def test_staff_delete_their_own_upload_before_release_only(app, login_as, setup,
     assert "photo_deleted" in actions_logged(app)
 
 
+def test_a_release_at_the_moment_of_a_delete_waits_then_finds_nothing(app, setup, school):
+    """Staff press Delete while the media lead releases the same photo, the release arriving
+    between the delete's check and its DELETE (its first flush). The check holds the row: the
+    release waits, then finds nothing to release. Before, it landed in between, and its post
+    pointed at a deleted photo and a deleted original."""
+    import threading
+
+    from sqlalchemy import event
+
+    from gatekeeper.extensions import db
+    from gatekeeper.models import OfficialAccount, User
+    from gatekeeper.publishing import service as publishing
+    from gatekeeper.publishing import takedown
+    from gatekeeper.storage import app_storage
+
+    with app.app_context():
+        photo_id = cleared_photo(db.session, school["id"], [setup["ada_id"]],
+                                 uploaded_by_id=setup["staff"])
+        uuid = db.session.get(Photo, photo_id).uuid
+    outcome = {}
+
+    def release():
+        with app.app_context():
+            lead = db.session.scalar(select(User).where(User.email == "media_lead@testschool.test"))
+            try:
+                publishing.release_post(db.session, db.session.get(Photo, photo_id),
+                                        db.session.get(OfficialAccount, 1), "Sports day", lead)
+                db.session.commit()
+                outcome["release"] = "released"
+            except publishing.ReleaseError as error:
+                db.session.rollback()
+                outcome["release"] = str(error)
+
+    other = threading.Thread(target=release)
+    with app.app_context():
+        def release_now(*_args):  # the delete has checked, and is about to write its DELETE
+            other.start()
+            other.join(1.0)  # a release that does not wait is done well within a second
+
+        event.listen(db.session(), "before_flush", release_now, once=True)
+        try:
+            takedown.delete_own_upload(db.session, db.session.get(Photo, photo_id),
+                                       db.session.get(User, setup["staff"]))
+            db.session.commit()
+        except takedown.TakedownError:
+            db.session.rollback()
+        takedown.delete_files(uuid)
+    other.join(30)
+    with app.app_context():
+        photo, posts = db.session.get(Photo, photo_id), db.session.scalars(select(Post)).all()
+        # Either the delete won (the release found nothing) or, at worst, the release did and
+        # the delete was refused: never a post of a deleted photo.
+        assert (photo is None and posts == [] and outcome["release"] != "released"), (
+            photo, posts, outcome)
+        assert not app_storage().exists("originals", uuid)
+
+
 def test_a_withdrawal_queues_its_takedown_at_once(app, login_as, setup):
     """Not at the next minute's sweep: the commit itself puts the deletion on the queue."""
     from gatekeeper.worker.queue import configure_queue, huey
