@@ -23,7 +23,12 @@ class LinkRefused(Exception):
 
 
 class LinkExpired(LinkRefused):
-    """The link was genuine but is older than the link lifetime."""
+    """The link was genuine but is older than the link lifetime; `guardian_id` is whose it was
+    (its signature holds), so that the page can answer in the school's language."""
+
+    def __init__(self, guardian_id: int | None = None):
+        super().__init__()
+        self.guardian_id = guardian_id
 
 
 def link_days() -> int:
@@ -44,8 +49,12 @@ def read_token(token: str) -> tuple[int, str]:
     """The guardian id and nonce a genuine, unexpired token carries."""
     try:
         guardian_id, nonce = _serializer().loads(token, max_age=link_days() * 86400)
-    except SignatureExpired:
-        raise LinkExpired() from None
+    except SignatureExpired as expired:
+        try:
+            guardian_id = _serializer().load_payload(expired.payload)[0]
+        except (BadSignature, TypeError, ValueError, IndexError, KeyError):
+            guardian_id = None
+        raise LinkExpired(guardian_id if isinstance(guardian_id, int) else None) from None
     except (BadSignature, TypeError, ValueError):
         raise LinkRefused() from None
     if not isinstance(guardian_id, int) or not isinstance(nonce, str):

@@ -71,8 +71,11 @@ def choose_guardians(session: Session, school_id: int, kind: str, *, on: dt.date
                                                                       on, days)]
         pupils = on_roll.where(Pupil.id.in_(due))
         query = select(Guardian)
+    # Consent is asked of those with parental responsibility: a contact the MIS says has none (a
+    # childminder, say) gets no link. Unknown (no such column in the export) counts as having it.
     chosen = list(session.scalars(query.where(Guardian.school_id == school_id,
-                                              Guardian.pupil_id.in_(pupils))
+                                              Guardian.pupil_id.in_(pupils),
+                                              Guardian.parental_responsibility.is_not(False))
                                   .order_by(Guardian.pupil_id, Guardian.id).limit(MAX_ROUND + 1)))
     if len(chosen) > MAX_ROUND:
         raise RoundError(_("A round reaches at most %(n)d guardians.", n=MAX_ROUND))
@@ -136,9 +139,13 @@ def withdrawn_since(session: Session, pupil: Pupil, since: dt.datetime) -> list[
         Post.withdrawn_at >= since)))
 
 
-def mail_takedown_notice(guardian_id: int, since_iso: str) -> str:
+def mail_takedown_notice(guardian_id: int, since_iso: str,
+                         post_ids: list[int] | None = None) -> str:
     """Tell the guardian who withdrew consent that every post showing their child that it pulled
-    is down; raises TakedownNotDone while a takedown is still under way (the task retries)."""
+    is down; raises TakedownNotDone while a takedown is still under way (the task retries).
+    `post_ids`: the posts their answer pulled, and only those: a post withdrawn meanwhile for
+    another reason (another parent's answer, the no-publish list) is none of their business.
+    None (a task queued before this was known): every post withdrawn since."""
     try:
         mail_settings(current_app.config)
     except MailNotConfigured:
@@ -148,7 +155,7 @@ def mail_takedown_notice(guardian_id: int, since_iso: str) -> str:
         return "no message"
     pupil = db.session.get(Pupil, guardian.pupil_id)
     posts = [p for p in withdrawn_since(db.session, pupil, dt.datetime.fromisoformat(since_iso))
-             if pupil.id in p.pupil_ids]
+             if pupil.id in p.pupil_ids and (post_ids is None or p.id in post_ids)]
     if not posts:
         return "nothing was out"
     open_takedowns = db.session.scalar(select(Takedown.id).where(

@@ -14,11 +14,12 @@ from consent import rules, services
 from consent.models import Guardian, Pupil, School, utcnow
 from gatekeeper.extensions import db
 from gatekeeper.parents.links import LinkExpired, LinkRefused, matches, read_token
+from gatekeeper.publishing.takedown import posts_withdrawn
 from gatekeeper.register import actions
 from gatekeeper.register.forms import today
 from gatekeeper.register.wording import register_globals
 from gatekeeper.web.guard import public_blueprint
-from gatekeeper.worker.tasks import send_takedown_notice_task
+from gatekeeper.worker.tasks import queue_takedown_notice
 
 WELSH = "cy"
 
@@ -31,24 +32,33 @@ def refuse(status: int, message: str):
                            title=_("Photo consent")), status
 
 
+def speak_as_school(guardian: Guardian | None) -> None:
+    """A Welsh school's parent pages, refusals included (an old link, replaced by a reminder's),
+    are in Welsh until the parent chooses, as the link's email was written, whatever the phone's
+    language (most say English). Any other school's page follows the parent's browser."""
+    school = db.session.get(School, guardian.school_id) if guardian is not None else None
+    if school is not None and school.language == WELSH:
+        g.school_id = school.id
+
+
 @bp.route("/<token>", methods=["GET", "POST"])
 def consent(token: str):
     try:
         guardian_id, nonce = read_token(token)
-    except LinkExpired:
+    except LinkExpired as expired:
+        speak_as_school(db.session.get(Guardian, expired.guardian_id or 0))
         return refuse(410, _("This link has expired. Ask the school office for a new one."))
     except LinkRefused:
         return refuse(404, _("This link does not work. Check that you copied all of it, or ask "
                              "the school office for a new one."))
     guardian = db.session.get(Guardian, guardian_id)
+    speak_as_school(guardian)
     if not matches(guardian, nonce):
         return refuse(404, _("This link has been replaced by a newer one, or withdrawn. Ask the "
                              "school office for a new one."))
+    if guardian.parental_responsibility is False:  # consent is theirs to give who have it
+        return refuse(403, _("This link does not work for you: ask the school office."))
     pupil = db.session.get(Pupil, guardian.pupil_id)
-    if db.session.get(School, pupil.school_id).language == WELSH:
-        # As the link's email was written: Welsh until the parent chooses, whatever the phone's
-        # language (most say English). Any other school's page follows the parent's browser.
-        g.school_id = pupil.school_id
     on = today()
     if pupil.left_on is not None and pupil.left_on <= on:
         return refuse(410, _("%(name)s has left the school: there is nothing to choose.",
@@ -74,11 +84,11 @@ def answer(token: str, guardian: Guardian, purposes: tuple[str, ...]):
     said = {p: request.form[p] for p in purposes if request.form.get(p) in rules.ANSWERS}
     since = utcnow()
     records = actions.parent_answers(db.session, guardian, said, purposes=purposes, on=today())
+    pulled = posts_withdrawn(db.session)  # by this answer, and by nothing else
     db.session.commit()
-    if guardian.email and any(r.status in rules.STATUSES[1:]  # refused, withdrawn
-                              for r in records):
+    if guardian.email and pulled:
         # Posts the "no" pulled are being taken down: the guardian is told once they are down.
-        send_takedown_notice_task(guardian.id, since.isoformat())
+        queue_takedown_notice(guardian.id, since.isoformat(), pulled)
     if records:
         flash(_("Thank you: your answers are saved, and take effect now."), "success")
     else:

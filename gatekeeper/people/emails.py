@@ -6,6 +6,8 @@ exists only in the message. Every message sent (or failed) is audited, without t
 
 from __future__ import annotations
 
+import logging
+
 from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
@@ -18,6 +20,8 @@ from gatekeeper.people.links import invitation_url, reset_url
 from gatekeeper.people.mail import MailNotConfigured, build_message, mail_settings, send
 from gatekeeper.people.models import Invitation
 from gatekeeper.people.roles import ROLE_LABELS
+
+log = logging.getLogger(__name__)
 
 
 def deliver(kind: str, to: str, language: str, school_id: int | None, subject: str,
@@ -34,8 +38,13 @@ def deliver(kind: str, to: str, language: str, school_id: int | None, subject: s
                      detail={"kind": kind, "to": to, "error": type(error).__name__})
         db.session.commit()
         raise  # the task's retries try again
-    audit.record(db.session, "mail_sent", school_id=school_id, detail={"kind": kind, "to": to})
-    db.session.commit()
+    try:
+        audit.record(db.session, "mail_sent", school_id=school_id, detail={"kind": kind, "to": to})
+        db.session.commit()
+    except Exception:  # noqa: BLE001 - the message is out: never let the task send it again
+        # A retry would send a second message, whose new link stops the first one working.
+        db.session.rollback()
+        log.exception("a %s message was sent but its audit entry could not be written", kind)
 
 
 def mail_invitation(invitation_id: int) -> str:

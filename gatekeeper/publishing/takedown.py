@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 TAKEDOWN_MAX_ATTEMPTS = 5  # then a person is asked to remove it by hand
 REASON_LIMIT = 500
 OPENED_KEY = "gatekeeper.takedowns_opened"  # session.info: a takedown waits for its adapter
+WITHDRAWN_KEY = "gatekeeper.posts_withdrawn"  # session.info: the posts this session withdrew
 
 
 class TakedownError(ValueError):
@@ -54,9 +55,20 @@ def take_opened(session: Session) -> bool:
     return bool(session.info.pop(OPENED_KEY, False))
 
 
+def posts_withdrawn(session: Session) -> list[int]:
+    """The posts this session has withdrawn so far (taken once): what a change of its pulled."""
+    return list(session.info.pop(WITHDRAWN_KEY, []))
+
+
 @event.listens_for(Session, "after_rollback")
 def _forget_takedowns(session: Session) -> None:
     session.info.pop(OPENED_KEY, None)
+    session.info.pop(WITHDRAWN_KEY, None)
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_withdrawn(session: Session) -> None:
+    session.info.pop(WITHDRAWN_KEY, None)  # read, if at all, before the commit
 
 
 def move_post(session: Session, post: Post, new: PostState, **values) -> bool:
@@ -105,6 +117,7 @@ def take_down(session: Session, post: Post, reason: str, actor: User | None = No
                      withdrawn_reason=reason, next_attempt_at=None):
             break
     move(post.photo, PhotoState.WITHDRAWN)
+    session.info.setdefault(WITHDRAWN_KEY, []).append(post.id)
     takedown = None
     if post.claimed_at is not None:  # handed to a publisher at least once (read after the move,
         # so a claim just before it counts): it may be live

@@ -229,6 +229,10 @@ def issue_link(guardian_id: int):
         flash(_("%(name)s has left: there is no consent to ask for.", name=pupil.full_name),
               "danger")
         return to_pupil(pupil, "guardians")
+    if guardian.parental_responsibility is False:
+        flash(_("%(name)s has no parental responsibility, by the MIS: consent is asked of those "
+                "who have it.", name=guardian.name), "danger")
+        return to_pupil(pupil, "guardians")
     actions.issue_parent_link(db.session, guardian, actor=current_user)
     db.session.commit()
     url = url_for("parents.consent", token=make_token(guardian), _external=True)

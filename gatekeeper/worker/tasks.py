@@ -169,5 +169,15 @@ def send_parent_link_task(guardian_id: int, reminder: bool = False) -> str:
 
 
 @app_task(retries=NOTICE_RETRIES, retry_delay=NOTICE_RETRY_DELAY_S)
-def send_takedown_notice_task(guardian_id: int, since_iso: str) -> str:
-    return mail_takedown_notice(guardian_id, since_iso)
+def send_takedown_notice_task(guardian_id: int, since_iso: str,
+                              post_ids: list[int] | None = None) -> str:
+    return mail_takedown_notice(guardian_id, since_iso, post_ids)
+
+
+def queue_takedown_notice(guardian_id: int, since_iso: str, post_ids: list[int]) -> None:
+    """Queue the notice of the posts a parent's "no" pulled. The answer is committed already:
+    with the queue down, the parent must not be told that nothing was saved."""
+    try:
+        send_takedown_notice_task(guardian_id, since_iso, post_ids)
+    except QUEUE_DOWN:
+        log.error("queue unavailable: no takedown notice for guardian %s", guardian_id)

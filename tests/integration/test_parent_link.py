@@ -315,3 +315,46 @@ def test_an_answer_typed_by_name_before_the_parent_was_on_the_register_is_theirs
     assert 'id="answer-social_media">No<' in parent.open().get_data(as_text=True)
     parent.answer(social_media="yes")
     assert decision(app, ava["id"], "social_media").ok
+
+
+def test_a_parents_no_while_the_queue_is_down_is_saved_and_said_so(app, login_as, family):
+    """The answer is committed before the notice is queued: with the queue down, the parent is
+    thanked, not told that nothing was saved."""
+    from gatekeeper.worker.queue import configure_queue
+
+    post_id = queued_post(app, 1, [family["pupil"]])
+    parent = Parent(app, issue(login_as("admin"), family["mum"]))
+    html = parent.open().get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    app.config.update(HUEY_IMMEDIATE=False, REDIS_URL="redis://127.0.0.1:1/0")  # nothing there
+    configure_queue(app)
+    try:
+        answer = parent.client.post(parent.path, data={"csrf_token": token, "social_media": "no"})
+    finally:
+        app.config.update(HUEY_IMMEDIATE=True, REDIS_URL="")
+        configure_queue(app)
+    assert answer.status_code == 302
+    assert [(r.purpose, r.status) for r in records(app, source="parent_link")] == [
+        ("social_media", "withdrawn")]
+    assert post_state(app, post_id) == "withdrawn"
+    assert "your answers are saved" in parent.open().get_data(as_text=True)
+
+
+@pytest.mark.parametrize("how", ["replaced", "expired"])
+def test_a_welsh_schools_old_link_is_refused_in_welsh(app, login_as, family, how):
+    from consent.models import School
+    from gatekeeper.extensions import db
+
+    admin = login_as("admin")
+    old = issue(admin, family["mum"])
+    if how == "replaced":
+        issue(admin, family["mum"])  # a reminder round's link replaces the first
+    else:
+        app.config["PARENT_LINK_DAYS"] = -1
+    with app.app_context():
+        db.session.get(School, 1).language = "cy"
+        db.session.commit()
+    page = Parent(app, old).open()
+    assert page.status_code == (404 if how == "replaced" else 410)
+    html = page.get_data(as_text=True)
+    assert '<html lang="cy">' in html and "Ask the school office" not in html

@@ -184,3 +184,125 @@ def test_a_parent_who_says_no_is_told_once_the_photos_are_down(app, families, lo
     assert "taken down 1 post(s) showing Ava" in text_of(notice)
     with ctx():
         assert ctx.db.session.scalar(select(Pupil).where(Pupil.first_name == "Ava")) is not None
+
+
+def second_account(ctx, purpose: str = "website") -> None:
+    """A website account beside the school's social media one."""
+    with ctx():
+        session = ctx.db.session
+        social = session.scalar(select(OfficialAccount))
+        session.add(OfficialAccount(
+            school_id=social.school_id, platform="WordPress", handle="@school-site",
+            purpose=purpose, adapter="outbox", admin_names_json=social.admin_names_json,
+            approved_by_id=social.approved_by_id, approved_at=social.approved_at))
+        session.commit()
+
+
+def post_to(ctx, pupil_id: int, purpose: str) -> int:
+    with ctx():
+        session = ctx.db.session
+        account = session.scalar(select(OfficialAccount).where(OfficialAccount.purpose == purpose))
+        photo = Photo(school_id=account.school_id, purpose=purpose, status="published")
+        session.add(photo)
+        session.flush()
+        post = Post(school_id=account.school_id, photo_id=photo.id, account_id=account.id,
+                    caption="Sports day", pupil_ids_json=json.dumps([pupil_id]),
+                    state=PostState.PUBLISHED, claimed_at=dt.datetime(2026, 6, 1),
+                    published_at=dt.datetime(2026, 6, 1), external_id=f"outbox-{photo.id}")
+        session.add(post)
+        session.commit()
+        return post.id
+
+
+def test_the_notice_names_only_what_this_parents_no_took_down(app, families, login_as, inbox,
+                                                              ctx, cli):
+    """While Sian's takedown is under way, Huw refuses the website on paper: her notice must not
+    tell her so (nor, the same way, that her child was put on the no-publish list)."""
+    from gatekeeper.parents.mailing import mail_takedown_notice
+    from gatekeeper.worker.queue import huey
+
+    second_account(ctx)
+    with ctx():
+        ava = ctx.db.session.get(Pupil, families["ava"])
+        services.record_consent(ctx.db.session, ava, "website", "granted", given_by="Sian Evans",
+                                recorded_by="test", guardian_id=families["mother"])
+        ctx.db.session.commit()
+        upn = ava.upn
+    social, site = post_to(ctx, families["ava"], "social_media"), post_to(ctx, families["ava"],
+                                                                           "website")
+    login_as("admin").post("/register/links",
+                           {"kind": "guardian", "guardian_id": families["mother"]})
+    parent = Browser(app.test_client())
+    path = link_in(inbox.wait_for(1)[0])
+    parent.refresh_token(path)
+    huey.flush()
+    parent.post(path, {"social_media": "no"})  # Sian: no to social media only
+    [retry] = [t for t in huey.scheduled() if t.name.endswith("send_takedown_notice_task")]
+    assert retry.args[2] == [social]  # her answer pulled this post, and only this one
+    assert cli("consent", "set", upn, "website", "refused", "--by", "Huw Evans").exit_code == 0
+    with ctx():
+        for takedown in ctx.db.session.scalars(select(Takedown)):
+            takedown.state, takedown.done_at = TakedownState.DONE, dt.datetime(2026, 6, 2)
+        ctx.db.session.commit()
+        assert ctx.db.session.get(Post, site).state == PostState.WITHDRAWN
+    with app.app_context():
+        assert mail_takedown_notice(*retry.args) == "sent"
+    body = text_of(inbox.wait_for(2)[1])
+    assert "taken down 1 post(s) showing Ava" in body and "WordPress" not in body
+
+
+def test_a_sent_message_is_not_sent_again_when_its_audit_entry_fails(app, families, inbox):
+    """The message is out; writing "mail_sent" then fails (a locked database). A retry would send
+    a second message whose new link stops the first one working."""
+    from sqlalchemy import event
+    from sqlalchemy.exc import OperationalError
+
+    from gatekeeper.extensions import db
+    from gatekeeper.parents.mailing import mail_parent_link
+
+    def locked(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("INSERT INTO AUDIT_EVENT") and \
+                "mail_sent" in str(parameters):
+            raise OperationalError(statement, parameters, Exception("database is locked"))
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", locked)
+        try:
+            assert mail_parent_link(families["mother"]) == "sent"  # not raised: no retry
+        finally:
+            event.remove(db.engine, "before_cursor_execute", locked)
+    [message] = inbox.wait_for(1)
+    assert Browser(app.test_client()).get(link_in(message)).status_code == 200  # it works
+
+
+def test_a_contact_without_parental_responsibility_gets_no_link(app, school, login_as, inbox,
+                                                                ctx):
+    from gatekeeper.register.actions import import_contacts
+
+    with ctx():
+        ava = add_pupil(ctx.db.session, school["id"], 1, "Ava", "Evans", year="5")
+        import_contacts(ctx.db.session, school["id"], (
+            "UPN,Contact Person ID,Contact Forename,Contact Surname,Relationship,"
+            "Parental Responsibility,Primary Email\n"
+            f"{ava.upn},5001,Sian,Evans,Mother,Yes,sian@example.test\n"
+            f"{ava.upn},5009,Bethan,Morgan,Childminder,No,bethan@example.test\n").encode(),
+            apply=True, actor="test")
+        ctx.db.session.commit()
+        bethan = ctx.db.session.scalar(select(Guardian).where(Guardian.name == "Bethan Morgan"))
+        bethan_id = bethan.id
+    admin = login_as("admin")
+    admin.post("/register/links", {"kind": "year", "year_group": "5"})
+    assert [m["To"] for m in inbox.wait_for(1)] == ["sian@example.test"]
+    refused = admin.post(f"/register/guardians/{bethan_id}/link", follow_redirects=True)
+    assert "has no parental responsibility" in refused.get_data(as_text=True)
+    with ctx():
+        guardian = ctx.db.session.get(Guardian, bethan_id)
+        guardian.parental_responsibility = True  # a link issued before the MIS said otherwise
+        ctx.db.session.commit()
+    old = admin.post(f"/register/guardians/{bethan_id}/link").get_data(as_text=True)
+    path = "/parent/" + re.search(r"/parent/([^\"<\s]+)", old).group(1)
+    with ctx():
+        ctx.db.session.get(Guardian, bethan_id).parental_responsibility = False
+        ctx.db.session.commit()
+    page = Browser(app.test_client()).get(path)
+    assert page.status_code == 403 and "does not work for you" in page.get_data(as_text=True)
