@@ -53,6 +53,18 @@ def report_plan(plan, file: str) -> None:
         click.echo(line)
 
 
+def leavers_refusal(plan) -> str:
+    """The import safeguard's refusal in the command line's own terms (the web's page asks for
+    the number to be typed): the option for a whole-school export, and the one for a part."""
+    n, on_roll = len(plan.leaving), plan.on_roll
+    over = f" (more than {plan.leaver_limit:.0%})" if plan.leavers_need_confirmation else ""
+    why = (f"this file would make {n} of {on_roll} pupils leavers{over}: if it is a whole-school "
+           f"export, add --confirm-leavers {n}; if it is one class or year group, add --partial")
+    if plan.confirmed_leavers is None:
+        return why
+    return f"{plan.confirmed_leavers} leavers were confirmed but {why}"
+
+
 @pupils.command("import")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Check and report; change nothing.")
@@ -83,8 +95,7 @@ def pupils_import(file: str, dry_run: bool, partial: bool, confirm_leavers: int 
     if plan.refused:
         db.session.commit()  # only the refusal's audit event (none in a dry run)
         would = "would be refused" if dry_run else "refused"
-        raise CommandError(f"{file} {would}: {plan.refusal()} (--confirm-leavers "
-                               f"{len(plan.leaving)}); nothing was imported")
+        raise CommandError(f"{file} {would}: {leavers_refusal(plan)}; nothing was imported")
     if dry_run:
         db.session.rollback()
         click.echo(f"dry run, nothing changed: {plan.summary()}")

@@ -218,8 +218,8 @@ def test_pupils_import_refuses_the_two_row_file_and_the_dry_run_says_so(app, cli
     dry = cli("pupils", "import", path, "--dry-run")
     assert one_line(dry) == (
         f"error: {path} would be refused: this file would make 12 of 14 pupils leavers (more "
-        "than 10%): if it is a whole-school export, confirm by typing 12; if it is not, import "
-        "it as a partial export (--confirm-leavers 12); nothing was imported")
+        "than 10%): if it is a whole-school export, add --confirm-leavers 12; if it is one class "
+        "or year group, add --partial; nothing was imported")
     assert "not in the file: " in dry.stdout  # the leavers are listed
     refused = cli("pupils", "import", path)
     assert one_line(refused).startswith(f"error: {path} refused: this file would make 12 of 14")
