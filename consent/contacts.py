@@ -281,6 +281,8 @@ def apply_contacts(session: Session, school_id: int, plan: ContactsPlan) -> None
                               parental_responsibility=row.parental_responsibility))
         session.add(added[-1])
     for guardian, row in plan.updated:
+        if guardian.email != row.email:
+            guardian.email_failed_at = None  # a new address is tried again
         guardian.name, guardian.relationship_to_pupil, guardian.email = (
             row.name, row.relationship, row.email)
         guardian.contact_key = row.contact_key

@@ -95,6 +95,8 @@ class Guardian(Base):
     # The parent link: a new nonce makes every earlier link of this guardian invalid.
     link_nonce: Mapped[str | None] = mapped_column(String(64))
     link_issued_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # The mail server refused this address for good (5xx): a letter instead, until it changes.
+    email_failed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 

@@ -10,6 +10,7 @@ as a QR code. Every message is audited without its link (people/emails.deliver).
 from __future__ import annotations
 
 import datetime as dt
+import smtplib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -20,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent import services
-from consent.models import Guardian, Pupil, School
+from consent.models import Guardian, Pupil, School, utcnow
 from gatekeeper.compliance import audit
 from gatekeeper.extensions import db
 from gatekeeper.models import Post, Takedown, User
@@ -90,7 +91,8 @@ def plan_round(session: Session, school_id: int, kind: str, guardians: list[Guar
     email), and audit the round (counts only)."""
     round_ = Round(kind=kind)
     for guardian in guardians:
-        (round_.emailed if guardian.email and by_email else round_.letters).append(guardian)
+        by_mail = guardian.email and by_email and guardian.email_failed_at is None
+        (round_.emailed if by_mail else round_.letters).append(guardian)
     audit.record(session, "parent_links_round", school_id=school_id, actor=actor, detail={
         "kind": kind, "reminder": reminder, "emailed": len(round_.emailed),
         "letters": len(round_.letters)})
@@ -127,10 +129,33 @@ def mail_parent_link(guardian_id: int, reminder: bool = False) -> str:
                      school=school.name) if reminder else
                    _("Photo consent for %(name)s at %(school)s", name=pupil.first_name,
                      school=school.name))
-        deliver("parent_reminder" if reminder else "parent_link", guardian.email, school.language,
-                school.id, subject, "parent_link", guardian=guardian, pupil=pupil, school=school,
-                link=link, days=link_days(), reminder=reminder)
+        try:
+            deliver("parent_reminder" if reminder else "parent_link", guardian.email,
+                    school.language, school.id, subject, "parent_link", guardian=guardian,
+                    pupil=pupil, school=school, link=link, days=link_days(), reminder=reminder)
+        except smtplib.SMTPException as error:
+            if not refused_for_good(error):
+                raise  # the task's retries try again
+            address_refused(db.session, guardian)
+            db.session.commit()
+            return "address refused"
     return "sent"
+
+
+def refused_for_good(error: smtplib.SMTPException) -> bool:
+    """The mail server refused the address itself (a 5xx answer), not for now."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _message in error.recipients.values())
+    return isinstance(error, smtplib.SMTPResponseException) and error.smtp_code >= 500
+
+
+def address_refused(session: Session, guardian: Guardian) -> None:
+    """The link never reached them: it stops (nobody holds it), and the office sees that a letter
+    is needed (the pupil's page, and every round's letters) until the address changes."""
+    guardian.email_failed_at = utcnow()
+    guardian.link_nonce, guardian.link_issued_at = None, None
+    audit.record(session, "parent_email_refused", school_id=guardian.school_id, actor="worker",
+                 subject=guardian, detail={"pupil_id": guardian.pupil_id})
 
 
 def withdrawn_since(session: Session, pupil: Pupil, since: dt.datetime) -> list[Post]:

@@ -30,18 +30,19 @@ def test_records_typed_by_name_before_the_guardian_are_linked_on_upgrade(app, sc
     """0019: the rules now tell parents apart by guardian; a record given in a guardian's name
     before they were on the register is linked to them, the pupil's own and strangers' are not."""
     from flask_migrate import downgrade, upgrade
-    from sqlalchemy import select
+    from sqlalchemy import select, text
 
-    from consent.models import ConsentRecord, Guardian
+    from consent.models import ConsentRecord
     from gatekeeper.extensions import db
     from tests.support.fixtures import add_pupil
 
     with app.app_context():
         downgrade(revision="0015_embedding")
         ava = add_pupil(db.session, school["id"], 1, "Ava", "Thompson")
-        mary = Guardian(school_id=ava.school_id, pupil_id=ava.id, name="Mary Thompson",
-                        relationship_to_pupil="parent")
-        db.session.add(mary)
+        db.session.execute(text(  # the guardian table as it was then (no later columns)
+            "INSERT INTO guardian (school_id, pupil_id, name, relationship_to_pupil, created_at) "
+            "VALUES (:school, :pupil, 'Mary Thompson', 'parent', :now)"),
+            {"school": ava.school_id, "pupil": ava.id, "now": dt.datetime(2026, 9, 1)})
         for given_by, relationship in (("mary  THOMPSON", "parent"), ("Ava Thompson", "pupil"),
                                        ("Someone Else", "parent")):
             db.session.add(ConsentRecord(
@@ -49,7 +50,7 @@ def test_records_typed_by_name_before_the_guardian_are_linked_on_upgrade(app, sc
                 given_by=given_by, relationship_to_pupil=relationship, recorded_by="test",
                 source="paper", effective_from=dt.date(2026, 9, 1)))
         db.session.commit()
-        mary_id = mary.id
+        mary_id = db.session.scalar(text("SELECT id FROM guardian WHERE name = 'Mary Thompson'"))
         upgrade()
         db.session.expire_all()
         linked = dict(db.session.execute(select(ConsentRecord.given_by,

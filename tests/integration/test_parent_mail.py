@@ -306,3 +306,34 @@ def test_a_contact_without_parental_responsibility_gets_no_link(app, school, log
         ctx.db.session.commit()
     page = Browser(app.test_client()).get(path)
     assert page.status_code == 403 and "does not work for you" in page.get_data(as_text=True)
+
+
+def test_an_address_the_mail_server_refuses_gets_a_letter_instead(app, families, login_as, inbox,
+                                                                  ctx):
+    """Lowri's address is refused (550): the office sees it on Ben's page, her link (which never
+    reached her) does not claim to work, and the round's letters include her, until the MIS
+    gives a new address."""
+    inbox.refused.add("lowri@example.test")
+    admin = login_as("admin")
+    admin.post("/register/links", {"kind": "year", "year_group": "6"})
+    with ctx():
+        lowri = ctx.db.session.scalar(select(Guardian).where(Guardian.name == "Lowri Jones"))
+        assert lowri.email_failed_at is not None and lowri.link_nonce is None
+        upn = ctx.db.session.get(Pupil, families["ben"]).upn
+    assert inbox.messages == []
+    page = admin.get(f"/register/pupils/{families['ben']}").get_data(as_text=True)
+    assert "refused by the mail server on" in page and "link works until" not in page
+    letters = admin.post("/register/letters", {"kind": "year", "year_group": "6"})
+    assert "Lowri Jones" in letters.get_data(as_text=True)
+    again = admin.post("/register/links", {"kind": "year", "year_group": "6"})
+    assert "0 email(s) on their way" in again.get_data(as_text=True)
+    from gatekeeper.register.actions import import_contacts
+
+    with ctx():  # the office corrects her address in the MIS
+        import_contacts(ctx.db.session, 1, (
+            "UPN,Contact Forename,Contact Surname,Relationship,Primary Email\n"
+            f"{upn},Lowri,Jones,Mother,lowri.jones@example.test\n").encode(), apply=True,
+            actor="test")
+        ctx.db.session.commit()
+    admin.post("/register/links", {"kind": "year", "year_group": "6"})
+    assert [m["To"] for m in inbox.wait_for(1)] == ["lowri.jones@example.test"]

@@ -21,10 +21,18 @@ def free_port() -> int:
 
 
 class Inbox:
-    """The aiosmtpd handler: each DATA command becomes a parsed message in `messages`."""
+    """The aiosmtpd handler: each DATA command becomes a parsed message in `messages`; an address
+    in `refused` is answered 550 at RCPT, as a server that knows no such mailbox does."""
 
     def __init__(self):
         self.messages: list[EmailMessage] = []
+        self.refused: set[str] = set()
+
+    async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
+        if address.lower() in self.refused:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
