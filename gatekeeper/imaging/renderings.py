@@ -6,6 +6,7 @@ everything that changes its pixels, so a tablet scrolling a queue does not re-de
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -18,7 +19,7 @@ from PIL import Image
 
 from gatekeeper.imaging.clips import write_clean_clip
 from gatekeeper.imaging.sanitise import sanitise
-from gatekeeper.imaging.video import picture_at
+from gatekeeper.imaging.video import frames, picture_at
 from gatekeeper.models import Photo
 from gatekeeper.storage import RENDERINGS, Storage
 
@@ -33,6 +34,25 @@ def rendering_name(photo: Photo, side: int, quality: int, boxes) -> str:
 
 
 POSTER_TIME = 0.0  # a clip's still on every page, and in "what was posted", is its first picture
+
+
+@functools.lru_cache(maxsize=4096)
+def _first_picture_time(path: str, _size: int) -> float:
+    for picture in frames(Path(path)):
+        if picture.time >= POSTER_TIME - 1e-3:  # the picture picture_at(path, POSTER_TIME) shows
+            return float(picture.time)
+    return POSTER_TIME
+
+
+def poster_time(storage: Storage, photo: Photo) -> float:
+    """When the clip's still is: the time of its first picture, which is what picture_at shows
+    for POSTER_TIME. Not always 0: a clip whose pictures start late (an empty edit at its start,
+    a late first timestamp) shows its first picture at that time, and its blurs must be found
+    there. POSTER_TIME when the original is gone."""
+    if not storage.exists("originals", photo.uuid):
+        return POSTER_TIME
+    path = storage.path("originals", photo.uuid)
+    return _first_picture_time(str(path), path.stat().st_size)
 
 
 def render(storage: Storage, photo: Photo, side: int, quality: int, boxes) -> bytes:

@@ -11,12 +11,13 @@ from sqlalchemy.orm import Session
 from consent.models import Pupil, utcnow
 from gatekeeper.compliance import audit
 from gatekeeper.imaging.clips import boxes_at
-from gatekeeper.imaging.renderings import POSTER_TIME
+from gatekeeper.imaging.renderings import POSTER_TIME, poster_time
 from gatekeeper.models import AuditEvent, Event, Face, Photo, User
 from gatekeeper.review import gate
 from gatekeeper.screening.clips import SAMPLE_EVERY
 from gatekeeper.screening.service import RegisterNow
 from gatekeeper.states import PHOTO_RELEASABLE, PhotoState, move
+from gatekeeper.storage import app_storage
 from gatekeeper.uploads.labels import purpose_label, status_label
 
 RESOLUTIONS = ("pupil", "not_pupil", "blur")
@@ -106,8 +107,10 @@ def blur_boxes(photo: Photo) -> list[tuple[int, int, int, int]]:
     picture at 0 s that stands for the clip on every page), held as the posted MP4 holds them:
     the still of "what was posted" is blurred like the clip (its tracks move: blur_tracks)."""
     if photo.is_video:
-        return [box for track in blur_tracks(photo)
-                if (box := boxes_at(track, POSTER_TIME, SAMPLE_EVERY)) is not None]
+        tracks = blur_tracks(photo)
+        when = poster_time(app_storage(), photo) if tracks else POSTER_TIME
+        return [box for track in tracks
+                if (box := boxes_at(track, when, SAMPLE_EVERY)) is not None]
     return [(f.top, f.right, f.bottom, f.left) for f in photo.faces if f.blur]
 
 

@@ -538,16 +538,23 @@ def checkerboard(_t: float) -> np.ndarray:
 
 
 @pytest.mark.once
-def test_the_still_of_a_posted_clip_is_blurred_as_the_clip_is(app, school, tmp_path):
+@pytest.mark.parametrize("starts", [0.0, 1.0])
+def test_the_still_of_a_posted_clip_is_blurred_as_the_clip_is(app, school, tmp_path, starts):
     """Every page that shows "exactly what was posted" for a clip shows its first picture: a
-    blurred track must be blurred there too (it was shown in clear, while the MP4 was blurred)."""
+    blurred track must be blurred there too (it was shown in clear, while the MP4 was blurred),
+    also when the clip's pictures start late (an empty edit at its start): the still is then the
+    picture at 1.0 s, and its blurs are found there."""
     from gatekeeper.extensions import db
     from gatekeeper.imaging.renderings import render_posted_small
+    from gatekeeper.imaging.video import frames
     from gatekeeper.models import Face
     from gatekeeper.review.service import blur_boxes
+    from gatekeeper.screening.clips import SAMPLE_EVERY
     from gatekeeper.storage import app_storage
 
-    path = write_clip(tmp_path / "c.mp4", checkerboard, seconds=1.0, fps=10, audio=False)
+    path = write_clip(tmp_path / "c.mp4", checkerboard, seconds=1.0, fps=10, audio=False,
+                      times=[starts + i / 10 for i in range(10)])
+    sampled = [round(p.time, 3) for p in frames(path, every=SAMPLE_EVERY)]  # as screening does
     with app.app_context():
         photo = Photo(school_id=school["id"], purpose="social_media", status="queued",
                       width=640, height=360, original_filename="c.mp4", size_bytes=1,
@@ -555,7 +562,7 @@ def test_the_still_of_a_posted_clip_is_blurred_as_the_clip_is(app, school, tmp_p
         db.session.add(photo)
         db.session.flush()
         app_storage().write_bytes("originals", photo.uuid, path.read_bytes())
-        track = [[t / 10, *CHECKER_BOX] for t in range(0, 10, 2)]
+        track = [[t, *CHECKER_BOX] for t in sampled]
         face = Face(school_id=school["id"], index=0, top=100, right=260, bottom=260, left=100,
                     status="blocked", blur=False, track_json=json.dumps({"boxes": track}))
         photo.faces.append(face)
