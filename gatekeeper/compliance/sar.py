@@ -91,13 +91,24 @@ def by_pupil(session: Session, model, pupil: Pupil) -> list[dict]:
     return [row(r) for r in rows]
 
 
+# The register's rows about a pupil whose changes the audit trail records against that row (a
+# consent record, a guardian...), not against the pupil: each is the pupil's, by its pupil_id.
+PUPIL_ROWS = (ConsentRecord, Guardian, BiometricConsent, NoPublishEntry, ReferenceFace)
+
+
 def audit_about(session: Session, pupil: Pupil, photos, posts) -> list[dict]:
-    subjects = or_(
-        (AuditEvent.subject_type == "pupil") & (AuditEvent.subject_id == str(pupil.id)),
-        (AuditEvent.subject_type == "photo")
-        & AuditEvent.subject_id.in_([str(p.id) for p in photos]),
-        (AuditEvent.subject_type == "post") & AuditEvent.subject_id.in_([str(p.id) for p in posts]),
-    )
+    """Every audit event about the pupil: recorded against them, their photos and posts, their
+    register rows (consent, guardians, biometric consent, no-publish, reference faces) and the
+    faces in photos that were matched or named as them (decisions, lifts)."""
+    ids = {model.__name__.lower(): [str(i) for i in session.scalars(
+        select(model.id).where(model.pupil_id == pupil.id))] for model in PUPIL_ROWS}
+    ids["face"] = [str(i) for i in session.scalars(select(Face.id).where(
+        or_(Face.pupil_id == pupil.id, Face.resolved_pupil_id == pupil.id)))]
+    ids["pupil"] = [str(pupil.id)]
+    ids["photo"] = [str(p.id) for p in photos]
+    ids["post"] = [str(p.id) for p in posts]
+    subjects = or_(*[(AuditEvent.subject_type == kind) & AuditEvent.subject_id.in_(values)
+                     for kind, values in ids.items() if values])
     events = session.scalars(select(AuditEvent).where(
         AuditEvent.school_id == pupil.school_id, subjects).order_by(AuditEvent.id))
     return [row(e, "prev_hash", "hash") for e in events]
@@ -176,6 +187,12 @@ def erase_pupil(session: Session, storage: Storage, school_id: int, upn: str,
         if photo.purged_at is None and photo.status not in PHOTO_OUT:
             purge_photo(session, storage, photo, now)
             purged += 1
+    # Faces matched or named as the pupil in photos that stay (posted, withdrawn, a school
+    # record): their face templates go, and so does the link to the pupil; box and blur stay.
+    for face in session.scalars(select(Face).where(
+            or_(Face.pupil_id == pupil.id, Face.resolved_pupil_id == pupil.id))):
+        face.encoding_encrypted = face.embedding_encrypted = None
+        face.pupil_id = face.resolved_pupil_id = None
     session.execute(delete(PupilGroupMember).where(PupilGroupMember.pupil_id == pupil.id))
     pupil.first_name, pupil.last_name, pupil.date_of_birth = ERASED_NAME, ERASED_NAME, None
     pupil.left_on = pupil.left_on or now.date()  # never publishable again

@@ -56,11 +56,27 @@ def pupil_with_history(app, school, login_as, faces_dir):
                             caption="Choir day", state="queued",
                             pupil_ids_json=json.dumps([pupil_id])))
         db.session.get(Photo, other).status = "queued"  # as a release leaves it
+        # A posted photo in which the pupil's face was matched and blurred: a school record.
+        posted = Photo(school_id=school["id"], purpose="social_media", status="published")
+        db.session.add(posted)
+        db.session.flush()
+        db.session.add(Face(school_id=school["id"], photo_id=posted.id, index=0, top=0, right=9,
+                            bottom=9, left=0, status="blocked", pupil_id=pupil_id, blur=True,
+                            resolution="blur", encoding_encrypted=b"sealed2",
+                            embedding_encrypted=b"sealed3"))
         db.session.commit()
-    return {"id": pupil_id, "upn": upn, "shown": shown, "other": other}
+        posted_id = posted.id
+    return {"id": pupil_id, "upn": upn, "shown": shown, "other": other, "posted": posted_id}
 
 
 def test_sar_export_holds_every_record_about_the_pupil(app, pupil_with_history, tmp_path):
+    from gatekeeper.extensions import db
+    from gatekeeper.register import actions
+
+    with app.app_context():  # audited against the consent record and the guardian, not the pupil
+        actions.set_consent(db.session, 1, pupil_with_history["upn"], "press", "refused",
+                            given_by="Mair Pritchard", recorded_by="admin@testschool.test")
+        db.session.commit()
     target = tmp_path / "sar.zip"
     result = app.test_cli_runner().invoke(sar_command, [pupil_with_history["upn"], str(target)])
     assert result.exit_code == 0, result.output
@@ -71,15 +87,17 @@ def test_sar_export_holds_every_record_about_the_pupil(app, pupil_with_history, 
         readme = archive.read("README.txt").decode()
     assert record["pupil"]["first_name"] == "Tomos"
     assert {(c["purpose"], c["status"]) for c in record["consent_records"]} == {
-        ("social_media", "granted"), ("website", "refused")}
+        ("social_media", "granted"), ("website", "refused"), ("press", "refused")}
     assert record["nopublish_entries"][0]["category"] == "court_order"
     assert [g["name"] for g in record["groups"]] == ["Choir"]
     assert (len(record["reference_faces"]) == 1
             and "encoding_encrypted" not in record["reference_faces"][0])
-    assert [p["id"] for p in record["photos"]] == [pupil_with_history["shown"]]
+    assert [p["id"] for p in record["photos"]] == [pupil_with_history["shown"],
+                                                   pupil_with_history["posted"]]
     assert [p["caption"] for p in record["posts"]] == ["Choir day"]
     assert record["biometric_consents"] and record["biometric_consents"][0]["status"] == "granted"
-    assert any(e["action"] == "photo_uploaded" for e in record["audit_events"])
+    actions = {e["action"] for e in record["audit_events"]}
+    assert {"photo_uploaded", "consent_recorded"} <= actions
     assert f"photos/photo-{pupil_with_history['other']}.jpg" not in names
     assert b"Acacia" not in photo and Image.open(io.BytesIO(photo)).format == "JPEG"
     assert "review" in readme.lower()
@@ -115,6 +133,11 @@ def test_erasure_deletes_what_may_go_and_keeps_what_must_stay(app, pupil_with_hi
         from consent.models import PupilGroupMember
 
         assert db.session.scalars(select(PupilGroupMember)).all() == []  # no club of theirs kept
+        kept = db.session.scalar(select(Face).where(Face.photo_id == pupil_with_history["posted"]))
+        assert (kept.encoding_encrypted, kept.embedding_encrypted, kept.pupil_id) == (
+            None, None, None)  # the posted photo stays; the pupil's face template in it goes
+        assert kept.blur and db.session.get(Photo, pupil_with_history["posted"]).status == (
+            "published")
         shown = db.session.get(Photo, pupil_with_history["shown"])
         assert shown.purged_at is not None and not storage.exists("originals", shown.uuid)
         post = db.session.scalar(select(Post))
