@@ -18,9 +18,9 @@ from consent.importer import LEAVER_GRACE_DAYS
 from consent.models import Pupil, ReferenceFace, utcnow
 from gatekeeper.compliance import audit
 from gatekeeper.extensions import db
-from gatekeeper.models import Face, Photo
+from gatekeeper.models import Face, Photo, Post, Takedown
 from gatekeeper.people.auth import forget_old_failures
-from gatekeeper.states import PHOTO_ENDED, PHOTO_UNRELEASED, PhotoState, move
+from gatekeeper.states import PHOTO_ENDED, PHOTO_UNRELEASED, PhotoState, TakedownState, move
 from gatekeeper.storage import Storage, app_storage
 
 DEFAULT_RETENTION_DAYS = 30  # unreleased originals (Config.RETENTION_DAYS overrides)
@@ -46,8 +46,17 @@ def due_photos(session: Session, now: dt.datetime, retention_days: int, rejected
                   & (Photo.created_at <= now - dt.timedelta(days=retention_days)))
     rejected = ((Photo.status == PhotoState.REJECTED)
                 & (Photo.created_at <= now - dt.timedelta(days=rejected_days)))
+    # A takedown still open (an adapter trying, or a person asked to remove the post by hand)
+    # needs the picture: the media lead's task shows a small copy of what was posted. Its period
+    # counts from when the last of its takedowns closed, not from the upload.
+    taking_down = select(Post.photo_id).join(Takedown, Takedown.post_id == Post.id).where(
+        Takedown.state.in_((TakedownState.PENDING, TakedownState.MANUAL)))
+    closed_late = select(Post.photo_id).join(Takedown, Takedown.post_id == Post.id).where(
+        Takedown.done_at > now - dt.timedelta(days=retention_days))
     return session.scalars(
-        select(Photo).where(Photo.purged_at.is_(None), unreleased | rejected).order_by(Photo.id)
+        select(Photo).where(Photo.purged_at.is_(None), unreleased | rejected,
+                            Photo.id.not_in(taking_down), Photo.id.not_in(closed_late))
+        .order_by(Photo.id)
     ).all()
 
 

@@ -169,3 +169,38 @@ def test_the_grace_period_comes_from_the_app_config(app, school):
     with app.app_context():
         assert app_purge().templates == 1
     assert face_ids(app) == []
+
+
+def test_a_photo_being_taken_down_keeps_its_original_until_the_takedown_is_done(
+        app, school, login_as):
+    """Uploaded long ago, posted, and taken down today with a person asked to remove it by hand:
+    the media lead's task needs its picture. Its period then counts from the takedown's end."""
+    import json
+
+    from gatekeeper.extensions import db
+    from gatekeeper.models import OfficialAccount, Post, Takedown
+
+    ids = upload_aged(app, login_as, [("taken_down", "withdrawn", DEFAULT_RETENTION_DAYS + 10)])
+    with app.app_context():
+        account = db.session.scalar(select(OfficialAccount))
+        post = Post(school_id=1, photo_id=ids["taken_down"], account_id=account.id,
+                    caption="Fete", pupil_ids_json=json.dumps([]), state="withdrawn")
+        db.session.add(post)
+        db.session.flush()
+        db.session.add(Takedown(school_id=1, post_id=post.id, reason="consent withdrawn",
+                                state="manual"))
+        db.session.commit()
+        uuid = db.session.get(Photo, ids["taken_down"]).uuid
+    storage = Storage(app.config["STORAGE_DIR"])
+    assert "purged originals=0" in app.test_cli_runner().invoke(purge_command, []).output
+    assert storage.exists("originals", uuid)
+    with app.app_context():  # the person confirms it is down: the period counts from now
+        db.session.execute(update(Takedown).values(state="done", done_at=utcnow()))
+        db.session.commit()
+    assert "purged originals=0" in app.test_cli_runner().invoke(purge_command, []).output
+    with app.app_context():
+        db.session.execute(update(Takedown).values(
+            done_at=utcnow() - dt.timedelta(days=DEFAULT_RETENTION_DAYS + 1)))
+        db.session.commit()
+    assert "purged originals=1" in app.test_cli_runner().invoke(purge_command, []).output
+    assert not storage.exists("originals", uuid)
