@@ -13,6 +13,7 @@ from consent.importer import LEAVER_GRACE_DAYS
 from consent.services import RegisterError
 from gatekeeper.cli.base import CommandError, command_app, current_school
 from gatekeeper.compliance.audit import (
+    AUDIT_ANCHOR_FILE,
     AnchorForged,
     anchor_externally,
     app_key,
@@ -32,8 +33,6 @@ from gatekeeper.storage import app_storage
 from gatekeeper.worker.queue import IDLE_POLL_MAX_S, huey
 from gatekeeper.worker.recovery import STALLED_AFTER
 from gatekeeper.worker.tasks import requeue_stalled
-
-AUDIT_ANCHOR_FILE = "audit.anchor"  # id and hash of the last verified row, kept in the instance
 
 
 def read_anchor(path: Path, key: bytes) -> tuple[int, str] | None:

@@ -30,6 +30,7 @@ AUDIT_CHAIN_LOCK = 0x6B617564  # PostgreSQL advisory lock key held by whoever ap
 VERIFY_BATCH = 1000
 AUDIT_KEY_FILE = "audit.key"
 AUDIT_KEY_VARIABLE = "GATEKEEPER_AUDIT_KEY_FILE"  # to keep the key somewhere else still
+AUDIT_ANCHOR_FILE = "audit.anchor"  # id and hash of the last verified row, kept in the instance
 
 
 def key_path(instance: Path) -> Path:

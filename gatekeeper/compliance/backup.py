@@ -23,11 +23,15 @@ from pathlib import Path
 from sqlalchemy import Engine, MetaData, create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
 
+from gatekeeper.compliance.audit import AUDIT_ANCHOR_FILE, AUDIT_KEY_FILE
+from gatekeeper.compliance.audit import key_path as audit_key_path
 from gatekeeper.config import BIOMETRIC_KEY_FILE, SECRET_KEY_FILE
 
 FORMAT = "gatekeeper-backup/1"
 MANIFEST = "manifest.json"
-KEY_FILES = (SECRET_KEY_FILE, BIOMETRIC_KEY_FILE, "audit.key")  # audit.AUDIT_KEY_FILE
+# The instance's keys, and the signed anchor of the last verification: without the audit key and
+# its anchor, a restored trail cannot be verified ("TAMPERED" on every keyed row).
+KEY_FILES = (SECRET_KEY_FILE, BIOMETRIC_KEY_FILE, AUDIT_KEY_FILE, AUDIT_ANCHOR_FILE)
 STORAGE_PREFIX = "storage/"
 DB_PREFIX = "db/"
 KEYS_PREFIX = "keys/"
@@ -35,6 +39,12 @@ KEYS_PREFIX = "keys/"
 
 class BackupError(RuntimeError):
     """The backup or restore cannot go ahead; nothing was changed."""
+
+
+def key_file(instance: Path, key: str) -> Path:
+    """Where the instance keeps this key: the audit key may live outside the instance folder
+    (GATEKEEPER_AUDIT_KEY_FILE, as deployment advises), and is backed up and restored there."""
+    return audit_key_path(instance) if key == AUDIT_KEY_FILE else Path(instance) / key
 
 
 def encode(value):
@@ -107,9 +117,9 @@ def backup(engine: Engine, metadata: MetaData, storage_dir: Path, instance: Path
             with tarfile.open(partial, "w:gz") as archive:
                 revision, counts = dump_tables(source, metadata, archive)
                 files = add_storage(archive, Path(storage_dir))
-                keys = [k for k in KEY_FILES if (Path(instance) / k).is_file()]
+                keys = [k for k in KEY_FILES if key_file(instance, k).is_file()]
                 for key in keys:
-                    add_bytes(archive, KEYS_PREFIX + key, (Path(instance) / key).read_bytes())
+                    add_bytes(archive, KEYS_PREFIX + key, key_file(instance, key).read_bytes())
                 manifest = {"format": FORMAT, "revision": revision, "tables": counts,
                             "files": files, "keys": keys,
                             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
@@ -159,11 +169,8 @@ def check_target(engine: Engine, metadata: MetaData, manifest: dict, storage_dir
                                   "freshly initialised database")
     if storage_dir.is_dir() and any(p.is_file() for p in storage_dir.rglob("*")):
         raise BackupError(f"storage folder {storage_dir} is not empty")
-    for key in manifest["keys"]:
-        path = instance / key
-        if path.exists() and key == BIOMETRIC_KEY_FILE and path.read_bytes().strip():
-            raise BackupError(f"{path} exists: move it aside (restoring over it would orphan "
-                              "the templates it encrypts)")
+    # The keys a fresh `gatekeeper init` made encrypt and sign nothing yet (the database and the
+    # storage folder are empty, as checked above): the backup's replace them.
 
 
 def restore(engine: Engine, metadata: MetaData, storage_dir: Path, instance: Path,
@@ -205,7 +212,9 @@ def restore_files(archive: tarfile.TarFile, storage_dir: Path, instance: Path,
         shutil.rmtree(staging, ignore_errors=True)
     for key in manifest["keys"]:
         data = archive.extractfile(KEYS_PREFIX + key).read()
-        fd = os.open(instance / key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        path = key_file(instance, key)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as out:
             out.write(data)
 

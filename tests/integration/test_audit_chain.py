@@ -158,7 +158,7 @@ def test_the_key_is_a_file_outside_the_database_and_owner_only(app, school):
 def test_a_truncated_trail_with_a_rewritten_anchor_file_is_caught(app, school):
     from pathlib import Path
 
-    from gatekeeper.cli.ops import AUDIT_ANCHOR_FILE
+    from gatekeeper.compliance.audit import AUDIT_ANCHOR_FILE
 
     write_events(app, 5, school["id"])
     assert verify(app).exit_code == 0

@@ -102,3 +102,37 @@ def test_restore_refuses_a_file_that_is_not_a_backup(app, tmp_path):
     bogus.write_bytes(b"not a tar")
     result = app.test_cli_runner().invoke(restore_command, [str(bogus)])
     assert result.exit_code == 1 and result.output.startswith("error:")
+
+
+@pytest.mark.once
+def test_a_backup_restores_into_a_new_install_and_its_audit_trail_still_verifies(tmp_path):
+    """As deployment advises, the audit key lives outside the instance folder: the backup takes
+    it (and the signed anchor), and restores it there, into a server just set up with
+    `gatekeeper init` (whose own new keys encrypt nothing yet)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    command = str(Path(sys.executable).with_name("gatekeeper"))
+
+    def gatekeeper(server: str, *args: str) -> subprocess.CompletedProcess:
+        env = {key: value for key, value in os.environ.items()
+               if key not in ("DATABASE_URL", "REDIS_URL")}
+        env.update(GATEKEEPER_INSTANCE=str(tmp_path / server / "instance"),
+                   GATEKEEPER_AUDIT_KEY_FILE=str(tmp_path / server / "keys" / "audit.key"))
+        return subprocess.run([command, *args], env=env, capture_output=True, text=True,
+                              timeout=300)
+
+    archive = tmp_path / "school.tar.gz"
+    for args in (("init",), ("school", "add", "--name", "Ysgol y Bryn", "--urn", "401234"),
+                 ("audit", "verify"), ("backup", str(archive))):
+        done = gatekeeper("old", *args)
+        assert done.returncode == 0, (args, done.stderr)
+    assert gatekeeper("new", "init").returncode == 0  # a new server, its own fresh keys
+    restored = gatekeeper("new", "restore", str(archive))
+    assert restored.returncode == 0, restored.stderr
+    assert (tmp_path / "new" / "keys" / "audit.key").read_bytes() == (
+        tmp_path / "old" / "keys" / "audit.key").read_bytes()
+    verified = gatekeeper("new", "audit", "verify")
+    assert verified.returncode == 0, verified.stderr
