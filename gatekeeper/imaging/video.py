@@ -67,9 +67,13 @@ def probe(path: Path, max_seconds: float = MAX_CLIP_SECONDS) -> ClipInfo:
         stream = _video_stream(container)
         info = _info(container, stream, max_seconds)
         _check_packets(container, stream, path.stat().st_size)
+        duration = max(info.duration, _indexed_seconds(stream, info.frame_rate))
+    if duration > max_seconds:
+        raise ClipRefused("too_long", f"The video lasts {duration:.0f} s: the most accepted is "
+                          f"{max_seconds:.0f} s.", seconds=round(duration), most=round(max_seconds))
     with open_clip(path) as container:
         rotation = _first_picture_rotation(container)
-    return ClipInfo(*_upright(info.width, info.height, rotation), info.duration, info.frame_rate,
+    return ClipInfo(*_upright(info.width, info.height, rotation), duration, info.frame_rate,
                     info.codec, rotation, info.has_audio)
 
 
@@ -112,6 +116,16 @@ def _duration(container, stream) -> float:
     if container.duration is not None:
         return container.duration / 1_000_000
     raise ClipRefused("unreadable", "This video cannot be read: its length is missing.")
+
+
+def _indexed_seconds(stream, frame_rate: float) -> float:
+    """How long the pictures the index lists last, first to last and one picture more. A header
+    may state a shorter length than the pictures it holds; every one of them is screened and
+    encoded, so this is the length the limit and the school's allowance count."""
+    times = [entry.timestamp for entry in stream.index_entries if entry.timestamp is not None]
+    if not times or stream.time_base is None:
+        return 0.0
+    return float((max(times) - min(times)) * stream.time_base) + 1 / frame_rate
 
 
 def _check_packets(container, stream, file_size: int) -> None:

@@ -578,3 +578,45 @@ def test_the_still_of_a_posted_clip_is_blurred_as_the_clip_is(app, school, tmp_p
         db.session.commit()
         assert blur_boxes(photo) == [CHECKER_BOX]
         assert spread_in_the_box() < 40  # pixelated, in a rendering of its own
+
+
+def claim_one_second(path: Path) -> Path:
+    """The same clip with its header saying it lasts 1 s (mvhd, tkhd, mdhd; no edit list)."""
+    import struct
+
+    from gatekeeper.imaging.mp4 import boxes
+
+    data = bytearray(path.read_bytes())
+
+    def walk(start: int, end: int) -> None:
+        for kind, payload, stop in list(boxes(io.BytesIO(bytes(data)), start, end)):
+            if kind in (b"moov", b"trak", b"mdia"):
+                walk(payload, stop)
+            elif kind in (b"mvhd", b"mdhd", b"tkhd"):
+                at = payload + (20 if kind == b"tkhd" else 16)  # version 0 boxes
+                stated = struct.unpack(">I", data[at:at + 4])[0]
+                data[at:at + 4] = struct.pack(">I", max(1, stated // 60))
+            elif kind == b"edts":
+                data[payload - 4:payload] = b"free"
+                data[payload:stop] = bytes(stop - payload)
+
+    walk(0, len(data))
+    lying = path.with_name("lying.mp4")
+    lying.write_bytes(bytes(data))
+    return lying
+
+
+@pytest.mark.once
+def test_a_clip_whose_header_understates_its_length_is_measured_by_its_pictures(tmp_path):
+    """A 60 s clip whose header claims 1 s passed a 5 s limit and counted as 1 s against the
+    school's allowance, while all 60 s were screened and encoded."""
+    from gatekeeper.imaging.mp4 import ClipRefused
+    from gatekeeper.imaging.video import probe
+
+    honest = write_clip(tmp_path / "long.mp4", lambda _t: background(320, 240), seconds=60,
+                        fps=10, audio=False)
+    lying = claim_one_second(honest)
+    assert probe(honest).duration == pytest.approx(60, abs=0.2)
+    assert probe(lying).duration == pytest.approx(60, abs=0.2)
+    with pytest.raises(ClipRefused, match="lasts 60 s: the most accepted is 5 s"):
+        probe(lying, max_seconds=5)
