@@ -537,3 +537,32 @@ def test_no_decision_reads_the_servers_date():
         if re.search(r"utcnow\(\)\.date\(\)|date\.today\(\)|datetime\.now\(\)\.date\(\)", line)
     ]
     assert offenders == []
+
+
+def test_a_rescreen_read_before_a_release_does_not_put_the_photo_back_for_review(app, school):
+    """A rescreen read the photo waiting for review; a media lead released it meanwhile. Written
+    from its stale read, the rescreen's verdict put the queued photo back on the review queue
+    (and finishing its post could then not move it to published)."""
+    from gatekeeper.extensions import db
+    from gatekeeper.models import OfficialAccount, User
+    from gatekeeper.review.service import settle_photo
+    from gatekeeper.screening.service import RegisterNow
+
+    with app.app_context():
+        ada = add_pupil(db.session, school["id"], 1, "Ada", "Lovelace",
+                        consents={"social_media": "granted"})
+        photo_id = cleared_photo(db.session, school["id"], [ada.id])
+        db.session.get(Photo, photo_id).status = "needs_review"  # as read before a decision
+        db.session.commit()
+    with app.app_context(), Session(db.engine) as rescreen, Session(db.engine) as lead:
+        stale = rescreen.get(Photo, photo_id)  # the read the rescreen works from
+        assert stale.status == "needs_review"
+        lead.get(Photo, photo_id).status = "cleared"  # a person's decision cleared it
+        lead.commit()
+        releaser = lead.scalar(select(User).where(User.email == "media_lead@testschool.test"))
+        publishing.release_post(lead, lead.get(Photo, photo_id),
+                                lead.get(OfficialAccount, SOCIAL), "Sports", releaser)
+        lead.commit()
+        assert settle_photo(rescreen, RegisterNow(rescreen, school["id"]), stale) is False
+        rescreen.commit()
+        assert lead.scalar(select(Photo.status).where(Photo.id == photo_id)) == "queued"
