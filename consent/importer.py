@@ -82,14 +82,14 @@ UTF8_MULTIBYTE = re.compile(
     rb"|\xf4[\x80-\x8f][\x80-\xbf]{2}")
 LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 UTF16_SAMPLE = 4096  # bytes looked at for NULs: UTF-16 text is about half NUL bytes
-# Control characters a cell may not hold (C0, DEL, C1): never stored, and PostgreSQL refuses a NUL.
-# Tab and line breaks are whitespace that reading a cell turns into single spaces.
 # Local authorities whose UPNs python-stdnum's list of codes leaves out: every Welsh authority
 # (660-681) and England's unitary authorities made since 2019 (Dorset 838, Bournemouth,
 # Christchurch and Poole 839, North and West Northamptonshire 940 and 941, Cumberland 942,
 # Westmorland and Furness 943). Without them a Welsh school could import none of its pupils.
 LA_CODES_STDNUM_LACKS = frozenset(
     {str(code) for code in range(660, 682)} | {"838", "839", "940", "941", "942", "943"})
+# Control characters a cell may not hold (C0, DEL, C1): never stored, and PostgreSQL refuses a NUL.
+# Tab and line breaks are whitespace that reading a cell turns into single spaces.
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # What an unreadable byte becomes: one of the five bytes Windows-1252 leaves undefined (0x81, 0x8D,
 # 0x8F, 0x90, 0x9D), or a file that already held it. A name is never stored with it.

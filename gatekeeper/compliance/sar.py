@@ -62,9 +62,13 @@ ERASED_NAME = "Erased"
 PHOTO_SIDE = 2048
 
 
+def shows(pupil: Pupil):
+    """Faces matched (by the rule) or named (by a person) as the pupil."""
+    return or_(Face.pupil_id == pupil.id, Face.resolved_pupil_id == pupil.id)
+
+
 def pupil_photos(session: Session, pupil: Pupil) -> list[Photo]:
-    photo_ids = select(Face.photo_id).where(
-        or_(Face.pupil_id == pupil.id, Face.resolved_pupil_id == pupil.id))
+    photo_ids = select(Face.photo_id).where(shows(pupil))
     return list(session.scalars(
         select(Photo).where(Photo.school_id == pupil.school_id, Photo.id.in_(photo_ids))
         .order_by(Photo.id)))
@@ -102,8 +106,7 @@ def audit_about(session: Session, pupil: Pupil, photos, posts) -> list[dict]:
     faces in photos that were matched or named as them (decisions, lifts)."""
     ids = {model.__name__.lower(): [str(i) for i in session.scalars(
         select(model.id).where(model.pupil_id == pupil.id))] for model in PUPIL_ROWS}
-    ids["face"] = [str(i) for i in session.scalars(select(Face.id).where(
-        or_(Face.pupil_id == pupil.id, Face.resolved_pupil_id == pupil.id)))]
+    ids["face"] = [str(i) for i in session.scalars(select(Face.id).where(shows(pupil)))]
     ids["pupil"] = [str(pupil.id)]
     ids["photo"] = [str(p.id) for p in photos]
     ids["post"] = [str(p.id) for p in posts]
@@ -116,8 +119,7 @@ def audit_about(session: Session, pupil: Pupil, photos, posts) -> list[dict]:
 
 def pupil_record(session: Session, pupil: Pupil) -> dict:
     photos, posts = pupil_photos(session, pupil), pupil_posts(session, pupil)
-    faces = session.scalars(select(Face).where(
-        or_(Face.pupil_id == pupil.id, Face.resolved_pupil_id == pupil.id)).order_by(Face.id))
+    faces = session.scalars(select(Face).where(shows(pupil)).order_by(Face.id))
     return {
         "pupil": row(pupil),
         "guardians": by_pupil(session, Guardian, pupil),
@@ -189,8 +191,7 @@ def erase_pupil(session: Session, storage: Storage, school_id: int, upn: str,
             purged += 1
     # Faces matched or named as the pupil in photos that stay (posted, withdrawn, a school
     # record): their face templates go, and so does the link to the pupil; box and blur stay.
-    for face in session.scalars(select(Face).where(
-            or_(Face.pupil_id == pupil.id, Face.resolved_pupil_id == pupil.id))):
+    for face in session.scalars(select(Face).where(shows(pupil))):
         face.encoding_encrypted = face.embedding_encrypted = None
         face.pupil_id = face.resolved_pupil_id = None
     session.execute(delete(PupilGroupMember).where(PupilGroupMember.pupil_id == pupil.id))
