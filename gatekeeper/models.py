@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from enum import StrEnum
 
 from flask_login import UserMixin
 from sqlalchemy import (
@@ -21,19 +22,22 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     text,
+    update,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from sqlalchemy.sql.expression import false
 
 from consent.models import Base, Pupil, School, utcnow
 from consent.wording import from_record
 from gatekeeper.states import (
+    FIELDS,
     POST_LIVE,
     LiftState,
     MediaKind,
     PhotoState,
     PostState,
     TakedownState,
+    check_transition,
 )
 
 ROLES = ("staff", "admin", "dsl", "media_lead", "head")
@@ -408,3 +412,19 @@ class LoginFailure(Base):
     account_key: Mapped[str | None] = mapped_column(String(64), index=True)
     # pending (being checked) | failed | refused (throttled) | ok | cleared (a success followed)
     outcome: Mapped[str] = mapped_column(String(10), default="failed", server_default="failed")
+
+
+def move_from_read(session: Session, row, new: StrEnum, **values) -> bool:
+    """Move a row (a photo's status, a post's state) from the state this session read to `new`
+    (a move its machine allows), with `values`, in one conditional UPDATE. False, with the row
+    read again, when someone moved it first (a worker's claim, a release, a withdrawal): a stale
+    read never overwrites a newer state."""
+    field = FIELDS[type(new)]
+    model, was = type(row), getattr(row, field)
+    check_transition(was, new)
+    done = session.execute(
+        update(model).where(model.id == row.id, getattr(model, field) == was)
+        .values({field: new, **values}).execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(row)
+    return done == 1

@@ -25,11 +25,11 @@ from gatekeeper.extensions import db
 from gatekeeper.imaging.mp4 import verify_clean as verify_clean_clip
 from gatekeeper.imaging.renderings import render, render_clip
 from gatekeeper.imaging.sanitise import verify_clean
-from gatekeeper.models import OfficialAccount, Photo, Post, User
+from gatekeeper.models import OfficialAccount, Photo, Post, User, move_from_read
 from gatekeeper.publishing.accounts import account_publisher, may_release
 from gatekeeper.publishing.adapters import VIDEO_TYPE, PublishError, Release
 from gatekeeper.publishing.captions import check_caption
-from gatekeeper.publishing.takedown import move_post, reopen_takedown, take_down
+from gatekeeper.publishing.takedown import reopen_takedown, take_down
 from gatekeeper.review import gate
 from gatekeeper.review.service import blur_boxes, blur_tracks, gate_now, release_check
 from gatekeeper.screening.clips import SAMPLE_EVERY
@@ -286,9 +286,10 @@ def hold(session: Session, post: Post, reason: str) -> str:
 
 def hold_post(session: Session, post: Post, reason: str) -> bool:
     """Stop a post that is not yet out; the media lead sees why (the caller commits). False, and
-    nothing written, when its state moved since this session read it (see move_post)."""
-    if not move_post(session, post, PostState.HELD, last_error=reason[:500],
-                     next_attempt_at=None):
+    nothing written, when its state moved since this session read it (models.move_from_read),
+    such as a hold written over a worker's claim of a post it was sending."""
+    if not move_from_read(session, post, PostState.HELD, last_error=reason[:500],
+                          next_attempt_at=None):
         return False
     audit.record(session, "post_held", school_id=post.school_id, subject=post,
                  detail={"reason": reason, "account": post.account.label})
@@ -302,8 +303,8 @@ def record_failure(session: Session, post: Post, message: str, now: dt.datetime)
     if post.state != PostState.PUBLISHING:
         return post.state
     gave_up = post.attempts >= PUBLISH_MAX_ATTEMPTS
-    if not move_post(session, post, PostState.FAILED, last_error=message[:500],
-                     next_attempt_at=None if gave_up else now + backoff(post.attempts)):
+    if not move_from_read(session, post, PostState.FAILED, last_error=message[:500],
+                          next_attempt_at=None if gave_up else now + backoff(post.attempts)):
         session.commit()  # withdrawn or held meanwhile: it stays so, never queued again
         return post.state
     audit.record(session, "post_failed", school_id=post.school_id, subject=post,

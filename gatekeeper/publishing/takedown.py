@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from consent.models import Pupil, utcnow
 from gatekeeper.compliance import audit
 from gatekeeper.extensions import db
-from gatekeeper.models import Photo, Post, Takedown, User
+from gatekeeper.models import Photo, Post, Takedown, User, move_from_read
 from gatekeeper.publishing.accounts import account_publisher
 from gatekeeper.publishing.adapters import PostRef, PublishError
 from gatekeeper.states import (
@@ -28,7 +28,6 @@ from gatekeeper.states import (
     PhotoState,
     PostState,
     TakedownState,
-    check_transition,
     move,
 )
 from gatekeeper.storage import app_storage
@@ -71,21 +70,6 @@ def _forget_withdrawn(session: Session) -> None:
     session.info.pop(WITHDRAWN_KEY, None)  # read, if at all, before the commit
 
 
-def move_post(session: Session, post: Post, new: PostState, **values) -> bool:
-    """Move the post from the state this session read to `new` (a move the machine allows), with
-    `values`, in one conditional UPDATE. False, with the post read again, when a worker or another
-    request moved it first (a claim, a hold, a withdrawal): a stale read never overwrites a newer
-    state, such as a hold written over a worker's claim of a post it was sending."""
-    was = post.state
-    check_transition(was, new)
-    done = session.execute(
-        update(Post).where(Post.id == post.id, Post.state == was).values(state=new, **values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    session.refresh(post)
-    return done == 1
-
-
 def _label(who: User | str | None) -> str:
     return who.email if isinstance(who, User) else (who or "system")
 
@@ -113,8 +97,8 @@ def take_down(session: Session, post: Post, reason: str, actor: User | None = No
         was = post.state
         if was == PostState.WITHDRAWN:
             return None
-        if move_post(session, post, PostState.WITHDRAWN, withdrawn_at=utcnow(),
-                     withdrawn_reason=reason, next_attempt_at=None):
+        if move_from_read(session, post, PostState.WITHDRAWN, withdrawn_at=utcnow(),
+                          withdrawn_reason=reason, next_attempt_at=None):
             break
     move(post.photo, PhotoState.WITHDRAWN)
     session.info.setdefault(WITHDRAWN_KEY, []).append(post.id)

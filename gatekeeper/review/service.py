@@ -5,18 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent.models import Pupil, utcnow
 from gatekeeper.compliance import audit
 from gatekeeper.imaging.clips import boxes_at
 from gatekeeper.imaging.renderings import POSTER_TIME, poster_time
-from gatekeeper.models import AuditEvent, Event, Face, Photo, User
+from gatekeeper.models import AuditEvent, Event, Face, Photo, User, move_from_read
 from gatekeeper.review import gate
 from gatekeeper.screening.clips import SAMPLE_EVERY
 from gatekeeper.screening.service import RegisterNow
-from gatekeeper.states import PHOTO_RELEASABLE, PhotoState, check_transition, move
+from gatekeeper.states import PHOTO_RELEASABLE, PhotoState, move
 from gatekeeper.storage import app_storage
 from gatekeeper.uploads.labels import purpose_label, status_label
 
@@ -130,16 +130,9 @@ def settle_photo(session: Session, register: RegisterNow, photo: Photo) -> bool:
     verdict = gate.verdict(found.holds, no_faces=photo.no_faces)
     if photo.status not in PHOTO_RELEASABLE or verdict == photo.status:
         return False
-    # From the status this session read only (one conditional UPDATE): a release that committed
-    # meanwhile ("queued") is never overwritten by a rescreen that read the photo before it.
-    was = photo.status
-    check_transition(was, verdict)
-    moved = session.execute(
-        update(Photo).where(Photo.id == photo.id, Photo.status == was)
-        .values(status=verdict, updated_at=utcnow()).execution_options(synchronize_session=False)
-    ).rowcount
-    session.refresh(photo, ["status", "updated_at"])
-    return moved == 1
+    # From the status this session read only: a release that committed meanwhile ("queued") is
+    # never overwritten by a rescreen that read the photo before it.
+    return move_from_read(session, photo, verdict, updated_at=utcnow())
 
 
 def face_outcome_now(register: RegisterNow, face: Face) -> str:
