@@ -85,14 +85,18 @@ def choose_guardians(session: Session, school_id: int, kind: str, *, on: dt.date
     return chosen
 
 
+def emailable(guardian: Guardian) -> bool:
+    """An address to email, which the mail server has not refused for good (else a letter)."""
+    return bool(guardian.email) and guardian.email_failed_at is None
+
+
 def plan_round(session: Session, school_id: int, kind: str, guardians: list[Guardian],
                actor: User | str, reminder: bool = False, by_email: bool = True) -> Round:
     """Split the guardians into email and letter (every one a letter when the school sends no
     email), and audit the round (counts only)."""
     round_ = Round(kind=kind)
     for guardian in guardians:
-        by_mail = guardian.email and by_email and guardian.email_failed_at is None
-        (round_.emailed if by_mail else round_.letters).append(guardian)
+        (round_.emailed if by_email and emailable(guardian) else round_.letters).append(guardian)
     audit.record(session, "parent_links_round", school_id=school_id, actor=actor, detail={
         "kind": kind, "reminder": reminder, "emailed": len(round_.emailed),
         "letters": len(round_.letters)})

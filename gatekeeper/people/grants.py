@@ -35,9 +35,7 @@ def propose(session: Session, school_id: int, proposer: User | None, user: User,
         raise GrantError(_("Nobody grants a role to themselves: another head must do it."))
     if role in {m.role for m in user.memberships if m.school_id == school_id}:
         raise GrantError(_("%(name)s already holds this role.", name=user.name))
-    waiting = session.scalar(select(RoleProposal).where(
-        RoleProposal.school_id == school_id, RoleProposal.user_id == user.id,
-        RoleProposal.role == role, RoleProposal.decided_at.is_(None)))
+    waiting = next((p for p in waiting_for(session, school_id, user) if p.role == role), None)
     if waiting is not None:
         return waiting
     proposal = RoleProposal(school_id=school_id, user_id=user.id, role=role,
@@ -47,6 +45,13 @@ def propose(session: Session, school_id: int, proposer: User | None, user: User,
     audit.record(session, "role_proposed", school_id=school_id, actor=proposer or "command line",
                  subject=user, detail={"role": role, "proposal": proposal.id})
     return proposal
+
+
+def waiting_for(session: Session, school_id: int, user: User) -> list[RoleProposal]:
+    """The grants for this person at this school still waiting for their second person."""
+    return list(session.scalars(select(RoleProposal).where(
+        RoleProposal.school_id == school_id, RoleProposal.user_id == user.id,
+        RoleProposal.decided_at.is_(None)).order_by(RoleProposal.id)))
 
 
 def pending(session: Session, school_ids: list[int]) -> list[RoleProposal]:

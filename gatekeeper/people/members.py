@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 from consent.models import utcnow
 from gatekeeper.compliance import audit
 from gatekeeper.models import Membership, User
-from gatekeeper.people import second_factor
+from gatekeeper.people import grants, second_factor
 from gatekeeper.people.grants import SECOND_PERSON_ROLES
-from gatekeeper.people.models import Invitation, RoleProposal
+from gatekeeper.people.models import Invitation
 from gatekeeper.people.passwords import check_new_password, end_sessions, set_password
 
 
@@ -88,9 +88,7 @@ def close_what_waits(session: Session, school_id: int, head: User, user: User) -
     """A role grant waiting for a second person, or an invitation not yet accepted, would bring a
     deactivated or removed member back with a new role: both are closed, audited."""
     now = utcnow()
-    for proposal in session.scalars(select(RoleProposal).where(
-            RoleProposal.school_id == school_id, RoleProposal.user_id == user.id,
-            RoleProposal.decided_at.is_(None))):
+    for proposal in grants.waiting_for(session, school_id, user):
         proposal.decided_at, proposal.decided_by_id, proposal.confirmed = now, head.id, False
         audit.record(session, "role_proposal_withdrawn", school_id=school_id, actor=head,
                      subject=user, detail={"role": proposal.role, "proposal": proposal.id})
@@ -109,9 +107,7 @@ def refuse_takeover(session: Session, user: User, school_id: int) -> None:
     uses their recovery codes. A deactivated role counts (reactivation gives it back as it was),
     and so does a grant of either role waiting for its second person."""
     held = {m.role for m in rows_at(user, school_id)}
-    waiting = set(session.scalars(select(RoleProposal.role).where(
-        RoleProposal.school_id == school_id, RoleProposal.user_id == user.id,
-        RoleProposal.decided_at.is_(None))))
+    waiting = {proposal.role for proposal in grants.waiting_for(session, school_id, user)}
     if (held | waiting) & SECOND_PERSON_ROLES:
         raise MemberError(_("A DSL's or head's password and second factor cannot be reset by one "
                             "person. Take the role away first (granting it again takes two "

@@ -72,7 +72,7 @@ def letters():
     everyone = request.form.get("kind") == "guardian" or not mail_configured(current_app.config)
     pages = []
     for guardian in guardians:
-        if everyone or not guardian.email or guardian.email_failed_at is not None:
+        if everyone or not mailing.emailable(guardian):
             link = mailing.issue_link(db.session, guardian, current_user)
             pages.append((guardian, db.session.get(Pupil, guardian.pupil_id), link,
                           qr_svg(link, 3)))
