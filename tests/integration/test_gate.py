@@ -396,18 +396,23 @@ def test_a_post_withdrawn_while_it_was_being_published_is_taken_down_not_publish
         register.commit()  # while the worker is out at the publisher
         post = worker.get(Post, queued_post)
         assert publishing.finish(worker, post, "fb-123", AFTER_SOON) == "withdrawn"
-        worker.expire_all()
-        post = worker.get(Post, queued_post)
-        assert post.state == "withdrawn" and post.published_at is None
-        assert post.external_id == "fb-123"  # known, so the takedown can delete it
-        # Reopened, and carried out at once: the outbox cannot delete, so a person is asked.
-        assert worker.scalars(select(Takedown.state).where(Takedown.post_id == post.id)).all() == [
-            "manual"]
+        came_down(worker, queued_post, "fb-123")  # its address known, so it can be deleted
+        assert worker.get(Post, queued_post).published_at is None
         assert worker.scalar(select(AuditEvent.id).where(
             AuditEvent.action == "takedown_reopened")) is not None
 
 
-def ada_leaves(app, register: Session) -> int:
+def came_down(session: Session, post_id: int, external_id: str) -> None:
+    """The post is withdrawn, knows where it went out, and its takedown was carried out at once:
+    the outbox cannot delete, so a person is asked."""
+    session.expire_all()
+    post = session.get(Post, post_id)
+    assert post.state == "withdrawn" and post.external_id == external_id
+    assert session.scalars(select(Takedown.state).where(Takedown.post_id == post_id)).all() == [
+        "manual"]
+
+
+def ada_leaves(register: Session) -> int:
     """Ada leaves as of yesterday (the register change commits); her id."""
     from consent.clock import school_today
 
@@ -425,21 +430,16 @@ def test_a_hold_read_before_a_workers_claim_takes_the_post_down_instead(app, que
     from gatekeeper.review.rescreen import rescreen_school
 
     with app.app_context(), Session(db.engine) as worker, Session(db.engine) as register:
-        stale = register.get(Post, queued_post)  # the rescreen's read: queued
+        stale = register.get(Post, queued_post)  # the rescreen's read, kept in its identity map
         assert stale.state == "queued"
-        ada = ada_leaves(app, worker)
-        stale = register.get(Post, queued_post)  # kept in the session's identity map
+        ada = ada_leaves(worker)
         assert publishing.claim(worker, queued_post, AFTER_SOON)  # the worker is out with it
         done = rescreen_school(register, 1, [ada])
         register.commit()
         assert done.posts_held == [] and done.posts_taken_down == [queued_post]
         post = worker.get(Post, queued_post)
         assert publishing.finish(worker, post, "fb-9", AFTER_SOON) == "withdrawn"
-        worker.expire_all()
-        post = worker.get(Post, queued_post)
-        assert post.state == "withdrawn" and post.external_id == "fb-9"
-        assert worker.scalars(select(Takedown.state).where(Takedown.post_id == post.id)).all() == [
-            "manual"]  # the outbox cannot delete: a person is asked, at once
+        came_down(worker, queued_post, "fb-9")
 
 
 def test_a_withdrawal_read_before_a_post_went_out_opens_its_takedown(app, queued_post):
@@ -457,11 +457,7 @@ def test_a_withdrawal_read_before_a_post_went_out_opens_its_takedown(app, queued
         assert publishing.finish(worker, post, "fb-10", AFTER_SOON) == "published"
         assert take_down(register, stale, "consent withdrawn") is not None
         register.commit()
-        worker.expire_all()
-        post = worker.get(Post, queued_post)
-        assert post.state == "withdrawn" and post.external_id == "fb-10"
-        assert worker.scalars(select(Takedown.state).where(Takedown.post_id == post.id)).all() == [
-            "manual"]
+        came_down(worker, queued_post, "fb-10")
         assert take_down(register, register.get(Post, queued_post), "again") is None  # once
 
 
@@ -494,11 +490,7 @@ def test_a_stale_claim_held_again_while_its_worker_was_out_comes_down(app, queue
         assert publishing.hold(second, held, publishing.HELD_CONSENT) == "held"
         post = first.get(Post, queued_post)
         assert publishing.finish(first, post, "fb-11", AFTER_SOON) == "withdrawn"
-        first.expire_all()
-        post = first.get(Post, queued_post)
-        assert post.state == "withdrawn" and post.external_id == "fb-11"
-        assert first.scalars(select(Takedown.state).where(Takedown.post_id == post.id)).all() == [
-            "manual"]
+        came_down(first, queued_post, "fb-11")
 
 
 # --- 6. one school clock ------------------------------------------------------------------------
