@@ -55,12 +55,17 @@ MIS_GIVER = "MIS export"  # who gave the consent answers a MIS column carries
 YEAR_GROUPS = ("N1", "N2", "R", *(str(n) for n in range(1, 15)))
 YES, NO = frozenset({"yes", "y"}), frozenset({"no", "n"})
 FIELDS = ("upn", "first_name", "last_name", "date_of_birth", "year_group")
+# Columns an export may leave out. A pupil first registered under a temporary UPN (its last
+# character a letter) is given a permanent one later; the MIS keeps the old one as the Former UPN
+# (SIMS and Arbor export it). With it, the import renumbers the pupil, consent and reference
+# photos kept; without it, the pupil would leave and come back as someone new.
+OPTIONAL_FIELDS = ("former_upn",)
 # What an import changes, in numbers: its batch keeps this in English (batch_summary says it again).
 IMPORT_SUMMARY = N_("%(rows)d pupils in the file: %(new)d new, %(updated)d updated, %(unchanged)d "
                     "unchanged, %(rejoining)d rejoining, %(leaving)d leaving; %(consents)d consent "
                     "and %(biometrics)d biometric answers changed")
 # The fields an import changes, in words for its list of changes.
-FIELD_WORDS = {"first_name": N_("first name"), "last_name": N_("last name"),
+FIELD_WORDS = {"upn": N_("UPN"), "first_name": N_("first name"), "last_name": N_("last name"),
                "date_of_birth": N_("date of birth"), "year_group": N_("year group")}
 # Header names per field, best first: the DESIGN.md contract, then SIMS and Arbor exports.
 HEADER_NAMES = {
@@ -72,6 +77,7 @@ HEADER_NAMES = {
     "date_of_birth": ("date_of_birth", "date of birth", "dob", "birth date"),
     "year_group": ("year_group", "nc year actual", "year group", "current year group",
                    "national curriculum year", "nc year", "year"),
+    "former_upn": ("former_upn", "former upn", "previous upn", "old upn"),
 }
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y")
 # Well-formed multi-byte UTF-8 sequences (RFC 3629). A file that is not valid UTF-8 yet holds some
@@ -124,6 +130,7 @@ class PupilRow:
     year_group: str
     consents: tuple[tuple[str, str], ...] = ()  # (purpose, "yes" | "no") for non-empty cells
     biometric: str | None = None  # "yes" | "no" | None
+    former_upn: str = ""  # the UPN the MIS had before this one, if the export says so
 
     @property
     def full_name(self) -> str:
@@ -265,6 +272,11 @@ def map_columns(header: list[str], purposes: Iterable[str]) -> ParsedExport:
                 field=name, names=", ".join(HEADER_NAMES[name][:3]))))
         else:
             parsed.columns[name] = found
+    for name in OPTIONAL_FIELDS:
+        found = next((keys[header_key(alias)] for alias in HEADER_NAMES[name]
+                      if header_key(alias) in keys), None)
+        if found is not None:
+            parsed.columns[name] = found
     for key, name in keys.items():
         if key.startswith("consent "):
             purpose = key.removeprefix("consent ").replace(" ", "_")
@@ -301,6 +313,11 @@ def read_row(number: int, cells: dict[str, str], parsed: ParsedExport, today: dt
         problems.append(N_("UPN missing"))
     elif problem := upn_problem(upn):
         problems.append(problem)
+    former = upn_format.compact(cell("former_upn"))
+    if former == upn:
+        former = ""
+    elif former and (problem := upn_problem(former)):
+        problems.append(N_("former UPN: %(problem)s", problem=problem))
     names = {}
     for name, label in (("first_name", N_("first name")), ("last_name", N_("last name"))):
         names[name] = cell(name)
@@ -338,7 +355,7 @@ def read_row(number: int, cells: dict[str, str], parsed: ParsedExport, today: dt
     biometric = dict(consents).pop("biometric_consent", None)
     return PupilRow(
         row=number, upn=upn, first_name=names["first_name"], last_name=names["last_name"],
-        date_of_birth=born, year_group=year, biometric=biometric,
+        date_of_birth=born, year_group=year, biometric=biometric, former_upn=former,
         consents=tuple((c.removeprefix("consent_"), v) for c, v in consents
                        if c != "biometric_consent"),
     ), []
@@ -386,6 +403,10 @@ class ImportPlan:
     updated: list[tuple[Pupil, PupilRow, dict[str, tuple[str, str]]]] = field(default_factory=list)
     rejoining: list[tuple[Pupil, PupilRow]] = field(default_factory=list)
     leaving: list[Pupil] = field(default_factory=list)
+    renumbered: list[tuple[Pupil, PupilRow]] = field(default_factory=list)  # by Former UPN
+    # New pupils with the name and date of birth of a pupil the file leaves out: perhaps one
+    # pupil whose UPN the MIS replaced, exported without its Former UPN column.
+    lookalikes: list[tuple[PupilRow, Pupil]] = field(default_factory=list)
     consents: list[tuple[PupilRow, str, str]] = field(default_factory=list)  # row, purpose, status
     biometrics: list[tuple[PupilRow, str]] = field(default_factory=list)  # row, status
     unchanged: int = 0
@@ -444,15 +465,24 @@ class ImportPlan:
                   rejoining=len(self.rejoining), leaving=len(self.leaving),
                   consents=len(self.consents), biometrics=len(self.biometrics))
 
+    def warnings(self) -> list[str]:
+        """What the person importing should check before applying: new pupils who may be pupils
+        of the register under a UPN the MIS replaced."""
+        return [N_("row %(row)d: new pupil %(upn)s %(name)s has the name and date of birth of "
+                   "%(old)s, who is not in the file: if the MIS gave them a new UPN, export "
+                   "again with the Former UPN column, so that their consent and reference photos "
+                   "stay with them", row=row.row, upn=row.upn, name=row.full_name, old=pupil.upn)
+                for row, pupil in self.lookalikes]
+
     def lines(self) -> list[str]:
         """One line per change, in the order of the file, then the leavers."""
         out = [N_("row %(row)d: new pupil %(upn)s %(name)s, year %(year)s", row=r.row, upn=r.upn,
                   name=r.full_name, year=r.year_group) for r in self.new]
-        for pupil, row, diff in self.updated:
+        for _pupil, row, diff in self.updated:
             what = joined((N_("%(field)s %(old)s → %(new)s", field=FIELD_WORDS.get(k, k), old=a,
                               new=b) for k, (a, b) in diff.items()), ", ")
             out.append(N_("row %(row)d: %(upn)s %(name)s: %(changes)s", row=row.row,
-                          upn=pupil.upn, name=row.full_name, changes=what))
+                          upn=row.upn, name=row.full_name, changes=what))
         out += [N_("row %(row)d: %(upn)s %(name)s rejoins (was marked as left)", row=row.row,
                    upn=pupil.upn, name=row.full_name) for pupil, row in self.rejoining]
         out += [N_("row %(row)d: %(upn)s %(purpose)s: %(status)s", row=row.row, upn=row.upn,
@@ -498,7 +528,7 @@ def current_answers(session: Session, school_id: int, today: dt.date):
 
 def _differences(pupil: Pupil, row: PupilRow) -> dict[str, tuple[str, str]]:
     diff = {}
-    for name in ("first_name", "last_name", "year_group"):
+    for name in ("upn", "first_name", "last_name", "year_group"):
         if getattr(pupil, name) != getattr(row, name):
             diff[name] = (getattr(pupil, name), getattr(row, name))
     if pupil.date_of_birth != row.date_of_birth:
@@ -525,7 +555,7 @@ def plan_import(
     pupils = {p.upn: p for p in session.scalars(select(Pupil).where(Pupil.school_id == school_id))}
     consent_answer, biometric = current_answers(session, school_id, today)
     for row in parsed.rows:
-        pupil = pupils.get(row.upn)
+        pupil = pupils.get(row.upn) or renumbering(plan, row, pupils)
         if pupil is None:
             plan.new.append(row)
         else:
@@ -546,7 +576,36 @@ def plan_import(
             if status is not None:
                 plan.biometrics.append((row, status))
     plan_leavers(plan, pupils.values(), today)
+    plan_lookalikes(plan, pupils.values())
     return plan
+
+
+def renumbering(plan: ImportPlan, row: PupilRow, pupils: dict[str, Pupil]) -> Pupil | None:
+    """The pupil a row's Former UPN names, when that pupil is not in the file as well, and no
+    other row claims them (either is an error of the plan); None if it names nobody."""
+    pupil = pupils.get(row.former_upn) if row.former_upn else None
+    if pupil is None:
+        return None
+    again = next((r.row for r in plan.parsed.rows if r.upn == row.former_upn), None)
+    if again is None:
+        again = next((r.row for p, r in plan.renumbered if p is pupil), None)
+    if again is not None:
+        plan.errors.append(RowError(row.row, N_(
+            "former UPN %(upn)s is row %(other)d's pupil: one pupil cannot be in the file twice",
+            upn=row.former_upn, other=again)))
+        return None
+    plan.renumbered.append((pupil, row))
+    return pupil
+
+
+def plan_lookalikes(plan: ImportPlan, pupils: Iterable[Pupil]) -> None:
+    """New pupils with the name and date of birth of a pupil not in the file."""
+    def key(person: Pupil | PupilRow) -> tuple[str, str, dt.date | None]:
+        return person.first_name.casefold(), person.last_name.casefold(), person.date_of_birth
+
+    in_file = {row.upn for row in plan.parsed.rows} | {p.upn for p, _ in plan.renumbered}
+    missing = {key(p): p for p in pupils if p.upn not in in_file}
+    plan.lookalikes = [(row, missing[key(row)]) for row in plan.new if key(row) in missing]
 
 
 def too_many_leavers(leaving: int, on_roll: int, limit: float = LEAVER_SHARE_LIMIT) -> bool:
@@ -557,7 +616,7 @@ def too_many_leavers(leaving: int, on_roll: int, limit: float = LEAVER_SHARE_LIM
 def plan_leavers(plan: ImportPlan, pupils: Iterable[Pupil], today: dt.date) -> None:
     """Pupils on roll but missing from a full export leave (the plan refuses too many); a
     partial export makes no leavers."""
-    in_file = {row.upn for row in plan.parsed.rows}
+    in_file = {row.upn for row in plan.parsed.rows} | {p.upn for p, _ in plan.renumbered}
     on_roll = [p for p in pupils if p.left_on is None or p.left_on > today]
     plan.on_roll = len(on_roll)
     if not plan.full:
@@ -574,6 +633,7 @@ class ImportResult:
     rejoined: list[tuple[Pupil, int]] = field(default_factory=list)  # pupil, faces unsealed
     refused: list[tuple[Pupil, str, str]] = field(default_factory=list)  # pupil, purpose, status
     faces_deleted: list[tuple[Pupil, int]] = field(default_factory=list)  # biometric "no"
+    renumbered: list[tuple[Pupil, str]] = field(default_factory=list)  # pupil, the UPN before
     records: int = 0
 
 
@@ -608,9 +668,11 @@ def apply_import(
         for name in diff:
             setattr(pupil, name, getattr(row, name))
     session.flush()
-    pupils.update((p.upn, p) for p in added)
+    pupils = {p.upn: p for p in (*pupils.values(), *added)}  # renumbered pupils by their new UPN
     changes["new"] = [p.id for p in added]
-    result = ImportResult(pupils={r.upn: pupils[r.upn] for r in plan.parsed.rows}, batch=batch)
+    result = ImportResult(pupils={r.upn: pupils[r.upn] for r in plan.parsed.rows}, batch=batch,
+                          renumbered=[(p, diff["upn"][0]) for p, _r, diff in plan.updated
+                                      if "upn" in diff])
     rejoin(session, plan, changes, result)
     for pupil in plan.leaving:
         pupil.left_on = today

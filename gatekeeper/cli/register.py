@@ -51,6 +51,8 @@ def report_plan(plan, file: str) -> None:
         raise CommandError(f"{len(plan.errors)} problem(s) in {file}; nothing was imported")
     for line in plan.lines():
         click.echo(line)
+    for line in plan.warnings():
+        click.echo(f"check: {line}")
 
 
 def leavers_refusal(plan) -> str:

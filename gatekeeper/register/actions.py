@@ -283,6 +283,7 @@ def import_pupils(
                  subject=result.batch, detail={
         "rows": len(parsed.rows), "new": len(plan.new), "updated": len(plan.updated),
         "rejoined": len(plan.rejoining), "left": len(plan.leaving), "records": result.records,
+        "renumbered": len(result.renumbered),
         "full": full, "batch": result.batch.id, "confirmed_leavers": confirmed_leavers,
     })
     audit_import_faces(session, school_id, result, today, actor)
@@ -301,6 +302,10 @@ def audit_import_faces(session: Session, school_id: int, result: importer.Import
         audit.record(session, "pupil_left", school_id=school_id, actor=actor, subject=pupil,
                      detail={"upn": pupil.upn, "left_on": today.isoformat(), "by": "MIS import",
                              "faces_sealed": count, "batch": result.batch.id})
+    for pupil, before in result.renumbered:
+        audit.record(session, "pupil_renumbered", school_id=school_id, actor=actor, subject=pupil,
+                     detail={"upn": pupil.upn, "former_upn": before, "by": "MIS import",
+                             "batch": result.batch.id})
     for pupil, count in result.rejoined:
         audit.record(session, "pupil_rejoined", school_id=school_id, actor=actor, subject=pupil,
                      detail={"upn": pupil.upn, "faces_unsealed": count,

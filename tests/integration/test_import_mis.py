@@ -54,6 +54,8 @@ class Outcome:
         self.rejoining = [p.upn for p, _ in plan.rejoining]
         self.biometrics = [status for _, status in plan.biometrics]
         self.refused, self.refusal, self.batch = plan.refused, plan.refusal(), plan.batch_id
+        self.renumbered = [(r.former_upn, r.upn) for _p, r in plan.renumbered]
+        self.warnings = plan.warnings()
 
 
 def run_import(app, school_id: int, data: bytes, *, full: bool = True,
@@ -595,3 +597,126 @@ def test_a_biometric_withdrawal_deletes_sealed_faces_at_once_and_undo_cannot_bri
         assert [(p.upn, n) for p, n in result.restored] == [(leaver.upn, 0)]
         db.session.commit()
     assert pupil(app, 4).left_on is None and face_states(app) == []
+
+
+def temporary_upn(index: int) -> str:
+    """A valid temporary UPN: its last character a letter, as a school gives a pupil whose
+    permanent UPN is not yet known."""
+    from stdnum.gb import upn
+
+    body = f"823202400{index:02d}A"
+    return upn.calc_check_digit(body) + body
+
+
+FORMER_HEADER = "UPN,Former UPN,Legal Forename,Legal Surname,Date of Birth,NC Year Actual"
+
+
+def former_file(*rows: tuple[str, str, int], born: str = "") -> bytes:
+    """(UPN, former UPN, pupil index) rows, each with the pupil's name and date of birth (as
+    `row` gives it, or `born`)."""
+    lines = [f"{upn},{former},P{i},Pupil{i},{born or f'0{i % 9 + 1}/09/2016'},Year 5"
+             for upn, former, i in rows]
+    return "\r\n".join((FORMER_HEADER, *lines)).encode()
+
+
+def renumber_in_register(app, index: int, upn: str) -> None:
+    """Give pupil `index` the UPN the MIS had for them before (a temporary one)."""
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        db.session.scalar(select(Pupil).where(Pupil.upn == demo_upn(index))).upn = upn
+        db.session.commit()
+
+
+@pytest.mark.slow
+def test_a_former_upn_renumbers_a_protected_pupil_who_stays_blocked_and_undo_puts_it_back(
+        app, school, faces_dir):
+    """A pupil registered under a temporary UPN gets a permanent one: the next export names the
+    old one as the Former UPN. The pupil keeps their record, consent, reference faces and place
+    on the no-publish list; before, they left (faces sealed, then deleted) and came back new,
+    unprotected and with no faces to be recognised by."""
+    from gatekeeper.extensions import db
+    from tests.support.fixtures import add_pupil
+
+    people, photo = faces_dir / "people", faces_dir / "events" / "obama_and_biden.jpg"
+    with app.app_context():
+        for index, folder in ((1, "obama"), (2, "biden")):
+            add_pupil(db.session, school["id"], index, f"P{index}", f"Pupil{index}",
+                      consents={"social_media": "granted"},
+                      faces=sorted((people / folder).iterdir()))
+        actions.add_nopublish(db.session, school["id"], demo_upn(2), category="safeguarding",
+                              note="test", added_by="dsl")
+        db.session.commit()
+    temporary = temporary_upn(2)
+    renumber_in_register(app, 2, temporary)
+    biden = pupil(app, 1).id + 1
+    assert blocked_as(app, photo) == {temporary}
+    data = former_file((demo_upn(1), "", 1), (demo_upn(2), temporary, 2), born="01/01/2015")
+    preview = run_import(app, school["id"], data, apply=False)
+    assert preview.lines == [f"row 3: {demo_upn(2)} P2 Pupil2: UPN {temporary} → {demo_upn(2)}"]
+    plan = run_import(app, school["id"], data)
+    assert plan.ok and plan.renumbered == [(temporary, demo_upn(2))], plan.errors
+    assert (plan.new, plan.leaving, plan.warnings) == (0, [], [])
+    assert pupil(app, 2).id == biden and pupil(app, 2).left_on is None
+    assert blocked_as(app, photo) == {demo_upn(2)}  # the same faces, still protected
+    assert decision(app, biden, "social_media").reason == "protected — do not publish"
+    (event,) = actions_logged(app, "pupil_renumbered")
+    assert (event.detail["former_upn"], event.detail["upn"]) == (temporary, demo_upn(2))
+    assert actions_logged(app, "pupils_imported")[-1].detail["renumbered"] == 1
+    assert run_import(app, school["id"], data).changes == 0  # the same file again: nothing
+    with app.app_context():
+        actions.undo_import(db.session, school["id"], plan.batch, today=today(), actor="test")
+        db.session.commit()
+    with app.app_context():
+        assert db.session.get(Pupil, biden).upn == temporary
+    assert blocked_as(app, photo) == {temporary}
+
+
+def test_a_former_upn_that_is_in_the_file_or_named_twice_or_malformed_refuses_the_file(app,
+                                                                                        school):
+    whole_school(app, school["id"], size=3)
+    before = counts(app)
+    plan = run_import(app, school["id"], former_file(
+        (demo_upn(1), "", 1), (demo_upn(2), "", 2), (demo_upn(3), "", 3),
+        (demo_upn(4), demo_upn(1), 4),  # pupil 1 is row 2 already
+        (demo_upn(5), demo_upn(3), 5), (demo_upn(6), demo_upn(3), 6)))
+    assert [str(e) for e in plan.errors] == [
+        f"row 5: former UPN {demo_upn(1)} is row 2's pupil: one pupil cannot be in the file twice",
+        f"row 6: former UPN {demo_upn(3)} is row 4's pupil: one pupil cannot be in the file twice",
+        f"row 7: former UPN {demo_upn(3)} is row 4's pupil: one pupil cannot be in the file twice",
+    ]
+    plan = run_import(app, school["id"], former_file(
+        (demo_upn(5), demo_upn(3), 5), (demo_upn(6), demo_upn(3), 6)), full=False)
+    assert [str(e) for e in plan.errors] == [
+        f"row 3: former UPN {demo_upn(3)} is row 2's pupil: one pupil cannot be in the file twice"]
+    plan = run_import(app, school["id"], former_file((demo_upn(1), "A12", 1)), full=False)
+    assert [str(e) for e in plan.errors] == [
+        "row 2: former UPN: UPN A12 is not 13 characters long"]
+    assert counts(app) == before
+    # A Former UPN that names nobody here (the pupil's last school) or is the UPN itself: new.
+    plan = run_import(app, school["id"], former_file(
+        (demo_upn(4), temporary_upn(9), 4), (demo_upn(5), demo_upn(5), 5)), full=False)
+    assert plan.ok and plan.new == 2 and plan.renumbered == []
+
+
+def test_a_new_upn_without_the_former_upn_column_is_flagged_before_applying(app, school,
+                                                                              login_as):
+    """An export without the column cannot say two UPNs are one pupil: the preview and the
+    command line name the new pupil who looks like the one leaving, and say what to do."""
+    whole_school(app, school["id"], size=12)
+    temporary = temporary_upn(3)
+    renumber_in_register(app, 3, temporary)
+    data = csv_file(*(row(i, f"P{i}") for i in range(1, 13)))
+    plan = run_import(app, school["id"], data, apply=False)
+    assert plan.new == 1 and plan.leaving == [temporary]
+    (warning,) = plan.warnings
+    assert warning.startswith(f"row 4: new pupil {demo_upn(3)} P3 Pupil3 has the name and date "
+                              f"of birth of {temporary}, who is not in the file")
+    assert "Former UPN column" in warning
+    html = upload(login_as("admin"), data).get_data(as_text=True)
+    lookalikes = re.search(r'id="import-lookalikes">(.*?)</div>', html, re.S).group(1)
+    assert f"new pupil {demo_upn(3)} P3 Pupil3" in lookalikes and "Former UPN" in lookalikes
+    # Pupils of the file are never flagged, nor new pupils who look like nobody.
+    again = run_import(app, school["id"], csv_file(*(row(i, f"P{i}") for i in range(1, 14))),
+                       apply=False)
+    assert again.new == 2 and again.warnings == [warning]

@@ -254,3 +254,25 @@ def test_pupils_undo_import_restores_then_refuses_in_one_line(app, cli, school, 
     assert len(actions_logged(app, "pupils_import_undone")) == 1
     partial = cli("pupils", "import", path, "--partial", "--confirm-leavers", "12")
     assert "12 leavers were confirmed but this file would make 0 of 14 pupils" in one_line(partial)
+
+
+def test_pupils_import_renumbers_by_former_upn_and_names_a_lookalike_to_check(app, cli, school,
+                                                                              tmp_path):
+    from gatekeeper.ops.setup import demo_upn
+    from tests.integration.test_import_mis import former_file, temporary_upn
+
+    temporary = temporary_upn(1)
+    assert cli("pupils", "import", write(tmp_path, former_file(
+        (temporary, "", 1), (demo_upn(2), "", 2)))).exit_code == 0
+    without = cli("pupils", "import", write(tmp_path, csv_file(row(1, "P1"), row(2, "P2"))),
+                  "--dry-run", "--confirm-leavers", "1")
+    assert without.exit_code == 0, without.output
+    assert f"check: row 2: new pupil {demo_upn(1)} P1 Pupil1 has the name and date of birth of " \
+           f"{temporary}, who is not in the file" in without.stdout
+    renumbered = cli("pupils", "import", write(tmp_path, former_file(
+        (demo_upn(1), temporary, 1), (demo_upn(2), "", 2))))
+    assert renumbered.exit_code == 0, renumbered.output
+    assert renumbered.stdout.splitlines()[0] == \
+        f"row 2: {demo_upn(1)} P1 Pupil1: UPN {temporary} → {demo_upn(1)}"
+    assert "check:" not in renumbered.stdout and "1 updated" in renumbered.stdout
+    assert pupil_count(app) == 2
