@@ -375,6 +375,10 @@ class Takedown(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     done_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    # The guardian whose "no" opened it, owed a notice once every such takedown of theirs is
+    # done; notified_at: when they were told (or found to have no address to be told at).
+    notify_guardian_id: Mapped[int | None] = mapped_column(ForeignKey("guardian.id"), index=True)
+    notified_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
     post: Mapped[Post] = relationship()
 

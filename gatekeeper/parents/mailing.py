@@ -10,6 +10,7 @@ as a QR code. Every message is audited without its link (people/emails.deliver).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import smtplib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,20 +18,21 @@ from dataclasses import dataclass, field
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from consent import services
 from consent.models import Guardian, Pupil, School, utcnow
 from gatekeeper.compliance import audit
 from gatekeeper.extensions import db
-from gatekeeper.models import Post, Takedown, User
+from gatekeeper.models import Takedown, User
 from gatekeeper.parents.links import link_days, make_token
 from gatekeeper.people.emails import deliver
 from gatekeeper.people.links import base_url
 from gatekeeper.people.mail import MailNotConfigured, mail_settings
-from gatekeeper.states import PostState, TakedownState
+from gatekeeper.states import TakedownState
 
+log = logging.getLogger(__name__)
 KINDS = ("guardian", "year", "renewal")
 MAX_ROUND = 5000  # guardians in one round: a whole school of 2,000 pupils has fewer
 
@@ -162,39 +164,83 @@ def address_refused(session: Session, guardian: Guardian) -> None:
                  subject=guardian, detail={"pupil_id": guardian.pupil_id})
 
 
-def withdrawn_since(session: Session, pupil: Pupil, since: dt.datetime) -> list[Post]:
-    return list(session.scalars(select(Post).where(
-        Post.school_id == pupil.school_id, Post.state == PostState.WITHDRAWN,
-        Post.withdrawn_at >= since)))
+def owe_takedown_notice(session: Session, guardian: Guardian, post_ids: Iterable[int]) -> int:
+    """Mark the takedowns of the posts a guardian's "no" pulled as owing them a notice, in the
+    answer's own transaction: a queue that is down loses no notice (the sweep sends it). Posts
+    that were never handed to a publisher need no takedown, and no notice."""
+    owed = list(session.scalars(select(Takedown).where(
+        Takedown.post_id.in_(list(post_ids)), Takedown.notify_guardian_id.is_(None))))
+    for takedown in owed:
+        takedown.notify_guardian_id = guardian.id
+    return len(owed)
 
 
-def mail_takedown_notice(guardian_id: int, since_iso: str,
-                         post_ids: list[int] | None = None) -> str:
-    """Tell the guardian who withdrew consent that every post showing their child that it pulled
-    is down; raises TakedownNotDone while a takedown is still under way (the task retries).
-    `post_ids`: the posts their answer pulled, and only those: a post withdrawn meanwhile for
-    another reason (another parent's answer, the no-publish list) is none of their business.
-    None (a task queued before this was known): every post withdrawn since."""
+def owed_notices(session: Session, guardian_id: int) -> list[Takedown]:
+    return list(session.scalars(select(Takedown).where(
+        Takedown.notify_guardian_id == guardian_id, Takedown.notified_at.is_(None))
+        .order_by(Takedown.id)))
+
+
+def claim_notices(session: Session, ids: list[int], now: dt.datetime | None) -> bool:
+    """Mark the takedowns' notices as told (None: as owed again), only if nobody else did it
+    first; commits (or rolls back)."""
+    was = Takedown.notified_at.is_(None) if now is not None else Takedown.notified_at.is_not(None)
+    done = session.execute(update(Takedown).where(Takedown.id.in_(ids), was)
+                           .values(notified_at=now).execution_options(synchronize_session=False))
+    if done.rowcount != len(ids):
+        session.rollback()
+        return False
+    session.commit()
+    return True
+
+
+def mail_takedown_notice(guardian_id: int) -> str:
+    """Tell a guardian that every post their "no" pulled is down, once all of them are: raises
+    TakedownNotDone while one is still under way (the task retries; the sweep comes back). Only
+    those posts: a post withdrawn meanwhile for another reason (another parent's answer, the
+    no-publish list) is none of their business. Told once, whoever sends it first."""
     try:
         mail_settings(current_app.config)
     except MailNotConfigured:
         return "mail not configured"
+    owed = owed_notices(db.session, guardian_id)
+    if not owed:
+        return "nothing owed"
+    if undone := next((t.id for t in owed if t.state != TakedownState.DONE), None):
+        raise TakedownNotDone(f"takedown {undone} still under way")
     guardian = db.session.get(Guardian, guardian_id)
-    if guardian is None or not guardian.email:
-        return "no message"
     pupil = db.session.get(Pupil, guardian.pupil_id)
-    posts = [p for p in withdrawn_since(db.session, pupil, dt.datetime.fromisoformat(since_iso))
-             if pupil.id in p.pupil_ids and (post_ids is None or p.id in post_ids)]
-    if not posts:
-        return "nothing was out"
-    open_takedowns = db.session.scalar(select(Takedown.id).where(
-        Takedown.post_id.in_([p.id for p in posts]), Takedown.state != TakedownState.DONE).limit(1))
-    if open_takedowns is not None:
-        raise TakedownNotDone(f"takedown {open_takedowns} still under way")
+    accounts, ids = sorted({t.post.account.label for t in owed}), [t.id for t in owed]
+    if not claim_notices(db.session, ids, utcnow()):
+        return "told already"
+    if not guardian.email:  # their address was removed since: nobody to tell
+        return "no address"
     school = db.session.get(School, guardian.school_id)
-    with force_locale(school.language):
-        deliver("takedown_notice", guardian.email, school.language, school.id,
-                _("Photos of %(name)s have been taken down", name=pupil.first_name),
-                "takedown_notice", guardian=guardian, pupil=pupil, school=school,
-                count=len(posts), accounts=sorted({p.account.label for p in posts}))
+    try:
+        with force_locale(school.language):
+            deliver("takedown_notice", guardian.email, school.language, school.id,
+                    _("Photos of %(name)s have been taken down", name=pupil.first_name),
+                    "takedown_notice", guardian=guardian, pupil=pupil, school=school,
+                    count=len(ids), accounts=accounts)
+    except Exception:
+        claim_notices(db.session, ids, None)  # not told: owed again, for the retry or the sweep
+        raise
     return "sent"
+
+
+def mail_owed_takedown_notices() -> int:
+    """The sweep: every guardian owed a notice whose takedowns are all done is told. Catches the
+    notices whose task was never queued (the queue was down) or ran out of retries."""
+    owed = db.session.scalars(select(Takedown.notify_guardian_id).where(
+        Takedown.notify_guardian_id.is_not(None), Takedown.notified_at.is_(None)).distinct())
+    sent = 0
+    for guardian_id in sorted(owed):
+        try:
+            sent += mail_takedown_notice(guardian_id) == "sent"
+        except TakedownNotDone:
+            continue
+        except Exception:  # noqa: BLE001 - one refused message must not stop the others
+            db.session.rollback()
+            log.exception("takedown notice for guardian %s not sent: the next sweep tries again",
+                          guardian_id)
+    return sent

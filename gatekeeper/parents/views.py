@@ -11,9 +11,10 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from flask_babel import gettext as _
 
 from consent import rules, services
-from consent.models import Guardian, Pupil, School, utcnow
+from consent.models import Guardian, Pupil, School
 from gatekeeper.extensions import db
 from gatekeeper.parents.links import LinkExpired, LinkRefused, matches, read_token
+from gatekeeper.parents.mailing import owe_takedown_notice
 from gatekeeper.publishing.takedown import posts_withdrawn
 from gatekeeper.register import actions
 from gatekeeper.register.forms import today
@@ -82,13 +83,13 @@ def consent(token: str):
 
 def answer(token: str, guardian: Guardian, purposes: tuple[str, ...]):
     said = {p: request.form[p] for p in purposes if request.form.get(p) in rules.ANSWERS}
-    since = utcnow()
     records = actions.parent_answers(db.session, guardian, said, purposes=purposes, on=today())
     pulled = posts_withdrawn(db.session)  # by this answer, and by nothing else
+    # Posts the "no" pulled are being taken down: the guardian is told once they are down.
+    owed = owe_takedown_notice(db.session, guardian, pulled) if guardian.email else 0
     db.session.commit()
-    if guardian.email and pulled:
-        # Posts the "no" pulled are being taken down: the guardian is told once they are down.
-        queue_takedown_notice(guardian.id, since.isoformat(), pulled)
+    if owed:
+        queue_takedown_notice(guardian.id)
     if records:
         flash(_("Thank you: your answers are saved, and take effect now."), "success")
     else:

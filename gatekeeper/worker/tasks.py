@@ -21,7 +21,11 @@ from sqlalchemy.orm import Session
 from consent.models import utcnow
 from gatekeeper.compliance.retention import app_purge
 from gatekeeper.extensions import db
-from gatekeeper.parents.mailing import mail_parent_link, mail_takedown_notice
+from gatekeeper.parents.mailing import (
+    mail_owed_takedown_notices,
+    mail_parent_link,
+    mail_takedown_notice,
+)
 from gatekeeper.people.emails import mail_invitation, mail_reset
 from gatekeeper.publishing.service import due_post_ids, publish_post
 from gatekeeper.publishing.takedown import carry_out_takedowns, take_opened
@@ -169,15 +173,24 @@ def send_parent_link_task(guardian_id: int, reminder: bool = False) -> str:
 
 
 @app_task(retries=NOTICE_RETRIES, retry_delay=NOTICE_RETRY_DELAY_S)
-def send_takedown_notice_task(guardian_id: int, since_iso: str,
-                              post_ids: list[int] | None = None) -> str:
-    return mail_takedown_notice(guardian_id, since_iso, post_ids)
+def send_takedown_notice_task(guardian_id: int, *_before: object) -> str:
+    """A guardian's notice, as soon as their takedowns are done (arguments after the first:
+    tasks queued by an earlier version, which named the posts; the takedowns name them now)."""
+    return mail_takedown_notice(guardian_id)
 
 
-def queue_takedown_notice(guardian_id: int, since_iso: str, post_ids: list[int]) -> None:
-    """Queue the notice of the posts a parent's "no" pulled. The answer is committed already:
-    with the queue down, the parent must not be told that nothing was saved."""
+@app_task(periodic=crontab(minute="*/10"))
+def send_owed_takedown_notices() -> int:
+    """Every ten minutes: the notices whose task was never queued or gave up."""
+    return mail_owed_takedown_notices()
+
+
+def queue_takedown_notice(guardian_id: int) -> None:
+    """Queue the notice of the posts a parent's "no" pulled. The answer and the notice it owes
+    are committed already: with the queue down, the parent must not be told that nothing was
+    saved, and the sweep sends the notice."""
     try:
-        send_takedown_notice_task(guardian_id, since_iso, post_ids)
+        send_takedown_notice_task(guardian_id)
     except QUEUE_DOWN:
-        log.error("queue unavailable: no takedown notice for guardian %s", guardian_id)
+        log.error("queue unavailable: the takedown notice for guardian %s waits for the sweep",
+                  guardian_id)
