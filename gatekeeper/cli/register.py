@@ -51,8 +51,6 @@ def report_plan(plan, file: str) -> None:
         raise CommandError(f"{len(plan.errors)} problem(s) in {file}; nothing was imported")
     for line in plan.lines():
         click.echo(line)
-    for line in plan.warnings():
-        click.echo(f"check: {line}")
 
 
 def leavers_refusal(plan) -> str:
@@ -94,6 +92,8 @@ def pupils_import(file: str, dry_run: bool, partial: bool, confirm_leavers: int 
         db.session.rollback()
         raise CommandError(f"{file}: {error}") from None
     report_plan(plan, file)
+    for line in plan.warnings():
+        click.echo(f"check: {line}")
     if plan.refused:
         db.session.commit()  # only the refusal's audit event (none in a dry run)
         would = "would be refused" if dry_run else "refused"
