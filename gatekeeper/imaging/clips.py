@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import secrets
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -22,6 +23,7 @@ from gatekeeper.imaging.sanitise import ImageRefused, pixelate_planes
 from gatekeeper.imaging.video import (
     PLANES,
     frame_of_planes,
+    in_order,
     load_av,
     open_clip,
     probe_written,
@@ -106,7 +108,11 @@ class _Copy:
         self.video_in = clip.streams.video[0]
         self.video_in.codec_context.thread_count = ENCODE_THREADS
         self.audio_in = None if mute or not clip.streams.audio else clip.streams.audio[0]
-        self.size, self.video, self.last_pts = size, None, -1
+        self.size, self.video, self.last_pts, self.last_time = size, None, -1, None
+        # Each blurred track's noise is drawn once for the clip: the same noise on a still face
+        # in every picture, which averaging the pictures cannot take away (fresh noise would
+        # average out, leaving the face's block averages).
+        self.noise = [secrets.randbits(64) for _ in self.blurred]
         self.audio, self.waiting = None, []  # sound waits until the picture stream exists
         if self.audio_in is not None:
             rate = self.audio_in.codec_context.sample_rate
@@ -135,11 +141,14 @@ class _Copy:
     def _picture(self, frame) -> None:
         if frame.time is None:
             return
+        in_order(self.last_time, frame.time)  # every picture written was one screening could see
+        self.last_time = frame.time
         planes = upright_planes(frame, self.long_side)
         height, width = planes[0].shape
         if self.video is None:
             self._open_video(width, height)
-        pixelate_planes(planes, self._boxes(frame.time, width, height))
+        boxes, seeds = self._boxes(frame.time, width, height)
+        pixelate_planes(planes, boxes, seeds)
         picture = frame_of_planes(planes)
         self.last_pts = max(self.last_pts + 1, round(frame.time * TIMESCALE))
         picture.pts, picture.time_base = self.last_pts, Fraction(1, TIMESCALE)
@@ -155,11 +164,12 @@ class _Copy:
         self.video = video
         self.size = self.size or (width, height)
 
-    def _boxes(self, time: float, width: int, height: int) -> list[tuple[int, int, int, int]]:
-        """The blur boxes at `time`, in the output's pixels (rounded outwards), on the picture."""
+    def _boxes(self, time: float, width: int, height: int):
+        """The blur boxes at `time`, in the output's pixels (rounded outwards), on the picture,
+        and the seed of each one's noise."""
         sx, sy = width / self.size[0], height / self.size[1]
-        found = []
-        for track in self.blurred:
+        found, seeds = [], []
+        for track, seed in zip(self.blurred, self.noise, strict=True):
             box = boxes_at(track, time, self.hold)
             if box is None:
                 continue
@@ -168,7 +178,8 @@ class _Copy:
                       min(height, math.ceil(bottom * sy)), max(0, math.floor(left * sx)))
             if scaled[2] > scaled[0] and scaled[1] > scaled[3]:
                 found.append(scaled)
-        return found
+                seeds.append(seed)
+        return found, seeds
 
     def _sound(self, frame) -> None:
         self.waiting += self.resampler.resample(frame)

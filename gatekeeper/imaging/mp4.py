@@ -65,6 +65,8 @@ CLIP_WORDS = {
     "too_long": N_("The video lasts %(seconds)d seconds: the most accepted is %(most)d. Trim it "
                    "and upload it again."),
     "not_video": N_("This file is not a video we can read (MP4 or MOV)."),
+    "out_of_order": N_("The video's pictures are out of order, so it cannot be checked: export "
+                       "it again from the camera or the editing app."),
 }
 CLIP_UNREADABLE = N_("This video cannot be read: it may be damaged or cut short.")
 

@@ -84,14 +84,17 @@ def pixelate(img: Image.Image, boxes: Sequence[Box]) -> Image.Image:
     return out
 
 
-def pixelate_planes(planes: Sequence[np.ndarray], boxes: Sequence[Box]) -> None:
+def pixelate_planes(planes: Sequence[np.ndarray], boxes: Sequence[Box],
+                    seeds: Sequence[int] | None = None) -> None:
     """Pixelate each box (plus the margin) of a 4:2:0 picture's Y, U and V planes in place: the
     blocks of `pixelate`, averaged and noised in each plane, so a clip's picture is never turned
     into RGB and back. Blocks start on even pixels and are even, so the grids of the full-size
-    luma and the half-size chroma planes coincide."""
+    luma and the half-size chroma planes coincide. `seeds`: each box's noise (a clip keeps one
+    per blurred face, secret, so the noise of a still face is the same in every picture)."""
     luma = planes[0]
-    rng = np.random.default_rng()  # fresh OS entropy on every call: the noise cannot be replayed
-    for box in boxes:
+    fresh = np.random.default_rng()  # OS entropy: without a seed, the noise cannot be replayed
+    for index, box in enumerate(boxes):
+        rng = fresh if seeds is None else np.random.default_rng(seeds[index])
         left, top, right, bottom = _blur_region(box, (luma.shape[1], luma.shape[0]))
         block = -(-_block_size(right - left, bottom - top) // 2) * 2
         left, top = left // 2 * 2, top // 2 * 2

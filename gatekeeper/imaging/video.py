@@ -6,6 +6,7 @@ screened, and its frames, upright, one at a time (a clip is never held in memory
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,32 +184,56 @@ class Picture:
         return upright_pixels(self.frame, long_side)
 
 
-def frames(path: Path, *, every: float = 0.0) -> Iterator[Picture]:
+def frames(path: Path, *, every: float = 0.0, jitter: float = 0.0,
+           rng: random.Random | None = None) -> Iterator[Picture]:
     """The clip's pictures in order, at most one per `every` seconds (0: every picture). Pictures
     not wanted are never converted, and those no other picture refers to are not even decoded:
     a packet whose time comes before the next picture due is decoded only when the codec needs
-    it (a reference picture), which saves most of the decoding of a phone's HEVC clip."""
+    it (a reference picture), which saves most of the decoding of a phone's HEVC clip.
+
+    With `jitter`, which pictures are taken cannot be known beforehand: after the first picture
+    the grid of samples starts at a random point of its first interval, and each sample falls up
+    to `jitter` seconds after its place on the grid, at random (`rng`; the system's by default).
+    A clip made to show a face only between the pictures looked at would otherwise go unseen.
+    Pictures whose times do not increase (a container made to show some pictures twice or out
+    of order) are refused: what is screened must be what is shown."""
     av = load_av()
+    rng = rng or random.SystemRandom()
     with open_clip(path) as container:
         stream = container.streams.video[0]
         decoder = stream.codec_context
         decoder.thread_count = DECODE_THREADS
-        due = None
+        grid = due = last = None
         try:
             for packet in container.demux(stream):
                 if every and due is not None and packet.pts is not None and stream.time_base:
                     early = packet.pts * stream.time_base < due - FRAME_TIME_SLACK
                     decoder.skip_frame = "NONREF" if early else "DEFAULT"
                 for frame in packet.decode():
-                    if frame.time is None or (due is not None and frame.time < due):
+                    if frame.time is None:
                         continue
-                    due = (frame.time if due is None else due) + every
-                    if due <= frame.time:  # a gap in a variable-rate clip: start again here
-                        due = frame.time + every
+                    in_order(last, frame.time)
+                    last = frame.time
+                    if due is not None and frame.time < due:
+                        continue
+                    if grid is None:  # the first picture: the grid starts within an interval
+                        grid = frame.time + (rng.uniform(0, every) if jitter else every)
+                    else:
+                        grid += every
+                        if grid <= frame.time:  # a gap in a variable-rate clip: start again here
+                            grid = frame.time + every
+                    due = grid + (rng.uniform(0, jitter) if jitter else 0.0)
                     yield Picture(frame.time, frame)
         except av.FFmpegError as error:
             raise ClipRefused("unreadable", "This video cannot be read: its pictures do not "
                               "decode.") from error
+
+
+def in_order(last: float | None, time: float) -> None:
+    """Refuse a picture whose time is not after the one before it."""
+    if last is not None and time <= last:
+        raise ClipRefused("out_of_order", f"The video's pictures are out of order (a picture at "
+                          f"{time:.3f} s follows one at {last:.3f} s).")
 
 
 def upright_size(frame, long_side: int | None) -> tuple[int, int]:

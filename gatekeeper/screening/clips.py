@@ -1,14 +1,16 @@
 """Clip analysis: sampled pictures in, face tracks out. No Flask, no database.
 
-Pictures are sampled every SAMPLE_EVERY seconds and searched with the photo detector; each face
-found is joined to the track whose predicted position it is nearest (tracks move); each track keeps
-its few best looks (sharp, large, apart in time), encoded with the photo encoder. The rule decides
+Pictures are sampled every SAMPLE_EVERY seconds (at times that cannot be known beforehand) and
+searched with the photo detector; each face found is joined to the track whose predicted position
+it is nearest (tracks move); each track keeps its best look of every LOOK_WINDOW (sharp, large),
+encoded with the photo encoder. The rule decides
 a track from its looks (rule.decide_tracks), and the per-sample boxes are what the blur follows.
 """
 
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,11 @@ from gatekeeper.screening.engine import Box
 # leaves two samples (and usually three) in any half second. `make bench-video` measures it:
 # every face of the benchmark clip, two of them on screen under a second, is found in 2+ samples.
 SAMPLE_EVERY = 0.2
+# ... and each sample falls up to this long after its place on a grid that starts at a random
+# point, so which pictures are looked at cannot be known beforehand (a clip cannot be made to show
+# a face only between them). Three samples in a row span at most 2 x 0.2 + 0.06 s, plus a picture
+# late (1/30 s): 0.49 s, so any half second still holds two samples.
+SAMPLE_JITTER = 0.06
 # Sampled pictures are searched at the long side that keeps the photo promise: a face of
 # thresholds.DETECTION_MIN_FACE_PX (60 px) in the clip is DETECTION_SMALL_FACE_PX (20 px, the
 # smallest the detector finds reliably) in the searched picture (1080p: 640x360; 4K: 1280x720),
@@ -42,9 +49,18 @@ TRACK_FIRST_MATCH_CENTRE = 4.0
 TRACK_MATCH_SIZE = 0.6
 # A track not seen for this long has left the screen (or is hidden): a later face starts a new one.
 TRACK_LOST_AFTER = 1.0
-# Looks encoded per track: the best (encodable, then largest, then sharpest) at least this apart.
+# Looks kept per track for its card: the best (encodable, then largest, then sharpest) at least
+# this apart.
 TRACK_LOOKS = 3
 LOOK_SPACING = 0.4
+# Looks encoded per track: one encodable sighting of each such stretch of the track, chosen at
+# random among them. A track follows a position, not a person: where one child takes another's
+# place (crossing in a race, coming out from behind a pillar), a few best looks could all be of
+# the first, and the second would be cleared as the first. A look a second sees both, and the rule
+# clears a track only when every look clears as the same pupil, and blocks it when any look is a
+# protected pupil. Chosen at random, not as the best: a clip cannot be made so that one face is
+# always the sharpest of each second while another fills the rest of it.
+LOOK_WINDOW = 1.0
 # Kept around a look for the encoder: more than its own crop margin, so encodings match a photo's.
 LOOK_MARGIN = CROP_MARGIN + 0.1
 
@@ -65,8 +81,11 @@ class Track:
     """One face followed through the clip."""
 
     samples: list[tuple[float, Box, float]] = field(default_factory=list)  # time, box, score
-    looks: list[Look] = field(default_factory=list)
-    encodings: list[tuple[float, np.ndarray]] = field(default_factory=list)
+    looks: list[Look] = field(default_factory=list)  # the card's best looks
+    encodings: list[tuple[float, np.ndarray]] = field(default_factory=list)  # one per window
+    window: Look | None = None  # the chosen encodable sighting of the stretch under way
+    window_start: float = 0.0
+    window_seen: int = 0  # encodable sightings of the stretch so far
 
     @property
     def last(self) -> tuple[float, Box, float]:
@@ -107,13 +126,16 @@ def _centre(box: Box) -> tuple[float, float]:
     return (box.top + box.bottom) / 2, (box.left + box.right) / 2
 
 
-def analyse_clip(path: Path, still_working: Callable[[], None] | None = None) -> ClipAnalysis:
+def analyse_clip(path: Path, still_working: Callable[[], None] | None = None,
+                 rng: random.Random | None = None) -> ClipAnalysis:
     """Sample, detect, follow and encode every face of a clip (streamed: one picture at a time);
-    `still_working` is called after each sample (a long clip keeps its claim on the worker)."""
+    `still_working` is called after each sample (a long clip keeps its claim on the worker);
+    `rng` chooses the samples' times (the system's by default; a test may fix it)."""
+    rng = rng or random.SystemRandom()
     active: list[Track] = []
     done: list[Track] = []
     size, count = (0, 0), 0
-    for picture in frames(path, every=SAMPLE_EVERY):
+    for picture in frames(path, every=SAMPLE_EVERY, jitter=SAMPLE_JITTER, rng=rng):
         size = _upright_size(picture)
         time, small = picture.time, picture.rgb(detection_side(size))
         count += 1
@@ -127,11 +149,11 @@ def analyse_clip(path: Path, still_working: Callable[[], None] | None = None) ->
         image = Image.fromarray(picture.rgb())  # full size, for the looks
         for track, (box, score) in _join(active, detections, time):
             track.samples.append((time, box, score))
-            _consider_look(track, image, time, box)
-        active += [tr for tr in _new_tracks(active, detections, time, image)]
+            _consider_look(track, image, time, box, rng)
+        active += [tr for tr in _new_tracks(active, detections, time, image, rng)]
     tracks = sorted(done + active, key=lambda tr: tr.samples[0][0])
     for track in tracks:
-        track.encodings = _encode(track)
+        _close_window(track)
     return ClipAnalysis(size[0], size[1], tracks, count)
 
 
@@ -183,20 +205,25 @@ def _join(active: list[Track], detections: list[tuple[Box, float]], time: float)
     return pairs
 
 
-def _new_tracks(active, detections, time: float, image: Image.Image) -> list[Track]:
+def _new_tracks(active, detections, time: float, image: Image.Image,
+                rng: random.Random) -> list[Track]:
     started = []
     for box, score in detections:
         track = Track(samples=[(time, box, score)])
-        _consider_look(track, image, time, box)
+        _consider_look(track, image, time, box, rng)
         started.append(track)
     return started
 
 
-def _consider_look(track: Track, image: Image.Image, time: float, box: Box) -> None:
-    """Keep this sighting among the track's TRACK_LOOKS best, at least LOOK_SPACING apart."""
+def _consider_look(track: Track, image: Image.Image, time: float, box: Box,
+                   rng: random.Random) -> None:
+    """Keep this sighting among the track's TRACK_LOOKS best, at least LOOK_SPACING apart, and
+    perhaps as its window's look (each encodable sighting of a LOOK_WINDOW equally likely)."""
     sharp = face_sharpness(image, tuple(box.as_list()))
     encodable = box.height >= t.MIN_ENCODE_FACE_PX and sharp >= t.MIN_ENCODE_SHARPNESS
     quality = (encodable, box.height, sharp)
+    if encodable:
+        _consider_window(track, image, time, box, quality, rng)
     near = [look for look in track.looks if abs(look.time - time) < LOOK_SPACING]
     if any(look.quality >= quality for look in near):
         return
@@ -217,11 +244,24 @@ def _look(image: Image.Image, time: float, box: Box, quality: tuple) -> Look:
     return Look(time, box, quality, np.asarray(crop), inner)
 
 
-def _encode(track: Track) -> list[tuple[float, np.ndarray]]:
-    """The encodings of the track's looks, in time order (none: too small or blurred)."""
-    found = []
-    for look in sorted(track.looks, key=lambda look: look.time):
-        [encoding] = encode_faces(look.crop, [look.inner])
-        if encoding is not None:
-            found.append((look.time, encoding))
-    return found
+def _consider_window(track: Track, image: Image.Image, time: float, box: Box, quality: tuple,
+                     rng: random.Random) -> None:
+    """Reservoir sampling: the n-th encodable sighting of the window replaces its look with
+    probability 1/n, so each is the one kept with the same chance."""
+    if track.window is not None and time - track.window_start >= LOOK_WINDOW:
+        _close_window(track)
+    if track.window is None:
+        track.window_start, track.window_seen = time, 0
+    track.window_seen += 1
+    if track.window is None or rng.randrange(track.window_seen) == 0:
+        track.window = _look(image, time, box, quality)
+
+
+def _close_window(track: Track) -> None:
+    """Encode the window's look (streamed: only one crop a track is held) and start afresh."""
+    if track.window is None:
+        return
+    [encoding] = encode_faces(track.window.crop, [track.window.inner])
+    if encoding is not None:
+        track.encodings.append((track.window.time, encoding))
+    track.window = None

@@ -9,6 +9,7 @@ import datetime as dt
 import io
 import json
 import os
+import random
 import subprocess
 import sys
 import zipfile
@@ -21,11 +22,21 @@ from PIL import Image
 from sqlalchemy import func, select, update
 
 from gatekeeper.imaging.clips import write_clean_clip
+from gatekeeper.imaging.mp4 import ClipRefused
+from gatekeeper.imaging.sanitise import _block_size, _blur_region
 from gatekeeper.imaging.video import frames
 from gatekeeper.models import AuditEvent, Face, Photo, Post
 from gatekeeper.publishing.adapters import school_outbox
-from gatekeeper.screening.clips import SAMPLE_EVERY
-from tests.support.clips import background, moving_face, paste, scaled_head, write_clip
+from gatekeeper.screening.clips import SAMPLE_EVERY, SAMPLE_JITTER, analyse_clip
+from tests.support.clips import (
+    background,
+    moving_face,
+    paste,
+    sample_delta,
+    scaled_head,
+    with_time_offsets,
+    write_clip,
+)
 from tests.support.fixtures import add_pupil, upload_photo
 from tests.support.photos import head_crop
 
@@ -620,3 +631,137 @@ def test_a_clip_whose_header_understates_its_length_is_measured_by_its_pictures(
     assert probe(lying).duration == pytest.approx(60, abs=0.2)
     with pytest.raises(ClipRefused, match="lasts 60 s: the most accepted is 5 s"):
         probe(lying, max_seconds=5)
+
+
+# What a clip's screening looks at must be what is published: pictures shown twice or out of
+# order are refused (screening and the writer alike); the pictures sampled cannot be known
+# beforehand, yet any half second still holds two samples; a face shown only between the places
+# of a fixed grid is seen; a track that follows one child and then another is not cleared as the
+# first; and averaging a published clip's pictures does not take its blur's noise away.
+
+AT = (300, 150)  # where each test's faces are pasted
+
+
+def still(head: np.ndarray) -> np.ndarray:
+    frame = background(*SIZE)
+    paste(frame, head, *AT)
+    return frame
+
+
+def test_pictures_shown_twice_are_refused_by_screening_and_by_the_writer(
+        app, pupils, heads, uploader, tmp_path):
+    """Kit in the first second; Rose (parents refused) in the second, whose pictures carry the
+    first second's times again. Before, screening sampled by time and never looked at Rose, and
+    the writer published every picture: Rose went out at the end of the clip, unblurred."""
+    kit, rose = still(heads["kit_harington"][0]), still(heads["rose_leslie"][0])
+    path = write_clip(tmp_path / "race.mov", lambda t: kit if t < 1.0 else rose, seconds=2.0,
+                      fps=FPS, audio=False, format="mov",
+                      options={"x264-params": "keyint=1:bframes=0"})
+    with_time_offsets(path, [0] * FPS + [-FPS * sample_delta(path)] * FPS)
+    with pytest.raises(ClipRefused, match="out of order"):
+        list(frames(path, every=SAMPLE_EVERY))
+    with pytest.raises(ClipRefused, match="out of order"):
+        write_clean_clip(path, tmp_path / "out.mp4", [], hold=SAMPLE_EVERY, size=SIZE)
+    response, body = upload_clip(uploader, path)
+    assert response.status_code == 201, body
+    assert body["status"] == "rejected", body
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        photo = db.session.scalars(select(Photo)).one()
+        assert "out of order" in photo.error
+
+
+def test_the_pictures_sampled_cannot_be_known_yet_any_half_second_holds_two(tmp_path):
+    fps = 30
+    path = write_clip(tmp_path / "clip.mp4", lambda t: background(64, 48), seconds=3.0,
+                      fps=fps, audio=False)
+    grid = [p.time for p in frames(path, every=SAMPLE_EVERY)]
+    assert grid[:3] == pytest.approx([0.0, 0.2, 0.4], abs=1 / fps)  # without jitter: the grid
+    runs = []
+    for seed in range(40):
+        times = [p.time for p in frames(path, every=SAMPLE_EVERY, jitter=SAMPLE_JITTER,
+                                        rng=random.Random(seed))]
+        assert times[0] == 0.0 and times == sorted(times)
+        spans = [later - first for first, later in zip(times, times[2:], strict=False)]
+        assert max(spans) < 0.5, (seed, times)  # three samples in a row: within half a second
+        assert 3.0 / (SAMPLE_EVERY + SAMPLE_JITTER) - 1 <= len(times) <= 3.0 / SAMPLE_EVERY + 2
+        runs.append(tuple(times))
+    assert len(set(runs)) >= 35  # hardly two runs look at the same pictures
+    assert len({times[1] for times in runs}) >= 5  # the grid starts anywhere (at 30 pictures/s)
+
+
+def flicker(kit: np.ndarray, rose: np.ndarray):
+    """Kit in every fifth picture, exactly where a grid from the first picture samples; Rose in
+    the four pictures between, 80% of the clip."""
+    return lambda t: kit if round(t * FPS) % 5 == 0 else rose
+
+
+def test_a_face_shown_only_between_the_places_of_a_fixed_grid_is_seen(app, pupils, heads,
+                                                                       uploader, login_as,
+                                                                       tmp_path):
+    """Before, every sample fell on Kit: the clip was cleared and Rose published unblurred in
+    40 of its 50 pictures. The worker's samples and looks come from the system's randomness; for
+    the same clip, seeded, every seed sees Rose."""
+    kit, rose = still(heads["kit_harington"][0]), still(heads["rose_leslie"][0])
+    path = write_clip(tmp_path / "race.mp4", flicker(kit, rose), seconds=2.0, fps=FPS,
+                      audio=False)
+    grid = [round(p.time * FPS) % 5 == 0 for p in frames(path, every=SAMPLE_EVERY)]
+    assert sum(grid) >= len(grid) - 1  # a fixed grid sees Kit (once Rose, by rounding)
+    for seed in range(5):
+        analysis = analyse_clip(path, rng=random.Random(seed))
+        assert len(analysis.tracks) == 1 and len(analysis.tracks[0].encodings) >= 2
+    response, body = upload_clip(uploader, path)
+    assert response.status_code == 201, body
+    assert body["status"] == "blocked", body  # Rose's parents refused: her look blocks it
+
+
+def test_a_track_that_follows_one_child_then_another_is_not_cleared_as_the_first(
+        app, pupils, heads, uploader, tmp_path):
+    """Kit for the first second and a half, then Rose in his place (crossing in a race): one
+    track, which follows a position. Kit is filmed nearer (a larger face), so every one of the
+    track's best looks was his, and the clip was cleared with Rose in it, unblurred."""
+    kit_head, rose_head = heads["kit_harington"][0], heads["rose_leslie"][0]
+    big = np.asarray(Image.fromarray(kit_head).resize((kit_head.shape[1] * 5 // 4,
+                                                       kit_head.shape[0] * 5 // 4)))
+    kit, rose = still(big), still(rose_head)
+    path = write_clip(tmp_path / "crossing.mp4", lambda t: kit if t < 1.5 else rose,
+                      seconds=3.0, fps=FPS, audio=False)
+    analysis = analyse_clip(path, rng=random.Random(0))
+    assert len(analysis.tracks) == 1  # one position, one track
+    track = analysis.tracks[0]
+    assert max(look.time for look in track.looks) < 1.5  # the card's best looks are all Kit's
+    assert any(time >= 1.5 for time, _encoding in track.encodings)  # a look a second sees Rose
+    response, body = upload_clip(uploader, path)
+    assert response.status_code == 201, body
+    assert body["status"] == "blocked", body
+
+
+def test_averaging_a_blurred_clips_pictures_does_not_take_the_noise_away(heads, tmp_path):
+    """A still face blurred in every picture: with fresh noise in each picture, the mean of the
+    published pictures gave the face's block averages (error 1.9 against 14.2 for one picture);
+    a face's noise is now drawn once for the clip."""
+    rose, (top, right, bottom, left) = heads["rose_leslie"]
+    frame = still(rose)
+    source = write_clip(tmp_path / "still.mp4", lambda t: frame, seconds=2.0, fps=FPS,
+                        audio=False, options={"crf": "12"})
+    box = (top + AT[1], right + AT[0], bottom + AT[1], left + AT[0])
+    out = tmp_path / "posted.mp4"
+    write_clean_clip(source, out, [[(i * 0.2, *box) for i in range(11)]], hold=0.2, size=SIZE)
+    with av.open(str(out)) as clip:
+        lumas = np.stack([f.to_ndarray(format="gray").astype(float)
+                          for f in clip.decode(video=0)])
+    with av.open(str(source)) as clip:
+        truth = next(clip.decode(video=0)).to_ndarray(format="gray").astype(float)
+    left_, top_, right_, bottom_ = _blur_region(box, SIZE)
+    block = -(-_block_size(right_ - left_, bottom_ - top_) // 2) * 2
+    left_, top_ = left_ // 2 * 2, top_ // 2 * 2
+    rows, cols = (bottom_ - top_) // block, (right_ - left_) // block
+
+    def means(picture: np.ndarray) -> np.ndarray:
+        area = picture[top_:top_ + rows * block, left_:left_ + cols * block]
+        return area.reshape(rows, block, cols, block).mean(axis=(1, 3))
+
+    one = np.abs(means(lumas[0]) - means(truth)).mean()
+    averaged = np.abs(means(lumas.mean(axis=0)) - means(truth)).mean()
+    assert one > 5 and averaged > one * 0.8, (one, averaged)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -102,3 +103,51 @@ def scaled_head(rgb: np.ndarray, box, face_height: int) -> tuple[np.ndarray, tup
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     head = np.asarray(image.resize(size, Image.Resampling.LANCZOS))
     return head, tuple(round(v * scale) for v in box)
+
+
+def _boxes(data: bytes, start: int, end: int):
+    pos = start
+    while pos < end:
+        size, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        yield kind, pos, pos + size
+        pos += size
+
+
+def _video_sample_table(data: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each box from moov down to the video track's sample table (stbl)."""
+    found, start, end = [], 0, len(data)
+    for kind in (b"moov", b"trak", b"mdia", b"minf", b"stbl"):
+        for k, s, e in _boxes(data, start, end):
+            if k == kind and (kind != b"trak" or b"vide" in data[s:e]):
+                found.append((s, e))
+                start, end = s + 8, e
+                break
+        else:
+            raise AssertionError(f"no {kind!r} box")
+    return found
+
+
+def sample_delta(path: Path) -> int:
+    """The video track's first picture duration, in its time scale (from its stts box)."""
+    data = path.read_bytes()
+    start, end = _video_sample_table(data)[-1]
+    for kind, s, _e in _boxes(data, start + 8, end):
+        if kind == b"stts":
+            return struct.unpack(">I", data[s + 20 : s + 24])[0]
+    raise AssertionError("no stts box")
+
+
+def with_time_offsets(path: Path, offsets: list[int]) -> None:
+    """Give each picture of the video track the composition offset of `offsets` (a signed ctts
+    box, version 1): a MOV whose pictures are shown at times of the editor's choosing, e.g. some
+    twice. The movie box must come last, so that no chunk offset moves."""
+    data = bytearray(path.read_bytes())
+    chain = _video_sample_table(bytes(data))
+    entries = b"".join(struct.pack(">Ii", 1, offset) for offset in offsets)
+    ctts = struct.pack(">I4sII", 16 + len(entries), b"ctts", 1 << 24, len(offsets)) + entries
+    data[chain[-1][1]:chain[-1][1]] = ctts
+    for start, _end in chain:  # every enclosing box grows by the inserted bytes
+        size = struct.unpack(">I", data[start:start + 4])[0]
+        data[start:start + 4] = struct.pack(">I", size + len(ctts))
+    assert bytes(data).rfind(b"moov") > bytes(data).find(b"mdat"), "the movie box must be last"
+    path.write_bytes(bytes(data))
