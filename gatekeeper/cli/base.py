@@ -131,17 +131,29 @@ def main() -> None:
     """Gatekeeper: the photo-consent gate for schools."""
 
 
-def current_school(school_id: int | None) -> School:
-    school = db.session.get(School, school_id) if school_id else db.session.scalar(
-        select(School).order_by(School.id).limit(1)
-    )
-    if school is None:
-        raise CommandError("no school found: run `gatekeeper init --demo` or create one first")
-    return school
+def current_school(school: str | None) -> School:
+    """The school a command acts on: the one named by its URN (or, as before, its number), or
+    the only one. With several schools and none named, refuse: a register change must never go
+    to whichever school happens to be first (a demo school beside a real one)."""
+    if school:
+        found = db.session.scalar(select(School).where(School.urn == school.strip()))
+        if found is None and school.strip().isdigit():
+            found = db.session.get(School, int(school))
+        if found is None:
+            raise CommandError(f"no school with URN {school}: see `gatekeeper school list`")
+        return found
+    found = list(db.session.scalars(select(School).order_by(School.id).limit(2)))
+    if not found:
+        raise CommandError("no school yet: add one with `gatekeeper school add --name ... --urn "
+                           "...` (or `gatekeeper init --demo` for the demo school)")
+    if len(found) > 1:
+        raise CommandError("there are several schools: say which with --school URN (see "
+                           "`gatekeeper school list`)")
+    return found[0]
 
 
-school_option = click.option("--school", "school_id", type=int,
-                             help="School id (default: the first).")
+school_option = click.option("--school", "school_id", metavar="URN",
+                             help="The school's URN (needed when there are several).")
 
 
 def parse_date(value: str | None) -> dt.date | None:

@@ -11,7 +11,7 @@ from flask.cli import with_appcontext
 
 from consent.importer import LEAVER_GRACE_DAYS
 from consent.services import RegisterError
-from gatekeeper.cli.base import CommandError, command_app, current_school
+from gatekeeper.cli.base import CommandError, command_app, current_school, school_option
 from gatekeeper.compliance.audit import (
     AUDIT_ANCHOR_FILE,
     AnchorForged,
@@ -124,9 +124,9 @@ def purge_command(days: int | None, rejected_days: int | None) -> None:
 @click.command("sar")
 @click.argument("upn")
 @click.argument("target", type=click.Path(dir_okay=False))
-@click.option("--school", "school_id", type=int, help="School id (default: the first).")
+@school_option
 @with_appcontext
-def sar_command(upn: str, target: str, school_id: int | None) -> None:
+def sar_command(upn: str, target: str, school_id: str | None) -> None:
     """Write a subject access export (zip) of everything held about one pupil."""
 
     try:
@@ -141,9 +141,9 @@ def sar_command(upn: str, target: str, school_id: int | None) -> None:
 @click.command("erase")
 @click.argument("upn")
 @click.option("--yes", is_flag=True, help="Confirm: this cannot be undone.")
-@click.option("--school", "school_id", type=int, help="School id (default: the first).")
+@school_option
 @with_appcontext
-def erase_command(upn: str, yes: bool, school_id: int | None) -> None:
+def erase_command(upn: str, yes: bool, school_id: str | None) -> None:
     """Erase a pupil on request (biometrics, unreleased photos, name); keeps what the law needs."""
 
     if not yes:

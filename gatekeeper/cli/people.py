@@ -12,7 +12,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from consent.models import School
-from gatekeeper.cli.base import CommandError
+from gatekeeper.cli.base import CommandError, current_school
 from gatekeeper.extensions import db
 from gatekeeper.models import ROLES, TRUST_ROLES
 from gatekeeper.people import grants, invitations, schools, second_factor, trusts
@@ -57,21 +57,6 @@ def user_group() -> None:
     """People: invite someone to a school."""
 
 
-def school_for(urn: str | None) -> School:
-    if urn:
-        school = schools.school_by_urn(db.session, urn)
-        if school is None:
-            raise CommandError(f"no school with URN {urn}: see `gatekeeper school list`")
-        return school
-    found = list(db.session.scalars(select(School).order_by(School.id).limit(2)))
-    if not found:
-        raise CommandError("no school yet: add one with "
-                           "`gatekeeper school add --name ... --urn ...`")
-    if len(found) > 1:
-        raise CommandError("there are several schools: say which with --school URN")
-    return found[0]
-
-
 @user_group.command("invite")
 @click.argument("email")
 @click.option("--role", required=True, help="One of: " + ", ".join(ROLES) + ".")
@@ -81,7 +66,7 @@ def user_invite(email: str, role: str, urn: str | None) -> None:
     """Invite EMAIL to a role; prints the one-time link (valid 24 hours) to give them."""
     if role not in ROLES:
         raise CommandError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
-    school = school_for(urn)
+    school = current_school(urn)
     try:
         issued = invitations.invite(db.session, school, email, role, None)
         db.session.commit()
@@ -168,7 +153,7 @@ def trust_list() -> None:
 @with_appcontext
 def trust_add_school(name: str, urn: str) -> None:
     """Put a school in a trust (a school is in one trust at most)."""
-    trust, school = trust_for(name), school_for(urn)
+    trust, school = trust_for(name), current_school(urn)
     try:
         trusts.put_school(db.session, trust, school, "command line")
         db.session.commit()

@@ -76,7 +76,7 @@ def leavers_refusal(plan) -> str:
 @school_option
 @with_appcontext
 def pupils_import(file: str, dry_run: bool, partial: bool, confirm_leavers: int | None,
-                  school_id: int | None) -> None:
+                  school_id: str | None) -> None:
     """Import an MIS export (CSV): one line per change or error, then a summary."""
     path = regular_file(file)
     school = current_school(school_id)
@@ -114,7 +114,7 @@ def pupils_import(file: str, dry_run: bool, partial: bool, confirm_leavers: int 
 @click.option("--dry-run", is_flag=True, help="Check and report; change nothing.")
 @school_option
 @with_appcontext
-def pupils_import_contacts(file: str, dry_run: bool, school_id: int | None) -> None:
+def pupils_import_contacts(file: str, dry_run: bool, school_id: str | None) -> None:
     """Import guardians from a SIMS or Arbor contacts export (CSV): one line per change or error."""
     path = regular_file(file)
     school = current_school(school_id)
@@ -137,7 +137,7 @@ def pupils_import_contacts(file: str, dry_run: bool, school_id: int | None) -> N
 @click.argument("batch_id", type=int, metavar="BATCH_ID")
 @school_option
 @with_appcontext
-def pupils_undo_import(batch_id: int, school_id: int | None) -> None:
+def pupils_undo_import(batch_id: int, school_id: str | None) -> None:
     """Undo an applied import within the grace period: leavers back with their faces."""
     school = current_school(school_id)
     _limit, grace_days = actions.import_settings(current_app.config)

@@ -47,7 +47,7 @@ from gatekeeper.screening.service import screen_analysis, screen_clip_analysis
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per photo.")
 @school_option
 @with_appcontext
-def screen(photos, purpose: str, as_json: bool, school_id: int | None) -> None:
+def screen(photos, purpose: str, as_json: bool, school_id: str | None) -> None:
     """Screen photos against the register for a purpose."""
 
     if purpose not in current_app.config["PURPOSES"]:
@@ -152,7 +152,7 @@ def strip_clip(source: Path, target: Path) -> int:
               help="When the photos were taken (default: their EXIF date, else today).")
 @school_option
 @with_appcontext
-def enrol(upn: str, photos, by: str, taken, school_id: int | None) -> None:
+def enrol(upn: str, photos, by: str, taken, school_id: str | None) -> None:
     """Enrol reference faces for a pupil (all photos or none)."""
 
     paths = [regular_file(p) for p in photos]

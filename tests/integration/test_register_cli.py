@@ -276,3 +276,29 @@ def test_pupils_import_renumbers_by_former_upn_and_names_a_lookalike_to_check(ap
         f"row 2: {demo_upn(1)} P1 Pupil1: UPN {temporary} → {demo_upn(1)}"
     assert "check:" not in renumbered.stdout and "1 updated" in renumbered.stdout
     assert pupil_count(app) == 2
+
+
+def test_with_two_schools_a_register_command_names_one_by_urn_or_changes_nothing(app, cli,
+                                                                               tmp_path):
+    """The demo school beside a real one: `pupils import` without --school used to import into
+    whichever school was made first (the demo), and its refusal's advice (--confirm-leavers)
+    made the real pupils the demo's and its pupils leavers."""
+    assert cli("school", "add", "--name", "Demo", "--urn", "100001").exit_code == 0
+    assert cli("school", "add", "--name", "Ysgol y Bryn", "--urn", "401234").exit_code == 0
+    path = write(tmp_path, CLASS)
+    for command in (("pupils", "import", path), ("pupils", "import-contacts", path),
+                    ("consent", "set", "A823202400001", "website", "granted"),
+                    ("nopublish", "add", "A823202400001", "--reason", "court order")):
+        assert "there are several schools: say which with --school URN" in one_line(
+            cli(*command)), command
+    assert "no school with URN 999999" in one_line(cli("pupils", "import", path,
+                                                       "--school", "999999"))
+    assert pupil_count(app) == 0
+    done = cli("pupils", "import", path, "--school", "401234")
+    assert done.exit_code == 0, done.output
+    from consent.models import School
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        bryn = db.session.scalar(select(School).where(School.urn == "401234"))
+        assert {p.school_id for p in db.session.scalars(select(Pupil))} == {bryn.id}
