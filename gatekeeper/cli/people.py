@@ -12,7 +12,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from consent.models import School
-from gatekeeper.cli.base import CommandError, current_school
+from gatekeeper.cli.base import CommandError, current_school, school_option
 from gatekeeper.extensions import db
 from gatekeeper.models import ROLES, TRUST_ROLES
 from gatekeeper.people import grants, invitations, schools, second_factor, trusts
@@ -91,6 +91,18 @@ def user_reset_second_factor(email: str) -> None:
     second_factor.reset(db.session, user, "command line")
     db.session.commit()
     click.echo(f"second factor of {user.email} reset: they set it up again when they next sign in")
+
+
+@user_group.command("grants")
+@school_option
+@with_appcontext
+def user_grants(school_id: str | None) -> None:
+    """The DSL and head grants waiting for a second person: one line each, with the number
+    `user confirm-role` takes."""
+    school = current_school(school_id)
+    for proposal in grants.pending(db.session, [school.id]):
+        by = proposal.proposed_by.email if proposal.proposed_by else "command line"
+        click.echo(f"{proposal.id:<6} {proposal.role:<5} {proposal.user.email} (proposed by {by})")
 
 
 @user_group.command("confirm-role")

@@ -80,7 +80,9 @@ def decide(session: Session, proposal_id: int, school_ids: list[int], decider: U
     proposal = session.get(RoleProposal, proposal_id)
     if proposal is None or proposal.school_id not in school_ids:
         raise GrantError(_("No such role grant waiting."))
-    if isinstance(decider, User) and not may_decide(session, proposal, decider):
+    withdrawn = isinstance(decider, User) and decider.id == proposal.proposed_by_id
+    if isinstance(decider, User) and not may_decide(session, proposal, decider) and not (
+            withdrawn and not confirm):  # the proposer may take it back, never confirm it
         raise GrantError(_("Another head, the DSL or the trust admin must decide this: not the "
                            "person who proposed it, nor the person it names."))
     decided = session.execute(update(RoleProposal).where(
@@ -94,7 +96,8 @@ def decide(session: Session, proposal_id: int, school_ids: list[int], decider: U
         grant(session, proposal, decider)
     else:
         audit.record(session, "role_proposal_refused", school_id=proposal.school_id, actor=decider,
-                     subject=proposal.user, detail={"role": proposal.role, "proposal": proposal.id})
+                     subject=proposal.user, detail={"role": proposal.role, "proposal": proposal.id,
+                                                    "withdrawn": withdrawn})
     return proposal
 
 

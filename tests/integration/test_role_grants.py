@@ -128,9 +128,35 @@ def test_the_command_line_confirms_where_nobody_else_can(app, school, login_as):
     from gatekeeper.cli import main
 
     info = ScriptInfo(create_app=lambda: app)
+    page = login_as("head").get("/grants/").get_data(as_text=True)
+    assert f"No. {proposal}" in page and f"gatekeeper user confirm-role {proposal}" in page
+    listed = CliRunner().invoke(main, ["user", "grants"], obj=info)
+    assert listed.exit_code == 0 and listed.output.split() == [
+        str(proposal), "dsl", "staff@testschool.test", "(proposed", "by", "head@testschool.test)"]
     done = CliRunner().invoke(main, ["user", "confirm-role", str(proposal)], obj=info)
     assert done.exit_code == 0 and "confirmed: dsl for staff@testschool.test" in done.output
     again = CliRunner().invoke(main, ["user", "confirm-role", str(proposal)], obj=info)
     assert again.exit_code == 1 and "already been decided" in again.output
     assert CliRunner().invoke(main, ["user", "confirm-role", "999"], obj=info).exit_code == 1
     assert roles_of(app, "staff@testschool.test", school["id"]) == {"staff", "dsl"}
+
+
+def test_the_proposer_may_withdraw_a_grant_but_never_confirm_it(app, school, login_as):
+    """A head who proposed the wrong person (the only head of a new school, nobody to refuse it)
+    takes the proposal back; it is refused, audited as withdrawn, and grants nothing."""
+    head = login_as("head")
+    head.post(f"/head/users/{user_id(app, 'staff@testschool.test')}/roles",
+              {"role": ["staff", "dsl"]})
+    [proposal] = proposal_ids(app)
+    assert f'action="/grants/{proposal}/refuse"' in head.get("/grants/").get_data(as_text=True)
+    head.post(f"/grants/{proposal}/confirm")
+    assert roles_of(app, "staff@testschool.test", school["id"]) == {"staff"}
+    head.post(f"/grants/{proposal}/refuse")
+    assert "No role grant is waiting." in head.get("/grants/").get_data(as_text=True)
+    assert roles_of(app, "staff@testschool.test", school["id"]) == {"staff"}
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        event = db.session.scalar(select(AuditEvent).where(
+            AuditEvent.action == "role_proposal_refused"))
+        assert event.detail["withdrawn"] is True and event.actor == "head@testschool.test"
