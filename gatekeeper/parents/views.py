@@ -7,7 +7,7 @@ list. A "no" takes effect at once: posts showing the child are pulled in the sam
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from consent import rules, services
@@ -20,9 +20,8 @@ from gatekeeper.register import actions
 from gatekeeper.register.forms import today
 from gatekeeper.register.wording import register_globals
 from gatekeeper.web.guard import public_blueprint
+from gatekeeper.web.wording import speak_as_school
 from gatekeeper.worker.tasks import queue_takedown_notice
-
-WELSH = "cy"
 
 bp = public_blueprint(Blueprint("parents", __name__, url_prefix="/parent"))
 bp.context_processor(register_globals)
@@ -33,13 +32,9 @@ def refuse(status: int, message: str):
                            title=_("Photo consent")), status
 
 
-def speak_as_school(guardian: Guardian | None) -> None:
-    """A Welsh school's parent pages, refusals included (an old link, replaced by a reminder's),
-    are in Welsh until the parent chooses, as the link's email was written, whatever the phone's
-    language (most say English). Any other school's page follows the parent's browser."""
-    school = db.session.get(School, guardian.school_id) if guardian is not None else None
-    if school is not None and school.language == WELSH:
-        g.school_id = school.id
+def speak_for_guardian(guardian: Guardian | None) -> None:
+    """A parent's pages speak as their child's school's (web.wording.speak_as_school)."""
+    speak_as_school(db.session.get(School, guardian.school_id) if guardian is not None else None)
 
 
 @bp.route("/<token>", methods=["GET", "POST"])
@@ -47,13 +42,13 @@ def consent(token: str):
     try:
         guardian_id, nonce = read_token(token)
     except LinkExpired as expired:
-        speak_as_school(db.session.get(Guardian, expired.guardian_id or 0))
+        speak_for_guardian(db.session.get(Guardian, expired.guardian_id or 0))
         return refuse(410, _("This link has expired. Ask the school office for a new one."))
     except LinkRefused:
         return refuse(404, _("This link does not work. Check that you copied all of it, or ask "
                              "the school office for a new one."))
     guardian = db.session.get(Guardian, guardian_id)
-    speak_as_school(guardian)
+    speak_for_guardian(guardian)
     if not matches(guardian, nonce):
         return refuse(404, _("This link has been replaced by a newer one, or withdrawn. Ask the "
                              "school office for a new one."))

@@ -4,10 +4,14 @@ with its values (consent/wording.py); flashes, JSON answers and pages translate 
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, g
 from flask_babel import gettext
+from flask_login import current_user
 
+from consent.models import School
 from consent.wording import Message, message_of
+
+WELSH = "cy"
 
 
 def say(text: object) -> str:
@@ -30,3 +34,12 @@ def init_wording(app: Flask) -> None:
     """Pages show the register's messages translated (before any template is compiled)."""
     app.jinja_env.finalize = said_in_templates
     app.jinja_env.globals["say"] = say  # for a message put into a translated sentence
+
+
+def speak_as_school(school: School | None) -> None:
+    """Pages a Welsh school's link opens (a parent's, an invitation, a password reset) speak
+    Welsh, refusals included, as the link's email was written, whatever the browser says, until
+    the reader chooses; a signed-in reader's pages speak as their own school's. Any other
+    school's page follows the browser."""
+    if school is not None and school.language == WELSH and not current_user.is_authenticated:
+        g.school_id = school.id

@@ -34,3 +34,47 @@ def test_an_invitation_opens_in_welsh_when_asked(app, login_as):
         "/head/invitations", {"email": "athro@testschool.test", "role": "staff"}))
     html = app.test_client().get(path, headers={"Accept-Language": "cy"}).get_data(as_text=True)
     assert "Ymuno â Test School" in html and "Creu fy nghyfrif" in html and "Join " not in html
+
+
+def welsh_school(app) -> None:
+    from sqlalchemy import update
+
+    from consent.models import School
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        db.session.execute(update(School).values(language="cy"))
+        db.session.commit()
+
+
+def test_a_welsh_schools_invitation_and_reset_links_open_in_welsh_whatever_the_browser(
+        app, login_as):
+    """Their emails are written in Welsh; the pages they open were in the browser's language
+    (most say English), refusals too."""
+    import re
+
+    from sqlalchemy import update
+
+    from gatekeeper.extensions import db
+    from gatekeeper.people.models import Invitation
+    from gatekeeper.people.resets import issue_reset
+
+    welsh_school(app)
+    path = invitation_path(login_as("head").post(
+        "/head/invitations", {"email": "athro@testschool.test", "role": "staff"}))
+    browser = {"Accept-Language": "en-GB,en;q=0.9"}
+    html = app.test_client().get(path, headers=browser).get_data(as_text=True)
+    assert '<html lang="cy"' in html and "Ymuno â Test School" in html
+    with app.app_context():
+        db.session.execute(update(Invitation).values(revoked_at=Invitation.created_at))
+        db.session.commit()
+    refused = app.test_client().get(path, headers=browser)
+    assert refused.status_code == 410 and '<html lang="cy"' in refused.get_data(as_text=True)
+    forged = app.test_client().get(path[:-4] + "AAAA", headers=browser)
+    assert '<html lang="en"' in forged.get_data(as_text=True)  # a forged link says nothing
+    with app.app_context():
+        _reset, token = issue_reset(db.session, "staff@testschool.test")
+        db.session.commit()
+    page = app.test_client().get(f"/welcome/reset/{token}", headers=browser)
+    assert page.status_code == 200 and '<html lang="cy"' in page.get_data(as_text=True)
+    assert re.search(r"<h1[^>]*>[^<]*</h1>", page.get_data(as_text=True))
