@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -30,7 +31,11 @@ RECENT_POSTS = 100
 
 
 def london(value) -> str:
-    return utc_to_london(value).strftime("%a %d/%m/%Y %H:%M") if value else ""
+    """A stored time as the school reads it, its day's name in the reader's language."""
+    if not value:
+        return ""
+    local = utc_to_london(value)
+    return f"{format_date(local.date(), 'EEE')} {local:%d/%m/%Y %H:%M}"
 
 
 @bp.route("/")

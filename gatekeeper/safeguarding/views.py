@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -156,8 +156,9 @@ def lift(face_id: int):
 @bp.route("/lifts/<int:lift_id>/keep", methods=["POST"])
 def keep(lift_id: int):
     found = school_row(BlockLift, lift_id)
-    if found.state != LiftState.REQUESTED:
-        abort(409)
+    if found.state != LiftState.REQUESTED:  # a double tap, or a second tab: already answered
+        flash(_("This was answered already: nothing changed."), "info")
+        return redirect(url_for("safeguarding.index"))
     with commit_or_flash(_("The block stays. The media lead will see that you checked."),
                          errors=(lifts.LiftError,)):
         lifts.keep_block(db.session, found, current_user)
@@ -168,7 +169,8 @@ def keep(lift_id: int):
 def revoke(lift_id: int):
     found = school_row(BlockLift, lift_id)
     if found.state != LiftState.LIFTED:
-        abort(409)
+        flash(_("This was answered already: nothing changed."), "info")
+        return redirect(url_for("safeguarding.index"))
     with commit_or_flash(_("The block is back on that face."), errors=(lifts.LiftError,)):
         lifts.revoke_lift(db.session, found, current_user)
     return redirect(url_for("safeguarding.index"))

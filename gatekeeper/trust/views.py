@@ -35,6 +35,7 @@ from gatekeeper.people.links import invitation_url
 from gatekeeper.people.mail import mail_configured
 from gatekeeper.people.models import Trust
 from gatekeeper.people.roles import ROLE_LABELS
+from gatekeeper.register.wording import school_time
 from gatekeeper.storage import app_storage
 from gatekeeper.web.commits import commit_or_flash
 from gatekeeper.web.guard import guard_blueprint
@@ -120,6 +121,7 @@ def audit_trail():
     events = trusts.trust_audit(db.session, g.trust_id, school_id, action, before)
     names = {s.id: s.name for s in trusts.schools_of(db.session, g.trust_id)}
     return render_template("trust/audit.html", trust=this_trust(), events=events, names=names,
+                           school_time=school_time,
                            school_id=school_id, action=action, page=trusts.AUDIT_PAGE,
                            title=_("Audit trail of the trust"))
 

@@ -18,6 +18,12 @@ ERROR_PAGES = {
              "incomplete.")),
     405: (_l("Not like this"),
           _l("This page cannot be opened this way. Go back and use the page's own buttons.")),
+    400: (_l("Not understood"),
+          _l("Something the page sent was missing or not as expected: nothing was saved. Go "
+             "back, reload the page and try again.")),
+    409: (_l("Already decided"),
+          _l("Someone has dealt with this already, or it changed while the page was open: "
+             "nothing was changed. Go back and reload the page to see where it stands.")),
 }
 
 

@@ -152,6 +152,9 @@ def test_the_dsl_protects_a_child_by_name(live_app, page_at, school):
     page.get_by_text("Cara Williams is protected: do not publish.").wait_for()
     expect(page.locator("#entries")).to_contain_text("Cara Williams")
     expect(page.locator("#entries")).not_to_contain_text("Cara Jones")
+    wait_until_styled(page)  # the reason it ends is readable in portrait (it was 20 px wide)
+    reason = page.locator("#entries input[name=reason]").first.bounding_box()
+    assert reason["width"] >= 140 and reason["height"] >= 30, reason
 
 
 @pytest.fixture
@@ -162,6 +165,7 @@ def register(live_app, school):
         for index in range(1, 13):
             add_pupil(db.session, school["id"], index, f"Pupil{index:02d}", "Llewellyn-Pritchard",
                       consents={"social_media": "granted", "website": "refused"})
+        add_pupil(db.session, school["id"], 13, "Al", "Ng")  # a name on one line
 
 
 def test_the_consent_matrix_on_an_ipad(page_at, register):
@@ -176,6 +180,10 @@ def test_the_consent_matrix_on_an_ipad(page_at, register):
     table.evaluate("box => { box.scrollLeft = box.scrollWidth; }")
     page.wait_for_function("() => document.querySelector('.matrix-scroll').scrollLeft > 0")
     assert abs(name.bounding_box()["x"] - left) < 1  # the name stays while purposes scroll
+    links = page.locator(".matrix th[scope=row] a")  # each pupil's page, a finger's size
+    assert min(box["height"] for box in links.evaluate_all(
+        "all => all.map(a => a.getBoundingClientRect().toJSON())")) >= 44
+    assert page.locator(".navbar-toggler").bounding_box()["height"] >= 44
     last = page.locator(".matrix thead th").last.bounding_box()
     assert last["x"] + last["width"] <= IPAD_PORTRAIT["width"]  # scrolled into view
 

@@ -44,3 +44,15 @@ def test_any_other_form_gives_the_apps_own_page_and_a_script_json(app, login_as)
                                headers={"Accept": "application/json"})
     assert script.status_code == 400
     assert script.get_json()["error"].startswith("This page was open too long.")
+
+
+def test_a_request_the_app_cannot_read_gives_its_own_page_not_werkzeugs(app, login_as):
+    """Werkzeug's bare "400 Bad Request" in English, before (here: JSON that does not parse)."""
+    staff = login_as("staff")
+    page = staff.client.post("/uploads/events", data="{not json",
+                             headers={"Content-Type": "application/json",
+                                      "X-CSRFToken": staff.token, "Accept": "text/html"})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 400 and 'id="error-page"' in html, html[:300]
+    assert "Bad Request" not in html, html[html.index('id="error-page"'):][:800]
+    assert "nothing was saved" in html

@@ -4,6 +4,7 @@ trail and makes subject access exports, and each sees only their own trust."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import zipfile
@@ -144,10 +145,13 @@ def test_the_dpo_reads_the_trust_audit_trail_and_exports_a_pupil(app, trust):
     with app.app_context():
         upn = db.session.scalar(select(Pupil.upn).where(Pupil.first_name == "Zebedee"))
         db.session.add(AuditEvent(school_id=trust["other_id"], action="elm_only_event"))
+        db.session.add(AuditEvent(school_id=trust["school_id"], action="summer_event",
+                                  created_at=dt.datetime(2026, 7, 1, 12, 0)))  # stored in UTC
         db.session.commit()
     dpo = Browser(app.test_client())
     assert dpo.login("dpo@oaktrust.test").status_code == 302
     page = dpo.get("/dpo/").get_data(as_text=True)
+    assert "01/07/2026 13:00" in page and "Time (UK)" in page  # as the schools read it (BST)
     assert "consent_recorded" in page or "pupil" in page
     assert "elm_only_event" not in page
     assert "elm_only_event" not in dpo.get(

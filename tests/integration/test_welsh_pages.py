@@ -170,6 +170,8 @@ def test_every_screen_is_in_welsh(app, login_as, ysgol):
     assert "Efa Llwyd" in pages["safeguarding"] and "Mabolgampau" in pages["review page"]
     assert "Diwrnod chwaraeon" in pages["posting queue"] and "Gwion Rhys" in pages["import preview"]
     assert "&#39;31/02/2016&#39;" in pages["import problems"]
+    days = re.findall(r"(\w+) \d\d/\d\d/\d{4} \d\d:\d\d", pages["posting queue"])
+    assert days and set(days) <= {"Llun", "Maw", "Mer", "Iau", "Gwen", "Sad", "Sul"}, days
     assert "Rhaid cwblhau&#39;r maes hwn." in pages["paper form refused"]  # WTForms' own Welsh
     english = {name: english_words(page) for name, page in pages.items()}
     assert {name: words for name, words in english.items() if words} == {}
