@@ -322,7 +322,12 @@ def record_biometric(
 
 def biometric_decision(session: Session, pupil: Pupil) -> rules.Decision:
     rows = session.scalars(select(BiometricConsent).where(BiometricConsent.pupil_id == pupil.id))
-    facts = [
+    return rules.may_enrol(biometric_facts(rows))
+
+
+def biometric_facts(rows: Iterable[BiometricConsent]) -> list[rules.BiometricFact]:
+    """One pupil's biometric consent records, as the rules read them."""
+    return [
         rules.BiometricFact(
             giver=giver_key(r.given_by, r.relationship_to_pupil),
             by_pupil=r.relationship_to_pupil == "pupil",
@@ -332,7 +337,17 @@ def biometric_decision(session: Session, pupil: Pupil) -> rules.Decision:
         )
         for r in rows
     ]
-    return rules.may_enrol(facts)
+
+
+def may_enrol_by_pupil(session: Session, school_id: int) -> dict[int, bool]:
+    """For every pupil of the school with a biometric consent record, whether faces may be
+    enrolled (one query for the whole school)."""
+    rows: dict[int, list[BiometricConsent]] = {}
+    for row in session.scalars(select(BiometricConsent).where(
+            BiometricConsent.school_id == school_id)):
+        rows.setdefault(row.pupil_id, []).append(row)
+    return {pupil_id: rules.may_enrol(biometric_facts(found)).ok
+            for pupil_id, found in rows.items()}
 
 
 def delete_reference_faces(session: Session, pupil: Pupil) -> int:

@@ -34,7 +34,7 @@ from gatekeeper.publishing.adapters import write_atomically
 from gatekeeper.screening import thresholds as t
 from gatekeeper.screening.clips import SAMPLE_EVERY, analyse_clip
 from gatekeeper.screening.engine import analyse_bytes
-from gatekeeper.screening.enrolment import EnrolmentError, enrol_pupil
+from gatekeeper.screening.enrolment import EnrolmentError, enrol_pupil, photos_by_upn
 from gatekeeper.screening.evaluate import LABELS_FILE, evaluate, format_report, load_labels
 from gatekeeper.screening.rule import EMBEDDINGS
 from gatekeeper.screening.school_eval import run
@@ -173,6 +173,49 @@ def enrol(upn: str, photos, by: str, taken, school_id: str | None) -> None:
                    "never auto-cleared as each other")
 
 
+@click.command("enrol-folder")
+@click.argument("folder", type=click.Path(file_okay=False, exists=True))
+@click.option("--by", "by", default="command line", callback=check_by,
+              help="Who is enrolling.")
+@click.option("--taken", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="When the photos were taken (default: their EXIF date, else today).")
+@school_option
+@with_appcontext
+def enrol_folder(folder: str, by: str, taken, school_id: str | None) -> None:
+    """Enrol reference photos for many pupils at once: FOLDER holds photos named by UPN
+    (A123456789012.jpg, or A123456789012-2.jpg for a second) or a folder per UPN. Each pupil is
+    enrolled with all their photos or none; one line a pupil, then the totals."""
+
+    school = current_school(school_id)
+    try:
+        found = photos_by_upn(Path(folder))
+    except OSError as error:
+        raise CommandError(f"{folder}: {error}") from None
+    if not found.by_upn:
+        raise CommandError(f"{folder}: no photo named by a UPN (such as A123456789012.jpg)")
+    refused, faces = 0, 0
+    for number, (upn, paths) in enumerate(sorted(found.by_upn.items()), start=1):
+        step = f"[{number}/{len(found.by_upn)}] {upn}"
+        try:
+            done = enrol_pupil(db.session, school.id, upn, paths, by,
+                               taken.date() if taken else None)
+            db.session.commit()
+        except (EnrolmentError, RegisterError, OSError) as error:
+            db.session.rollback()
+            refused += 1
+            click.echo(f"{step}: not enrolled: {error}")
+            continue
+        faces += done.added
+        lookalikes = "".join(f"; looks like {other.upn}" for other, _d in done.lookalikes)
+        click.echo(f"{step}: enrolled {done.added} reference face(s){lookalikes}")
+    click.echo(f"enrolled {len(found.by_upn) - refused} of {len(found.by_upn)} pupil(s), "
+               f"{faces} reference face(s); files not named by a UPN: {len(found.unnamed)}")
+    for name in found.unnamed[:20]:
+        click.echo(f"not named by a UPN: {name}")
+    if refused:
+        raise CommandError(f"{refused} pupil(s) not enrolled: see the lines above")
+
+
 @click.command("eval")
 @click.argument("folder", type=click.Path(file_okay=False, exists=True))
 @click.option("--labels", type=click.Path(dir_okay=False, exists=True),
@@ -229,5 +272,6 @@ def evaluate_schools_command(folder, pupils, protected, event_size, seed, kinds,
 
 
 def register(main: click.Group) -> None:
-    for command in (screen, strip, enrol, evaluate_command, evaluate_schools_command):
+    for command in (screen, strip, enrol, enrol_folder, evaluate_command,
+                    evaluate_schools_command):
         main.add_command(command)

@@ -4,6 +4,7 @@ reference dated, at most five per pupil (the oldest retire), lookalikes reported
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from consent import services
 from consent.clock import school_today
+from consent.importer import YEAR_GROUPS
 from consent.models import Pupil, ReferenceFace
 from consent.wording import N_, message_of
 from gatekeeper.compliance import audit
@@ -166,6 +168,52 @@ def due_for_reenrolment(session: Session, school_id: int,
         if newest is None or newest < cutoff:
             due.append(DueReference(session.get(Pupil, pupil_id), newest, len(taken)))
     return sorted(due, key=lambda d: (d.newest or dt.date.min, d.pupil.last_name))
+
+
+# A photo named by its pupil's UPN (a school photographer's or the MIS's export): the UPN, then
+# optionally a separator and anything (A123456789012-2.jpg for a second photo).
+UPN_NAMED = re.compile(r"([A-Za-z]\d{11}[0-9A-Za-z])(?:[-_ .(].*)?")
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".heic", ".heif", ".webp"}
+
+
+@dataclass
+class FolderPhotos:
+    by_upn: dict[str, list[Path]] = field(default_factory=dict)
+    unnamed: list[str] = field(default_factory=list)
+
+
+def photos_by_upn(folder: Path) -> FolderPhotos:
+    """The photos of a folder by the UPN that names them (a file UPN.jpg, or any photo in a
+    folder named by the UPN), in name order; hidden files are left out."""
+    found = FolderPhotos()
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts) or not path.is_file():
+            continue
+        if path.suffix.lower() not in PHOTO_SUFFIXES:
+            found.unnamed.append(str(relative))
+            continue
+        named = (UPN_NAMED.fullmatch(path.stem) or
+                 (UPN_NAMED.fullmatch(relative.parts[0]) if len(relative.parts) > 1 else None))
+        if named is None:
+            found.unnamed.append(str(relative))
+            continue
+        found.by_upn.setdefault(named.group(1).upper(), []).append(path)
+    return found
+
+
+def awaiting_reference(session: Session, school_id: int) -> list[Pupil]:
+    """Pupils on roll with written biometric consent and no reference photo yet, by year group
+    and name: what is left to enrol (until then a face of theirs is never cleared)."""
+    allowed = services.may_enrol_by_pupil(session, school_id)
+    enrolled = set(session.scalars(select(ReferenceFace.pupil_id).where(
+        ReferenceFace.school_id == school_id, ReferenceFace.sealed_at.is_(None))))
+    pupils = session.scalars(select(Pupil).where(
+        Pupil.school_id == school_id, Pupil.left_on.is_(None),
+        Pupil.id.in_([pupil_id for pupil_id, ok in allowed.items() if ok])))
+    order = {year: index for index, year in enumerate(YEAR_GROUPS)}
+    return sorted((p for p in pupils if p.id not in enrolled),
+                  key=lambda p: (order.get(p.year_group, len(order)), p.last_name, p.first_name))
 
 
 def may_add_reference(session: Session, pupil: Pupil) -> bool:

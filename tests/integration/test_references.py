@@ -292,3 +292,63 @@ def test_a_pupil_of_sixteen_or_more_is_matched_as_older(app, school):
             photo_id = screened_photo(db.session, school["id"], [face])
             statuses.append(db.session.get(Photo, photo_id).faces[0].status)
     assert statuses == ["unknown", "cleared", "unknown"]
+
+
+def test_a_folder_of_photos_named_by_upn_enrols_each_pupil_and_lists_who_is_left(
+        app, school, faces_dir, cli, login_as, tmp_path):
+    """A school enrols hundreds of pupils at once (one command, the models loaded once, a line a
+    pupil), and the Reference faces page lists who has biometric consent but no reference yet."""
+    import shutil
+
+    from consent import services
+    from gatekeeper.extensions import db
+    from gatekeeper.ops.setup import demo_upn
+
+    with app.app_context():
+        for index, first in enumerate(("Ava", "Ben", "Cara", "Dai"), start=1):
+            pupil = add_pupil(db.session, school["id"], index, first, "Jones")
+            if first != "Dai":  # Dai's parents have not given biometric consent
+                services.record_biometric(db.session, pupil, "granted",
+                                          given_by=f"Parent of {first}", recorded_by="test")
+        db.session.commit()
+    page = login_as("admin").get("/register/faces/").get_data(as_text=True)
+    awaiting = page[page.index('id="awaiting-pupils"'):page.index('id="lookalikes"')]
+    assert all(name in awaiting for name in ("Ava Jones", "Ben Jones", "Cara Jones"))
+    assert "Dai Jones" not in awaiting
+    people, folder = faces_dir / "people", tmp_path / "photos"
+    (folder / demo_upn(2).lower()).mkdir(parents=True)
+    shutil.copy(people / "obama" / "1.jpg", folder / f"{demo_upn(1)}.jpg")
+    shutil.copy(people / "obama" / "2.jpg", folder / f"{demo_upn(1)}-2.jpg")
+    shutil.copy(people / "biden" / "1.jpg", folder / demo_upn(2).lower() / "school photo.jpg")
+    shutil.copy(faces_dir / "events" / "two_people.jpg", folder / f"{demo_upn(3)}.jpg")
+    shutil.copy(people / "biden" / "2.jpg", folder / f"{demo_upn(4)}.jpg")  # no consent
+    shutil.copy(people / "biden" / "2.jpg", folder / "class photo.jpg")
+    (folder / "notes.txt").write_text("taken on photo day")
+    (folder / ".DS_Store").write_bytes(b"\0")
+    result = cli("enrol-folder", str(folder))
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    assert [line[:6] for line in lines[:4]] == ["[1/4] ", "[2/4] ", "[3/4] ", "[4/4] "]
+    said = dict(line[6:].split(": ", 1) for line in lines[:4])  # by UPN, in UPN order
+    assert said[demo_upn(1)] == "enrolled 2 reference face(s)"
+    assert said[demo_upn(2)] == "enrolled 1 reference face(s)"
+    assert said[demo_upn(3)] == (f"not enrolled: {demo_upn(3)}.jpg: 2 faces found: a reference "
+                                 "photo must show only the pupil")
+    assert said[demo_upn(4)].startswith("not enrolled: ")
+    assert lines[4] == ("enrolled 2 of 4 pupil(s), 3 reference face(s); files not named by a "
+                        "UPN: 2")
+    assert set(lines[5:]) == {"not named by a UPN: class photo.jpg",
+                              "not named by a UPN: notes.txt"}
+    assert result.stderr.strip() == "error: 2 pupil(s) not enrolled: see the lines above"
+    with app.app_context():
+        counts = {upn: len(faces) for upn, faces in (
+            (p.upn, db.session.scalars(select(ReferenceFace).where(
+                ReferenceFace.pupil_id == p.id)).all()) for p in db.session.scalars(select(Pupil)))}
+    assert counts == {demo_upn(1): 2, demo_upn(2): 1, demo_upn(3): 0, demo_upn(4): 0}
+    page = login_as("admin").get("/register/faces/").get_data(as_text=True)
+    awaiting = page[page.index('id="awaiting-pupils"'):page.index('id="lookalikes"')]
+    assert "Cara Jones" in awaiting and "Ava Jones" not in awaiting
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(people / "biden" / "2.jpg", other / "Ben Jones.jpg")
+    assert "no photo named by a UPN" in cli("enrol-folder", str(other)).stderr
