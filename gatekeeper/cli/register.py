@@ -10,7 +10,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from consent import rules
+from consent import rules, services
 from consent.clock import school_today
 from consent.importer import ImportRefused
 from consent.services import RegisterError
@@ -176,6 +176,33 @@ def consent_set(upn, purpose, status, expires, by, school_id) -> None:
         purposes=current_app.config["PURPOSES"],
     ))
     click.echo(f"{upn} {purpose}: {status}")
+
+
+@consent.command("biometric")
+@click.argument("upn")
+@click.argument("status", type=click.Choice(("granted", "objected", "withdrawn")),
+                metavar="granted|objected|withdrawn")
+@click.option("--by", "by", required=True, callback=check_by,
+              help="Who gave it in writing (a parent), or the pupil who objects.")
+@click.option("--pupil", "by_pupil", is_flag=True, help="The pupil themself objects.")
+@click.option("--form-date", help="The date on the written form (YYYY-MM-DD).")
+@click.option("--evidence", default="", help="Where the written form is kept.")
+@school_option
+@with_appcontext
+def consent_biometric(upn, status, by, by_pupil, form_date, evidence, school_id) -> None:
+    """Record written biometric consent (Protection of Freedoms Act 2012), or an objection or
+    withdrawal: anything but consent deletes the pupil's reference faces at once."""
+    school, form_day = current_school(school_id), parse_date(form_date)
+
+    def record() -> None:
+        pupil = services.find_pupil(db.session, school.id, upn)
+        actions.record_biometric(
+            db.session, pupil, status, actor="command line", given_by=by,
+            relationship="pupil" if by_pupil else "parent", form_date=form_day,
+            evidence_ref=evidence[:200], recorded_by="command line")
+
+    commit_or_fail(record)
+    click.echo(f"{upn} biometric consent: {status}")
 
 
 @click.group()

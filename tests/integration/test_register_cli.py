@@ -302,3 +302,37 @@ def test_with_two_schools_a_register_command_names_one_by_urn_or_changes_nothing
     with app.app_context():
         bryn = db.session.scalar(select(School).where(School.urn == "401234"))
         assert {p.school_id for p in db.session.scalars(select(Pupil))} == {bryn.id}
+
+
+def test_biometric_consent_is_recorded_from_the_command_line_and_a_withdrawal_deletes_faces(
+        app, cli, school, faces_dir):
+    """Onboarding from paper forms: `consent set ... biometric` said "unknown purpose", and the
+    only way in bulk was the MIS column."""
+    from consent.models import BiometricConsent, ReferenceFace
+    from gatekeeper.extensions import db
+    from gatekeeper.ops.setup import demo_upn
+    from tests.support.fixtures import add_pupil
+
+    with app.app_context():
+        add_pupil(db.session, school["id"], 1, "Ava", "Jones")
+    upn, photo = demo_upn(1), str(faces_dir / "people" / "obama" / "1.jpg")
+    assert "no written biometric consent" in one_line(cli("enrol", upn, photo))
+    done = cli("consent", "biometric", upn, "granted", "--by", "Sian Jones",
+               "--form-date", "2026-09-03", "--evidence", "office file 12")
+    assert done.exit_code == 0 and done.stdout == f"{upn} biometric consent: granted\n"
+    assert cli("enrol", upn, photo).exit_code == 0
+    assert "--by" in one_line(cli("consent", "biometric", upn, "granted"), exit_code=2)
+    assert "not a date" in one_line(cli("consent", "biometric", upn, "granted", "--by", "X",
+                                        "--form-date", "3/9/26"))
+    assert "A823202400099" in one_line(cli("consent", "biometric", "A823202400099", "granted",
+                                           "--by", "X"))
+    assert cli("consent", "biometric", upn, "objected", "--by", "Ava Jones",
+               "--pupil").exit_code == 0
+    with app.app_context():
+        rows = db.session.scalars(select(BiometricConsent).order_by(BiometricConsent.id)).all()
+        assert [(r.status, r.given_by, r.relationship_to_pupil) for r in rows] == [
+            ("granted", "Sian Jones", "parent"), ("objected", "Ava Jones", "pupil")]
+        assert rows[0].evidence_ref == "office file 12" and str(rows[0].form_date) == "2026-09-03"
+        assert db.session.scalar(select(func.count()).select_from(ReferenceFace)) == 0
+    assert [e.detail["status"] for e in actions_logged(app, "biometric_consent_recorded")] == [
+        "granted", "objected"]
