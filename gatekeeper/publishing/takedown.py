@@ -137,6 +137,7 @@ def reopen_takedown(session: Session, post: Post) -> Takedown:
         session.add(takedown)
     else:
         move(takedown, TakedownState.PENDING)
+        takedown.notified_at = None  # a parent told it was down is told again once it is
     takedown.done_at = None
     takedowns_opened(session)
     audit.record(session, "takedown_reopened", school_id=post.school_id, subject=post,
