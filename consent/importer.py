@@ -407,6 +407,7 @@ class ImportPlan:
     # New pupils with the name and date of birth of a pupil the file leaves out: perhaps one
     # pupil whose UPN the MIS replaced, exported without its Former UPN column.
     lookalikes: list[tuple[PupilRow, Pupil]] = field(default_factory=list)
+    doubts: list[str] = field(default_factory=list)  # renumberings to look at twice
     consents: list[tuple[PupilRow, str, str]] = field(default_factory=list)  # row, purpose, status
     biometrics: list[tuple[PupilRow, str]] = field(default_factory=list)  # row, status
     unchanged: int = 0
@@ -468,11 +469,12 @@ class ImportPlan:
     def warnings(self) -> list[str]:
         """What the person importing should check before applying: new pupils who may be pupils
         of the register under a UPN the MIS replaced."""
-        return [N_("row %(row)d: new pupil %(upn)s %(name)s has the name and date of birth of "
-                   "%(old)s, who is not in the file: if the MIS gave them a new UPN, export "
-                   "again with the Former UPN column, so that their consent and reference photos "
-                   "stay with them", row=row.row, upn=row.upn, name=row.full_name, old=pupil.upn)
-                for row, pupil in self.lookalikes]
+        found = [N_("row %(row)d: new pupil %(upn)s %(name)s has the name and date of birth of "
+                    "%(old)s, who is not in the file: if the MIS gave them a new UPN, export "
+                    "again with the Former UPN column, so that their consent and reference "
+                    "photos stay with them", row=row.row, upn=row.upn, name=row.full_name,
+                    old=pupil.upn) for row, pupil in self.lookalikes]
+        return found + self.doubts
 
     def lines(self) -> list[str]:
         """One line per change, in the order of the file, then the leavers."""
@@ -594,6 +596,22 @@ def renumbering(plan: ImportPlan, row: PupilRow, pupils: dict[str, Pupil]) -> Pu
             "former UPN %(upn)s is row %(other)d's pupil: one pupil cannot be in the file twice",
             upn=row.former_upn, other=again)))
         return None
+    same_name = (pupil.first_name.casefold(), pupil.last_name.casefold()) == (
+        row.first_name.casefold(), row.last_name.casefold())
+    same_birthday = pupil.date_of_birth == row.date_of_birth
+    if not same_name and not same_birthday:  # a slip in the Former UPN: someone else's record
+        plan.errors.append(RowError(row.row, N_(
+            "former UPN %(upn)s is %(name)s, born %(date)s: not this pupil (neither the name nor "
+            "the date of birth is the same); correct the Former UPN in the MIS", upn=row.former_upn,
+            name=pupil.full_name, date=pupil.date_of_birth.strftime("%d/%m/%Y")
+            if pupil.date_of_birth else "?")))
+        return None
+    if not same_name or not same_birthday or pupil.left_on is not None:
+        plan.doubts.append(N_(
+            "row %(row)d: %(upn)s %(name)s takes over the record of %(old)s %(was)s (their Former "
+            "UPN), whose name or date of birth differs, or who had left: make sure it is the same "
+            "child", row=row.row, upn=row.upn, name=row.full_name, old=pupil.upn,
+            was=pupil.full_name))
     plan.renumbered.append((pupil, row))
     return pupil
 
