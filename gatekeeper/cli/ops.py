@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 
 import click
@@ -22,7 +23,7 @@ from gatekeeper.compliance.audit import (
     verify_chain,
 )
 from gatekeeper.compliance.backup import BackupError, backup, restore
-from gatekeeper.compliance.crypto import app_cipher
+from gatekeeper.compliance.crypto import app_cipher, key_problem
 from gatekeeper.compliance.retention import DEFAULT_REJECTED_RETENTION_DAYS, purge
 from gatekeeper.compliance.sar import ERASURE_KEEPS, erase_pupil, export_pupil
 from gatekeeper.extensions import db
@@ -51,6 +52,8 @@ def write_anchor(path: Path, key: bytes, ident: int, digest: str) -> None:
 def init(demo: bool) -> None:
     """Create or upgrade the database (and seed the demo school)."""
     migrate_database()
+    if problem := key_problem(db.session, current_app.config["INSTANCE"]):
+        raise CommandError(problem)
     click.echo("database is up to date")
     try:
         embedded = re_embed_references(db.session, app_cipher())
@@ -69,7 +72,14 @@ def init(demo: bool) -> None:
 @click.option("--workers", default=2, show_default=True, help="Worker processes.")
 def worker(workers: int) -> None:
     """Run the background worker (screening and publishing) in the foreground."""
-    command_app()  # points the queue at the instance's storage; each worker builds its own app
+    app = command_app()  # points the queue at the instance's storage; each builds its own app
+    with app.app_context():
+        if problem := key_problem(db.session, app.config["INSTANCE"]):
+            raise CommandError(problem)
+    # The worker's own lines (each photo screened, each post published, Huey's start and its
+    # periodic tasks) reach the service's journal, not only warnings.
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     huey.create_consumer(workers=workers, worker_type="process", periodic=True,
                          max_delay=IDLE_POLL_MAX_S).run()
 

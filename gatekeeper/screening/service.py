@@ -271,13 +271,21 @@ def screen_stored_photo(photo_id: int) -> str | None:
     except ImageRefused as refused:
         return refuse_photo(session, photo, attempt, message_of(refused))
     except Exception:
-        # Left as "failed" (never stuck in "screening"); Huey retries it, and a person sees it.
-        session.rollback()
-        if finish(session, photo, attempt, status=PhotoState.FAILED,
-                  error="screening failed; it will be retried"):
-            session.commit()
+        fail_attempt(session, photo, attempt)
         raise
-    return record_verdict(session, photo, attempt, analysis)
+    try:
+        return record_verdict(session, photo, attempt, analysis)
+    except Exception:  # e.g. a biometric key that does not open the references
+        fail_attempt(session, photo, attempt)
+        raise
+
+
+def fail_attempt(session: Session, photo: Photo, attempt: int) -> None:
+    """Left as "failed" (never stuck in "screening"); Huey retries it, and a person sees it."""
+    session.rollback()
+    if finish(session, photo, attempt, status=PhotoState.FAILED,
+              error="screening failed; it will be retried"):
+        session.commit()
 
 
 def claim_keeper(photo_id: int, attempt: int):

@@ -19,6 +19,7 @@ from gatekeeper.states import PHOTO_STALLABLE, PhotoState, check_transition
 STALLED_AFTER = dt.timedelta(minutes=5)
 MAX_SCREEN_ATTEMPTS = 5  # beyond this a photo stays "failed" for a person to look at
 check_transition(PhotoState.SCREENING, PhotoState.FAILED)  # release_stalled's update
+GAVE_UP = f"screening failed {MAX_SCREEN_ATTEMPTS} times: a person must look at this photo"
 
 
 def stalled_photo_ids(session: Session, now: dt.datetime, stalled_after: dt.timedelta,
@@ -37,7 +38,15 @@ def stalled_photo_ids(session: Session, now: dt.datetime, stalled_after: dt.time
 
 def release_stalled(session: Session, now: dt.datetime, stalled_after: dt.timedelta,
                     queue_idle: bool) -> list[int]:
-    """The stalled photos, their claims released and committed; the caller queues them again."""
+    """The stalled photos, their claims released and committed; the caller queues them again.
+    A photo stalled with no attempt left (a worker killed by it each time) is failed, with the
+    words a person needs: before, it stayed "screening" for ever, saying it would be retried."""
+    session.execute(
+        update(Photo)
+        .where(Photo.status == PhotoState.SCREENING, Photo.updated_at <= now - stalled_after,
+               Photo.screen_attempts >= MAX_SCREEN_ATTEMPTS, Photo.purged_at.is_(None))
+        .values(status=PhotoState.FAILED, error=GAVE_UP)
+    )
     photos = stalled_photo_ids(session, now, stalled_after, queue_idle)
     # A stalled claim is released; should its worker still finish, screening/service.py discards
     # that late result because the attempt no longer holds the photo.

@@ -5,7 +5,7 @@ import datetime as dt
 import io
 
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from gatekeeper.models import AuditEvent, Event, Photo
 from gatekeeper.screening.engine import analyse_bytes
@@ -59,3 +59,64 @@ def test_late_result_after_recovery_is_discarded(app, school):
                               analyse_bytes(data)) is None
         assert screened_events(db) == 1
         assert db.session.get(Photo, photo.id).screen_attempts == 2
+
+
+def test_a_photo_that_stalls_with_no_attempt_left_fails_for_a_person(app, school):
+    """A photo that kills its worker every time: after the last attempt it stayed "screening"
+    for ever, saying it would be retried, and nobody was told."""
+    from gatekeeper.worker.recovery import GAVE_UP, MAX_SCREEN_ATTEMPTS
+
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        photo = stored_photo(db, school["id"])
+        for attempt in range(1, MAX_SCREEN_ATTEMPTS + 1):
+            assert claim_photo(db.session, photo.id) == attempt  # a worker takes it, and dies
+            if attempt < MAX_SCREEN_ATTEMPTS:  # the sweep releases it, for the next worker
+                db.session.execute(update(Photo).values(status="failed"))
+                db.session.commit()
+        assert requeue_stalled(db.session, stalled_after=dt.timedelta(0)) == 0
+        db.session.expire_all()
+        assert (db.session.get(Photo, photo.id).status,
+                db.session.get(Photo, photo.id).error) == ("failed", GAVE_UP)
+
+
+def test_a_biometric_key_that_cannot_open_the_references_fails_the_photo_and_stops_init(
+        app, school, cli, faces_dir):
+    """A key file missing (never copied to this host, or a database restored without it) was
+    replaced by a new one without a word; every photo with a face then stayed "screening"."""
+    import pytest
+
+    from gatekeeper.compliance.crypto import app_cipher
+    from gatekeeper.config import BIOMETRIC_KEY_FILE
+    from gatekeeper.screening.service import screen_stored_photo
+    from tests.support.fixtures import add_pupil
+    from tests.support.publishing import enrol_made_up_face
+
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        pupil = add_pupil(db.session, school["id"], 1, "Ava", "Jones")
+        enrol_made_up_face(db.session, school["id"], pupil.id)
+        db.session.commit()
+        photo = stored_photo(db, school["id"])
+        app_storage().write_bytes("originals", photo.uuid,  # a photo with a face in it
+                                  (faces_dir / "people" / "obama" / "1.jpg").read_bytes())
+    key = app.config["INSTANCE"] / BIOMETRIC_KEY_FILE
+    key.unlink()
+    refused = cli("init")
+    assert refused.exit_code == 1 and "is missing, but the database holds face templates" in (
+        refused.stderr)
+    assert not key.exists()  # not replaced by a new one
+    with app.app_context():
+        app_cipher()  # a new key, made as the web app would
+    assert "another server's key" in cli("init").stderr
+    with app.app_context():
+        from cryptography.fernet import InvalidToken
+
+        from gatekeeper.extensions import db
+
+        with pytest.raises(InvalidToken):  # the worker's task fails, and Huey retries it
+            screen_stored_photo(photo.id)
+        db.session.expire_all()
+        assert db.session.get(Photo, photo.id).status == "failed"  # not "screening" for ever
