@@ -20,6 +20,7 @@ from gatekeeper.people.mail import mail_configured
 from gatekeeper.people.passwords import MAX_PASSWORD, MIN_PASSWORD, PasswordError
 from gatekeeper.people.roles import ROLE_LABELS
 from gatekeeper.web.commits import commit_or_flash
+from gatekeeper.web.security import queue_errors
 from gatekeeper.worker.tasks import send_invitation_task
 
 LANGUAGE_LABELS = {"en": "English", "cy": "Cymraeg"}
@@ -78,8 +79,12 @@ def invite():
     if not invited:
         return redirect(url_for("head.users"))
     if mail_configured(current_app.config):
-
-        send_invitation_task(issued.invitation.id)  # the worker mails a fresh link; none shown here
+        try:
+            send_invitation_task(issued.invitation.id)  # the worker mails a fresh link
+        except queue_errors():  # saved, but no email: say so, and how to send it
+            flash(_("The invitation is saved, but its email could not be queued just now: send "
+                    "it again from Users in a few minutes."), "warning")
+            return redirect(url_for("head.users"))
         return back_to_users(_("The invitation is on its way to %(email)s.",
                                email=issued.invitation.email))
     return render_template("head/invited.html", invitation=issued.invitation,

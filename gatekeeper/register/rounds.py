@@ -17,6 +17,7 @@ from gatekeeper.people.mail import mail_configured
 from gatekeeper.register.forms import today
 from gatekeeper.register.views import bp, purposes, renewal_window
 from gatekeeper.web.qr import qr_svg
+from gatekeeper.web.security import queue_errors
 from gatekeeper.worker.tasks import send_parent_link_task
 
 
@@ -54,8 +55,12 @@ def link_round():
                                 current_user, reminder,
                                 by_email=mail_configured(current_app.config))
     db.session.commit()
-    for guardian in round_.emailed:
-        send_parent_link_task(guardian.id, reminder)
+    try:
+        for guardian in round_.emailed:
+            send_parent_link_task(guardian.id, reminder)
+    except queue_errors():  # the links are issued; their emails are not on their way
+        flash(_("The links are made, but their emails could not be queued just now: send the "
+                "round again in a few minutes."), "warning")
     return render_template("register/links_sent.html", round=round_, form=request.form,
                            title=_("Parent links by email or letter"))
 

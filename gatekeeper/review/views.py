@@ -348,10 +348,14 @@ def release_and_queue(photos: list[Photo]) -> bool:
         db.session.rollback()
         flash(_("This photo has just been released by someone else."), "danger")
         return False
-    for post in posts:  # after commit: the worker sees the rows
-        publish_post_task.schedule((post.id,), eta=post.scheduled_at)
     flash(_("%(n)d photo(s) released to %(account)s.", n=len(posts), account=account.label),
           "success")
+    try:
+        for post in posts:  # after commit: the worker sees the rows
+            publish_post_task.schedule((post.id,), eta=post.scheduled_at)
+    except queue_errors():  # saved: the minute's sweep hands it to a worker once the queue is back
+        flash(_("The queue cannot be reached just now: the post goes out within a minute of it "
+                "coming back."), "warning")
     return True
 
 

@@ -39,6 +39,7 @@ from gatekeeper.register.wording import school_time
 from gatekeeper.storage import app_storage
 from gatekeeper.web.commits import commit_or_flash
 from gatekeeper.web.guard import guard_blueprint
+from gatekeeper.web.security import queue_errors
 from gatekeeper.web.wording import say
 from gatekeeper.worker.tasks import send_invitation_task
 
@@ -90,7 +91,12 @@ def invite_head(school_id: int):
     if not invited:
         return redirect(url_for("trust.index"))
     if mail_configured(current_app.config):
-        send_invitation_task(issued.invitation.id)
+        try:
+            send_invitation_task(issued.invitation.id)
+        except queue_errors():  # saved, but no email: say so, and how to send it
+            flash(_("The invitation is saved, but its email could not be queued just now: send "
+                    "it again in a few minutes."), "warning")
+            return redirect(url_for("trust.index"))
         flash(_("The invitation is on its way to %(email)s.", email=issued.invitation.email),
               "success")
         return redirect(url_for("trust.index"))

@@ -289,3 +289,30 @@ def test_worker_killed_after_the_webhook_accepted_does_not_post_twice(app, login
     assert list(receiver.posts) == [post.idempotency_key]  # ... and one post exists
     with app.app_context():
         assert db.session.get(Photo, setup["photo"]).status == "published"
+
+
+def test_a_release_while_the_queue_is_down_is_saved_and_goes_out_when_it_is_back(app, login_as,
+                                                                                  setup):
+    """The release was committed, then queueing its post failed: the page said "Nothing was
+    saved" (a 503), and a media lead who believed it might release again."""
+    from gatekeeper.extensions import db
+    from gatekeeper.worker.queue import configure_queue
+    from gatekeeper.worker.tasks import publish_due_posts
+
+    media = login_as("media_lead")
+    app.config.update(HUEY_IMMEDIATE=False, REDIS_URL="redis://127.0.0.1:1/0")  # nothing there
+    configure_queue(app)
+    try:
+        response = release(media, setup["photo"], 1, "Sports day")
+    finally:
+        app.config.update(HUEY_IMMEDIATE=True, REDIS_URL="")
+        configure_queue(app)
+    assert response.status_code == 302
+    page = media.get(response.headers["Location"]).get_data(as_text=True)
+    assert "1 photo(s) released to" in page and "goes out within a minute" in page
+    assert "Nothing was saved" not in page
+    with app.app_context():
+        assert [p.state for p in db.session.scalars(select(Post))] == ["queued"]
+        publish_due_posts()  # the minute's sweep, once the queue is back
+        db.session.expire_all()
+        assert [p.state for p in db.session.scalars(select(Post))] == ["published"]
