@@ -27,7 +27,7 @@ from gatekeeper.compliance import audit
 from gatekeeper.extensions import db
 from gatekeeper.models import Takedown, User
 from gatekeeper.parents.links import link_days, make_token
-from gatekeeper.people.emails import deliver
+from gatekeeper.people.emails import MailNotSent, deliver
 from gatekeeper.people.links import base_url
 from gatekeeper.people.mail import MailNotConfigured, mail_settings
 from gatekeeper.states import TakedownState
@@ -139,8 +139,8 @@ def mail_parent_link(guardian_id: int, reminder: bool = False) -> str:
             deliver("parent_reminder" if reminder else "parent_link", guardian.email,
                     school.language, school.id, subject, "parent_link", guardian=guardian,
                     pupil=pupil, school=school, link=link, days=link_days(), reminder=reminder)
-        except smtplib.SMTPException as error:
-            if not refused_for_good(error):
+        except MailNotSent as failed:
+            if not refused_for_good(failed.error):
                 raise  # the task's retries try again
             address_refused(db.session, guardian)
             db.session.commit()
@@ -148,7 +148,7 @@ def mail_parent_link(guardian_id: int, reminder: bool = False) -> str:
     return "sent"
 
 
-def refused_for_good(error: smtplib.SMTPException) -> bool:
+def refused_for_good(error: Exception) -> bool:
     """The mail server refused the address itself (a 5xx answer), not for now."""
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         return all(code >= 500 for code, _message in error.recipients.values())
@@ -213,7 +213,7 @@ def mail_takedown_notice(guardian_id: int) -> str:
     accounts, ids = sorted({t.post.account.label for t in owed}), [t.id for t in owed]
     if not claim_notices(db.session, ids, utcnow()):
         return "told already"
-    if not guardian.email:  # their address was removed since: nobody to tell
+    if not emailable(guardian):  # removed since, or refused for good: nobody to email
         return "no address"
     school = db.session.get(School, guardian.school_id)
     try:
@@ -222,7 +222,11 @@ def mail_takedown_notice(guardian_id: int) -> str:
                     _("Photos of %(name)s have been taken down", name=pupil.first_name),
                     "takedown_notice", guardian=guardian, pupil=pupil, school=school,
                     count=len(ids), accounts=accounts)
-    except Exception:
+    except MailNotSent as failed:
+        if refused_for_good(failed.error):  # as for a parent link: the office sees a letter is
+            address_refused(db.session, guardian)  # needed; the notice is settled, not retried
+            db.session.commit()
+            return "address refused"
         claim_notices(db.session, ids, None)  # not told: owed again, for the retry or the sweep
         raise
     return "sent"
@@ -239,8 +243,8 @@ def mail_owed_takedown_notices() -> int:
             sent += mail_takedown_notice(guardian_id) == "sent"
         except TakedownNotDone:
             continue
-        except Exception:  # noqa: BLE001 - one refused message must not stop the others
+        except Exception as error:  # noqa: BLE001 - one refused message must not stop the others
             db.session.rollback()
-            log.exception("takedown notice for guardian %s not sent: the next sweep tries again",
-                          guardian_id)
+            log.error("takedown notice for guardian %s not sent (%s): the next sweep tries again",
+                      guardian_id, type(error).__name__)
     return sent

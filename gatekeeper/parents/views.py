@@ -14,7 +14,7 @@ from consent import rules, services
 from consent.models import Guardian, Pupil, School
 from gatekeeper.extensions import db
 from gatekeeper.parents.links import LinkExpired, LinkRefused, matches, read_token
-from gatekeeper.parents.mailing import owe_takedown_notice
+from gatekeeper.parents.mailing import emailable, owe_takedown_notice
 from gatekeeper.publishing.takedown import posts_withdrawn
 from gatekeeper.register import actions
 from gatekeeper.register.forms import today
@@ -81,7 +81,7 @@ def answer(token: str, guardian: Guardian, purposes: tuple[str, ...]):
     records = actions.parent_answers(db.session, guardian, said, purposes=purposes, on=today())
     pulled = posts_withdrawn(db.session)  # by this answer, and by nothing else
     # Posts the "no" pulled are being taken down: the guardian is told once they are down.
-    owed = owe_takedown_notice(db.session, guardian, pulled) if guardian.email else 0
+    owed = owe_takedown_notice(db.session, guardian, pulled) if emailable(guardian) else 0
     db.session.commit()
     if owed:
         queue_takedown_notice(guardian.id)

@@ -24,6 +24,14 @@ from gatekeeper.people.roles import ROLE_LABELS
 log = logging.getLogger(__name__)
 
 
+class MailNotSent(Exception):
+    """A message the mail server did not take; `error` is its answer (never in the log line)."""
+
+    def __init__(self, kind: str, error: Exception):
+        super().__init__(f"{kind} message not sent: {type(error).__name__}")
+        self.error = error
+
+
 def deliver(kind: str, to: str, language: str, school_id: int | None, subject: str,
             template: str, **context) -> None:
     """Render the text and HTML of one message, send it, and audit the outcome."""
@@ -37,7 +45,9 @@ def deliver(kind: str, to: str, language: str, school_id: int | None, subject: s
         audit.record(db.session, "mail_failed", school_id=school_id,
                      detail={"kind": kind, "to": to, "error": type(error).__name__})
         db.session.commit()
-        raise  # the task's retries try again
+        # The task's retries try again. Raised without the server's answer, which names the
+        # address: the worker's log would repeat a parent's email at every retry.
+        raise MailNotSent(kind, error) from None
     try:
         audit.record(db.session, "mail_sent", school_id=school_id, detail={"kind": kind, "to": to})
         db.session.commit()

@@ -402,3 +402,36 @@ def test_an_address_the_mail_server_refuses_gets_a_letter_instead(app, families,
         ctx.db.session.commit()
     admin.post("/register/links", {"kind": "year", "year_group": "6"})
     assert [m["To"] for m in inbox.wait_for(1)] == ["lowri.jones@example.test"]
+
+
+def test_a_notice_the_mail_server_refuses_for_good_is_settled_and_never_logs_the_address(
+        app, families, login_as, inbox, ctx, caplog):
+    """Her mailbox was closed after she said no: the notice was retried every ten minutes for
+    ever, with her address in the error log each time, and nobody saw she was never told."""
+    import logging
+
+    from gatekeeper.parents.mailing import mail_owed_takedown_notices
+
+    post_id = published_post_showing(ctx, families["ava"])
+    login_as("admin").post("/register/links",
+                           {"kind": "guardian", "guardian_id": families["mother"]})
+    path = link_in(inbox.wait_for(1)[0])
+    parent = Browser(app.test_client())
+    parent.refresh_token(path)
+    parent.post(path, {"social_media": "no"})
+    takedowns_done(ctx)
+    inbox.refused.add("sian@example.test")
+    caplog.set_level(logging.INFO)
+    with app.app_context():
+        assert [mail_owed_takedown_notices() for _sweep in range(3)] == [0, 0, 0]
+    with ctx():
+        takedown = ctx.db.session.scalar(select(Takedown).where(Takedown.post_id == post_id))
+        guardian = ctx.db.session.get(Guardian, families["mother"])
+        assert takedown.notified_at is not None  # settled: not retried for ever
+        assert guardian.email_failed_at is not None  # the office sees a letter is needed
+        refused = ctx.db.session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "parent_email_refused")).all()
+        assert len(refused) == 1
+    ours = [record.getMessage() + (record.exc_text or "") for record in caplog.records
+            if record.name.startswith(("gatekeeper", "huey"))]  # not the test's mail server
+    assert not [line for line in ours if "sian@example.test" in line]
