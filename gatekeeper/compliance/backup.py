@@ -175,7 +175,12 @@ def check_target(engine: Engine, metadata: MetaData, manifest: dict, storage_dir
 
 def restore(engine: Engine, metadata: MetaData, storage_dir: Path, instance: Path,
             source: Path) -> dict:
-    """Load an archive into an empty, migrated database and an empty storage folder."""
+    """Load an archive into an empty, migrated database and an empty storage folder: all of it
+    or none. The files and keys are written aside first (a full disk fails there, with nothing
+    touched); the rows go in one transaction, which commits only once the files and keys are in
+    place, and a failure before that puts the folder and the keys back as they were. Before, a
+    restore that failed after its rows were in left a database no restore would take again,
+    with no originals and the wrong keys (and an audit trail that read as tampered)."""
     storage_dir, instance = Path(storage_dir), Path(instance)
     try:
         archive = tarfile.open(source, "r:gz")
@@ -184,39 +189,81 @@ def restore(engine: Engine, metadata: MetaData, storage_dir: Path, instance: Pat
     with archive:
         manifest = read_manifest(archive)
         check_target(engine, metadata, manifest, storage_dir, instance)
-        with engine.begin() as conn:  # all tables or none
-            for table in metadata.sorted_tables:
-                member = archive.extractfile(f"{DB_PREFIX}{table.name}.jsonl")
-                rows = [{k: decode(v) for k, v in json.loads(line).items()}
-                        for line in member.read().decode().splitlines() if line]
-                if rows:
-                    conn.execute(insert(table), rows)
-            reset_sequences(conn, metadata)
-        restore_files(archive, storage_dir, instance, manifest)
+        staging = Path(tempfile.mkdtemp(dir=storage_dir.parent, prefix=".restore-"))
+        placed = Placed(storage_dir, instance)
+        try:
+            stage_files(archive, staging, instance, manifest)
+            with engine.begin() as conn:  # all tables or none
+                for table in metadata.sorted_tables:
+                    member = archive.extractfile(f"{DB_PREFIX}{table.name}.jsonl")
+                    rows = [{k: decode(v) for k, v in json.loads(line).items()}
+                            for line in member.read().decode().splitlines() if line]
+                    if rows:
+                        conn.execute(insert(table), rows)
+                reset_sequences(conn, metadata)
+                placed.put(staging, manifest)  # last: the commit follows
+        except OSError as error:  # a full disk, a folder it may not write to
+            placed.take_back()
+            raise BackupError(f"nothing was restored: {error.strerror or error} while writing "
+                              "the files; make room and run the restore again") from None
+        except BaseException:
+            placed.take_back()
+            raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            for key in manifest["keys"]:
+                staged_key(instance, key).unlink(missing_ok=True)
     return manifest
 
 
-def restore_files(archive: tarfile.TarFile, storage_dir: Path, instance: Path,
-                  manifest: dict) -> None:
-    staging = Path(tempfile.mkdtemp(dir=storage_dir.parent, prefix=".restore-"))
-    try:
-        for member in archive.getmembers():
-            if member.isfile() and member.name.startswith(STORAGE_PREFIX):
-                archive.extract(member, staging, filter="data")
-        storage_dir.mkdir(parents=True, exist_ok=True)
-        files = staging / STORAGE_PREFIX.rstrip("/")
-        if files.is_dir():
-            for kind in files.iterdir():
-                shutil.move(str(kind), storage_dir / kind.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+def staged_key(instance: Path, key: str) -> Path:
+    path = key_file(instance, key)
+    return path.with_name(path.name + ".restoring")
+
+
+def stage_files(archive: tarfile.TarFile, staging: Path, instance: Path, manifest: dict) -> None:
+    """The archive's stored files into `staging`, its keys beside the instance's (not yet in
+    use): everything that needs disk space, before anything is changed."""
+    for member in archive.getmembers():
+        if member.isfile() and member.name.startswith(STORAGE_PREFIX):
+            archive.extract(member, staging, filter="data")
     for key in manifest["keys"]:
-        data = archive.extractfile(KEYS_PREFIX + key).read()
-        path = key_file(instance, key)
+        path = staged_key(instance, key)
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as out:
-            out.write(data)
+            out.write(archive.extractfile(KEYS_PREFIX + key).read())
+
+
+class Placed:
+    """The staged files and keys moved into place, and how to undo it."""
+
+    def __init__(self, storage_dir: Path, instance: Path):
+        self.storage_dir, self.instance = storage_dir, instance
+        self.moved: list[Path] = []
+        self.keys: dict[Path, bytes | None] = {}  # each key replaced: what it was
+
+    def put(self, staging: Path, manifest: dict) -> None:
+        self.storage_dir.mkdir(parents=True, exist_ok=True)
+        files = staging / STORAGE_PREFIX.rstrip("/")
+        if files.is_dir():
+            for kind in files.iterdir():
+                target = self.storage_dir / kind.name
+                shutil.move(str(kind), target)
+                self.moved.append(target)
+        for key in manifest["keys"]:
+            path = key_file(self.instance, key)
+            self.keys[path] = path.read_bytes() if path.exists() else None
+            os.replace(staged_key(self.instance, key), path)
+
+    def take_back(self) -> None:
+        for target in self.moved:
+            shutil.rmtree(target, ignore_errors=True)
+        for path, before in self.keys.items():
+            if before is None:
+                path.unlink(missing_ok=True)
+            else:
+                path.write_bytes(before)
 
 
 def reset_sequences(conn, metadata: MetaData) -> None:

@@ -136,3 +136,50 @@ def test_a_backup_restores_into_a_new_install_and_its_audit_trail_still_verifies
         tmp_path / "old" / "keys" / "audit.key").read_bytes()
     verified = gatekeeper("new", "audit", "verify")
     assert verified.returncode == 0, verified.stderr
+
+
+@pytest.mark.once
+def test_a_restore_that_runs_out_of_disk_changes_nothing_and_can_be_run_again(tmp_path,
+                                                                             faces_dir):
+    """The disk filled up while a restore wrote the originals: its rows were in already, so no
+    restore would take the database again, it had no originals, the wrong keys, and an audit
+    trail that read as tampered. Now a restore is all of it or none."""
+    import os
+    import resource
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    command = str(Path(sys.executable).with_name("gatekeeper"))
+
+    def gatekeeper(server: str, *args: str, limit: int | None = None):
+        env = {key: value for key, value in os.environ.items()
+               if key not in ("DATABASE_URL", "REDIS_URL")}
+        env.update(GATEKEEPER_INSTANCE=str(tmp_path / server / "instance"))
+
+        def small_disk() -> None:  # no file larger than `limit` bytes can be written
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+        return subprocess.run([command, *args], env=env, capture_output=True, text=True,
+                              timeout=300, preexec_fn=small_disk if limit else None)
+
+    archive = tmp_path / "school.tar.gz"
+    assert gatekeeper("old", "init", "--demo").returncode == 0
+    originals = tmp_path / "old" / "instance" / "storage" / "originals"
+    originals.mkdir(parents=True)
+    (originals / "a-large-clip").write_bytes(os.urandom(9_000_000))  # as a stored upload
+    done = gatekeeper("old", "backup", str(archive))
+    assert done.returncode == 0, done.stderr
+    assert gatekeeper("new", "init").returncode == 0
+    new = tmp_path / "new" / "instance"
+    keys_before = {path.name: path.read_bytes() for path in new.glob("*.key")}
+    # Room for the database's rows, not for the clip (the disk fills while it is written).
+    failed = gatekeeper("new", "restore", str(archive), limit=6_000_000)
+    assert failed.returncode == 1 and "nothing was restored: File too large" in failed.stderr, (
+        failed.stderr)
+    assert {path.name: path.read_bytes() for path in new.glob("*.key")} == keys_before
+    assert not [p for p in (new / "storage").rglob("*") if p.is_file()]
+    restored = gatekeeper("new", "restore", str(archive))  # the disk has room again
+    assert restored.returncode == 0, restored.stderr
+    verified = gatekeeper("new", "audit", "verify")
+    assert verified.returncode == 0, verified.stderr
