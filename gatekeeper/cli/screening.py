@@ -143,13 +143,17 @@ def strip_clip(source: Path, target: Path) -> int:
     return target.stat().st_size
 
 
+enrolled_by = click.option("--by", "by", default="command line", callback=check_by,
+                           help="Who is enrolling.")
+taken_on = click.option("--taken", type=click.DateTime(["%Y-%m-%d"]), default=None,
+                        help="When the photos were taken (default: their EXIF date, else today).")
+
+
 @click.command()
 @click.argument("upn")
 @click.argument("photos", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--by", "by", default="command line", callback=check_by,
-              help="Who is enrolling.")
-@click.option("--taken", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="When the photos were taken (default: their EXIF date, else today).")
+@enrolled_by
+@taken_on
 @school_option
 @with_appcontext
 def enrol(upn: str, photos, by: str, taken, school_id: str | None) -> None:
@@ -175,10 +179,8 @@ def enrol(upn: str, photos, by: str, taken, school_id: str | None) -> None:
 
 @click.command("enrol-folder")
 @click.argument("folder", type=click.Path(file_okay=False, exists=True))
-@click.option("--by", "by", default="command line", callback=check_by,
-              help="Who is enrolling.")
-@click.option("--taken", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="When the photos were taken (default: their EXIF date, else today).")
+@enrolled_by
+@taken_on
 @school_option
 @with_appcontext
 def enrol_folder(folder: str, by: str, taken, school_id: str | None) -> None:

@@ -125,14 +125,8 @@ def open_invitation(session: Session, token: str, now: dt.datetime | None = None
 
 def invited_school_id(session: Session, token: str) -> int | None:
     """The school a genuine invitation link names, used or not (its pages speak its language)."""
-    try:
-        row_id, secret = tokens.read_token(TOKEN_PURPOSE, token)
-    except tokens.TokenRefused:
-        return None
-    invitation = session.get(Invitation, row_id)
-    if invitation is None or not tokens.matches(invitation.token_hash, secret):
-        return None
-    return invitation.school_id
+    invitation = tokens.genuine_row(session, Invitation, TOKEN_PURPOSE, token)
+    return invitation.school_id if invitation is not None else None
 
 
 def account_for(session: Session, email: str) -> User | None:

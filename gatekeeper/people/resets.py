@@ -75,12 +75,8 @@ def open_reset(session: Session, token: str, now: dt.datetime | None = None) -> 
 def reset_school_id(session: Session, token: str) -> int | None:
     """The first school of the person a genuine reset link is for (its pages speak its
     language, as its email did)."""
-    try:
-        row_id, secret = tokens.read_token(TOKEN_PURPOSE, token)
-    except tokens.TokenRefused:
-        return None
-    reset = session.get(PasswordReset, row_id)
-    if reset is None or not tokens.matches(reset.token_hash, secret):
+    reset = tokens.genuine_row(session, PasswordReset, TOKEN_PURPOSE, token)
+    if reset is None:
         return None
     schools = [m.school_id for m in reset.user.memberships if m.suspended_at is None]
     return schools[0] if schools else None

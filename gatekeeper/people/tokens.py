@@ -49,5 +49,16 @@ def read_token(purpose: str, token: str) -> tuple[int, str]:
     return row_id, secret
 
 
+def genuine_row(session, model, purpose: str, token: str):
+    """The row a genuine link for `purpose` opens (its secret matches), whatever its state; None
+    for any other link."""
+    try:
+        row_id, secret = read_token(purpose, token)
+    except TokenRefused:
+        return None
+    row = session.get(model, row_id)
+    return row if row is not None and matches(row.token_hash, secret) else None
+
+
 def matches(stored_hash: str, secret: str) -> bool:
     return hmac.compare_digest(stored_hash.encode(), secret_hash(secret).encode())

@@ -153,15 +153,21 @@ def published_post_showing(ctx, pupil_id: int) -> int:
         return post.id
 
 
-def test_a_parent_who_says_no_is_told_once_the_photos_are_down(app, families, login_as, inbox, ctx):
-    from gatekeeper.parents.mailing import TakedownNotDone, mail_takedown_notice
-
-    post_id = published_post_showing(ctx, families["ava"])
+def mothers_link(app, families, login_as, inbox) -> tuple[Browser, str]:
+    """The admin emails Sian her link; a browser of hers opens it (the path of its page)."""
     login_as("admin").post("/register/links",
                            {"kind": "guardian", "guardian_id": families["mother"]})
     path = link_in(inbox.wait_for(1)[0])
     parent = Browser(app.test_client())
     parent.refresh_token(path)
+    return parent, path
+
+
+def test_a_parent_who_says_no_is_told_once_the_photos_are_down(app, families, login_as, inbox, ctx):
+    from gatekeeper.parents.mailing import TakedownNotDone, mail_takedown_notice
+
+    post_id = published_post_showing(ctx, families["ava"])
+    parent, path = mothers_link(app, families, login_as, inbox)
     parent.post(path, {"social_media": "no"})
     with ctx():
         session = ctx.db.session
@@ -207,11 +213,7 @@ def test_a_notice_owed_while_the_queue_was_down_is_sent_by_the_sweep(app, famili
     from gatekeeper.worker.queue import configure_queue, huey
 
     post_id = published_post_showing(ctx, families["ava"])
-    login_as("admin").post("/register/links",
-                           {"kind": "guardian", "guardian_id": families["mother"]})
-    path = link_in(inbox.wait_for(1)[0])
-    parent = Browser(app.test_client())
-    parent.refresh_token(path)
+    parent, path = mothers_link(app, families, login_as, inbox)
     huey.flush()
     app.config.update(HUEY_IMMEDIATE=False, REDIS_URL="redis://127.0.0.1:1/0")  # nothing there
     configure_queue(app)
@@ -294,11 +296,7 @@ def test_the_notice_names_only_what_this_parents_no_took_down(app, families, log
         upn = ava.upn
     social, site = post_to(ctx, families["ava"], "social_media"), post_to(ctx, families["ava"],
                                                                            "website")
-    login_as("admin").post("/register/links",
-                           {"kind": "guardian", "guardian_id": families["mother"]})
-    parent = Browser(app.test_client())
-    path = link_in(inbox.wait_for(1)[0])
-    parent.refresh_token(path)
+    parent, path = mothers_link(app, families, login_as, inbox)
     huey.flush()
     parent.post(path, {"social_media": "no"})  # Sian: no to social media only
     [retry] = [t for t in huey.scheduled() if t.name.endswith("send_takedown_notice_task")]
@@ -413,11 +411,7 @@ def test_a_notice_the_mail_server_refuses_for_good_is_settled_and_never_logs_the
     from gatekeeper.parents.mailing import mail_owed_takedown_notices
 
     post_id = published_post_showing(ctx, families["ava"])
-    login_as("admin").post("/register/links",
-                           {"kind": "guardian", "guardian_id": families["mother"]})
-    path = link_in(inbox.wait_for(1)[0])
-    parent = Browser(app.test_client())
-    parent.refresh_token(path)
+    parent, path = mothers_link(app, families, login_as, inbox)
     parent.post(path, {"social_media": "no"})
     takedowns_done(ctx)
     inbox.refused.add("sian@example.test")
