@@ -23,10 +23,11 @@ from gatekeeper.compliance.audit import (
     verify_chain,
 )
 from gatekeeper.compliance.backup import BackupError, backup, restore
-from gatekeeper.compliance.crypto import app_cipher, key_problem
+from gatekeeper.compliance.crypto import app_cipher
 from gatekeeper.compliance.retention import DEFAULT_REJECTED_RETENTION_DAYS, purge
 from gatekeeper.compliance.sar import ERASURE_KEEPS, erase_pupil, export_pupil
 from gatekeeper.extensions import db
+from gatekeeper.ops.keys import key_problem
 from gatekeeper.ops.setup import migrate_database, seed_demo
 from gatekeeper.screening.embed import EmbedderMissing
 from gatekeeper.screening.reembed import re_embed_references

@@ -222,10 +222,11 @@ def mail_takedown_notice(guardian_id: int) -> str:
                     _("Photos of %(name)s have been taken down", name=pupil.first_name),
                     "takedown_notice", guardian=guardian, pupil=pupil, school=school,
                     count=len(ids), accounts=accounts)
-    except MailNotSent as failed:
-        if refused_for_good(failed.error):  # as for a parent link: the office sees a letter is
-            address_refused(db.session, guardian)  # needed; the notice is settled, not retried
-            db.session.commit()
+    except Exception as failed:
+        db.session.rollback()
+        if isinstance(failed, MailNotSent) and refused_for_good(failed.error):
+            address_refused(db.session, guardian)  # as for a parent link: the office sees a
+            db.session.commit()  # letter is needed; the notice is settled, not retried
             return "address refused"
         claim_notices(db.session, ids, None)  # not told: owed again, for the retry or the sweep
         raise

@@ -55,13 +55,17 @@ def link_round():
                                 current_user, reminder,
                                 by_email=mail_configured(current_app.config))
     db.session.commit()
+    queued = 0
     try:
         for guardian in round_.emailed:
-            send_parent_link_task(guardian.id, reminder)
-    except queue_errors():  # the links are issued; their emails are not on their way
-        flash(_("The links are made, but their emails could not be queued just now: send the "
-                "round again in a few minutes."), "warning")
-    return render_template("register/links_sent.html", round=round_, form=request.form,
+            send_parent_link_task(guardian.id, reminder)  # the worker makes each link and sends it
+            queued += 1
+    except queue_errors():
+        flash(_("%(n)d of %(m)d emails could not be queued just now (no link was made for them): "
+                "send the round again in a few minutes.", n=len(round_.emailed) - queued,
+                m=len(round_.emailed)), "warning")
+    return render_template("register/links_sent.html", round=round_, queued=queued,
+                           form=request.form,
                            title=_("Parent links by email or letter"))
 
 

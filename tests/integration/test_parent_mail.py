@@ -429,3 +429,47 @@ def test_a_notice_the_mail_server_refuses_for_good_is_settled_and_never_logs_the
     ours = [record.getMessage() + (record.exc_text or "") for record in caplog.records
             if record.name.startswith(("gatekeeper", "huey"))]  # not the test's mail server
     assert not [line for line in ours if "sian@example.test" in line]
+
+
+def test_a_round_of_links_while_the_queue_is_down_says_none_went(app, families, login_as, inbox,
+                                                                 ctx):
+    """It said the links were made and one email was on its way: the worker makes each link when
+    it sends it, so none was made and none went."""
+    from gatekeeper.worker.queue import configure_queue
+
+    admin = login_as("admin")
+    app.config.update(HUEY_IMMEDIATE=False, REDIS_URL="redis://127.0.0.1:1/0")  # nothing there
+    configure_queue(app)
+    try:
+        page = admin.post("/register/links", {"kind": "guardian",
+                                              "guardian_id": families["mother"]})
+    finally:
+        app.config.update(HUEY_IMMEDIATE=True, REDIS_URL="")
+        configure_queue(app)
+    html = page.get_data(as_text=True)
+    assert "1 of 1 emails could not be queued just now (no link was made for them)" in html
+    assert "0 email(s) on their way" in html
+    with ctx():
+        assert ctx.db.session.get(Guardian, families["mother"]).link_nonce is None
+
+
+def test_a_notice_that_fails_before_it_reaches_the_mail_server_stays_owed(app, families,
+                                                                          login_as, inbox, ctx):
+    """A message that cannot even be built (a sender address with a line break in the settings)
+    was marked as told, and never sent once the settings were mended."""
+    from gatekeeper.parents.mailing import mail_owed_takedown_notices, mail_takedown_notice
+
+    published_post_showing(ctx, families["ava"])
+    parent, path = mothers_link(app, families, login_as, inbox)
+    parent.post(path, {"social_media": "no"})
+    takedowns_done(ctx)
+    good = app.config["MAIL_FROM"]
+    app.config["MAIL_FROM"] = "office@testschool.test\nBcc: someone@example.test"
+    try:
+        with app.app_context(), pytest.raises(Exception):  # noqa: B017 - whatever the builder says
+            mail_takedown_notice(families["mother"])
+    finally:
+        app.config["MAIL_FROM"] = good
+    with app.app_context():
+        assert mail_owed_takedown_notices() == 1  # owed still: the next sweep sent it
+    assert "taken down 1 post(s) showing Ava" in text_of(inbox.wait_for(2)[1])

@@ -105,7 +105,7 @@ def test_a_biometric_key_that_cannot_open_the_references_fails_the_photo_and_sto
     key = app.config["INSTANCE"] / BIOMETRIC_KEY_FILE
     key.unlink()
     refused = cli("init")
-    assert refused.exit_code == 1 and "is missing, but the database holds face templates" in (
+    assert refused.exit_code == 1 and "is missing, but the database holds data sealed" in (
         refused.stderr)
     assert not key.exists()  # not replaced by a new one
     with app.app_context():
@@ -120,3 +120,23 @@ def test_a_biometric_key_that_cannot_open_the_references_fails_the_photo_and_sto
             screen_stored_photo(photo.id)
         db.session.expire_all()
         assert db.session.get(Photo, photo.id).status == "failed"  # not "screening" for ever
+
+
+def test_the_key_is_checked_against_second_factors_too(app, school, cli):
+    """No reference faces yet (a new school, or leavers purged) but staff second factors: a
+    missing key was replaced, and every second factor then failed to open."""
+    from gatekeeper.config import BIOMETRIC_KEY_FILE
+    from gatekeeper.models import User
+    from gatekeeper.people.models import SecondFactor
+    from gatekeeper.people.second_factor import seal
+
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        user = db.session.scalar(select(User).limit(1))
+        db.session.add(SecondFactor(user_id=user.id, secret_sealed=seal("JBSWY3DPEHPK3PXP")))
+        db.session.commit()
+    (app.config["INSTANCE"] / BIOMETRIC_KEY_FILE).unlink()
+    refused = cli("init")
+    assert refused.exit_code == 1 and "second factors" in refused.stderr
+    assert not (app.config["INSTANCE"] / BIOMETRIC_KEY_FILE).exists()
