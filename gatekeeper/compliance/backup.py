@@ -155,6 +155,11 @@ def read_manifest(archive: tarfile.TarFile) -> dict:
     return manifest
 
 
+STAGING = ".restoring"  # in the storage folder: the archive's files until they are moved in
+JOURNAL = "restore-journal.json"  # in the instance folder: what a restore under way has moved
+BEFORE = ".before-restore"  # a key the restore replaced, kept until its rows are committed
+
+
 def check_target(engine: Engine, metadata: MetaData, manifest: dict, storage_dir: Path,
                  instance: Path) -> None:
     with engine.connect() as conn:
@@ -176,11 +181,13 @@ def check_target(engine: Engine, metadata: MetaData, manifest: dict, storage_dir
 def restore(engine: Engine, metadata: MetaData, storage_dir: Path, instance: Path,
             source: Path) -> dict:
     """Load an archive into an empty, migrated database and an empty storage folder: all of it
-    or none. The files and keys are written aside first (a full disk fails there, with nothing
-    touched); the rows go in one transaction, which commits only once the files and keys are in
-    place, and a failure before that puts the folder and the keys back as they were. Before, a
-    restore that failed after its rows were in left a database no restore would take again,
-    with no originals and the wrong keys (and an audit trail that read as tampered)."""
+    or none. The files are written aside in the storage folder and the keys beside the
+    instance's (a full disk fails there, with nothing touched); the rows go in one transaction,
+    which commits only once the files and keys are in place. What was moved is journalled on
+    disk first, so a failure, or a restore killed before its commit, is taken back: at once, or
+    by the next restore. Before, a restore that failed after its rows were in left a database no
+    restore would take again, with no originals and the wrong keys (and an audit trail that read
+    as tampered)."""
     storage_dir, instance = Path(storage_dir), Path(instance)
     try:
         archive = tarfile.open(source, "r:gz")
@@ -188,11 +195,11 @@ def restore(engine: Engine, metadata: MetaData, storage_dir: Path, instance: Pat
         raise BackupError(f"cannot read {source}: {error}") from None
     with archive:
         manifest = read_manifest(archive)
+        journal = Journal(storage_dir, instance, manifest["keys"])
+        journal.recover(database_empty(engine, metadata))  # a restore killed before: undone
         check_target(engine, metadata, manifest, storage_dir, instance)
-        staging = Path(tempfile.mkdtemp(dir=storage_dir.parent, prefix=".restore-"))
-        placed = Placed(storage_dir, instance)
         try:
-            stage_files(archive, staging, instance, manifest)
+            stage_files(archive, storage_dir / STAGING, instance, manifest)
             with engine.begin() as conn:  # all tables or none
                 for table in metadata.sorted_tables:
                     member = archive.extractfile(f"{DB_PREFIX}{table.name}.jsonl")
@@ -201,19 +208,22 @@ def restore(engine: Engine, metadata: MetaData, storage_dir: Path, instance: Pat
                     if rows:
                         conn.execute(insert(table), rows)
                 reset_sequences(conn, metadata)
-                placed.put(staging, manifest)  # last: the commit follows
+                journal.put(manifest)  # last: the commit follows
         except OSError as error:  # a full disk, a folder it may not write to
-            placed.take_back()
+            journal.take_back()
             raise BackupError(f"nothing was restored: {error.strerror or error} while writing "
                               "the files; make room and run the restore again") from None
         except BaseException:
-            placed.take_back()
+            journal.take_back()
             raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-            for key in manifest["keys"]:
-                staged_key(instance, key).unlink(missing_ok=True)
+        journal.done()
     return manifest
+
+
+def database_empty(engine: Engine, metadata: MetaData) -> bool:
+    with engine.connect() as conn:
+        return not any(conn.execute(select(func.count()).select_from(table)).scalar()
+                       for table in metadata.sorted_tables)
 
 
 def staged_key(instance: Path, key: str) -> Path:
@@ -235,35 +245,70 @@ def stage_files(archive: tarfile.TarFile, staging: Path, instance: Path, manifes
             out.write(archive.extractfile(KEYS_PREFIX + key).read())
 
 
-class Placed:
-    """The staged files and keys moved into place, and how to undo it."""
+class Journal:
+    """The staged files and keys moved into place (renames, within their folders), written down
+    before each move, and how to take them back."""
 
-    def __init__(self, storage_dir: Path, instance: Path):
-        self.storage_dir, self.instance = storage_dir, instance
-        self.moved: list[Path] = []
-        self.keys: dict[Path, bytes | None] = {}  # each key replaced: what it was
+    def __init__(self, storage_dir: Path, instance: Path, key_names: list[str]):
+        self.storage_dir, self.instance, self.key_names = storage_dir, instance, key_names
+        self.path = instance / JOURNAL
+        self.moved: list[str] = []  # storage folders moved in
+        self.keys: list[str] = []  # key files replaced (the old one kept as its BEFORE copy)
 
-    def put(self, staging: Path, manifest: dict) -> None:
-        self.storage_dir.mkdir(parents=True, exist_ok=True)
-        files = staging / STORAGE_PREFIX.rstrip("/")
-        if files.is_dir():
-            for kind in files.iterdir():
-                target = self.storage_dir / kind.name
-                shutil.move(str(kind), target)
-                self.moved.append(target)
+    def write(self) -> None:
+        partial = self.path.with_name(self.path.name + ".partial")
+        partial.write_text(json.dumps({"moved": self.moved, "keys": self.keys}))
+        partial.replace(self.path)
+
+    def put(self, manifest: dict) -> None:
+        files = self.storage_dir / STAGING / STORAGE_PREFIX.rstrip("/")
+        for kind in sorted(files.iterdir()) if files.is_dir() else []:
+            target = self.storage_dir / kind.name
+            if target.is_dir():  # an empty folder (check_target found no file): replaced
+                shutil.rmtree(target)
+            self.moved.append(str(target))
+            self.write()
+            os.replace(kind, target)
         for key in manifest["keys"]:
             path = key_file(self.instance, key)
-            self.keys[path] = path.read_bytes() if path.exists() else None
+            self.keys.append(str(path))
+            self.write()
+            if path.exists():
+                shutil.copy2(path, path.with_name(path.name + BEFORE))
             os.replace(staged_key(self.instance, key), path)
 
     def take_back(self) -> None:
         for target in self.moved:
             shutil.rmtree(target, ignore_errors=True)
-        for path, before in self.keys.items():
-            if before is None:
-                path.unlink(missing_ok=True)
+        for name in self.keys:
+            path = Path(name)
+            before = path.with_name(path.name + BEFORE)
+            if before.exists():
+                os.replace(before, path)
             else:
-                path.write_bytes(before)
+                path.unlink(missing_ok=True)
+        self.done()
+
+    def done(self) -> None:
+        """Committed (or taken back): the journal, the old keys and what was staged go."""
+        for name in self.keys:
+            Path(name).with_name(Path(name).name + BEFORE).unlink(missing_ok=True)
+        for key in self.key_names:
+            staged_key(self.instance, key).unlink(missing_ok=True)
+        shutil.rmtree(self.storage_dir / STAGING, ignore_errors=True)
+        self.path.unlink(missing_ok=True)
+        self.moved, self.keys = [], []
+
+    def recover(self, database_empty: bool) -> None:
+        """A restore killed before its commit (the database still empty) is taken back; one
+        killed after it only leaves its journal to clear."""
+        if self.path.exists():
+            written = json.loads(self.path.read_text() or "{}")
+            self.moved, self.keys = written.get("moved", []), written.get("keys", [])
+            if database_empty:
+                self.take_back()
+                return
+        self.done()
 
 
 def reset_sequences(conn, metadata: MetaData) -> None:

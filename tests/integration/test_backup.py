@@ -183,3 +183,40 @@ def test_a_restore_that_runs_out_of_disk_changes_nothing_and_can_be_run_again(tm
     assert restored.returncode == 0, restored.stderr
     verified = gatekeeper("new", "audit", "verify")
     assert verified.returncode == 0, verified.stderr
+
+
+def test_a_restore_killed_before_its_commit_is_taken_back_by_the_next_one(app, migrated,
+                                                                          populated, tmp_path):
+    """Killed after moving its files and keys in, before its rows committed: the storage folder
+    was no longer empty, so no restore would run again, and the server's own keys were gone. The
+    journal on disk lets the next restore take it back. An empty originals folder left by init is
+    filled, not given a second originals folder inside it."""
+    import tarfile
+
+    from gatekeeper.compliance.backup import Journal, read_manifest, stage_files
+
+    archive = tmp_path / "gatekeeper-backup.tar.gz"
+    assert app.test_cli_runner().invoke(backup_command, [str(archive)]).exit_code == 0
+    before_rows, before_files = table_rows(app), files(app.config["STORAGE_DIR"])
+    target = fresh_target(app, migrated, tmp_path)
+    storage, instance = target.config["STORAGE_DIR"], target.config["INSTANCE"]
+    (storage / "originals").mkdir(parents=True)
+    own_key = (instance / "biometric.key").read_bytes() if (
+        instance / "biometric.key").exists() else None
+    with tarfile.open(archive, "r:gz") as opened:  # the first restore, up to its last step
+        manifest = read_manifest(opened)
+        stage_files(opened, storage / ".restoring", instance, manifest)
+        Journal(storage, instance, manifest["keys"]).put(manifest)  # ... and killed here
+    assert files(storage) and (instance / "restore-journal.json").exists()
+    if own_key is not None:
+        assert (instance / "biometric.key").read_bytes() != own_key
+    result = target.test_cli_runner().invoke(restore_command, [str(archive)])
+    assert result.exit_code == 0, result.output
+    assert table_rows(target) == before_rows
+    assert files(storage) == before_files  # originals/<uuid>, not originals/originals/<uuid>
+    assert not (instance / "restore-journal.json").exists()
+    assert not list(instance.rglob("*.before-restore")) and not list(instance.rglob("*.restoring"))
+    from gatekeeper.extensions import db
+
+    with target.app_context():
+        assert audit.verify_chain(db.session).ok
