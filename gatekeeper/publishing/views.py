@@ -96,8 +96,8 @@ def retry(post_id: int):
     try:
         publish_post_task(post.id)
     except queue_errors():  # saved: the minute's sweep hands it to a worker once the queue is back
-        flash(_("The queue cannot be reached just now: the post goes out within a minute of it "
-                "coming back."), "warning")
+        flash(_("The queue cannot be reached just now: the post goes out at its time, or within "
+                "a minute of the queue coming back."), "warning")
     return redirect(url_for("publishing.index"))
 
 

@@ -354,8 +354,8 @@ def release_and_queue(photos: list[Photo]) -> bool:
         for post in posts:  # after commit: the worker sees the rows
             publish_post_task.schedule((post.id,), eta=post.scheduled_at)
     except queue_errors():  # saved: the minute's sweep hands it to a worker once the queue is back
-        flash(_("The queue cannot be reached just now: the post goes out within a minute of it "
-                "coming back."), "warning")
+        flash(_("The queue cannot be reached just now: the post goes out at its time, or within "
+                "a minute of the queue coming back."), "warning")
     return True
 
 
