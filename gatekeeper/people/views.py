@@ -216,7 +216,12 @@ def index():
 @grants_bp.route("/<int:proposal_id>/refuse", methods=["POST"], defaults={"confirm": False},
                  endpoint="refuse")
 def decide(proposal_id: int, confirm: bool):
-    done = _("The role is granted.") if confirm else _("The role grant is refused.")
+    proposal = db.session.get(grants.RoleProposal, proposal_id)
+    withdrawn = not confirm and proposal is not None and (
+        proposal.proposed_by_id == current_user.id)
+    done = (_("The role is granted.") if confirm else
+            _("You have withdrawn the role grant.") if withdrawn else
+            _("The role grant is refused."))
     with commit_or_flash(done, errors=(grants.GrantError,)):
         grants.decide(db.session, proposal_id, [g.school_id], current_user._get_current_object(),
                       confirm)

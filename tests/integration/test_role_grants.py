@@ -152,7 +152,8 @@ def test_the_proposer_may_withdraw_a_grant_but_never_confirm_it(app, school, log
     head.post(f"/grants/{proposal}/confirm")
     assert roles_of(app, "staff@testschool.test", school["id"]) == {"staff"}
     head.post(f"/grants/{proposal}/refuse")
-    assert "No role grant is waiting." in head.get("/grants/").get_data(as_text=True)
+    page = head.get("/grants/").get_data(as_text=True)
+    assert "No role grant is waiting." in page and "You have withdrawn the role grant." in page
     assert roles_of(app, "staff@testschool.test", school["id"]) == {"staff"}
     from gatekeeper.extensions import db
 
