@@ -2,9 +2,9 @@
 
 Pictures are sampled every SAMPLE_EVERY seconds (at times that cannot be known beforehand) and
 searched with the photo detector; each face found is joined to the track whose predicted position
-it is nearest (tracks move); each track is encoded, with the photo encoder, from its best looks
-and from one look of every LOOK_WINDOW (sharp and large enough). The rule decides a track from
-its looks (rule.decide_tracks), and the per-sample boxes are what the blur follows.
+it is nearest (tracks move); every sighting sharp and large enough to encode is encoded with the
+photo encoder as it comes. The rule decides a track from these looks (rule.decide_tracks), and
+the per-sample boxes are what the blur follows.
 """
 
 from __future__ import annotations
@@ -53,15 +53,12 @@ TRACK_LOST_AFTER = 1.0
 # this apart.
 TRACK_LOOKS = 3
 LOOK_SPACING = 0.4
-# Looks encoded per track: its TRACK_LOOKS best, and one encodable sighting of each LOOK_WINDOW
-# of the track (a window as long as the samples' interval: in effect every sighting, at most one
-# a sample), chosen at random where a window holds two. A track follows a position, not a person:
-# where one child takes another's place (crossing in a race, coming out from behind a pillar),
-# the best looks could all be of the first, and the second would be cleared as the first; with
-# one look a second, a child in the first's place for under a second was still missed in 13 runs
-# of 20. The rule clears a track only when every look clears as the same pupil, and blocks it
-# when any look is a protected pupil.
-LOOK_WINDOW = SAMPLE_EVERY
+# Every encodable sighting of a track is encoded, not only its best looks. A track follows a
+# position, not a person: where one child takes another's place (crossing in a race, coming out
+# from behind a pillar), the best looks could all be of the first, and the second would be cleared
+# as the first; with one look a second, a child in the first's place for under a second was still
+# missed in 13 runs of 20. The rule clears a track only when every look clears as the same pupil,
+# and blocks it when any look is a protected pupil.
 # Kept around a look for the encoder: more than its own crop margin, so encodings match a photo's.
 LOOK_MARGIN = CROP_MARGIN + 0.1
 
@@ -83,10 +80,7 @@ class Track:
 
     samples: list[tuple[float, Box, float]] = field(default_factory=list)  # time, box, score
     looks: list[Look] = field(default_factory=list)  # the card's best looks
-    encodings: list[tuple[float, np.ndarray]] = field(default_factory=list)  # one per window
-    window: Look | None = None  # the chosen encodable sighting of the stretch under way
-    window_start: float = 0.0
-    window_seen: int = 0  # encodable sightings of the stretch so far
+    encodings: list[tuple[float, np.ndarray]] = field(default_factory=list)  # every encodable one
 
     @property
     def last(self) -> tuple[float, Box, float]:
@@ -132,7 +126,6 @@ def analyse_clip(path: Path, still_working: Callable[[], None] | None = None,
     """Sample, detect, follow and encode every face of a clip (streamed: one picture at a time);
     `still_working` is called after each sample (a long clip keeps its claim on the worker);
     `rng` chooses the samples' times (the system's by default; a test may fix it)."""
-    rng = rng or random.SystemRandom()
     active: list[Track] = []
     done: list[Track] = []
     size, count = (0, 0), 0
@@ -150,12 +143,9 @@ def analyse_clip(path: Path, still_working: Callable[[], None] | None = None,
         image = Image.fromarray(picture.rgb())  # full size, for the looks
         for track, (box, score) in _join(active, detections, time):
             track.samples.append((time, box, score))
-            _consider_look(track, image, time, box, rng)
-        active += [tr for tr in _new_tracks(active, detections, time, image, rng)]
+            _consider_look(track, image, time, box)
+        active += [tr for tr in _new_tracks(active, detections, time, image)]
     tracks = sorted(done + active, key=lambda tr: tr.samples[0][0])
-    for track in tracks:
-        _close_window(track)
-        _encode_best_looks(track)
     return ClipAnalysis(size[0], size[1], tracks, count)
 
 
@@ -207,32 +197,33 @@ def _join(active: list[Track], detections: list[tuple[Box, float]], time: float)
     return pairs
 
 
-def _new_tracks(active, detections, time: float, image: Image.Image,
-                rng: random.Random) -> list[Track]:
+def _new_tracks(active, detections, time: float, image: Image.Image) -> list[Track]:
     started = []
     for box, score in detections:
         track = Track(samples=[(time, box, score)])
-        _consider_look(track, image, time, box, rng)
+        _consider_look(track, image, time, box)
         started.append(track)
     return started
 
 
-def _consider_look(track: Track, image: Image.Image, time: float, box: Box,
-                   rng: random.Random) -> None:
-    """Keep this sighting among the track's TRACK_LOOKS best, at least LOOK_SPACING apart, and
-    perhaps as its window's look (each encodable sighting of a LOOK_WINDOW equally likely)."""
+def _consider_look(track: Track, image: Image.Image, time: float, box: Box) -> None:
+    """Encode this sighting if it can be, and keep it among the track's TRACK_LOOKS best (its
+    card), at least LOOK_SPACING apart."""
     sharp = face_sharpness(image, tuple(box.as_list()))
     encodable = box.height >= t.MIN_ENCODE_FACE_PX and sharp >= t.MIN_ENCODE_SHARPNESS
     quality = (encodable, box.height, sharp)
-    if encodable:
-        _consider_window(track, image, time, box, quality, rng)
+    sighting = _look(image, time, box, quality) if encodable else None
+    if sighting is not None:
+        [encoding] = encode_faces(sighting.crop, [sighting.inner])
+        if encoding is not None:
+            track.encodings.append((time, encoding))
     near = [look for look in track.looks if abs(look.time - time) < LOOK_SPACING]
     if any(look.quality >= quality for look in near):
         return
     kept = [look for look in track.looks if look not in near]
     if len(kept) >= TRACK_LOOKS and min(look.quality for look in kept) >= quality:
         return
-    kept.append(_look(image, time, box, quality))
+    kept.append(sighting or _look(image, time, box, quality))
     track.looks = sorted(kept, key=lambda look: look.quality, reverse=True)[:TRACK_LOOKS]
 
 
@@ -244,39 +235,3 @@ def _look(image: Image.Image, time: float, box: Box, quality: tuple) -> Look:
                        min(image.height, box.bottom + pad_y)))
     inner = (box.top - y0, box.right - x0, box.bottom - y0, box.left - x0)
     return Look(time, box, quality, np.asarray(crop), inner)
-
-
-def _consider_window(track: Track, image: Image.Image, time: float, box: Box, quality: tuple,
-                     rng: random.Random) -> None:
-    """Reservoir sampling: the n-th encodable sighting of the window replaces its look with
-    probability 1/n, so each is the one kept with the same chance."""
-    if track.window is not None and time - track.window_start >= LOOK_WINDOW:
-        _close_window(track)
-    if track.window is None:
-        track.window_start, track.window_seen = time, 0
-    track.window_seen += 1
-    if track.window is None or rng.randrange(track.window_seen) == 0:
-        track.window = _look(image, time, box, quality)
-
-
-def _encode_best_looks(track: Track) -> None:
-    """The track's best looks are encoded too (those not already its windows' looks): a child who
-    takes another's place within one window is still seen in them. The rule judges the track by
-    every encoding, in time order."""
-    seen = {time for time, _encoding in track.encodings}
-    for look in track.looks:
-        if look.time not in seen and look.quality[0]:
-            [encoding] = encode_faces(look.crop, [look.inner])
-            if encoding is not None:
-                track.encodings.append((look.time, encoding))
-    track.encodings.sort(key=lambda found: found[0])
-
-
-def _close_window(track: Track) -> None:
-    """Encode the window's look (streamed: only one crop a track is held) and start afresh."""
-    if track.window is None:
-        return
-    [encoding] = encode_faces(track.window.crop, [track.window.inner])
-    if encoding is not None:
-        track.encodings.append((track.window.time, encoding))
-    track.window = None
