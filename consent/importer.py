@@ -263,20 +263,15 @@ def map_columns(header: list[str], purposes: Iterable[str]) -> ParsedExport:
     keys: dict[str, str] = {}
     for name in header:
         keys.setdefault(header_key(name), name)  # the first of duplicate names wins
-    for name in FIELDS:
-        found = next((keys[header_key(alias)] for alias in HEADER_NAMES[name]
-                      if header_key(alias) in keys), None)
-        if found is None:
-            parsed.errors.append(RowError(1, N_(
-                "no column for %(field)s (expected a header such as %(names)s)",
-                field=name, names=", ".join(HEADER_NAMES[name][:3]))))
-        else:
-            parsed.columns[name] = found
-    for name in OPTIONAL_FIELDS:
+    for name in (*FIELDS, *OPTIONAL_FIELDS):
         found = next((keys[header_key(alias)] for alias in HEADER_NAMES[name]
                       if header_key(alias) in keys), None)
         if found is not None:
             parsed.columns[name] = found
+        elif name in FIELDS:
+            parsed.errors.append(RowError(1, N_(
+                "no column for %(field)s (expected a header such as %(names)s)",
+                field=name, names=", ".join(HEADER_NAMES[name][:3]))))
     for key, name in keys.items():
         if key.startswith("consent "):
             purpose = key.removeprefix("consent ").replace(" ", "_")
@@ -416,6 +411,11 @@ class ImportPlan:
     leaver_limit: float = LEAVER_SHARE_LIMIT
     confirmed_leavers: int | None = None  # the number the person importing typed, if any
     batch_id: int | None = None  # set once applied: the batch an undo names
+
+    @property
+    def upns_in_file(self) -> set[str]:
+        """The register's UPNs the file holds: its rows', and those its Former UPNs renumber."""
+        return {row.upn for row in self.parsed.rows} | {p.upn for p, _ in self.renumbered}
 
     @property
     def leavers_need_confirmation(self) -> bool:
@@ -596,8 +596,7 @@ def renumbering(plan: ImportPlan, row: PupilRow, pupils: dict[str, Pupil]) -> Pu
             "former UPN %(upn)s is row %(other)d's pupil: one pupil cannot be in the file twice",
             upn=row.former_upn, other=again)))
         return None
-    same_name = (pupil.first_name.casefold(), pupil.last_name.casefold()) == (
-        row.first_name.casefold(), row.last_name.casefold())
+    same_name = name_key(pupil) == name_key(row)
     same_birthday = pupil.date_of_birth == row.date_of_birth
     if not same_name and not same_birthday:  # a slip in the Former UPN: someone else's record
         plan.errors.append(RowError(row.row, N_(
@@ -616,12 +615,17 @@ def renumbering(plan: ImportPlan, row: PupilRow, pupils: dict[str, Pupil]) -> Pu
     return pupil
 
 
+def name_key(person: Pupil | PupilRow) -> tuple[str, str]:
+    """A name as two people's names are compared: first and last, case set aside."""
+    return person.first_name.casefold(), person.last_name.casefold()
+
+
 def plan_lookalikes(plan: ImportPlan, pupils: Iterable[Pupil]) -> None:
     """New pupils with the name and date of birth of a pupil not in the file."""
     def key(person: Pupil | PupilRow) -> tuple[str, str, dt.date | None]:
-        return person.first_name.casefold(), person.last_name.casefold(), person.date_of_birth
+        return *name_key(person), person.date_of_birth
 
-    in_file = {row.upn for row in plan.parsed.rows} | {p.upn for p, _ in plan.renumbered}
+    in_file = plan.upns_in_file
     missing = {key(p): p for p in pupils if p.upn not in in_file}
     plan.lookalikes = [(row, missing[key(row)]) for row in plan.new if key(row) in missing]
 
@@ -634,7 +638,7 @@ def too_many_leavers(leaving: int, on_roll: int, limit: float = LEAVER_SHARE_LIM
 def plan_leavers(plan: ImportPlan, pupils: Iterable[Pupil], today: dt.date) -> None:
     """Pupils on roll but missing from a full export leave (the plan refuses too many); a
     partial export makes no leavers."""
-    in_file = {row.upn for row in plan.parsed.rows} | {p.upn for p, _ in plan.renumbered}
+    in_file = plan.upns_in_file
     on_roll = [p for p in pupils if p.left_on is None or p.left_on > today]
     plan.on_roll = len(on_roll)
     if not plan.full:
