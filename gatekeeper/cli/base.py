@@ -19,6 +19,7 @@ from gatekeeper.app import create_app
 from gatekeeper.config import instance_path
 from gatekeeper.extensions import db
 from gatekeeper.models import AuditEvent
+from gatekeeper.people import schools
 
 # The commands that create the database (`init`, and Flask-Migrate's `db`); every other command
 # that opens it needs it set up first.
@@ -136,7 +137,7 @@ def current_school(school: str | None) -> School:
     the only one. With several schools and none named, refuse: a register change must never go
     to whichever school happens to be first (a demo school beside a real one)."""
     if school:
-        found = db.session.scalar(select(School).where(School.urn == school.strip()))
+        found = schools.school_by_urn(db.session, school)
         if found is None and school.strip().isdigit():
             found = db.session.get(School, int(school))
         if found is None:

@@ -160,18 +160,17 @@ JOURNAL = "restore-journal.json"  # in the instance folder: what a restore under
 BEFORE = ".before-restore"  # a key the restore replaced, kept until its rows are committed
 
 
-def check_target(engine: Engine, metadata: MetaData, manifest: dict, storage_dir: Path,
-                 instance: Path) -> None:
+def check_target(engine: Engine, manifest: dict, storage_dir: Path,
+                 filled_table: str | None) -> None:
     with engine.connect() as conn:
         revision = schema_revision(conn)
         if revision != manifest["revision"]:
             raise BackupError(f"database is at schema {revision!r}, "
                               f"backup is {manifest['revision']!r}:"
                               " run `gatekeeper init` with the matching version first")
-        for table in metadata.sorted_tables:
-            if conn.execute(select(func.count()).select_from(table)).scalar():
-                raise BackupError(f"database is not empty (table {table.name}): restore needs a "
-                                  "freshly initialised database")
+    if filled_table is not None:
+        raise BackupError(f"database is not empty (table {filled_table}): restore needs a "
+                          "freshly initialised database")
     if storage_dir.is_dir() and any(p.is_file() for p in storage_dir.rglob("*")):
         raise BackupError(f"storage folder {storage_dir} is not empty")
     # The keys a fresh `gatekeeper init` made encrypt and sign nothing yet (the database and the
@@ -196,8 +195,9 @@ def restore(engine: Engine, metadata: MetaData, storage_dir: Path, instance: Pat
     with archive:
         manifest = read_manifest(archive)
         journal = Journal(storage_dir, instance, manifest["keys"])
-        journal.recover(database_empty(engine, metadata))  # a restore killed before: undone
-        check_target(engine, metadata, manifest, storage_dir, instance)
+        filled_table = first_filled_table(engine, metadata)
+        journal.recover(filled_table is None)  # a restore killed before its commit: undone
+        check_target(engine, manifest, storage_dir, filled_table)
         try:
             stage_files(archive, storage_dir / STAGING, instance, manifest)
             with engine.begin() as conn:  # all tables or none
@@ -220,10 +220,11 @@ def restore(engine: Engine, metadata: MetaData, storage_dir: Path, instance: Pat
     return manifest
 
 
-def database_empty(engine: Engine, metadata: MetaData) -> bool:
+def first_filled_table(engine: Engine, metadata: MetaData) -> str | None:
+    """The first table that holds a row (None: the database is as `init` made it)."""
     with engine.connect() as conn:
-        return not any(conn.execute(select(func.count()).select_from(table)).scalar()
-                       for table in metadata.sorted_tables)
+        return next((table.name for table in metadata.sorted_tables
+                     if conn.execute(select(func.count()).select_from(table)).scalar()), None)
 
 
 def staged_key(instance: Path, key: str) -> Path:
