@@ -167,6 +167,13 @@ def _due(now: dt.datetime):
     )
 
 
+def post_waits_for_queue() -> str:
+    """What the media lead reads when a post is saved but its task could not be queued (the
+    queue's Redis out of reach): the minute's sweep sends it once the queue is back."""
+    return _("The queue cannot be reached just now: the post goes out at its time, or within a "
+             "minute of the queue coming back.")
+
+
 def due_post_ids(now: dt.datetime | None = None) -> list[int]:
     return list(db.session.scalars(
         select(Post.id).where(_due(now or utcnow())).order_by(Post.scheduled_at)

@@ -96,8 +96,7 @@ def retry(post_id: int):
     try:
         publish_post_task(post.id)
     except queue_errors():  # saved: the minute's sweep hands it to a worker once the queue is back
-        flash(_("The queue cannot be reached just now: the post goes out at its time, or within "
-                "a minute of the queue coming back."), "warning")
+        flash(service.post_waits_for_queue(), "warning")
     return redirect(url_for("publishing.index"))
 
 

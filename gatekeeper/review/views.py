@@ -19,7 +19,12 @@ from gatekeeper.imaging.renderings import PREVIEW_SIDE
 from gatekeeper.models import Event, Face, OfficialAccount, Photo
 from gatekeeper.publishing.accounts import may_release
 from gatekeeper.publishing.captions import check_caption
-from gatekeeper.publishing.service import ReleaseError, register_names, release_photos
+from gatekeeper.publishing.service import (
+    ReleaseError,
+    post_waits_for_queue,
+    register_names,
+    release_photos,
+)
 from gatekeeper.review import gate, naming, service
 from gatekeeper.safeguarding.lifts import LiftError, ask_dsl
 from gatekeeper.screening.enrolment import may_add_reference
@@ -354,8 +359,7 @@ def release_and_queue(photos: list[Photo]) -> bool:
         for post in posts:  # after commit: the worker sees the rows
             publish_post_task.schedule((post.id,), eta=post.scheduled_at)
     except queue_errors():  # saved: the minute's sweep hands it to a worker once the queue is back
-        flash(_("The queue cannot be reached just now: the post goes out at its time, or within "
-                "a minute of the queue coming back."), "warning")
+        flash(post_waits_for_queue(), "warning")
     return True
 
 
