@@ -32,23 +32,19 @@ def refuse(status: int, message: str):
                            title=_("Photo consent")), status
 
 
-def speak_for_guardian(guardian: Guardian | None) -> None:
-    """A parent's pages speak as their child's school's (web.wording.speak_as_school)."""
-    speak_as_school(db.session.get(School, guardian.school_id) if guardian is not None else None)
-
-
 @bp.route("/<token>", methods=["GET", "POST"])
 def consent(token: str):
     try:
         guardian_id, nonce = read_token(token)
     except LinkExpired as expired:
-        speak_for_guardian(db.session.get(Guardian, expired.guardian_id or 0))
+        guardian = db.session.get(Guardian, expired.guardian_id or 0)
+        speak_as_school(guardian.school_id if guardian is not None else None)
         return refuse(410, _("This link has expired. Ask the school office for a new one."))
     except LinkRefused:
         return refuse(404, _("This link does not work. Check that you copied all of it, or ask "
                              "the school office for a new one."))
     guardian = db.session.get(Guardian, guardian_id)
-    speak_for_guardian(guardian)
+    speak_as_school(guardian.school_id if guardian is not None else None)
     if not matches(guardian, nonce):
         return refuse(404, _("This link has been replaced by a newer one, or withdrawn. Ask the "
                              "school office for a new one."))

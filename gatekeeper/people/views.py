@@ -6,7 +6,6 @@ from flask import Blueprint, flash, g, redirect, render_template, request, sessi
 from flask_babel import gettext as _
 from flask_login import current_user, login_user
 
-from consent.models import School
 from gatekeeper.extensions import db
 from gatekeeper.models import ROLES, TRUST_ROLES
 from gatekeeper.people import grants, invitations, passwords, resets, second_factor
@@ -53,13 +52,9 @@ def start_session(user, school_id: int | None) -> None:
         session["school_id"] = school_id
 
 
-def speak_for_link(school_id: int | None) -> None:
-    speak_as_school(db.session.get(School, school_id) if school_id else None)
-
-
 @welcome_bp.route("/<token>", methods=["GET", "POST"])
 def accept(token: str):
-    speak_for_link(invitations.invited_school_id(db.session, token[:1000]))
+    speak_as_school(invitations.invited_school_id(db.session, token[:1000]))
     try:
         invitation = invitations.open_invitation(db.session, token[:1000])
     except InvitationRefused as error:
@@ -120,7 +115,7 @@ def forgot():
 
 @welcome_bp.route("/reset/<token>", methods=["GET", "POST"])
 def reset(token: str):
-    speak_for_link(resets.reset_school_id(db.session, token[:1000]))
+    speak_as_school(resets.reset_school_id(db.session, token[:1000]))
     try:
         found = resets.open_reset(db.session, token[:1000])
     except resets.ResetRefused as error:
