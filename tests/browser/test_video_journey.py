@@ -52,7 +52,10 @@ def test_staff_upload_a_clip_and_the_media_lead_reviews_it(page_at, school, live
     expect(face.locator(".status")).to_contain_text("Unknown")
     expect(face).to_contain_text("On screen from 0:00.")
     face.locator("img.track-card").wait_for()
-    assert face.locator("img.track-card").evaluate("img => img.naturalWidth") > 0
+    # The card is loaded lazily: its width is read once the browser has it (it was read as soon
+    # as the element existed, which raced the request on a busy machine).
+    media.wait_for_function("(img) => img.complete && img.naturalWidth > 0",
+                            arg=face.locator("img.track-card").element_handle())
     screenshot(media, "review-clip")
 
     face.get_by_role("button", name="Blur").click()
