@@ -171,6 +171,13 @@ def renewal_expiry(expires_on: dt.date) -> dt.date:
     return default_expiry(expires_on + dt.timedelta(days=1))
 
 
+def answer_expiry(on: dt.date) -> dt.date:
+    """When a parent's "yes" given on `on` lapses: the end of the academic year, or of the next
+    one when this one ends within the renewal window (a renewal round's "yes" must outlast the
+    grant it renews, and a fresh "yes" must not be due for renewal the day it is given)."""
+    return renewal_expiry(on + dt.timedelta(days=RENEWAL_WINDOW_DAYS))
+
+
 def grants_expiring(
     pupil: PupilFacts, purposes: Iterable[str], on: dt.date, days: int = RENEWAL_WINDOW_DAYS
 ) -> list[ConsentFact]:

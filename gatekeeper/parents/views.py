@@ -67,7 +67,7 @@ def consent(token: str):
     return render_template(
         "parents/consent.html", guardian=guardian, pupil=pupil, purposes=purposes,
         answers=answers, school=db.session.get(School, pupil.school_id),
-        expiry=rules.default_expiry(on), title=_("Photo consent for %(name)s",
+        expiry=rules.answer_expiry(on), title=_("Photo consent for %(name)s",
                                                  name=pupil.first_name),
     )
 

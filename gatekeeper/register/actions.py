@@ -225,10 +225,11 @@ def issue_parent_link(session: Session, guardian: Guardian, *, actor: Actor) -> 
 
 
 def renews(facts, giver: str, purpose: str, on: dt.date) -> bool:
-    """Whether this giver's grant in force lapses within the renewal window (a "yes" renews it)."""
+    """Whether this giver's grant in force lapses before a "yes" given now would (a renewal
+    round's "yes" records it again, to run as long as the page says)."""
     fact = rules.latest_by_giver(facts, purpose).get(giver)
     return (fact is not None and rules.grant_in_force(fact, on) and fact.expires_on is not None
-            and fact.expires_on <= on + dt.timedelta(days=rules.RENEWAL_WINDOW_DAYS))
+            and fact.expires_on < rules.answer_expiry(on))
 
 
 def revoke_parent_link(session: Session, guardian: Guardian, *, actor: Actor) -> None:
@@ -251,10 +252,12 @@ def parent_answers(session: Session, guardian: Guardian, answers: Mapping[str, s
             status = "granted"  # a renewal round's "yes": the grant in force lapses soon
         if status is not None:
             changes[purpose] = status
-    return record_form(
-        session, pupil, changes, giver=guardian, actor=f"parent link: {guardian.name}",
-        purposes=purposes, source="parent_link", recorded_by="parent link", form_date=on,
-    ) if changes else []
+    who = {"giver": guardian, "actor": f"parent link: {guardian.name}", "purposes": purposes,
+           "source": "parent_link", "recorded_by": "parent link", "form_date": on}
+    lasts = {"expires_on": rules.answer_expiry(on)}  # as long as the page says a "yes" lasts
+    return [record for purpose, status in changes.items()
+            for record in record_form(session, pupil, {purpose: status}, **who,
+                                      **(lasts if status == "granted" else {}))]
 
 
 def import_pupils(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -120,6 +121,36 @@ def test_answering_the_same_again_records_nothing(app, login_as, family):
     parent.answer(social_media="yes", press="no")
     assert len(records(app, source="parent_link")) == 1
     assert "Nothing changed" in parent.open().get_data(as_text=True)
+
+
+def test_a_renewal_rounds_yes_outlasts_the_grant_it_renews(app, family):
+    """Mary's grant for the website lapses on 31 August; the renewal round reaches her on 10
+    August and she says yes. Her new grant lapsed on the same 31 August, so the round renewed
+    nothing and the school lost her consent on 1 September."""
+    from consent import rules, services
+    from consent.models import Guardian, Pupil
+    from gatekeeper.extensions import db
+    from gatekeeper.register import actions
+
+    now = today()
+    on = dt.date(now.year if dt.date(now.year, 8, 10) <= now else now.year - 1, 8, 10)
+    purposes = tuple(app.config["PURPOSES"])
+    with app.app_context():
+        mum, pupil = db.session.get(Guardian, family["mum"]), db.session.get(Pupil, family["pupil"])
+        services.record_consent(db.session, pupil, "website", "granted", given_by=mum.name,
+                                guardian_id=mum.id, recorded_by="test",
+                                effective_from=dt.date(on.year - 1, 9, 1),
+                                expires_on=dt.date(on.year, 8, 31))
+        written = actions.parent_answers(db.session, mum, {"website": "yes"}, purposes=purposes,
+                                         on=on)
+        assert [(r.purpose, r.status, r.expires_on) for r in written] == [
+            ("website", "granted", dt.date(on.year + 1, 8, 31))]
+        db.session.commit()
+        facts = services.consent_facts(pupil.consent_records)
+        giver = services.guardian_giver(mum)
+        assert rules.giver_answer(facts, giver, "website", dt.date(on.year, 9, 1)) == "yes"
+        assert actions.parent_answers(db.session, mum, {"website": "yes"}, purposes=purposes,
+                                      on=on + dt.timedelta(days=1)) == []  # renewed already
 
 
 def test_a_tampered_or_foreign_token_opens_nothing(app, login_as, family):

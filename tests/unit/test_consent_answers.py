@@ -11,6 +11,7 @@ from consent.rules import (
     BiometricFact,
     ConsentFact,
     PupilFacts,
+    answer_expiry,
     biometric_status_for_answer,
     decide,
     default_expiry,
@@ -53,6 +54,14 @@ def test_a_renewal_runs_to_the_end_of_the_next_academic_year():
     assert renewal_expiry(dt.date(2027, 8, 31)) == dt.date(2028, 8, 31)
     assert renewal_expiry(dt.date(2027, 6, 30)) == dt.date(2027, 8, 31)
     assert renewal_expiry(dt.date(2027, 8, 31)) == default_expiry(dt.date(2027, 9, 1))
+
+
+def test_a_yes_given_as_the_school_year_ends_runs_to_the_end_of_the_next():
+    assert answer_expiry(dt.date(2026, 12, 7)) == dt.date(2027, 8, 31)
+    assert answer_expiry(dt.date(2027, 7, 31)) == dt.date(2027, 8, 31)
+    assert answer_expiry(TODAY) == dt.date(2028, 8, 31)  # a renewal round in August
+    soon = fact(start=TODAY, expires=answer_expiry(TODAY))  # not due again the day it is given
+    assert grants_expiring(PupilFacts(1, consents=(soon,)), PURPOSES, TODAY) == []
 
 
 def test_a_givers_own_answer():
