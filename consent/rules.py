@@ -178,6 +178,19 @@ def answer_expiry(on: dt.date) -> dt.date:
     return renewal_expiry(on + dt.timedelta(days=RENEWAL_WINDOW_DAYS))
 
 
+def answer_awaited(facts: Iterable[ConsentFact], giver: str, purposes: Iterable[str],
+                   on: dt.date, days: int = RENEWAL_WINDOW_DAYS) -> bool:
+    """Whether the school still waits for this giver's answer for some purpose (what a reminder
+    tells them): none given, a grant lapsed, or one that lapses within the renewal window."""
+    facts, until = tuple(facts), on + dt.timedelta(days=days)
+    for purpose in purposes:
+        fact = latest_by_giver(facts, purpose).get(giver)
+        if fact is None or (fact.status == "granted" and not (
+                grant_in_force(fact, on) and (fact.expires_on is None or fact.expires_on > until))):
+            return True
+    return False
+
+
 def grants_expiring(
     pupil: PupilFacts, purposes: Iterable[str], on: dt.date, days: int = RENEWAL_WINDOW_DAYS
 ) -> list[ConsentFact]:

@@ -21,8 +21,8 @@ from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from consent import services
-from consent.models import Guardian, Pupil, School, utcnow
+from consent import rules, services
+from consent.models import ConsentRecord, Guardian, Pupil, School, utcnow
 from gatekeeper.compliance import audit
 from gatekeeper.extensions import db
 from gatekeeper.models import Takedown, User
@@ -56,8 +56,10 @@ class Round:
 
 def choose_guardians(session: Session, school_id: int, kind: str, *, on: dt.date,
                      purposes: Iterable[str], year_group: str = "",
-                     guardian_id: int | None = None, days: int = 30) -> list[Guardian]:
-    """The guardians of pupils on roll that a round is for."""
+                     guardian_id: int | None = None, days: int = 30,
+                     reminder: bool = False) -> list[Guardian]:
+    """The guardians of pupils on roll that a round is for; a reminder only those whose answer
+    the school still waits for (it tells them so)."""
     if kind not in KINDS:
         raise RoundError(_("Choose one guardian, a year group or the renewal round."))
     on_roll = select(Pupil.id).where(Pupil.school_id == school_id, Pupil.left_on.is_(None))
@@ -84,7 +86,19 @@ def choose_guardians(session: Session, school_id: int, kind: str, *, on: dt.date
         raise RoundError(_("A round reaches at most %(n)d guardians.", n=MAX_ROUND))
     if not chosen:
         raise RoundError(_("Nobody to send to: no guardian of a pupil on roll matches."))
+    if reminder and not (chosen := awaiting_answer(session, chosen, purposes, on, days)):
+        raise RoundError(_("Nobody to remind: every parent or carer in this round has answered."))
     return chosen
+
+
+def awaiting_answer(session: Session, guardians: list[Guardian], purposes: Iterable[str],
+                    on: dt.date, days: int) -> list[Guardian]:
+    """The guardians the school still waits to hear from for some purpose."""
+    purposes = tuple(purposes)
+    facts = services.consent_facts(session.scalars(select(ConsentRecord).where(
+        ConsentRecord.guardian_id.in_([guardian.id for guardian in guardians]))))
+    return [guardian for guardian in guardians if rules.answer_awaited(
+        facts, services.guardian_giver(guardian), purposes, on, days)]
 
 
 def emailable(guardian: Guardian) -> bool:

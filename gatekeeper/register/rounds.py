@@ -35,7 +35,7 @@ def chosen_guardians():
     return mailing.choose_guardians(
         db.session, g.school_id, form.get("kind", ""), on=today(), purposes=purposes(),
         year_group=form.get("year_group", "")[:10], guardian_id=form.get("guardian_id", type=int),
-        days=renewal_window())
+        days=renewal_window(), reminder=form.get("reminder") == "1")
 
 
 @bp.route("/links", methods=["GET", "POST"])

@@ -97,6 +97,28 @@ def test_a_year_group_gets_links_and_a_new_link_replaces_the_old(app, families, 
     assert "Nobody to send to" in admin.get("/register/links").get_data(as_text=True)
 
 
+def test_a_reminder_goes_only_to_those_whose_answer_the_school_waits_for(app, families,
+                                                                          login_as, inbox):
+    """Lowri answers the year 6 round for every purpose: a reminder would tell her "we have not
+    yet had your answer" and replace the link she used. Sian's grant lapses in ten days: she is
+    still reminded."""
+    admin = login_as("admin")
+    admin.post("/register/links", {"kind": "year", "year_group": "6"})
+    path = link_in(inbox.wait_for(1)[0])
+    parent = Browser(app.test_client())
+    parent.refresh_token(path)
+    parent.post(path, {purpose: "yes" for purpose in app.config["PURPOSES"]})
+    refused = admin.post("/register/links", {"kind": "year", "year_group": "6", "reminder": "1"})
+    assert refused.status_code == 302
+    assert "Nobody to remind" in admin.get("/register/links").get_data(as_text=True)
+    assert parent.client.get(path).status_code == 200  # her link still works
+    page = admin.post("/register/links", {"kind": "year", "year_group": "5", "reminder": "1"})
+    assert "1 email(s) on their way; 1 parent(s)" in page.get_data(as_text=True)
+    reminded = inbox.wait_for(2)[1]
+    assert reminded["To"] == "sian@example.test" and "Reminder" in reminded["Subject"]
+    assert len(inbox.messages) == 2
+
+
 def test_a_welsh_school_writes_to_parents_in_welsh(app, families, login_as, inbox, ctx):
     with ctx():
         ctx.db.session.get(School, 1).language = "cy"

@@ -11,6 +11,7 @@ from consent.rules import (
     BiometricFact,
     ConsentFact,
     PupilFacts,
+    answer_awaited,
     answer_expiry,
     biometric_status_for_answer,
     decide,
@@ -62,6 +63,16 @@ def test_a_yes_given_as_the_school_year_ends_runs_to_the_end_of_the_next():
     assert answer_expiry(TODAY) == dt.date(2028, 8, 31)  # a renewal round in August
     soon = fact(start=TODAY, expires=answer_expiry(TODAY))  # not due again the day it is given
     assert grants_expiring(PupilFacts(1, consents=(soon,)), PURPOSES, TODAY) == []
+
+
+def test_a_reminder_is_for_a_giver_whose_answer_is_awaited_for_some_purpose():
+    lasting = fact(purpose="social_media", seq=2, expires=dt.date(2028, 8, 31))
+    refused = fact(purpose="website", status="refused", seq=3)
+    assert not answer_awaited((lasting, refused), "mum", PURPOSES, TODAY)
+    assert answer_awaited((lasting,), "mum", PURPOSES, TODAY)  # nothing said of the website
+    assert answer_awaited((lasting, fact(seq=4)), "mum", PURPOSES, TODAY)  # lapses on 31 August
+    assert not answer_awaited((lasting, fact(seq=4)), "mum", PURPOSES, TODAY, days=10)
+    assert answer_awaited((lasting, refused), "dad", PURPOSES, TODAY)  # his own, not hers
 
 
 def test_a_givers_own_answer():
