@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from consent import contacts, importer, rules, services
@@ -240,8 +240,13 @@ def revoke_parent_link(session: Session, guardian: Guardian, *, actor: Actor) ->
 
 def parent_answers(session: Session, guardian: Guardian, answers: Mapping[str, str], *,
                    purposes: Iterable[str], on: dt.date) -> list[ConsentRecord]:
-    """A parent's yes/no per purpose through their link: records only what changed."""
+    """A parent's yes/no per purpose through their link: records only what changed. The guardian
+    is held first, so a second press of the button waits, then reads what the first recorded."""
+    session.execute(update(Guardian).where(Guardian.id == guardian.id)
+                    .values(link_nonce=Guardian.link_nonce)
+                    .execution_options(synchronize_session=False))
     pupil = session.get(Pupil, guardian.pupil_id)
+    session.expire(pupil, ["consent_records"])
     facts = services.consent_facts(pupil.consent_records)
     giver = services.guardian_giver(guardian)
     changes = {}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
+import time
 
 import pytest
 from flask.testing import FlaskClient
@@ -151,6 +153,39 @@ def test_a_renewal_rounds_yes_outlasts_the_grant_it_renews(app, family):
         assert rules.giver_answer(facts, giver, "website", dt.date(on.year, 9, 1)) == "yes"
         assert actions.parent_answers(db.session, mum, {"website": "yes"}, purposes=purposes,
                                       on=on + dt.timedelta(days=1)) == []  # renewed already
+
+
+def test_a_double_press_of_save_records_the_answer_once(app, family):
+    """Mary taps "Save my answers" twice: the second request read her answers before the first
+    had committed, and recorded her withdrawal a second time."""
+    from sqlalchemy.orm import Session
+
+    from consent.models import Guardian
+    from gatekeeper.extensions import db
+    from gatekeeper.register import actions
+
+    purposes, first_wrote, written = tuple(app.config["PURPOSES"]), threading.Event(), []
+
+    def press(first: bool) -> None:
+        with app.app_context(), Session(db.engine) as session:
+            if not first:
+                first_wrote.wait(5)
+            mum = session.get(Guardian, family["mum"])
+            written.extend(actions.parent_answers(session, mum, {"social_media": "no"},
+                                                  purposes=purposes, on=today()))
+            if first:
+                first_wrote.set()
+                time.sleep(0.5)  # the second press arrives while this one is being saved
+            session.commit()
+
+    presses = [threading.Thread(target=press, args=(first,)) for first in (True, False)]
+    for thread in presses:
+        thread.start()
+    for thread in presses:
+        thread.join(30)
+    assert len(written) == 1
+    assert [(r.purpose, r.status) for r in records(app, source="parent_link")] == [
+        ("social_media", "withdrawn")]
 
 
 def test_a_tampered_or_foreign_token_opens_nothing(app, login_as, family):
