@@ -28,7 +28,7 @@ from consent.importer import (
     upn_problem,
 )
 from consent.models import Guardian, Pupil
-from consent.services import GUARDIAN_RELATIONSHIPS, link_named_records
+from consent.services import GUARDIAN_RELATIONSHIPS, link_named_records, revoke_link
 from consent.wording import N_, joined
 
 MAX_NAME = 200
@@ -283,6 +283,8 @@ def apply_contacts(session: Session, school_id: int, plan: ContactsPlan) -> None
     for guardian, row in plan.updated:
         if guardian.email != row.email:
             guardian.email_failed_at = None  # a new address is tried again
+            if guardian.email:  # a link sent to the old one is not the guardian's to use now
+                revoke_link(guardian)
         guardian.name, guardian.relationship_to_pupil, guardian.email = (
             row.name, row.relationship, row.email)
         guardian.contact_key = row.contact_key

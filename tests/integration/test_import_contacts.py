@@ -131,6 +131,32 @@ def test_a_guardian_typed_by_hand_is_matched_not_doubled(app, pupils):
         assert len(lowri) == 1 and lowri[0].contact_key == "mis:5003" and len(plan.updated) == 1
 
 
+def test_a_corrected_email_address_stops_the_link_sent_to_the_old_one(app, pupils):
+    """The MIS had a wrong address for Sian, and her link went there; the office corrects it in
+    the MIS and imports the contacts again. The link in the wrong mailbox kept working, and whoever
+    holds it could answer for Ava. Huw, given an address for the first time, keeps his letter's."""
+    from consent import services
+    from gatekeeper.extensions import db
+    from gatekeeper.register.actions import import_contacts
+
+    with app.app_context():
+        import_contacts(db.session, pupils["id"], SIMS, apply=True, actor="test")
+        sian, huw = (db.session.scalar(select(Guardian).where(Guardian.name == name,
+                                                              Guardian.pupil_id == pupil.id))
+                     for name, pupil in (("Sian Evans", by_name(db.session, "Ava")),
+                                         ("Huw Evans", by_name(db.session, "Ava"))))
+        services.issue_link_nonce(sian)
+        services.issue_link_nonce(huw)
+        db.session.commit()
+        corrected = (SIMS.replace(b"1,sian@example.test", b"1,sian.evans@example.test")
+                     .replace(b"Father,Yes,2,", b"Father,Yes,2,huw@example.test"))
+        plan = import_contacts(db.session, pupils["id"], corrected, apply=True, actor="test")
+        db.session.commit()
+        assert not plan.errors and len(plan.updated) == 4
+        assert sian.email == "sian.evans@example.test" and sian.link_nonce is None
+        assert huw.email == "huw@example.test" and huw.link_nonce is not None
+
+
 def test_one_bad_row_or_unknown_pupil_applies_nothing_on_the_command_line(app, pupils, tmp_path):
     from gatekeeper.cli import main
     from gatekeeper.extensions import db
