@@ -5,8 +5,10 @@ an email address. Its routes join the register's blueprint and guard."""
 from __future__ import annotations
 
 from flask import current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import select
 
 from consent.models import Pupil, School
@@ -79,13 +81,16 @@ def letters():
         flash(str(error), "danger")
         return redirect(url_for("register.link_round"))
     everyone = request.form.get("kind") == "guardian" or not mail_configured(current_app.config)
-    pages = []
-    for guardian in guardians:
-        if everyone or not mailing.emailable(guardian):
-            link = mailing.issue_link(db.session, guardian, current_user)
-            pages.append((guardian, db.session.get(Pupil, guardian.pupil_id), link,
-                          qr_svg(link, 3)))
+    school = db.session.get(School, g.school_id)
+    letters = []
+    with force_locale(school.language):  # in the language the school writes to parents in
+        for guardian in guardians:
+            if everyone or not mailing.emailable(guardian):
+                link = mailing.issue_link(db.session, guardian, current_user)
+                letters.append(Markup(render_template(
+                    "register/_letter.html", guardian=guardian, school=school, link=link,
+                    pupil=db.session.get(Pupil, guardian.pupil_id), qr=qr_svg(link, 3),
+                    days=link_days())))
     db.session.commit()
-    return render_template("register/letters.html", pages=pages, days=link_days(),
-                           school=db.session.get(School, g.school_id),
+    return render_template("register/letters.html", letters=letters,
                            title=_("Letters to parents"))

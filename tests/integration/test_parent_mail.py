@@ -142,6 +142,22 @@ def test_without_email_every_parent_gets_a_letter_one_page_each(app, families, l
     assert "page-break-after" in (ROOT / "static" / "app.css").read_text()  # one page per letter
 
 
+def test_a_welsh_schools_letters_are_in_welsh_whatever_the_office_reads(app, families,
+                                                                         login_as, ctx):
+    """The office of a Welsh school reads its screens in English: the parents' letters it printed
+    were in English too, while the same round's emails were in Welsh."""
+    with ctx():
+        ctx.db.session.get(School, 1).language = "cy"
+        ctx.db.session.commit()
+    admin = login_as("admin")
+    admin.post("/auth/language/en", {"next": "/"})
+    letters = admin.post("/register/letters", {"kind": "year", "year_group": "5"}).get_data(
+        as_text=True)
+    assert letters.count('class="letter" lang="cy"') == 2
+    assert "Annwyl Huw Evans" in letters and "Dear" not in letters
+    assert "Print this page from the browser" in letters  # the office's own page stays English
+
+
 def test_another_schools_guardian_gets_nothing(app, families, login_as, ctx):
     from tests.support.fixtures import make_school
 
