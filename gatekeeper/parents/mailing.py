@@ -141,7 +141,8 @@ def mail_parent_link(guardian_id: int, reminder: bool = False) -> str:
     pupil = db.session.get(Pupil, guardian.pupil_id) if guardian else None
     if guardian is None or not guardian.email or pupil is None or pupil.left_on is not None:
         return "no message"
-    link = issue_link(db.session, guardian, "worker")
+    earlier = (guardian.link_nonce, guardian.link_issued_at)
+    link, ours = issue_link(db.session, guardian, "worker"), guardian.link_nonce
     db.session.commit()
     school = db.session.get(School, guardian.school_id)
     with force_locale(school.language):
@@ -155,11 +156,23 @@ def mail_parent_link(guardian_id: int, reminder: bool = False) -> str:
                     pupil=pupil, school=school, link=link, days=link_days(), reminder=reminder)
         except MailNotSent as failed:
             if not refused_for_good(failed.error):
+                keep_earlier_link(db.session, guardian_id, ours, earlier)
                 raise  # the task's retries try again
             address_refused(db.session, guardian)
             db.session.commit()
             return "address refused"
     return "sent"
+
+
+def keep_earlier_link(session: Session, guardian_id: int, unsent: str,
+                      earlier: tuple[str | None, dt.datetime | None]) -> None:
+    """A link that could not be sent for now must not stop the one the guardian holds: theirs
+    works again, unless another link was issued meanwhile (commits)."""
+    session.execute(update(Guardian).where(Guardian.id == guardian_id,
+                                           Guardian.link_nonce == unsent)
+                    .values(link_nonce=earlier[0], link_issued_at=earlier[1])
+                    .execution_options(synchronize_session=False))
+    session.commit()
 
 
 def refused_for_good(error: Exception) -> bool:
