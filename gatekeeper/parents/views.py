@@ -74,6 +74,9 @@ def consent(token: str):
 
 def answer(token: str, guardian: Guardian, purposes: tuple[str, ...]):
     said = {p: request.form[p] for p in purposes if request.form.get(p) in rules.ANSWERS}
+    if not said:  # not "already recorded": there may be nothing recorded at all
+        flash(_("Choose yes or no for at least one use of photos, then save."), "warning")
+        return redirect(url_for("parents.consent", token=token))
     records = actions.parent_answers(db.session, guardian, said, purposes=purposes, on=today())
     pulled = posts_withdrawn(db.session)  # by this answer, and by nothing else
     # Posts the "no" pulled are being taken down: the guardian is told once they are down.

@@ -155,6 +155,16 @@ def test_a_renewal_rounds_yes_outlasts_the_grant_it_renews(app, family):
                                       on=on + dt.timedelta(days=1)) == []  # renewed already
 
 
+def test_saving_without_choosing_is_not_called_already_recorded(app, login_as, family):
+    """David has answered nothing for the website and taps Save without choosing: he was told
+    'your answers were already recorded'."""
+    parent = Parent(app, issue(login_as("admin"), family["dad"]))
+    parent.answer()
+    html = parent.open().get_data(as_text=True)
+    assert "Choose yes or no for at least one use of photos" in html
+    assert "already recorded" not in html and records(app, source="parent_link") == []
+
+
 def test_a_double_press_of_save_records_the_answer_once(app, family):
     """Mary taps "Save my answers" twice: the second request read her answers before the first
     had committed, and recorded her withdrawal a second time."""
