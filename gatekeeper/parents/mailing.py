@@ -30,6 +30,7 @@ from gatekeeper.parents.links import link_days, make_token
 from gatekeeper.people.emails import MailNotSent, deliver
 from gatekeeper.people.links import base_url
 from gatekeeper.people.mail import MailNotConfigured, mail_settings
+from gatekeeper.publishing.service import may_still_arrive
 from gatekeeper.states import TakedownState
 
 log = logging.getLogger(__name__)
@@ -233,12 +234,14 @@ def mail_takedown_notice(guardian_id: int) -> str:
     owed = owed_notices(db.session, guardian_id)
     if not owed:
         return "nothing owed"
-    if undone := next((t.id for t in owed if t.state != TakedownState.DONE), None):
+    now = utcnow()  # a post still on its way to the publisher may arrive after its takedown
+    if undone := next((t.id for t in owed if t.state != TakedownState.DONE
+                       or may_still_arrive(t.post, now)), None):
         raise TakedownNotDone(f"takedown {undone} still under way")
     guardian = db.session.get(Guardian, guardian_id)
     pupil = db.session.get(Pupil, guardian.pupil_id)
     accounts, ids = sorted({t.post.account.label for t in owed}), [t.id for t in owed]
-    if not claim_notices(db.session, ids, utcnow()):
+    if not claim_notices(db.session, ids, now):
         return "told already"
     if not emailable(guardian):  # removed since, or refused for good: nobody to email
         return "no address"

@@ -167,6 +167,13 @@ def _due(now: dt.datetime):
     )
 
 
+def may_still_arrive(post: Post, now: dt.datetime) -> bool:
+    """Whether a worker may still be handing this post to its publisher (claimed lately, its
+    outcome not back): withdrawn meanwhile, it may yet arrive there, and then comes down again."""
+    return (post.external_id is None and post.claimed_at is not None
+            and post.claimed_at >= now - STALE_CLAIM)
+
+
 def post_waits_for_queue() -> str:
     """What the media lead reads when a post is saved but its task could not be queued (the
     queue's Redis out of reach): the minute's sweep sends it once the queue is back."""

@@ -373,6 +373,38 @@ def test_the_notice_names_only_what_this_parents_no_took_down(app, families, log
     assert "taken down 1 post(s) showing Ava" in body and "WordPress" not in body
 
 
+def test_a_post_still_going_out_when_she_says_no_is_reported_once_it_is_down(app, families,
+                                                                             login_as, inbox,
+                                                                             ctx):
+    """A worker is handing the post to its publisher when Sian says no. Its takedown was done
+    (nothing there yet to remove) before the post arrived: she was told it was down, then the
+    post went up and came down again, and she was told a second time."""
+    from consent.models import utcnow
+    from gatekeeper.extensions import db
+    from gatekeeper.parents.mailing import TakedownNotDone, mail_takedown_notice
+    from gatekeeper.publishing.service import finish
+
+    post_id = published_post_showing(ctx, families["ava"])
+    with ctx():  # out at the publisher now, not yet back
+        post = ctx.db.session.get(Post, post_id)
+        post.state, post.claimed_at, post.external_id = PostState.PUBLISHING, utcnow(), None
+        post.published_at = None
+        ctx.db.session.commit()
+    parent, path = mothers_link(app, families, login_as, inbox)
+    parent.post(path, {"social_media": "no"})
+    takedowns_done(ctx)  # the publisher had nothing to delete yet
+    with app.app_context():
+        with pytest.raises(TakedownNotDone):
+            mail_takedown_notice(families["mother"])
+        arrived = finish(db.session, db.session.get(Post, post_id), "outbox-9", utcnow())
+        assert arrived == "withdrawn"
+    takedowns_done(ctx)  # the post that arrived is removed
+    with app.app_context():
+        assert mail_takedown_notice(families["mother"]) == "sent"
+        assert mail_takedown_notice(families["mother"]) == "nothing owed"
+    assert len(inbox.wait_for(2)) == 2  # her link, then one notice
+
+
 def test_a_sent_message_is_not_sent_again_when_its_audit_entry_fails(app, families, inbox):
     """The message is out; writing "mail_sent" then fails (a locked database). A retry would send
     a second message whose new link stops the first one working."""
