@@ -443,8 +443,12 @@ def test_a_contact_without_parental_responsibility_gets_no_link(app, school, log
             apply=True, actor="test")
         ctx.db.session.commit()
         bethan = ctx.db.session.scalar(select(Guardian).where(Guardian.name == "Bethan Morgan"))
-        bethan_id = bethan.id
+        bethan_id, ava_id = bethan.id, ava.id
     admin = login_as("admin")
+    page = admin.get(f"/register/pupils/{ava_id}").get_data(as_text=True)
+    # Her row offers no link to make or send (each would only be refused), and says why.
+    assert "No parental responsibility, by the MIS" in page
+    assert f'value="{bethan_id}"' not in page and f"/register/guardians/{bethan_id}/link" not in page
     admin.post("/register/links", {"kind": "year", "year_group": "5"})
     assert [m["To"] for m in inbox.wait_for(1)] == ["sian@example.test"]
     refused = admin.post(f"/register/guardians/{bethan_id}/link", follow_redirects=True)
