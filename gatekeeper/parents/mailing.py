@@ -142,6 +142,8 @@ def mail_parent_link(guardian_id: int, reminder: bool = False) -> str:
     pupil = db.session.get(Pupil, guardian.pupil_id) if guardian else None
     if guardian is None or not guardian.email or pupil is None or pupil.left_on is not None:
         return "no message"
+    if guardian.parental_responsibility is False:  # the MIS said so after the round was queued
+        return "no message"
     earlier = (guardian.link_nonce, guardian.link_issued_at)
     link, ours = issue_link(db.session, guardian, "worker"), guardian.link_nonce
     db.session.commit()

@@ -448,7 +448,8 @@ def test_a_contact_without_parental_responsibility_gets_no_link(app, school, log
     page = admin.get(f"/register/pupils/{ava_id}").get_data(as_text=True)
     # Her row offers no link to make or send (each would only be refused), and says why.
     assert "No parental responsibility, by the MIS" in page
-    assert f'value="{bethan_id}"' not in page and f"/register/guardians/{bethan_id}/link" not in page
+    assert f'value="{bethan_id}"' not in page
+    assert f"/register/guardians/{bethan_id}/link" not in page
     admin.post("/register/links", {"kind": "year", "year_group": "5"})
     assert [m["To"] for m in inbox.wait_for(1)] == ["sian@example.test"]
     refused = admin.post(f"/register/guardians/{bethan_id}/link", follow_redirects=True)
@@ -464,6 +465,23 @@ def test_a_contact_without_parental_responsibility_gets_no_link(app, school, log
         ctx.db.session.commit()
     page = Browser(app.test_client()).get(path)
     assert page.status_code == 403 and "does not work for you" in page.get_data(as_text=True)
+
+
+def test_a_contact_the_mis_takes_responsibility_from_before_sending_is_sent_nothing(
+        app, families, inbox, ctx):
+    """The round was queued while the MIS still said the mother had parental responsibility; an
+    import in between says she has none. The worker sent her a link that answered 403."""
+    from gatekeeper.parents.mailing import mail_parent_link
+
+    with ctx():
+        mother = ctx.db.session.get(Guardian, families["mother"])
+        mother.parental_responsibility, nonce = False, mother.link_nonce
+        ctx.db.session.commit()
+    with app.app_context():
+        assert mail_parent_link(families["mother"]) == "no message"
+    with ctx():
+        assert ctx.db.session.get(Guardian, families["mother"]).link_nonce == nonce  # none made
+    assert inbox.messages == []
 
 
 def test_an_address_the_mail_server_refuses_gets_a_letter_instead(app, families, login_as, inbox,
