@@ -23,6 +23,7 @@ from gatekeeper.people import auth_views, trusts
 from gatekeeper.people import views as people
 from gatekeeper.people.auth_views import init_auth
 from gatekeeper.people.hooks import init_people
+from gatekeeper.people.models import Trust
 from gatekeeper.publishing import views as publishing
 from gatekeeper.register import (
     contacts as register_contacts,  # noqa: F401  (routes join register.bp)
@@ -111,17 +112,23 @@ def select_locale() -> str:
     chosen = session.get("lang")
     if chosen in current_app.config["LANGUAGES"]:
         return chosen
-    school_language = school_default_language()
-    if school_language in current_app.config["LANGUAGES"]:
-        return school_language
+    place_language = place_default_language()
+    if place_language in current_app.config["LANGUAGES"]:
+        return place_language
     return request.accept_languages.best_match(current_app.config["LANGUAGES"]) or "en"
 
 
-def school_default_language() -> str | None:
-    """The current school's default language, until the user picks one themselves."""
+TRUST_BLUEPRINTS = ("trust", "dpo")
 
-    school_id = getattr(g, "school_id", None)
+
+def place_default_language() -> str | None:
+    """Until the user picks a language themselves: the trust's on the trust's pages, elsewhere
+    the current school's, or the trust's for someone who holds only a trust role."""
+    school_id, trust_id = getattr(g, "school_id", None), getattr(g, "trust_id", None)
     school = db.session.get(School, school_id) if school_id else None
+    trust = db.session.get(Trust, trust_id) if trust_id else None
+    if trust is not None and (school is None or request.blueprint in TRUST_BLUEPRINTS):
+        return trust.language
     return school.language if school is not None else None
 
 

@@ -138,11 +138,12 @@ def trust_for(name: str):
 
 @trust_group.command("add")
 @click.option("--name", required=True, help="The trust's name.")
+@click.option("--language", default="en", show_default=True, help="Default language: en or cy.")
 @with_appcontext
-def trust_add(name: str) -> None:
+def trust_add(name: str, language: str) -> None:
     """Add a trust; then put schools in it and invite its admin."""
     try:
-        trust = trusts.add_trust(db.session, name, "command line")
+        trust = trusts.add_trust(db.session, name, "command line", language)
         db.session.commit()
     except trusts.TrustError as error:
         db.session.rollback()

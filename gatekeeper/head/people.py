@@ -23,8 +23,6 @@ from gatekeeper.web.commits import commit_or_flash
 from gatekeeper.web.security import queue_errors
 from gatekeeper.worker.tasks import send_invitation_task
 
-LANGUAGE_LABELS = {"en": "English", "cy": "Cymraeg"}
-
 
 def this_school() -> School:
     return db.session.get(School, g.school_id)
@@ -48,7 +46,7 @@ def school():
             schools.update_school(db.session, school, details, current_user)
         if saved:
             return redirect(url_for("head.school"))
-    return render_template("head/school.html", school=school, languages=LANGUAGE_LABELS,
+    return render_template("head/school.html", school=school, languages=schools.LANGUAGE_LABELS,
                            title=_("The school's details"))
 
 

@@ -12,13 +12,13 @@ from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
-from consent.models import utcnow
+from consent.models import School, utcnow
 from gatekeeper.compliance import audit
 from gatekeeper.extensions import db
-from gatekeeper.people import invitations, resets, tokens
+from gatekeeper.people import invitations, resets, tokens, trusts
 from gatekeeper.people.links import invitation_url, reset_url
 from gatekeeper.people.mail import MailNotConfigured, build_message, mail_settings, send
-from gatekeeper.people.models import Invitation
+from gatekeeper.people.models import Invitation, Trust
 from gatekeeper.people.roles import ROLE_LABELS
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def mail_invitation(invitation_id: int) -> str:
     link = invitation_url(tokens.make_token(invitations.TOKEN_PURPOSE, invitation.id, secret),
                           current_app.config)
     school = invitation.school
-    language = school.language if school is not None else "en"
+    language = school.language if school is not None else invitation.trust.language
     with force_locale(language):
         subject = _("Your invitation to Gatekeeper at %(school)s", school=invitation.place_name)
         deliver("invitation", invitation.email, language, invitation.school_id, subject,
@@ -107,6 +107,8 @@ def role_label(role: str) -> str:
 
 
 def reader_language(user) -> str:
-    """Welsh when the user's (first) school works in Welsh."""
-    schools = [m.school for m in user.memberships if m.suspended_at is None]
-    return schools[0].language if schools else "en"
+    """Welsh when the user's (first) school works in Welsh, or, with no school, their trust."""
+    school_id, trust_id = trusts.home_place(db.session, user)
+    place = db.session.get(School, school_id) if school_id else (
+        db.session.get(Trust, trust_id) if trust_id else None)
+    return place.language if place is not None else "en"

@@ -123,10 +123,11 @@ def open_invitation(session: Session, token: str, now: dt.datetime | None = None
     return invitation
 
 
-def invited_school_id(session: Session, token: str) -> int | None:
-    """The school a genuine invitation link names, used or not (its pages speak its language)."""
+def invited_place(session: Session, token: str) -> tuple[int | None, int | None]:
+    """The school (or, for a trust's role, the trust) a genuine invitation link names, used or
+    not, as (school id, trust id): its pages speak that place's language."""
     invitation = tokens.genuine_row(session, Invitation, TOKEN_PURPOSE, token)
-    return invitation.school_id if invitation is not None else None
+    return (invitation.school_id, invitation.trust_id) if invitation is not None else (None, None)
 
 
 def account_for(session: Session, email: str) -> User | None:

@@ -101,6 +101,8 @@ class Trust(Base):
     __tablename__ = "trust"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    # The trust's pages and emails speak it (en or cy), as a school's language does for its own.
+    language: Mapped[str] = mapped_column(String(2), default="en", server_default="en")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from consent.models import utcnow
 from gatekeeper.compliance import audit
 from gatekeeper.models import User
-from gatekeeper.people import tokens
+from gatekeeper.people import tokens, trusts
 from gatekeeper.people.invitations import account_for
 from gatekeeper.people.models import PasswordReset
 from gatekeeper.people.passwords import check_new_password, set_password
@@ -72,14 +72,11 @@ def open_reset(session: Session, token: str, now: dt.datetime | None = None) -> 
     return reset
 
 
-def reset_school_id(session: Session, token: str) -> int | None:
-    """The first school of the person a genuine reset link is for (its pages speak its
-    language, as its email did)."""
+def reset_place(session: Session, token: str) -> tuple[int | None, int | None]:
+    """The first school and trust of the person a genuine reset link is for (its pages speak
+    their language, as its email did)."""
     reset = tokens.genuine_row(session, PasswordReset, TOKEN_PURPOSE, token)
-    if reset is None:
-        return None
-    schools = [m.school_id for m in reset.user.memberships if m.suspended_at is None]
-    return schools[0] if schools else None
+    return trusts.home_place(session, reset.user) if reset is not None else (None, None)
 
 
 def complete_reset(session: Session, reset: PasswordReset, password: str, confirm: str) -> User:

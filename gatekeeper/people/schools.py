@@ -19,7 +19,9 @@ URN = re.compile(r"^[1-9]\d{5}$")
 LA_CODE = re.compile(r"^\d{3}$")
 # A UK postcode, outward and inward parts, e.g. "SW1A 1AA", "CF10 3NQ".
 POSTCODE = re.compile(r"^[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}$")
-LANGUAGES = ("en", "cy")
+# Each language named in itself, as the language menus show it.
+LANGUAGE_LABELS = {"en": "English", "cy": "Cymraeg"}
+LANGUAGES = tuple(LANGUAGE_LABELS)
 MAX_NAME = 200
 
 

@@ -17,6 +17,7 @@ from consent.models import Pupil, School, utcnow
 from gatekeeper.compliance import audit
 from gatekeeper.models import TRUST_ROLES, AuditEvent, Membership, Photo, Post, User
 from gatekeeper.people.models import Trust, TrustMembership, TrustSchool
+from gatekeeper.people.schools import LANGUAGES
 from gatekeeper.states import PHOTO_WAITING, PostState
 
 MAX_NAME = 200
@@ -28,17 +29,33 @@ class TrustError(ValueError):
     """A trust change that cannot be made; the message says why in one line."""
 
 
-def add_trust(session: Session, name: str, actor: User | str) -> Trust:
+def add_trust(session: Session, name: str, actor: User | str, language: str = "en") -> Trust:
     name = " ".join(name.split())
     if not name or len(name) > MAX_NAME:
         raise TrustError(_("Give the trust's name (at most %(n)d characters).", n=MAX_NAME))
     if trust_named(session, name) is not None:
         raise TrustError(_("A trust called %(name)s already exists.", name=name))
-    trust = Trust(name=name)
+    check_language(language)
+    trust = Trust(name=name, language=language)
     session.add(trust)
     session.flush()
-    audit.record(session, "trust_created", actor=actor, subject=trust, detail={"name": name})
+    audit.record(session, "trust_created", actor=actor, subject=trust,
+                 detail={"name": name, "language": language})
     return trust
+
+
+def check_language(language: str) -> None:
+    if language not in LANGUAGES:
+        raise TrustError(_("The language must be en or cy."))
+
+
+def set_language(session: Session, trust: Trust, language: str, actor: User | str) -> None:
+    """The trust's default language: its pages and its people's emails speak it."""
+    check_language(language)
+    if trust.language != language:
+        trust.language = language
+        audit.record(session, "trust_language_set", actor=actor, subject=trust,
+                     detail={"language": language})
 
 
 def trust_named(session: Session, name: str) -> Trust | None:
@@ -85,6 +102,14 @@ def roles_by_trust(session: Session, user: User) -> dict[int, set[str]]:
             TrustMembership.user_id == user.id, TrustMembership.suspended_at.is_(None))):
         held.setdefault(row.trust_id, set()).add(row.role)
     return held
+
+
+def home_place(session: Session, user: User) -> tuple[int | None, int | None]:
+    """The user's first active school and first trust, as (school id, trust id): what their
+    sign-in opens, and so whose language a link sent to them speaks."""
+    schools = [m.school_id for m in user.memberships if m.suspended_at is None]
+    held = roles_by_trust(session, user)
+    return (schools[0] if schools else None, min(held) if held else None)
 
 
 def grant_trust_role(session: Session, trust_id: int, user: User, role: str,

@@ -54,7 +54,7 @@ def start_session(user, school_id: int | None) -> None:
 
 @welcome_bp.route("/<token>", methods=["GET", "POST"])
 def accept(token: str):
-    speak_as_school(invitations.invited_school_id(db.session, token[:1000]))
+    speak_as_school(*invitations.invited_place(db.session, token[:1000]))
     try:
         invitation = invitations.open_invitation(db.session, token[:1000])
     except InvitationRefused as error:
@@ -115,7 +115,7 @@ def forgot():
 
 @welcome_bp.route("/reset/<token>", methods=["GET", "POST"])
 def reset(token: str):
-    speak_as_school(resets.reset_school_id(db.session, token[:1000]))
+    speak_as_school(*resets.reset_place(db.session, token[:1000]))
     try:
         found = resets.open_reset(db.session, token[:1000])
     except resets.ResetRefused as error:

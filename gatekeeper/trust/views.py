@@ -63,7 +63,8 @@ def index():
     return render_template("trust/index.html", trust=this_trust(),
                            rows=trusts.school_counts(db.session, g.trust_id),
                            proposals=grants.pending(db.session, school_ids), labels=COUNT_LABELS,
-                           role_labels=ROLE_LABELS, title=_("Trust dashboard"))
+                           role_labels=ROLE_LABELS, languages=schools.LANGUAGE_LABELS,
+                           title=_("Trust dashboard"))
 
 
 @bp.route("/schools", methods=["POST"])
@@ -76,6 +77,15 @@ def add_school():
                          errors=(schools.SchoolError, trusts.TrustError)):
         school = schools.add_school(db.session, details, current_user)
         trusts.put_school(db.session, this_trust(), school, current_user)
+    return redirect(url_for("trust.index"))
+
+
+@bp.route("/language", methods=["POST"])
+def set_language():
+    """The trust's default language: its pages and its people's emails speak it."""
+    with commit_or_flash(_("The trust's language is saved."), errors=(trusts.TrustError,)):
+        trusts.set_language(db.session, this_trust(), request.form.get("language", "")[:4],
+                            current_user)
     return redirect(url_for("trust.index"))
 
 

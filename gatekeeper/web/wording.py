@@ -11,6 +11,7 @@ from flask_login import current_user
 from consent.models import School
 from consent.wording import Message, message_of
 from gatekeeper.extensions import db
+from gatekeeper.people.models import Trust
 
 WELSH = "cy"
 
@@ -37,11 +38,16 @@ def init_wording(app: Flask) -> None:
     app.jinja_env.globals["say"] = say  # for a message put into a translated sentence
 
 
-def speak_as_school(school_id: int | None) -> None:
+def speak_as_school(school_id: int | None, trust_id: int | None = None) -> None:
     """Pages a Welsh school's link opens (a parent's, an invitation, a password reset) speak
     Welsh, refusals included, as the link's email was written, whatever the browser says, until
-    the reader chooses; a signed-in reader's pages speak as their own school's. Any other
-    school's page follows the browser."""
+    the reader chooses; a signed-in reader's pages speak as their own school's. A link for a
+    trust's role (no school) speaks as the trust. Any other page follows the browser."""
+    if current_user.is_authenticated:
+        return
     school = db.session.get(School, school_id) if school_id else None
-    if school is not None and school.language == WELSH and not current_user.is_authenticated:
+    trust = db.session.get(Trust, trust_id) if trust_id and school is None else None
+    if school is not None and school.language == WELSH:
         g.school_id = school.id
+    elif trust is not None and trust.language == WELSH:
+        g.trust_id = trust.id

@@ -193,3 +193,67 @@ def test_school_roles_never_reach_a_trust_screen(app, trust, login_as):
         browser = login_as(role)
         assert browser.get("/trust/").status_code == 403
         assert browser.get("/dpo/").status_code == 403
+
+
+def test_a_welsh_trust_speaks_welsh_on_its_links_pages_and_emails(app, school):
+    """A Welsh-medium trust is made Welsh from the command line: the invitation of its DPO, its
+    email and the DPO's pages are in Welsh whatever the browser says (they were all in English:
+    a trust had no language, and a person with no school followed the browser)."""
+    from gatekeeper.extensions import db
+    from gatekeeper.people.emails import mail_invitation
+    from gatekeeper.people.models import Trust
+    from tests.support.smtp import smtp_server, text_of
+
+    refused = run(app, "trust", "add", "--name", "Ymddiriedolaeth Eryri", "--language", "fr")
+    assert refused.exit_code == 1 and "The language must be en or cy." in refused.output
+    assert run(app, "trust", "add", "--name", "Ymddiriedolaeth Eryri", "--language",
+               "cy").exit_code == 0
+    invited = run(app, "trust", "invite", "dpo@eryri.test", "--trust", "Ymddiriedolaeth Eryri",
+                  "--role", "dpo")
+    path = "/welcome/" + invited.output.strip().splitlines()[-1].split("/welcome/")[1]
+    english = {"Accept-Language": "en-GB,en;q=0.9"}
+    dpo = Browser(app.test_client())
+    page = dpo.get(path, headers=english).get_data(as_text=True)
+    assert '<html lang="cy"' in page and "Ymuno â Ymddiriedolaeth Eryri" in page
+    dpo.refresh_token(path)
+    dpo.post(path, {"name": "Swyddog", "password": "a long first password",
+                    "confirm": "a long first password"})
+    dpo.enrol_shown_secret()
+    trail = dpo.get("/dpo/", headers=english).get_data(as_text=True)
+    assert '<html lang="cy"' in trail and "Trywydd archwilio&#39;r ymddiriedolaeth" in trail
+    with smtp_server() as (inbox, port), app.app_context():
+        app.config["MAIL_URL"] = f"smtp://127.0.0.1:{port}"
+        trust = db.session.scalar(select(Trust))
+        issued = run(app, "trust", "invite", "admin@eryri.test", "--trust", trust.name,
+                     "--role", "trust_admin")
+        assert issued.exit_code == 0
+        invitation = db.session.scalar(select(Invitation).where(
+            Invitation.email == "admin@eryri.test"))
+        assert mail_invitation(invitation.id) == "sent"
+        (message,) = inbox.wait_for(1)
+    assert message["Subject"] == "Eich gwahoddiad i Gatekeeper yn Ymddiriedolaeth Eryri"
+    assert "Ymuno" in text_of(message) or "gwahodd" in text_of(message)
+
+
+def test_the_trust_admin_sets_the_trusts_language(app, trust):
+    """The trust's pages speak its language, set on its dashboard; a school of the trust keeps
+    its own."""
+    from gatekeeper.extensions import db
+    from gatekeeper.people.models import Trust
+
+    admin = Browser(app.test_client())
+    assert admin.login("trust_admin@oaktrust.test").status_code == 302
+    assert '<html lang="en"' in admin.get("/trust/").get_data(as_text=True)
+    admin.post("/trust/language", {"language": "fr"})
+    page = admin.get("/trust/").get_data(as_text=True)
+    assert "The language must be en or cy." in page and '<html lang="en"' in page
+    admin.post("/trust/language", {"language": "cy"})
+    page = admin.get("/trust/").get_data(as_text=True)
+    assert '<html lang="cy"' in page and "Dangosfwrdd yr ymddiriedolaeth" in page
+    dpo = Browser(app.test_client())
+    assert dpo.login("dpo@oaktrust.test").status_code == 302
+    assert '<html lang="cy"' in dpo.get("/dpo/").get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(Trust, trust["id"]).language == "cy"
+        actions = [e.action for e in db.session.scalars(select(AuditEvent))]
+    assert "trust_language_set" in actions
