@@ -48,10 +48,12 @@ pupil.json  the register entry, guardians, consent and biometric-consent history
             entries, reference-face records (the face templates themselves are encrypted numbers
             and are not meaningful to a person; their existence and dates are listed), photos,
             posts and audit events about this pupil.
-photos/     each photo in which the pupil was matched or identified, re-encoded without metadata.
+photos/     each photo in which the pupil was matched or identified, re-encoded without metadata;
+            every other face Gatekeeper found in it is pixelated.
 
-Before disclosure the school must review this export: photos may show other children (redact
-them), and no-publish notes may be withheld under the safeguarding exemption (DPA 2018 Sch. 3).
+Before disclosure the school must review this export: a face Gatekeeper did not find is not
+pixelated (redact any other child still to be seen), and no-publish notes may be withheld under
+the safeguarding exemption (DPA 2018 Sch. 3).
 """
 ERASURE_KEEPS = (
     "consent and no-publish records (evidence of what was allowed, and safeguarding)",
@@ -154,7 +156,7 @@ def export_pupil(session: Session, storage: Storage, school_id: int, upn: str, t
         for photo in pupil_photos(session, pupil):
             if storage.exists("originals", photo.uuid):
                 try:
-                    add_media(archive, storage, photo)
+                    add_media(archive, storage, photo, pupil)
                 except ImageRefused:
                     continue
     partial.replace(target)
@@ -164,13 +166,24 @@ def export_pupil(session: Session, storage: Storage, school_id: int, upn: str, t
     return {key: len(value) for key, value in record.items() if isinstance(value, list)}
 
 
-def add_media(archive: zipfile.ZipFile, storage: Storage, photo) -> None:
-    """A photo as a sanitised JPEG, a clip as a sanitised MP4 (metadata removed, sound kept)."""
+def is_theirs(face: Face, pupil: Pupil) -> bool:
+    """The face is the pupil's: as a person named it, else as the rule matched it."""
+    if face.resolved_pupil_id is not None or face.resolution == "not_pupil":
+        return face.resolved_pupil_id == pupil.id
+    return face.pupil_id == pupil.id
+
+
+def add_media(archive: zipfile.ZipFile, storage: Storage, photo: Photo, pupil: Pupil) -> None:
+    """A photo as a sanitised JPEG, a clip as a sanitised MP4 (metadata removed, sound kept),
+    every face but the pupil's pixelated: the export is about one child, never the others."""
+    others = [face for face in photo.faces if not is_theirs(face, pupil)]
     if photo.is_video:
-        clip = render_clip(storage, photo, PHOTO_SIDE, (), muted=False)
+        tracks = [[tuple(sample) for sample in face.track.get("boxes", [])] for face in others]
+        clip = render_clip(storage, photo, PHOTO_SIDE, tracks, muted=False)
         archive.write(clip, f"photos/clip-{photo.id}.mp4")
     else:
-        pixels = sanitise(storage.read("originals", photo.uuid), max_side=PHOTO_SIDE)
+        pixels = sanitise(storage.read("originals", photo.uuid), max_side=PHOTO_SIDE,
+                          blur_boxes=[face.box for face in others])
         archive.writestr(f"photos/photo-{photo.id}.jpg", pixels)
 
 

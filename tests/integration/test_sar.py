@@ -148,3 +148,59 @@ def test_erasure_deletes_what_may_go_and_keeps_what_must_stay(app, pupil_with_hi
             NoPublishEntry.pupil_id == pupil.id)).all()  # kept for safeguarding
         assert "pupil_erased" in db.session.scalars(select(AuditEvent.action)).all()
         assert audit.verify_chain(db.session).ok
+
+
+def noise_jpeg(width: int = 240, height: int = 120) -> bytes:
+    import random
+
+    rng = random.Random(7)
+    out = io.BytesIO()
+    Image.frombytes("RGB", (width, height), bytes(rng.randrange(256) for _ in range(
+        width * height * 3))).save(out, "JPEG", quality=95)
+    return out.getvalue()
+
+
+def detail(picture: Image.Image, box: tuple[int, int, int, int]) -> float:
+    """How much neighbouring pixels differ inside the box (a pixelated face has almost none)."""
+    from PIL import ImageChops, ImageStat
+
+    region = picture.convert("L").crop(box)
+    shifted = region.transform(region.size, Image.Transform.AFFINE, (1, 0, 1, 0, 1, 0))
+    return ImageStat.Stat(ImageChops.difference(region, shifted)).mean[0]
+
+
+def test_sar_photos_show_the_pupil_and_pixelate_every_other_face(app, school, login_as,
+                                                                  tmp_path):
+    """A group photo in a subject access export showed every other child in it as uploaded;
+    now only the pupil's face is left as it is (a person named the left face as another pupil,
+    the right one is the pupil)."""
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        pupil = add_pupil(db.session, school["id"], 3, "Tomos", "Pritchard")
+        friend = add_pupil(db.session, school["id"], 4, "Ffion", "Hughes")
+        db.session.commit()
+        pupil_id, friend_id, upn = pupil.id, friend.id, pupil.upn
+    staff = login_as("staff")
+    event = staff.post("/uploads/events", {"name": "Choir", "date": "2026-06-01",
+                                           "purpose": "social_media"}).get_json()
+    shown = upload_photo(staff, event["id"], "group.jpg", noise_jpeg()).get_json()["id"]
+    with app.app_context():  # (top, right, bottom, left) in the original's pixels
+        db.session.add(Face(school_id=school["id"], photo_id=shown, index=0, top=20, right=100,
+                            bottom=100, left=20, status="cleared", pupil_id=pupil_id,
+                            resolution="pupil", resolved_pupil_id=friend_id))
+        db.session.add(Face(school_id=school["id"], photo_id=shown, index=1, top=20, right=220,
+                            bottom=100, left=140, status="unknown", resolution="pupil",
+                            resolved_pupil_id=pupil_id))
+        db.session.commit()
+    target = tmp_path / "sar.zip"
+    result = app.test_cli_runner().invoke(sar_command, [upn, str(target)])
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(target) as archive:
+        picture = Image.open(io.BytesIO(archive.read(f"photos/photo-{shown}.jpg")))
+        readme = archive.read("README.txt").decode()
+    assert picture.size == (240, 120)
+    friends_face, pupils_face = (24, 24, 96, 96), (144, 24, 216, 96)
+    assert detail(picture, pupils_face) > 40  # the noise is still there
+    assert detail(picture, friends_face) < 10  # pixelated
+    assert "pixelated" in readme
