@@ -116,7 +116,28 @@ def audit_about(session: Session, pupil: Pupil, photos, posts) -> list[dict]:
                      for kind, values in ids.items() if values])
     events = session.scalars(select(AuditEvent).where(
         AuditEvent.school_id == pupil.school_id, subjects).order_by(AuditEvent.id))
-    return [row(e, "prev_hash", "hash") for e in events]
+    return [{**row(e, "prev_hash", "hash", "detail_json"), "detail": only_theirs(e.detail, pupil)}
+            for e in events]
+
+
+def only_theirs(detail: dict, pupil: Pupil) -> dict:
+    """An audit detail that lists other pupils beside this one (a release names every pupil it
+    shows, an enrolment the pupils who look alike) keeps this pupil's entry and counts the
+    others: a subject access export names no other child."""
+    theirs = {"pupils": pupil.id, "lookalikes": pupil.upn}
+    detail = dict(detail)
+    for key, own in theirs.items():
+        if isinstance(detail.get(key), list):
+            listed = detail.pop(key)
+            detail[key] = [value for value in listed if value == own]
+            detail[f"other_{key}"] = len(listed) - len(detail[key])
+    return detail
+
+
+def post_row(post: Post, pupil: Pupil) -> dict:
+    """A post as the pupil's record: the other pupils it shows counted, not listed."""
+    return {**row(post, "pupil_ids_json"),
+            "other_pupils_shown": len([i for i in post.pupil_ids if i != pupil.id])}
 
 
 def pupil_record(session: Session, pupil: Pupil) -> dict:
@@ -135,7 +156,7 @@ def pupil_record(session: Session, pupil: Pupil) -> dict:
             select(ReferenceFace).where(ReferenceFace.pupil_id == pupil.id))],
         "photos": [row(p) for p in photos],
         "faces": [row(f) for f in faces],
-        "posts": [row(p) for p in posts],
+        "posts": [post_row(p, pupil) for p in posts],
         "audit_events": audit_about(session, pupil, photos, posts),
     }
 

@@ -204,3 +204,37 @@ def test_sar_photos_show_the_pupil_and_pixelate_every_other_face(app, school, lo
     assert detail(picture, pupils_face) > 40  # the noise is still there
     assert detail(picture, friends_face) < 10  # pixelated
     assert "pixelated" in readme
+
+
+def test_sar_names_no_other_pupil(app, pupil_with_history, tmp_path):
+    """The release of a photo lists every pupil it shows, an enrolment the pupils who look
+    alike: the export listed their ids and UPNs. Now it keeps the pupil's own and counts the
+    others."""
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        pupil = db.session.get(Pupil, pupil_with_history["id"])
+        friend = add_pupil(db.session, pupil.school_id, 9, "Ffion", "Hughes")
+        post = db.session.scalar(select(Post))
+        post.pupil_ids_json = json.dumps([friend.id, pupil.id])
+        audit.record(db.session, "photo_released", school_id=pupil.school_id, actor="media",
+                     subject=post, detail={"photo_id": post.photo_id, "pupils": [friend.id,
+                                                                                  pupil.id]})
+        audit.record(db.session, "lookalikes_found", school_id=pupil.school_id, actor="admin",
+                     subject=pupil, detail={"upn": pupil.upn, "lookalikes": [friend.upn]})
+        db.session.commit()
+        friend_upn, friend_id = friend.upn, friend.id
+    target = tmp_path / "sar.zip"
+    result = app.test_cli_runner().invoke(sar_command, [pupil_with_history["upn"], str(target)])
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(target) as archive:
+        record = json.loads(archive.read("pupil.json"))
+    assert friend_upn not in json.dumps(record)
+    released = next(e for e in record["audit_events"] if e["action"] == "photo_released")
+    assert released["detail"]["pupils"] == [pupil_with_history["id"]]
+    assert released["detail"]["other_pupils"] == 1
+    found = next(e for e in record["audit_events"] if e["action"] == "lookalikes_found")
+    assert found["detail"]["lookalikes"] == [] and found["detail"]["other_lookalikes"] == 1
+    (shown,) = record["posts"]
+    assert "pupil_ids_json" not in shown and shown["other_pupils_shown"] == 1
+    assert friend_id not in [e["subject_id"] for e in record["audit_events"]]
