@@ -760,6 +760,46 @@ def batch_changes(batch: ImportBatch) -> dict:
     return json.loads(batch.changes_json or "{}")
 
 
+# The kinds of an import's changes held per pupil: ids listed, or a pupil's replaced values.
+PUPIL_CHANGES = ("new", "updated", "rejoined", "left")
+
+
+def pupil_changes(changes: dict, pupil_id: int) -> dict:
+    """What one import did to one pupil: each kind of change, with the values it replaced."""
+    found = {}
+    for kind in PUPIL_CHANGES:
+        held = changes.get(kind, ())
+        if isinstance(held, dict) and str(pupil_id) in held:
+            found[kind] = held[str(pupil_id)]
+        elif isinstance(held, list) and pupil_id in held:
+            found[kind] = True
+    return found
+
+
+def batches_changing(session: Session, pupil: Pupil) -> list[tuple[ImportBatch, dict]]:
+    """The school's imports that changed the pupil, oldest first, each with what it did."""
+    batches = session.scalars(select(ImportBatch).where(ImportBatch.school_id == pupil.school_id)
+                              .order_by(ImportBatch.id))
+    return [(batch, done) for batch in batches
+            if (done := pupil_changes(batch_changes(batch), pupil.id))]
+
+
+def forget_pupil_in_imports(session: Session, pupil: Pupil) -> int:
+    """Take an erased pupil out of every import's record of changes (their former details
+    go, and no undo can bring them back on roll or put their details back); the count."""
+    found = batches_changing(session, pupil)
+    for batch, _done in found:
+        changes = batch_changes(batch)
+        for kind in PUPIL_CHANGES:
+            held = changes.get(kind)
+            if isinstance(held, dict):
+                held.pop(str(pupil.id), None)
+            elif isinstance(held, list):
+                changes[kind] = [ident for ident in held if ident != pupil.id]
+        batch.changes_json = json.dumps(changes, sort_keys=True)
+    return len(found)
+
+
 def import_history(session: Session, school_id: int, limit: int = 20) -> list[ImportBatch]:
     """The school's applied imports, newest first."""
     return list(session.scalars(

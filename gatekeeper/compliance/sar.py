@@ -3,8 +3,10 @@
 `export_pupil` writes one zip with every record Gatekeeper holds about the pupil: the register
 entry, guardians, consent and biometric-consent history, no-publish entries, reference-face
 metadata, every photo in which the pupil was matched or named by a person (as metadata-free pixels),
-every post showing them, and the audit events about them. The school reviews it before disclosure:
-photos show other children, and safeguarding notes may be exempt.
+every post showing them and its takedowns, the DSL's answers on their blocked faces, what each
+MIS import changed about them, and the audit events about them. Every other face found in a
+photo is pixelated. The school reviews it before disclosure: a face not found still shows, and
+safeguarding notes may be exempt.
 
 `erase_pupil` deletes what may go and keeps what the school must keep (see ERASURE_KEEPS).
 """
@@ -19,6 +21,7 @@ from pathlib import Path
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
+from consent.importer import batches_changing
 from consent.models import (
     BiometricConsent,
     ConsentRecord,
@@ -36,7 +39,7 @@ from gatekeeper.compliance.retention import purge_photo
 from gatekeeper.imaging.decode import ImageRefused
 from gatekeeper.imaging.renderings import render_clip
 from gatekeeper.imaging.sanitise import sanitise
-from gatekeeper.models import AuditEvent, Face, Photo, Post
+from gatekeeper.models import AuditEvent, BlockLift, Face, Photo, Post, Takedown
 from gatekeeper.publishing.takedown import pull_posts_showing
 from gatekeeper.states import PHOTO_OUT
 from gatekeeper.storage import Storage
@@ -47,7 +50,9 @@ Pupil: {name} (UPN {upn}); produced {when} UTC.
 pupil.json  the register entry, guardians, consent and biometric-consent history, no-publish
             entries, reference-face records (the face templates themselves are encrypted numbers
             and are not meaningful to a person; their existence and dates are listed), photos,
-            posts and audit events about this pupil.
+            posts and their takedowns, the safeguarding lead's answers on blocked faces, what
+            each MIS import changed (with the details it replaced) and audit events about this
+            pupil.
 photos/     each photo in which the pupil was matched or identified, re-encoded without metadata;
             every other face Gatekeeper found in it is pixelated.
 
@@ -157,6 +162,12 @@ def pupil_record(session: Session, pupil: Pupil) -> dict:
         "photos": [row(p) for p in photos],
         "faces": [row(f) for f in faces],
         "posts": [post_row(p, pupil) for p in posts],
+        "takedowns": [row(t) for t in session.scalars(
+            select(Takedown).where(Takedown.post_id.in_([p.id for p in posts]))
+            .order_by(Takedown.id))],
+        "block_lifts": by_pupil(session, BlockLift, pupil),
+        "imports": [{**row(batch, "changes_json", "summary"), "changes": done}
+                    for batch, done in batches_changing(session, pupil)],
         "audit_events": audit_about(session, pupil, photos, posts),
     }
 

@@ -238,3 +238,37 @@ def test_sar_names_no_other_pupil(app, pupil_with_history, tmp_path):
     (shown,) = record["posts"]
     assert "pupil_ids_json" not in shown and shown["other_pupils_shown"] == 1
     assert friend_id not in [e["subject_id"] for e in record["audit_events"]]
+
+
+def test_sar_holds_takedowns_lifts_and_what_imports_changed(app, pupil_with_history, tmp_path):
+    """Three tables held the pupil's data and the export left them out: the takedowns of posts
+    showing them, the DSL's answers about their blocked faces, and an MIS import's record of the
+    details it replaced (a former surname)."""
+    from consent.models import ImportBatch
+    from gatekeeper.extensions import db
+    from gatekeeper.models import BlockLift, Takedown
+
+    with app.app_context():
+        pupil = db.session.get(Pupil, pupil_with_history["id"])
+        post = db.session.scalar(select(Post))
+        face = db.session.scalar(select(Face).where(Face.photo_id == pupil_with_history["posted"]))
+        db.session.add(Takedown(school_id=pupil.school_id, post_id=post.id,
+                                reason="consent withdrawn", requested_by="Mair Pritchard"))
+        db.session.add(BlockLift(school_id=pupil.school_id, face_id=face.id, pupil_id=pupil.id,
+                                 state="declined"))
+        db.session.add(ImportBatch(school_id=pupil.school_id, created_by="admin",
+                                   changes_json=json.dumps({
+                                       "updated": {str(pupil.id): {"last_name": "Roberts"},
+                                                   "999": {"last_name": "Someone"}},
+                                       "new": [999], "left": []})))
+        db.session.commit()
+    target = tmp_path / "sar.zip"
+    result = app.test_cli_runner().invoke(sar_command, [pupil_with_history["upn"], str(target)])
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(target) as archive:
+        record = json.loads(archive.read("pupil.json"))
+    assert [t["reason"] for t in record["takedowns"]] == ["consent withdrawn"]
+    assert [lift["state"] for lift in record["block_lifts"]] == ["declined"]
+    (imported,) = record["imports"]
+    assert imported["changes"] == {"updated": {"last_name": "Roberts"}}
+    assert "Someone" not in json.dumps(record)
