@@ -21,7 +21,7 @@ from pathlib import Path
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
-from consent.importer import batches_changing
+from consent.importer import batches_changing, forget_pupil_in_imports
 from consent.models import (
     BiometricConsent,
     ConsentRecord,
@@ -240,6 +240,7 @@ def erase_pupil(session: Session, storage: Storage, school_id: int, upn: str,
         face.encoding_encrypted = face.embedding_encrypted = None
         face.pupil_id = face.resolved_pupil_id = None
     session.execute(delete(PupilGroupMember).where(PupilGroupMember.pupil_id == pupil.id))
+    forget_pupil_in_imports(session, pupil)  # an undo would put their name back on roll
     pupil.first_name, pupil.last_name, pupil.date_of_birth = ERASED_NAME, ERASED_NAME, None
     pupil.left_on = pupil.left_on or now.date()  # never publishable again
     audit.record(session, "pupil_erased", school_id=school_id, actor=actor, subject=pupil,

@@ -744,3 +744,30 @@ def test_a_former_upn_of_someone_else_is_refused_and_a_doubtful_one_is_named(app
         f"row 5: {temporary_upn(7)} P1 Jones takes over the record of {demo_upn(1)} P1 Pupil1 "
         "(their Former UPN), whose name or date of birth differs, or who had left: make sure it "
         "is the same child"]
+
+
+def test_an_erased_pupil_stays_erased_when_an_import_is_undone(app, school):
+    """An import renamed one pupil and made another a leaver; both were erased on request, then
+    the import was undone: the first got their former name back and the leaver came back on
+    roll, as "Erased Erased" with their consent records. The import keeps nothing of them now."""
+    from consent.models import ImportBatch
+    from gatekeeper.compliance.sar import erase_pupil
+    from gatekeeper.extensions import db
+    from gatekeeper.storage import Storage
+
+    whole_school(app, school["id"], size=5)
+    plan = run_import(app, school["id"], csv_file(row(1, "Renamed"), row(2, "P2"), row(3, "P3"),
+                                                  row(4, "P4")), confirm=1)
+    assert plan.ok and pupil(app, 5).left_on == today()
+    storage = Storage(app.config["STORAGE_DIR"])
+    with app.app_context():
+        for index in (1, 5):
+            erase_pupil(db.session, storage, school["id"], demo_upn(index))
+        kept = db.session.get(ImportBatch, plan.batch).changes_json
+        actions.undo_import(db.session, school["id"], plan.batch, today=today(), actor="test")
+        db.session.commit()
+    assert "P1" not in kept
+    renamed, leaver = pupil(app, 1), pupil(app, 5)
+    assert (renamed.first_name, renamed.last_name) == ("Erased", "Erased")
+    assert leaver.first_name == "Erased" and leaver.left_on is not None
+    assert pupil(app, 2).left_on is None  # the undo did the rest
