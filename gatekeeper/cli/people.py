@@ -196,6 +196,25 @@ def trust_invite(email: str, name: str, role: str) -> None:
     click.echo(invitation_url(issued.token, current_app.config))
 
 
+@trust_group.command("remove")
+@click.argument("email")
+@click.option("--trust", "name", required=True, help="The trust's name.")
+@with_appcontext
+def trust_remove(email: str, name: str) -> None:
+    """Take every role EMAIL holds at the trust away and end their sessions (someone who left)."""
+    trust = trust_for(name)
+    user = invitations.account_for(db.session, email.strip())
+    if user is None:
+        raise CommandError(f"no account with the address {email.strip()[:254]}")
+    try:
+        trusts.remove_from_trust(db.session, trust, user.id, "command line")
+        db.session.commit()
+    except trusts.TrustError as error:
+        db.session.rollback()
+        raise CommandError(str(error)) from None
+    click.echo(f"{user.email} no longer holds a role at {trust.name}")
+
+
 def register(main: click.Group) -> None:
     main.add_command(school_group)
     main.add_command(user_group)

@@ -132,6 +132,7 @@ class TrustMembership(Base):
     suspended_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
     trust: Mapped[Trust] = relationship()
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
 
 
 class RoleProposal(Base):

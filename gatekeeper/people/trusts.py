@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from consent.models import Pupil, School, utcnow
 from gatekeeper.compliance import audit
 from gatekeeper.models import TRUST_ROLES, AuditEvent, Membership, Photo, Post, User
-from gatekeeper.people.models import Trust, TrustMembership, TrustSchool
+from gatekeeper.people.models import Invitation, Trust, TrustMembership, TrustSchool
+from gatekeeper.people.passwords import end_sessions
 from gatekeeper.people.schools import LANGUAGES
 from gatekeeper.states import PHOTO_WAITING, PostState
 
@@ -122,6 +123,37 @@ def grant_trust_role(session: Session, trust_id: int, user: User, role: str,
     if held is None:
         session.add(TrustMembership(user_id=user.id, trust_id=trust_id, role=role,
                                     authorised_by_id=authorised_by_id))
+
+
+def trust_people(session: Session, trust_id: int) -> list[TrustMembership]:
+    """Who holds a role at the trust, by name."""
+    return list(session.scalars(
+        select(TrustMembership).join(User, User.id == TrustMembership.user_id)
+        .where(TrustMembership.trust_id == trust_id).order_by(User.name, TrustMembership.role)))
+
+
+def remove_from_trust(session: Session, trust: Trust, user_id: int, actor: User | str) -> User:
+    """Take every role the person holds at the trust away, and any invitation to it still open,
+    and end their sessions at once: a DPO or trust admin who leaves opens nothing more. Nobody
+    removes themselves (the trust keeps the admin who does it)."""
+    rows = list(session.scalars(select(TrustMembership).where(
+        TrustMembership.trust_id == trust.id, TrustMembership.user_id == user_id)))
+    if not rows:
+        raise TrustError(_("No such person at this trust."))
+    user = rows[0].user
+    if isinstance(actor, User) and actor.id == user.id:
+        raise TrustError(_("You cannot do this to your own account."))
+    now = utcnow()
+    for invitation in session.scalars(select(Invitation).where(
+            Invitation.trust_id == trust.id, Invitation.email == user.email.lower(),
+            Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None))):
+        invitation.revoked_at = now
+    for row in rows:
+        session.delete(row)
+        audit.record(session, "trust_role_revoked", actor=actor, subject=user,
+                     detail={"trust": trust.name, "role": row.role})
+    end_sessions(user)
+    return user
 
 
 def count(session: Session, model, *where) -> int:

@@ -62,6 +62,7 @@ def index():
     school_ids = trusts.school_ids(db.session, g.trust_id)
     return render_template("trust/index.html", trust=this_trust(),
                            rows=trusts.school_counts(db.session, g.trust_id),
+                           people=trusts.trust_people(db.session, g.trust_id),
                            proposals=grants.pending(db.session, school_ids), labels=COUNT_LABELS,
                            role_labels=ROLE_LABELS, languages=schools.LANGUAGE_LABELS,
                            title=_("Trust dashboard"))
@@ -86,6 +87,17 @@ def set_language():
     with commit_or_flash(_("The trust's language is saved."), errors=(trusts.TrustError,)):
         trusts.set_language(db.session, this_trust(), request.form.get("language", "")[:4],
                             current_user)
+    return redirect(url_for("trust.index"))
+
+
+@bp.route("/people/<int:user_id>/remove", methods=["POST"])
+def remove_person(user_id: int):
+    """Take a person's roles at the trust away (a DPO or trust admin who leaves)."""
+    with commit_or_flash(None, errors=(trusts.TrustError,)) as removed:
+        user = trusts.remove_from_trust(db.session, this_trust(), user_id,
+                                        current_user._get_current_object())
+    if removed:
+        flash(_("%(name)s no longer holds a role at the trust.", name=user.name), "success")
     return redirect(url_for("trust.index"))
 
 

@@ -257,3 +257,47 @@ def test_the_trust_admin_sets_the_trusts_language(app, trust):
         assert db.session.get(Trust, trust["id"]).language == "cy"
         actions = [e.action for e in db.session.scalars(select(AuditEvent))]
     assert "trust_language_set" in actions
+
+
+def test_a_dpo_who_leaves_is_removed_from_the_trust_and_opens_nothing_more(app, trust):
+    """Nothing could end a trust role: a DPO who left kept every school's audit trail and the
+    subject access export of every pupil. The trust admin removes them (or the operator, from
+    the command line); their sessions end at once and an open invitation to the trust goes."""
+    from gatekeeper.extensions import db
+    from gatekeeper.models import User
+
+    dpo = Browser(app.test_client())
+    assert dpo.login("dpo@oaktrust.test").status_code == 302
+    assert dpo.get("/dpo/").status_code == 200
+    admin = Browser(app.test_client())
+    assert admin.login("trust_admin@oaktrust.test").status_code == 302
+    assert run(app, "trust", "invite", "dpo@oaktrust.test", "--trust", "Oak Trust", "--role",
+               "trust_admin").exit_code == 0  # open, not accepted yet
+    with app.app_context():
+        ids = {u.email: u.id for u in db.session.scalars(select(User))}
+    page = admin.get("/trust/").get_data(as_text=True)
+    assert "dpo@oaktrust.test" in page and "trust_admin@elmtrust.test" not in page
+    assert f"/trust/people/{ids['trust_admin@oaktrust.test']}/remove" not in page  # not oneself
+    refused = admin.post(f"/trust/people/{ids['trust_admin@oaktrust.test']}/remove")
+    assert "You cannot do this to your own account." in admin.get(refused.headers["Location"]) \
+        .get_data(as_text=True)
+    other = admin.post(f"/trust/people/{ids['dpo@elmtrust.test']}/remove")
+    assert "No such person at this trust." in admin.get(other.headers["Location"]) \
+        .get_data(as_text=True)
+    admin.post(f"/trust/people/{ids['dpo@oaktrust.test']}/remove")
+    page = admin.get("/trust/").get_data(as_text=True)
+    assert "no longer holds a role at the trust" in page
+    assert "dpo@oaktrust.test</td>" not in page
+    assert dpo.get("/dpo/").status_code in (302, 403)
+    assert dpo.login("dpo@oaktrust.test").status_code == 302
+    assert dpo.get("/dpo/").status_code == 403
+    with app.app_context():
+        open_invitations = db.session.scalars(select(Invitation).where(
+            Invitation.email == "dpo@oaktrust.test", Invitation.revoked_at.is_(None))).all()
+        actions = [e.action for e in db.session.scalars(select(AuditEvent))]
+    assert open_invitations == [] and "trust_role_revoked" in actions
+    gone = run(app, "trust", "remove", "trust_admin@elmtrust.test", "--trust", "Elm Trust")
+    assert gone.exit_code == 0, gone.output
+    assert run(app, "trust", "remove", "trust_admin@elmtrust.test", "--trust",
+               "Elm Trust").exit_code == 1
+    assert run(app, "trust", "remove", "nobody@elm.test", "--trust", "Elm Trust").exit_code == 1
