@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
 from consent.models import Pupil, School, utcnow
@@ -150,8 +150,8 @@ def remove_from_trust(session: Session, trust: Trust, user_id: int, actor: User 
         invitation.revoked_at = now
     for row in rows:
         session.delete(row)
-        audit.record(session, "trust_role_revoked", actor=actor, subject=user,
-                     detail={"trust": trust.name, "role": row.role})
+        audit.record(session, "trust_role_revoked", actor=actor, subject=trust,
+                     detail={"user": user.email, "role": row.role})
     end_sessions(user)
     return user
 
@@ -182,6 +182,14 @@ def school_counts(session: Session, trust_id: int, now: dt.datetime | None = Non
     return rows
 
 
+def trust_subjects(trust_id: int):
+    """Audit events about the trust itself or an invitation to one of its roles."""
+    invitations = select(cast(Invitation.id, String)).where(Invitation.trust_id == trust_id)
+    return (((AuditEvent.subject_type == "trust") & (AuditEvent.subject_id == str(trust_id)))
+            | ((AuditEvent.subject_type == "invitation")
+               & AuditEvent.subject_id.in_(invitations)))
+
+
 def trust_audit(session: Session, trust_id: int, school_id: int | None = None,
                 action: str = "", before_id: int | None = None) -> list[AuditEvent]:
     """The audit trail of the trust's schools (one of them, or all), newest first, a page at a
@@ -189,7 +197,10 @@ def trust_audit(session: Session, trust_id: int, school_id: int | None = None,
     ids = school_ids(session, trust_id)
     if school_id is not None:
         ids = [school_id] if school_id in ids else []
-    query = select(AuditEvent).where(AuditEvent.school_id.in_(ids))
+    place = AuditEvent.school_id.in_(ids)
+    if school_id is None:  # every school, and the trust's own events (its roles, its language)
+        place = place | (AuditEvent.school_id.is_(None) & trust_subjects(trust_id))
+    query = select(AuditEvent).where(place)
     if action:
         query = query.where(AuditEvent.action == action)
     if before_id:

@@ -301,3 +301,28 @@ def test_a_dpo_who_leaves_is_removed_from_the_trust_and_opens_nothing_more(app, 
     assert run(app, "trust", "remove", "trust_admin@elmtrust.test", "--trust",
                "Elm Trust").exit_code == 1
     assert run(app, "trust", "remove", "nobody@elm.test", "--trust", "Elm Trust").exit_code == 1
+
+
+def test_the_dpo_sees_the_trusts_own_events_and_no_other_trusts(app, trust):
+    """Who was invited to a trust role, removed from one, or changed the trust's language was
+    recorded against no school, and the DPO's trail showed none of it."""
+    from gatekeeper.extensions import db
+    from gatekeeper.people import trusts
+    from gatekeeper.people.models import Trust
+
+    assert run(app, "trust", "invite", "new.dpo@oak.test", "--trust", "Oak Trust", "--role",
+               "dpo").exit_code == 0
+    assert run(app, "trust", "invite", "spy@elm.test", "--trust", "Elm Trust", "--role",
+               "dpo").exit_code == 0
+    with app.app_context():
+        elm = db.session.scalar(select(Trust).where(Trust.name == "Elm Trust"))
+        trusts.set_language(db.session, elm, "cy", "command line")
+        trusts.set_language(db.session, db.session.get(Trust, trust["id"]), "cy", "command line")
+        db.session.commit()
+    dpo = Browser(app.test_client())
+    assert dpo.login("dpo@oaktrust.test").status_code == 302
+    page = dpo.get("/dpo/").get_data(as_text=True)
+    assert page.count("trust_language_set") == 1 and page.count("invitation_sent") == 1
+    assert "Oak Trust</td>" in page
+    one_school = dpo.get(f"/dpo/?school={trust['school_id']}").get_data(as_text=True)
+    assert "trust_language_set" not in one_school and "invitation_sent" not in one_school
