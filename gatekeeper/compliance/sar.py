@@ -41,6 +41,7 @@ from gatekeeper.imaging.renderings import render_clip
 from gatekeeper.imaging.sanitise import sanitise
 from gatekeeper.models import AuditEvent, BlockLift, Face, Photo, Post, Takedown
 from gatekeeper.publishing.takedown import pull_posts_showing
+from gatekeeper.screening.clips import SAMPLE_EVERY
 from gatekeeper.states import PHOTO_OUT
 from gatekeeper.storage import Storage
 
@@ -211,7 +212,7 @@ def add_media(archive: zipfile.ZipFile, storage: Storage, photo: Photo, pupil: P
     others = [face for face in photo.faces if not is_theirs(face, pupil)]
     if photo.is_video:
         tracks = [[tuple(sample) for sample in face.track.get("boxes", [])] for face in others]
-        clip = render_clip(storage, photo, PHOTO_SIDE, tracks, muted=False)
+        clip = render_clip(storage, photo, PHOTO_SIDE, tracks, muted=False, hold=SAMPLE_EVERY)
         archive.write(clip, f"photos/clip-{photo.id}.mp4")
     else:
         pixels = sanitise(storage.read("originals", photo.uuid), max_side=PHOTO_SIDE,

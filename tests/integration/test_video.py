@@ -786,3 +786,39 @@ def test_a_child_who_takes_anothers_place_within_a_second_is_looked_at(heads, tm
         if not any(0.6 <= time < 1.0 for time in times):
             missed.append((seed, times))
     assert not missed, missed
+
+
+def test_a_clip_in_a_subject_access_export_pixelates_every_other_face(app, pupils, heads,
+                                                                       uploader, run_cli,
+                                                                       tmp_path):
+    """Kit is named in a clip in which a stranger walks across: Kit's export showed the
+    stranger's face in every picture; now the stranger's track is pixelated as a blur is."""
+    path, picture, box = clip_of(tmp_path, heads, "alex_lacamoire")
+    _response, body = upload_clip(uploader, path)
+    with app.app_context():
+        from gatekeeper.extensions import db
+        from gatekeeper.models import Face
+
+        db.session.add(Face(school_id=db.session.get(Photo, body["id"]).school_id,
+                            photo_id=body["id"], index=1, top=0, right=9, bottom=9, left=0,
+                            status="unknown", resolution="pupil",
+                            resolved_pupil_id=pupils["kit"][0]))
+        db.session.commit()
+    archive = tmp_path / "sar.zip"
+    assert run_cli("sar", pupils["kit"][1], str(archive)).returncode == 0
+    exported = tmp_path / "sar-clip.mp4"
+    with zipfile.ZipFile(archive) as sar:
+        exported.write_bytes(sar.read(f"photos/clip-{body['id']}.mp4"))
+    checked = 0
+    for t, pixels in decoded(exported):
+        face = face_box_at(t, box)
+        if face is None or pixels.shape != picture(t).shape:
+            continue
+        top, right, bottom, left = face
+        top, left = max(0, top), max(0, left)
+        source = picture(t).astype(np.int16)
+        replaced = np.abs(pixels[top:bottom, left:right].astype(np.int16)
+                          - source[top:bottom, left:right]).mean()
+        assert replaced > 12, (t, face, replaced)
+        checked += 1
+    assert checked >= 0.9 * FPS * (ON_SCREEN[1] - ON_SCREEN[0])
