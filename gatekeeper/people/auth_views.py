@@ -30,7 +30,7 @@ from gatekeeper.compliance import audit
 from gatekeeper.extensions import db, login_manager
 from gatekeeper.models import User
 from gatekeeper.people import auth as service
-from gatekeeper.people import second_factor, sso
+from gatekeeper.people import second_factor, sso, trusts
 from gatekeeper.people.binding import bind_session, client_binding, init_binding
 from gatekeeper.people.links import base_url
 from gatekeeper.web.guard import public_blueprint
@@ -262,6 +262,18 @@ def switch_school():
     elif chosen in current_user.school_ids():
         session["school_id"] = chosen
     return redirect(url_for("home.index"))
+
+
+@bp.route("/trust", methods=["POST"])
+@login_required
+def switch_trust():
+    """Open another trust the user holds a role at (an outsourced DPO serves several)."""
+    chosen = request.form.get("trust_id", type=int)
+    held = {} if pinned_school() is not None else trusts.roles_by_trust(db.session, current_user)
+    if chosen not in held:
+        return redirect(url_for("home.index"))
+    session["trust_id"] = chosen
+    return redirect(url_for("trust.index" if "trust_admin" in held[chosen] else "dpo.audit_trail"))
 
 
 @bp.route("/language/<lang>", methods=["POST"])

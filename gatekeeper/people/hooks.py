@@ -3,7 +3,7 @@ first, and the current school named on every page."""
 
 from __future__ import annotations
 
-from flask import Flask, g, redirect, request, url_for
+from flask import Flask, g, has_request_context, redirect, request, url_for
 from flask_login import current_user
 
 from consent.models import School
@@ -12,7 +12,9 @@ from gatekeeper.people import (
     auth_views,
     models,  # noqa: F401  (the tables are part of the metadata)
     second_factor,
+    trusts,
 )
+from gatekeeper.people.models import Trust
 
 # What a user whose password someone else chose may still open before choosing their own.
 OPEN_WHILE_PASSWORD_MUST_CHANGE = frozenset({
@@ -55,14 +57,19 @@ def require_second_factor():
 
 
 def school_globals() -> dict:
-    """The current school (named on every page) and the user's other schools, for the switcher."""
+    """The current school (named on every page) and the user's other schools, for the switcher;
+    the trusts they hold a role at, for the trust switcher."""
 
     school_id = getattr(g, "school_id", None)
-    if not school_id or not current_user.is_authenticated:
-        return {"current_school": None, "my_schools": []}
+    if not has_request_context() or not current_user.is_authenticated:  # an email renders too
+        return {"current_school": None, "my_schools": [], "my_trusts": []}
     # A session signed in by a school's own accounts opens that school alone: no switcher.
     pinned = auth_views.pinned_school() is not None
+    held = {} if pinned else trusts.roles_by_trust(db.session, current_user)
+    my_trusts = [db.session.get(Trust, ident) for ident in sorted(held)]
+    if not school_id:
+        return {"current_school": None, "my_schools": [], "my_trusts": my_trusts}
     idents = [school_id] if pinned else current_user.school_ids()
     schools = [db.session.get(School, ident) for ident in idents]
     return {"current_school": db.session.get(School, school_id),
-            "my_schools": [s for s in schools if s is not None]}
+            "my_schools": [s for s in schools if s is not None], "my_trusts": my_trusts}

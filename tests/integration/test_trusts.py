@@ -326,3 +326,35 @@ def test_the_dpo_sees_the_trusts_own_events_and_no_other_trusts(app, trust):
     assert "Oak Trust</td>" in page
     one_school = dpo.get(f"/dpo/?school={trust['school_id']}").get_data(as_text=True)
     assert "trust_language_set" not in one_school and "invitation_sent" not in one_school
+
+
+def test_a_dpo_of_two_trusts_switches_between_them(app, trust):
+    """A DPO who serves two trusts (an outsourced DPO often does) opened only the first: nothing
+    let them reach the second's audit trail. The top bar switches trust as it switches school,
+    and only to a trust they hold a role at."""
+    from gatekeeper.extensions import db
+    from gatekeeper.models import User
+    from gatekeeper.people.models import Trust, TrustMembership
+
+    with app.app_context():
+        elm = db.session.scalar(select(Trust).where(Trust.name == "Elm Trust"))
+        dpo_id = db.session.scalar(select(User.id).where(User.email == "dpo@oaktrust.test"))
+        db.session.add(TrustMembership(user_id=dpo_id, trust_id=elm.id, role="dpo"))
+        db.session.add(AuditEvent(school_id=trust["other_id"], action="elm_only_event"))
+        db.session.commit()
+        elm_id = elm.id
+        third = make_trust(db.session, "Ash Trust", []).id
+    dpo = Browser(app.test_client())
+    assert dpo.login("dpo@oaktrust.test").status_code == 302
+    page = dpo.get("/dpo/").get_data(as_text=True)
+    assert ": Oak Trust" in page
+    assert 'id="trust-switcher"' in page and "elm_only_event" not in page
+    switched = dpo.post("/auth/trust", {"trust_id": elm_id})
+    assert switched.headers["Location"].endswith("/dpo/")
+    page = dpo.get("/dpo/").get_data(as_text=True)
+    assert ": Elm Trust" in page and "elm_only_event" in page
+    dpo.post("/auth/trust", {"trust_id": third})  # not theirs: nothing changes
+    assert ": Elm Trust" in dpo.get("/dpo/").get_data(as_text=True)
+    admin = Browser(app.test_client())
+    assert admin.login("trust_admin@oaktrust.test").status_code == 302
+    assert 'id="trust-switcher"' not in admin.get("/trust/").get_data(as_text=True)
