@@ -191,9 +191,10 @@ def trust_subjects(trust_id: int):
 
 
 def trust_audit(session: Session, trust_id: int, school_id: int | None = None,
-                action: str = "", before_id: int | None = None) -> list[AuditEvent]:
+                action: str = "", before_id: int | None = None,
+                limit: int | None = AUDIT_PAGE) -> list[AuditEvent]:
     """The audit trail of the trust's schools (one of them, or all), newest first, a page at a
-    time."""
+    time (limit None: all of it)."""
     ids = school_ids(session, trust_id)
     if school_id is not None:
         ids = [school_id] if school_id in ids else []
@@ -205,4 +206,4 @@ def trust_audit(session: Session, trust_id: int, school_id: int | None = None,
         query = query.where(AuditEvent.action == action)
     if before_id:
         query = query.where(AuditEvent.id < before_id)
-    return list(session.scalars(query.order_by(AuditEvent.id.desc()).limit(AUDIT_PAGE)))
+    return list(session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit)))

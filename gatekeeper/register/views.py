@@ -3,8 +3,6 @@ renewals, parent links and the MIS import. Views parse, call an action, and comm
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import secrets
 import tempfile
@@ -13,7 +11,6 @@ from pathlib import Path
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     flash,
@@ -44,6 +41,7 @@ from gatekeeper.web.commits import commit_or_flash
 from gatekeeper.web.guard import guard_blueprint
 from gatekeeper.web.previews import posted_image_response
 from gatekeeper.web.rows import school_row
+from gatekeeper.web.spreadsheets import csv_download
 from gatekeeper.web.wording import say
 
 bp = guard_blueprint(Blueprint("register", __name__, url_prefix="/register"),
@@ -274,34 +272,26 @@ def renewals():
                            title=_("Consents to renew"))
 
 
-def csv_cell(value) -> str:
-    """A cell a spreadsheet will not run as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 @bp.route("/renewals.csv")
 def renewals_csv():
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([_("UPN"), _("First name"), _("Last name"), _("Year group"),
-                     _("Parent or carer"), _("Relationship"), _("Purposes"), _("Lapses on")])
+    header = [_("UPN"), _("First name"), _("Last name"), _("Year group"), _("Parent or carer"),
+              _("Relationship"), _("Purposes"), _("Lapses on")]
     due = services.renewals_due(db.session, g.school_id, purposes(), forms.today(),
                                 renewal_window())
+    return csv_download("consent-renewals.csv", header, renewal_rows(due))
+
+
+def renewal_rows(due):
+    """One row per pupil and parent whose consents lapse."""
     for pupil, records in due:
         by_giver: dict[tuple[str, str], list] = {}
         for record in records:
             by_giver.setdefault((record.given_by, record.relationship_to_pupil), []).append(record)
         for (giver, relationship), theirs in by_giver.items():
-            writer.writerow([csv_cell(v) for v in (
-                pupil.upn, pupil.first_name, pupil.last_name, pupil.year_group, giver,
-                label(RELATIONSHIP_LABELS, relationship),
-                "; ".join(purpose_label(r.purpose) for r in theirs),
-                min(r.expires_on for r in theirs).isoformat(),
-            )])
-    response = Response(out.getvalue(), mimetype="text/csv")
-    response.headers["Content-Disposition"] = 'attachment; filename="consent-renewals.csv"'
-    return response
+            yield (pupil.upn, pupil.first_name, pupil.last_name, pupil.year_group, giver,
+                   label(RELATIONSHIP_LABELS, relationship),
+                   "; ".join(purpose_label(r.purpose) for r in theirs),
+                   min(r.expires_on for r in theirs).isoformat())
 
 
 def imports_dir() -> Path:
