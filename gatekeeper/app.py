@@ -149,6 +149,7 @@ def load_school() -> None:
         chosen = session.get("trust_id")
         g.trust_id = chosen if chosen in held else (min(held) if held else None)
         g.roles = g.roles | held.get(g.trust_id, set())
+        g.trust_ids = sorted(held)  # the trust switcher's choices
 
 
 def template_globals() -> dict:

@@ -12,7 +12,6 @@ from gatekeeper.people import (
     auth_views,
     models,  # noqa: F401  (the tables are part of the metadata)
     second_factor,
-    trusts,
 )
 from gatekeeper.people.models import Trust
 
@@ -63,10 +62,9 @@ def school_globals() -> dict:
     school_id = getattr(g, "school_id", None)
     if not has_request_context() or not current_user.is_authenticated:  # an email renders too
         return {"current_school": None, "my_schools": [], "my_trusts": []}
+    my_trusts = [db.session.get(Trust, ident) for ident in getattr(g, "trust_ids", [])]
     # A session signed in by a school's own accounts opens that school alone: no switcher.
     pinned = auth_views.pinned_school() is not None
-    held = {} if pinned else trusts.roles_by_trust(db.session, current_user)
-    my_trusts = [db.session.get(Trust, ident) for ident in sorted(held)]
     if not school_id:
         return {"current_school": None, "my_schools": [], "my_trusts": my_trusts}
     idents = [school_id] if pinned else current_user.school_ids()
