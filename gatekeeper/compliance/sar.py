@@ -5,8 +5,9 @@ entry, guardians, consent and biometric-consent history, no-publish entries, ref
 metadata, every photo in which the pupil was matched or named by a person (as metadata-free pixels),
 every post showing them and its takedowns, the DSL's answers on their blocked faces, what each
 MIS import changed about them, and the audit events about them. Every other face found in a
-photo is pixelated. The school reviews it before disclosure: a face not found still shows, and
-safeguarding notes may be exempt.
+photo is pixelated. A no-publish entry's reasons are left out: only the designated safeguarding
+lead sees them (the entry, its dates and who wrote it are in). The school reviews it before
+disclosure: a face not found still shows.
 
 `erase_pupil` deletes what may go and keeps what the school must keep (see ERASURE_KEEPS).
 """
@@ -58,9 +59,15 @@ photos/     each photo in which the pupil was matched or identified, re-encoded 
             every other face Gatekeeper found in it is pixelated.
 
 Before disclosure the school must review this export: a face Gatekeeper did not find is not
-pixelated (redact any other child still to be seen), and no-publish notes may be withheld under
-the safeguarding exemption (DPA 2018 Sch. 3).
+pixelated (redact any other child still to be seen).
+
+A no-publish entry's reasons (its category, note and why it was removed) are not in this export:
+only the designated safeguarding lead sees them. The DSL decides whether any may be disclosed
+(the safeguarding exemption, DPA 2018 Sch. 3).
 """
+# Only the DSL sees why a pupil is on the no-publish list (DESIGN.md's roles), so an export made
+# by the DPO, the head or the command line leaves the reasons out.
+NOPUBLISH_REASONS = ("category", "note", "removal_reason")
 ERASURE_KEEPS = (
     "consent and no-publish records (evidence of what was allowed, and safeguarding)",
     "the audit trail (tamper-evident record of what was published, kept at least a year)",
@@ -98,9 +105,9 @@ def row(obj, *skip: str) -> dict:
     return out
 
 
-def by_pupil(session: Session, model, pupil: Pupil) -> list[dict]:
+def by_pupil(session: Session, model, pupil: Pupil, *skip: str) -> list[dict]:
     rows = session.scalars(select(model).where(model.pupil_id == pupil.id).order_by(model.id))
-    return [row(r) for r in rows]
+    return [row(r, *skip) for r in rows]
 
 
 # The register's rows about a pupil whose changes the audit trail records against that row (a
@@ -154,7 +161,8 @@ def pupil_record(session: Session, pupil: Pupil) -> dict:
         "guardians": by_pupil(session, Guardian, pupil),
         "consent_records": by_pupil(session, ConsentRecord, pupil),
         "biometric_consents": by_pupil(session, BiometricConsent, pupil),
-        "nopublish_entries": by_pupil(session, NoPublishEntry, pupil),
+        "nopublish_entries": [{**entry, "reasons": "withheld"} for entry in by_pupil(
+            session, NoPublishEntry, pupil, *NOPUBLISH_REASONS)],
         "groups": [row(g) for g in session.scalars(
             select(PupilGroup).join(PupilGroupMember)
             .where(PupilGroupMember.pupil_id == pupil.id).order_by(PupilGroup.id))],
