@@ -25,6 +25,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import refresh
 from flask_login import current_user
 
 from consent.services import RegisterError
@@ -86,9 +87,12 @@ def add_school():
 @bp.route("/language", methods=["POST"])
 def set_language():
     """The trust's default language: its pages and its people's emails speak it."""
-    with commit_or_flash(_("The trust's language is saved."), errors=(trusts.TrustError,)):
+    with commit_or_flash(None, errors=(trusts.TrustError,)) as saved:
         trusts.set_language(db.session, this_trust(), request.form.get("language", "")[:4],
                             current_user)
+    if saved.ok:
+        refresh()  # said in the language the pages now speak
+        flash(_("The trust's language is saved."), "success")
     return redirect(url_for("trust.index"))
 
 

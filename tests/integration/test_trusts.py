@@ -250,6 +250,7 @@ def test_the_trust_admin_sets_the_trusts_language(app, trust):
     admin.post("/trust/language", {"language": "cy"})
     page = admin.get("/trust/").get_data(as_text=True)
     assert '<html lang="cy"' in page and "Dangosfwrdd yr ymddiriedolaeth" in page
+    assert "Mae iaith yr ymddiriedolaeth wedi&#39;i chadw." in page  # said in the new language
     dpo = Browser(app.test_client())
     assert dpo.login("dpo@oaktrust.test").status_code == 302
     assert '<html lang="cy"' in dpo.get("/dpo/").get_data(as_text=True)
