@@ -1,5 +1,6 @@
 """Retention: originals that were never released are deleted after a period, rejected ones sooner;
-leavers' biometric templates are deleted (those an import sealed once its grace period is over);
+leavers' biometric templates are deleted (those an import sealed once its grace period is over),
+with the templates of faces in kept photos matched or named as them;
 the audit trail is never purged here (kept at least a year).
 
 Run daily by the periodic task and on demand by `gatekeeper purge`. Safe to run twice.
@@ -86,10 +87,33 @@ def delete_leaver_templates(session: Session, now: dt.datetime,
     ).all()
     for face, _pupil in rows:
         session.delete(face)
-    for pupil in {pupil.id: pupil for _, pupil in rows}.values():
+    session.flush()
+    matched = forget_leavers_in_photos(session, now)
+    leavers = {pupil.id: pupil for _, pupil in rows}
+    for pupil_id in sorted(set(leavers) | set(matched)):
+        pupil = leavers.get(pupil_id) or session.get(Pupil, pupil_id)
         audit.record(session, "biometric_deleted", school_id=pupil.school_id, subject=pupil,
-                     detail={"reason": "left the school"})
+                     detail={"reason": "left the school", "photo_faces": matched.get(pupil_id, 0)})
     return len(rows)
+
+
+def forget_leavers_in_photos(session: Session, now: dt.datetime) -> dict[int, int]:
+    """The templates of faces in kept photos matched or named as a leaver whose references are
+    gone are the leaver's biometric data too: deleted (the face stays, unknown to any later
+    screening, which then sends it to a person). Returns how many, per pupil."""
+    gone = select(Pupil.id).where(
+        Pupil.left_on.is_not(None), Pupil.left_on <= now.date(),
+        ~select(ReferenceFace.id).where(ReferenceFace.pupil_id == Pupil.id).exists())
+    faces = session.execute(select(Face.id, Face.pupil_id).where(
+        Face.pupil_id.in_(gone), Face.encoding_encrypted.is_not(None)
+        | Face.embedding_encrypted.is_not(None))).all()
+    session.execute(update(Face).where(Face.id.in_([face_id for face_id, _ in faces]))
+                    .values(encoding_encrypted=None, embedding_encrypted=None)
+                    .execution_options(synchronize_session=False))
+    counts: dict[int, int] = {}
+    for _, pupil_id in faces:
+        counts[pupil_id] = counts.get(pupil_id, 0) + 1
+    return counts
 
 
 def purge(session: Session, storage: Storage, retention_days: int = DEFAULT_RETENTION_DAYS,

@@ -99,14 +99,25 @@ def test_leavers_biometric_templates_are_deleted(app, school, faces_dir):
         stayer = add_pupil(db.session, school["id"], 2, "Rose", "Leslie",
                            faces=sorted((people / "rose_leslie").iterdir())[:1]).id
         db.session.get(Pupil, leaver).left_on = utcnow().date() - dt.timedelta(days=1)
+        photo = Photo(school_id=school["id"], purpose="social_media", status="published")
+        db.session.add(photo)
+        db.session.flush()
+        for index, pupil_id in enumerate((leaver, stayer)):  # a kept photo showing them both
+            db.session.add(Face(school_id=school["id"], photo_id=photo.id, index=index, top=0,
+                                right=9, bottom=9, left=0, status="cleared", pupil_id=pupil_id,
+                                encoding_encrypted=b"sealed", embedding_encrypted=b"sealed too"))
         db.session.commit()
     result = app.test_cli_runner().invoke(purge_command, [])
     assert "leaver_templates=1" in result.output, result.output
     with app.app_context():
         kept = db.session.scalars(select(ReferenceFace.pupil_id)).all()
         actions = db.session.scalars(select(AuditEvent.action)).all()
+        templates = {f.pupil_id: (f.encoding_encrypted, f.embedding_encrypted)
+                     for f in db.session.scalars(select(Face))}
     assert kept == [stayer]
     assert "biometric_deleted" in actions
+    # The leaver's face in the kept photo was their template too; the stayer's is kept.
+    assert templates == {leaver: (None, None), stayer: (b"sealed", b"sealed too")}
 
 
 def test_bad_period_is_refused_with_one_line(app):
