@@ -116,8 +116,22 @@ def invite_head(school_id: int):
     with commit_or_flash(None, errors=(invitations.InvitationError,)) as invited:
         issued = invitations.invite(db.session, school, request.form.get("email", "")[:300], "head",
                                     current_user)
-    if not invited:
-        return redirect(url_for("trust.index"))
+    return hand_over(issued, "head") if invited else redirect(url_for("trust.index"))
+
+
+@bp.route("/dpos", methods=["POST"])
+def invite_dpo():
+    """Invite the trust's data protection officer (a DPO who leaves is replaced without the
+    operator; a further trust admin is still the operator's to invite)."""
+    with commit_or_flash(None, errors=(invitations.InvitationError,)) as invited:
+        issued = invitations.invite_to_trust(db.session, this_trust(),
+                                             request.form.get("email", "")[:300], "dpo",
+                                             current_user)
+    return hand_over(issued, "dpo") if invited else redirect(url_for("trust.index"))
+
+
+def hand_over(issued: invitations.IssuedInvitation, role: str):
+    """The invitation's email on its way, or, with no mail server, its link shown once."""
     if mail_configured(current_app.config):
         try:
             send_invitation_task(issued.invitation.id)
@@ -130,7 +144,7 @@ def invite_head(school_id: int):
         return redirect(url_for("trust.index"))
     return render_template("head/invited.html", invitation=issued.invitation,
                            link=invitation_url(issued.token, current_app.config, request.url_root),
-                           role_label=ROLE_LABELS["head"], title=_("Invitation ready"),
+                           role_label=ROLE_LABELS[role], title=_("Invitation ready"),
                            hours=int(invitations.INVITATION_LIFETIME.total_seconds() // 3600))
 
 

@@ -117,6 +117,35 @@ def test_the_trust_admin_adds_a_school_and_invites_its_head(app, trust):
         assert invitation.school_id == new_id and invitation.accepted_at is not None
 
 
+def test_the_trust_admin_invites_a_dpo_from_the_dashboard(app, trust):
+    """A DPO who leaves is removed on the dashboard; their successor was the operator's to
+    invite from the command line. The trust admin invites them; the link brings them to the
+    trust's audit trail (no school role reaches /trust/: the route guard's walk)."""
+    from gatekeeper.extensions import db
+    from gatekeeper.people.models import TrustMembership
+
+    admin = Browser(app.test_client())
+    assert admin.login("trust_admin@oaktrust.test").status_code == 302
+    assert "invite-dpo" in admin.get("/trust/").get_data(as_text=True)
+    refused = admin.post("/trust/dpos", {"email": "not an address"}, follow_redirects=True)
+    assert refused.status_code == 200
+    with app.app_context():
+        assert db.session.scalar(select(Invitation).where(Invitation.role == "dpo")) is None
+    invited = admin.post("/trust/dpos", {"email": "new.dpo@oaktrust.test"})
+    path = invitation_path(invited)
+    dpo = Browser(app.test_client())
+    dpo.refresh_token(path)
+    dpo.post(path, {"name": "Nia Dpo", "password": "a long first password",
+                    "confirm": "a long first password"})
+    dpo.enrol_shown_secret()
+    assert dpo.get("/dpo/").status_code == 200
+    with app.app_context():
+        held = db.session.scalar(select(TrustMembership).join(TrustMembership.user).where(
+            TrustMembership.role == "dpo", TrustMembership.trust_id == trust["id"],
+            TrustMembership.user.has(email="new.dpo@oaktrust.test")))
+        assert held is not None
+
+
 def test_a_trust_admin_never_sees_pupil_data(app, trust):
     """Every route, every method, with ids of the school's rows: no pupil's name ever comes back,
     and every school screen is refused."""
