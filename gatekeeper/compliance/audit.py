@@ -30,6 +30,7 @@ AUDIT_CHAIN_LOCK = 0x6B617564  # PostgreSQL advisory lock key held by whoever ap
 VERIFY_BATCH = 1000
 AUDIT_KEY_FILE = "audit.key"
 AUDIT_KEY_VARIABLE = "GATEKEEPER_AUDIT_KEY_FILE"  # to keep the key somewhere else still
+TRAIL_PAGE = 100  # events a page of a trail shows
 AUDIT_ANCHOR_FILE = "audit.anchor"  # id and hash of the last verified row, kept in the instance
 
 
@@ -108,6 +109,24 @@ def record(
     event.prev_hash = previous or ""
     event.hash = event_hash(event.prev_hash, event, app_key())
     return event
+
+
+def trail(session: Session, place, action: str = "", before_id: int | None = None,
+          limit: int | None = TRAIL_PAGE) -> list[AuditEvent]:
+    """The events `place` (a condition on AuditEvent) chooses, newest first, a page at a time
+    (limit None: all of them), of one action or all."""
+    query = select(AuditEvent).where(place)
+    if action:
+        query = query.where(AuditEvent.action == action)
+    if before_id:
+        query = query.where(AuditEvent.id < before_id)
+    return list(session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit)))
+
+
+def actions(session: Session, place) -> list[str]:
+    """The actions recorded among the events `place` chooses (what a trail can be filtered by)."""
+    return list(session.scalars(select(AuditEvent.action).where(place).distinct()
+                                .order_by(AuditEvent.action)))
 
 
 def lock_chain(session: Session) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from consent.models import utcnow
 from gatekeeper.compliance import audit
-from gatekeeper.models import ROLES, Membership, Photo, Post, User
+from gatekeeper.models import ROLES, AuditEvent, Membership, Photo, Post, User
 from gatekeeper.people import grants
 from gatekeeper.people.members import active_heads
 from gatekeeper.states import PHOTO_WAITING, PhotoState, PostState
@@ -96,3 +96,8 @@ def sample_posts(session: Session, school_id: int, rng: random.Random | None = N
         Post.school_id == school_id, Post.released_at >= utcnow() - SAMPLE_WINDOW)))
     chosen = (rng or random.SystemRandom()).sample(ids, min(SAMPLE_SIZE, len(ids)))
     return [session.get(Post, post_id) for post_id in sorted(chosen, reverse=True)]
+
+
+def school_audit_place(school_id: int):
+    """The school's own audit trail (what a head may read: actions, who and when, no detail)."""
+    return AuditEvent.school_id == school_id

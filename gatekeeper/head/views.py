@@ -7,12 +7,14 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from gatekeeper.compliance import audit
 from gatekeeper.extensions import db
 from gatekeeper.head import service
 from gatekeeper.models import ROLES, Post, User
 from gatekeeper.people.grants import SECOND_PERSON_ROLES, GrantError
 from gatekeeper.people.invitations import open_invitations
 from gatekeeper.people.roles import ROLE_LABELS
+from gatekeeper.register.wording import school_time
 from gatekeeper.review.service import blur_boxes
 from gatekeeper.web.commits import commit_or_flash
 from gatekeeper.web.guard import guard_blueprint
@@ -42,6 +44,18 @@ def users():
     return render_template("head/users.html", users=service.school_users(db.session, g.school_id),
                            invitations=open_invitations(db.session, g.school_id),
                            roles=ROLES, role_labels=ROLE_LABELS, title=_("Users and roles"))
+
+
+@bp.route("/audit")
+def audit_trail():
+    """The school's audit trail, newest first, by action: who did what and when (a head sees,
+    for one, each subject access export the trust's DPO made of a pupil)."""
+    place = service.school_audit_place(g.school_id)
+    action = request.args.get("action", "").strip()[:60]
+    events = audit.trail(db.session, place, action, request.args.get("before", type=int))
+    return render_template("head/audit.html", events=events, action=action,
+                           actions=audit.actions(db.session, place), page=audit.TRAIL_PAGE,
+                           school_time=school_time, title=_("Audit trail of the school"))
 
 
 def chosen_roles() -> set[str]:

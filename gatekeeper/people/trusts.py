@@ -23,7 +23,7 @@ from gatekeeper.states import PHOTO_WAITING, PostState
 
 MAX_NAME = 200
 WEEK = dt.timedelta(days=7)
-AUDIT_PAGE = 100
+AUDIT_PAGE = audit.TRAIL_PAGE
 
 
 class TrustError(ValueError):
@@ -190,20 +190,22 @@ def trust_subjects(trust_id: int):
                & AuditEvent.subject_id.in_(invitations)))
 
 
+def trust_audit_place(session: Session, trust_id: int, school_id: int | None = None):
+    """Which audit events the trust's trail shows: its schools' (one of them, or all) and, for
+    all, the trust's own (its roles, its language)."""
+    ids = school_ids(session, trust_id)
+    if school_id is not None:
+        ids = [school_id] if school_id in ids else []
+    place = AuditEvent.school_id.in_(ids)
+    if school_id is None:
+        place = place | (AuditEvent.school_id.is_(None) & trust_subjects(trust_id))
+    return place
+
+
 def trust_audit(session: Session, trust_id: int, school_id: int | None = None,
                 action: str = "", before_id: int | None = None,
                 limit: int | None = AUDIT_PAGE) -> list[AuditEvent]:
     """The audit trail of the trust's schools (one of them, or all), newest first, a page at a
     time (limit None: all of it)."""
-    ids = school_ids(session, trust_id)
-    if school_id is not None:
-        ids = [school_id] if school_id in ids else []
-    place = AuditEvent.school_id.in_(ids)
-    if school_id is None:  # every school, and the trust's own events (its roles, its language)
-        place = place | (AuditEvent.school_id.is_(None) & trust_subjects(trust_id))
-    query = select(AuditEvent).where(place)
-    if action:
-        query = query.where(AuditEvent.action == action)
-    if before_id:
-        query = query.where(AuditEvent.id < before_id)
-    return list(session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit)))
+    return audit.trail(session, trust_audit_place(session, trust_id, school_id), action,
+                       before_id, limit)

@@ -171,7 +171,8 @@ def audit_trail():
     school_id, action = audit_filters()
     events = trusts.trust_audit(db.session, g.trust_id, school_id, action,
                                 request.args.get("before", type=int))
-    return render_template("trust/audit.html", trust=this_trust(), events=events,
+    actions = audit.actions(db.session, trusts.trust_audit_place(db.session, g.trust_id))
+    return render_template("trust/audit.html", trust=this_trust(), events=events, actions=actions,
                            names=school_names(), school_time=school_time,
                            school_id=school_id, action=action, page=trusts.AUDIT_PAGE,
                            title=_("Audit trail of the trust"))
