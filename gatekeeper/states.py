@@ -125,8 +125,9 @@ TRANSITIONS: dict[type[StrEnum], dict[StrEnum, frozenset[StrEnum]]] = {
         # screened again (review/rescreen.py) or a face named as an unpublishable pupil; released;
         # rejected by a person or purged
         **{s: (PHOTO_RELEASABLE - {s}) | {P.QUEUED, P.REJECTED} for s in PHOTO_RELEASABLE},
-        # its post published, or withdrawn
-        P.QUEUED: frozenset({P.PUBLISHED, P.WITHDRAWN}),
+        # its post published, or withdrawn; or back to a person, its post stopped before any
+        # publisher saw it (publishing/service.py back_to_review; the gate then says the rest)
+        P.QUEUED: frozenset({P.PUBLISHED, P.WITHDRAWN, P.NEEDS_REVIEW}),
         # its post taken down
         P.PUBLISHED: frozenset({P.WITHDRAWN}),
         P.REJECTED: frozenset(),

@@ -31,7 +31,13 @@ from gatekeeper.publishing.adapters import VIDEO_TYPE, PublishError, Release
 from gatekeeper.publishing.captions import check_caption
 from gatekeeper.publishing.takedown import reopen_takedown, take_down
 from gatekeeper.review import gate
-from gatekeeper.review.service import blur_boxes, blur_tracks, gate_now, release_check
+from gatekeeper.review.service import (
+    blur_boxes,
+    blur_tracks,
+    gate_now,
+    release_check,
+    settle_photo,
+)
 from gatekeeper.screening.clips import SAMPLE_EVERY
 from gatekeeper.screening.service import RegisterNow
 from gatekeeper.states import (
@@ -54,10 +60,13 @@ STALE_CLAIM = dt.timedelta(minutes=10)  # far longer than one publish; then the 
 HELD_CONSENT = "a pupil in the photo is no longer publishable"
 HELD_UNKNOWN = "a face in the photo is no longer identified: review the photo again"
 HELD_NO_FACES = "no faces were found and nobody has confirmed the photo"
+BACK_TO_REVIEW = "taken back to review before it was posted"
 # The bulk updates below: take_for_release, claim (a stale claim is taken over), finish.
 check_transition(PHOTO_RELEASABLE, PhotoState.QUEUED)
 check_transition((PostState.QUEUED, PostState.FAILED, PostState.PUBLISHING), PostState.PUBLISHING)
 check_transition(PostState.PUBLISHING, PostState.PUBLISHED)
+# back_to_review: a post no publisher has seen
+NEVER_SENT = (PostState.QUEUED, PostState.HELD)
 
 
 class ReleaseError(ValueError):
@@ -374,3 +383,21 @@ def retry_now(session: Session, post: Post, user: User) -> None:
     post.next_attempt_at = utcnow()
     audit.record(session, "post_retry_requested", school_id=post.school_id, actor=user,
                  subject=post, detail={"attempts": post.attempts})
+
+
+def back_to_review(session: Session, post: Post, user: User) -> None:
+    """Stop a post no publisher has seen (held, or waiting for its time) and put its photo back
+    on the review queue with every decision on its faces kept, to be released again once what
+    held it is mended (a consent renewed, a face named) or with another caption or time. A post
+    ever handed to a publisher may be out: it is taken down instead. The caller commits."""
+    if post.state not in NEVER_SENT or post.claimed_at is not None:
+        raise ReleaseError(_("This post may already have been sent: take it down instead."))
+    was, photo = post.state, post.photo
+    if not (move_from_read(session, post, PostState.WITHDRAWN, withdrawn_at=utcnow(),
+                           withdrawn_reason=BACK_TO_REVIEW, next_attempt_at=None)
+            and move_from_read(session, photo, PhotoState.NEEDS_REVIEW, updated_at=utcnow())):
+        raise ReleaseError(_("This post has just changed: look at the queue again."))
+    settle_photo(session, RegisterNow(session, photo.school_id), photo)  # the gate's verdict now
+    audit.record(session, "post_withdrawn", school_id=post.school_id, actor=user, subject=post,
+                 detail={"was": was, "reason": BACK_TO_REVIEW, "takedown": False,
+                         "requested_by": user.email, "photo_status": photo.status})

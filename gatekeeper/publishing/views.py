@@ -78,6 +78,17 @@ def take_down(post_id: int):
     return redirect(url_for("publishing.index"))
 
 
+@bp.route("/<int:post_id>/back-to-review", methods=["POST"])
+def back_to_review(post_id: int):
+    """A post no publisher has seen goes back: its photo waits on the review queue again."""
+    post = school_row(Post, post_id)
+    with commit_or_flash(_("Photo %(n)d is back on the review queue, its faces as they were "
+                           "decided: release it again when it is ready.", n=post.photo_id),
+                         errors=(service.ReleaseError,)):
+        service.back_to_review(db.session, post, current_user)
+    return redirect(url_for("publishing.index"))
+
+
 @bp.route("/takedowns/<int:takedown_id>/confirm", methods=["POST"])
 def confirm(takedown_id: int):
     row = school_row(Takedown, takedown_id)

@@ -56,6 +56,8 @@ CONSENT_STATUS_WORDS = {
 CONSENT_REASON = re.compile(r"^consent (granted|refused|withdrawn) for (\w+)( \(MIS import\))?$")
 STORED_REASONS = {
     "added to the no-publish list": _l("added to the no-publish list"),
+    "taken back to review before it was posted": _l("taken back to review before it was "
+                                                    "posted"),
     "a pupil in the photo is no longer publishable": _l("a pupil in the photo is no longer "
                                                         "publishable"),
     "a face in the photo is no longer identified: review the photo again":

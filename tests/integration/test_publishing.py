@@ -149,6 +149,65 @@ def test_consent_rechecked_at_publish_time_holds_and_tells_media_lead(app, login
         assert held.detail["reason"] == "a pupil in the photo is no longer publishable"
 
 
+def test_a_held_post_goes_back_to_review_and_is_released_again(app, login_as, setup):
+    """A grant lapsed before the post's time and held it; the school renewed it. The held post
+    said "held" for ever and the photo stayed queued: taking it down was the only way out, and a
+    withdrawn photo can never be released. Back to review puts the photo on the queue again."""
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        pupil = services.find_pupil(db.session, 1, setup["ada"][1])
+        services.record_consent(db.session, pupil, "social_media", "granted",
+                                given_by="Parent of Ada", recorded_by="test",
+                                expires_on=dt.date(2027, 1, 31))
+        db.session.commit()
+    media = login_as("media_lead")
+    release(media, setup["photo"], 1, "Science week", "2027-02-10T10:00")
+    held = one_post(app)
+    assert publish_at(app, dt.datetime(2027, 2, 10, 10, 0)) == {held.id: "held"}
+    assert f'/review/{setup["photo"]}"' not in media.get("/review/").get_data(as_text=True)
+    with app.app_context():  # the parents sign the renewal
+        pupil = services.find_pupil(db.session, 1, setup["ada"][1])
+        services.record_consent(db.session, pupil, "social_media", "granted",
+                                given_by="Parent of Ada", recorded_by="test")
+        db.session.commit()
+    page = media.get("/queue/").get_data(as_text=True)
+    assert f'action="/queue/{held.id}/back-to-review"' in page
+
+    back = media.post(f"/queue/{held.id}/back-to-review", follow_redirects=True)
+    assert f"Photo {setup['photo']} is back on the review queue" in back.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(Post, held.id).state == "withdrawn"
+        assert db.session.get(Photo, setup["photo"]).status == "cleared"
+    assert f"/review/{setup['photo']}" in media.get("/review/").get_data(as_text=True)
+    assert media.post(f"/queue/{held.id}/back-to-review").status_code == 302  # twice: refused
+    assert release(media, setup["photo"], 1, "Science week, again").status_code == 302
+    with app.app_context():
+        posts = db.session.scalars(select(Post).order_by(Post.id)).all()
+        assert [p.state for p in posts] == ["withdrawn", "published"]
+        assert posts[1].caption == "Science week, again"
+        assert db.session.get(Photo, setup["photo"]).status == "published"
+
+
+def test_a_post_a_publisher_has_seen_never_goes_back_to_review(app, login_as, setup):
+    """A failed attempt may have reached the network: that post is taken down, not recalled."""
+    from gatekeeper.extensions import db
+
+    with WebhookReceiver(SECRET, fail_always=True) as receiver:
+        head, media = login_as("head"), login_as("media_lead")
+        account = add_account(head, [setup["media_lead"]], adapter="webhook", url=receiver.url,
+                              secret=SECRET)
+        release(media, setup["photo"], account, "Choir", SUMMER[0])
+        assert publish_at(app, SUMMER[1]) == {one_post(app).id: "failed"}
+    post = one_post(app)
+    assert "back-to-review" not in media.get("/queue/").get_data(as_text=True)
+    refused = media.post(f"/queue/{post.id}/back-to-review", follow_redirects=True)
+    assert "take it down instead" in refused.get_data(as_text=True)
+    assert one_post(app).state == "failed"
+    with app.app_context():
+        assert db.session.get(Photo, setup["photo"]).status == "queued"
+
+
 def test_failed_posts_back_off_then_wait_for_the_media_lead(app, login_as, setup):
     from gatekeeper.extensions import db
 
