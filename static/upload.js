@@ -12,7 +12,6 @@
   const batchText = document.getElementById("batch-text");
   const CONCURRENT = 2;
   const POLL_MS = 2000;
-  const PENDING = ["uploaded", "screening", "failed"];
   const EVENT_KEY = "gatekeeper.upload.event";
   let inFlight = 0;
 
@@ -43,6 +42,7 @@
   function showStatus(li, photo) {
     li.dataset.photoId = photo.id;
     li.dataset.status = photo.status;
+    li.toggleAttribute("data-waiting", photo.waiting);
     const badge = li.querySelector(".status");
     badge.className = "badge status status-" + photo.status;
     badge.textContent = photo.label;
@@ -167,9 +167,7 @@
 
   let pollTimer = null;
   function pending() {
-    return Array.from(list.querySelectorAll("[data-photo-id]")).some(function (li) {
-      return PENDING.indexOf(li.dataset.status) >= 0;
-    });
+    return list.querySelector("[data-photo-id][data-waiting]") !== null;
   }
   function schedulePoll() {
     if (!pollTimer) pollTimer = setTimeout(poll, POLL_MS);

@@ -20,7 +20,7 @@ from gatekeeper.compliance import audit
 from gatekeeper.extensions import db
 from gatekeeper.imaging.decode import ImageRefused
 from gatekeeper.models import Event, Photo
-from gatekeeper.states import PHOTO_RELEASED, PhotoState
+from gatekeeper.states import PHOTO_RELEASED, PHOTO_STALLABLE, PhotoState
 from gatekeeper.storage import app_storage
 from gatekeeper.uploads.labels import PURPOSE_LABELS, STATUS_LABELS, label_globals, status_label
 from gatekeeper.uploads.service import UploadLimited, UploadLimits, accept_upload
@@ -29,6 +29,7 @@ from gatekeeper.web.previews import thumbnail_response
 from gatekeeper.web.rows import school_row
 from gatekeeper.web.security import queue_errors
 from gatekeeper.web.wording import say
+from gatekeeper.worker.recovery import MAX_SCREEN_ATTEMPTS
 from gatekeeper.worker.tasks import screen_photo_task
 
 bp = guard_blueprint(Blueprint("uploads", __name__, url_prefix="/uploads"),
@@ -77,14 +78,36 @@ def own_photos():
     ).all()
 
 
+def gave_up(photo: Photo) -> bool:
+    """Screening failed on every attempt it gets: nothing will try it again."""
+    return photo.status == PhotoState.FAILED and photo.screen_attempts >= MAX_SCREEN_ATTEMPTS
+
+
+def upload_label(photo: Photo) -> str:
+    """The uploader's word for the photo's status (a photo no attempt is left for is not
+    "retrying")."""
+    return _("Could not be screened") if gave_up(photo) else status_label(photo.status)
+
+
+def upload_error(photo: Photo) -> str | None:
+    """Why the photo went no further, and what the uploader can do; None while all is well."""
+    if gave_up(photo):
+        return _("Screening failed %(n)d times and is not tried again. Delete it, then upload it "
+                 "again (exported as a JPEG if you can).", n=MAX_SCREEN_ATTEMPTS)
+    refusal = photo.refusal if photo.status == PhotoState.REJECTED else None
+    return say(refusal) if refusal else None  # a person's rejection gives the uploader no reason
+
+
 def photo_json(photo: Photo) -> dict:
     # Staff never see why a child is protected: status and a plain label only.
     return {
         "id": photo.id,
         "filename": photo.original_filename,
         "status": photo.status,
-        "label": status_label(photo.status),
-        "error": say(photo.refusal) if photo.status == PhotoState.REJECTED else None,
+        "label": upload_label(photo),
+        "error": upload_error(photo),
+        # still to be screened: the page keeps asking for its status
+        "waiting": photo.status in PHOTO_STALLABLE and not gave_up(photo),
         "event_id": photo.event_id,
         "thumb": url_for("uploads.thumbnail", photo_id=photo.id),
         "released": photo.status in PHOTO_RELEASED,
@@ -112,6 +135,8 @@ def index():
     return render_template(
         "uploads/index.html", form=event_form(), events=school_events(), photos=own_photos(),
         js_text=js_text(), released=PHOTO_RELEASED, title=_("Upload photos"),
+        upload_label=upload_label, upload_error=upload_error, waiting=PHOTO_STALLABLE,
+        gave_up=gave_up,
         clip_minutes=UploadLimits.from_config(current_app.config).clip_seconds // 60,
     )
 

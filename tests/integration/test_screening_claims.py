@@ -140,3 +140,52 @@ def test_the_key_is_checked_against_second_factors_too(app, school, cli):
     refused = cli("init")
     assert refused.exit_code == 1 and "second factors" in refused.stderr
     assert not (app.config["INSTANCE"] / BIOMETRIC_KEY_FILE).exists()
+
+
+def test_the_uploader_is_told_when_screening_has_given_up(app, school, login_as):
+    """After the last attempt the uploader's card still said "Failed, retrying" and the page
+    asked for its status every two seconds for ever: nothing was going to retry it."""
+    from gatekeeper.worker.recovery import MAX_SCREEN_ATTEMPTS
+    from tests.support.publishing import user_id
+
+    staff = login_as("staff")
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        photo = stored_photo(db, school["id"])
+        photo.uploaded_by_id = user_id(db.session, "staff@testschool.test")
+        photo.status, photo.error = "failed", "screening failed; it will be retried"
+        db.session.commit()
+        photo_id = photo.id
+
+    def card():
+        return staff.get("/uploads/status").get_json()["photos"][0]
+
+    assert (card()["label"], card()["waiting"], card()["error"]) == ("Failed, retrying", True, None)
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        db.session.get(Photo, photo_id).screen_attempts = MAX_SCREEN_ATTEMPTS
+        db.session.commit()
+    shown = card()
+    assert shown["label"] == "Could not be screened" and shown["waiting"] is False
+    assert "Delete it, then upload it again" in shown["error"]
+    page = staff.get("/uploads/").get_data(as_text=True)
+    assert "Could not be screened" in page and "Delete it, then upload it again" in page
+    assert "data-waiting" not in page.split('id="uploads"')[1].split("<template")[0]
+
+
+def test_a_photo_a_person_rejected_shows_no_made_up_reason(app, school, login_as):
+    """A media lead's rejection keeps no refusal: the card's error read "None"."""
+    from tests.support.publishing import user_id
+
+    staff = login_as("staff")
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        photo = stored_photo(db, school["id"])
+        photo.uploaded_by_id = user_id(db.session, "staff@testschool.test")
+        photo.status = "rejected"
+        db.session.commit()
+    shown = staff.get("/uploads/status").get_json()["photos"][0]
+    assert shown["label"] == "Refused" and shown["error"] is None
