@@ -9,7 +9,7 @@ import datetime as dt
 import random
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from consent.models import utcnow
@@ -17,6 +17,7 @@ from gatekeeper.compliance import audit
 from gatekeeper.models import ROLES, AuditEvent, Membership, Photo, Post, User
 from gatekeeper.people import grants
 from gatekeeper.people.members import active_heads
+from gatekeeper.publishing.service import BACK_TO_REVIEW
 from gatekeeper.states import PHOTO_WAITING, PhotoState, PostState
 
 WEEK = dt.timedelta(days=7)
@@ -80,7 +81,11 @@ def count(session: Session, model, *where) -> int:
 def dashboard_figures(session: Session, school_id: int, now: dt.datetime | None = None) -> dict:
     """The numbers on the head's dashboard, keyed by a stable name."""
     now = now or utcnow()
-    photos, posts = Photo.school_id == school_id, Post.school_id == school_id
+    photos = Photo.school_id == school_id
+    # A post taken back to review was neither a release that stood nor a takedown: its photo
+    # waits again, and a later release is counted once.
+    posts = and_(Post.school_id == school_id,
+                 Post.withdrawn_reason.is_distinct_from(BACK_TO_REVIEW))
     return {
         "uploads_week": count(session, Photo, photos, Photo.created_at >= now - WEEK),
         "waiting": count(session, Photo, photos, Photo.status.in_(PHOTO_WAITING)),

@@ -187,6 +187,9 @@ def test_a_held_post_goes_back_to_review_and_is_released_again(app, login_as, se
         assert [p.state for p in posts] == ["withdrawn", "published"]
         assert posts[1].caption == "Science week, again"
         assert db.session.get(Photo, setup["photo"]).status == "published"
+    dashboard = login_as("head").get("/head/").get_data(as_text=True)
+    assert '<div class="figure" id="figure-released">1</div>' in dashboard  # not 2
+    assert '<div class="figure" id="figure-takedowns">0</div>' in dashboard  # nothing came down
 
 
 def test_a_post_a_publisher_has_seen_never_goes_back_to_review(app, login_as, setup):
