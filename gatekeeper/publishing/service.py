@@ -183,6 +183,12 @@ def may_still_arrive(post: Post, now: dt.datetime) -> bool:
             and post.claimed_at >= now - STALE_CLAIM)
 
 
+def waits_for_a_person():
+    """Posts nothing more happens to until a person acts: held, or failed with no attempt left."""
+    return or_(Post.state == PostState.HELD,
+               and_(Post.state == PostState.FAILED, Post.next_attempt_at.is_(None)))
+
+
 def post_waits_for_queue() -> str:
     """What the media lead reads when a post is saved but its task could not be queued (the
     queue's Redis out of reach): the minute's sweep sends it once the queue is back."""

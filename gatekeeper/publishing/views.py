@@ -15,7 +15,7 @@ from gatekeeper.publishing import accounts as account_service
 from gatekeeper.publishing import service, takedown
 from gatekeeper.publishing.adapters import ADAPTERS
 from gatekeeper.review.service import blur_boxes
-from gatekeeper.states import POST_UPCOMING, PostState, TakedownState
+from gatekeeper.states import POST_UPCOMING, TakedownState
 from gatekeeper.web.commits import commit_or_flash
 from gatekeeper.web.guard import guard_blueprint
 from gatekeeper.web.previews import posted_image_response
@@ -50,8 +50,10 @@ def index():
     ).all()
     upcoming = sorted((p for p in posts if p.state in POST_UPCOMING),
                       key=lambda p: p.scheduled_at)
-    attention = [p for p in posts if p.state == PostState.HELD
-                 or (p.state == PostState.FAILED and p.next_attempt_at is None)]
+    attention = db.session.scalars(  # all of them, however many posts came since
+        select(Post).where(Post.school_id == g.school_id, service.waits_for_a_person())
+        .order_by(Post.scheduled_at)
+    ).all()
     return render_template(
         "publishing/index.html", posts=posts, upcoming=upcoming, attention=attention,
         manual=[t for t in takedowns if t.state == TakedownState.MANUAL], takedowns=takedowns,

@@ -23,6 +23,7 @@ from gatekeeper.publishing.service import (
     publish_due,
     record_failure,
 )
+from gatekeeper.publishing.views import RECENT_POSTS
 from tests.support.fixtures import add_pupil
 from tests.support.publishing import (
     WebhookReceiver,
@@ -249,6 +250,40 @@ def test_failed_posts_back_off_then_wait_for_the_media_lead(app, login_as, setup
     with app.app_context():
         details = " ".join(db.session.scalars(select(AuditEvent.detail_json)))
     assert "post_failed" not in details and SECRET not in details and "HTTP 400" in details
+
+
+def test_a_post_that_gave_up_stays_in_sight_however_many_posts_follow(app, login_as, setup):
+    """The posting queue read its "Needs your attention" from the 100 latest posts: three weeks
+    of a school's posts later, a post that had given up was nowhere to be seen, and until then
+    its badge said "Failed, will try again"."""
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        gave_up = Post(school_id=1, photo_id=setup["photo"], account_id=1, caption="Choir",
+                       state="failed", attempts=PUBLISH_MAX_ATTEMPTS, last_error="HTTP 503",
+                       scheduled_at=dt.datetime(2026, 9, 1), claimed_at=dt.datetime(2026, 9, 1))
+        db.session.add(gave_up)
+        db.session.commit()
+        gave_up_id = gave_up.id
+    media = login_as("media_lead")
+    page = media.get("/queue/").get_data(as_text=True)
+    row = page.split('id="posts"')[1].split(f'data-post="{gave_up_id}"')[1].split("</li>")[0]
+    assert "Failed, waiting for you" in row and "will try again" not in row
+
+    with app.app_context():
+        for day in range(RECENT_POSTS):
+            photo = Photo(school_id=1, purpose="social_media", status="published",
+                          original_filename=f"later-{day}.jpg")
+            db.session.add(photo)
+            db.session.flush()
+            db.session.add(Post(school_id=1, photo_id=photo.id, account_id=1, caption="Later",
+                                state="published",
+                                scheduled_at=dt.datetime(2026, 9, 2) + dt.timedelta(days=day)))
+        db.session.commit()
+    page = media.get("/queue/").get_data(as_text=True)
+    attention = page.split('id="attention"')[1].split("</section>")[0]
+    assert f'data-post="{gave_up_id}"' in attention
+    assert f"failed after {PUBLISH_MAX_ATTEMPTS} attempts" in attention and "Try again" in attention
 
 
 @pytest.fixture
