@@ -23,7 +23,7 @@ from gatekeeper.imaging.mp4 import CLIP_SUFFIXES, ClipRefused, is_clip
 from gatekeeper.imaging.video import MAX_CLIP_SECONDS, probe
 from gatekeeper.models import Event, Photo, User, new_uuid
 from gatekeeper.screening.clips import SAMPLE_EVERY
-from gatekeeper.states import MediaKind, PhotoState
+from gatekeeper.states import PHOTO_ENDED, MediaKind, PhotoState
 from gatekeeper.storage import Storage, StorageError
 from gatekeeper.web.wording import say
 
@@ -58,6 +58,11 @@ class UploadLimits:
 
 class UploadLimited(ImageRefused):
     """Too many uploads or pixels lately: the photo itself is fine; try again later."""
+
+
+class AlreadyUploaded(ImageRefused):
+    """The very same file is already in the event: a second copy would be reviewed, and could be
+    posted, twice."""
 
 
 def clean_filename(name: str) -> str:
@@ -127,6 +132,7 @@ def accept_upload(
     except StorageError:
         raise ImageRefused(_("The file is too large.")) from None
     try:
+        check_not_uploaded(session, photo)
         if video:
             describe_clip(photo, storage.path("originals", photo.uuid), limits.clip_seconds)
         session.add(photo)
@@ -152,6 +158,18 @@ def describe_clip(photo: Photo, path, max_seconds: int) -> None:
     except ClipRefused as refused:
         raise ImageRefused(say(refused.worded())) from None
     photo.width, photo.height, photo.duration_s = info.width, info.height, info.duration
+
+
+def check_not_uploaded(session: Session, photo: Photo) -> None:
+    """Refuse a file the event already holds, byte for byte (the same photos picked twice, or
+    Retry after an upload whose answer was lost on the way). One rejected or withdrawn may be
+    uploaded again: that copy goes no further."""
+    earlier = session.scalar(select(Photo.original_filename).where(
+        Photo.event_id == photo.event_id, Photo.sha256 == photo.sha256,
+        Photo.status.not_in(PHOTO_ENDED)).limit(1))
+    if earlier is not None:
+        raise AlreadyUploaded(_("This photo is already uploaded to this event, as %(name)s: it "
+                                "was not uploaded a second time.", name=earlier))
 
 
 def check_limits(session: Session, photo: Photo, limits: UploadLimits) -> None:

@@ -17,9 +17,10 @@ from gatekeeper.storage import Storage
 from tests.support.fixtures import add_pupil, make_school, upload_photo
 
 
-def jpeg_with_comment() -> bytes:
+def jpeg_with_comment(blue: int = 200) -> bytes:
+    """A photo carrying a comment; each shade of blue is another file (an event holds one copy)."""
     out = io.BytesIO()
-    Image.new("RGB", (80, 60), (30, 60, 200)).save(out, "JPEG", comment=b"taken at 12 Acacia Road")
+    Image.new("RGB", (80, 60), (30, 60, blue)).save(out, "JPEG", comment=b"taken at 12 Acacia Road")
     return out.getvalue()
 
 
@@ -43,7 +44,7 @@ def pupil_with_history(app, school, login_as, faces_dir):
     event = staff.post("/uploads/events", {"name": "Choir", "date": "2026-06-01",
                                            "purpose": "social_media"}).get_json()
     shown = upload_photo(staff, event["id"], "choir.jpg", jpeg_with_comment()).get_json()["id"]
-    other = upload_photo(staff, event["id"], "other.jpg", jpeg_with_comment()).get_json()["id"]
+    other = upload_photo(staff, event["id"], "other.jpg", jpeg_with_comment(150)).get_json()["id"]
     with app.app_context():
         db.session.add(Face(school_id=school["id"], photo_id=shown, index=0, top=0, right=9,
                             bottom=9, left=0, status="unknown", resolution="pupil",

@@ -41,9 +41,10 @@ def bomb_png(side: int = 7745) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
 
 
-def small_jpeg() -> bytes:
+def small_jpeg(shade: int = 40) -> bytes:
+    """A small photo; each shade is another file (one event refuses the same file twice)."""
     out = io.BytesIO()
-    Image.new("RGB", (64, 48), (200, 120, 40)).save(out, "JPEG")
+    Image.new("RGB", (64, 48), (200, 120, shade)).save(out, "JPEG")
     return out.getvalue()
 
 
@@ -115,16 +116,16 @@ def test_one_person_is_limited_per_hour_and_the_school_per_day(app, login_as):
     app.config["UPLOADS_PER_USER_PER_HOUR"] = 3
     staff = login_as("staff")
     event_id = event_for(staff)
-    answers = [upload_photo(staff, event_id, f"p{i}.jpg", small_jpeg()) for i in range(4)]
+    answers = [upload_photo(staff, event_id, f"p{i}.jpg", small_jpeg(i * 20)) for i in range(4)]
     assert [a.status_code for a in answers] == [201, 201, 201, 429]
     assert "3 photos in the last hour" in answers[-1].get_json()["error"]
     assert stored_photos(app) == 3
     # Another member of staff is not held up by the first one's hour...
     media = login_as("media_lead")
-    assert upload_photo(media, event_id, "m.jpg", small_jpeg()).status_code == 201
+    assert upload_photo(media, event_id, "m.jpg", small_jpeg(100)).status_code == 201
     # ...but the school's daily pixel allowance counts everyone's uploads.
     app.config["SCHOOL_MEGAPIXELS_PER_DAY"] = 0
-    refused = upload_photo(media, event_id, "n.jpg", small_jpeg())
+    refused = upload_photo(media, event_id, "n.jpg", small_jpeg(120))
     assert refused.status_code == 429 and "allowance" in refused.get_json()["error"]
     storage = Path(app.config["STORAGE_DIR"]) / "originals"
     assert len(list(storage.iterdir())) == stored_photos(app) == 4  # nothing half-written
@@ -152,3 +153,27 @@ def test_an_empty_file_is_refused_with_a_reason(app, login_as):
     staff = login_as("staff")
     response = upload_photo(staff, event_for(staff), "empty.jpg", b"")
     assert response.status_code == 422 and "empty" in response.get_json()["error"]
+
+
+def test_the_same_file_twice_in_one_event_is_refused_with_the_first_ones_name(app, login_as):
+    """A teacher picks the morning's photos again, or taps Retry after an upload whose answer was
+    lost: each copy went through screening and onto the review queue, where "Tick every ready
+    photo" released both and the same picture was posted twice."""
+    from gatekeeper.extensions import db
+
+    staff = login_as("staff")
+    event_id = event_for(staff)
+    first = upload_photo(staff, event_id, "IMG_0042.jpg", small_jpeg())
+    assert first.status_code == 201
+    again = upload_photo(staff, event_id, "IMG_0042 (1).jpg", small_jpeg())
+    assert again.status_code == 422
+    assert again.get_json()["error"] == ("This photo is already uploaded to this event, as "
+                                         "IMG_0042.jpg: it was not uploaded a second time.")
+    storage = Path(app.config["STORAGE_DIR"]) / "originals"
+    assert len(list(storage.iterdir())) == stored_photos(app) == 1  # nothing of the copy is kept
+    # Another event may have it, and a copy the media lead rejected is no longer in the way.
+    assert upload_photo(staff, event_for(staff), "IMG_0042.jpg", small_jpeg()).status_code == 201
+    with app.app_context():
+        db.session.get(Photo, first.get_json()["id"]).status = "rejected"
+        db.session.commit()
+    assert upload_photo(staff, event_id, "IMG_0042.jpg", small_jpeg()).status_code == 201
