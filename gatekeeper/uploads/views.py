@@ -19,7 +19,7 @@ from consent.importer import YEAR_GROUPS
 from gatekeeper.compliance import audit
 from gatekeeper.extensions import db
 from gatekeeper.imaging.decode import ImageRefused
-from gatekeeper.models import Event, Photo
+from gatekeeper.models import Event, Photo, Post
 from gatekeeper.states import PHOTO_RELEASED, PHOTO_STALLABLE, PhotoState
 from gatekeeper.storage import app_storage
 from gatekeeper.uploads.labels import PURPOSE_LABELS, STATUS_LABELS, label_globals, status_label
@@ -98,7 +98,15 @@ def upload_error(photo: Photo) -> str | None:
     return say(refusal) if refusal else None  # a person's rejection gives the uploader no reason
 
 
-def photo_json(photo: Photo) -> dict:
+def released_ids(photos) -> set[int]:
+    """Those of the photos released at some time, whatever their status now (a post taken back
+    to review leaves its photo waiting, and its record): no longer the uploader's to delete."""
+    posted = set(db.session.scalars(
+        select(Post.photo_id).where(Post.photo_id.in_([p.id for p in photos]))))
+    return {p.id for p in photos if p.status in PHOTO_RELEASED or p.id in posted}
+
+
+def photo_json(photo: Photo, released: set[int] = frozenset()) -> dict:
     # Staff never see why a child is protected: status and a plain label only.
     return {
         "id": photo.id,
@@ -110,7 +118,7 @@ def photo_json(photo: Photo) -> dict:
         "waiting": photo.status in PHOTO_STALLABLE and not gave_up(photo),
         "event_id": photo.event_id,
         "thumb": url_for("uploads.thumbnail", photo_id=photo.id),
-        "released": photo.status in PHOTO_RELEASED,
+        "released": photo.id in released,
     }
 
 
@@ -132,9 +140,10 @@ def js_text() -> dict:
 
 @bp.route("/")
 def index():
+    photos = own_photos()
     return render_template(
-        "uploads/index.html", form=event_form(), events=school_events(), photos=own_photos(),
-        js_text=js_text(), released=PHOTO_RELEASED, title=_("Upload photos"),
+        "uploads/index.html", form=event_form(), events=school_events(), photos=photos,
+        js_text=js_text(), released=released_ids(photos), title=_("Upload photos"),
         upload_label=upload_label, upload_error=upload_error, waiting=PHOTO_STALLABLE,
         gave_up=gave_up,
         clip_minutes=UploadLimits.from_config(current_app.config).clip_seconds // 60,
@@ -195,7 +204,9 @@ def upload():
 
 @bp.route("/status")
 def status():
-    return jsonify(photos=[photo_json(p) for p in own_photos()])
+    photos = own_photos()
+    released = released_ids(photos)
+    return jsonify(photos=[photo_json(p, released) for p in photos])
 
 
 @bp.route("/<int:photo_id>/thumb")

@@ -193,6 +193,25 @@ def test_a_held_post_goes_back_to_review_and_is_released_again(app, login_as, se
     assert '<div class="figure" id="figure-takedowns">0</div>' in dashboard  # nothing came down
 
 
+def test_a_photo_taken_back_to_review_is_no_longer_the_uploaders_to_delete(app, login_as,
+                                                                          school):
+    """Its post stays a record of the release: the card offered Delete, which was refused."""
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        ada = add_pupil(db.session, school["id"], 1, "Ada", "Lovelace",
+                        consents={"social_media": "granted"})
+        photo_id = cleared_photo(db.session, school["id"], [ada.id],
+                                 uploaded_by_id=user_id(db.session, "staff@testschool.test"))
+    media, staff = login_as("media_lead"), login_as("staff")
+    release(media, photo_id, 1, "Science week", "2027-02-10T10:00")
+    assert media.post(f"/queue/{one_post(app).id}/back-to-review").status_code == 302
+    card = staff.get("/uploads/status").get_json()["photos"][0]
+    assert card["status"] == "cleared" and card["released"] is True
+    page = staff.get("/uploads/").get_data(as_text=True)
+    assert f'action="/my-uploads/{photo_id}/delete" hidden' in page
+
+
 def test_a_post_a_publisher_has_seen_never_goes_back_to_review(app, login_as, setup):
     """A failed attempt may have reached the network: that post is taken down, not recalled."""
     from gatekeeper.extensions import db
