@@ -60,7 +60,7 @@
     }
   }
 
-  function send(file, li, onProgress) {
+  function send(file, li, onProgress, batch) {
     return new Promise(function (resolve) {
       const form = new FormData();
       form.append("event_id", eventSelect.value);
@@ -75,14 +75,16 @@
         let body = {};
         try { body = JSON.parse(xhr.responseText); } catch (err) { body = {}; }
         if (xhr.status === 201) { onProgress(1); showStatus(li, body); schedulePoll(); resolve(true); }
-        else { fail(li, file, body.error || fill(text.failed, { code: xhr.status })); resolve(false); }
+        else { fail(li, file, body.error || fill(text.failed, { code: xhr.status }), batch); resolve(false); }
       };
-      xhr.onerror = function () { fail(li, file, text.network); resolve(false); };
+      xhr.onerror = function () { fail(li, file, text.network, batch); resolve(false); };
       xhr.send(form);
     });
   }
 
-  function fail(li, file, message) {
+  // A failed file keeps its place in its batch: a retry that succeeds moves it from the batch's
+  // failed count to its uploaded count.
+  function fail(li, file, message, batch) {
     const badge = li.querySelector(".status");
     badge.className = "badge status status-rejected";
     badge.textContent = text.notUploaded;
@@ -95,7 +97,8 @@
       li.querySelector(".error").textContent = "";
       badge.className = "badge status status-uploading";
       badge.textContent = text.uploading;
-      send(file, li, function (f) { li.querySelector(".file-progress").value = f * 100; });
+      send(file, li, function (f) { li.querySelector(".file-progress").value = f * 100; }, batch)
+        .then(function (ok) { if (ok) batch.retried(); });
     });
     li.querySelector(".card-body").append(retry);
   }
@@ -105,6 +108,7 @@
     const total = sizes.reduce(function (a, b) { return a + b; }, 0);
     const sent = new Array(files.length).fill(0);
     let done = 0, failed = 0, next = 0;
+    const batch = { retried: function () { done++; failed--; update(); } };
     function update() {
       const bytes = sent.reduce(function (a, b) { return a + b; }, 0);
       batchBar.value = Math.round((bytes / total) * 100);
@@ -117,7 +121,7 @@
         const li = card(files[i].name);
         const ok = await send(files[i], li, function (f) {
           sent[i] = f * sizes[i]; li.querySelector(".file-progress").value = f * 100; update();
-        });
+        }, batch);
         sent[i] = sizes[i];
         if (ok) done++; else failed++;
         update();

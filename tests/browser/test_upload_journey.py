@@ -85,3 +85,33 @@ def test_upload_page_fits_a_phone_in_welsh(page_at, school, live_app):
         ".map(e => e.id || e.name)")
     assert small == []
     screenshot(page, "staff-upload-phone-welsh")
+
+
+def test_a_retried_upload_leaves_the_batch_count_true(page_at, school, live_app, faces_dir):
+    """The connection drops under the first photo; Retry sends it. The batch line went on saying
+    "0 of 1 uploaded · 1 failed: use Retry on each" after the retry had uploaded it."""
+    page = page_at(IPAD_PORTRAIT)
+    sign_in(page, "staff@testschool.test")
+    page.get_by_text("Or create a new event").click()
+    page.get_by_label("Event name").fill("Swimming gala")
+    page.get_by_role("button", name="Create event").click()
+    page.wait_for_function("() => document.getElementById('event').value !== ''")
+    dropped = []
+
+    def drop_the_first_upload(route):
+        if route.request.method == "POST" and not dropped:
+            dropped.append(route.request.url)
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/uploads/", drop_the_first_upload)
+    page.get_by_label("Photos", exact=True).set_input_files(faces_dir / "events" / PHOTOS[0])
+    page.get_by_role("button", name="Upload photos").click()
+    page.get_by_text("1 failed: use Retry on each").wait_for()
+    page.get_by_role("button", name="Retry").click()
+    card = page.locator("#uploads .upload-item").first
+    card.locator(".status:not(.status-uploading):not(.status-rejected)").wait_for()
+    page.get_by_text("1 of 1 uploaded").wait_for()
+    assert "failed" not in page.locator("#batch-text").inner_text()
+    assert dropped
