@@ -131,12 +131,17 @@
     await Promise.all(Array.from({ length: Math.min(CONCURRENT, files.length) }, worker));
   }
 
-  document.getElementById("start").addEventListener("click", function () {
+  // One batch at a time: a second tap while it runs (a double tap on a tablet) would send every
+  // photo again and mix two batches in one progress line.
+  const start = document.getElementById("start");
+  start.addEventListener("click", function () {
     const input = document.getElementById("photos");
     const files = Array.from(input.files);
     if (!eventSelect.value) { batchText.textContent = text.chooseEvent; eventSelect.focus(); return; }
     if (!files.length) { batchText.textContent = text.choosePhotos; input.focus(); return; }
-    uploadAll(files).then(function () { input.value = ""; });
+    start.disabled = true;
+    input.value = "";
+    uploadAll(files).finally(function () { start.disabled = false; });
   });
 
   // A tap on Delete is asked once more: the original is gone for good.

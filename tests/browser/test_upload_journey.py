@@ -115,3 +115,30 @@ def test_a_retried_upload_leaves_the_batch_count_true(page_at, school, live_app,
     page.get_by_text("1 of 1 uploaded").wait_for()
     assert "failed" not in page.locator("#batch-text").inner_text()
     assert dropped
+
+
+def test_a_double_tap_on_upload_sends_the_batch_once(page_at, school, live_app, faces_dir):
+    """A second tap while the batch ran sent every photo again, and the two batches shared one
+    progress line ("2 of 4 uploaded"); each copy then went to review."""
+    from sqlalchemy import func, select
+
+    from gatekeeper.models import Photo
+
+    page = page_at(IPAD_PORTRAIT)
+    sign_in(page, "staff@testschool.test")
+    page.get_by_text("Or create a new event").click()
+    page.get_by_label("Event name").fill("Sports day")
+    page.get_by_role("button", name="Create event").click()
+    page.wait_for_function("() => document.getElementById('event').value !== ''")
+    page.get_by_label("Photos", exact=True).set_input_files(
+        [faces_dir / "events" / n for n in PHOTOS[:2]])
+    page.get_by_role("button", name="Upload photos").dblclick()
+    page.get_by_text("2 of 2 uploaded").wait_for()
+    page.get_by_role("button", name="Upload photos").click()  # once done, nothing left to send
+    page.get_by_text("Choose some photos first.").wait_for()
+    assert page.locator("#uploads .upload-item").count() == 2
+    assert "Not uploaded" not in page.locator("#uploads").inner_text()
+    with live_app.app_context():
+        from gatekeeper.extensions import db
+
+        assert db.session.scalar(select(func.count()).select_from(Photo)) == 2
