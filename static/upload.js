@@ -75,11 +75,24 @@
         let body = {};
         try { body = JSON.parse(xhr.responseText); } catch (err) { body = {}; }
         if (xhr.status === 201) { onProgress(1); showStatus(li, body); schedulePoll(); resolve(true); }
+        else if (body.photo) { onProgress(1); alreadyThere(li, body); resolve(true); }
         else { fail(li, file, body.error || fill(text.failed, { code: xhr.status }), batch); resolve(false); }
       };
       xhr.onerror = function () { fail(li, file, text.network, batch); resolve(false); };
       xhr.send(form);
     });
+  }
+
+  // The file is on the server already (picked again, or Retry after an answer lost on the way):
+  // the card becomes that photo's, said once, and an older card of it goes.
+  function alreadyThere(li, body) {
+    const older = list.querySelector('[data-photo-id="' + body.photo.id + '"]');
+    if (older && older !== li) older.remove();
+    const retry = li.querySelector(".retry");
+    if (retry) retry.remove();
+    showStatus(li, body.photo);
+    li.querySelector(".error").textContent = body.error;
+    schedulePoll();
   }
 
   // A failed file keeps its place in its batch: a retry that succeeds moves it from the batch's

@@ -62,7 +62,11 @@ class UploadLimited(ImageRefused):
 
 class AlreadyUploaded(ImageRefused):
     """The very same file is already in the event: a second copy would be reviewed, and could be
-    posted, twice."""
+    posted, twice. `photo` is the copy there, when it is the uploader's own."""
+
+    def __init__(self, message: str, photo: Photo | None = None):
+        super().__init__(message)
+        self.photo = photo
 
 
 def clean_filename(name: str) -> str:
@@ -164,12 +168,16 @@ def check_not_uploaded(session: Session, photo: Photo) -> None:
     """Refuse a file the event already holds, byte for byte (the same photos picked twice, or
     Retry after an upload whose answer was lost on the way). One rejected or withdrawn may be
     uploaded again: that copy goes no further."""
-    earlier = session.scalar(select(Photo.original_filename).where(
+    earlier = session.scalar(select(Photo).where(
         Photo.event_id == photo.event_id, Photo.sha256 == photo.sha256,
-        Photo.status.not_in(PHOTO_ENDED)).limit(1))
-    if earlier is not None:
-        raise AlreadyUploaded(_("This photo is already uploaded to this event, as %(name)s: it "
-                                "was not uploaded a second time.", name=earlier))
+        Photo.status.not_in(PHOTO_ENDED)).order_by(Photo.id).limit(1))
+    if earlier is None:
+        return
+    if earlier.uploaded_by_id != photo.uploaded_by_id:  # another's upload: not even its name
+        raise AlreadyUploaded(_("Someone has already uploaded this photo to this event: it was "
+                                "not uploaded a second time."))
+    raise AlreadyUploaded(_("This photo is already uploaded to this event, as %(name)s: it was "
+                            "not uploaded a second time.", name=earlier.original_filename), earlier)
 
 
 def check_limits(session: Session, photo: Photo, limits: UploadLimits) -> None:

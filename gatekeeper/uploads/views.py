@@ -23,7 +23,12 @@ from gatekeeper.models import Event, Photo, Post
 from gatekeeper.states import PHOTO_RELEASED, PHOTO_STALLABLE, PhotoState
 from gatekeeper.storage import app_storage
 from gatekeeper.uploads.labels import PURPOSE_LABELS, STATUS_LABELS, label_globals, status_label
-from gatekeeper.uploads.service import UploadLimited, UploadLimits, accept_upload
+from gatekeeper.uploads.service import (
+    AlreadyUploaded,
+    UploadLimited,
+    UploadLimits,
+    accept_upload,
+)
 from gatekeeper.web.guard import guard_blueprint
 from gatekeeper.web.previews import thumbnail_response
 from gatekeeper.web.rows import school_row
@@ -186,6 +191,10 @@ def upload():
         )
     except UploadLimited as limited:
         return jsonify(error=str(limited)), 429
+    except AlreadyUploaded as twice:
+        # The uploader's own copy comes back: its card shows that photo, not a failure.
+        mine = photo_json(twice.photo, released_ids([twice.photo])) if twice.photo else None
+        return jsonify(error=str(twice), photo=mine), 409
     except ImageRefused as refused:
         return jsonify(error=str(refused)), 422
     except OSError:

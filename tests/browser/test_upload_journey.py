@@ -142,3 +142,34 @@ def test_a_double_tap_on_upload_sends_the_batch_once(page_at, school, live_app, 
         from gatekeeper.extensions import db
 
         assert db.session.scalar(select(func.count()).select_from(Photo)) == 2
+
+
+def test_a_photo_picked_again_shows_as_the_one_uploaded(page_at, school, live_app, faces_dir):
+    """The same photo picked again (or sent again by Retry after an answer lost on the way) was
+    uploaded a second time, as a second photo to review. Now the server keeps one, and the page
+    shows that one photo's card instead of a failure."""
+    from sqlalchemy import func, select
+
+    from gatekeeper.models import Photo
+
+    page = page_at(IPAD_PORTRAIT)
+    sign_in(page, "staff@testschool.test")
+    page.get_by_text("Or create a new event").click()
+    page.get_by_label("Event name").fill("Swimming gala")
+    page.get_by_role("button", name="Create event").click()
+    page.wait_for_function("() => document.getElementById('event').value !== ''")
+    photos = page.get_by_label("Photos", exact=True)
+    photos.set_input_files(faces_dir / "events" / PHOTOS[0])
+    page.get_by_role("button", name="Upload photos").click()
+    page.get_by_text("1 of 1 uploaded").wait_for()
+    page.locator("#batch-text").evaluate("p => { p.textContent = ''; }")
+    photos.set_input_files(faces_dir / "events" / PHOTOS[0])
+    page.get_by_role("button", name="Upload photos").click()
+    page.get_by_text("1 of 1 uploaded").wait_for()
+    card = page.locator("#uploads .upload-item")
+    assert card.count() == 1 and "Not uploaded" not in card.inner_text()
+    assert "Retry" not in card.inner_text()
+    with live_app.app_context():
+        from gatekeeper.extensions import db
+
+        assert db.session.scalar(select(func.count()).select_from(Photo)) == 1

@@ -16,7 +16,7 @@ from tests.support.fixtures import upload_photo
 
 pytestmark = pytest.mark.slow
 
-REFUSALS = (400, 413, 415, 422)
+REFUSALS = (400, 409, 413, 415, 422)
 SETTLED = ("cleared", "needs_review", "blocked", "no_faces", "rejected")
 FUZZ = settings(max_examples=40, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

@@ -166,11 +166,17 @@ def test_the_same_file_twice_in_one_event_is_refused_with_the_first_ones_name(ap
     first = upload_photo(staff, event_id, "IMG_0042.jpg", small_jpeg())
     assert first.status_code == 201
     again = upload_photo(staff, event_id, "IMG_0042 (1).jpg", small_jpeg())
-    assert again.status_code == 422
+    assert again.status_code == 409
     assert again.get_json()["error"] == ("This photo is already uploaded to this event, as "
                                          "IMG_0042.jpg: it was not uploaded a second time.")
+    assert again.get_json()["photo"]["id"] == first.get_json()["id"]  # its card shows the first
     storage = Path(app.config["STORAGE_DIR"]) / "originals"
     assert len(list(storage.iterdir())) == stored_photos(app) == 1  # nothing of the copy is kept
+    # A colleague's copy is not shown, nor named.
+    theirs = upload_photo(login_as("media_lead"), event_id, "mine.jpg", small_jpeg())
+    assert theirs.status_code == 409 and theirs.get_json()["photo"] is None
+    assert "IMG_0042" not in theirs.get_json()["error"]
+    assert "Someone has already uploaded this photo" in theirs.get_json()["error"]
     # Another event may have it, and a copy the media lead rejected is no longer in the way.
     assert upload_photo(staff, event_for(staff), "IMG_0042.jpg", small_jpeg()).status_code == 201
     with app.app_context():
