@@ -26,6 +26,7 @@ from gatekeeper.publishing.service import (
 from gatekeeper.publishing.views import RECENT_POSTS
 from tests.support.fixtures import add_pupil
 from tests.support.publishing import (
+    CHECKLIST,
     WebhookReceiver,
     add_account,
     cleared_photo,
@@ -433,3 +434,27 @@ def test_a_release_while_the_queue_is_down_is_saved_and_goes_out_when_it_is_back
         publish_due_posts()  # the minute's sweep, once the queue is back
         db.session.expire_all()
         assert [p.state for p in db.session.scalars(select(Post))] == ["published"]
+
+
+def test_a_refused_batch_release_fills_its_own_events_form_only(app, login_as, setup, school):
+    """The caption and ticks a refused batch release sent came back in every event's batch form,
+    each opened, so the next event's photos could go out under the first event's words."""
+    from gatekeeper.extensions import db
+    from gatekeeper.models import Event
+
+    with app.app_context():
+        other = cleared_photo(db.session, school["id"], [setup["ada"][0]])
+        for name, photo_id in (("Choir", setup["photo"]), ("Sports day", other)):
+            event = Event(school_id=school["id"], name=name, date=dt.date(2026, 7, 1),
+                          purpose="social_media")
+            db.session.add(event)
+            db.session.flush()
+            db.session.get(Photo, photo_id).event_id = event.id
+        db.session.commit()
+    media = login_as("media_lead")
+    refused = media.post("/review/release", {"photo_id": [str(setup["photo"])], "account_id": "1",
+                                             "caption": "Choir with Ada Lovelace", **CHECKLIST})
+    assert refused.status_code == 400
+    page = refused.get_data(as_text=True)
+    assert page.count("Choir with Ada Lovelace</textarea>") == 1
+    assert page.count("<details class=\"card card-body\" open>") == 1
