@@ -61,12 +61,11 @@ HELD_CONSENT = "a pupil in the photo is no longer publishable"
 HELD_UNKNOWN = "a face in the photo is no longer identified: review the photo again"
 HELD_NO_FACES = "no faces were found and nobody has confirmed the photo"
 BACK_TO_REVIEW = "taken back to review before it was posted"
+NEVER_SENT = (PostState.QUEUED, PostState.HELD)  # with no claim: no publisher has seen the post
 # The bulk updates below: take_for_release, claim (a stale claim is taken over), finish.
 check_transition(PHOTO_RELEASABLE, PhotoState.QUEUED)
 check_transition((PostState.QUEUED, PostState.FAILED, PostState.PUBLISHING), PostState.PUBLISHING)
 check_transition(PostState.PUBLISHING, PostState.PUBLISHED)
-# back_to_review: a post no publisher has seen
-NEVER_SENT = (PostState.QUEUED, PostState.HELD)
 
 
 class ReleaseError(ValueError):

@@ -88,6 +88,12 @@ def gave_up(photo: Photo) -> bool:
     return photo.status == PhotoState.FAILED and photo.screen_attempts >= MAX_SCREEN_ATTEMPTS
 
 
+def screening_to_come(photo: Photo) -> bool:
+    """Still to be screened (queued, under way, or failed with an attempt left): the page keeps
+    asking for its status."""
+    return photo.status in PHOTO_STALLABLE and not gave_up(photo)
+
+
 def upload_label(photo: Photo) -> str:
     """The uploader's word for the photo's status (a photo no attempt is left for is not
     "retrying")."""
@@ -119,8 +125,7 @@ def photo_json(photo: Photo, released: set[int] = frozenset()) -> dict:
         "status": photo.status,
         "label": upload_label(photo),
         "error": upload_error(photo),
-        # still to be screened: the page keeps asking for its status
-        "waiting": photo.status in PHOTO_STALLABLE and not gave_up(photo),
+        "waiting": screening_to_come(photo),
         "event_id": photo.event_id,
         "thumb": url_for("uploads.thumbnail", photo_id=photo.id),
         "released": photo.id in released,
@@ -149,8 +154,7 @@ def index():
     return render_template(
         "uploads/index.html", form=event_form(), events=school_events(), photos=photos,
         js_text=js_text(), released=released_ids(photos), title=_("Upload photos"),
-        upload_label=upload_label, upload_error=upload_error, waiting=PHOTO_STALLABLE,
-        gave_up=gave_up,
+        upload_label=upload_label, upload_error=upload_error, screening_to_come=screening_to_come,
         clip_minutes=UploadLimits.from_config(current_app.config).clip_seconds // 60,
     )
 
