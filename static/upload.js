@@ -84,12 +84,10 @@
   }
 
   // The file is on the server already (picked again, or Retry after an answer lost on the way):
-  // the card becomes that photo's, said once, and an older card of it goes.
+  // the card becomes that photo's, with the server's words, and an older card of it goes.
   function alreadyThere(li, body) {
     const older = list.querySelector('[data-photo-id="' + body.photo.id + '"]');
     if (older && older !== li) older.remove();
-    const retry = li.querySelector(".retry");
-    if (retry) retry.remove();
     showStatus(li, body.photo);
     li.querySelector(".error").textContent = body.error;
     schedulePoll();
