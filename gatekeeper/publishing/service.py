@@ -42,6 +42,7 @@ from gatekeeper.screening.clips import SAMPLE_EVERY
 from gatekeeper.screening.service import RegisterNow
 from gatekeeper.states import (
     PHOTO_RELEASABLE,
+    POST_LIVE,
     POST_SETTLED,
     PhotoState,
     PostState,
@@ -57,6 +58,7 @@ PUBLISH_MAX_ATTEMPTS = 5
 BACKOFF_BASE = dt.timedelta(minutes=1)  # 1, 2, 4, 8 minutes between attempts
 BACKOFF_MAX = dt.timedelta(hours=1)
 STALE_CLAIM = dt.timedelta(minutes=10)  # far longer than one publish; then the worker is gone
+DOUBLE_TAP = dt.timedelta(minutes=1)  # a refused release this soon after one's own is a second tap
 HELD_CONSENT = "a pupil in the photo is no longer publishable"
 HELD_UNKNOWN = "a face in the photo is no longer identified: review the photo again"
 HELD_NO_FACES = "no faces were found and nobody has confirmed the photo"
@@ -149,6 +151,20 @@ def release_photos(
         except ReleaseError as error:
             raise ReleaseError(_("Photo %(n)d: %(why)s", n=photo.id, why=str(error))) from None
     return posts
+
+
+def released_just_now_by(session: Session, photos: list[Photo], user: User,
+                         now: dt.datetime | None = None) -> bool:
+    """Whether this person's own release put every photo in the queue within DOUBLE_TAP: a
+    refused second tap on Release is theirs, not someone else's."""
+    since = (now or utcnow()) - DOUBLE_TAP
+    for photo in photos:
+        post = session.scalar(select(Post).where(Post.photo_id == photo.id,
+                                                 Post.state.in_(POST_LIVE))
+                              .order_by(Post.id.desc()).limit(1))
+        if post is None or post.released_by_id != user.id or post.released_at < since:
+            return False
+    return bool(photos)
 
 
 def take_for_release(session: Session, photo: Photo) -> None:

@@ -24,6 +24,7 @@ from gatekeeper.publishing.service import (
     post_waits_for_queue,
     register_names,
     release_photos,
+    released_just_now_by,
 )
 from gatekeeper.review import gate, naming, service
 from gatekeeper.safeguarding.lifts import LiftError, ask_dsl
@@ -345,14 +346,12 @@ def release_and_queue(photos: list[Photo]) -> bool:
         db.session.commit()
     except ReleaseError as error:
         db.session.rollback()
-        flash(str(error), "danger")
-        return False
+        return refused(photos, str(error))
     except (IntegrityError, OperationalError):
         # Another release of the same photo won the race (the live-post constraint, or the
         # database's write lock): nothing of this one was written.
         db.session.rollback()
-        flash(_("This photo has just been released by someone else."), "danger")
-        return False
+        return refused(photos, _("This photo has just been released by someone else."))
     flash(_("%(n)d photo(s) released to %(account)s.", n=len(posts), account=account.label),
           "success")
     try:
@@ -361,6 +360,16 @@ def release_and_queue(photos: list[Photo]) -> bool:
     except queue_errors():  # saved: the minute's sweep hands it to a worker once the queue is back
         flash(post_waits_for_queue(), "warning")
     return True
+
+
+def refused(photos: list[Photo], why: str) -> bool:
+    """A refused release, unless it was a second tap on one's own (the browser shows the
+    second request's answer: it said someone else had released the photo)."""
+    if released_just_now_by(db.session, photos, current_user):
+        flash(_("Released: it is in the posting queue (the second tap did nothing)."), "success")
+        return True
+    flash(why, "danger")
+    return False
 
 
 def sent_values() -> dict:

@@ -314,9 +314,10 @@ def test_eight_releases_of_one_photo_at_once_make_one_post(app, login_as, school
         thread.start()
     for thread in threads:
         thread.join(60)
-    # The winner goes on to the next photo; each loser's page comes back with the message and
-    # what was typed.
-    assert sorted(codes) == [302] + [400] * 7
+    # The winner goes on to the next photo. A loser that finds the winner's post (the same
+    # person's, committed) is told it is released (as a second tap would be); one refused before
+    # the winner committed comes back with the message and what was typed.
+    assert codes.count(302) >= 1 and set(codes) <= {302, 400} and len(codes) == 8
     assert posts(app) == [(photo_id, "queued", SOCIAL)]
 
 

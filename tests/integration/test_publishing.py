@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from consent import services
 from gatekeeper.imaging.sanitise import verify_clean
@@ -54,6 +54,7 @@ def setup(app, school):
             "ada": (ada.id, ada.upn),
             "photo": cleared_photo(db.session, school["id"], [ada.id]),
             "media_lead": user_id(db.session, "media_lead@testschool.test"),
+            "admin": user_id(db.session, "admin@testschool.test"),
         }
 
 
@@ -126,6 +127,26 @@ def test_caption_checked_at_release_and_again_at_publish(app, login_as, setup, s
                 / f"{post.uuid}.jpg").exists()
     attention = media.get("/queue/").get_data(as_text=True)
     assert 'id="attention"' in attention and "surname (Hopper)" in attention
+
+
+def test_a_second_tap_on_release_is_not_called_someone_elses(app, login_as, setup):
+    """A double tap on an iPad sends the form twice; the browser shows the second answer, which
+    said "released by someone else" to the person who had just released it. Another media lead's
+    release is still refused as someone else's."""
+    from gatekeeper.extensions import db
+
+    media = login_as("media_lead")
+    assert release(media, setup["photo"], 1, "Science week").status_code == 302
+    again = release(media, setup["photo"], 1, "Science week")
+    page = media.get(again.headers["Location"]).get_data(as_text=True)
+    assert "the second tap did nothing" in page and "someone else" not in page
+    with app.app_context():
+        assert len(db.session.scalars(select(Post)).all()) == 1
+        db.session.execute(update(Post).values(released_by_id=setup["admin"]))
+        db.session.commit()
+    other = release(media, setup["photo"], 1, "Science week")  # the admin's post, not hers
+    page = other.get_data(as_text=True)
+    assert other.status_code == 400 and "the second tap did nothing" not in page
 
 
 def test_consent_rechecked_at_publish_time_holds_and_tells_media_lead(app, login_as, setup):
