@@ -129,7 +129,7 @@ def set_temporary_password(session: Session, school_id: int, head: User, user: U
                             "reset their password themselves."))
     refuse_takeover(session, user, school_id)
     check_new_password(password, password)
-    set_password(user, password, chosen_by_user=False)
+    set_password(session, user, password, chosen_by_user=False)
     audit.record(session, "temporary_password_set", school_id=school_id, actor=head, subject=user)
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import uuid
 
 from flask_babel import gettext as _
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
 
+from consent.models import utcnow
 from gatekeeper.compliance import audit
 from gatekeeper.models import User
 from gatekeeper.people.auth import hash_password
+from gatekeeper.people.models import PasswordReset
 
 MIN_PASSWORD = 12
 # scrypt's cost grows with the input: a cap keeps one request from tying up a worker.
@@ -35,12 +38,16 @@ def end_sessions(user: User) -> None:
     user.session_token = uuid.uuid4().hex
 
 
-def set_password(user: User, password: str, *, chosen_by_user: bool) -> None:
-    """Store a new password and end every session; one chosen by someone else must be changed."""
+def set_password(session: Session, user: User, password: str, *, chosen_by_user: bool) -> None:
+    """Store a new password, end every session and use up every reset link still open (one mailed
+    before the change must not choose the password after it); a password chosen by someone else
+    must be changed."""
     user.password_hash = hash_password(password)
     user.must_change_password = not chosen_by_user
     user.failed_logins, user.locked_until = 0, None
     end_sessions(user)
+    session.execute(update(PasswordReset).where(
+        PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None)).values(used_at=utcnow()))
 
 
 def change_own_password(session: Session, user: User, current: str, new: str, confirm: str) -> None:
@@ -50,5 +57,5 @@ def change_own_password(session: Session, user: User, current: str, new: str, co
     check_new_password(new, confirm)
     if check_password_hash(user.password_hash, new):
         raise PasswordError(_("Choose a password different from the one you have now."))
-    set_password(user, new, chosen_by_user=True)
+    set_password(session, user, new, chosen_by_user=True)
     audit.record(session, "password_changed", actor=user, subject=user)

@@ -80,18 +80,14 @@ def reset_place(session: Session, token: str) -> tuple[int | None, int | None]:
 
 
 def complete_reset(session: Session, reset: PasswordReset, password: str, confirm: str) -> User:
-    """Set the password the user chose; the link, and every other open link of theirs, is used
-    up."""
+    """Set the password the user chose; the link, and every other open link of theirs
+    (set_password), is used up."""
     check_new_password(password, confirm)
-    now = utcnow()
     used = session.execute(update(PasswordReset).where(
-        PasswordReset.id == reset.id, PasswordReset.used_at.is_(None)).values(used_at=now))
+        PasswordReset.id == reset.id, PasswordReset.used_at.is_(None)).values(used_at=utcnow()))
     if used.rowcount != 1:  # another request used it first
         raise ResetRefused(_("This link has already been used. Ask for a new one."), 410)
-    session.execute(update(PasswordReset).where(
-        PasswordReset.user_id == reset.user_id,
-        PasswordReset.used_at.is_(None)).values(used_at=now))
     user = reset.user
-    set_password(user, password, chosen_by_user=True)
+    set_password(session, user, password, chosen_by_user=True)
     audit.record(session, "password_reset", actor=user, subject=user)
     return user

@@ -248,7 +248,7 @@ def test_one_head_cannot_take_over_a_dsl_or_another_head(app, school, login_as, 
     email = f"{role}2@testschool.test"
     with ctx():
         person = User(email=email, name="Second", active=True)
-        set_password(person, PASSWORD, chosen_by_user=True)
+        set_password(ctx.db.session, person, PASSWORD, chosen_by_user=True)
         ctx.db.session.add(person)
         ctx.db.session.flush()
         ctx.db.session.add(Membership(user_id=person.id, school_id=school["id"], role=role))

@@ -113,6 +113,33 @@ def test_a_reset_link_works_once_and_ends_every_session(app, login_as, inbox, ct
     assert Browser(app.test_client()).login("staff@testschool.test", NEW).status_code == 302
 
 
+@pytest.mark.parametrize("change", ["own", "temporary"])
+def test_a_reset_link_mailed_before_the_password_changed_no_longer_works(
+        app, login_as, inbox, ctx, change):
+    # The link may have gone astray (a shared mailbox, a forwarded message): whoever then changes
+    # the password, the person themselves or the head with a temporary one, takes it back.
+    request_reset(app)
+    path = link_in(inbox.wait_for(1)[0])
+    if change == "own":
+        staff = login_as("staff")
+        staff.refresh_token("/account/password")
+        changed = staff.post("/account/password", {"current": PASSWORD, "password": NEW,
+                                                    "confirm": NEW})
+    else:
+        with ctx():
+            staff_id = ctx.db.session.scalar(select(User.id).where(
+                User.email == "staff@testschool.test"))
+        changed = login_as("head").post(f"/head/users/{staff_id}/password",
+                                        {"password": "a temporary password"})
+    assert changed.status_code == 302
+    stranger = Browser(app.test_client())
+    stranger.refresh_token("/welcome/reset")
+    assert stranger.get(path).status_code == 410
+    taken = "the stranger's own password"
+    assert stranger.post(path, {"password": taken, "confirm": taken}).status_code == 410
+    assert Browser(app.test_client()).login("staff@testschool.test", taken).status_code != 302
+
+
 def test_an_expired_reset_link_opens_nothing(app, school, inbox, ctx):
     from gatekeeper.people.models import PasswordReset
     from gatekeeper.people.resets import RESET_LIFETIME
