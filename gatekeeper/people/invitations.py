@@ -116,11 +116,31 @@ def open_invitation(session: Session, token: str, now: dt.datetime | None = None
         raise InvitationRefused(_("This link does not work. Check that you copied all of it."))
     if invitation.accepted_at is not None:
         raise InvitationRefused(_("This invitation has already been used. Sign in instead."), 410)
-    if invitation.revoked_at is not None:
+    if invitation.revoked_at is not None or not sender_may_still_invite(session, invitation):
         raise InvitationRefused(_("This invitation was withdrawn or replaced by a newer one."), 410)
     if invitation.expires_at <= now:
         raise InvitationRefused(_("This invitation has expired. Ask for a new one."), 410)
     return invitation
+
+
+def sender_may_still_invite(session: Session, invitation: Invitation) -> bool:
+    """Whether whoever sent the invitation may still send it: the command line always; a person
+    while their account is active and they are a head of the school (not deactivated there) or
+    the admin of its trust. A head who left, was deactivated or is no longer head takes their
+    open invitations with them: an invitation holds on its sender's word."""
+    sender = invitation.inviter
+    if sender is None:
+        return True
+    if not sender.active:
+        return False
+    trust_id = invitation.trust_id
+    if invitation.school_id is not None:
+        if "head" in sender.roles_at(invitation.school_id):
+            return True
+        trust = trusts.trust_of_school(session, invitation.school_id)
+        trust_id = trust.id if trust is not None else None
+    return trust_id is not None and "trust_admin" in trusts.roles_by_trust(
+        session, sender).get(trust_id, set())
 
 
 def invited_place(session: Session, token: str) -> tuple[int | None, int | None]:

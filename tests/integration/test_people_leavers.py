@@ -106,3 +106,29 @@ def test_a_role_given_to_a_deactivated_member_waits_for_their_reactivation(app, 
         session.commit()
         assert staff.roles_at(school["id"]) == set()
         assert "media_lead" in admin.roles_at(school["id"])
+
+
+@pytest.mark.parametrize("change", ["deactivate", "remove", "roles"])
+def test_an_invitation_leaves_with_the_head_who_sent_it(app, login_as, ctx, school, change):
+    # A head on their way out invites an address of their own (or a friend's) as admin: once
+    # they are deactivated, removed or no longer head, the link must not bring anyone in.
+    leaving, other_head = user_id(ctx, "head@testschool.test"), "dsl@testschool.test"
+    with ctx():
+        ctx.db.session.add(Membership(user_id=user_id(ctx, other_head), school_id=school["id"],
+                                      role="head"))
+        ctx.db.session.commit()
+    link = invitation_path(login_as("head").post("/head/invitations", {
+        "email": "friend@elsewhere.test", "role": "admin"}))
+    second = Browser(app.test_client())
+    second.login(other_head)
+    form = {"role": ["staff"]} if change == "roles" else {}
+    assert second.post(f"/head/users/{leaving}/{change}", form).status_code == 302
+    friend = Browser(app.test_client())
+    friend.refresh_token(link)
+    assert friend.get(link).status_code == 410
+    new = "a brand new long password"
+    accepted = friend.post(link, {"name": "Friend", "password": new, "confirm": new})
+    assert accepted.status_code == 410
+    with ctx():
+        assert ctx.db.session.scalar(
+            select(User).where(User.email == "friend@elsewhere.test")) is None
