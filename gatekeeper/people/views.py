@@ -174,6 +174,11 @@ def second_factor_page():
         return render_template("account/second_factor.html", enrolled=True,
                                title=_("Second factor"),
                                left=second_factor.recovery_codes_left(db.session, user))
+    if pinned_school() is not None:
+        # Signed in by the school's provider, whose word must never set up (or see the key of)
+        # someone's authenticator: that takes their Gatekeeper password (auth_views.sso_callback).
+        return render_template("account/second_factor.html", enrolled=False, by_provider=True,
+                               title=_("Second factor")), 403 if request.method == "POST" else 200
     if request.method == "POST":
         with commit_or_flash(None, errors=(second_factor.CodeRefused,)) as done:
             codes = second_factor.confirm_enrolment(db.session, user, field("code", 40))

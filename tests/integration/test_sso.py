@@ -217,3 +217,33 @@ def test_the_provider_cannot_set_up_someone_elses_second_factor(app, provider, s
     assert not signed_in(browser)
     assert password_step(app, "newadmin@testschool.test").location.endswith(
         "/account/second-factor")
+
+
+@pytest.mark.parametrize("moment", ["by choice", "after a new role"])
+def test_a_session_the_provider_signed_in_never_sets_up_a_second_factor(
+        app, provider, login_as, moment):
+    # Staff may add a second factor, and a role given later needs one; whoever runs the provider
+    # could sign in as that person and enrol their own authenticator, which every sign-in of
+    # theirs at every school would then ask for.
+    from gatekeeper.extensions import db
+    from gatekeeper.people.models import SecondFactor
+
+    browser, _landed = through_provider(app, provider, "staff@testschool.test")
+    assert signed_in(browser)
+    if moment == "after a new role":
+        with app.app_context():
+            staff_id = db.session.scalar(select(User.id).where(
+                User.email == "staff@testschool.test"))
+        login_as("head").post(f"/head/users/{staff_id}/roles", {"role": ["staff", "admin"]})
+        held = browser.get("/register/")
+        assert held.status_code == 302 and held.headers["Location"].endswith(
+            "/account/second-factor")
+    page = browser.get("/account/second-factor").get_data(as_text=True)
+    assert 'id="totp-secret"' not in page and 'id="qr-code"' not in page
+    assert "then sign in with your Gatekeeper password" in page
+    browser.refresh_token("/auth/login")  # the form's token, as any page of the session has it
+    assert browser.post("/account/second-factor", {"code": "123456"}).status_code == 403
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(SecondFactor).join(
+            User, User.id == SecondFactor.user_id).where(
+            User.email == "staff@testschool.test")) == 0
