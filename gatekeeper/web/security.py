@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gatekeeper.extensions import db
+from gatekeeper.web.guard import PUBLIC_ENDPOINTS
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -55,7 +56,11 @@ def init_security(app: Flask) -> None:
         # alone, whose logs show link ids instead of tokens (RedactingLogger), never elsewhere.
         # Pages must send it here: over https, Flask-WTF refuses a form posted without it.
         response.headers["Referrer-Policy"] = "same-origin"
-        response.headers.setdefault("Cache-Control", "no-store")
+        # Nothing but the static files is kept by a cache: send_file's "no-cache" (a download
+        # such as a subject access export) still lets a cache store what it revalidates.
+        if (request.endpoint not in PUBLIC_ENDPOINTS
+                and "no-store" not in response.headers.get("Cache-Control", "")):
+            response.headers["Cache-Control"] = "no-store"
         if request.is_secure:
             response.headers["Strict-Transport-Security"] = HSTS
         return response

@@ -190,6 +190,9 @@ def test_the_dpo_reads_the_trust_audit_trail_and_exports_a_pupil(app, trust):
     assert export.status_code == 200
     with zipfile.ZipFile(io.BytesIO(export.data)) as archive:
         assert "Zebedee" in archive.read("pupil.json").decode()
+    # Everything held about a child: no cache keeps it (a school's web filter, a shared PC's
+    # browser), as for every page and picture.
+    assert "no-store" in export.headers["Cache-Control"]
     assert dpo.post("/dpo/subject-access", {"school_id": trust["other_id"],
                                             "upn": upn}).status_code == 404
     missing = dpo.post("/dpo/subject-access", {"school_id": trust["school_id"], "upn": "X"})
