@@ -17,16 +17,19 @@ from pathlib import Path
 from sqlalchemy import select
 
 from consent import services
-from consent.models import Guardian, NoPublishEntry
+from consent.models import Guardian, NoPublishEntry, PupilGroup, PupilGroupMember, School
+from gatekeeper.compliance.crypto import app_cipher
 from gatekeeper.models import Event, Face, OfficialAccount, Photo, Post, Takedown, User
 from gatekeeper.parents.links import make_token
+from gatekeeper.people.models import SchoolSignIn
 from tests.support.fixtures import add_pupil
 from tests.support.publishing import sample_jpeg
 
 from .test_security import all_roles_user, concrete
 
 ROOT = Path(__file__).resolve().parents[2]
-FIELDS = ("first", "last", "guardian", "event", "caption", "note", "user", "reason", "file")
+FIELDS = ("first", "last", "guardian", "event", "caption", "note", "user", "reason", "file",
+          "school", "group", "handle", "provider")
 
 
 def hostile(tag: str) -> str:
@@ -54,7 +57,9 @@ class Injected(HTMLParser):
 
 
 def hostile_school(app, school_id: int) -> dict:
-    """A pupil, guardian, event, photo, post, takedown, note and user, all named with markup."""
+    """A pupil, guardian, event, photo, post, takedown, note, user, the school itself, a club,
+    the official account and the school's sign-in provider (its name is on the sign-in page,
+    before anyone signs in), all named with markup."""
     from gatekeeper.extensions import db
 
     with app.app_context():
@@ -74,8 +79,17 @@ def hostile_school(app, school_id: int) -> dict:
                                    added_by=hostile("user")))
         staff = session.scalar(select(User).where(User.email == "staff@testschool.test"))
         staff.name = hostile("user")
+        session.get(School, school_id).name = hostile("school")
+        club = PupilGroup(school_id=school_id, name=hostile("group"), created_by="admin")
+        session.add_all([club, SchoolSignIn(
+            # As the settings keep it: the element, within the label's 60 characters.
+            school_id=school_id, label=hostile("provider")[18:78], client_id="gatekeeper",
+            discovery_url="https://idp.example/.well-known/openid-configuration",
+            client_secret_sealed=app_cipher().encrypt(b"secret"))])
+        session.flush()
+        session.add(PupilGroupMember(group_id=club.id, pupil_id=pupil.id))
         event = Event(school_id=school_id, name=hostile("event"), date=dt.date(2026, 6, 1),
-                      purpose="social_media", created_by_id=staff.id)
+                      purpose="social_media", created_by_id=staff.id, groups=str(club.id))
         session.add(event)
         session.flush()
         photos = {}
@@ -95,6 +109,7 @@ def hostile_school(app, school_id: int) -> dict:
             photos[status] = photo.id
         account = session.scalar(select(OfficialAccount).where(
             OfficialAccount.school_id == school_id))
+        account.handle = hostile("handle")
         posts = []
         for state in ("queued", "published", "failed"):
             post = Post(school_id=school_id, photo_id=photos[state], account_id=account.id,
@@ -108,7 +123,8 @@ def hostile_school(app, school_id: int) -> dict:
                              requested_by=hostile("user")))
         session.commit()
         return {"pupil_id": pupil.id, "photo_ids": list(photos.values()), "post_id": posts[1],
-                "account_id": account.id, "user_id": staff.id, "token": make_token(guardian)}
+                "account_id": account.id, "user_id": staff.id, "token": make_token(guardian),
+                "group_id": club.id}
 
 
 def pages(app, ids: dict) -> list[str]:
@@ -123,7 +139,7 @@ def pages(app, ids: dict) -> list[str]:
             out += [re.sub(r"<int:photo_id>", str(i), rule.rule) for i in ids["photo_ids"]]
         else:
             path = rule.rule
-            for key in ("pupil_id", "post_id", "account_id", "user_id"):
+            for key in ("pupil_id", "post_id", "account_id", "user_id", "group_id"):
                 path = path.replace(f"<int:{key}>", str(ids[key]))
             out.append(concrete(type("Rule", (), {"rule": path})))
     return out + ["/review/pupils?q=X", "/register/?q=pwn"]
