@@ -226,11 +226,12 @@ def waiting_for_second_person(invitation: Invitation, user: User) -> bool:
 
 
 def open_invitations(session: Session, school_id: int) -> list[Invitation]:
-    """Invitations of a school not yet accepted, withdrawn or expired, newest first."""
-    return list(session.scalars(select(Invitation).where(
+    """Invitations of a school not yet accepted, withdrawn or expired, whose sender may still
+    send them, newest first: the ones whose link works."""
+    return [invitation for invitation in session.scalars(select(Invitation).where(
         Invitation.school_id == school_id, Invitation.accepted_at.is_(None),
         Invitation.revoked_at.is_(None), Invitation.expires_at > utcnow(),
-    ).order_by(Invitation.id.desc())))
+    ).order_by(Invitation.id.desc())) if sender_may_still_invite(session, invitation)]
 
 
 def revoke(session: Session, school_id: int, invitation_id: int, head: User) -> None:

@@ -123,6 +123,7 @@ def test_an_invitation_leaves_with_the_head_who_sent_it(app, login_as, ctx, scho
     second.login(other_head)
     form = {"role": ["staff"]} if change == "roles" else {}
     assert second.post(f"/head/users/{leaving}/{change}", form).status_code == 302
+    assert "friend@elsewhere.test" not in second.get("/head/users").get_data(as_text=True)
     friend = Browser(app.test_client())
     friend.refresh_token(link)
     assert friend.get(link).status_code == 410
