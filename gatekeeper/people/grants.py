@@ -49,15 +49,38 @@ def propose(session: Session, school_id: int, proposer: User | None, user: User,
 
 def waiting_for(session: Session, school_id: int, user: User) -> list[RoleProposal]:
     """The grants for this person at this school still waiting for their second person."""
-    return list(session.scalars(select(RoleProposal).where(
+    return [proposal for proposal in session.scalars(select(RoleProposal).where(
         RoleProposal.school_id == school_id, RoleProposal.user_id == user.id,
-        RoleProposal.decided_at.is_(None)).order_by(RoleProposal.id)))
+        RoleProposal.decided_at.is_(None)).order_by(RoleProposal.id))
+        if standing(session, proposal)]
 
 
 def pending(session: Session, school_ids: list[int]) -> list[RoleProposal]:
-    return list(session.scalars(select(RoleProposal).where(
+    return [proposal for proposal in session.scalars(select(RoleProposal).where(
         RoleProposal.school_id.in_(school_ids), RoleProposal.decided_at.is_(None))
-        .order_by(RoleProposal.id)))
+        .order_by(RoleProposal.id)) if standing(session, proposal)]
+
+
+def standing(session: Session, proposal: RoleProposal) -> bool:
+    """A grant waits on its proposer's word: the command line's always, a person's while they may
+    still give roles at the school. Once the head who proposed it is deactivated, removed or no
+    longer head, one person alone would be left to decide it."""
+    proposer = proposal.proposed_by
+    return proposer is None or may_give_roles(session, proposer, proposal.school_id)
+
+
+def may_give_roles(session: Session, user: User, school_id: int) -> bool:
+    """An active account that is a head of the school (not deactivated there) or the admin of its
+    trust: who may propose a grant or send an invitation."""
+    return user.active and ("head" in user.roles_at(school_id)
+                            or administers_trust_of(session, user, school_id))
+
+
+def administers_trust_of(session: Session, user: User, school_id: int) -> bool:
+    trust = trust_of_school(session, school_id)
+    return trust is not None and session.scalar(select(TrustMembership.id).where(
+        TrustMembership.trust_id == trust.id, TrustMembership.user_id == user.id,
+        TrustMembership.role == "trust_admin", TrustMembership.suspended_at.is_(None))) is not None
 
 
 def may_decide(session: Session, proposal: RoleProposal, decider: User) -> bool:
@@ -67,10 +90,7 @@ def may_decide(session: Session, proposal: RoleProposal, decider: User) -> bool:
         return False
     if decider.roles_at(proposal.school_id) & CONFIRMING_ROLES:
         return True
-    trust = trust_of_school(session, proposal.school_id)
-    return trust is not None and session.scalar(select(TrustMembership.id).where(
-        TrustMembership.trust_id == trust.id, TrustMembership.user_id == decider.id,
-        TrustMembership.role == "trust_admin", TrustMembership.suspended_at.is_(None))) is not None
+    return administers_trust_of(session, decider, proposal.school_id)
 
 
 def decide(session: Session, proposal_id: int, school_ids: list[int], decider: User | str,
@@ -78,7 +98,7 @@ def decide(session: Session, proposal_id: int, school_ids: list[int], decider: U
     """Confirm (the role is granted) or refuse a pending proposal of one of `school_ids`; exactly
     once, even when two people press at the same moment. A string decider is the command line."""
     proposal = session.get(RoleProposal, proposal_id)
-    if proposal is None or proposal.school_id not in school_ids:
+    if proposal is None or proposal.school_id not in school_ids or not standing(session, proposal):
         raise GrantError(_("No such role grant waiting."))
     withdrawn = isinstance(decider, User) and decider.id == proposal.proposed_by_id
     if isinstance(decider, User) and not may_decide(session, proposal, decider) and not (

@@ -125,22 +125,16 @@ def open_invitation(session: Session, token: str, now: dt.datetime | None = None
 
 def sender_may_still_invite(session: Session, invitation: Invitation) -> bool:
     """Whether whoever sent the invitation may still send it: the command line always; a person
-    while their account is active and they are a head of the school (not deactivated there) or
-    the admin of its trust. A head who left, was deactivated or is no longer head takes their
+    while they may give roles at the school (grants.may_give_roles), or for a trust's role while
+    they administer the trust. A head who left, was deactivated or is no longer head takes their
     open invitations with them: an invitation holds on its sender's word."""
     sender = invitation.inviter
     if sender is None:
         return True
-    if not sender.active:
-        return False
-    trust_id = invitation.trust_id
     if invitation.school_id is not None:
-        if "head" in sender.roles_at(invitation.school_id):
-            return True
-        trust = trusts.trust_of_school(session, invitation.school_id)
-        trust_id = trust.id if trust is not None else None
-    return trust_id is not None and "trust_admin" in trusts.roles_by_trust(
-        session, sender).get(trust_id, set())
+        return grants.may_give_roles(session, sender, invitation.school_id)
+    return sender.active and "trust_admin" in trusts.roles_by_trust(session, sender).get(
+        invitation.trust_id, set())
 
 
 def invited_place(session: Session, token: str) -> tuple[int | None, int | None]:

@@ -3,6 +3,7 @@ admin confirms; the proposer and the person named never decide; every step is au
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 from flask.cli import ScriptInfo
 from sqlalchemy import select
@@ -161,3 +162,34 @@ def test_the_proposer_may_withdraw_a_grant_but_never_confirm_it(app, school, log
         event = db.session.scalar(select(AuditEvent).where(
             AuditEvent.action == "role_proposal_refused"))
         assert event.detail["withdrawn"] is True and event.actor == "head@testschool.test"
+
+
+@pytest.mark.parametrize("change", ["deactivate", "remove", "roles"])
+def test_a_grant_lapses_with_the_head_who_proposed_it(app, school, login_as, change):
+    # Two people decide a grant of DSL or head: once the head who proposed it is deactivated,
+    # removed or no longer head, only one person would be left to decide it.
+    from gatekeeper.extensions import db
+
+    leaving, staff_email = user_id(app, "head@testschool.test"), "staff@testschool.test"
+    with app.app_context():
+        db.session.add(Membership(user_id=user_id(app, "admin@testschool.test"),
+                                  school_id=school["id"], role="head"))
+        db.session.commit()
+    login_as("head").post(f"/head/users/{user_id(app, staff_email)}/roles",
+                          {"role": ["staff", "dsl"]})
+    [proposal] = proposal_ids(app)
+    second = login_as("admin")  # the other head
+    form = {"role": ["staff"]} if change == "roles" else {}
+    assert second.post(f"/head/users/{leaving}/{change}", form).status_code == 302
+    dsl = login_as("dsl")
+    assert f"No. {proposal}" not in dsl.get("/grants/").get_data(as_text=True)
+    dsl.post(f"/grants/{proposal}/confirm")
+    assert roles_of(app, staff_email, school["id"]) == {"staff"}
+    with app.app_context():
+        assert db.session.scalar(select(RoleProposal.decided_at)) is None  # nobody decided it
+    # A head who may propose it asks again, and the grant takes its usual two people.
+    second.post(f"/head/users/{user_id(app, staff_email)}/roles", {"role": ["staff", "dsl"]})
+    fresh = [p for p in proposal_ids(app) if p != proposal]
+    assert len(fresh) == 1
+    dsl.post(f"/grants/{fresh[0]}/confirm")
+    assert roles_of(app, staff_email, school["id"]) == {"staff", "dsl"}
