@@ -64,7 +64,8 @@ def mail_invitation(invitation_id: int) -> str:
     except MailNotConfigured:
         return "mail not configured"
     invitation = db.session.get(Invitation, invitation_id)
-    if invitation is None or not invitation.open or invitation.expires_at <= utcnow():
+    if (invitation is None or not invitation.open or invitation.expires_at <= utcnow()
+            or not invitations.sender_may_still_invite(db.session, invitation)):
         return "invitation no longer open"
     secret, invitation.token_hash = tokens.new_secret()
     db.session.commit()

@@ -62,6 +62,23 @@ def test_an_invitation_is_emailed_and_never_shown_to_the_head(app, login_as, inb
     assert newcomer.get("/uploads/").status_code == 200
 
 
+def test_no_invitation_is_mailed_once_the_head_who_sent_it_has_left(app, school, inbox, ctx):
+    # The worker mails the link after the head pressed Invite; a head deactivated meanwhile
+    # (or removed, or no longer head) takes the invitation with them: no email with a dead link.
+    from gatekeeper.people import emails, invitations
+
+    with ctx():
+        session = ctx.db.session
+        head = session.scalar(select(User).where(User.email == "head@testschool.test"))
+        invitation = invitations.invite(session, session.get(School, school["id"]),
+                                        "new.teacher@testschool.test", "staff", head).invitation
+        for membership in head.memberships:
+            membership.suspended_at = dt.datetime(2026, 6, 1)
+        session.commit()
+        assert emails.mail_invitation(invitation.id) == "invitation no longer open"
+    assert inbox.wait_for(1, timeout=1) == []
+
+
 def test_a_welsh_school_sends_its_invitation_in_welsh(app, login_as, inbox, ctx):
     with ctx():
         ctx.db.session.get(School, 1).language = "cy"
