@@ -19,6 +19,7 @@ from gatekeeper.screening.service import RegisterNow
 from gatekeeper.states import PHOTO_RELEASABLE, PhotoState, move
 from gatekeeper.storage import app_storage
 from gatekeeper.uploads.labels import purpose_label, status_label
+from gatekeeper.worker.recovery import screening_gave_up
 
 RESOLUTIONS = ("pupil", "not_pupil", "blur")
 # Every action a person takes on a photo or a person's rights: the DSL reads these.
@@ -207,10 +208,21 @@ def undo_decision(session: Session, face: Face, user: User,
 
 
 def reject_photo(session: Session, photo: Photo, user: User, reason: str) -> None:
-    check_decidable(photo)
+    if not screening_gave_up(photo):  # one screening gave up on is a person's to reject too
+        check_decidable(photo)
     move(photo, PhotoState.REJECTED)
     audit.record(session, "photo_rejected", school_id=photo.school_id, actor=user, subject=photo,
                  detail={"reason": reason})
+
+
+def screen_again(session: Session, photo: Photo, user: User) -> None:
+    """Give a photo screening gave up on its attempts again (after a fix, or a worker that ran
+    out of memory on a busy day); the caller commits, then queues it."""
+    if not screening_gave_up(photo):
+        raise ReviewError(_("This photo is %(status)s.", status=status_label(photo.status)))
+    photo.screen_attempts, photo.updated_at = 0, utcnow()
+    audit.record(session, "screening_retried", school_id=photo.school_id, actor=user,
+                 subject=photo, detail={"error_was": photo.error})
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,8 @@ from gatekeeper.web.previews import image_response, thumbnail_response
 from gatekeeper.web.rows import school_row
 from gatekeeper.web.security import queue_errors
 from gatekeeper.web.wording import say
-from gatekeeper.worker.tasks import prepare_review_copy_task, publish_post_task
+from gatekeeper.worker.recovery import given_up_photos
+from gatekeeper.worker.tasks import prepare_review_copy_task, publish_post_task, screen_photo_task
 
 bp = guard_blueprint(Blueprint("review", __name__, url_prefix="/review"), "media_lead")
 
@@ -82,6 +83,7 @@ def queue_page(values=None, status: int = 200):
         queue.append((event, items, [a for a in context["accounts"] if a.purpose in ready]))
     return render_template(
         "review/index.html", queue=queue, values=values or {}, title=_("Review queue"),
+        given_up=given_up_photos(db.session, g.school_id),
         picked=set((values or {}).get("photo_ids", ())), checklist=RELEASE_CHECKLIST,
     ), status
 
@@ -305,6 +307,22 @@ def reject(photo_id: int):
     if not rejected:
         return redirect(url_for("review.photo", photo_id=photo.id))
     return next_or_queue(photo)
+
+
+@bp.route("/<int:photo_id>/screen-again", methods=["POST"])
+def screen_again(photo_id: int):
+    """Screening gave up on the photo: a person has it screened again."""
+    photo = school_row(Photo, photo_id)
+    with commit_or_flash(_("Photo %(n)d is screened again.", n=photo.id),
+                         errors=(service.ReviewError,)) as again:
+        service.screen_again(db.session, photo, current_user)
+    if again:
+        try:
+            screen_photo_task(photo.id)
+        except queue_errors():  # saved: recovery queues it once the queue is back
+            flash(_("The queue cannot be reached just now: the photo is screened within a few "
+                    "minutes of it coming back."), "warning")
+    return redirect(url_for("review.index"))
 
 
 @bp.route("/caption-check", methods=["POST"])

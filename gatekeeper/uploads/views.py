@@ -34,7 +34,7 @@ from gatekeeper.web.previews import thumbnail_response
 from gatekeeper.web.rows import school_row
 from gatekeeper.web.security import queue_errors
 from gatekeeper.web.wording import say
-from gatekeeper.worker.recovery import MAX_SCREEN_ATTEMPTS
+from gatekeeper.worker.recovery import MAX_SCREEN_ATTEMPTS, screening_gave_up
 from gatekeeper.worker.tasks import screen_photo_task
 
 bp = guard_blueprint(Blueprint("uploads", __name__, url_prefix="/uploads"),
@@ -83,26 +83,21 @@ def own_photos():
     ).all()
 
 
-def gave_up(photo: Photo) -> bool:
-    """Screening failed on every attempt it gets: nothing will try it again."""
-    return photo.status == PhotoState.FAILED and photo.screen_attempts >= MAX_SCREEN_ATTEMPTS
-
-
 def screening_to_come(photo: Photo) -> bool:
     """Still to be screened (queued, under way, or failed with an attempt left): the page keeps
     asking for its status."""
-    return photo.status in PHOTO_STALLABLE and not gave_up(photo)
+    return photo.status in PHOTO_STALLABLE and not screening_gave_up(photo)
 
 
 def upload_label(photo: Photo) -> str:
     """The uploader's word for the photo's status (a photo no attempt is left for is not
     "retrying")."""
-    return _("Could not be screened") if gave_up(photo) else status_label(photo.status)
+    return _("Could not be screened") if screening_gave_up(photo) else status_label(photo.status)
 
 
 def upload_error(photo: Photo) -> str | None:
     """Why the photo went no further, and what the uploader can do; None while all is well."""
-    if gave_up(photo):
+    if screening_gave_up(photo):
         return _("Screening failed %(n)d times and is not tried again. Delete it, then upload it "
                  "again (exported as a JPEG if you can).", n=MAX_SCREEN_ATTEMPTS)
     refusal = photo.refusal if photo.status == PhotoState.REJECTED else None

@@ -22,6 +22,20 @@ check_transition(PhotoState.SCREENING, PhotoState.FAILED)  # release_stalled's u
 GAVE_UP = f"screening failed {MAX_SCREEN_ATTEMPTS} times: a person must look at this photo"
 
 
+def screening_gave_up(photo: Photo) -> bool:
+    """Screening failed on every attempt it gets: nothing will try it again."""
+    return photo.status == PhotoState.FAILED and photo.screen_attempts >= MAX_SCREEN_ATTEMPTS
+
+
+def given_up_photos(session: Session, school_id: int) -> list[Photo]:
+    """The school's photos screening gave up on, oldest first (a person screens them again or
+    rejects them)."""
+    return list(session.scalars(select(Photo).where(
+        Photo.school_id == school_id, Photo.status == PhotoState.FAILED,
+        Photo.screen_attempts >= MAX_SCREEN_ATTEMPTS, Photo.purged_at.is_(None))
+        .order_by(Photo.id)))
+
+
 def stalled_photo_ids(session: Session, now: dt.datetime, stalled_after: dt.timedelta,
                       queue_idle: bool) -> list[int]:
     # "uploaded" photos may simply wait behind a backlog: only an idle queue proves them lost.

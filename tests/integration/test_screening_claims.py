@@ -175,6 +175,56 @@ def test_the_uploader_is_told_when_screening_has_given_up(app, school, login_as)
     assert "data-waiting" not in page.split('id="uploads"')[1].split("<template")[0]
 
 
+def test_the_media_lead_sees_what_screening_gave_up_on_and_screens_it_again(app, school,
+                                                                            login_as):
+    """The worker's last word was "a person must look at this photo", but no media lead screen
+    listed it: only its uploader saw it. The review queue lists it, to screen again or reject."""
+    from gatekeeper.worker.recovery import MAX_SCREEN_ATTEMPTS
+
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        photo = stored_photo(db, school["id"])
+        photo.original_filename = "sports-day-042.jpg"
+        photo.status, photo.screen_attempts = "failed", MAX_SCREEN_ATTEMPTS
+        db.session.commit()
+        photo_id = photo.id
+    media = login_as("media_lead")
+    page = media.get("/review/").get_data(as_text=True)
+    assert "Could not be screened" in page and "sports-day-042.jpg" in page
+    assert login_as("staff").post(f"/review/{photo_id}/screen-again").status_code == 403
+    media.post(f"/review/{photo_id}/screen-again")
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        again = db.session.get(Photo, photo_id)
+        assert again.status not in ("failed", "screening")  # screened (the test queue runs it)
+        actions = db.session.scalars(select(AuditEvent.action)).all()
+    assert "screening_retried" in actions
+    assert 'id="given-up"' not in media.get("/review/").get_data(as_text=True)
+    refused = media.post(f"/review/{photo_id}/screen-again", follow_redirects=True)
+    assert "This photo is" in refused.get_data(as_text=True)  # screened already: nothing to do
+
+
+def test_a_photo_screening_gave_up_on_is_rejected_from_the_queue(app, school, login_as):
+    from gatekeeper.worker.recovery import MAX_SCREEN_ATTEMPTS
+
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        photo = stored_photo(db, school["id"])
+        photo.status, photo.screen_attempts = "failed", MAX_SCREEN_ATTEMPTS
+        db.session.commit()
+        photo_id = photo.id
+    media = login_as("media_lead")
+    media.post(f"/review/{photo_id}/reject", {"reason": "could not be screened"})
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        assert db.session.get(Photo, photo_id).status == "rejected"
+    assert 'id="given-up"' not in media.get("/review/").get_data(as_text=True)
+
+
 def test_a_photo_a_person_rejected_shows_no_made_up_reason(app, school, login_as):
     """A media lead's rejection keeps no refusal: the card's error read "None"."""
     from tests.support.publishing import user_id
