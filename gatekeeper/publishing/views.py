@@ -110,6 +110,9 @@ def retry(post_id: int):
         publish_post_task(post.id)
     except queue_errors():  # saved: the minute's sweep hands it to a worker once the queue is back
         flash(service.post_waits_for_queue(), "warning")
+    else:
+        flash(_("Post %(n)d is being tried again now: its line under All posts says how it went.",
+                n=post.id), "info")
     return redirect(url_for("publishing.index"))
 
 

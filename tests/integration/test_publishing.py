@@ -285,7 +285,8 @@ def test_failed_posts_back_off_then_wait_for_the_media_lead(app, login_as, setup
             row = db.session.get(Post, post.id)
             row.scheduled_at = dt.datetime(2026, 1, 1)
             db.session.commit()
-        assert media.post(f"/queue/{post.id}/retry").status_code == 302
+        retried = media.post(f"/queue/{post.id}/retry", follow_redirects=True)
+        assert f"Post {post.id} is being tried again now" in retried.get_data(as_text=True)
     assert one_post(app).state == "published"
     assert len(receiver.posts) == 1
     with app.app_context():
