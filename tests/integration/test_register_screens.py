@@ -116,6 +116,20 @@ def test_search_takes_every_word_and_the_upn(login_as, register):
     assert "Okafor, Ben" in by_year and "Williams, Cara" in by_year and "Thompson" not in by_year
 
 
+def test_search_and_order_set_accents_apostrophes_and_case_aside(app, login_as, school):
+    pupils(app, school["id"], ("Siôn", "ap Dafydd", "4", {}), ("Zoë", "O'Brien", "4", {}),
+           ("Ava", "Zephaniah", "4", {}), ("Ben", "Évans", "4", {}))
+    admin = login_as("admin")
+    # An iPad types no circumflex by default and makes every apostrophe a curly one.
+    assert "ap Dafydd, Siôn" in page(admin, "/register/?q=sion+dafydd")
+    assert "O&#39;Brien, Zoë" in page(admin, "/register/?q=zoe+o%E2%80%99brien")
+    assert "Évans, Ben" in page(admin, "/register/?q=EVANS")
+    # Surnames are listed as a school's office files them: "ap" and "É" with the a's and e's.
+    listed = page(admin, "/register/?year=4")
+    order = [listed.index(name) for name in ("ap Dafydd", "Évans", "O&#39;Brien", "Zephaniah")]
+    assert order == sorted(order)
+
+
 def test_leavers_are_hidden_unless_asked_for(app, login_as, register):
     admin = login_as("admin")
     admin.post(f"/register/pupils/{register['Cara']['id']}/leave",
