@@ -87,6 +87,10 @@ UTF8_MULTIBYTE = re.compile(
     rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
     rb"|\xf4[\x80-\x8f][\x80-\xbf]{2}")
 LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+# Excel saves "CSV" with semicolons where the comma is the decimal point (a laptop set to a
+# European language), and some MIS reports export tab-separated text: a header row with no comma
+# but one of these is read with it.
+OTHER_DELIMITERS = (";", "\t")
 UTF16_SAMPLE = 4096  # bytes looked at for NULs: UTF-16 text is about half NUL bytes
 # Local authorities whose UPNs python-stdnum's list of codes leaves out: every Welsh authority
 # (660-681) and England's unitary authorities made since 2019 (Dorset 838, Bournemouth,
@@ -214,11 +218,20 @@ def decode(data: bytes) -> str:
     return body.decode("cp1252", errors="replace")  # SIMS writes Windows-1252
 
 
+def delimiter_of(text: str) -> str:
+    """The comma, unless the header row has none and is separated by a semicolon or tab."""
+    header = re.split(r"[\r\n]", text, maxsplit=1)[0]
+    found = [d for d in OTHER_DELIMITERS if d in header]
+    if "," in header or not found:
+        return ","
+    return max(found, key=header.count)
+
+
 def csv_rows(text: str) -> Iterator[tuple[int, list[str]]]:
     """Each row of the CSV text with its row number (the header is row 1; a row with line breaks
     in a quoted cell is numbered by its last line). A row the csv module cannot read refuses the
     file, naming the row where it starts."""
-    lines = csv.reader(io.StringIO(text, newline=""))
+    lines = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter_of(text))
     while True:
         start = lines.line_num + 1
         try:

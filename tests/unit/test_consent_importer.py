@@ -53,6 +53,25 @@ def test_an_arbor_export_with_a_byte_order_mark():
     assert (row.first_name, row.upn, row.year_group) == ("Ava", GOOD[1], "R")
 
 
+@pytest.mark.parametrize("delimiter", [";", "\t"])
+def test_an_export_excel_saved_with_semicolons_or_a_tab_separated_one(delimiter):
+    data = export(delimiter.join((GOOD[0], "Siôn", "ap Dafydd", "01/09/2015", "Year 5", "no",
+                                  '"Smith, J"')),
+                  header=delimiter.join(("UPN", "Legal Forename", "Legal Surname", "DOB",
+                                         "NC Year Actual", "Consent Website", "Contact")))
+    parsed = read(data)
+    assert not parsed.errors
+    (row,) = parsed.rows
+    assert (row.upn, row.first_name, row.last_name, row.date_of_birth, row.year_group,
+            row.consents) == (GOOD[0], "Siôn", "ap Dafydd", dt.date(2015, 9, 1), "5",
+                              (("website", "no"),))
+
+
+def test_a_comma_header_keeps_semicolons_in_its_cells():
+    (row,) = read(export(f"{GOOD[0]},Ava;Mae,Thompson,2015-09-01,5")).rows
+    assert row.first_name == "Ava;Mae"
+
+
 def test_the_contract_name_wins_over_an_alias_in_the_same_file():
     data = export(f"{GOOD[0]},Ava,Legal Ava,Thompson,2015-09-01,5",
                   header="upn,first_name,legal forename,last_name,date_of_birth,year_group")
