@@ -114,6 +114,17 @@ def grant_in_force(fact: ConsentFact, on: dt.date) -> bool:
     )
 
 
+def later_no(facts: Iterable[ConsentFact], giver: str, purpose: str,
+             signed_on: dt.date) -> ConsentFact | None:
+    """The giver's refusal or withdrawal dated after `signed_on`, when it is their latest word
+    for the purpose: a grant signed on `signed_on` but recorded after it would otherwise undo it
+    (records supersede in the order they are recorded, not by their dates)."""
+    fact = latest_by_giver(facts, purpose).get(giver)
+    if fact is not None and fact.status != "granted" and fact.effective_from > signed_on:
+        return fact
+    return None
+
+
 def decide(pupil: PupilFacts, purpose: str, on: dt.date) -> Decision:
     """Whether the pupil may be published for `purpose` on `on`, with the reason in plain words."""
     if any(nopublish_active(entry, on) for entry in pupil.nopublish):

@@ -236,11 +236,30 @@ def new_consent_record(
 def record_consent(
     session: Session, pupil: Pupil, purpose: str, status: str, **fields
 ) -> ConsentRecord:
-    """Add one consent record (the fields of `new_consent_record`)."""
+    """Add one consent record (the fields of `new_consent_record`); a grant signed before the
+    same giver's latest "no" for the purpose was said is refused."""
     record = new_consent_record(pupil, purpose, status, **fields)
+    if status == "granted":
+        refuse_grant_older_than_a_no(session, pupil, record)
     session.add(record)
     session.flush()
     return record
+
+
+def refuse_grant_older_than_a_no(session: Session, pupil: Pupil, record: ConsentRecord) -> None:
+    """A form signed earlier and keyed in late cannot undo the refusal or withdrawal the same
+    person gave since: RegisterError naming that later answer."""
+    records = session.scalars(select(ConsentRecord).where(ConsentRecord.pupil_id == pupil.id))
+    later = rules.later_no(consent_facts(records), record_giver(record), record.purpose,
+                           record.effective_from)
+    if later is not None:
+        raise RegisterError(N_(
+            "%(giver)s answered “%(status)s” for %(purpose)s on %(date)s, after this form's "
+            "date (%(signed)s): a form signed earlier cannot undo that; record a form signed since",
+            giver=record.given_by, status=rules.status_words(later.status),
+            purpose=rules.purpose_words(record.purpose),
+            date=later.effective_from.strftime("%d/%m/%Y"),
+            signed=record.effective_from.strftime("%d/%m/%Y")))
 
 
 def add_nopublish(

@@ -220,6 +220,34 @@ def test_a_correction_is_a_new_record_and_the_latest_counts(app, login_as, regis
                                             ("granted", "Parent of Ava")]
 
 
+def test_an_older_yes_keyed_in_late_does_not_undo_the_same_parents_later_no(app, login_as,
+                                                                            register):
+    ava = register["Ava"]
+    admin = login_as("admin")
+    paper(admin, ava["id"], new_name="Parent of Ava", purpose_website="withdrawn")
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        guardian = db.session.scalar(select(Guardian).where(Guardian.name == "Parent of Ava"))
+        before = len(db.session.scalars(select(ConsentRecord)).all())
+    # The form they signed weeks earlier comes back from a book bag and is keyed in now.
+    signed = today() - dt.timedelta(days=40)
+    response = paper(admin, ava["id"], giver=str(guardian.id), form_date=signed.isoformat(),
+                     purpose_press="granted", purpose_website="granted")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert ("Parent of Ava answered “withdrawn” for website on " + today().strftime("%d/%m/%Y")
+            in html)
+    assert "form 2026/17" in html  # what the admin typed is still there
+    assert decision(app, ava["id"], "website").reason == "consent withdrawn"
+    with app.app_context():
+        assert len(db.session.scalars(select(ConsentRecord)).all()) == before  # press neither
+    # A form signed since says yes again.
+    assert paper(admin, ava["id"], giver=str(guardian.id),
+                 purpose_website="granted").status_code == 302
+    assert decision(app, ava["id"], "website").ok
+
+
 def test_withdrawal_on_a_paper_form_pulls_the_posts_at_once(app, login_as, register):
     ava = register["Ava"]
     post = queued_post(app, 1, [ava["id"]])

@@ -2,7 +2,14 @@
 
 import datetime as dt
 
-from consent.rules import ConsentFact, NoPublishFact, PupilFacts, decide, default_expiry
+from consent.rules import (
+    ConsentFact,
+    NoPublishFact,
+    PupilFacts,
+    decide,
+    default_expiry,
+    later_no,
+)
 
 TODAY = dt.date(2026, 11, 23)
 
@@ -32,6 +39,16 @@ def test_latest_record_per_guardian_wins():
     assert decide(PupilFacts(1, consents=withdrawn_then_granted), "social_media", TODAY).ok
     granted_then_withdrawn = (grant(seq=1), grant(status="withdrawn", seq=2))
     assert not decide(PupilFacts(1, consents=granted_then_withdrawn), "social_media", TODAY).ok
+
+
+def test_a_grant_signed_before_the_same_givers_latest_no_is_caught():
+    no = grant(status="withdrawn", seq=2, effective_from=dt.date(2026, 10, 15))
+    facts = (grant(seq=1), no, grant(giver="dad", status="refused", seq=3,
+                                     effective_from=dt.date(2026, 11, 1)))
+    assert later_no(facts, "mum", "social_media", dt.date(2026, 9, 20)) == no
+    assert later_no(facts, "mum", "social_media", dt.date(2026, 10, 15)) is None  # same day
+    assert later_no(facts, "mum", "website", dt.date(2026, 9, 20)) is None
+    assert later_no((grant(seq=1),), "mum", "social_media", dt.date(2026, 8, 1)) is None
 
 
 def test_pupil_objection_overrides_parent():
