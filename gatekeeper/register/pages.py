@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select
@@ -12,13 +11,12 @@ from sqlalchemy.orm import Session
 from consent import rules
 from consent.importer import YEAR_GROUPS
 from consent.models import BiometricConsent, Pupil
+from consent.names import folded
 from consent.services import pupil_facts, school_facts
 from gatekeeper.models import Post
 
 PAGE_SIZE = 200
 MAX_SEARCH_WORDS = 5
-# An iPad's smart punctuation types O’Brien for O'Brien; names from the MIS hold either.
-APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'"})
 
 
 @dataclass(frozen=True)
@@ -35,13 +33,6 @@ def year_groups(session: Session, school_id: int) -> list[str]:
     found = set(session.scalars(select(Pupil.year_group).where(Pupil.school_id == school_id)
                                 .distinct()))
     return sorted(found, key=lambda y: (YEAR_GROUPS.index(y) if y in YEAR_GROUPS else 99, y))
-
-
-def folded(text: str) -> str:
-    """A name as it is searched and sorted: accents, case and the kind of apostrophe set aside
-    (Sion finds Siôn; ap Dafydd sorts with the a's, not after Z)."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(APOSTROPHES))
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 def matches(pupil: Pupil, words: list[str]) -> bool:

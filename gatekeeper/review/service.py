@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent.models import Pupil, utcnow
+from consent.names import folded, starts_every_word
 from gatekeeper.compliance import audit
 from gatekeeper.imaging.clips import boxes_at
 from gatekeeper.imaging.renderings import POSTER_TIME, poster_time
@@ -22,6 +23,7 @@ from gatekeeper.uploads.labels import purpose_label, status_label
 from gatekeeper.worker.recovery import screening_gave_up
 
 RESOLUTIONS = ("pupil", "not_pupil", "blur")
+SEARCH_WORDS = 3  # words of a name typed to find a pupil
 # Every action a person takes on a photo or a person's rights: the DSL reads these.
 MANUAL_DECISIONS = (
     "face_resolved", "face_decision_undone", "face_added_as_reference", "photo_rejected",
@@ -273,12 +275,14 @@ def neighbours(session: Session, photo: Photo) -> tuple[int | None, int | None]:
 
 
 def search_pupils(session: Session, school_id: int, text: str, limit: int = 20) -> list[Pupil]:
-    """Current pupils whose first or last name starts with the words typed."""
-    query = select(Pupil).where(Pupil.school_id == school_id, Pupil.left_on.is_(None))
-    for word in text.split()[:3]:
-        pattern = word.replace("%", "").replace("_", "") + "%"
-        query = query.where(Pupil.first_name.ilike(pattern) | Pupil.last_name.ilike(pattern))
-    return list(session.scalars(query.order_by(Pupil.last_name, Pupil.first_name).limit(limit)))
+    """Current pupils each of whose words typed begins a word of their name (accents, case and
+    apostrophes aside: "sion dafydd" finds Siôn ap Dafydd)."""
+    typed = " ".join(text.split()[:SEARCH_WORDS])
+    current = session.scalars(select(Pupil).where(Pupil.school_id == school_id,
+                                                  Pupil.left_on.is_(None)))
+    found = [p for p in current if starts_every_word(typed, p.first_name, p.last_name)]
+    found.sort(key=lambda p: (folded(p.last_name), folded(p.first_name), p.id))
+    return found[:limit]
 
 
 def manual_decisions(session: Session, school_id: int, limit: int = 200) -> list[AuditEvent]:

@@ -56,6 +56,23 @@ def test_dsl_adds_a_pupil_who_is_then_blocked_and_whose_posts_are_pulled(app, lo
     assert NOTE in listing and "court order" in listing and "active" in listing
 
 
+def test_the_dsl_finds_a_child_by_the_whole_name_as_typed_on_an_ipad(app, login_as, school):
+    made = pupils(app, school["id"], ("Siôn", "ap Dafydd", "4", {}),
+                  ("Zoë", "O'Brien", "4", {}), ("Mary Jane", "Smith-Jones", "2", {}))
+    dsl = login_as("dsl")
+
+    def found(text: str) -> list[str]:
+        return [p["label"].split(",")[0] for p in dsl.get(
+            "/nopublish/pupils", query_string={"q": text}).get_json()["pupils"]]
+
+    assert found("Siôn ap Dafydd") == found("sion dafydd") == ["Siôn ap Dafydd"]
+    assert found("Zoe O’Brien") == ["Zoë O'Brien"]  # no diaeresis, a curly apostrophe
+    assert found("jane jones") == ["Mary Jane Smith-Jones"]
+    assert add(dsl, "Sion ap Dafydd").status_code == 302
+    (entry,) = entries(app)
+    assert entry.pupil_id == made["Siôn"]["id"]
+
+
 def test_no_reason_reaches_the_audit_trail(app, login_as, register):
     add(login_as("dsl"), register["Ava"]["upn"])
     from gatekeeper.extensions import db
