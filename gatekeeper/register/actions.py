@@ -197,11 +197,13 @@ def remove_nopublish_entry(session: Session, entry: NoPublishEntry, *, reason: s
 
 
 def renew(session: Session, school_id: int, pupil_ids: Iterable[int], *, purposes: Iterable[str],
-          on: dt.date, evidence_ref: str, actor: Actor) -> list[ConsentRecord]:
-    """'Renewed for this year': every lapsing grant of the chosen pupils, granted again."""
+          on: dt.date, evidence_ref: str, actor: Actor,
+          days: int = rules.RENEWAL_WINDOW_DAYS) -> list[ConsentRecord]:
+    """'Renewed for this year': every grant of the chosen pupils lapsing within the `days` the
+    page listed, granted again."""
     chosen = set(pupil_ids)
     renewed = []
-    for pupil, expiring in services.renewals_due(session, school_id, purposes, on):
+    for pupil, expiring in services.renewals_due(session, school_id, purposes, on, days):
         if pupil.id not in chosen:
             continue
         for record in services.renewal_records(pupil, expiring, recorded_by=actor_label(actor),

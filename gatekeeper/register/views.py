@@ -262,10 +262,10 @@ def renewals():
             with commit_or_flash(None, errors=(services.RegisterError,)) as done:
                 renewed = actions.renew(db.session, g.school_id, chosen, purposes=purposes(),
                                         on=forms.today(), evidence_ref=form.evidence_ref.data,
-                                        actor=current_user)
+                                        actor=current_user, days=renewal_window())
             if done:
                 flash(_("%(n)d consent(s) renewed.", n=len(renewed)), "success")
-        return redirect(url_for("register.renewals"))
+        return redirect(url_for("register.renewals", days=request.args.get("days", type=int)))
     days = renewal_window()
     due = services.renewals_due(db.session, g.school_id, purposes(), forms.today(), days)
     return render_template("register/renewals.html", due=due, days=days, form=form,

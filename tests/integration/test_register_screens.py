@@ -406,6 +406,23 @@ def test_renewals_list_csv_and_bulk_renewal(app, login_as, register):
     assert ava  # Ava's grants run to 31 August: listed only within 30 days of it
 
 
+def test_a_longer_renewal_window_renews_what_it_lists(app, login_as, register):
+    cara = register["Cara"]["id"]
+    grant_lapsing(app, cara, "press", 45)
+    admin = login_as("admin")
+    assert "Williams" not in page(admin, "/register/renewals")
+    assert "Williams" in page(admin, "/register/renewals?days=60")
+    response = admin.post("/register/renewals?days=60", {"pupil_id": [str(cara)],
+                                                         "evidence_ref": "returned forms"})
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        renewed = db.session.scalars(select(ConsentRecord).where(
+            ConsentRecord.source == "renewal")).all()
+    assert [(r.pupil_id, r.purpose) for r in renewed] == [(cara, "press")]
+    assert response.headers["Location"].endswith("/register/renewals?days=60")  # still 60 days
+
+
 def test_renewal_csv_cannot_carry_a_formula(app, login_as, register):
     grant_lapsing(app, register["Ben"]["id"], "website", 5, giver="=HYPERLINK(1)")
     rows = list(csv.reader(io.StringIO(page(login_as("admin"), "/register/renewals.csv"))))
