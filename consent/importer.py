@@ -104,6 +104,9 @@ CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # What an unreadable byte becomes: one of the five bytes Windows-1252 leaves undefined (0x81, 0x8D,
 # 0x8F, 0x90, 0x9D), or a file that already held it. A name is never stored with it.
 UNREADABLE = "\ufffd"
+# What Excel's "CSV (Comma delimited)" and SIMS write for a letter Windows-1252 lacks: Welsh ŵ and
+# ŷ (Llŷr becomes Ll?r). No name holds a question mark, so a name with one is refused.
+LOST_LETTER = "?"
 
 
 class ImportRefused(ValueError):
@@ -334,6 +337,10 @@ def read_row(number: int, cells: dict[str, str], parsed: ParsedExport, today: dt
         elif len(names[name]) > MAX_NAME_LENGTH:
             problems.append(N_("%(field)s longer than %(n)d characters", field=label,
                                n=MAX_NAME_LENGTH))
+        elif LOST_LETTER in names[name]:
+            problems.append(N_("%(field)s %(value)r holds a question mark where the export could "
+                               "not write a letter (ŵ, ŷ): save the file as CSV UTF-8 and import "
+                               "it again", field=label, value=names[name]))
     born = parse_date(cell("date_of_birth"))
     if not cell("date_of_birth"):
         problems.append(N_("date of birth missing"))

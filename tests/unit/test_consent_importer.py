@@ -148,6 +148,16 @@ def test_a_bad_row_lists_all_its_problems_on_one_line():
                           "year group 'Q' is not one of N1, N2, R, 1-14")
 
 
+def test_a_name_excel_saved_without_its_welsh_letter_is_refused():
+    # Excel's "CSV (Comma delimited)" writes Windows-1252, which has no ŵ or ŷ: it writes "?".
+    data = "upn,first_name,last_name,date_of_birth,year_group\n{},Llŷr,Bowen,2015-09-01,5\n"
+    parsed = read(data.format(GOOD[0]).encode("cp1252", errors="replace"))
+    assert not parsed.rows
+    assert [str(e) for e in parsed.errors] == [
+        "row 2: first name 'Ll?r' holds a question mark where the export could not write a "
+        "letter (ŵ, ŷ): save the file as CSV UTF-8 and import it again"]
+
+
 def test_dates_of_birth_far_in_the_past_or_not_dates():
     parsed = read(export(f"{GOOD[0]},A,B,1990-01-01,5", f"{GOOD[1]},A,B,31/02/2015,5",
                          f"{GOOD[2]},A,B,,5"))
