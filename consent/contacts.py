@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent.importer import (
+    LOST_LETTER,
     ImportRefused,
     RowError,
     control_problems,
@@ -142,6 +143,10 @@ def read_contact(number: int, cells: dict[str, str], columns: dict[str, str]):
         problems.append(N_("contact name missing"))
     elif len(name) > MAX_NAME:
         problems.append(N_("contact name longer than %(n)d characters", n=MAX_NAME))
+    elif LOST_LETTER in name:
+        problems.append(N_("%(field)s %(value)r holds a question mark where the export could "
+                           "not write a letter (ŵ, ŷ): save the file as CSV UTF-8 and import it "
+                           "again", field=N_("contact name"), value=name))
     relationship = register_relationship(cell("relationship"))
     if len(cell("relationship")) > MAX_RELATIONSHIP:
         problems.append(N_("relationship longer than %(n)d characters", n=MAX_RELATIONSHIP))

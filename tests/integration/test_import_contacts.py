@@ -58,6 +58,7 @@ def test_sims_and_arbor_headers_read_alike():
     (f"{A},X,Y,3,Mrs,Sian,Evans,Mother,maybe,1,a@b.test", "parental responsibility is yes or no"),
     (f"{A},X,Y,4,Mrs,Sian,Evans,Mother,Yes,1,not-an-email", "is not an email address"),
     (f"{A},X,Y,5,Mrs,{'S' * 300},Evans,Mother,Yes,1,a@b.test", "longer than 200"),
+    (f"{A},X,Y,6,Mr,Ll?r,Evans,Father,Yes,1,", "'Ll?r Evans' holds a question mark"),
     (f"{D},X,Y,5001,Mrs,Sian,Evans,Mother,Yes,1,other@example.test", "two email addresses"),
     (f"{A},X,Y,5001,Mrs,Sian,Evans,Mother,Yes,1,sian@example.test", "listed twice"),
 ])
