@@ -205,18 +205,21 @@ def answer_awaited(facts: Iterable[ConsentFact], giver: str, purposes: Iterable[
 def grants_expiring(
     pupil: PupilFacts, purposes: Iterable[str], on: dt.date, days: int = RENEWAL_WINDOW_DAYS
 ) -> list[ConsentFact]:
-    """Each parent's grant in force on `on` that lapses within `days` days: the forms to send."""
+    """Each parent's latest grant that lapses within `days` days of `on`, or lapsed within the
+    last `days` days: the forms to send. Grants lapse on 31 August, in the summer holidays, so
+    the forms of those who did not answer in time are still to collect in September."""
     if pupil.left_on is not None and pupil.left_on <= on:
         return []
-    until = on + dt.timedelta(days=days)
+    since, until = on - dt.timedelta(days=days), on + dt.timedelta(days=days)
     return [
         fact
         for purpose in purposes
         for fact in latest_by_giver(pupil.consents, purpose).values()
         if not fact.by_pupil
-        and grant_in_force(fact, on)
+        and fact.status == "granted"
+        and fact.effective_from <= on
         and fact.expires_on is not None
-        and fact.expires_on <= until
+        and since <= fact.expires_on <= until
     ]
 
 

@@ -423,6 +423,23 @@ def test_a_longer_renewal_window_renews_what_it_lists(app, login_as, register):
     assert response.headers["Location"].endswith("/register/renewals?days=60")  # still 60 days
 
 
+def test_consent_that_lapsed_over_the_summer_is_still_on_the_renewals_list(app, login_as,
+                                                                           register):
+    # Grants lapse on 31 August, in the holidays: in September the forms are still to collect.
+    cara = register["Cara"]["id"]
+    grant_lapsing(app, cara, "press", -10)
+    grant_lapsing(app, register["Ben"]["id"], "press", -40)  # long gone: a new form, not renewal
+    admin = login_as("admin")
+    html = page(admin, "/register/renewals")
+    assert "Williams" in html and "Okafor" not in html
+    assert "or lapsed in the last 30 days" in html
+    rows = list(csv.DictReader(io.StringIO(page(admin, "/register/renewals.csv"))))
+    assert [(r["Last name"], r["Lapses on"]) for r in rows] == [
+        ("Williams", (today() - dt.timedelta(days=10)).isoformat())]
+    admin.post("/register/renewals", {"pupil_id": [str(cara)], "evidence_ref": "back in Sept"})
+    assert decision(app, cara, "press").ok
+
+
 def test_renewal_csv_cannot_carry_a_formula(app, login_as, register):
     grant_lapsing(app, register["Ben"]["id"], "website", 5, giver="=HYPERLINK(1)")
     rows = list(csv.reader(io.StringIO(page(login_as("admin"), "/register/renewals.csv"))))
