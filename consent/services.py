@@ -236,14 +236,26 @@ def new_consent_record(
 def record_consent(
     session: Session, pupil: Pupil, purpose: str, status: str, **fields
 ) -> ConsentRecord:
-    """Add one consent record (the fields of `new_consent_record`); a grant signed before the
-    same giver's latest "no" for the purpose was said is refused."""
+    """Add one consent record (the fields of `new_consent_record`); a grant is refused from a
+    contact without parental responsibility, or signed before the same giver's latest "no"."""
     record = new_consent_record(pupil, purpose, status, **fields)
     if status == "granted":
+        refuse_grant_without_responsibility(session, record)
         refuse_grant_older_than_a_no(session, pupil, record)
     session.add(record)
     session.flush()
     return record
+
+
+def refuse_grant_without_responsibility(session: Session, record: ConsentRecord) -> None:
+    """Consent is given by those with parental responsibility: a "yes" from a contact the MIS
+    says has none (a childminder) would make the child publishable; their "no" still counts."""
+    guardian = session.get(Guardian, record.guardian_id) if record.guardian_id else None
+    if guardian is not None and guardian.parental_responsibility is False:
+        raise RegisterError(N_(
+            "%(name)s has no parental responsibility, by the MIS: their consent does not count "
+            "(a refusal does); record the form of a parent or carer who has it",
+            name=guardian.name))
 
 
 def refuse_grant_older_than_a_no(session: Session, pupil: Pupil, record: ConsentRecord) -> None:

@@ -248,6 +248,30 @@ def test_an_older_yes_keyed_in_late_does_not_undo_the_same_parents_later_no(app,
     assert decision(app, ava["id"], "website").ok
 
 
+def test_a_yes_from_a_contact_without_parental_responsibility_is_refused(app, login_as,
+                                                                        register):
+    cara = register["Cara"]["id"]
+    from gatekeeper.extensions import db
+
+    with app.app_context():  # the MIS's contacts export says the childminder has none
+        minder = Guardian(school_id=1, pupil_id=cara, name="Pat Minder",
+                          relationship_to_pupil="carer", parental_responsibility=False)
+        db.session.add(minder)
+        db.session.commit()
+        minder_id = minder.id
+    admin = login_as("admin")
+    response = paper(admin, cara, giver=str(minder_id), same_for_all="granted")
+    assert response.status_code == 200
+    assert "Pat Minder has no parental responsibility" in response.get_data(as_text=True)
+    assert not decision(app, cara, "website").ok
+    with app.app_context():
+        assert not db.session.scalars(select(ConsentRecord).where(
+            ConsentRecord.pupil_id == cara)).all()
+    # Their "no" is still respected.
+    assert paper(admin, cara, giver=str(minder_id), purpose_press="refused").status_code == 302
+    assert decision(app, cara, "press").reason == "consent refused"
+
+
 def test_withdrawal_on_a_paper_form_pulls_the_posts_at_once(app, login_as, register):
     ava = register["Ava"]
     post = queued_post(app, 1, [ava["id"]])
