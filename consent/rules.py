@@ -51,6 +51,9 @@ class ConsentFact:
     effective_from: dt.date
     expires_on: dt.date | None
     seq: int  # order of recording: later records supersede earlier ones from the same giver
+    # The giver has parental responsibility as far as the register knows (the MIS marks a
+    # childminder without it): a "yes" from someone without it is no consent; their "no" counts.
+    responsible: bool = True
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,8 @@ def decide(pupil: PupilFacts, purpose: str, on: dt.date) -> Decision:
         return Decision(False, N_("protected — do not publish"))
     if pupil.left_on is not None and pupil.left_on <= on:
         return Decision(False, N_("has left the school"))
-    latest = latest_by_giver(pupil.consents, purpose)
+    latest = {giver: fact for giver, fact in latest_by_giver(pupil.consents, purpose).items()
+              if fact.responsible or fact.status != "granted"}
     own = latest.pop("pupil", None)
     if own is not None and own.status != "granted":
         return Decision(False, N_("the pupil has objected"), own)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from consent import rules
 from consent.clock import school_today
@@ -126,7 +126,10 @@ def link_named_records(session: Session, guardian: Guardian) -> int:
     return len(named)
 
 
-def consent_facts(records: Iterable[ConsentRecord]) -> tuple[rules.ConsentFact, ...]:
+def consent_facts(records: Iterable[ConsentRecord],
+                  without_responsibility: Collection[int] = ()) -> tuple[rules.ConsentFact, ...]:
+    """The records as facts; `without_responsibility`: the ids of guardians the MIS marks as
+    having no parental responsibility (their "yes" is no consent)."""
     return tuple(
         rules.ConsentFact(
             giver=record_giver(r),
@@ -136,9 +139,16 @@ def consent_facts(records: Iterable[ConsentRecord]) -> tuple[rules.ConsentFact, 
             effective_from=r.effective_from,
             expires_on=r.expires_on,
             seq=r.id,
+            responsible=r.guardian_id not in without_responsibility,
         )
         for r in records
     )
+
+
+def without_responsibility(session: Session, school_id: int) -> set[int]:
+    """The school's guardians the MIS marks as having no parental responsibility."""
+    return set(session.scalars(select(Guardian.id).where(
+        Guardian.school_id == school_id, Guardian.parental_responsibility.is_(False))))
 
 
 def nopublish_facts(entries: Iterable[NoPublishEntry]) -> tuple[rules.NoPublishFact, ...]:
@@ -150,8 +160,9 @@ def nopublish_facts(entries: Iterable[NoPublishEntry]) -> tuple[rules.NoPublishF
 
 
 def school_facts(session: Session, school_id: int) -> list[rules.PupilFacts]:
-    """Plain facts for every pupil of a school, loaded in three queries."""
+    """Plain facts for every pupil of a school, loaded in four queries."""
     pupils = session.scalars(select(Pupil).where(Pupil.school_id == school_id)).all()
+    others = without_responsibility(session, school_id)
     records: dict[int, list[ConsentRecord]] = {p.id: [] for p in pupils}
     entries: dict[int, list[NoPublishEntry]] = {p.id: [] for p in pupils}
     for r in session.scalars(select(ConsentRecord).where(ConsentRecord.school_id == school_id)):
@@ -162,7 +173,7 @@ def school_facts(session: Session, school_id: int) -> list[rules.PupilFacts]:
         rules.PupilFacts(
             pupil_id=p.id,
             left_on=p.left_on,
-            consents=consent_facts(records[p.id]),
+            consents=consent_facts(records[p.id], others),
             nopublish=nopublish_facts(entries[p.id]),
         )
         for p in pupils
@@ -170,10 +181,14 @@ def school_facts(session: Session, school_id: int) -> list[rules.PupilFacts]:
 
 
 def pupil_facts(pupil: Pupil) -> rules.PupilFacts:
+    session = object_session(pupil)
+    others = (set() if session is None or pupil.id is None else set(session.scalars(
+        select(Guardian.id).where(Guardian.pupil_id == pupil.id,
+                                  Guardian.parental_responsibility.is_(False)))))
     return rules.PupilFacts(
         pupil_id=pupil.id,
         left_on=pupil.left_on,
-        consents=consent_facts(pupil.consent_records),
+        consents=consent_facts(pupil.consent_records, others),
         nopublish=nopublish_facts(pupil.nopublish_entries),
     )
 

@@ -272,6 +272,31 @@ def test_a_yes_from_a_contact_without_parental_responsibility_is_refused(app, lo
     assert decision(app, cara, "press").reason == "consent refused"
 
 
+def test_a_yes_recorded_before_the_mis_said_no_responsibility_stops_counting(app, login_as,
+                                                                             register):
+    """The childminder's "yes" was keyed in before the contacts import said she has no parental
+    responsibility: it went on making the child publishable (the rules never saw it)."""
+    from consent.services import publishable_pupils
+    from gatekeeper.extensions import db
+
+    cara = register["Cara"]["id"]
+    with app.app_context():
+        minder = Guardian(school_id=1, pupil_id=cara, name="Pat Minder",
+                          relationship_to_pupil="carer")
+        db.session.add(minder)
+        db.session.commit()
+        minder_id = minder.id
+    admin = login_as("admin")
+    assert paper(admin, cara, giver=str(minder_id), same_for_all="granted").status_code == 302
+    assert decision(app, cara, "website").ok
+    with app.app_context():  # the next contacts import: no parental responsibility
+        db.session.get(Guardian, minder_id).parental_responsibility = False
+        db.session.commit()
+        assert cara not in publishable_pupils(db.session, 1, "website", today())
+    assert decision(app, cara, "website").reason == "no consent recorded"
+    assert "no consent recorded" in page(admin, f"/register/pupils/{cara}")
+
+
 def test_withdrawal_on_a_paper_form_pulls_the_posts_at_once(app, login_as, register):
     ava = register["Ava"]
     post = queued_post(app, 1, [ava["id"]])
