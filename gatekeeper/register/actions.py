@@ -19,8 +19,9 @@ from consent.models import ConsentRecord, Guardian, NoPublishEntry, Pupil
 from consent.wording import N_
 from gatekeeper.compliance import audit
 from gatekeeper.models import User
+from gatekeeper.publishing.service import HELD_CONSENT
 from gatekeeper.publishing.takedown import pull_posts_showing
-from gatekeeper.review.rescreen import register_changed
+from gatekeeper.review.rescreen import REQUESTED_BY, register_changed
 from gatekeeper.review.service import search_pupils
 
 Actor = User | str | None
@@ -172,7 +173,9 @@ def add_nopublish(session: Session, school_id: int, upn: str, *, category: str, 
     # The reason stays out of the audit detail: only the DSL may read it, on the entry itself.
     audit.record(session, "nopublish_added", school_id=school_id, actor=actor or added_by,
                  subject=entry, detail={"upn": pupil.upn})
-    pull_posts(session, pupil, "added to the no-publish list", requested_by=actor or added_by)
+    # The media lead takes the posts down and sees why: in the words and the name a register
+    # change gives (as for a lookalike), never "the no-publish list" nor the DSL who asked.
+    pull_posts(session, pupil, HELD_CONSENT, requested_by=REQUESTED_BY)
     register_changed(session, school_id, [pupil.id])
     return entry
 

@@ -143,11 +143,39 @@ def test_queued_post_is_pulled_without_touching_the_destination(app, login_as, s
                                   added_by="dsl@testschool.test")
             db.session.commit()
         (post,) = rows(app, Post)
-        assert post.state == "withdrawn" and post.withdrawn_reason == "added to the no-publish list"
+        assert post.state == "withdrawn"
+        assert post.withdrawn_reason == "a pupil in the photo is no longer publishable"
         assert rows(app, Takedown) == []  # never handed to the webhook: nothing to delete
     assert receiver.deliveries == []
     with app.app_context():
         assert db.session.get(Photo, setup["photo"]).status == "withdrawn"
+
+
+def test_the_posting_queue_does_not_say_who_went_on_the_no_publish_list(app, login_as, setup):
+    """The media lead must take the post down, but is never told that a pupil in it is now
+    protected, nor that the DSL asked: only the DSL knows who is on the list."""
+    from gatekeeper.register.forms import today
+
+    media = login_as("media_lead")
+    ada_post, _ = publish_both(media, setup, 1)  # the outbox: a takedown is a task for a person
+    dsl = login_as("dsl")
+    added = dsl.post("/nopublish/", {"pupil": setup["ada"], "category": "court_order",
+                                     "note": "", "starts_on": today().isoformat(), "ends_on": ""})
+    assert added.status_code == 302
+    carry_out(app)
+    (task,) = rows(app, Takedown)
+    assert task.state == "manual" and task.post_id == ada_post.id
+    english = media.get("/queue/").get_data(as_text=True)
+    assert "a pupil in the photo is no longer publishable" in english
+    media.post("/auth/language/cy", {"next": "/"})
+    welsh = media.get("/queue/").get_data(as_text=True)
+    for queue in (english, welsh):
+        assert f'data-takedown="{task.id}"' in queue
+        for telling in ("no-publish", "dim cyhoeddi", "dsl@testschool.test", "Test School dsl"):
+            assert telling not in queue, telling
+    log = [e for e in rows(app, AuditEvent) if e.action in ("nopublish_added", "post_withdrawn")]
+    assert [e.action for e in log] == ["nopublish_added", "post_withdrawn"]
+    assert log[0].actor == "dsl@testschool.test"  # the audit trail still says who and why
 
 
 def test_media_lead_takes_a_post_down_by_hand_with_a_reason(app, login_as, setup):
