@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from consent.models import Pupil, ReferenceFace, utcnow
 from gatekeeper.compliance import audit
-from gatekeeper.models import BlockLift, Face, User
+from gatekeeper.models import BlockLift, Face, Photo, User
 from gatekeeper.review.rescreen import redecide_photo, register_changed
 from gatekeeper.review.service import gate_now
 from gatekeeper.screening.service import RegisterNow, stored_looks
@@ -122,10 +122,19 @@ def revoke_lift(session: Session, lift: BlockLift, dsl: User) -> None:
 
 
 def requests(session: Session, school_id: int) -> list[BlockLift]:
-    """Questions waiting for the DSL, oldest first."""
-    return list(session.scalars(select(BlockLift).where(
-        BlockLift.school_id == school_id, BlockLift.state == LiftState.REQUESTED)
-        .order_by(BlockLift.id)))
+    """Questions waiting for the DSL that an answer still decides, oldest first: about a photo
+    still waiting for review, whose face the pupil asked about blocks now. One released or
+    rejected meanwhile, or a pupil who no longer blocks the face, needs no answer (the DSL would
+    otherwise have to say "it may be them" to clear it away); the question is back if the photo
+    returns to review or the pupil blocks the face again."""
+    asked = session.scalars(
+        select(BlockLift).join(Face, Face.id == BlockLift.face_id)
+        .join(Photo, Photo.id == Face.photo_id)
+        .where(BlockLift.school_id == school_id, BlockLift.state == LiftState.REQUESTED,
+               Photo.status.in_(PHOTO_RELEASABLE))
+        .order_by(BlockLift.id)).all()
+    register = RegisterNow(session, school_id)
+    return [lift for lift in asked if blocking_pupil(register, lift.face) == lift.pupil_id]
 
 
 def lifts_in_force(session: Session, school_id: int, limit: int = 100) -> list[BlockLift]:

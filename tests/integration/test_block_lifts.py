@@ -167,6 +167,53 @@ def test_the_dsl_may_keep_the_block(app, login_as, blocked):
     assert actor == "dsl@testschool.test"
 
 
+def asked_and_listed(login_as, blocked):
+    """The media lead asks about the face; the DSL's page lists the question."""
+    media = login_as("media_lead")
+    media.post(f"/review/{blocked['photo']}/faces/{blocked['face']}/ask-dsl")
+    dsl = login_as("dsl")
+    assert "really Efa Jones?" in dsl.get("/safeguarding/").get_data(as_text=True)
+    return media, dsl
+
+
+def test_a_question_about_a_photo_no_longer_under_review_leaves_the_dsls_list(
+        app, login_as, blocked):
+    """Asked, then the media lead rejected the photo: nothing is left to decide, and the DSL is
+    not made to answer "it may be them" to clear the question away."""
+    media, dsl = asked_and_listed(login_as, blocked)
+    assert media.post(f"/review/{blocked['photo']}/reject", {"reason": "blurred"}).status_code \
+        == 302
+    listed = dsl.get("/safeguarding/").get_data(as_text=True)
+    assert "really Efa Jones?" not in listed and "No questions waiting." in listed
+    assert audit(app, "block_lift_declined") == []
+
+
+def test_a_question_about_a_pupil_who_no_longer_blocks_leaves_the_dsls_list(
+        app, login_as, blocked):
+    """Asked, then Efa's parents gave consent: the face is not blocked for her any more, the check
+    page says so and offers nothing, so the question must not wait there for ever; it comes back
+    if she blocks the face again."""
+    from gatekeeper.register import actions
+
+    _media, dsl = asked_and_listed(login_as, blocked)
+
+    def consent(status):
+        with app.app_context():
+            from gatekeeper.extensions import db
+
+            actions.set_consent(db.session, blocked["school"], blocked["efa_upn"],
+                                "social_media", status, given_by="Parent of Efa",
+                                recorded_by="admin@testschool.test")
+            db.session.commit()
+
+    consent("granted")
+    assert "No protected pupil blocks this face now." in dsl.get(
+        f"/safeguarding/faces/{blocked['face']}/check").get_data(as_text=True)
+    assert "No questions waiting." in dsl.get("/safeguarding/").get_data(as_text=True)
+    consent("withdrawn")
+    assert "really Efa Jones?" in dsl.get("/safeguarding/").get_data(as_text=True)
+
+
 def test_the_dsl_sees_the_reference_photos_and_only_their_school_s(app, login_as, blocked):
     from gatekeeper.compliance.crypto import app_cipher
     from gatekeeper.extensions import db
