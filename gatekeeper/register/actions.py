@@ -21,7 +21,7 @@ from gatekeeper.compliance import audit
 from gatekeeper.models import User
 from gatekeeper.publishing.service import HELD_CONSENT
 from gatekeeper.publishing.takedown import pull_posts_showing
-from gatekeeper.review.rescreen import REQUESTED_BY, register_changed
+from gatekeeper.review.rescreen import REQUESTED_BY, name_blocked_faces, register_changed
 from gatekeeper.review.service import search_pupils
 
 Actor = User | str | None
@@ -139,6 +139,8 @@ def record_biometric(session: Session, pupil: Pupil, status: str, *, actor: Acto
     """Biometric consent or objection; anything but consent deletes the reference faces at once."""
     enrolled = services.reference_face_count(session, pupil.id)
     fields.setdefault("recorded_by", actor_label(actor))
+    if status != "granted" and enrolled:
+        name_blocked_faces(session, pupil.school_id, [pupil.id])
     row = services.record_biometric(session, pupil, status, **fields)
     audit.record(session, "biometric_consent_recorded", school_id=pupil.school_id, actor=actor,
                  subject=row, detail={"upn": pupil.upn, "status": status})
@@ -149,6 +151,7 @@ def record_biometric(session: Session, pupil: Pupil, status: str, *, actor: Acto
 
 
 def delete_faces(session: Session, pupil: Pupil, *, actor: Actor) -> int:
+    name_blocked_faces(session, pupil.school_id, [pupil.id])
     count = services.delete_reference_faces(session, pupil)
     audit_faces_deleted(session, pupil, count, "deleted by hand", actor)
     register_changed(session, pupil.school_id, [pupil.id])
@@ -157,6 +160,7 @@ def delete_faces(session: Session, pupil: Pupil, *, actor: Actor) -> int:
 
 def record_leaving(session: Session, pupil: Pupil, on: dt.date, *, actor: Actor) -> int:
     """The pupil leaves: never publishable again; reference faces deleted at once."""
+    name_blocked_faces(session, pupil.school_id, [pupil.id])
     count = services.record_leaving(session, pupil, on)
     audit.record(session, "pupil_left", school_id=pupil.school_id, actor=actor, subject=pupil,
                  detail={"upn": pupil.upn, "left_on": on.isoformat()})
@@ -290,6 +294,7 @@ def import_pupils(
             "confirmed": confirmed_leavers, "limit": leaver_limit})
     if not (apply and plan.ok and plan.changes):  # the same file again changes nothing at all
         return plan
+    name_blocked_faces(session, school_id, losing_faces(session, school_id, plan))
     result = importer.apply_import(session, school_id, plan, recorded_by=actor_label(actor),
                                    today=today, purposes=purposes)
     audit.record(session, "pupils_imported", school_id=school_id, actor=actor,
@@ -306,6 +311,15 @@ def import_pupils(
     register_changed(session, school_id, [p.id for p, _count in result.left]
                      + [p.id for p, _purpose, _status in result.refused])
     return plan
+
+
+def losing_faces(session: Session, school_id: int, plan: importer.ImportPlan) -> list[int]:
+    """The pupils whose reference faces an import takes out of screening: its leavers (sealed)
+    and those whose biometric consent it records as withdrawn or objected (deleted)."""
+    upns = [row.upn for row, status in plan.biometrics if status != "granted"]
+    withdrawn = session.scalars(select(Pupil.id).where(Pupil.school_id == school_id,
+                                                       Pupil.upn.in_(upns))) if upns else []
+    return [p.id for p in plan.leaving] + list(withdrawn)
 
 
 def audit_import_faces(session: Session, school_id: int, result: importer.ImportResult,

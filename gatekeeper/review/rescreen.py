@@ -23,7 +23,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from consent.clock import school_today
-from consent.models import ConsentRecord
+from consent.models import ConsentRecord, utcnow
 from gatekeeper.compliance import audit
 from gatekeeper.extensions import db
 from gatekeeper.models import Photo, Post
@@ -32,7 +32,13 @@ from gatekeeper.publishing.takedown import take_down
 from gatekeeper.review.service import gate_now, settle_photo
 from gatekeeper.screening.rule import MATCHINGS
 from gatekeeper.screening.service import RegisterNow, stored_looks
-from gatekeeper.states import PHOTO_RELEASABLE, POST_LIVE, POST_MAY_BE_OUT, PostState
+from gatekeeper.states import (
+    PHOTO_RELEASABLE,
+    POST_LIVE,
+    POST_MAY_BE_OUT,
+    FaceStatus,
+    PostState,
+)
 
 PENDING_KEY = "gatekeeper.register_changed"  # session.info: school id -> pupil ids changed
 REQUESTED_BY = "register change"
@@ -77,6 +83,38 @@ def rescreen_school(session: Session, school_id: int, changed: Iterable[int] = (
     for post in posts:
         recheck_post(session, register, post, changed, done)
     return done
+
+
+def name_blocked_faces(session: Session, school_id: int, pupil_ids: Iterable[int]) -> int:
+    """Before these pupils' reference faces go (leaving, a biometric "no", a deletion), every face
+    the rule blocks as one of them, in a photo waiting for review, is named as them: without the
+    references the rule can no longer match the face, which would turn unknown, and a protected
+    child's photo could then be released as "not a pupil". Named, the face stays blocked while
+    they may not be published (only a blur or a rejection lets the photo go). Audited; returns
+    how many faces were named. The caller removes the references and commits."""
+    pupils = set(pupil_ids)
+    if not pupils:
+        return 0
+    register, named = RegisterNow(session, school_id), 0
+    photos = session.scalars(select(Photo).where(
+        Photo.school_id == school_id, Photo.status.in_(PHOTO_RELEASABLE),
+        Photo.purged_at.is_(None)).order_by(Photo.id))
+    for photo in photos:
+        found = gate_now(register, photo, photo.purpose)
+        for face, now in zip(photo.faces, found.faces, strict=True):
+            pupil = now.decision.pupil_id
+            if (now.decision.status != FaceStatus.BLOCKED or pupil not in pupils
+                    or face.resolved_pupil_id is not None):
+                continue
+            if face.resolution is None:
+                face.resolution, face.resolved_at = "pupil", utcnow()
+            face.resolved_pupil_id = pupil  # a blur keeps who the face was, for its undo
+            audit.record(session, "face_named_before_references_removed", school_id=school_id,
+                         subject=face, detail={"photo_id": photo.id, "face": face.index + 1,
+                                               "pupil_id": pupil, "by": REQUESTED_BY})
+            named += 1
+    session.flush()
+    return named
 
 
 def redecide_photo(session: Session, register: RegisterNow, photo: Photo) -> bool:

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from consent.models import Guardian, NoPublishEntry
-from gatekeeper.models import AuditEvent, Face, Photo
+from gatekeeper.models import AuditEvent, Face, Photo, Post
 from gatekeeper.register.forms import today
 from tests.integration.test_register_screens import decision, page, post_state, pupils, queued_post
 
@@ -205,3 +205,89 @@ def test_cli_add_and_remove_by_upn_are_on_the_same_list(app, login_as, register)
     assert [e.removal_reason for e in entries(app)] == [REMOVAL]
     assert entries(app)[0].starts_on == today()
     assert entries(app)[0].removed_at <= dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def leaves_on_the_web(app, login_as, pupil):
+    assert login_as("admin").post(f"/register/pupils/{pupil['id']}/leave", {
+        "leaving-left_on": today().isoformat()}).status_code == 302
+
+
+def withdraws_biometric_consent(app, login_as, pupil):
+    from gatekeeper.cli import main
+
+    done = app.test_cli_runner().invoke(main, ["consent", "biometric", pupil["upn"], "withdrawn",
+                                               "--by", "Parent of Ava"])
+    assert done.exit_code == 0, done.output
+
+
+def has_faces_deleted(app, login_as, pupil):
+    assert login_as("admin").post(
+        f"/register/pupils/{pupil['id']}/faces/delete").status_code == 302
+
+
+def leaves_by_the_mis_import(app, login_as, pupil):
+    from gatekeeper.extensions import db
+    from gatekeeper.register import actions
+
+    export = (b"upn,first_name,last_name,date_of_birth,year_group\n"
+              + f"{pupil['other_upn']},Ben,Okafor,2016-02-02,5\n".encode())
+    with app.app_context():
+        plan = actions.import_pupils(db.session, 1, export, purposes=("social_media",),
+                                     today=today(), full=True, apply=True, actor="test",
+                                     confirmed_leavers=1)
+        assert [p.upn for p in plan.leaving] == [pupil["upn"]]
+        db.session.commit()
+
+
+@pytest.mark.parametrize("goes", [leaves_on_the_web, withdraws_biometric_consent,
+                                  has_faces_deleted, leaves_by_the_mis_import])
+def test_a_protected_pupils_photos_stay_blocked_when_their_reference_faces_go(
+        app, login_as, register, goes):
+    """Ava, on the list, is blocked in a photo waiting for review. Her reference faces then go
+    (she leaves, her parents withdraw biometric consent, someone deletes them): the rule can no
+    longer match her, but her face must not turn into an unknown one that the media lead may
+    call "not a pupil" and release."""
+    import numpy as np
+
+    from gatekeeper.extensions import db
+    from tests.support.publishing import enrol_made_up_face, release, screened_photo
+
+    ava = register["Ava"]
+    add(login_as("dsl"), ava["upn"])
+    look = np.random.default_rng(5).normal(0, 0.1, 128)
+    with app.app_context():
+        from consent import services
+        from consent.models import Pupil
+
+        services.record_biometric(db.session, db.session.get(Pupil, ava["id"]), "granted",
+                                  given_by="Parent of Ava", recorded_by="test")
+        enrol_made_up_face(db.session, 1, ava["id"], look + 0.01)
+        db.session.commit()
+        photo_id = screened_photo(db.session, 1, [look])
+        face_id = db.session.get(Photo, photo_id).faces[0].id
+    assert face_state(app, face_id) == ("blocked", "blocked")
+    goes(app, login_as, {**ava, "other_upn": register["Ben"]["upn"]})
+    assert face_state(app, face_id) == ("blocked", "blocked")
+    media = login_as("media_lead")
+    shown = media.get(f"/review/{photo_id}").get_data(as_text=True)
+    assert "Protected: must not be published." in shown
+    assert "Ava" not in shown and "Thompson" not in shown  # nor is the media lead told who
+    media.post(f"/review/{photo_id}/faces/{face_id}", {"resolution": "not_pupil"})
+    release(media, photo_id, 1, "Sports day")
+    assert face_state(app, face_id) == ("blocked", "blocked")
+    with app.app_context():
+        assert db.session.scalar(select(Post.id)) is None
+        [event] = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "face_named_before_references_removed")).all()
+        assert event.detail["pupil_id"] == ava["id"] and event.detail["photo_id"] == photo_id
+    blurred = media.post(f"/review/{photo_id}/faces/{face_id}", {"resolution": "blur"})
+    assert blurred.status_code == 302  # a blur still lets the photo go
+    assert face_state(app, face_id)[0] == "cleared"
+
+
+def face_state(app, face_id: int) -> tuple[str, str]:
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        face = db.session.get(Face, face_id)
+        return face.photo.status, face.status
