@@ -305,6 +305,8 @@ def add_nopublish(
     starts_on = starts_on or school_today()
     if ends_on is not None and ends_on < starts_on:
         raise RegisterError(N_("the end date is before the start date"))
+    if ends_on is not None and ends_on < school_today():  # it would protect nobody, not even now
+        raise RegisterError(N_("the end date has passed: the pupil would not be protected"))
     entry = NoPublishEntry(
         school_id=pupil.school_id,
         pupil_id=pupil.id,

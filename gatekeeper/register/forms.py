@@ -169,6 +169,8 @@ class NoPublishForm(FlaskForm):
     def validate_ends_on(self, field) -> None:
         if field.data and self.starts_on.data and field.data < self.starts_on.data:
             raise ValidationError(_l("The end date is before the start date."))
+        if field.data and field.data < today():
+            raise ValidationError(_l("The end date has passed: the pupil would not be protected."))
 
 
 class RemovalForm(FlaskForm):

@@ -101,10 +101,43 @@ def test_removal_closes_the_entry_and_keeps_it_as_history(app, login_as, registe
 
 
 def test_an_ended_entry_no_longer_protects(app, login_as, register):
+    from gatekeeper.extensions import db
+
     ava = register["Ava"]
-    add(login_as("dsl"), ava["upn"], starts_on="2025-01-01", ends_on="2025-06-30")
+    with app.app_context():  # an entry whose last day has since passed
+        db.session.add(NoPublishEntry(school_id=1, pupil_id=ava["id"], category="court_order",
+                                      note=NOTE, starts_on=today() - dt.timedelta(days=60),
+                                      ends_on=today() - dt.timedelta(days=1), added_by="dsl"))
+        db.session.commit()
     assert decision(app, ava["id"], "website").ok
     assert "ended" in page(login_as("dsl"), "/nopublish/")
+
+
+def test_an_entry_that_is_over_before_it_is_written_is_refused(app, login_as, register):
+    """The DSL copies an order's dates and the last day has passed (a year typed wrong): the
+    child would not be protected at all, yet the page said so and pulled their posts."""
+    ava = register["Ava"]
+    post = queued_post(app, 1, [ava["id"]])
+    dsl = login_as("dsl")
+    response = add(dsl, ava["upn"], starts_on=(today() - dt.timedelta(days=300)).isoformat(),
+                   ends_on=(today() - dt.timedelta(days=1)).isoformat())
+    assert response.status_code == 400
+    assert "The end date has passed: the pupil would not be protected." in response.get_data(
+        as_text=True)
+    assert entries(app) == [] and post_state(app, post) == "queued"
+    today_ends = add(dsl, ava["upn"], ends_on=today().isoformat())  # protected today, still
+    assert today_ends.status_code == 302
+    assert decision(app, ava["id"], "website").reason == "protected — do not publish"
+    from consent import services
+    from consent.models import Pupil
+    from gatekeeper.extensions import db
+
+    with app.app_context():  # any other caller of the register gets the same answer
+        with pytest.raises(services.RegisterError, match="end date has passed"):
+            services.add_nopublish(db.session, db.session.get(Pupil, ava["id"]),
+                                   category="other", note="", added_by="dsl",
+                                   starts_on=today() - dt.timedelta(days=9),
+                                   ends_on=today() - dt.timedelta(days=2))
 
 
 @pytest.mark.parametrize("fields, problem", [
