@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PHONE
+from tests.browser.conftest import IPAD_PORTRAIT, PHONE, sign_in
 from tests.support.fixtures import add_pupil
 
 pytestmark = pytest.mark.browser
@@ -56,3 +56,59 @@ def test_each_question_on_the_parents_page_is_the_name_of_its_answers(page_at, p
     question.get_by_role("radio", name=yes, exact=True).focus()
     phone.keyboard.press("ArrowRight")
     expect(question.get_by_role("radio", name=no, exact=True)).to_be_checked()
+
+
+@pytest.fixture
+def pupils(live_app, school) -> dict[str, int]:
+    from consent import services
+    from gatekeeper.extensions import db
+
+    with live_app.app_context():
+        ben = add_pupil(db.session, school["id"], 1, "Ben", "Okafor")
+        services.add_guardian(db.session, ben, "Grace Okafor", "parent", "")
+        db.session.commit()
+        add_pupil(db.session, school["id"], 2, "Cara", "Williams")
+        add_pupil(db.session, school["id"], 3, "Cara", "Jones", year="3")
+        return {"ben": ben.id}
+
+
+def expect_error_on(field, error: str) -> None:
+    """The field a refused form sends the reader to: focused, invalid, and described by its error
+    (as a screen reader reads it on arrival), the error shown beside it."""
+    expect(field).to_be_focused()
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(field).to_have_accessible_description(re.compile(re.escape(error)))
+    described = field.get_attribute("aria-describedby").split()
+    page = field.page
+    assert any(page.locator(f"#{ident}").is_visible() for ident in described)
+
+
+def test_a_refused_register_form_takes_the_reader_to_its_error(page_at, pupils):
+    page = page_at(IPAD_PORTRAIT)
+    sign_in(page, "admin@testschool.test")
+    page.goto(f"/register/pupils/{pupils['ben']}/form")
+    page.get_by_label("Who signed the form").select_option(
+        label="Someone not listed yet (give the name below)")
+    page.locator("fieldset", has_text="The same for all purposes").get_by_text("granted").click()
+    page.get_by_role("button", name="Save the form").click()
+    expect_error_on(page.get_by_label("Name of the parent or carer"),
+                    "Give the name of the parent or carer.")
+
+    # A group of answers: the error is on each answer, and the first is where the reader lands.
+    page.goto(f"/register/pupils/{pupils['ben']}/biometric")
+    page.get_by_text("written consent", exact=True).click()
+    page.get_by_role("button", name="Save", exact=True).click()
+    written = page.get_by_role("radio", name="written consent")
+    expect_error_on(written, "Biometric consent must be in writing")
+    expect(page.get_by_role("radio", name="objection")).to_have_accessible_description(
+        re.compile("Biometric consent must be in writing"))
+
+
+def test_the_dsl_hears_that_two_pupils_answer_to_the_name(page_at, pupils):
+    page = page_at(IPAD_PORTRAIT)
+    sign_in(page, "dsl@testschool.test")
+    page.goto("/nopublish/")
+    page.get_by_role("button", name="Cymraeg").click()
+    page.get_by_label("Disgybl: enw neu UPN").fill("Cara")
+    page.get_by_role("button", name="Gwarchod y disgybl hwn").click()
+    expect_error_on(page.get_by_label("Disgybl: enw neu UPN"), "Mae 2 disgybl yn cyfateb i “Cara”")
