@@ -39,13 +39,21 @@
     return li;
   }
 
+  // A screen reader hears each verdict once, when it arrives: "obama_podium.jpg: Cleared".
+  const verdicts = document.getElementById("verdicts");
+  function say(name, words) {
+    verdicts.append(el("p", null, name + ": " + words.filter(Boolean).join(". ")));
+  }
+
   function showStatus(li, photo) {
     li.dataset.photoId = photo.id;
     li.dataset.status = photo.status;
     li.toggleAttribute("data-waiting", photo.waiting);
     const badge = li.querySelector(".status");
+    const was = badge.textContent;
     badge.className = "badge status status-" + photo.status;
     badge.textContent = photo.label;
+    if (!photo.waiting && photo.label !== was) say(photo.filename, [photo.label, photo.error]);
     li.querySelector(".error").textContent = photo.error || "";
     const remove = li.querySelector(".delete-upload");
     remove.action = app.dataset.deleteUrl.replace("/0/", "/" + photo.id + "/");
@@ -100,6 +108,7 @@
     badge.className = "badge status status-rejected";
     badge.textContent = text.notUploaded;
     li.querySelector(".error").textContent = message;
+    say(file.name, [text.notUploaded, message]);
     if (li.querySelector(".retry")) return;
     const retry = el("button", "btn btn-outline-primary retry mt-1 w-100", text.retry);
     retry.type = "button";

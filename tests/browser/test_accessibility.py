@@ -112,3 +112,42 @@ def test_the_dsl_hears_that_two_pupils_answer_to_the_name(page_at, pupils):
     page.get_by_label("Disgybl: enw neu UPN").fill("Cara")
     page.get_by_role("button", name="Gwarchod y disgybl hwn").click()
     expect_error_on(page.get_by_label("Disgybl: enw neu UPN"), "Mae 2 disgybl yn cyfateb i “Cara”")
+
+
+@pytest.fixture
+def enrolled(live_app, school, faces_dir):
+    """Obama (consented) and Biden (parents refused), enrolled with their reference faces."""
+    from gatekeeper.extensions import db
+
+    people = faces_dir / "people"
+    with live_app.app_context():
+        add_pupil(db.session, school["id"], 1, "Barack", "Obama",
+                  consents={"social_media": "granted"}, faces=sorted((people / "obama").iterdir()))
+        add_pupil(db.session, school["id"], 2, "Joe", "Biden", consents={"social_media": "refused"},
+                  faces=sorted((people / "biden").iterdir()))
+
+
+def test_the_upload_page_says_each_verdict_as_it_arrives(page_at, enrolled, faces_dir,
+                                                          tmp_path):
+    """Staff using VoiceOver on the iPad hear each photo's verdict (and a file that did not
+    upload) without hunting for its card: the cards change silently."""
+    page = page_at(IPAD_PORTRAIT)
+    sign_in(page, "staff@testschool.test")
+    page.get_by_text("Or create a new event").click()
+    page.get_by_label("Event name").fill("Sports day")
+    page.get_by_label("Intended use").select_option("social_media")
+    page.get_by_role("button", name="Create event").click()
+    page.wait_for_function("() => document.getElementById('event').value !== ''")
+    bogus = tmp_path / "notes.jpg"
+    bogus.write_bytes(b"this is not a picture")
+    page.get_by_label("Photos", exact=True).set_input_files(
+        [faces_dir / "events" / "obama_podium.jpg", faces_dir / "events" / "two_people.jpg", bogus])
+    page.get_by_role("button", name="Upload photos").click()
+    said = page.get_by_role("log")
+    expect(said).to_have_count(1)
+    expect(said).to_contain_text("obama_podium.jpg: Cleared")
+    expect(said).to_contain_text("two_people.jpg: Blocked")
+    expect(said).to_contain_text("notes.jpg: Not uploaded")
+    # Said once each: a later poll that changes nothing says nothing again.
+    page.wait_for_timeout(2500)
+    assert said.inner_text().count("obama_podium.jpg") == 1
