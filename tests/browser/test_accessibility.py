@@ -1,16 +1,19 @@
-"""The screens as a screen reader and a keyboard meet them (WCAG 2.2 AA): every radio group has
-its question as its name, every form error is tied to its field, and the upload page says each
-verdict as it arrives."""
+"""The screens as a screen reader and a keyboard meet them (WCAG 2.2 AA): every role's main
+screens in English and Welsh pass axe-core's WCAG 2.2 AA rules and our own checks (the page's
+language, one h1, text contrast of badges and buttons, reflow to 320 px); every radio group has its
+question as its name, every form error is tied to its field, and the upload page says each verdict
+as it arrives."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
-from tests.browser.conftest import IPAD_PORTRAIT, PHONE, sign_in
-from tests.support.fixtures import add_pupil
+from tests.browser.conftest import IPAD_PORTRAIT, PHONE, sign_in, wait_until_styled
+from tests.support.fixtures import add_pupil, make_trust, upload_photo
 
 pytestmark = pytest.mark.browser
 
@@ -151,3 +154,126 @@ def test_the_upload_page_says_each_verdict_as_it_arrives(page_at, enrolled, face
     # Said once each: a later poll that changes nothing says nothing again.
     page.wait_for_timeout(2500)
     assert said.inner_text().count("obama_podium.jpg") == 1
+
+
+# axe-core's rules for WCAG 2.0, 2.1 and 2.2 at levels A and AA, and its best practices (landmarks,
+# one h1, headings in order, regions).
+AXE_RULES = {"runOnly": {"type": "tag", "values": [
+    "wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]}}
+NARROWEST = {"width": 320, "height": 640}  # 1280 px at 400 % zoom (WCAG 1.4.10 Reflow)
+TEXT_CONTRAST = 4.5
+# The text contrast of every visible badge and button, from the computed styles: its colour
+# against the first opaque background behind it (WCAG relative luminance).
+CONTRAST_JS = """
+() => {
+  const rgb = c => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map(v => (v /= 255) <= 0.03928 ? v / 12.92
+    : Math.pow((v + 0.055) / 1.055, 2.4))
+    .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const behind = el => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || c[3] > 0.99) return c;
+    }
+    return [255, 255, 255];
+  };
+  return Array.from(document.querySelectorAll(".badge, .btn")).filter(e => e.offsetParent
+      && e.innerText.trim()).map(e => {
+    const a = lum(rgb(getComputedStyle(e).color)), b = lum(behind(e));
+    return [e.innerText.trim().slice(0, 40), (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)];
+  });
+}
+"""
+
+# The outermost elements that reach past the window's right edge (what makes a page scroll).
+WIDEST_JS = """
+() => Array.from(document.querySelectorAll("body *")).filter(e =>
+    e.getBoundingClientRect().right > window.innerWidth + 1
+    && e.parentElement.getBoundingClientRect().right <= window.innerWidth + 1)
+  .slice(0, 3).map(e => e.outerHTML.slice(0, 100))
+"""
+
+
+def page_problems(page, lang: str) -> list[str]:
+    """What a person using a screen reader, a keyboard, zoom or low vision meets on this page."""
+    wait_until_styled(page)
+    where = f"{page.url.split('/', 3)[3]} ({lang})"
+    problems = [f"{where}: {v['id']}: {v['help']}: "
+                + "; ".join(n["html"][:120] for n in v["nodes"][:3])
+                for v in Axe().run(page, options=AXE_RULES).response["violations"]]
+    if page.locator("html").get_attribute("lang") != lang:
+        problems.append(f"{where}: html lang is {page.locator('html').get_attribute('lang')}")
+    if page.locator("h1").count() != 1:
+        problems.append(f"{where}: {page.locator('h1').count()} h1 headings")
+    problems += [f"{where}: {text!r} has text contrast {ratio:.2f}:1"
+                 for text, ratio in page.evaluate(CONTRAST_JS) if ratio < TEXT_CONTRAST]
+    narrow = page.context.new_page()
+    narrow.set_viewport_size(NARROWEST)
+    narrow.goto(page.url)
+    wait_until_styled(narrow)
+    width = narrow.evaluate("() => document.documentElement.scrollWidth")
+    if width > NARROWEST["width"]:
+        problems.append(f"{where}: {width} px wide at 320 px: the page scrolls sideways: "
+                        + ", ".join(narrow.evaluate(WIDEST_JS)))
+    narrow.close()
+    return problems
+
+
+@pytest.fixture
+def school_at_work(live_app, school, enrolled, login_as, faces_dir) -> dict:
+    """A sports day: three photos uploaded and screened, one released to the queue; a trust."""
+    from gatekeeper.extensions import db
+
+    with live_app.app_context():
+        make_trust(db.session, "Test Trust", [school["id"]])
+    staff = login_as("staff")
+    event = staff.post("/uploads/events", {"name": "Sports day", "date": "2026-07-10",
+                                           "purpose": "social_media"}).get_json()["id"]
+    photos = [upload_photo(staff, event, name, (faces_dir / "events" / name).read_bytes())
+              .get_json()["id"] for name in ("obama_podium.jpg", "obama_and_biden.jpg",
+                                             "two_people.jpg")]
+    released = login_as("media_lead").post(f"/review/{photos[0]}/release", {
+        "account_id": "1", "caption": "Sports day!", "dressed": "yes", "no_distress": "yes",
+        "no_location": "yes", "tagging_off": "yes"})
+    assert released.status_code == 302
+    return {"event": event, "photos": photos}
+
+
+def walk(school_at_work) -> dict[str, list[str]]:
+    """Each role's main screens."""
+    event, photos = school_at_work["event"], school_at_work["photos"]
+    return {
+        "staff@testschool.test": ["/uploads/", "/register/"],  # the second: not for staff (403)
+        "admin@testschool.test": [
+            "/register/", "/register/pupils/1", "/register/pupils/1/form",
+            "/register/pupils/1/biometric", "/register/renewals", "/register/import",
+            "/register/links", "/register/faces/", "/register/groups/"],
+        "dsl@testschool.test": ["/safeguarding/", "/nopublish/"],
+        "media_lead@testschool.test": [
+            "/review/", f"/review/{photos[1]}", f"/review/{photos[2]}",
+            f"/review/events/{event}/faces", "/queue/", "/account/password"],
+        "head@testschool.test": ["/head/", "/head/users", "/head/audit", "/head/school",
+                                 "/accounts/", "/accounts/1"],
+        "trust_admin@testtrust.test": ["/trust/"],
+        "dpo@testtrust.test": ["/dpo/"],
+    }
+
+
+def test_every_role_s_screens_in_english_and_welsh(page_at, school_at_work):
+    problems = []
+    page = page_at(IPAD_PORTRAIT)
+    page.goto("/auth/login")
+    problems += page_problems(page, "en")
+    page.goto("/no-such-page")
+    problems += page_problems(page, "en")
+    for email, paths in walk(school_at_work).items():
+        page = page_at(IPAD_PORTRAIT)
+        sign_in(page, email)
+        for lang in ("en", "cy"):
+            if lang == "cy":
+                page.get_by_role("button", name="Cymraeg").click()
+                page.wait_for_load_state()
+            for path in paths:
+                page.goto(path)
+                problems += page_problems(page, lang)
+    assert not problems, "\n".join(problems)
