@@ -277,3 +277,56 @@ def test_every_role_s_screens_in_english_and_welsh(page_at, school_at_work):
                 page.goto(path)
                 problems += page_problems(page, lang)
     assert not problems, "\n".join(problems)
+
+
+FOCUS_CONTRAST = 3.0  # WCAG 1.4.11: the focus indicator against what is next to it
+FOCUS_WIDTH_PX = 2
+# What shows where the keyboard is: the focused control's outline (or, for a radio drawn as a
+# button, its label's), its width and its contrast with the first opaque background behind it.
+FOCUS_JS = """
+() => {
+  const rgb = c => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map(v => (v /= 255) <= 0.03928 ? v / 12.92
+    : Math.pow((v + 0.055) / 1.055, 2.4))
+    .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const behind = el => {
+    for (let e = el.parentElement; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || c[3] > 0.99) return c;
+    }
+    return [255, 255, 255];
+  };
+  const focused = document.activeElement;
+  const shown = focused.classList.contains("btn-check") ? focused.labels[0] : focused;
+  const style = getComputedStyle(shown);
+  const width = style.outlineStyle === "none" ? 0 : parseFloat(style.outlineWidth);
+  const a = lum(rgb(style.outlineColor)), b = lum(behind(shown));
+  return {what: (focused.id || focused.innerText || focused.tagName).trim().slice(0, 40),
+          width: width, contrast: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)};
+}
+"""
+
+
+def focus_problems(page, stops: int) -> list[str]:
+    """Tab through the page from its top: each stop must show where the keyboard is."""
+    wait_until_styled(page)
+    page.evaluate("() => document.activeElement.blur()")
+    problems = []
+    for _ in range(stops):
+        page.keyboard.press("Tab")
+        stop = page.evaluate(FOCUS_JS)
+        if stop["width"] < FOCUS_WIDTH_PX or stop["contrast"] < FOCUS_CONTRAST:
+            problems.append(f"{page.url}: {stop}")
+    return problems
+
+
+def test_the_keyboard_s_place_is_always_visible(page_at, pupils):
+    """On the dark menu bar, on buttons, fields and answers drawn as buttons, the focus shows as
+    an outline of at least 2 px at 3:1 against its background."""
+    page = page_at(IPAD_PORTRAIT)
+    sign_in(page, "admin@testschool.test")
+    page.goto(f"/register/pupils/{pupils['ben']}/form")
+    problems = focus_problems(page, 16)  # the menu, the fields and the first answers
+    page.goto("/register/")
+    problems += focus_problems(page, 12)
+    assert not problems, "\n".join(problems)
