@@ -119,7 +119,17 @@
   }
 
   // Keys, as the page says: n/p photos, f the next face (or group), 1/2/3 the three answers, r
-  // release. Never while typing, and never with a modifier (the browser's own shortcuts).
+  // release. Never while typing, never with a modifier (the browser's own shortcuts), and never
+  // once turned off ("Single-key shortcuts"; speech input types words), which this browser keeps.
+  const SHORTCUTS_KEY = "gatekeeper.review.shortcuts";
+  function shortcutsOn() { return localStorage.getItem(SHORTCUTS_KEY) !== "off"; }
+  function shortcutSwitch() {
+    const box = document.getElementById("use-shortcuts");
+    if (!box) return;
+    box.checked = shortcutsOn();
+    box.addEventListener("change", function () { localStorage.setItem(SHORTCUTS_KEY, box.checked ? "on" : "off"); });
+  }
+
   function shortcuts() {
     const items = Array.from(document.querySelectorAll(".face-item, .face-group"));
     function typing(target) {
@@ -155,7 +165,7 @@
     }
     function go(id) { const link = document.getElementById(id); if (link) link.click(); }
     document.addEventListener("keydown", function (event) {
-      if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+      if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target) || !shortcutsOn()) return;
       const release = document.getElementById("release");
       const actions = {
         n: function () { go("next-photo"); }, p: function () { go("previous-photo"); },
@@ -177,5 +187,6 @@
   document.querySelectorAll(".pupil-search").forEach(pupilSearch);
   previewFollowsAccount();
   faceLinks();
+  shortcutSwitch();
   shortcuts();
 })();

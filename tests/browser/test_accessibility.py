@@ -330,3 +330,32 @@ def test_the_keyboard_s_place_is_always_visible(page_at, pupils):
     page.goto("/register/")
     problems += focus_problems(page, 12)
     assert not problems, "\n".join(problems)
+
+
+def test_single_key_shortcuts_can_be_turned_off(page_at, enrolled, login_as, faces_dir):
+    """WCAG 2.1.4: a speech-input user's stray words must not release or blur. The media lead
+    turns the single keys off, and they stay off on the next photo and the next visit."""
+    staff = login_as("staff")
+    event = staff.post("/uploads/events", {"name": "Sports day", "date": "2026-07-10",
+                                           "purpose": "social_media"}).get_json()["id"]
+    photos = [upload_photo(staff, event, name, (faces_dir / "events" / name).read_bytes())
+              .get_json()["id"] for name in ("obama_and_biden.jpg", "two_people.jpg")]
+    page = page_at(IPAD_PORTRAIT)
+    sign_in(page, "media_lead@testschool.test")
+    page.goto(f"/review/{photos[0]}")
+    keys = page.get_by_role("checkbox", name="Single-key shortcuts")
+    expect(keys).to_be_checked()
+    keys.uncheck()
+    page.evaluate("() => document.activeElement.blur()")  # keys typed into a field never act
+    for key in "fn3":
+        page.keyboard.press(key)
+    page.wait_for_timeout(500)  # a key that acted would have moved focus or left the page by now
+    assert page.url.endswith(f"/review/{photos[0]}")
+    assert page.evaluate("() => document.activeElement === document.body")
+    page.reload()
+    keys = page.get_by_role("checkbox", name="Single-key shortcuts")
+    expect(keys).not_to_be_checked()
+    keys.check()
+    page.evaluate("() => document.activeElement.blur()")
+    page.keyboard.press("f")
+    expect(page.locator(".face-item:focus")).to_have_count(1)
