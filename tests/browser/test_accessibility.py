@@ -13,9 +13,14 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from tests.browser.conftest import IPAD_PORTRAIT, PHONE, sign_in, wait_until_styled
+from tests.conftest import PG_URL
 from tests.support.fixtures import add_pupil, make_trust, upload_photo
 
-pytestmark = pytest.mark.browser
+# What a screen reader and a keyboard meet does not depend on the database: pass 1 only, which
+# keeps the suite within its time on two cores.
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(bool(PG_URL), reason="the screens' accessibility is checked in "
+                                                      "pass 1")]
 
 LINK = re.compile(r'id="link" readonly value="https?://[^/"]+(/parent/[^"]+)"')
 
