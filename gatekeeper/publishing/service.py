@@ -154,15 +154,17 @@ def release_photos(
 
 
 def released_just_now_by(session: Session, photos: list[Photo], user: User,
-                         now: dt.datetime | None = None) -> bool:
-    """Whether this person's own release put every photo in the queue within DOUBLE_TAP: a
-    refused second tap on Release is theirs, not someone else's."""
+                         account_id: int | None, now: dt.datetime | None = None) -> bool:
+    """Whether this person's own release put every photo in the queue for this account within
+    DOUBLE_TAP: a refused second tap on Release is theirs, not someone else's (a release to
+    another account is no second tap: it went nowhere)."""
     since = (now or utcnow()) - DOUBLE_TAP
     for photo in photos:
         post = session.scalar(select(Post).where(Post.photo_id == photo.id,
                                                  Post.state.in_(POST_LIVE))
                               .order_by(Post.id.desc()).limit(1))
-        if post is None or post.released_by_id != user.id or post.released_at < since:
+        if (post is None or post.released_by_id != user.id or post.released_at < since
+                or post.account_id != account_id):
             return False
     return bool(photos)
 

@@ -383,7 +383,8 @@ def release_and_queue(photos: list[Photo]) -> bool:
 def refused(photos: list[Photo], why: str) -> bool:
     """A refused release, unless it was a second tap on one's own (the browser shows the
     second request's answer: it said someone else had released the photo)."""
-    if released_just_now_by(db.session, photos, current_user):
+    if released_just_now_by(db.session, photos, current_user,
+                            request.form.get("account_id", type=int)):
         flash(_("Released: it is in the posting queue (the second tap did nothing)."), "success")
         return True
     flash(why, "danger")

@@ -149,6 +149,22 @@ def test_a_second_tap_on_release_is_not_called_someone_elses(app, login_as, setu
     assert other.status_code == 400 and "the second tap did nothing" not in page
 
 
+def test_a_release_to_another_account_just_after_ones_own_is_not_called_a_second_tap(
+        app, login_as, setup):
+    """Released to one account, the same photo sent to a second account a moment later is not a
+    second tap: it went nowhere, and the media lead must not read that it is in the queue."""
+    from gatekeeper.extensions import db
+
+    head, media = login_as("head"), login_as("media_lead")
+    other = add_account(head, [setup["media_lead"]], adapter="outbox", handle="@school_two")
+    assert release(media, setup["photo"], 1, "Science week").status_code == 302
+    elsewhere = release(media, setup["photo"], other, "Science week")
+    page = elsewhere.get_data(as_text=True)
+    assert elsewhere.status_code == 400 and "the second tap did nothing" not in page
+    with app.app_context():
+        assert [p.account_id for p in db.session.scalars(select(Post))] == [1]
+
+
 def test_consent_rechecked_at_publish_time_holds_and_tells_media_lead(app, login_as, setup):
     from gatekeeper.extensions import db
 
