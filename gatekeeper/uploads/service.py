@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 from flask_babel import gettext as _
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from consent.models import utcnow
@@ -136,9 +136,9 @@ def accept_upload(
     except StorageError:
         raise ImageRefused(_("The file is too large.")) from None
     try:
-        check_not_uploaded(session, photo)
         if video:
             describe_clip(photo, storage.path("originals", photo.uuid), limits.clip_seconds)
+        check_not_uploaded(session, photo)  # holds the event until this upload is committed
         session.add(photo)
         session.flush()
         check_limits(session, photo, limits)  # counts this photo too
@@ -167,7 +167,11 @@ def describe_clip(photo: Photo, path, max_seconds: int) -> None:
 def check_not_uploaded(session: Session, photo: Photo) -> None:
     """Refuse a file the event already holds, byte for byte (the same photos picked twice, or
     Retry after an upload whose answer was lost on the way). One rejected or withdrawn may be
-    uploaded again: that copy goes no further."""
+    uploaded again: that copy goes no further. The event is held first, so the same file sent
+    twice at once (Retry while the first request is still being saved, two tabs) waits for the
+    other's commit and then finds its copy."""
+    session.execute(update(Event).where(Event.id == photo.event_id).values(name=Event.name)
+                    .execution_options(synchronize_session=False))
     earlier = session.scalar(select(Photo).where(
         Photo.event_id == photo.event_id, Photo.sha256 == photo.sha256,
         Photo.status.not_in(PHOTO_ENDED)).order_by(Photo.id).limit(1))

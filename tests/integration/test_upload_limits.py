@@ -183,3 +183,28 @@ def test_the_same_file_twice_in_one_event_is_refused_with_the_first_ones_name(ap
         db.session.get(Photo, first.get_json()["id"]).status = "rejected"
         db.session.commit()
     assert upload_photo(staff, event_id, "IMG_0042.jpg", small_jpeg()).status_code == 201
+
+
+def test_the_same_file_sent_at_once_from_several_tabs_is_kept_once(app, login_as):
+    """Retry while the first request is still being saved (its answer lost on the way, the
+    server still at it), or the same photos sent from two tabs: each request looked for an
+    earlier copy before the other had written its own, and both were kept."""
+    import threading
+
+    staff = login_as("staff")
+    event_id = event_for(staff)
+    tabs = [staff] + [staff.tab() for _ in range(5)]
+    start, codes = threading.Barrier(len(tabs)), []
+
+    def go(tab):
+        start.wait()
+        codes.append(upload_photo(tab, event_id, "IMG_0042.jpg", small_jpeg()).status_code)
+
+    threads = [threading.Thread(target=go, args=(tab,)) for tab in tabs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(codes) == [201] + [409] * 5
+    storage = Path(app.config["STORAGE_DIR"]) / "originals"
+    assert len(list(storage.iterdir())) == stored_photos(app) == 1
