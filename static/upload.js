@@ -14,6 +14,7 @@
   const POLL_MS = 2000;
   const EVENT_KEY = "gatekeeper.upload.event";
   let inFlight = 0;
+  let currentBatch = null;  // the batch whose line the page shows (the latest)
 
   function fill(template, values) {
     return template.replace(/\{(\w+)\}/g, function (_, key) { return values[key]; });
@@ -129,7 +130,10 @@
     const sent = new Array(files.length).fill(0);
     let done = 0, failed = 0, next = 0;
     const batch = { retried: function () { done++; failed--; update(); } };
+    currentBatch = batch;
+    // A retry of an earlier batch's file keeps that batch's count, and leaves this line alone.
     function update() {
+      if (currentBatch !== batch) return;
       const bytes = sent.reduce(function (a, b) { return a + b; }, 0);
       batchBar.value = Math.round((bytes / total) * 100);
       batchText.textContent = fill(text.progress, { done: done, total: files.length }) +

@@ -173,3 +173,40 @@ def test_a_photo_picked_again_shows_as_the_one_uploaded(page_at, school, live_ap
         from gatekeeper.extensions import db
 
         assert db.session.scalar(select(func.count()).select_from(Photo)) == 1
+
+
+def test_a_retry_from_an_earlier_batch_leaves_the_current_batch_line(page_at, school, live_app,
+                                                                     faces_dir):
+    """A photo of the morning's batch failed; the afternoon's batch ran and one of its photos
+    failed too. Retry on the morning's card then wrote the morning's line ("1 of 1 uploaded")
+    over the afternoon's, and the afternoon's failed photo was no longer counted anywhere."""
+    page = page_at(IPAD_PORTRAIT)
+    sign_in(page, "staff@testschool.test")
+    page.get_by_text("Or create a new event").click()
+    page.get_by_label("Event name").fill("Sports day")
+    page.get_by_role("button", name="Create event").click()
+    page.wait_for_function("() => document.getElementById('event').value !== ''")
+    dropped = []
+
+    def drop_the_first_two_uploads(route):
+        if route.request.method == "POST" and len(dropped) < 2:
+            dropped.append(route.request.url)
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/uploads/", drop_the_first_two_uploads)
+    photos = page.get_by_label("Photos", exact=True)
+    photos.set_input_files(faces_dir / "events" / PHOTOS[0])
+    page.get_by_role("button", name="Upload photos").click()
+    page.get_by_text("0 of 1 uploaded · 1 failed: use Retry on each").wait_for()
+    photos.set_input_files(faces_dir / "events" / PHOTOS[1])
+    page.get_by_role("button", name="Upload photos").click()
+    page.locator("#uploads .upload-item").first.get_by_role("button", name="Retry").wait_for()
+    morning = page.locator("#uploads .upload-item").last
+    morning.get_by_role("button", name="Retry").click()
+    morning.locator(".status:not(.status-uploading):not(.status-rejected)").wait_for()
+    page.wait_for_timeout(300)
+    assert page.locator("#batch-text").inner_text() == (
+        "0 of 1 uploaded · 1 failed: use Retry on each")
+    assert len(dropped) == 2
