@@ -37,6 +37,7 @@ from gatekeeper.states import (
     POST_LIVE,
     POST_MAY_BE_OUT,
     FaceStatus,
+    PhotoState,
     PostState,
 )
 
@@ -87,17 +88,18 @@ def rescreen_school(session: Session, school_id: int, changed: Iterable[int] = (
 
 def name_blocked_faces(session: Session, school_id: int, pupil_ids: Iterable[int]) -> int:
     """Before these pupils' reference faces go (leaving, a biometric "no", a deletion), every face
-    the rule blocks as one of them, in a photo waiting for review, is named as them: without the
-    references the rule can no longer match the face, which would turn unknown, and a protected
-    child's photo could then be released as "not a pupil". Named, the face stays blocked while
-    they may not be published (only a blur or a rejection lets the photo go). Audited; returns
-    how many faces were named. The caller removes the references and commits."""
+    the rule blocks as one of them, in a photo waiting for review or queued (its post held, and
+    taken back to review later), is named as them: without the references the rule can no longer
+    match the face, which would turn unknown or clear as a lookalike, and a protected child's
+    photo could then be released. Named, the face stays blocked while they may not be published
+    (only a blur or a rejection lets the photo go). Audited; returns how many faces were named.
+    The caller removes the references and commits."""
     pupils = set(pupil_ids)
     if not pupils:
         return 0
     register, named = RegisterNow(session, school_id), 0
     photos = session.scalars(select(Photo).where(
-        Photo.school_id == school_id, Photo.status.in_(PHOTO_RELEASABLE),
+        Photo.school_id == school_id, Photo.status.in_(PHOTO_RELEASABLE | {PhotoState.QUEUED}),
         Photo.purged_at.is_(None)).order_by(Photo.id))
     for photo in photos:
         found = gate_now(register, photo, photo.purpose)

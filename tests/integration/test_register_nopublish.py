@@ -324,3 +324,47 @@ def face_state(app, face_id: int) -> tuple[str, str]:
     with app.app_context():
         face = db.session.get(Face, face_id)
         return face.photo.status, face.status
+
+
+def test_a_held_post_taken_back_to_review_keeps_a_protected_leavers_face_blocked(
+        app, login_as, register):
+    """A photo of Ben was released for later. Ava, who looks like him, went on the list: the post
+    was held, its photo still queued. Ava then left, and her reference faces went; the media lead
+    took the held post back to review, where the face, no longer near anyone protected, cleared
+    as Ben again and the photo could be released, though it may be Ava."""
+    import numpy as np
+
+    from gatekeeper.extensions import db
+    from tests.support.publishing import enrol_made_up_face, release, screened_photo
+
+    ava, ben = register["Ava"], register["Ben"]
+    look = np.random.default_rng(7).normal(0, 0.1, 128)
+    with app.app_context():
+        from consent import services
+        from consent.models import Pupil
+
+        services.record_biometric(db.session, db.session.get(Pupil, ava["id"]), "granted",
+                                  given_by="Parent of Ava", recorded_by="test")
+        enrol_made_up_face(db.session, 1, ben["id"], look + 0.001)
+        db.session.commit()
+        photo_id = screened_photo(db.session, 1, [look])
+        face_id = db.session.get(Photo, photo_id).faces[0].id
+    assert face_state(app, face_id) == ("cleared", "cleared")
+    media = login_as("media_lead")
+    assert release(media, photo_id, 1, "Sports day", "2099-06-01T09:30").status_code == 302
+    with app.app_context():  # Ava is enrolled afterwards, 0.25 from the face
+        enrol_made_up_face(db.session, 1, ava["id"], look + 0.25 / np.sqrt(128))
+        db.session.commit()
+    assert add(login_as("dsl"), ava["upn"]).status_code == 302
+    with app.app_context():
+        post = db.session.scalar(select(Post).where(Post.photo_id == photo_id))
+        post_id = post.id
+        assert (post.state, post.photo.status) == ("held", "queued")
+    leaves_on_the_web(app, login_as, ava)
+    assert media.post(f"/queue/{post_id}/back-to-review").status_code == 302
+    assert face_state(app, face_id) == ("blocked", "blocked")
+    media.post(f"/review/{photo_id}/faces/{face_id}", {"resolution": "not_pupil"})
+    release(media, photo_id, 1, "Sports day")
+    with app.app_context():
+        assert db.session.scalars(select(Post.state).where(Post.photo_id == photo_id)).all() == [
+            "withdrawn"]
