@@ -106,10 +106,11 @@ def name_blocked_faces(session: Session, school_id: int, pupil_ids: Iterable[int
         for face, now in zip(photo.faces, found.faces, strict=True):
             pupil = now.decision.pupil_id
             if (now.decision.status != FaceStatus.BLOCKED or pupil not in pupils
-                    or face.resolved_pupil_id is not None):
+                    or face.resolved_pupil_id == pupil):
                 continue
-            if face.resolution is None:
-                face.resolution, face.resolved_at = "pupil", utcnow()
+            if face.resolution != "blur":  # a person's earlier word (another pupil, "not a
+                # pupil") was said before the rule blocked the face: the block stands
+                face.resolution, face.resolved_at, face.resolved_by_id = "pupil", utcnow(), None
             face.resolved_pupil_id = pupil  # a blur keeps who the face was, for its undo
             audit.record(session, "face_named_before_references_removed", school_id=school_id,
                          subject=face, detail={"photo_id": photo.id, "face": face.index + 1,

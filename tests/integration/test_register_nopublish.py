@@ -368,3 +368,43 @@ def test_a_held_post_taken_back_to_review_keeps_a_protected_leavers_face_blocked
     with app.app_context():
         assert db.session.scalars(select(Post.state).where(Post.photo_id == photo_id)).all() == [
             "withdrawn"]
+
+
+@pytest.mark.parametrize("said", [{"resolution": "pupil", "pupil": "Ben"},
+                                  {"resolution": "not_pupil"}])
+def test_a_face_a_person_decided_stays_blocked_when_a_protected_pupils_references_go(
+        app, login_as, register, said):
+    """The media lead said who an unknown face was (Ben, or nobody of the school). Ava was then
+    enrolled and put on the list, and the rule blocked the face as her. When her reference faces
+    went, the face was left with the person's earlier word, Ben or "not a pupil", and the photo
+    could be released, though it may be Ava."""
+    import numpy as np
+
+    from gatekeeper.extensions import db
+    from tests.support.publishing import enrol_made_up_face, release, screened_photo
+
+    ava, ben = register["Ava"], register["Ben"]
+    look = np.random.default_rng(9).normal(0, 0.1, 128)
+    with app.app_context():
+        from consent import services
+        from consent.models import Pupil
+
+        services.record_biometric(db.session, db.session.get(Pupil, ava["id"]), "granted",
+                                  given_by="Parent of Ava", recorded_by="test")
+        photo_id = screened_photo(db.session, 1, [look])
+        face_id = db.session.get(Photo, photo_id).faces[0].id
+    assert face_state(app, face_id) == ("needs_review", "unknown")
+    media = login_as("media_lead")
+    form = {**said, "pupil_id": str(ben["id"])} if "pupil" in said else said
+    assert media.post(f"/review/{photo_id}/faces/{face_id}", form).status_code == 302
+    assert face_state(app, face_id)[0] == "cleared"
+    with app.app_context():
+        enrol_made_up_face(db.session, 1, ava["id"], look + 0.25 / np.sqrt(128))
+        db.session.commit()
+    assert add(login_as("dsl"), ava["upn"]).status_code == 302
+    assert face_state(app, face_id) == ("blocked", "blocked")
+    leaves_on_the_web(app, login_as, ava)
+    assert face_state(app, face_id) == ("blocked", "blocked")
+    release(media, photo_id, 1, "Sports day")
+    with app.app_context():
+        assert db.session.scalar(select(Post.id)) is None
