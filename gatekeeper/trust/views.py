@@ -145,7 +145,8 @@ def hand_over(issued: invitations.IssuedInvitation, role: str):
     return render_template("head/invited.html", invitation=issued.invitation,
                            link=invitation_url(issued.token, current_app.config, request.url_root),
                            role_label=ROLE_LABELS[role], title=_("Invitation ready"),
-                           hours=int(invitations.INVITATION_LIFETIME.total_seconds() // 3600))
+                           hours=int(invitations.INVITATION_LIFETIME.total_seconds() // 3600),
+                           back_to_trust=True)
 
 
 @bp.route("/grants/<int:proposal_id>/confirm", methods=["POST"], defaults={"confirm": True})

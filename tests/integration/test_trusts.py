@@ -133,6 +133,9 @@ def test_the_trust_admin_invites_a_dpo_from_the_dashboard(app, trust):
         assert db.session.scalar(select(Invitation).where(Invitation.role == "dpo")) is None
     invited = admin.post("/trust/dpos", {"email": "new.dpo@oaktrust.test"})
     path = invitation_path(invited)
+    # The page's way back leads to the trust admin's own dashboard, not the head's Users page.
+    back = re.search(r'href="([^"]+)">Back to', invited.get_data(as_text=True)).group(1)
+    assert admin.get(back).status_code == 200
     dpo = Browser(app.test_client())
     dpo.refresh_token(path)
     dpo.post(path, {"name": "Nia Dpo", "password": "a long first password",
