@@ -98,7 +98,8 @@ def dashboard_figures(session: Session, school_id: int, now: dt.datetime | None 
 def sample_posts(session: Session, school_id: int, rng: random.Random | None = None) -> list[Post]:
     """A random few of the last month's posts, for the head to check (policies ask for sampling)."""
     ids = list(session.scalars(select(Post.id).where(
-        Post.school_id == school_id, Post.released_at >= utcnow() - SAMPLE_WINDOW)))
+        Post.school_id == school_id, Post.released_at >= utcnow() - SAMPLE_WINDOW,
+        Post.withdrawn_reason.is_distinct_from(BACK_TO_REVIEW))))  # never sent: nothing to check
     chosen = (rng or random.SystemRandom()).sample(ids, min(SAMPLE_SIZE, len(ids)))
     return [session.get(Post, post_id) for post_id in sorted(chosen, reverse=True)]
 

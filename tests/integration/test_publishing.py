@@ -226,9 +226,13 @@ def test_a_held_post_goes_back_to_review_and_is_released_again(app, login_as, se
         assert [p.state for p in posts] == ["withdrawn", "published"]
         assert posts[1].caption == "Science week, again"
         assert db.session.get(Photo, setup["photo"]).status == "published"
+        posted = posts[1].id
     dashboard = login_as("head").get("/head/").get_data(as_text=True)
     assert '<div class="figure" id="figure-released">1</div>' in dashboard  # not 2
     assert '<div class="figure" id="figure-takedowns">0</div>' in dashboard  # nothing came down
+    # The head's sample of what was posted holds the post that went out, not the one never sent.
+    assert f"/head/posts/{posted}/image" in dashboard
+    assert f"/head/posts/{held.id}/image" not in dashboard
 
 
 def test_a_photo_taken_back_to_review_is_no_longer_the_uploaders_to_delete(app, login_as,
