@@ -382,7 +382,15 @@ def test_leaving_deletes_faces_and_ends_publishing(app, login_as, register):
 def test_delete_faces_by_hand(app, login_as, register):
     ava = register["Ava"]["id"]
     enrolled_faces(app, ava, 2)
-    login_as("admin").post(f"/register/pupils/{ava}/faces/delete")
+    admin = login_as("admin")
+    # One tap on an iPad deleted them all: the button only opens the confirmation, which names
+    # how many and whose.
+    html = page(admin, f"/register/pupils/{ava}")
+    details = html[html.index('<details class="d-inline-block delete-faces">'):]
+    details = details[:details.index("</details>")]
+    assert f'action="/register/pupils/{ava}/faces/delete"' in details
+    assert "Delete all 2 reference faces of Ava Thompson now" in details
+    admin.post(f"/register/pupils/{ava}/faces/delete")
     assert [e.detail["reason"] for e in actions_logged(app, "reference_faces_deleted")] == [
         "deleted by hand"]
 
