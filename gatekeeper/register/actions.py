@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from consent import contacts, importer, rules, services
-from consent.models import ConsentRecord, Guardian, NoPublishEntry, Pupil
+from consent.models import ConsentRecord, Guardian, ImportBatch, NoPublishEntry, Pupil
 from consent.wording import N_
 from gatekeeper.compliance import audit
 from gatekeeper.models import User
@@ -345,6 +345,7 @@ def audit_import_faces(session: Session, school_id: int, result: importer.Import
 def undo_import(session: Session, school_id: int, batch_id: int, *, today: dt.date,
                 grace_days: int = importer.LEAVER_GRACE_DAYS, actor: Actor):
     """Undo an applied import within the grace period (importer.undo_import), audited."""
+    name_blocked_faces(session, school_id, going_off_roll(session, school_id, batch_id))
     result = importer.undo_import(session, school_id, batch_id, undone_by=actor_label(actor),
                                   today=today, grace_days=grace_days)
     audit.record(session, "pupils_import_undone", school_id=school_id, actor=actor,
@@ -356,6 +357,16 @@ def undo_import(session: Session, school_id: int, batch_id: int, *, today: dt.da
     })
     register_changed(session, school_id, [p.id for p in result.removed + result.left_again])
     return result
+
+
+def going_off_roll(session: Session, school_id: int, batch_id: int) -> list[int]:
+    """The pupils whose reference faces undoing the import seals: those it added or brought back
+    (an undo refused raises before anything is committed)."""
+    batch = session.get(ImportBatch, batch_id)
+    if batch is None or batch.school_id != school_id:
+        return []
+    changes = importer.batch_changes(batch)
+    return [int(pupil_id) for pupil_id in (*changes.get("new", []), *changes.get("rejoined", {}))]
 
 
 def import_settings(config: Mapping) -> tuple[float, int]:

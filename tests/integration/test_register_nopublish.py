@@ -406,5 +406,49 @@ def test_a_face_a_person_decided_stays_blocked_when_a_protected_pupils_reference
     leaves_on_the_web(app, login_as, ava)
     assert face_state(app, face_id) == ("blocked", "blocked")
     release(media, photo_id, 1, "Sports day")
+
+def test_a_protected_pupils_photos_stay_blocked_when_an_import_that_brought_them_back_is_undone(
+        app, login_as, register):
+    """Ava, on the list, left with an import and came back with the next; a photo of her waiting
+    for review is blocked. Undoing that second import takes her off roll again and seals her
+    reference faces: her face must not turn into an unknown one the media lead may release."""
+    import numpy as np
+
+    from consent import services
+    from consent.models import ImportBatch, Pupil
+    from gatekeeper.extensions import db
+    from gatekeeper.register import actions
+    from tests.support.publishing import enrol_made_up_face, release, screened_photo
+
+    ava, ben = register["Ava"], register["Ben"]
+    add(login_as("dsl"), ava["upn"])
+    look = np.random.default_rng(5).normal(0, 0.1, 128)
+    rows = {"Ava": f"{ava['upn']},Ava,Thompson,2015-01-01,6\n",
+            "Ben": f"{ben['upn']},Ben,Okafor,2016-02-02,5\n"}
+    with app.app_context():
+        services.record_biometric(db.session, db.session.get(Pupil, ava["id"]), "granted",
+                                  given_by="Parent of Ava", recorded_by="test")
+        enrol_made_up_face(db.session, 1, ava["id"], look + 0.01)
+        for names, leavers in ((("Ben",), 1), (("Ava", "Ben"), None)):
+            export = b"upn,first_name,last_name,date_of_birth,year_group\n" + "".join(
+                rows[name] for name in names).encode()
+            actions.import_pupils(db.session, 1, export, purposes=("social_media",),
+                                  today=today(), full=True, apply=True, actor="test",
+                                  confirmed_leavers=leavers)
+            db.session.commit()
+        assert db.session.get(Pupil, ava["id"]).left_on is None  # back on roll
+        rejoined = db.session.scalar(select(ImportBatch.id).order_by(ImportBatch.id.desc()))
+        photo_id = screened_photo(db.session, 1, [look])
+        face_id = db.session.get(Photo, photo_id).faces[0].id
+    assert face_state(app, face_id) == ("blocked", "blocked")
+    admin = login_as("admin")
+    assert admin.post(f"/register/import/{rejoined}/undo").status_code == 302
+    with app.app_context():
+        assert db.session.get(Pupil, ava["id"]).left_on is not None  # off roll again
+    assert face_state(app, face_id) == ("blocked", "blocked")
+    media = login_as("media_lead")
+    media.post(f"/review/{photo_id}/faces/{face_id}", {"resolution": "not_pupil"})
+    release(media, photo_id, 1, "Sports day")
+    assert face_state(app, face_id) == ("blocked", "blocked")
     with app.app_context():
         assert db.session.scalar(select(Post.id)) is None
