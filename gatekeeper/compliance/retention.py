@@ -101,17 +101,20 @@ def forget_leavers_in_photos(session: Session, now: dt.datetime) -> dict[int, in
     """The templates of faces in kept photos matched or named as a leaver whose references are
     gone are the leaver's biometric data too: deleted (the face stays, unknown to any later
     screening, which then sends it to a person). Returns how many, per pupil."""
-    gone = select(Pupil.id).where(
+    gone = set(session.scalars(select(Pupil.id).where(
         Pupil.left_on.is_not(None), Pupil.left_on <= now.date(),
-        ~select(ReferenceFace.id).where(ReferenceFace.pupil_id == Pupil.id).exists())
-    faces = session.execute(select(Face.id, Face.pupil_id).where(
-        Face.pupil_id.in_(gone), Face.encoding_encrypted.is_not(None)
-        | Face.embedding_encrypted.is_not(None))).all()
-    session.execute(update(Face).where(Face.id.in_([face_id for face_id, _ in faces]))
+        ~select(ReferenceFace.id).where(ReferenceFace.pupil_id == Pupil.id).exists())))
+    if not gone:
+        return {}
+    faces = session.execute(select(Face.id, Face.resolved_pupil_id, Face.pupil_id).where(
+        Face.pupil_id.in_(gone) | Face.resolved_pupil_id.in_(gone),
+        Face.encoding_encrypted.is_not(None) | Face.embedding_encrypted.is_not(None))).all()
+    session.execute(update(Face).where(Face.id.in_([face_id for face_id, _, _ in faces]))
                     .values(encoding_encrypted=None, embedding_encrypted=None)
                     .execution_options(synchronize_session=False))
     counts: dict[int, int] = {}
-    for _, pupil_id in faces:
+    for _, named, matched in faces:  # a person's naming says whose face it is before the match
+        pupil_id = named if named in gone else matched
         counts[pupil_id] = counts.get(pupil_id, 0) + 1
     return counts
 

@@ -106,18 +106,24 @@ def test_leavers_biometric_templates_are_deleted(app, school, faces_dir):
             db.session.add(Face(school_id=school["id"], photo_id=photo.id, index=index, top=0,
                                 right=9, bottom=9, left=0, status="cleared", pupil_id=pupil_id,
                                 encoding_encrypted=b"sealed", embedding_encrypted=b"sealed too"))
+        # A face screening did not know, which the media lead named as the leaver.
+        db.session.add(Face(school_id=school["id"], photo_id=photo.id, index=2, top=0, right=9,
+                            bottom=9, left=0, status="cleared", resolution="pupil",
+                            resolved_pupil_id=leaver, encoding_encrypted=b"named",
+                            embedding_encrypted=b"named too"))
         db.session.commit()
     result = app.test_cli_runner().invoke(purge_command, [])
     assert "leaver_templates=1" in result.output, result.output
     with app.app_context():
         kept = db.session.scalars(select(ReferenceFace.pupil_id)).all()
         actions = db.session.scalars(select(AuditEvent.action)).all()
-        templates = {f.pupil_id: (f.encoding_encrypted, f.embedding_encrypted)
+        templates = {f.index: (f.encoding_encrypted, f.embedding_encrypted)
                      for f in db.session.scalars(select(Face))}
     assert kept == [stayer]
     assert "biometric_deleted" in actions
-    # The leaver's face in the kept photo was their template too; the stayer's is kept.
-    assert templates == {leaver: (None, None), stayer: (b"sealed", b"sealed too")}
+    # The leaver's faces in the kept photo, matched or named, were their templates too; the
+    # stayer's is kept.
+    assert templates == {0: (None, None), 1: (b"sealed", b"sealed too"), 2: (None, None)}
 
 
 def test_bad_period_is_refused_with_one_line(app):
