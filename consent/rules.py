@@ -211,7 +211,8 @@ def grants_expiring(
 ) -> list[ConsentFact]:
     """Each parent's latest grant that lapses within `days` days of `on`, or lapsed within the
     last `days` days: the forms to send. Grants lapse on 31 August, in the summer holidays, so
-    the forms of those who did not answer in time are still to collect in September."""
+    the forms of those who did not answer in time are still to collect in September. A grant
+    from a contact without parental responsibility is no consent, so no form to renew."""
     if pupil.left_on is not None and pupil.left_on <= on:
         return []
     since, until = on - dt.timedelta(days=days), on + dt.timedelta(days=days)
@@ -220,6 +221,7 @@ def grants_expiring(
         for purpose in purposes
         for fact in latest_by_giver(pupil.consents, purpose).values()
         if not fact.by_pupil
+        and fact.responsible
         and fact.status == "granted"
         and fact.effective_from <= on
         and fact.expires_on is not None

@@ -506,3 +506,34 @@ def test_renewal_csv_cannot_carry_a_formula(app, login_as, register):
 @pytest.mark.parametrize("role", ["staff", "media_lead"])
 def test_other_roles_cannot_open_the_register(login_as, register, role):
     assert login_as(role).get("/register/").status_code == 403
+
+
+def test_a_grant_from_a_contact_without_parental_responsibility_is_not_renewed(app, login_as,
+                                                                               register):
+    """The childminder's "yes" was keyed in before the MIS said she has no parental
+    responsibility, and lapses soon: it is no consent, so it is no form to collect, and the
+    renewal must not record a "yes" from her again."""
+    cara = register["Cara"]["id"]
+    with app.app_context():
+        from consent import services
+        from gatekeeper.extensions import db
+
+        minder = Guardian(school_id=1, pupil_id=cara, name="Pat Minder",
+                          relationship_to_pupil="carer")
+        db.session.add(minder)
+        db.session.flush()
+        services.record_consent(db.session, db.session.get(Pupil, cara), "press", "granted",
+                                given_by="Pat Minder", guardian_id=minder.id, recorded_by="test",
+                                effective_from=today() - dt.timedelta(days=300),
+                                expires_on=today() + dt.timedelta(days=10))
+        minder.parental_responsibility = False  # the next contacts import
+        db.session.commit()
+    admin = login_as("admin")
+    assert "Williams" not in page(admin, "/register/renewals")
+    assert list(csv.DictReader(io.StringIO(page(admin, "/register/renewals.csv")))) == []
+    admin.post("/register/renewals", {"pupil_id": [str(cara)], "evidence_ref": "forms"})
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        assert db.session.scalars(select(ConsentRecord).where(
+            ConsentRecord.source == "renewal")).all() == []
