@@ -144,7 +144,22 @@ def only_theirs(detail: dict, pupil: Pupil) -> dict:
             listed = detail.pop(key)
             detail[key] = [value for value in listed if value == own]
             detail[f"other_{key}"] = len(listed) - len(detail[key])
+    # A decision about a face in their photo may be about another child (named by the media
+    # lead, or the protected pupil the DSL was asked about): said, not named.
+    for key, own in {"pupil_id": pupil.id, "upn": pupil.upn}.items():
+        if detail.get(key) not in (None, own):
+            detail[key], detail["other_pupil"] = None, True
     return detail
+
+
+def face_row(face: Face, pupil: Pupil) -> dict:
+    """A face matched or named as the pupil: the other child it was matched or named as, if
+    any, is said, not named."""
+    out = row(face)
+    for key in ("pupil_id", "resolved_pupil_id"):
+        if out[key] not in (None, pupil.id):
+            out[key], out["other_pupil"] = None, True
+    return out
 
 
 def post_row(post: Post, pupil: Pupil) -> dict:
@@ -169,7 +184,7 @@ def pupil_record(session: Session, pupil: Pupil) -> dict:
         "reference_faces": [row(r) for r in session.scalars(
             select(ReferenceFace).where(ReferenceFace.pupil_id == pupil.id))],
         "photos": [row(p) for p in photos],
-        "faces": [row(f) for f in faces],
+        "faces": [face_row(f, pupil) for f in faces],
         "posts": [post_row(p, pupil) for p in posts],
         "takedowns": [row(t) for t in session.scalars(
             select(Takedown).where(Takedown.post_id.in_([p.id for p in posts]))

@@ -282,3 +282,41 @@ def test_sar_holds_takedowns_lifts_and_what_imports_changed(app, pupil_with_hist
     (imported,) = record["imports"]
     assert imported["changes"] == {"updated": {"last_name": "Roberts"}}
     assert "Someone" not in json.dumps(record)
+
+
+def test_sar_names_no_other_pupil_in_a_face_or_a_decision_about_it(app, pupil_with_history,
+                                                                    tmp_path):
+    """A face screening matched as the pupil that the media lead named as a friend, and a face
+    of the pupil's that the DSL answered about a protected child: the export listed those
+    faces, and the decisions about them, with the other child's id."""
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        pupil = db.session.get(Pupil, pupil_with_history["id"])
+        friend = add_pupil(db.session, pupil.school_id, 9, "Ffion", "Hughes")
+        protected = add_pupil(db.session, pupil.school_id, 10, "Gwen", "Jones")
+        named = Face(school_id=pupil.school_id, photo_id=pupil_with_history["shown"], index=1,
+                     top=20, right=29, bottom=29, left=20, status="cleared", pupil_id=pupil.id,
+                     resolution="pupil", resolved_pupil_id=friend.id)
+        db.session.add(named)
+        db.session.flush()
+        audit.record(db.session, "face_resolved", school_id=pupil.school_id, actor="media",
+                     subject=named, detail={"photo_id": named.photo_id, "resolution": "pupil",
+                                            "pupil_id": friend.id, "status": "cleared"})
+        own = db.session.scalar(select(Face).where(Face.resolved_pupil_id == pupil.id))
+        audit.record(db.session, "block_lift_declined", school_id=pupil.school_id, actor="dsl",
+                     subject=own, detail={"photo_id": own.photo_id, "face": 1,
+                                          "pupil_id": protected.id})
+        db.session.commit()
+        others = {friend.id, protected.id}
+    target = tmp_path / "sar.zip"
+    result = app.test_cli_runner().invoke(sar_command, [pupil_with_history["upn"], str(target)])
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(target) as archive:
+        record = json.loads(archive.read("pupil.json"))
+    for face in record["faces"]:
+        assert {face["pupil_id"], face["resolved_pupil_id"]} & others == set(), face
+    for event in record["audit_events"]:
+        assert event["detail"].get("pupil_id") not in others, event
+    declined = next(e for e in record["audit_events"] if e["action"] == "block_lift_declined")
+    assert declined["detail"]["other_pupil"] is True
