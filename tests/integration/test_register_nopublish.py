@@ -452,3 +452,37 @@ def test_a_protected_pupils_photos_stay_blocked_when_an_import_that_brought_them
     assert face_state(app, face_id) == ("blocked", "blocked")
     with app.app_context():
         assert db.session.scalar(select(Post.id)) is None
+
+
+@pytest.mark.parametrize("goes", [leaves_on_the_web, leaves_by_the_mis_import])
+def test_a_leavers_cleared_face_is_blocked_not_forgotten(app, login_as, register, goes):
+    """Ava, with consent, is cleared in a photo waiting for review (the leavers' assembly); then
+    she leaves. A pupil who has left may not be published, but with her reference faces gone the
+    rule no longer knew the face: it turned "unknown", and the media lead could call it "not a
+    pupil" and release the photo."""
+    import numpy as np
+
+    from gatekeeper.extensions import db
+    from tests.support.publishing import enrol_made_up_face, release, screened_photo
+
+    ava = register["Ava"]
+    look = np.random.default_rng(5).normal(0, 0.1, 128)
+    with app.app_context():
+        from consent import services
+        from consent.models import Pupil
+
+        services.record_biometric(db.session, db.session.get(Pupil, ava["id"]), "granted",
+                                  given_by="Parent of Ava", recorded_by="test")
+        enrol_made_up_face(db.session, 1, ava["id"], look + 0.01)
+        db.session.commit()
+        photo_id = screened_photo(db.session, 1, [look])
+        face_id = db.session.get(Photo, photo_id).faces[0].id
+    assert face_state(app, face_id) == ("cleared", "cleared")
+    goes(app, login_as, {**ava, "other_upn": register["Ben"]["upn"]})
+    assert face_state(app, face_id) == ("blocked", "blocked")
+    media = login_as("media_lead")
+    media.post(f"/review/{photo_id}/faces/{face_id}", {"resolution": "not_pupil"})
+    release(media, photo_id, 1, "Leavers' assembly")
+    assert face_state(app, face_id) == ("blocked", "blocked")
+    with app.app_context():
+        assert db.session.scalar(select(Post.id)) is None
