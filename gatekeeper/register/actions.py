@@ -319,8 +319,14 @@ def withdrawing_biometrics(session: Session, school_id: int,
     """The pupils whose reference faces an import deletes: those whose biometric consent it
     records as withdrawn or objected (its leavers' faces are sealed)."""
     upns = [row.upn for row, status in plan.biometrics if status != "granted"]
-    return list(session.scalars(select(Pupil.id).where(
-        Pupil.school_id == school_id, Pupil.upn.in_(upns)))) if upns else []
+    # A pupil the import renumbers is still under their former UPN in the register.
+    renumbered = {row.upn: pupil.id for pupil, row in plan.renumbered}
+    found = [renumbered[upn] for upn in upns if upn in renumbered]
+    rest = [upn for upn in upns if upn not in renumbered]
+    if rest:
+        found += session.scalars(select(Pupil.id).where(Pupil.school_id == school_id,
+                                                        Pupil.upn.in_(rest)))
+    return found
 
 
 def audit_import_faces(session: Session, school_id: int, result: importer.ImportResult,

@@ -486,3 +486,44 @@ def test_a_leavers_cleared_face_is_blocked_not_forgotten(app, login_as, register
     assert face_state(app, face_id) == ("blocked", "blocked")
     with app.app_context():
         assert db.session.scalar(select(Post.id)) is None
+
+
+def test_a_protected_pupils_face_stays_blocked_when_an_import_renumbers_them_and_withdraws(
+        app, login_as, register):
+    """The MIS export gives Ava her permanent UPN (her temporary one in the Former UPN column) and
+    says her parents withdrew biometric consent: her reference faces go, and her blocked face
+    in a photo waiting for review must stay blocked. The import looked her up by the new UPN,
+    which the register did not hold yet, so her face was never named and turned unknown."""
+    import numpy as np
+
+    from consent import services
+    from consent.models import Pupil
+    from gatekeeper.extensions import db
+    from gatekeeper.register import actions
+    from tests.integration.test_import_mis import temporary_upn
+    from tests.support.publishing import enrol_made_up_face, screened_photo
+
+    ava, ben, temporary = register["Ava"], register["Ben"], temporary_upn(1)
+    look = np.random.default_rng(5).normal(0, 0.1, 128)
+    with app.app_context():
+        db.session.get(Pupil, ava["id"]).upn = temporary
+        db.session.commit()
+    add(login_as("dsl"), temporary)
+    with app.app_context():
+        services.record_biometric(db.session, db.session.get(Pupil, ava["id"]), "granted",
+                                  given_by="Parent of Ava", recorded_by="test")
+        enrol_made_up_face(db.session, 1, ava["id"], look + 0.01)
+        db.session.commit()
+        photo_id = screened_photo(db.session, 1, [look])
+        face_id = db.session.get(Photo, photo_id).faces[0].id
+    assert face_state(app, face_id) == ("blocked", "blocked")
+    export = ("upn,former_upn,first_name,last_name,date_of_birth,year_group,biometric_consent\n"
+              f"{ava['upn']},{temporary},Ava,Thompson,2015-01-01,6,no\n"
+              f"{ben['upn']},,Ben,Okafor,2016-02-02,5,\n").encode()
+    with app.app_context():
+        plan = actions.import_pupils(db.session, 1, export, purposes=("social_media",),
+                                     today=today(), full=True, apply=True, actor="test")
+        assert plan.ok and [p.id for p, _row in plan.renumbered] == [ava["id"]], plan.errors
+        db.session.commit()
+        assert services.reference_face_count(db.session, ava["id"]) == 0
+    assert face_state(app, face_id) == ("blocked", "blocked")
