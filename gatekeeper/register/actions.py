@@ -389,7 +389,11 @@ def import_contacts(session: Session, school_id: int, data: bytes, *, apply: boo
     Raises importer.ImportRefused when the file as a whole cannot be read."""
     plan = contacts.plan_contacts(session, school_id, contacts.read_contacts(data))
     if apply and not plan.errors and (plan.new or plan.updated):
+        touched = {pupil.id for pupil, _row in plan.new} | {g.pupil_id for g, _row in plan.updated}
         contacts.apply_contacts(session, school_id, plan)
         audit.record(session, "contacts_imported", school_id=school_id, actor=actor, detail={
             "rows": len(plan.parsed.rows), "new": len(plan.new), "updated": len(plan.updated)})
+        # Who has parental responsibility decides whose "yes" counts, and shared contacts make
+        # siblings: the photos and posts showing these pupils are judged again.
+        register_changed(session, school_id, touched)
     return plan

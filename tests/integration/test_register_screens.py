@@ -537,3 +537,38 @@ def test_a_grant_from_a_contact_without_parental_responsibility_is_not_renewed(a
 
         assert db.session.scalars(select(ConsentRecord).where(
             ConsentRecord.source == "renewal")).all() == []
+
+
+def test_a_contacts_import_that_takes_away_responsibility_takes_the_posts_down(app, login_as,
+                                                                              register):
+    """Cara's only "yes" is her carer's. The next contacts export says the carer has no
+    parental responsibility: Cara is no longer publishable, so her post that is out comes down
+    and the one waiting is held, as for any change to the register; they stayed, as the
+    import never said the register had changed."""
+    cara = register["Cara"]
+
+    def contacts(responsible: str) -> bytes:
+        return ("UPN,Legal Surname,Legal Forename,Contact Person ID,Contact Title,"
+                "Contact Forename,Contact Surname,Relationship,Parental Responsibility,Priority,"
+                "Primary Email\n"
+                f"{cara['upn']},Williams,Cara,7001,Ms,Pat,Minder,Carer,{responsible},1,\n"
+                ).encode()
+
+    admin = login_as("admin")
+    with app.app_context():
+        from gatekeeper.extensions import db
+        from gatekeeper.register import actions
+
+        actions.import_contacts(db.session, 1, contacts("Yes"), apply=True, actor="test")
+        db.session.commit()
+        minder = db.session.scalar(select(Guardian.id).where(Guardian.pupil_id == cara["id"]))
+    assert paper(admin, cara["id"], giver=str(minder), same_for_all="granted").status_code == 302
+    assert decision(app, cara["id"], "social_media").ok
+    out, waiting = queued_post(app, 1, [cara["id"]], "published"), queued_post(app, 1, [cara["id"]])
+    with app.app_context():
+        plan = actions.import_contacts(db.session, 1, contacts("No"), apply=True, actor="test")
+        assert not plan.errors and len(plan.updated) == 1
+        db.session.commit()
+    assert decision(app, cara["id"], "social_media").reason == "no consent recorded"
+    assert post_state(app, out) == "withdrawn"
+    assert post_state(app, waiting) == "held"
