@@ -23,7 +23,7 @@ from gatekeeper.compliance.crypto import app_cipher, seal_encoding, seal_optiona
 from gatekeeper.imaging.dates import taken_on as exif_date
 from gatekeeper.imaging.decode import ImageRefused
 from gatekeeper.models import User
-from gatekeeper.review.rescreen import register_changed
+from gatekeeper.review.rescreen import name_blocked_faces, register_changed
 from gatekeeper.screening import thresholds as t
 from gatekeeper.screening.engine import ReferenceRefused, reference_vectors
 from gatekeeper.screening.rule import MATCHINGS
@@ -105,6 +105,8 @@ def retire_oldest(session: Session, pupil: Pupil) -> int:
     faces = session.scalars(select(ReferenceFace).where(
         ReferenceFace.pupil_id == pupil.id, ReferenceFace.sealed_at.is_(None))).all()
     newest_first = sorted(faces, key=lambda f: (f.taken_on or dt.date.min, f.id), reverse=True)
+    if len(faces) > t.MAX_REFERENCES_PER_PUPIL:  # a face only a retiring one matched stays named
+        name_blocked_faces(session, pupil.school_id, [pupil.id])
     for face in newest_first[t.MAX_REFERENCES_PER_PUPIL:]:
         session.delete(face)
     session.flush()

@@ -527,3 +527,43 @@ def test_a_protected_pupils_face_stays_blocked_when_an_import_renumbers_them_and
         db.session.commit()
         assert services.reference_face_count(db.session, ava["id"]) == 0
     assert face_state(app, face_id) == ("blocked", "blocked")
+
+
+def test_a_protected_pupils_face_stays_blocked_when_a_new_reference_retires_an_old_one(
+        app, login_as, register, faces_dir):
+    """Ava, on the list, has five reference faces, and a photo waiting for review is blocked by
+    the oldest. A sixth retires that one: the rule no longer matched her face, which turned
+    unknown, for the media lead to call "not a pupil" and release."""
+    import numpy as np
+
+    from consent import services
+    from consent.models import Pupil, ReferenceFace
+    from gatekeeper.compliance.crypto import app_cipher, seal_encoding
+    from gatekeeper.extensions import db
+    from gatekeeper.screening.enrolment import enrol_pupil
+    from tests.support.publishing import screened_photo
+
+    ava = register["Ava"]
+    add(login_as("dsl"), ava["upn"])
+    rng = np.random.default_rng(5)
+    look = rng.normal(0, 0.1, 128)
+    with app.app_context():
+        services.record_biometric(db.session, db.session.get(Pupil, ava["id"]), "granted",
+                                  given_by="Parent of Ava", recorded_by="test")
+        for year, encoding in enumerate([look + 0.01] + [rng.normal(0, 0.1, 128)
+                                                          for _ in range(4)]):
+            db.session.add(ReferenceFace(
+                school_id=1, pupil_id=ava["id"], created_by="test",
+                taken_on=dt.date(2020 + year, 9, 1),
+                encoding_encrypted=seal_encoding(app_cipher(), encoding)))
+        db.session.commit()
+        photo_id = screened_photo(db.session, 1, [look])
+        face_id = db.session.get(Photo, photo_id).faces[0].id
+    assert face_state(app, face_id) == ("blocked", "blocked")
+    with app.app_context():
+        done = enrol_pupil(db.session, 1, ava["upn"],
+                           sorted((faces_dir / "people" / "obama").iterdir())[:1], by="test",
+                           taken=today())
+        db.session.commit()
+        assert done.retired == 1
+    assert face_state(app, face_id) == ("blocked", "blocked")
