@@ -74,6 +74,10 @@ ERASURE_KEEPS = (
     "released and published post rows, marked withdrawn (the record of a takedown)",
 )
 ERASED_NAME = "Erased"
+# Who a parent's answer through their link is recorded as (register.actions.parent_answers): on a
+# post showing other children too, the parent may be another pupil's, who is not to be named.
+PARENT_LINK = "parent link: "
+OTHER_FAMILY = "another pupil's parent or carer"
 PHOTO_SIDE = 2048
 
 
@@ -115,6 +119,27 @@ def by_pupil(session: Session, model, pupil: Pupil, *skip: str) -> list[dict]:
 PUPIL_ROWS = (ConsentRecord, Guardian, BiometricConsent, NoPublishEntry, ReferenceFace)
 
 
+def family(session: Session, pupil: Pupil) -> tuple[set[int], set[str]]:
+    """The pupil's guardians: their ids, and the names their answers are recorded under."""
+    guardians = session.scalars(select(Guardian).where(Guardian.pupil_id == pupil.id)).all()
+    return {g.id for g in guardians}, {f"{PARENT_LINK}{g.name}" for g in guardians}
+
+
+def unnamed(value, own: set[str]):
+    """Who asked, unless it is another pupil's parent (their answer is theirs, not this pupil's)."""
+    if isinstance(value, str) and value.startswith(PARENT_LINK) and value not in own:
+        return OTHER_FAMILY
+    return value
+
+
+def takedown_row(takedown: Takedown, ours: tuple[set[int], set[str]]) -> dict:
+    out = row(takedown)
+    out["requested_by"] = unnamed(out["requested_by"], ours[1])
+    if out["notify_guardian_id"] not in ours[0]:
+        out["notify_guardian_id"] = None
+    return out
+
+
 def audit_about(session: Session, pupil: Pupil, photos, posts) -> list[dict]:
     """Every audit event about the pupil: recorded against them, their photos and posts, their
     register rows (consent, guardians, biometric consent, no-publish, reference faces) and the
@@ -129,8 +154,17 @@ def audit_about(session: Session, pupil: Pupil, photos, posts) -> list[dict]:
                      for kind, values in ids.items() if values])
     events = session.scalars(select(AuditEvent).where(
         AuditEvent.school_id == pupil.school_id, subjects).order_by(AuditEvent.id))
-    return [{**row(e, "prev_hash", "hash", "detail_json"), "detail": only_theirs(e.detail, pupil)}
-            for e in events]
+    own = family(session, pupil)[1]
+    return [event_row(e, pupil, own) for e in events]
+
+
+def event_row(event: AuditEvent, pupil: Pupil, own: set[str]) -> dict:
+    """An audit event in the export: no other pupil, and no other pupil's parent, named."""
+    detail = only_theirs(event.detail, pupil)
+    if "requested_by" in detail:
+        detail["requested_by"] = unnamed(detail["requested_by"], own)
+    return {**row(event, "prev_hash", "hash", "detail_json"), "actor": unnamed(event.actor, own),
+            "detail": detail}
 
 
 def only_theirs(detail: dict, pupil: Pupil) -> dict:
@@ -186,7 +220,7 @@ def pupil_record(session: Session, pupil: Pupil) -> dict:
         "photos": [row(p) for p in photos],
         "faces": [face_row(f, pupil) for f in faces],
         "posts": [post_row(p, pupil) for p in posts],
-        "takedowns": [row(t) for t in session.scalars(
+        "takedowns": [takedown_row(t, family(session, pupil)) for t in session.scalars(
             select(Takedown).where(Takedown.post_id.in_([p.id for p in posts]))
             .order_by(Takedown.id))],
         "block_lifts": by_pupil(session, BlockLift, pupil),

@@ -320,3 +320,43 @@ def test_sar_names_no_other_pupil_in_a_face_or_a_decision_about_it(app, pupil_wi
         assert event["detail"].get("pupil_id") not in others, event
     declined = next(e for e in record["audit_events"] if e["action"] == "block_lift_declined")
     assert declined["detail"]["other_pupil"] is True
+
+
+def test_sar_does_not_name_the_parent_of_another_pupil_whose_no_took_a_post_down(
+        app, pupil_with_history, tmp_path):
+    """A post shows the pupil and a friend; the friend's mother says "no" through her link and
+    the post comes down. The pupil's export listed its takedown as asked by "parent link: Jane
+    Okafor", with the guardian owed the notice, and the audit trail of the post likewise: the
+    other family's name and their answer reached the requesting parent."""
+    from consent.models import Guardian, utcnow
+    from gatekeeper.extensions import db
+    from gatekeeper.parents.mailing import owe_takedown_notice
+    from gatekeeper.publishing.takedown import posts_withdrawn
+    from gatekeeper.register import actions
+    from gatekeeper.register.forms import today
+
+    with app.app_context():
+        pupil = db.session.get(Pupil, pupil_with_history["id"])
+        friend = add_pupil(db.session, pupil.school_id, 9, "Ffion", "Hughes",
+                           consents={"social_media": "granted"})
+        mum = Guardian(school_id=pupil.school_id, pupil_id=friend.id, name="Jane Okafor",
+                       relationship_to_pupil="parent", email="jane@example.test")
+        db.session.add(mum)
+        post = db.session.scalar(select(Post))
+        post.pupil_ids_json = json.dumps([pupil.id, friend.id])
+        post.claimed_at = utcnow()  # handed to a publisher once: it may be out
+        db.session.commit()
+        actions.parent_answers(db.session, mum, {"social_media": "no"},
+                               purposes=("social_media",), on=today())
+        assert owe_takedown_notice(db.session, mum, posts_withdrawn(db.session)) == 1
+        db.session.commit()
+        mum_id = mum.id
+    target = tmp_path / "sar.zip"
+    result = app.test_cli_runner().invoke(sar_command, [pupil_with_history["upn"], str(target)])
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(target) as archive:
+        record = json.loads(archive.read("pupil.json"))
+    (takedown,) = record["takedowns"]
+    assert takedown["notify_guardian_id"] != mum_id
+    assert "Okafor" not in archive_text(target)
+    assert any(e["action"] == "post_withdrawn" for e in record["audit_events"])
