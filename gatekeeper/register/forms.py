@@ -114,9 +114,14 @@ class BiometricForm(GiverForm):
     written = BooleanField(_l("I hold the signed written consent"))
 
     def validate_status(self, field) -> None:
-        if field.data == "granted" and self.giver.data == PUPIL_GIVER:
-            raise ValidationError(_l("Biometric consent is given in writing by a parent; a pupil "
-                                     "may only object."))
+        if self.giver.data == PUPIL_GIVER:
+            # A pupil objects, or takes their objection back (recorded as theirs, "granted"):
+            # consent itself is still a parent's, in writing (rules.may_enrol).
+            if field.data == "withdrawn":
+                raise ValidationError(_l("A pupil objects, or takes their objection back (choose "
+                                         "written consent): biometric consent itself is given "
+                                         "in writing by a parent."))
+            return
         if field.data == "granted" and not self.written.data:
             raise ValidationError(_l("Biometric consent must be in writing: tick that you hold "
                                      "the signed form."))

@@ -350,9 +350,25 @@ def biometric(browser, pupil_id: int, **fields):
 def test_biometric_consent_must_be_written_and_from_a_parent(app, login_as, register):
     admin, cara = login_as("admin"), register["Cara"]["id"]
     assert "tick that you hold" in biometric(admin, cara, written="").get_data(as_text=True)
-    assert "a pupil may only object" in biometric(admin, cara, giver="pupil").get_data(as_text=True)
+    refused = biometric(admin, cara, giver="pupil", status="withdrawn").get_data(as_text=True)
+    assert "biometric consent itself is given in writing by a parent" in refused
     assert biometric(admin, cara).status_code == 302
     assert "Enrolment: <strong>allowed</strong>" in page(admin, f"/register/pupils/{cara}")
+
+
+def test_a_pupil_who_objected_may_take_the_objection_back(app, login_as, register):
+    """A pupil's objection stopped enrolment for good: the form let a pupil only object, so a
+    child who changed their mind (with a parent's written consent) could never be enrolled. A
+    pupil's own word never stands for a parent's consent."""
+    admin, cara = login_as("admin"), register["Cara"]["id"]
+    assert biometric(admin, cara, giver="pupil", status="granted").status_code == 302
+    assert "Enrolment: <strong>not allowed</strong>" in page(admin, f"/register/pupils/{cara}")
+    assert biometric(admin, cara).status_code == 302  # the parent's written consent
+    assert biometric(admin, cara, giver="pupil", status="objected").status_code == 302
+    assert "Enrolment: <strong>not allowed</strong>" in page(admin, f"/register/pupils/{cara}")
+    assert biometric(admin, cara, giver="pupil", status="granted").status_code == 302
+    html = page(admin, f"/register/pupils/{cara}")
+    assert "Enrolment: <strong>allowed</strong>" in html and "objection taken back" in html
 
 
 def test_an_objection_deletes_the_reference_faces_at_once(app, login_as, register):
