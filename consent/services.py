@@ -495,6 +495,15 @@ def record_leaving(session: Session, pupil: Pupil, on: dt.date) -> int:
     return delete_reference_faces(session, pupil)
 
 
+def put_back_on_roll(pupil: Pupil) -> dt.date:
+    """A leaving recorded by mistake: the pupil is on roll again (their reference faces, deleted
+    when they left, are not: they are enrolled again). Returns the leaving date taken back."""
+    if pupil.left_on is None:
+        raise RegisterError(N_("pupil %(upn)s is on roll", upn=pupil.upn))
+    was, pupil.left_on = pupil.left_on, None
+    return was
+
+
 def latest_biometric_status(session: Session, pupil: Pupil, given_by: str) -> str | None:
     """The latest biometric status recorded from one giver (by name), if any."""
     return session.scalar(

@@ -169,6 +169,14 @@ def record_leaving(session: Session, pupil: Pupil, on: dt.date, *, actor: Actor)
     return count
 
 
+def put_back_on_roll(session: Session, pupil: Pupil, *, actor: Actor) -> None:
+    """Take back a leaving recorded by mistake (audited); the school is screened again."""
+    was = services.put_back_on_roll(pupil)
+    audit.record(session, "pupil_back_on_roll", school_id=pupil.school_id, actor=actor,
+                 subject=pupil, detail={"upn": pupil.upn, "left_on_was": was.isoformat()})
+    register_changed(session, pupil.school_id, [pupil.id])
+
+
 def add_nopublish(session: Session, school_id: int, upn: str, *, category: str, note: str,
                   added_by: str, actor=None, **dates) -> NoPublishEntry:
     pupil = services.find_pupil(session, school_id, upn)

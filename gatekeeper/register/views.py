@@ -170,6 +170,17 @@ def leave(pupil_id: int):
     return to_pupil(pupil)
 
 
+@bp.route("/pupils/<int:pupil_id>/back-on-roll", methods=["POST"])
+def back_on_roll(pupil_id: int):
+    """A leaving recorded by mistake, taken back."""
+    pupil = school_row(Pupil, pupil_id)
+    with commit_or_flash(_("%(name)s is on roll again. Their reference faces were deleted when "
+                           "they left: enrol them again.", name=pupil.full_name),
+                         errors=(services.RegisterError,)):
+        actions.put_back_on_roll(db.session, pupil, actor=current_user)
+    return to_pupil(pupil)
+
+
 @bp.route("/pupils/<int:pupil_id>/faces", methods=["POST"])
 def enrol(pupil_id: int):
     pupil = school_row(Pupil, pupil_id)

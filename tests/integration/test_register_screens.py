@@ -371,6 +371,26 @@ def test_a_pupil_who_objected_may_take_the_objection_back(app, login_as, registe
     assert "Enrolment: <strong>allowed</strong>" in html and "objection taken back" in html
 
 
+def test_a_leaving_recorded_by_mistake_is_taken_back(app, login_as, register):
+    """Ava was marked as left instead of Cara: nothing on the web put her back (only a
+    whole-school import did), and she stayed unpublishable. The admin puts her back on roll."""
+    admin, ava = login_as("admin"), register["Ava"]["id"]
+    assert admin.post(f"/register/pupils/{ava}/leave",
+                      {"leaving-left_on": today().isoformat()}).status_code == 302
+    assert not decision(app, ava, "website").ok
+    html = page(admin, f"/register/pupils/{ava}")
+    assert f'action="/register/pupils/{ava}/back-on-roll"' in html
+    back = admin.post(f"/register/pupils/{ava}/back-on-roll", follow_redirects=True)
+    assert "Ava Thompson is on roll again" in back.get_data(as_text=True)
+    assert decision(app, ava, "website").ok  # her consent counts again
+    assert [e.detail["left_on_was"] for e in actions_logged(app, "pupil_back_on_roll")] == [
+        today().isoformat()]
+    again = admin.post(f"/register/pupils/{ava}/back-on-roll", follow_redirects=True)
+    assert "is on roll" in again.get_data(as_text=True)
+    assert len(actions_logged(app, "pupil_back_on_roll")) == 1
+    assert login_as("staff").post(f"/register/pupils/{ava}/back-on-roll").status_code == 403
+
+
 def test_an_objection_deletes_the_reference_faces_at_once(app, login_as, register):
     admin, ava = login_as("admin"), register["Ava"]["id"]
     biometric(admin, ava)
