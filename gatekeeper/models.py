@@ -418,6 +418,15 @@ class LoginFailure(Base):
     outcome: Mapped[str] = mapped_column(String(10), default="failed", server_default="failed")
 
 
+def hold_row(session: Session, column, row_id: int) -> None:
+    """Hold one row until this transaction ends, by writing `column` (any plain column of the
+    row's table, never its key) with its own value: a second request that does the same waits,
+    then reads what the first committed (SQLite takes its write lock, PostgreSQL the row's)."""
+    model = column.class_
+    session.execute(update(model).where(model.id == row_id).values({column.key: column})
+                    .execution_options(synchronize_session=False))
+
+
 def move_from_read(session: Session, row, new: StrEnum, **values) -> bool:
     """Move a row (a photo's status, a post's state) from the state this session read to `new`
     (a move its machine allows), with `values`, in one conditional UPDATE. False, with the row

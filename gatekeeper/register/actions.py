@@ -11,14 +11,14 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent import contacts, importer, rules, services
 from consent.models import ConsentRecord, Guardian, ImportBatch, NoPublishEntry, Pupil
 from consent.wording import N_
 from gatekeeper.compliance import audit
-from gatekeeper.models import User
+from gatekeeper.models import User, hold_row
 from gatekeeper.publishing.service import HELD_CONSENT
 from gatekeeper.publishing.takedown import pull_posts_showing
 from gatekeeper.review.rescreen import REQUESTED_BY, name_blocked_faces, register_changed
@@ -259,9 +259,7 @@ def parent_answers(session: Session, guardian: Guardian, answers: Mapping[str, s
                    purposes: Iterable[str], on: dt.date) -> list[ConsentRecord]:
     """A parent's yes/no per purpose through their link: records only what changed. The guardian
     is held first, so a second press of the button waits, then reads what the first recorded."""
-    session.execute(update(Guardian).where(Guardian.id == guardian.id)
-                    .values(link_nonce=Guardian.link_nonce)
-                    .execution_options(synchronize_session=False))
+    hold_row(session, Guardian.link_nonce, guardian.id)
     pupil = session.get(Pupil, guardian.pupil_id)
     session.expire(pupil, ["consent_records"])
     facts = services.consent_facts(pupil.consent_records)

@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 from flask_babel import gettext as _
 from PIL import Image
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from consent.models import utcnow
@@ -21,7 +21,7 @@ from gatekeeper.compliance import audit
 from gatekeeper.imaging.decode import ALLOWED_FORMATS, MAX_PIXELS, ImageRefused
 from gatekeeper.imaging.mp4 import CLIP_SUFFIXES, ClipRefused, is_clip
 from gatekeeper.imaging.video import MAX_CLIP_SECONDS, probe
-from gatekeeper.models import Event, Photo, User, new_uuid
+from gatekeeper.models import Event, Photo, User, hold_row, new_uuid
 from gatekeeper.screening.clips import SAMPLE_EVERY
 from gatekeeper.states import PHOTO_ENDED, MediaKind, PhotoState
 from gatekeeper.storage import Storage, StorageError
@@ -170,8 +170,7 @@ def check_not_uploaded(session: Session, photo: Photo) -> None:
     uploaded again: that copy goes no further. The event is held first, so the same file sent
     twice at once (Retry while the first request is still being saved, two tabs) waits for the
     other's commit and then finds its copy."""
-    session.execute(update(Event).where(Event.id == photo.event_id).values(name=Event.name)
-                    .execution_options(synchronize_session=False))
+    hold_row(session, Event.name, photo.event_id)
     earlier = session.scalar(select(Photo).where(
         Photo.event_id == photo.event_id, Photo.sha256 == photo.sha256,
         Photo.status.not_in(PHOTO_ENDED)).order_by(Photo.id).limit(1))
