@@ -17,7 +17,7 @@ from gatekeeper.compliance import audit
 from gatekeeper.models import ROLES, AuditEvent, Membership, Photo, Post, User
 from gatekeeper.people import grants
 from gatekeeper.people.members import active_heads
-from gatekeeper.publishing.service import BACK_TO_REVIEW
+from gatekeeper.publishing.service import not_taken_back
 from gatekeeper.states import PHOTO_WAITING, PhotoState, PostState
 
 WEEK = dt.timedelta(days=7)
@@ -84,8 +84,7 @@ def dashboard_figures(session: Session, school_id: int, now: dt.datetime | None 
     photos = Photo.school_id == school_id
     # A post taken back to review was neither a release that stood nor a takedown: its photo
     # waits again, and a later release is counted once.
-    posts = and_(Post.school_id == school_id,
-                 Post.withdrawn_reason.is_distinct_from(BACK_TO_REVIEW))
+    posts = and_(Post.school_id == school_id, not_taken_back())
     return {
         "uploads_week": count(session, Photo, photos, Photo.created_at >= now - WEEK),
         "waiting": count(session, Photo, photos, Photo.status.in_(PHOTO_WAITING)),
@@ -99,7 +98,7 @@ def sample_posts(session: Session, school_id: int, rng: random.Random | None = N
     """A random few of the last month's posts, for the head to check (policies ask for sampling)."""
     ids = list(session.scalars(select(Post.id).where(
         Post.school_id == school_id, Post.released_at >= utcnow() - SAMPLE_WINDOW,
-        Post.withdrawn_reason.is_distinct_from(BACK_TO_REVIEW))))  # never sent: nothing to check
+        not_taken_back())))  # one taken back was never sent: nothing to check
     chosen = (rng or random.SystemRandom()).sample(ids, min(SAMPLE_SIZE, len(ids)))
     return [session.get(Post, post_id) for post_id in sorted(chosen, reverse=True)]
 

@@ -200,6 +200,12 @@ def may_still_arrive(post: Post, now: dt.datetime) -> bool:
             and post.claimed_at >= now - STALE_CLAIM)
 
 
+def not_taken_back():
+    """Posts other than those taken back to review before any publisher saw them (a release that
+    did not stand, and no takedown either)."""
+    return Post.withdrawn_reason.is_distinct_from(BACK_TO_REVIEW)
+
+
 def waits_for_a_person():
     """Posts nothing more happens to until a person acts: held, or failed with no attempt left."""
     return or_(Post.state == PostState.HELD,
