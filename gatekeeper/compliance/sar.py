@@ -140,10 +140,11 @@ def takedown_row(takedown: Takedown, ours: tuple[set[int], set[str]]) -> dict:
     return out
 
 
-def audit_about(session: Session, pupil: Pupil, photos, posts) -> list[dict]:
+def audit_about(session: Session, pupil: Pupil, photos, posts, own: set[str]) -> list[dict]:
     """Every audit event about the pupil: recorded against them, their photos and posts, their
     register rows (consent, guardians, biometric consent, no-publish, reference faces) and the
-    faces in photos that were matched or named as them (decisions, lifts)."""
+    faces in photos that were matched or named as them (decisions, lifts); `own`: the names their
+    own parents' answers are recorded under."""
     ids = {model.__name__.lower(): [str(i) for i in session.scalars(
         select(model.id).where(model.pupil_id == pupil.id))] for model in PUPIL_ROWS}
     ids["face"] = [str(i) for i in session.scalars(select(Face.id).where(shows(pupil)))]
@@ -154,7 +155,6 @@ def audit_about(session: Session, pupil: Pupil, photos, posts) -> list[dict]:
                      for kind, values in ids.items() if values])
     events = session.scalars(select(AuditEvent).where(
         AuditEvent.school_id == pupil.school_id, subjects).order_by(AuditEvent.id))
-    own = family(session, pupil)[1]
     return [event_row(e, pupil, own) for e in events]
 
 
@@ -205,6 +205,7 @@ def post_row(post: Post, pupil: Pupil) -> dict:
 def pupil_record(session: Session, pupil: Pupil) -> dict:
     photos, posts = pupil_photos(session, pupil), pupil_posts(session, pupil)
     faces = session.scalars(select(Face).where(shows(pupil)).order_by(Face.id))
+    ours = family(session, pupil)  # read once: every takedown and audit event is judged by it
     return {
         "pupil": row(pupil),
         "guardians": by_pupil(session, Guardian, pupil),
@@ -220,13 +221,13 @@ def pupil_record(session: Session, pupil: Pupil) -> dict:
         "photos": [row(p) for p in photos],
         "faces": [face_row(f, pupil) for f in faces],
         "posts": [post_row(p, pupil) for p in posts],
-        "takedowns": [takedown_row(t, family(session, pupil)) for t in session.scalars(
+        "takedowns": [takedown_row(t, ours) for t in session.scalars(
             select(Takedown).where(Takedown.post_id.in_([p.id for p in posts]))
             .order_by(Takedown.id))],
         "block_lifts": by_pupil(session, BlockLift, pupil),
         "imports": [{**row(batch, "changes_json", "summary"), "changes": done}
                     for batch, done in batches_changing(session, pupil)],
-        "audit_events": audit_about(session, pupil, photos, posts),
+        "audit_events": audit_about(session, pupil, photos, posts, ours[1]),
     }
 
 
