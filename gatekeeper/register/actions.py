@@ -160,7 +160,7 @@ def delete_faces(session: Session, pupil: Pupil, *, actor: Actor) -> int:
 
 def record_leaving(session: Session, pupil: Pupil, on: dt.date, *, actor: Actor) -> int:
     """The pupil leaves: never publishable again; reference faces deleted at once."""
-    name_blocked_faces(session, pupil.school_id, [pupil.id], leaving=True)
+    name_blocked_faces(session, pupil.school_id, [], leavers=[pupil.id])
     count = services.record_leaving(session, pupil, on)
     audit.record(session, "pupil_left", school_id=pupil.school_id, actor=actor, subject=pupil,
                  detail={"upn": pupil.upn, "left_on": on.isoformat()})
@@ -300,8 +300,8 @@ def import_pupils(
             "confirmed": confirmed_leavers, "limit": leaver_limit})
     if not (apply and plan.ok and plan.changes):  # the same file again changes nothing at all
         return plan
-    name_blocked_faces(session, school_id, [p.id for p in plan.leaving], leaving=True)
-    name_blocked_faces(session, school_id, withdrawing_biometrics(session, school_id, plan))
+    name_blocked_faces(session, school_id, withdrawing_biometrics(session, school_id, plan),
+                       leavers=[p.id for p in plan.leaving])
     result = importer.apply_import(session, school_id, plan, recorded_by=actor_label(actor),
                                    today=today, purposes=purposes)
     audit.record(session, "pupils_imported", school_id=school_id, actor=actor,
@@ -358,8 +358,8 @@ def audit_import_faces(session: Session, school_id: int, result: importer.Import
 def undo_import(session: Session, school_id: int, batch_id: int, *, today: dt.date,
                 grace_days: int = importer.LEAVER_GRACE_DAYS, actor: Actor):
     """Undo an applied import within the grace period (importer.undo_import), audited."""
-    name_blocked_faces(session, school_id, going_off_roll(session, school_id, batch_id),
-                       leaving=True)
+    name_blocked_faces(session, school_id, [],
+                       leavers=going_off_roll(session, school_id, batch_id))
     result = importer.undo_import(session, school_id, batch_id, undone_by=actor_label(actor),
                                   today=today, grace_days=grace_days)
     audit.record(session, "pupils_import_undone", school_id=school_id, actor=actor,

@@ -86,20 +86,25 @@ def rescreen_school(session: Session, school_id: int, changed: Iterable[int] = (
     return done
 
 
+BLOCKED_NAMED = frozenset({FaceStatus.BLOCKED})  # what is named before references go
+LEAVER_NAMED = frozenset({FaceStatus.BLOCKED, FaceStatus.CLEARED})  # ... and before one leaves
+
+
 def name_blocked_faces(session: Session, school_id: int, pupil_ids: Iterable[int], *,
-                       leaving: bool = False) -> int:
+                       leavers: Iterable[int] = ()) -> int:
     """Before these pupils' reference faces go (leaving, a biometric "no", a deletion), every face
     the rule blocks as one of them, in a photo waiting for review or queued (its post held, and
     taken back to review later), is named as them: without the references the rule can no longer
     match the face, which would turn unknown or clear as a lookalike, and a protected child's
     photo could then be released. Named, the face stays blocked while they may not be published
-    (only a blur or a rejection lets the photo go). When they are `leaving`, a face cleared as
-    them is named too: a pupil who has left may not be published. Audited; returns how many
-    faces were named. The caller removes the references and commits."""
-    pupils = set(pupil_ids)
+    (only a blur or a rejection lets the photo go). For `leavers` (named with the rest), a face
+    cleared as them is named too: a pupil who has left may not be published. One pass over the
+    photos for all of them. Audited; returns how many faces were named. The caller removes the
+    references and commits."""
+    leaving = set(leavers)
+    pupils = set(pupil_ids) | leaving
     if not pupils:
         return 0
-    named_when = {FaceStatus.BLOCKED, FaceStatus.CLEARED} if leaving else {FaceStatus.BLOCKED}
     register, named = RegisterNow(session, school_id), 0
     photos = session.scalars(select(Photo).where(
         Photo.school_id == school_id, Photo.status.in_(PHOTO_RELEASABLE | {PhotoState.QUEUED}),
@@ -108,6 +113,7 @@ def name_blocked_faces(session: Session, school_id: int, pupil_ids: Iterable[int
         found = gate_now(register, photo, photo.purpose)
         for face, now in zip(photo.faces, found.faces, strict=True):
             pupil = now.decision.pupil_id
+            named_when = LEAVER_NAMED if pupil in leaving else BLOCKED_NAMED
             if (now.decision.status not in named_when or pupil not in pupils
                     or face.resolved_pupil_id == pupil):
                 continue
