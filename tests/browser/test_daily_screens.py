@@ -168,6 +168,7 @@ def register(live_app, school):
         add_pupil(db.session, school["id"], 13, "Al", "Ng")  # a name on one line
 
 
+@pytest.mark.once  # the screen's layout and keys: pass 1
 def test_the_consent_matrix_on_an_ipad(page_at, register):
     page = page_at(IPAD_PORTRAIT)
     sign_in(page, "admin@testschool.test")
@@ -195,6 +196,7 @@ def test_the_consent_matrix_on_an_ipad(page_at, register):
     assert last["x"] + last["width"] <= IPAD_LANDSCAPE["width"]  # all five purposes at once
 
 
+@pytest.mark.once  # the screen's layout and keys: pass 1
 def test_error_pages_and_a_menu_that_only_offers_what_opens(live_app, page_at, school):
     # The head's page checked for its menu goes on to the error pages: the head signs in twice in
     # this test, not three times (a third within the authenticator's 30 s waits for its next code).

@@ -226,6 +226,7 @@ def test_a_batch_release_shows_what_will_be_posted(live_app, page_at, day):
     screenshot(page, "review-batch-preview")
 
 
+@pytest.mark.once  # the screen's layout and keys: pass 1
 def test_keys_and_touch_targets_on_the_review_page(live_app, page_at, day):
     page = page_at(IPAD_LANDSCAPE)
     sign_in(page, MEDIA_LEAD)

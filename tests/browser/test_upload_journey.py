@@ -68,6 +68,7 @@ def test_staff_uploads_three_photos_and_sees_verdicts(page_at, register, faces_d
     assert page.locator("#uploads .status-blocked").count() == 1
 
 
+@pytest.mark.once  # the screen's layout and keys: pass 1
 def test_upload_page_fits_a_phone_in_welsh(page_at, school, live_app):
     page = page_at(PHONE)
     sign_in(page, "staff@testschool.test")
