@@ -158,6 +158,7 @@ def test_worker_killed_mid_screening_and_restart_with_work_in_flight(
 def test_queue_unavailable_upload_is_kept_and_screened_when_it_returns(app, school, login_as):
     staff = login_as("staff")
     event_id = new_event(staff)
+    queue = {key: app.config[key] for key in ("HUEY_IMMEDIATE", "REDIS_URL")}
     app.config.update(HUEY_IMMEDIATE=False, REDIS_URL="redis://127.0.0.1:1/0")  # nothing listens
     configure_queue(app)
     try:
@@ -168,7 +169,7 @@ def test_queue_unavailable_upload_is_kept_and_screened_when_it_returns(app, scho
         photo_id = response.get_json()["id"]
         assert statuses(app)[photo_id] == "uploaded"
     finally:
-        app.config.update(HUEY_IMMEDIATE=True, REDIS_URL="")
+        app.config.update(queue)  # Redis again in pass 2
         configure_queue(app)
     with app.app_context():  # the queue is back: the sweep finds the photo
         from gatekeeper.extensions import db

@@ -327,12 +327,13 @@ def test_a_withdrawal_while_the_queue_is_down_is_saved_and_taken_down_later(
         account = add_account(login_as("head"), [setup["media_lead"]], adapter="webhook",
                               url=receiver.url, secret=SECRET, can_delete="yes")
         publish_both(login_as("media_lead"), setup, account)
+        queue = {key: app.config[key] for key in ("HUEY_IMMEDIATE", "REDIS_URL")}
         app.config.update(HUEY_IMMEDIATE=False, REDIS_URL="redis://127.0.0.1:1/0")  # nobody
         configure_queue(app)
         try:
             withdraw(app, setup["ada"])  # commits, and does not raise
         finally:
-            app.config.update(HUEY_IMMEDIATE=True, REDIS_URL="")
+            app.config.update(queue)  # Redis again in pass 2
             configure_queue(app)
         assert [t.state for t in rows(app, Takedown)] == ["pending"]
         assert carry_out(app) == {rows(app, Takedown)[0].id: "done"}  # the sweep, queue back
