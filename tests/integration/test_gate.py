@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from consent import services
+from consent.clock import london_to_utc
 from consent.models import Pupil
 from gatekeeper.models import (
     AccountReleaser,
@@ -30,13 +31,18 @@ from tests.support.publishing import (
     CHECKLIST,
     cleared_photo,
     enrol_made_up_face,
+    post_at,
     release,
     screened_photo,
+    uk_time,
 )
 
 SOCIAL = 1  # the test school's approved social-media outbox account (make_school)
-SOON = "2027-06-15T09:30"
-AFTER_SOON = dt.datetime(2027, 6, 15, 9, 0)  # UTC: past the 10:30 BST schedule
+SOON_UK = uk_time(6, 15)
+SOON = post_at(SOON_UK)
+AFTER_SOON = london_to_utc(SOON_UK) + dt.timedelta(minutes=30)  # UTC: past SOON
+SUMMER_END = uk_time(8, 31, 20, 0)  # the last evening of a school year's grants
+LAST_DAY = SUMMER_END.date()
 
 
 def lookalike_encodings():
@@ -238,12 +244,13 @@ def test_consents_that_lapse_on_their_expiry_date_are_rechecked_daily(app, schoo
     from gatekeeper.extensions import db
     from gatekeeper.review.rescreen import rescreen_lapsed
 
-    photo_id = photo_of_a_pupil_granted_until(app, school, dt.date(2027, 8, 31))
+    photo_id = photo_of_a_pupil_granted_until(app, school, LAST_DAY)
     media = login_as("media_lead")
-    assert release(media, photo_id, SOCIAL, "Summer fair", "2027-12-01T10:00").status_code == 302
+    december = post_at(SUMMER_END.replace(month=12, day=1, hour=10))
+    assert release(media, photo_id, SOCIAL, "Summer fair", december).status_code == 302
     with app.app_context():
-        assert rescreen_lapsed(on=dt.date(2027, 8, 31)) == 0  # nothing lapsed yesterday
-        assert rescreen_lapsed(on=dt.date(2027, 9, 1)) == 1
+        assert rescreen_lapsed(on=LAST_DAY) == 0  # nothing lapsed yesterday
+        assert rescreen_lapsed(on=LAST_DAY + dt.timedelta(days=1)) == 1
         post = db.session.scalars(select(Post)).one()
         assert post.state == "held" and post.last_error == publishing.HELD_CONSENT
 
@@ -504,14 +511,14 @@ def test_the_school_date_is_the_london_date():
     assert school_date(dt.datetime(2027, 1, 31, 23, 30)) == dt.date(2027, 1, 31)  # GMT
 
 
-@pytest.mark.parametrize("utc, outcome", [(dt.datetime(2027, 8, 31, 22, 30), "published"),
-                                           (dt.datetime(2027, 8, 31, 23, 30), "held")])
+@pytest.mark.parametrize("utc, outcome", [(SUMMER_END.replace(hour=22, minute=30), "published"),
+                                           (SUMMER_END.replace(hour=23, minute=30), "held")])
 def test_a_consent_expiring_on_31_august_holds_at_the_schools_midnight(
         app, login_as, school, utc, outcome):
 
-    photo_id = photo_of_a_pupil_granted_until(app, school, dt.date(2027, 8, 31))
+    photo_id = photo_of_a_pupil_granted_until(app, school, LAST_DAY)
     media = login_as("media_lead")
-    assert release(media, photo_id, SOCIAL, "Summer", "2027-08-31T20:00").status_code == 302
+    assert release(media, photo_id, SOCIAL, "Summer", post_at(SUMMER_END)).status_code == 302
     with app.app_context():
         assert set(publishing.publish_due(utc).values()) == {outcome}
 

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select, update
 
 from consent import services
+from consent.clock import london_to_utc
 from gatekeeper.imaging.sanitise import verify_clean
 from gatekeeper.models import AuditEvent, Photo, Post
 from gatekeeper.publishing.adapters import school_outbox
@@ -30,13 +31,20 @@ from tests.support.publishing import (
     WebhookReceiver,
     add_account,
     cleared_photo,
+    post_at,
     release,
+    uk_days_ahead,
+    uk_time,
     user_id,
 )
 
 SECRET = "whsec-publishing-test-secret"
-WINTER = ("2027-01-15T09:30", dt.datetime(2027, 1, 15, 9, 30))  # GMT: UK time is UTC
-SUMMER = ("2027-06-15T09:30", dt.datetime(2027, 6, 15, 8, 30))  # BST: UK time is UTC+1
+WINTER_UK, SUMMER_UK = uk_time(1, 15), uk_time(6, 15)
+WINTER = (post_at(WINTER_UK), WINTER_UK)  # GMT: UK time is UTC
+SUMMER = (post_at(SUMMER_UK), SUMMER_UK - dt.timedelta(hours=1))  # BST: UK time is UTC+1
+# A post due after its pupil's grant has lapsed: the grant ends ten days before.
+LATER_UK = uk_days_ahead(60, 10, 0)
+LAPSED_ON = LATER_UK.date() - dt.timedelta(days=10)
 SECOND = dt.timedelta(seconds=1)
 
 
@@ -172,13 +180,13 @@ def test_consent_rechecked_at_publish_time_holds_and_tells_media_lead(app, login
         pupil = services.find_pupil(db.session, 1, setup["ada"][1])
         services.record_consent(db.session, pupil, "social_media", "granted",
                                 given_by="Parent of Ada", recorded_by="test",
-                                expires_on=dt.date(2027, 1, 31))
+                                expires_on=LAPSED_ON)
         db.session.commit()
     media = login_as("media_lead")
-    release(media, setup["photo"], 1, "Science week", "2027-02-10T10:00")
+    release(media, setup["photo"], 1, "Science week", post_at(LATER_UK))
     post = one_post(app)
     assert post.state == "queued"
-    assert publish_at(app, dt.datetime(2027, 2, 10, 10, 0)) == {post.id: "held"}
+    assert publish_at(app, london_to_utc(LATER_UK)) == {post.id: "held"}
     assert not (school_outbox(app.config["OUTBOX_DIR"], post.school_id)
                 / f"{post.uuid}.jpg").exists()
     page = media.get("/queue/").get_data(as_text=True)
@@ -198,12 +206,12 @@ def test_a_held_post_goes_back_to_review_and_is_released_again(app, login_as, se
         pupil = services.find_pupil(db.session, 1, setup["ada"][1])
         services.record_consent(db.session, pupil, "social_media", "granted",
                                 given_by="Parent of Ada", recorded_by="test",
-                                expires_on=dt.date(2027, 1, 31))
+                                expires_on=LAPSED_ON)
         db.session.commit()
     media = login_as("media_lead")
-    release(media, setup["photo"], 1, "Science week", "2027-02-10T10:00")
+    release(media, setup["photo"], 1, "Science week", post_at(LATER_UK))
     held = one_post(app)
-    assert publish_at(app, dt.datetime(2027, 2, 10, 10, 0)) == {held.id: "held"}
+    assert publish_at(app, london_to_utc(LATER_UK)) == {held.id: "held"}
     assert f'/review/{setup["photo"]}"' not in media.get("/review/").get_data(as_text=True)
     with app.app_context():  # the parents sign the renewal
         pupil = services.find_pupil(db.session, 1, setup["ada"][1])
@@ -246,7 +254,7 @@ def test_a_photo_taken_back_to_review_is_no_longer_the_uploaders_to_delete(app, 
         photo_id = cleared_photo(db.session, school["id"], [ada.id],
                                  uploaded_by_id=user_id(db.session, "staff@testschool.test"))
     media, staff = login_as("media_lead"), login_as("staff")
-    release(media, photo_id, 1, "Science week", "2027-02-10T10:00")
+    release(media, photo_id, 1, "Science week", post_at(LATER_UK))
     assert media.post(f"/queue/{one_post(app).id}/back-to-review").status_code == 302
     card = staff.get("/uploads/status").get_json()["photos"][0]
     assert card["status"] == "cleared" and card["released"] is True

@@ -12,7 +12,9 @@ from tests.support.publishing import (
     WordPressSite,
     add_account,
     cleared_photo,
+    post_at,
     release,
+    uk_days_ahead,
     user_id,
 )
 
@@ -135,7 +137,8 @@ def test_queued_post_is_pulled_without_touching_the_destination(app, login_as, s
     with WebhookReceiver(SECRET) as receiver:
         account = add_account(login_as("head"), [setup["media_lead"]], adapter="webhook",
                               url=receiver.url, secret=SECRET, can_delete="yes")
-        release(login_as("media_lead"), setup["photo"], account, "Later", "2027-06-15T09:30")
+        later = post_at(uk_days_ahead(30))
+        release(login_as("media_lead"), setup["photo"], account, "Later", later)
         from gatekeeper.extensions import db
 
         with app.app_context():

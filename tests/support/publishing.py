@@ -7,6 +7,7 @@ would (signature and timestamp, application password, idempotency key) and recor
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import io
@@ -21,8 +22,29 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from consent.clock import SCHOOL_ZONE, school_today
+
 SIGNATURE_TOLERANCE_S = 300
 CHECKLIST = {"dressed": "yes", "no_distress": "yes", "no_location": "yes", "tagging_off": "yes"}
+AHEAD = dt.timedelta(days=30)  # a "Post at" in a test: well after the test has run
+
+
+def uk_time(month: int, day: int, hour: int = 9, minute: int = 30) -> dt.datetime:
+    """The first such UK wall-clock time at least AHEAD from now (a "Post at" that has not
+    passed, in the season the test needs)."""
+    soon = (dt.datetime.now(SCHOOL_ZONE) + AHEAD).replace(tzinfo=None)
+    moment = dt.datetime(soon.year, month, day, hour, minute)
+    return moment if moment >= soon else moment.replace(year=soon.year + 1)
+
+
+def uk_days_ahead(days: int, hour: int = 9, minute: int = 30) -> dt.datetime:
+    """A UK wall-clock time `days` after today at the school."""
+    return dt.datetime.combine(school_today() + dt.timedelta(days=days), dt.time(hour, minute))
+
+
+def post_at(local: dt.datetime) -> str:
+    """A UK time as the release form's "Post at" field sends it."""
+    return local.strftime("%Y-%m-%dT%H:%M")
 
 
 def form_parts(content_type: str, body: bytes) -> dict[str, tuple[str | None, bytes]]:
