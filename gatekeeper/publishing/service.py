@@ -59,6 +59,8 @@ BACKOFF_BASE = dt.timedelta(minutes=1)  # 1, 2, 4, 8 minutes between attempts
 BACKOFF_MAX = dt.timedelta(hours=1)
 STALE_CLAIM = dt.timedelta(minutes=10)  # far longer than one publish; then the worker is gone
 DOUBLE_TAP = dt.timedelta(minutes=1)  # a refused release this soon after one's own is a second tap
+# The form gives minutes: the minute it is now, sent a minute later, is no mistyped date.
+POST_AT_GRACE = dt.timedelta(minutes=2)
 HELD_CONSENT = "a pupil in the photo is no longer publishable"
 HELD_UNKNOWN = "a face in the photo is no longer identified: review the photo again"
 HELD_NO_FACES = "no faces were found and nobody has confirmed the photo"
@@ -72,6 +74,17 @@ check_transition(PostState.PUBLISHING, PostState.PUBLISHED)
 
 class ReleaseError(ValueError):
     """The release was refused; the message is fit to show the media lead."""
+
+
+class ScheduleError(ReleaseError):
+    """The "Post at" time was refused; the message belongs beside that field."""
+
+
+def check_post_at(scheduled_at: dt.datetime | None, now: dt.datetime) -> None:
+    """Refuse a "Post at" time (naive UTC) that has passed: the post would go out at once."""
+    if scheduled_at is not None and scheduled_at < now - POST_AT_GRACE:
+        raise ScheduleError(_("The time to post at has passed: give a time still to come, or "
+                              "leave it empty to post now."))
 
 
 def register_names(session: Session, school_id: int) -> list[tuple[str, str]]:
@@ -97,6 +110,7 @@ def release_post(
     the same moment make one post.
     """
 
+    check_post_at(scheduled_at, utcnow())
     if account.school_id != photo.school_id:
         raise ReleaseError(_("Choose an official account of this school."))
     if account.approved_at is None or account.paused:
@@ -148,6 +162,8 @@ def release_photos(
         try:
             posts.append(release_post(session, photo, account, caption, user, scheduled_at,
                                       register))
+        except ScheduleError:
+            raise  # the time is the form's, not this photo's
         except ReleaseError as error:
             raise ReleaseError(_("Photo %(n)d: %(why)s", n=photo.id, why=str(error))) from None
     return posts

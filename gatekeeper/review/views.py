@@ -21,6 +21,7 @@ from gatekeeper.publishing.accounts import may_release
 from gatekeeper.publishing.captions import check_caption
 from gatekeeper.publishing.service import (
     ReleaseError,
+    ScheduleError,
     post_waits_for_queue,
     register_names,
     release_photos,
@@ -341,7 +342,7 @@ def parse_schedule(value: str | None) -> dt.datetime | None:
     try:
         return london_to_utc(dt.datetime.fromisoformat(value))
     except ValueError:
-        raise ReleaseError(_("Give the time as a date and time.")) from None
+        raise ScheduleError(_("Give the time as a date and time.")) from None
 
 
 def release_request(photos: list[Photo]):
@@ -362,6 +363,10 @@ def release_and_queue(photos: list[Photo]) -> bool:
     try:
         account, posts = release_request(photos)
         db.session.commit()
+    except ScheduleError as error:
+        db.session.rollback()
+        g.schedule_error = str(error)  # shown beside the field (sent_values)
+        return False
     except ReleaseError as error:
         db.session.rollback()
         return refused(photos, str(error))
@@ -396,6 +401,7 @@ def sent_values() -> dict:
     return {"caption": request.form.get("caption", "")[:MAX_CAPTION],
             "account_id": request.form.get("account_id", type=int),
             "scheduled_at": request.form.get("scheduled_at", "")[:40],
+            "schedule_error": g.get("schedule_error"),
             "ticked": {key for key, _label in RELEASE_CHECKLIST if request.form.get(key) == "yes"},
             "photo_ids": request.form.getlist("photo_id", type=int)}
 

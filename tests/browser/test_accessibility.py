@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import IPAD_PORTRAIT, PHONE, sign_in, wait_until_styled
 from tests.conftest import PG_URL
 from tests.support.fixtures import add_pupil, make_trust, upload_photo
+from tests.support.publishing import cleared_photo
 
 # What a screen reader and a keyboard meet does not depend on the database: pass 1 only, which
 # keeps the suite within its time on two cores.
@@ -120,6 +121,34 @@ def test_the_dsl_hears_that_two_pupils_answer_to_the_name(page_at, pupils):
     page.get_by_label("Disgybl: enw neu UPN").fill("Cara")
     page.get_by_role("button", name="Gwarchod y disgybl hwn").click()
     expect_error_on(page.get_by_label("Disgybl: enw neu UPN"), "Mae 2 disgybl yn cyfateb i “Cara”")
+
+
+def test_a_post_at_time_that_has_passed_takes_the_reader_to_its_error(page_at, live_app,
+                                                                      school):
+    """A mistyped date in the past: the reader lands on the time, told why, with the caption and
+    the ticks as they were."""
+    import datetime as dt
+
+    from consent.clock import SCHOOL_ZONE
+    from gatekeeper.extensions import db
+
+    with live_app.app_context():
+        ada = add_pupil(db.session, school["id"], 1, "Ada", "Lovelace",
+                        consents={"social_media": "granted"})
+        photo_id = cleared_photo(db.session, school["id"], [ada.id])
+    page = page_at(IPAD_PORTRAIT)
+    sign_in(page, "media_lead@testschool.test")
+    page.goto(f"/review/{photo_id}")
+    page.get_by_label("Caption").fill("Science week")
+    yesterday = dt.datetime.now(SCHOOL_ZONE) - dt.timedelta(days=1)
+    page.get_by_label("Post at").fill(yesterday.strftime("%Y-%m-%dT%H:%M"))
+    for box in page.locator(".release-form input[type=checkbox]").all():
+        box.check()
+    page.get_by_role("button", name="Release", exact=True).click()
+    expect_error_on(page.get_by_label("Post at"), "The time to post at has passed")
+    expect(page.get_by_label("Caption")).to_have_value("Science week")
+    for box in page.locator(".release-form input[type=checkbox]").all():
+        expect(box).to_be_checked()
 
 
 @pytest.fixture

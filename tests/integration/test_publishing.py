@@ -2,6 +2,7 @@
 the re-checks at publish time, failures with backoff, and exactly-once after a worker crash."""
 
 import datetime as dt
+import html
 import json
 import os
 import signal
@@ -12,14 +13,17 @@ import pytest
 from sqlalchemy import select, update
 
 from consent import services
-from consent.clock import london_to_utc
+from consent.clock import SCHOOL_ZONE, london_to_utc
 from gatekeeper.imaging.sanitise import verify_clean
 from gatekeeper.models import AuditEvent, Photo, Post
 from gatekeeper.publishing.adapters import school_outbox
 from gatekeeper.publishing.service import (
     BACKOFF_BASE,
+    POST_AT_GRACE,
     PUBLISH_MAX_ATTEMPTS,
     STALE_CLAIM,
+    ScheduleError,
+    check_post_at,
     finish,
     publish_due,
     record_failure,
@@ -508,3 +512,65 @@ def test_a_refused_batch_release_fills_its_own_events_form_only(app, login_as, s
     page = refused.get_data(as_text=True)
     assert page.count("Choir with Ada Lovelace</textarea>") == 1
     assert page.count("<details class=\"card card-body\" open>") == 1
+
+
+def uk_now() -> dt.datetime:
+    return dt.datetime.now(SCHOOL_ZONE).replace(tzinfo=None)
+
+
+def nothing_released(app, photo_id: int) -> bool:
+    from gatekeeper.extensions import db
+
+    with app.app_context():
+        return (db.session.scalars(select(Post)).all() == []
+                and db.session.get(Photo, photo_id).status == "cleared"
+                and db.session.scalars(select(AuditEvent).where(
+                    AuditEvent.action == "photo_released")).all() == [])
+
+
+def test_a_post_at_time_that_has_passed_is_refused_and_the_form_kept(app, login_as, setup):
+    """A mistyped date in the past posted at once. Half an hour ago in UK time: in summer, read
+    as UTC, it would still be to come."""
+    media = login_as("media_lead")
+    typed = post_at(uk_now() - dt.timedelta(minutes=30))
+    refused = release(media, setup["photo"], 1, "Sports day relay", typed)
+    assert refused.status_code == 400
+    page = refused.get_data(as_text=True)
+    assert "Sports day relay</textarea>" in page and f'value="{typed}"' in page
+    assert page.count("required checked") == len(CHECKLIST)
+    # The error is beside the field, which is invalid, described by it and focused.
+    assert 'aria-invalid="true" aria-describedby="scheduled_at-error" autofocus' in page
+    assert ('id="scheduled_at-error">The time to post at has passed: give a time still to come, '
+            'or leave it empty to post now.</div>') in page
+    assert nothing_released(app, setup["photo"])
+
+    assert release(media, setup["photo"], 1, "Sports day", "31/02 10:00").status_code == 400
+    assert nothing_released(app, setup["photo"])
+    # The minute it is now, sent a little later (the form gives minutes), still stands.
+    assert release(media, setup["photo"], 1, "Sports day", post_at(uk_now())).status_code == 302
+    assert one_post(app).state == "published"
+
+
+def test_a_batch_release_at_a_time_past_is_refused_in_welsh(app, login_as, setup):
+    media = login_as("media_lead")
+    media.post("/auth/language/cy", {"next": "/review/"})
+    yesterday = post_at(uk_now() - dt.timedelta(days=1))
+    refused = media.post("/review/release", {"photo_id": [str(setup["photo"])], "account_id": "1",
+                                             "caption": "Côr yr ysgol", "scheduled_at": yesterday,
+                                             **CHECKLIST})
+    assert refused.status_code == 400
+    page = refused.get_data(as_text=True)
+    assert ("Mae'r amser i bostio wedi mynd heibio: rhowch amser sydd eto i ddod, neu gadewch y "
+            "maes yn wag i bostio nawr.") in html.unescape(page)
+    assert "Côr yr ysgol</textarea>" in page and f'value="{yesterday}"' in page
+    assert 'aria-describedby="bulk-1-scheduled_at-error"' in page
+    assert nothing_released(app, setup["photo"])
+
+
+def test_a_post_at_time_is_refused_only_once_past_the_grace(app):
+    typed = london_to_utc(uk_time(1, 15))
+    with app.test_request_context():
+        check_post_at(typed, typed + POST_AT_GRACE)
+        check_post_at(None, typed)  # empty: now
+        with pytest.raises(ScheduleError):
+            check_post_at(typed, typed + POST_AT_GRACE + SECOND)
