@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import event, select
+from sqlalchemy import and_, event, or_, select
 from sqlalchemy.orm import Session
 
 from consent.clock import school_today
@@ -84,6 +84,36 @@ def rescreen_school(session: Session, school_id: int, changed: Iterable[int] = (
     for post in posts:
         recheck_post(session, register, post, changed, done)
     return done
+
+
+def may_be_out():
+    """Live posts handed to a publisher at least once: they may be out there."""
+    return and_(Post.state.in_(POST_LIVE),
+                or_(Post.state.in_(POST_MAY_BE_OUT), Post.claimed_at.is_not(None)))
+
+
+def take_down_blocked_posts(session: Session, school_id: int) -> list[int]:
+    """Take down every post of the school that may be out and that the gate, with the register
+    as it is now, stops (as a rescreen would); the caller commits. Returns the posts."""
+    register, done = RegisterNow(session, school_id), Rescreened()
+    posts = session.scalars(select(Post).where(Post.school_id == school_id, may_be_out())
+                            .order_by(Post.id))
+    for post in posts:
+        recheck_post(session, register, post, set(), done)
+    return done.posts_taken_down
+
+
+def take_down_forbidden(session: Session) -> list[int]:
+    """The recovery sweep: a register change whose rescreen could not be queued (the queue down
+    at its commit) left posts up that must come down. Every school's posts that may be out are
+    judged by the register as it is now and those it stops are taken down, each school committed
+    (a withdrawn post is never found again). Returns the posts."""
+    schools = list(session.scalars(select(Post.school_id).where(may_be_out()).distinct()))
+    taken = []
+    for school_id in schools:
+        taken += take_down_blocked_posts(session, school_id)
+        session.commit()  # the commit queues the deletions (worker/tasks.queue_takedowns)
+    return taken
 
 
 BLOCKED_NAMED = frozenset({FaceStatus.BLOCKED})  # what is named before references go

@@ -1,7 +1,8 @@
 """Screening left in flight by a killed worker or a lost queue message is found by its age and
 queued again. Screening claims a photo before it works on it (screening/service.py), so queueing a
 stalled photo again never screens it twice. Publishing needs nothing here: the every-minute
-publishing task already takes back posts whose claim went stale (publishing/service.py).
+publishing task already takes back posts whose claim went stale (publishing/service.py), and posts
+a lost rescreen left up are swept by review/rescreen.take_down_forbidden.
 """
 
 from __future__ import annotations

@@ -30,7 +30,12 @@ from gatekeeper.people.emails import mail_invitation, mail_reset
 from gatekeeper.publishing.service import due_post_ids, publish_post
 from gatekeeper.publishing.takedown import carry_out_takedowns, take_opened
 from gatekeeper.review.clips import prepare_review_copy
-from gatekeeper.review.rescreen import rescreen_in_own_session, rescreen_lapsed, take_pending
+from gatekeeper.review.rescreen import (
+    rescreen_in_own_session,
+    rescreen_lapsed,
+    take_down_forbidden,
+    take_pending,
+)
 from gatekeeper.screening.service import screen_stored_photo
 from gatekeeper.states import PHOTO_RELEASABLE
 from gatekeeper.worker.queue import app_task, huey
@@ -105,6 +110,13 @@ def requeue_stalled_work() -> int:
     return requeue_stalled(db.session)
 
 
+@app_task(periodic=crontab(minute="*/10"))
+def take_down_forbidden_posts() -> int:
+    """Every ten minutes: posts out there that the register forbids now, left up when the queue
+    was down as the register changed (its rescreen never queued)."""
+    return len(take_down_forbidden(db.session))
+
+
 @app_task(retries=SCREEN_RETRIES, retry_delay=SCREEN_RETRY_DELAY_S)
 def rescreen_school_task(school_id: int, pupil_ids: list[int]) -> dict[str, list[int]]:
     """After a register change: decide every unpublished photo of the school again, and hold or
@@ -123,7 +135,8 @@ def queue_rescreens(session: Session) -> None:
         try:
             rescreen_school_task(school_id, sorted(pupil_ids))
         except QUEUE_DOWN:
-            # The change is saved; the rule still runs at release and before every post.
+            # The change is saved; the rule still runs at release and before every post, and
+            # the ten-minute sweep (take_down_forbidden_posts) takes down what is out.
             log.error("queue unavailable: school %s not screened again after a register change",
                       school_id)
 

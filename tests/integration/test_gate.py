@@ -211,6 +211,50 @@ def test_a_register_change_takes_down_a_published_lookalike(app, login_as, looka
         assert takedown.post_id == post.id and takedown.requested_by == "register change"
 
 
+def test_a_published_lookalike_comes_down_at_the_sweep_when_the_queue_was_down(
+        app, login_as, lookalike):
+    """The queue down at the no-publish entry: its rescreen was never queued and the lookalike
+    stayed up until the next register change. The worker's sweep takes it down, once."""
+    from gatekeeper.extensions import db
+    from gatekeeper.worker.queue import configure_queue
+    from gatekeeper.worker.tasks import (
+        carry_out_takedowns_periodic,
+        publish_due_posts,
+        requeue_stalled_work,
+        take_down_forbidden_posts,
+    )
+
+    media = login_as("media_lead")
+    assert release(media, lookalike["photo"], lookalike["website"], "Sports").status_code == 302
+    assert posts(app) == [(lookalike["photo"], "published", lookalike["website"])]
+    app.config.update(HUEY_IMMEDIATE=False, REDIS_URL="redis://127.0.0.1:1/0")  # nobody listens
+    configure_queue(app)
+    try:
+        with app.app_context():
+            actions.add_nopublish(db.session, 1, lookalike["a_upn"], category="court_order",
+                                  note="court order", added_by="dsl")
+            db.session.commit()  # saved; its rescreen could not be queued
+    finally:
+        app.config.update(HUEY_IMMEDIATE=True, REDIS_URL="")
+        configure_queue(app)
+    with app.app_context():  # the queue is back: the sweeps that were there before see nothing
+        for sweep in (publish_due_posts, carry_out_takedowns_periodic, requeue_stalled_work):
+            sweep.call_local()
+    assert posts(app) == [(lookalike["photo"], "published", lookalike["website"])]
+
+    with app.app_context():
+        assert take_down_forbidden_posts.call_local() == 1
+        assert take_down_forbidden_posts.call_local() == 0  # again: nothing more to do
+        post = db.session.scalars(select(Post)).one()
+        assert post.state == "withdrawn" and post.withdrawn_reason == publishing.HELD_CONSENT
+        takedown = db.session.scalars(select(Takedown)).one()
+        assert (takedown.post_id, takedown.requested_by) == (post.id, "register change")
+        assert takedown.state == "manual"  # an outbox: the media lead removes it by hand
+        withdrawn = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "post_withdrawn")).all()
+        assert [e.subject_id for e in withdrawn] == [str(post.id)]
+
+
 def test_a_register_change_holds_a_queued_lookalike(app, login_as, lookalike):
     from gatekeeper.extensions import db
 
