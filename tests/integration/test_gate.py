@@ -227,6 +227,7 @@ def test_a_published_lookalike_comes_down_at_the_sweep_when_the_queue_was_down(
     media = login_as("media_lead")
     assert release(media, lookalike["photo"], lookalike["website"], "Sports").status_code == 302
     assert posts(app) == [(lookalike["photo"], "published", lookalike["website"])]
+    queue = {key: app.config[key] for key in ("HUEY_IMMEDIATE", "REDIS_URL")}
     app.config.update(HUEY_IMMEDIATE=False, REDIS_URL="redis://127.0.0.1:1/0")  # nobody listens
     configure_queue(app)
     try:
@@ -235,7 +236,7 @@ def test_a_published_lookalike_comes_down_at_the_sweep_when_the_queue_was_down(
                                   note="court order", added_by="dsl")
             db.session.commit()  # saved; its rescreen could not be queued
     finally:
-        app.config.update(HUEY_IMMEDIATE=True, REDIS_URL="")
+        app.config.update(queue)
         configure_queue(app)
     with app.app_context():  # the queue is back: the sweeps that were there before see nothing
         for sweep in (publish_due_posts, carry_out_takedowns_periodic, requeue_stalled_work):
