@@ -51,8 +51,7 @@ def to_record(message: str, most: int) -> str:
     than `most` characters that way, as its English, cut to `most`."""
     if isinstance(message, Message):
         try:
-            kept = json.dumps({"template": message.template, "values": message.values},
-                              ensure_ascii=False)
+            kept = json.dumps(_kept(message), ensure_ascii=False)
         except (TypeError, ValueError):
             kept = ""
         if kept and len(kept) <= most:
@@ -60,14 +59,25 @@ def to_record(message: str, most: int) -> str:
     return str(message)[:most]
 
 
+def _kept(message: Message) -> dict:
+    """A message's template and values, a message among its values kept the same way."""
+    return {"template": message.template,
+            "values": {key: _kept(value) if isinstance(value, Message) else value
+                       for key, value in message.values.items()}}
+
+
+def _message(kept: dict) -> Message:
+    return Message(kept["template"], {key: _message(value) if isinstance(value, dict) else value
+                                      for key, value in kept["values"].items()})
+
+
 def from_record(text: str | None) -> str | None:
     """What `to_record` kept: the Message again, or the text as it is (English written before)."""
     if not text or not text.startswith("{"):
         return text
     try:
-        kept = json.loads(text)
-        return Message(kept["template"], kept["values"])
-    except (ValueError, KeyError, TypeError):
+        return _message(json.loads(text))
+    except (ValueError, KeyError, TypeError, AttributeError):
         return text
 
 

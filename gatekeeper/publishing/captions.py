@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from consent.wording import N_
+from consent.wording import N_, Message, joined, reread
 
 # UK postcode, outward and inward parts (e.g. "SW1A 1AA", "M1 1AE").
 POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b", re.IGNORECASE)
@@ -47,6 +47,10 @@ ENDINGS = ("", "s", "es")  # plural; a possessive's apostrophe splits it into a 
 MIN_SPACED_LETTERS = 3  # "T h o m p s o n": a run of this many single letters is read as one word
 MIN_TAG_AFFIX = 4  # a surname this long at the start or end of a hashtag blocks (#TeamThompson)
 # A shorter one only warns: "#sportsday" must not block every post of a school with a pupil Day.
+FULL_NAME = N_("contains a pupil's full name (%(name)s)")
+SURNAME = N_("contains a pupil's surname (%(name)s)")
+# Why the gate held a post for its caption; a post keeps it as a record (consent.wording).
+CAPTION_REFUSED = N_("caption refused: %(problems)s")
 @dataclass(frozen=True)
 class CaptionCheck:
     errors: tuple[str, ...]
@@ -169,9 +173,9 @@ def check_caption(caption: str, names: Iterable[tuple[str, str]]) -> CaptionChec
     text = _read(caption)
     for first, last in names:
         if text.has(f"{first} {last}"):
-            errors.append(N_("contains a pupil's full name (%(name)s)", name=first + " " + last))
+            errors.append(N_(FULL_NAME, name=first + " " + last))
         elif text.has(last):
-            errors.append(N_("contains a pupil's surname (%(name)s)", name=last))
+            errors.append(N_(SURNAME, name=last))
         elif text.has(first, tag_affix=False):
             warnings.append(N_("contains a first name used by a pupil (%(name)s)", name=first))
         if text.short_tag(last) and not text.has(last):
@@ -181,3 +185,23 @@ def check_caption(caption: str, names: Iterable[tuple[str, str]]) -> CaptionChec
     if HOUSE_NUMBER.search(caption):
         warnings.append(N_("contains what looks like a house number and street"))
     return CaptionCheck(tuple(dict.fromkeys(errors)), tuple(dict.fromkeys(warnings)))
+
+
+def caption_refusal(check: CaptionCheck) -> Message:
+    """Why a post may not go out with this caption."""
+    return N_(CAPTION_REFUSED, problems=joined(check.errors))
+
+
+def reread_refusal(text: str) -> str:
+    """A caption refusal a post kept in English (before it kept a record) as the message that
+    made it; any other text as it is."""
+    refusal = reread(text, CAPTION_REFUSED)
+    if not isinstance(refusal, Message):
+        return text
+    parts = [_reread_problem(part) for part in str(refusal.values["problems"]).split("; ")]
+    return N_(CAPTION_REFUSED, problems=joined(parts))
+
+
+def _reread_problem(part: str) -> str:
+    surname = reread(part, SURNAME)
+    return surname if isinstance(surname, Message) else reread(part, FULL_NAME)

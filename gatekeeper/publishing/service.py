@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from consent.clock import school_date
 from consent.models import Pupil, School, utcnow
+from consent.wording import to_record
 from gatekeeper.compliance import audit
 from gatekeeper.extensions import db
 from gatekeeper.imaging.mp4 import verify_clean as verify_clean_clip
@@ -28,7 +29,7 @@ from gatekeeper.imaging.sanitise import verify_clean
 from gatekeeper.models import OfficialAccount, Photo, Post, User, move_from_read
 from gatekeeper.publishing.accounts import account_publisher, may_release
 from gatekeeper.publishing.adapters import VIDEO_TYPE, PublishError, Release
-from gatekeeper.publishing.captions import check_caption
+from gatekeeper.publishing.captions import caption_refusal, check_caption
 from gatekeeper.publishing.takedown import reopen_takedown, take_down
 from gatekeeper.review import gate
 from gatekeeper.review.service import (
@@ -64,6 +65,7 @@ POST_AT_GRACE = dt.timedelta(minutes=2)
 HELD_CONSENT = "a pupil in the photo is no longer publishable"
 HELD_UNKNOWN = "a face in the photo is no longer identified: review the photo again"
 HELD_NO_FACES = "no faces were found and nobody has confirmed the photo"
+REASON_CHARS = 500  # Post.last_error: a hold's reason as a record, or its English cut to this
 BACK_TO_REVIEW = "taken back to review before it was posted"
 NEVER_SENT = (PostState.QUEUED, PostState.HELD)  # with no claim: no publisher has seen the post
 # The bulk updates below: take_for_release, claim (a stale claim is taken over), finish.
@@ -269,9 +271,7 @@ def hold_reason(session: Session, post: Post, now: dt.datetime) -> str | None:
     if reason:
         return reason
     check = check_caption(post.caption, register_names(session, post.school_id))
-    if not check.ok:
-        return "caption refused: " + "; ".join(check.errors)
-    return None
+    return None if check.ok else caption_refusal(check)
 
 
 def claim(session: Session, post_id: int, now: dt.datetime) -> bool:
@@ -356,11 +356,11 @@ def hold_post(session: Session, post: Post, reason: str) -> bool:
     """Stop a post that is not yet out; the media lead sees why (the caller commits). False, and
     nothing written, when its state moved since this session read it (models.move_from_read),
     such as a hold written over a worker's claim of a post it was sending."""
-    if not move_from_read(session, post, PostState.HELD, last_error=reason[:500],
-                          next_attempt_at=None):
+    kept = to_record(reason, REASON_CHARS)  # a caption's refusal is said in the reader's language
+    if not move_from_read(session, post, PostState.HELD, last_error=kept, next_attempt_at=None):
         return False
     audit.record(session, "post_held", school_id=post.school_id, subject=post,
-                 detail={"reason": reason, "account": post.account.label})
+                 detail={"reason": str(reason), "account": post.account.label})
     return True
 
 

@@ -5,6 +5,10 @@ import re
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from consent.wording import Message, from_record
+from gatekeeper.publishing.captions import reread_refusal
+from gatekeeper.web.wording import say
+
 PURPOSE_LABELS = {
     "website": _l("School website"),
     "social_media": _l("Official social media"),
@@ -83,6 +87,10 @@ def reason_label(reason: str | None) -> str:
     typed is shown as they typed it."""
     if not reason:
         return ""
+    kept = from_record(reason)  # a record, or a caption's refusal kept in English before
+    said = kept if isinstance(kept, Message) else reread_refusal(reason)
+    if isinstance(said, Message):
+        return say(said)
     consent = CONSENT_REASON.match(reason)
     if consent:
         status, purpose, imported = consent.groups()

@@ -14,13 +14,15 @@ import json
 import re
 
 import pytest
+from sqlalchemy import update
 
 from consent import services
 from consent.clock import school_today
 from gatekeeper.models import Event, Face, OfficialAccount, Photo, Post
 from gatekeeper.register.forms import today
 from tests.integration.test_register_screens import pupils
-from tests.support.fixtures import Browser
+from tests.support.fixtures import Browser, add_pupil
+from tests.support.publishing import cleared_photo, release
 
 ENGLISH = frozenset("""
 the and with your you this that for from have has are was were will not can may must should
@@ -175,3 +177,35 @@ def test_every_screen_is_in_welsh(app, login_as, ysgol):
     assert "Rhaid cwblhau&#39;r maes hwn." in pages["paper form refused"]  # WTForms' own Welsh
     english = {name: english_words(page) for name, page in pages.items()}
     assert {name: words for name, words in english.items() if words} == {}
+
+
+def test_a_post_held_for_its_caption_says_why_in_welsh(app, login_as, school):
+    """A pupil whose surname is in a queued post's caption joins before the post's time: the
+    gate holds the post, and the Welsh posting queue said why in English."""
+    from gatekeeper.extensions import db
+    from gatekeeper.publishing.service import publish_due
+
+    with app.app_context():
+        ava = add_pupil(db.session, school["id"], 1, "Ava", "Prydderch",
+                        consents={"social_media": "granted"})
+        photo = cleared_photo(db.session, school["id"], [ava.id])
+    lead = in_welsh(login_as("media_lead"))
+    assert release(lead, photo, 1, "Tîm Huws yn ennill", "2027-06-15T09:30").status_code == 302
+    with app.app_context():
+        add_pupil(db.session, school["id"], 2, "Cai", "Huws", consents={"website": "granted"})
+        held = publish_due(dt.datetime(2027, 6, 15, 8, 30))
+    assert list(held.values()) == ["held"]
+    page = lead.get("/queue/").get_data(as_text=True)
+    assert "capsiwn wedi'i wrthod: yn cynnwys cyfenw disgybl (Huws)" in html.unescape(page)
+    assert english_words(page) == []
+    with app.app_context():  # held before its reason was kept as a record: the English it kept
+        db.session.execute(update(Post).values(last_error="caption refused: contains a pupil's "
+                                               "surname (Huws); contains a pupil's full name "
+                                               "(Cai Huws)"))
+        db.session.commit()
+    page = html.unescape(lead.get("/queue/").get_data(as_text=True))
+    assert ("capsiwn wedi'i wrthod: yn cynnwys cyfenw disgybl (Huws); yn cynnwys enw llawn "
+            "disgybl (Cai Huws)") in page
+    assert english_words(page) == []
+    english = login_as("media_lead").get("/queue/").get_data(as_text=True)
+    assert "caption refused: contains a pupil&#39;s surname (Huws)" in english

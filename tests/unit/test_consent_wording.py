@@ -74,6 +74,17 @@ def test_a_message_kept_in_a_record_comes_back_with_its_template_and_values():
                                                        str(message))
 
 
+def test_a_message_made_of_messages_comes_back_whole_from_its_record():
+    problems = joined([N_("contains a pupil's surname (%(name)s)", name="Huws"),
+                       N_("contains a pupil's full name (%(name)s)", name="Cai Huws")])
+    message = N_("caption refused: %(problems)s", problems=problems)
+    back = from_record(to_record(message, 500))
+    inner = back.values["problems"]
+    assert str(back) == str(message) and isinstance(inner, Message)
+    assert [part.template for part in inner.values.values()] == [
+        "contains a pupil's surname (%(name)s)", "contains a pupil's full name (%(name)s)"]
+
+
 def test_plain_text_and_a_message_too_long_for_the_record_are_kept_as_english():
     assert to_record("screening failed; it will be retried", 300) == (
         "screening failed; it will be retried")
