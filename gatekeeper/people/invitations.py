@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from consent.models import School, utcnow
@@ -231,8 +231,44 @@ def open_invitations(session: Session, school_id: int) -> list[Invitation]:
 def revoke(session: Session, school_id: int, invitation_id: int, head: User) -> None:
     """Withdraw an open invitation of this school (another school's is not found)."""
     invitation = session.get(Invitation, invitation_id)
-    if invitation is None or invitation.school_id != school_id or not invitation.open:
+    if invitation is None or invitation.school_id != school_id:
         raise InvitationRefused(_("No such open invitation."))
-    invitation.revoked_at = utcnow()
-    audit.record(session, "invitation_revoked", school_id=school_id, actor=head, subject=invitation,
-                 detail={"email": invitation.email, "role": invitation.role})
+    withdraw(session, invitation, head)
+
+
+def trust_invitations(session: Session, trust_id: int):
+    """The invitations a trust admin answers for: to the trust's own roles, and to head one of
+    its schools (a school's other roles are its head's)."""
+    return or_(Invitation.trust_id == trust_id,
+               and_(Invitation.school_id.in_(trusts.school_ids(session, trust_id)),
+                    Invitation.role == "head"))
+
+
+def open_trust_invitations(session: Session, trust_id: int) -> list[Invitation]:
+    """The trust's invitations whose link works, newest first."""
+    return [invitation for invitation in session.scalars(select(Invitation).where(
+        trust_invitations(session, trust_id), Invitation.accepted_at.is_(None),
+        Invitation.revoked_at.is_(None), Invitation.expires_at > utcnow(),
+    ).order_by(Invitation.id.desc())) if sender_may_still_invite(session, invitation)]
+
+
+def revoke_for_trust(session: Session, trust_id: int, invitation_id: int, admin: User) -> None:
+    """Withdraw an open invitation of this trust (another trust's is not found)."""
+    invitation = session.scalar(select(Invitation).where(
+        Invitation.id == invitation_id, trust_invitations(session, trust_id)))
+    if invitation is None:
+        raise InvitationRefused(_("No such open invitation."))
+    withdraw(session, invitation, admin)
+
+
+def withdraw(session: Session, invitation: Invitation, actor: User) -> None:
+    """Its link stops working at once; one accepted meanwhile stays accepted."""
+    done = session.execute(update(Invitation).where(
+        Invitation.id == invitation.id, Invitation.accepted_at.is_(None),
+        Invitation.revoked_at.is_(None),
+    ).values(revoked_at=utcnow()).execution_options(synchronize_session=False))
+    if done.rowcount != 1:
+        raise InvitationRefused(_("No such open invitation."))
+    audit.record(session, "invitation_revoked", school_id=invitation.school_id, actor=actor,
+                 subject=invitation, detail={"email": invitation.email, "role": invitation.role,
+                                             "trust": invitation.trust_id})

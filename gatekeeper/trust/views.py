@@ -66,6 +66,7 @@ def index():
     return render_template("trust/index.html", trust=this_trust(),
                            rows=trusts.school_counts(db.session, g.trust_id),
                            people=trusts.trust_people(db.session, g.trust_id),
+                           invitations=invitations.open_trust_invitations(db.session, g.trust_id),
                            proposals=grants.pending(db.session, school_ids), labels=COUNT_LABELS,
                            role_labels=ROLE_LABELS, languages=schools.LANGUAGE_LABELS,
                            title=_("Trust dashboard"))
@@ -104,6 +105,21 @@ def remove_person(user_id: int):
                                         current_user._get_current_object())
     if removed:
         flash(_("%(name)s no longer holds a role at the trust.", name=user.name), "success")
+    return redirect(url_for("trust.index"))
+
+
+@bp.route("/invitations/<int:invitation_id>/withdraw", methods=["POST"])
+def withdraw_invitation(invitation_id: int):
+    """Withdraw an invitation to the trust's roles or to head one of its schools (sent to the
+    wrong address, or to the wrong person); another trust's is not found."""
+    try:
+        invitations.revoke_for_trust(db.session, g.trust_id, invitation_id,
+                                     current_user._get_current_object())
+        db.session.commit()
+    except invitations.InvitationRefused:
+        db.session.rollback()
+        abort(404)
+    flash(_("The invitation is withdrawn: its link no longer works."), "success")
     return redirect(url_for("trust.index"))
 
 

@@ -457,3 +457,63 @@ def test_the_dpo_downloads_the_whole_trail_as_csv(app, trust):
     admin = Browser(app.test_client())
     assert admin.login("trust_admin@oaktrust.test").status_code == 302
     assert admin.get("/dpo/audit.csv").status_code == 403
+
+
+def test_the_trust_admin_withdraws_an_invitation_sent_to_the_wrong_address(app, trust):
+    """A DPO (or a school's head) invited at the wrong address could not be taken back: the link
+    worked for its whole day. The trust admin withdraws it from the dashboard; the link stops
+    working at once. Another trust's admin finds nothing to withdraw, and without the form's
+    token nothing happens."""
+    from gatekeeper.extensions import db
+
+    admin = Browser(app.test_client())
+    assert admin.login("trust_admin@oaktrust.test").status_code == 302
+    dpo_link = invitation_path(admin.post("/trust/dpos", {"email": "dpo@wrong.test"}))
+    head_link = invitation_path(admin.post(f"/trust/schools/{trust['school_id']}/heads",
+                                           {"email": "head@wrong.test"}))
+    with app.app_context():
+        ids = {i.email: i.id for i in db.session.scalars(select(Invitation))}
+    page = admin.get("/trust/").get_data(as_text=True)
+    for email in ("dpo@wrong.test", "head@wrong.test"):
+        assert email in page and f"/trust/invitations/{ids[email]}/withdraw" in page
+    elm = Browser(app.test_client())
+    assert elm.login("trust_admin@elmtrust.test").status_code == 302
+    assert elm.post(f"/trust/invitations/{ids['dpo@wrong.test']}/withdraw").status_code == 404
+    assert elm.post(f"/trust/invitations/{ids['head@wrong.test']}/withdraw").status_code == 404
+    forged = admin.client.post(f"/trust/invitations/{ids['dpo@wrong.test']}/withdraw")
+    assert forged.status_code == 400
+    assert app.test_client().get(dpo_link).status_code == 200  # still open
+    for email, link in (("dpo@wrong.test", dpo_link), ("head@wrong.test", head_link)):
+        done = admin.post(f"/trust/invitations/{ids[email]}/withdraw")
+        assert done.status_code == 302
+        assert "its link no longer works" in admin.get(done.headers["Location"]).get_data(
+            as_text=True)
+        assert app.test_client().get(link).status_code == 410
+        assert admin.post(f"/trust/invitations/{ids[email]}/withdraw").status_code == 404
+    assert "wrong.test" not in admin.get("/trust/").get_data(as_text=True)
+    with app.app_context():
+        withdrawn = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "invitation_revoked")).all()
+        assert sorted((e.actor, e.detail["email"]) for e in withdrawn) == [
+            ("trust_admin@oaktrust.test", "dpo@wrong.test"),
+            ("trust_admin@oaktrust.test", "head@wrong.test")]
+    dpo = Browser(app.test_client())
+    assert dpo.login("dpo@oaktrust.test").status_code == 302
+    trail = dpo.get("/dpo/", query_string={"action": "invitation_revoked"}).get_data(as_text=True)
+    assert trail.count("invitation_revoked") >= 2
+
+
+def test_a_trust_admin_cannot_withdraw_a_schools_own_staff_invitation(app, trust, login_as):
+    """The dashboard's invitations are the trust's roles and its schools' heads: an invitation a
+    head sent to a member of staff stays the head's to withdraw."""
+    from gatekeeper.extensions import db
+
+    login_as("head").post("/head/invitations", {"email": "athro@testschool.test", "role": "staff"})
+    with app.app_context():
+        invitation_id = db.session.scalar(select(Invitation.id))
+    admin = Browser(app.test_client())
+    assert admin.login("trust_admin@oaktrust.test").status_code == 302
+    assert "athro@testschool.test" not in admin.get("/trust/").get_data(as_text=True)
+    assert admin.post(f"/trust/invitations/{invitation_id}/withdraw").status_code == 404
+    with app.app_context():
+        assert db.session.get(Invitation, invitation_id).revoked_at is None
