@@ -11,7 +11,6 @@ from pathlib import Path
 
 from flask import current_app
 from flask_migrate import upgrade
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from stdnum.gb import upn as upn_format
 
@@ -20,6 +19,7 @@ from consent.clock import school_today
 from consent.models import Pupil, School, utcnow
 from gatekeeper.models import AccountReleaser, Membership, OfficialAccount, User
 from gatekeeper.people.auth import hash_password
+from gatekeeper.people.schools import school_named
 from gatekeeper.screening.enrolment import enrol_pupil
 
 DEMO_SCHOOL = "Demo Primary School"
@@ -63,7 +63,7 @@ def demo_upn(index: int) -> str:
 
 def seed_demo(session: Session, instance: Path) -> Iterator[str]:
     """Create the demo school once; print (and keep, owner-only) the demo passwords."""
-    if session.scalar(select(School).where(School.name == DEMO_SCHOOL)):
+    if school_named(session, DEMO_SCHOOL) is not None:
         yield ("demo school already exists; demo users and passwords are in "
                f"{instance / CREDENTIALS_FILE}")
         return

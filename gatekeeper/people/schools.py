@@ -64,11 +64,34 @@ def school_by_urn(session: Session, urn: str) -> School | None:
     return session.scalar(select(School).where(School.urn == urn.strip()))
 
 
+def name_key(name: str) -> str:
+    """A school's name as people tell it apart: case and spacing do not count."""
+    return " ".join(name.split()).casefold()
+
+
+def school_named(session: Session, name: str, but: int | None = None) -> School | None:
+    """A school (other than `but`) whose name reads as `name`, case and spacing aside."""
+    key = name_key(name)
+    return next((school for school in session.scalars(select(School).order_by(School.id))
+                 if school.id != but and name_key(school.name) == key), None)
+
+
+def check_name_free(session: Session, name: str, school_id: int | None = None) -> None:
+    """Refuse a name another school has: two schools' sign-in buttons and the school choice
+    would read alike. Schools that shared a name before this check are left as they are, so the
+    check lives here rather than in a unique index."""
+    audit.lock_chain(session)  # every school change is audited: two at once wait for each other
+    other = school_named(session, name, but=school_id)
+    if other is not None:
+        raise SchoolError(_("A school called %(name)s already exists.", name=other.name))
+
+
 def add_school(session: Session, details: SchoolDetails, actor: User | str) -> School:
-    """Create a school; refuses a URN that another school already has."""
+    """Create a school; refuses a URN or a name that another school already has."""
     details = clean_details(details)
     if school_by_urn(session, details.urn) is not None:
         raise SchoolError(_("A school with URN %(urn)s already exists.", urn=details.urn))
+    check_name_free(session, details.name)
     school = School(name=details.name, urn=details.urn, la_code=details.la_code,
                     postcode=details.postcode, language=details.language)
     session.add(school)
@@ -85,6 +108,8 @@ def update_school(session: Session, school: School, details: SchoolDetails, acto
     other = school_by_urn(session, details.urn)
     if other is not None and other.id != school.id:
         raise SchoolError(_("A school with URN %(urn)s already exists.", urn=details.urn))
+    if name_key(details.name) != name_key(school.name):  # an old shared name may stay
+        check_name_free(session, details.name, school.id)
     before = details_of(school)
     school.name, school.urn, school.la_code = details.name, details.urn, details.la_code
     school.postcode, school.language = details.postcode, details.language

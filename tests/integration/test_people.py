@@ -4,6 +4,8 @@ details; the current school on every page and an explicit switch between schools
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from sqlalchemy import select
 
@@ -195,6 +197,43 @@ def test_a_urn_taken_by_another_school_is_refused(app, login_as, ctx):
     response = login_as("head").post("/head/school", {"name": "Test School", "urn": "402000",
                                                       "language": "en"})
     assert "already exists" in response.get_data(as_text=True)
+
+
+def test_a_name_another_school_has_is_refused_in_english_and_welsh(app, login_as, ctx):
+    """Renamed to another school's name (in any case and spacing), two schools' sign-in buttons
+    and the school choice would read alike: refused, and nothing changes."""
+    two_schools(ctx)
+    head = login_as("head")
+    details = {"urn": "401777", "language": "en"}
+    for name in ("Other School", "  other   SCHOOL "):
+        response = head.post("/head/school", {**details, "name": name})
+        page = html.unescape(response.get_data(as_text=True))
+        assert response.status_code == 200 and "A school called Other School already exists" in page
+    head.post("/auth/language/cy", {"next": "/head/school"})
+    response = head.post("/head/school", {**details, "name": "OTHER school"})
+    assert "Mae ysgol o'r enw Other School yn bodoli eisoes" in html.unescape(
+        response.get_data(as_text=True))
+    with ctx():
+        school = ctx.db.session.get(School, 1)
+        assert (school.name, school.urn) == ("Test School", None)
+        assert ctx.db.session.scalar(select(AuditEvent.id).where(
+            AuditEvent.action == "school_updated")) is None
+
+
+def test_schools_that_already_share_a_name_keep_working(app, login_as, ctx):
+    """Two schools named alike before the name was checked: each head still saves their school's
+    other details, and may change the name to one of its own."""
+    two_schools(ctx)
+    with ctx():
+        ctx.db.session.get(School, 2).name = "test  SCHOOL"
+        ctx.db.session.commit()
+    head = login_as("head")
+    kept = {"name": "Test School", "urn": "401777", "postcode": "sa1 1aa", "language": "en"}
+    assert head.post("/head/school", kept).status_code == 302
+    assert head.post("/head/school", {**kept, "name": "Ysgol y Bryn"}).status_code == 302
+    with ctx():
+        assert [s.name for s in ctx.db.session.scalars(select(School).order_by(School.id))] == [
+            "Ysgol y Bryn", "test  SCHOOL"]
 
 
 def test_the_current_school_is_named_and_switched_explicitly(app, login_as, ctx):

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from consent.models import School
-from gatekeeper.models import User
+from gatekeeper.models import AuditEvent, User
 from tests.support.commands import one_error_line
 from tests.support.fixtures import Browser
 
@@ -109,6 +109,33 @@ def test_duplicate_urn_unknown_school_and_unknown_role_are_one_line_each(cli, ap
 
         assert db.session.scalar(select(Invitation)) is None
         assert len(db.session.scalars(select(School)).all()) == 2
+
+
+def test_school_add_refuses_the_name_of_another_school_in_one_line(cli, app):
+    """Two schools of one name cannot be told apart on the sign-in buttons and the school choice:
+    a name another school has, in any case and spacing, is refused and nothing is written."""
+    assert add_school(cli).exit_code == 0
+    for name in ("Ysgol y Bryn", "  ysgol   Y BRYN ", "YSGOL\u00a0Y BRYN"):
+        refused = cli("school", "add", "--name", name, "--urn", "401235")
+        assert "A school called Ysgol y Bryn already exists" in one_error_line(refused)
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        assert db.session.scalars(select(School.urn)).all() == ["401234"]
+        assert db.session.scalar(select(AuditEvent.id).where(
+            AuditEvent.action == "school_created", AuditEvent.detail_json.contains("401235"))) \
+            is None
+    assert cli("school", "add", "--name", "Ysgol y Bryn Uchaf", "--urn", "401235").exit_code == 0
+
+
+def test_the_demo_school_is_not_made_again_under_a_name_already_taken(cli, app):
+    assert cli("school", "add", "--name", "demo  PRIMARY school", "--urn", "401111").exit_code == 0
+    demo = cli("init", "--demo")
+    assert demo.exit_code == 0 and "already exists" in demo.output
+    with app.app_context():
+        from gatekeeper.extensions import db
+
+        assert db.session.scalars(select(School.name)).all() == ["demo PRIMARY school"]
 
 
 def test_user_invite_without_any_school_says_how_to_add_one(cli):

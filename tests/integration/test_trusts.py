@@ -5,6 +5,7 @@ trail and makes subject access exports, and each sees only their own trust."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import io
 import re
 import zipfile
@@ -517,3 +518,19 @@ def test_a_trust_admin_cannot_withdraw_a_schools_own_staff_invitation(app, trust
     assert admin.post(f"/trust/invitations/{invitation_id}/withdraw").status_code == 404
     with app.app_context():
         assert db.session.get(Invitation, invitation_id).revoked_at is None
+
+
+def test_the_trust_admin_cannot_add_a_school_named_like_another(app, trust):
+    """Other School is in another trust: a school of the same name, in any case and spacing,
+    would read alike on the sign-in buttons and the school choice. Refused, nothing written."""
+    from gatekeeper.extensions import db
+
+    admin = Browser(app.test_client())
+    assert admin.login("trust_admin@oaktrust.test").status_code == 302
+    refused = admin.post("/trust/schools", {"name": " other  SCHOOL", "urn": "400003"},
+                         follow_redirects=True)
+    assert "A school called Other School already exists" in html.unescape(
+        refused.get_data(as_text=True))
+    with app.app_context():
+        assert db.session.scalar(select(School).where(School.urn == "400003")) is None
+        assert len(db.session.scalars(select(School)).all()) == 2
