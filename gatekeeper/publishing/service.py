@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from consent.clock import school_date
 from consent.models import Pupil, School, utcnow
-from consent.wording import to_record
+from consent.wording import from_record, to_record
 from gatekeeper.compliance import audit
 from gatekeeper.extensions import db
 from gatekeeper.imaging.mp4 import verify_clean as verify_clean_clip
@@ -399,7 +399,8 @@ def finish(session: Session, post: Post, external_id: str, now: dt.datetime) -> 
         return post.state
     if done != 1 and post.state == PostState.HELD:  # held while out (a stale claim held again):
         post.external_id = external_id  # it is out now, so it comes down
-        take_down(session, post, post.last_error or HELD_CONSENT, requested_by="gate")
+        held_for = from_record(post.last_error)  # a takedown's reason is English text
+        take_down(session, post, str(held_for or HELD_CONSENT), requested_by="gate")
         session.commit()
         return post.state
     if done != 1:  # another worker took the stale claim over and finished first: a second copy

@@ -546,6 +546,24 @@ def test_a_stale_claim_held_again_while_its_worker_was_out_comes_down(app, queue
         came_down(first, queued_post, "fb-11")
 
 
+def test_a_post_held_for_its_caption_while_out_comes_down_with_the_reason_in_words(
+        app, queued_post):
+    """A hold keeps a caption's refusal as a record for the reader's language; the takedown of a
+    post found out meanwhile keeps plain English (exports and the audit trail read it as text)."""
+    from gatekeeper.extensions import db
+    from gatekeeper.publishing.captions import caption_refusal, check_caption
+
+    refusal = caption_refusal(check_caption("Well done Ada Lovelace", [("Ada", "Lovelace")]))
+    with app.app_context(), Session(db.engine) as first, Session(db.engine) as second:
+        assert publishing.claim(first, queued_post, AFTER_SOON)
+        assert publishing.hold(second, second.get(Post, queued_post), refusal) == "held"
+        assert publishing.finish(first, first.get(Post, queued_post), "fb-12",
+                                 AFTER_SOON) == "withdrawn"
+        came_down(first, queued_post, "fb-12")
+        [reason] = first.scalars(select(Takedown.reason).where(Takedown.post_id == queued_post))
+        assert reason == "caption refused: contains a pupil's full name (Ada Lovelace)"
+
+
 # --- 6. one school clock ------------------------------------------------------------------------
 
 def test_the_school_date_is_the_london_date():
