@@ -31,6 +31,13 @@ PROXY_COUNT_VARIABLE = "GATEKEEPER_PROXY_COUNT"
 TOKEN_PATH = re.compile(r"(/parent/|/welcome/reset/|/welcome/)(?!reset(?=[/?#\s\"]|$))"
                         r"([^/?#\s\"]+)")
 TOKEN_PREFIXES = ("/parent/", "/welcome/")
+# What a sign-in provider sends back (/auth/sso/callback?code=...&state=...) and puts in its own
+# addresses, which come as referrers: the one-time code, the state, the nonce, and tokens from a
+# provider that sends them in the address. Logs show "[redacted]" for each value.
+SECRET_QUERY_NAMES = ("code", "state", "nonce", "id_token", "access_token")
+SECRET_QUERY = re.compile(rf"((?:^|[?&;])(?:{'|'.join(SECRET_QUERY_NAMES)})=)[^&;#\s\"]*",
+                          re.IGNORECASE)
+REDACTED = "[redacted]"
 LINK_ID_CHARS = 12
 OUTAGE_STATUS = 503
 RETRY_AFTER_S = 30
@@ -100,7 +107,10 @@ def link_id(token: str) -> str:
 
 
 def redact_tokens(text: str) -> str:
-    """The text with every token of a parent link, invitation or reset replaced by its id."""
+    """The text with every token of a parent link, invitation or reset replaced by its id, and
+    a sign-in provider's code, state and tokens in a query by "[redacted]"."""
+    if "=" in text:
+        text = SECRET_QUERY.sub(lambda m: m.group(1) + REDACTED, text)
     if not any(prefix in text for prefix in TOKEN_PREFIXES):
         return text
     return TOKEN_PATH.sub(lambda m: m.group(1) + link_id(m.group(2)), text)
@@ -109,8 +119,8 @@ def redact_tokens(text: str) -> str:
 def _gunicorn_logger():
     class RedactingLogger(Logger):
         """gunicorn's access log with the tokens of parent links, invitations and resets
-        replaced by link ids (request line, path, query and referrer alike). Used with
-        `--logger-class`."""
+        replaced by link ids, and a sign-in provider's code and state by "[redacted]" (request
+        line, path, query and referrer alike). Used with `--logger-class`."""
 
         def atoms(self, resp, req, environ, request_time):
             atoms = super().atoms(resp, req, environ, request_time)

@@ -1,6 +1,6 @@
 """Files and logs (issue 15, finding 8): the instance folder and everything in it is owner-only
 even under a permissive umask, and the access log of the real web server (gunicorn) names a parent
-link by its id, never by its token."""
+link by its id, never by its token, and never holds a school sign-in's one-time code or state."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gatekeeper.web.security import link_id, redact_tokens
+from gatekeeper.web.security import SECRET_QUERY_NAMES, link_id, redact_tokens
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -77,29 +77,43 @@ def test_the_web_servers_access_log_names_links_by_id_not_token(instance_env, tm
          "--access-logfile", str(log), "--logger-class", "gatekeeper.web.security.RedactingLogger",
          "wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     token = "WzEsImFiY2RlZiJd.ZmFrZQ.c2lnbmF0dXJlLXRoYXQtbG9va3MtcmVhbA"
+    # What a school's provider sends back: a one-time code and the state, in the query, and its
+    # own page (carrying the state) as the referrer.
+    code, state = "M.C507_BAY.2.U.one-time-code-1f3a", "state-9c2e7b41d0"
+    callback = f"/auth/sso/callback?code={code}&state={state}&session_state=s1"
+    provider_page = f"https://login.example/authorize?client_id=c&state={state}&code={code}"
     try:
-        for _ in range(200):
-            try:
-                request = urllib.request.Request(
-                    f"http://127.0.0.1:{port}/parent/{token}?lang=cy",
-                    headers={"Referer": f"http://127.0.0.1:{port}/parent/{token}"})
-                urllib.request.urlopen(request, timeout=5).close()
-                break
-            except urllib.error.HTTPError as answered:
-                answered.close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        for path, referrer in ((f"/parent/{token}?lang=cy", f"http://127.0.0.1:{port}/parent/"
+                                f"{token}"), (callback, provider_page)):
+            answer(f"http://127.0.0.1:{port}{path}", referrer)
         for _ in range(50):
-            if log.exists() and "/parent/" in log.read_text():
+            if log.exists() and "/auth/sso/" in log.read_text():
                 break
             time.sleep(0.1)
     finally:
         server.terminate()
-        server.communicate(timeout=30)
+        _out, errors = server.communicate(timeout=30)
     written = log.read_text()
     assert "/parent/" + link_id(token) in written, written
     assert token not in written
+    assert "/auth/sso/callback?code=[redacted]&state=[redacted]&session_state=s1" in written
+    assert "login.example/authorize?client_id=c&state=[redacted]&code=[redacted]" in written
+    for secret in (code, state):  # nor in what the app and gunicorn say on stderr
+        assert secret not in written and secret not in errors.decode()
+
+
+def answer(url: str, referrer: str) -> None:
+    """One request to the starting server (waiting until it listens); any status will do."""
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(urllib.request.Request(url, headers={"Referer": referrer}),
+                                   timeout=5).close()
+            return
+        except urllib.error.HTTPError as answered:
+            answered.close()
+            return
+        except OSError:
+            time.sleep(0.1)
 
 
 @pytest.mark.parametrize("token", ["abc.DEF-123_x", "Zm9v.YmFy-baz_1"])
@@ -114,6 +128,20 @@ def test_redaction_covers_paths_queries_and_referrers(token):
     assert redact_tokens("GET /welcome/reset HTTP/1.1") == "GET /welcome/reset HTTP/1.1"
 
 
+def test_redaction_covers_a_sign_in_providers_code_and_state():
+    code, state = "0.AX8A-one-time.code~1", "Zm9vYmFy_state-2"
+    for text in (f"GET /auth/sso/callback?code={code}&state={state} HTTP/1.1",
+                 f"GET /auth/sso/callback?state={state}&code={code}&iss=x HTTP/1.1",
+                 f"code={code}&state={state}",  # the query string alone (%(q)s)
+                 f"https://idp.example/authorize?state={state};code={code}#top",
+                 f"/auth/sso/callback?error=access_denied&STATE={state}&Code={code}",
+                 f"https://idp.example/a?response_type=code&nonce={code}&id_token={state}"):
+        assert code not in redact_tokens(text) and state not in redact_tokens(text), text
+        assert "[redacted]" in redact_tokens(text)
+    # Only those parameters: a "barcode" or an "error" says nothing secret.
+    assert redact_tokens("/a?barcode=1&error=access_denied") == "/a?barcode=1&error=access_denied"
+
+
 def test_the_nginx_example_logs_no_token():
     # deploy/nginx.conf's maps, read with Python's regex engine (PCRE's named groups and
     # ${name} references spelled the Python way), give the same redaction as gunicorn's log.
@@ -121,15 +149,29 @@ def test_the_nginx_example_logs_no_token():
 
     conf = (pathlib.Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf").read_text()
     assert conf.count("access_log /var/log/nginx/gatekeeper.access.log gatekeeper;") == 2
-    maps = {variable: (pattern, replacement) for variable, pattern, replacement
-            in re.findall(r'map \$(\w+) \$\w+ \{\n\s+"~(.+?)" "(.+?)";', conf)}
-    assert set(maps) == {"request_uri", "http_referer"}
+    assert "$gatekeeper_logged_uri $server_protocol" in conf
+    assert '"$gatekeeper_logged_referer"' in conf
+    assert conf.count(f"(?:{'|'.join(SECRET_QUERY_NAMES)})=") == 2  # the names gunicorn hides
+    # Each map: its source, its result, its regexes in order (nginx takes the first that
+    # matches), and a default that passes the source on unchanged.
+    maps = {}
+    for source, result, lines, default in re.findall(
+            r"map \$(\w+) \$(\w+) \{\n(.*?)\n\s+default \$(\w+);\n\}", conf, re.S):
+        assert default == source
+        maps[source] = (result, re.findall(r'^\s+"~(.+?)" "(.+?)";$', lines, re.M))
+    logs = {"request_uri": "gatekeeper_logged_uri", "http_referer": "gatekeeper_logged_referer"}
 
-    def logged(variable: str, value: str) -> str:
-        pattern, replacement = maps[variable]
-        pattern = pattern.replace("(?<", "(?P<")
-        replacement = re.sub(r"\$\{(\w+)\}", r"\\g<\1>", replacement)
-        return re.sub(pattern, replacement, value) if re.match(pattern, value) else value
+    def logged(source: str, value: str) -> str:
+        variable = source
+        while variable in maps:  # through each map in turn, as nginx does
+            variable, rules = maps[variable]
+            for pattern, replacement in rules:
+                found = re.search(pattern.replace("(?<", "(?P<"), value)
+                if found:
+                    value = found.expand(re.sub(r"\$\{(\w+)\}", r"\\g<\1>", replacement))
+                    break
+        assert variable == logs[source]
+        return value
 
     token = "Zm9v.YmFy-baz_1"
     for path in (f"/parent/{token}", f"/parent/{token}?lang=cy", f"/welcome/{token}",
@@ -140,3 +182,14 @@ def test_the_nginx_example_logs_no_token():
         assert token not in logged("http_referer", referrer)
     assert logged("request_uri", "/welcome/reset") == "/welcome/reset"
     assert logged("request_uri", "/uploads/?page=2") == "/uploads/?page=2"
+    code, state = "0.AX8A-one-time.code~1", "Zm9vYmFy_state-2"
+    for path in (f"/auth/sso/callback?code={code}&state={state}",
+                 f"/auth/sso/callback?state={state}&code={code}",
+                 f"/auth/sso/callback?error=access_denied&state={state}"):
+        assert logged("request_uri", path) == "/auth/sso/callback?[redacted]"
+    for referrer in (f"https://idp.example/authorize?client_id=c&state={state}&nonce=n",
+                     f"https://gatekeeper.example.sch.uk/auth/sso/callback?code={code}"
+                     f"&state={state}"):
+        assert code not in logged("http_referer", referrer)
+        assert state not in logged("http_referer", referrer)
+    assert logged("http_referer", "https://x.example/a?barcode=1") == "https://x.example/a?barcode=1"

@@ -6,7 +6,7 @@ client secret never shown or logged."""
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import func, select
@@ -145,6 +145,30 @@ def test_the_settings_keep_the_secret_out_of_pages_and_logs(app, provider, login
             and "must start with https://" in refused.get_data(as_text=True))
     assert provider.client_secret not in caplog.text
     assert login_as("dsl").get("/head/sign-in").status_code == 403
+
+
+def test_the_apps_logs_never_hold_the_code_state_id_token_or_secret(app, provider, caplog):
+    caplog.set_level(logging.DEBUG)
+    browser, _landed = through_provider(app, provider, "staff@testschool.test")  # signed in
+    assert signed_in(browser)
+    provider.mode = "tampered"
+    through_provider(app, provider, "staff@testschool.test")  # refused: the token is forged
+    provider.mode = None
+    late = Browser(app.test_client())
+    start = late.get(f"/auth/sso/{provider.school_id}")
+    back = urlsplit(provider_answer(start.headers["Location"]))
+    provider.server.shutdown()  # the provider goes away before its code is exchanged
+    refused = late.get(f"{back.path}?{back.query}")
+    assert "did not answer" in late.get("/auth/login").get_data(as_text=True), refused.location
+    answer = parse_qs(back.query)
+    sent = [request["code"] for request in provider.token_requests] + [
+        *answer["code"], *answer["state"], provider.client_secret, *provider.id_tokens]
+    # The werkzeug records are the test provider's own server, which logs its requests.
+    logged = "\n".join(record.getMessage() for record in caplog.records
+                       if record.name != "werkzeug")
+    assert len(sent) == 7
+    for secret in sent:
+        assert secret not in logged
 
 
 def test_the_schools_own_accounts_open_that_school_only(app, provider, login_as):

@@ -34,6 +34,7 @@ class Provider:
         self.person_extra: dict = {}  # claims a test changes for the next person (email_verified)
         self.mode: str | None = None
         self.token_requests: list[dict] = []
+        self.id_tokens: list[str] = []  # every ID token it gave out
         self.server = make_server("127.0.0.1", 0, self.wsgi, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -87,8 +88,9 @@ class Provider:
                 or form.get("redirect_uri") != grant["redirect_uri"]
                 or create_s256_code_challenge(form.get("code_verifier", "")) != grant["challenge"]):
             return json_response({"error": "invalid_grant"}, 400)
+        self.id_tokens.append(self.id_token(grant))
         return json_response({"access_token": secrets.token_urlsafe(16), "token_type": "Bearer",
-                              "id_token": self.id_token(grant)})
+                              "id_token": self.id_tokens[-1]})
 
     def id_token(self, grant: dict) -> str:
         now, mode = int(time.time()), self.mode
