@@ -7,6 +7,7 @@ import datetime as dt
 import functools
 import hashlib
 import hmac
+import ipaddress
 import uuid
 
 from flask import current_app
@@ -32,6 +33,9 @@ ADDRESS_WINDOW = dt.timedelta(minutes=15)
 FIRST_DELAY_S = 1
 MAX_DELAY = dt.timedelta(minutes=5)
 KNOWN_ADDRESS_DAYS = 30
+# The per-address limits count an IPv6 network as one address: whoever holds one address of a
+# /64 (a home's or a school's network) holds them all, and could take a new one for each guess.
+IPV6_NETWORK_BITS = 64
 PENDING, FAILED, REFUSED, OK, CLEARED = "pending", "failed", "refused", "ok", "cleared"
 COUNTED = (PENDING, FAILED, REFUSED)  # an attempt still being checked counts as a failure
 # scrypt with werkzeug's default cost (N=2^15, r=8, p=1: about 0.1 s and 32 MB a check). The test
@@ -61,14 +65,26 @@ def account_key(email: str) -> str:
     return hmac.new(secret, b"login:" + email.strip().lower().encode(), hashlib.sha256).hexdigest()
 
 
+def network_of(address: str) -> str:
+    """What the per-address limits count by: the address, or an IPv6 address's /64 network."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]
+    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:192.0.2.1 is an IPv4 address
+    if ip.version == 4 or mapped is not None:
+        return str(mapped or ip)
+    return str(ipaddress.ip_network((ip, IPV6_NETWORK_BITS), strict=False))
+
+
 def authenticate(session: Session, email: str, password: str, address: str):
     """Return (user, "") on success, else (None, a message that does not reveal which part was
     wrong, nor whether the account exists). Every path runs one password hash."""
-    key, address = account_key(email), address[:64]
+    key, network, address = account_key(email), network_of(address), address[:64]
     user = session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
     dummy = dummy_hash(hash_method())
     stored = (user.password_hash, user.active) if user is not None else (dummy, False)
-    attempt_id, refusal = begin_attempt(session, key, address)
+    attempt_id, refusal = begin_attempt(session, key, network)
     # No connection is held while the slow hash runs (begin_attempt ended its transaction).
     password_ok = check_password_hash(dummy if refusal else stored[0], password)
     genuine = user is not None and not refusal and stored[1]
@@ -84,7 +100,7 @@ def authenticate(session: Session, email: str, password: str, address: str):
         session.commit()
         return None, _("Email or password not recognised.")
     finish_attempt(session, attempt_id, OK)
-    clear_failures(session, key, address, attempt_id)
+    clear_failures(session, key, network, attempt_id)
     audit.record(session, "login", actor=user, detail={"address": address})
     session.commit()
     return user, ""

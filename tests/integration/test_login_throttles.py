@@ -190,3 +190,13 @@ def test_failed_sign_ins_keep_a_hash_of_the_typed_address_not_the_text(app, scho
     assert typed not in trail
     assert key[:16] in trail
     assert [r.outcome for r in rows] == [FAILED]
+
+
+def test_guesses_from_many_addresses_of_one_ipv6_network_share_its_cap(app, school):
+    # Whoever holds one address of an IPv6 /64 network holds them all.
+    pages = [post_login(browser_at(app, f"2001:db8:5:6::{n:x}"), f"guess{n}@testschool.test",
+                        "guess").get_data(as_text=True)
+             for n in range(MAX_FAILURES_PER_ADDRESS + 1)]
+    assert "Too many failed sign-ins from this network" in pages[-1]
+    assert "not recognised" in post_login(browser_at(app, "2001:db8:5:7::1"), "x@testschool.test",
+                                          "guess").get_data(as_text=True)
