@@ -405,8 +405,9 @@ class AuditEvent(Base):
 
 
 class LoginFailure(Base):
-    """A sign-in attempt from an address, recorded before the password is checked: the throttles
-    count these rows (insert, then count), so parallel attempts cannot slip past a limit."""
+    """A sign-in attempt from an address, recorded before the password is checked (or a request
+    for a reset link): the throttles count these rows (insert, then count), so parallel attempts
+    cannot slip past a limit."""
 
     __tablename__ = "login_failure"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -415,6 +416,7 @@ class LoginFailure(Base):
     # A keyed hash of the typed email (never the text): known and unknown accounts alike.
     account_key: Mapped[str | None] = mapped_column(String(64), index=True)
     # pending (being checked) | failed | refused (throttled) | ok | cleared (a success followed)
+    # | reset (a request for a reset link, counted apart)
     outcome: Mapped[str] = mapped_column(String(10), default="failed", server_default="failed")
 
 

@@ -38,6 +38,7 @@ KNOWN_ADDRESS_DAYS = 30
 IPV6_NETWORK_BITS = 64
 PENDING, FAILED, REFUSED, OK, CLEARED = "pending", "failed", "refused", "ok", "cleared"
 COUNTED = (PENDING, FAILED, REFUSED)  # an attempt still being checked counts as a failure
+RESET_REQUEST = "reset"  # a request for a reset link (resets.py): never counted as a failure
 # scrypt with werkzeug's default cost (N=2^15, r=8, p=1: about 0.1 s and 32 MB a check). The test
 # configuration lowers it (PASSWORD_HASH_METHOD) so the suite's thousands of sign-ins do not spend
 # minutes hashing; a stored hash carries its own cost, so checking is the same code either way.

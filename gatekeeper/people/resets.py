@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 
 from consent.models import utcnow
 from gatekeeper.compliance import audit
-from gatekeeper.models import User
+from gatekeeper.models import LoginFailure, User
 from gatekeeper.people import tokens, trusts
+from gatekeeper.people.auth import ADDRESS_WINDOW, RESET_REQUEST, account_key, network_of
 from gatekeeper.people.invitations import account_for
 from gatekeeper.people.models import PasswordReset
 from gatekeeper.people.passwords import check_new_password, set_password
@@ -23,6 +24,9 @@ from gatekeeper.people.passwords import check_new_password, set_password
 RESET_LIFETIME = dt.timedelta(hours=1)
 # A mailbox is not flooded by someone typing another person's address again and again.
 RESETS_PER_HOUR = 3
+# Per network address, across accounts, within auth.ADDRESS_WINDOW: someone asking for address
+# after address from one network is stopped; a staffroom behind one address asks far fewer.
+RESETS_PER_ADDRESS = 10
 TOKEN_PURPOSE = "password-reset"
 
 
@@ -32,6 +36,24 @@ class ResetRefused(Exception):
     def __init__(self, message: str, status: int = 404):
         super().__init__(message)
         self.status = status
+
+
+def request_reset(session: Session, email: str, address: str) -> bool:
+    """Whether a request for a reset link from this address may go on to the worker. Recorded
+    (committed), then counted, as a sign-in attempt is, so parallel requests cannot pass the cap;
+    audited when refused. The page answers the same either way."""
+    key, network, now = account_key(email), network_of(address), utcnow()
+    session.add(LoginFailure(address=network, account_key=key, outcome=RESET_REQUEST,
+                             created_at=now))
+    session.commit()
+    asked = session.scalar(select(func.count()).select_from(LoginFailure).where(
+        LoginFailure.address == network, LoginFailure.outcome == RESET_REQUEST,
+        LoginFailure.created_at > now - ADDRESS_WINDOW)) or 0
+    if asked > RESETS_PER_ADDRESS:
+        audit.record(session, "password_reset_throttled",
+                     detail={"address": address[:64], "email_hash": key[:16]})
+    session.commit()
+    return asked <= RESETS_PER_ADDRESS
 
 
 def issue_reset(session: Session, email: str, now: dt.datetime | None = None

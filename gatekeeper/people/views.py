@@ -101,11 +101,12 @@ def after_acceptance(invitation, user):
 def forgot():
     """The same answer whether or not the address has an account: the worker decides."""
     if request.method == "POST":
-
         try:
-            send_reset_task(normal_email(request.form.get("email", "")[:300]))
+            email = normal_email(request.form.get("email", "")[:300])
         except InvitationError:
-            pass  # not an address: nothing to send, and the same answer
+            email = ""  # not an address: nothing to send, and the same answer
+        if email and resets.request_reset(db.session, email, request.remote_addr or ""):
+            send_reset_task(email)
         flash(_("If that address has a Gatekeeper account, we have emailed it a link to choose a "
                 "new password. It works for an hour. No email? Ask your head for a temporary "
                 "password."), "info")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 from urllib.parse import urlsplit
 
 import pytest
@@ -17,6 +18,7 @@ from tests.support.smtp import free_port, html_of, smtp_server, text_of
 
 LINK = re.compile(r"https?://\S+/welcome/\S+")
 NEW = "a freshly chosen password"
+FORM_TOKEN = re.compile(r'value="[^"]*"')
 
 
 @pytest.fixture
@@ -105,10 +107,13 @@ def test_a_reset_gives_the_same_answer_whether_or_not_the_address_exists(app, sc
     assert "Gatekeeper password" in messages[0]["Subject"]
 
 
-def request_reset(app, email: str = "staff@testschool.test"):
+def request_reset(app, email: str = "staff@testschool.test", address: str = "127.0.0.1") -> str:
+    """Ask for a reset link from this address; the answer the page then shows."""
     browser = Browser(app.test_client())
+    browser.client.environ_base["REMOTE_ADDR"] = address
     browser.refresh_token("/welcome/reset")
-    browser.post("/welcome/reset", {"email": email})
+    assert browser.post("/welcome/reset", {"email": email}).status_code == 302
+    return FORM_TOKEN.sub("", browser.get("/welcome/reset").get_data(as_text=True))
 
 
 def test_a_reset_link_works_once_and_ends_every_session(app, login_as, inbox, ctx):
@@ -207,6 +212,53 @@ def test_resets_are_limited_per_hour(app, school, inbox, ctx):
         request_reset(app)
     assert len(inbox.wait_for(RESETS_PER_HOUR, timeout=5)) == RESETS_PER_HOUR
     assert len(audit_details(ctx, "password_reset_throttled")) == 2
+
+
+def test_reset_requests_are_limited_per_network_address(app, school, inbox, ctx):
+    # Someone asking for address after address from one network is stopped, with the same answer:
+    # it still says nothing of which addresses have an account.
+    from gatekeeper.people.resets import RESETS_PER_ADDRESS
+
+    first = request_reset(app, "nobody0@testschool.test", "203.0.113.9")
+    assert "If that address has a Gatekeeper account" in first
+    for n in range(1, RESETS_PER_ADDRESS):
+        assert request_reset(app, f"nobody{n}@testschool.test", "203.0.113.9") == first
+    assert request_reset(app, "staff@testschool.test", "203.0.113.9") == first  # no link
+    # An IPv6 network is one address however many of its addresses it uses.
+    for n in range(RESETS_PER_ADDRESS):
+        request_reset(app, f"nobody{n}@testschool.test", f"2001:db8:7:8::{n + 1:x}")
+    assert request_reset(app, "staff@testschool.test", "2001:db8:7:8::ffff") == first  # no link
+    throttled = audit_details(ctx, "password_reset_throttled")
+    assert len(throttled) == 2 and "203.0.113.9" in throttled[0]
+    assert "nobody" not in " ".join(throttled)  # a keyed hash of what was typed, not the text
+    request_reset(app, "staff@testschool.test", "198.51.100.30")  # from elsewhere: a link
+    assert [m["To"] for m in inbox.wait_for(2, timeout=3)] == ["staff@testschool.test"]
+
+
+def test_parallel_reset_requests_from_one_address_stay_under_its_cap(app, school, ctx):
+    from gatekeeper.people.resets import RESETS_PER_ADDRESS
+
+    parallel = 3 * RESETS_PER_ADDRESS
+    browsers = []
+    for _ in range(parallel):
+        browser = Browser(app.test_client())
+        browser.client.environ_base["REMOTE_ADDR"] = "203.0.113.10"
+        browser.refresh_token("/welcome/reset")
+        browsers.append(browser)
+    start, answers = threading.Barrier(parallel), []
+
+    def ask(n: int) -> None:
+        start.wait()
+        answers.append(browsers[n].post("/welcome/reset", {"email": f"x{n}@testschool.test"}))
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(parallel)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(answers) == parallel and {a.status_code for a in answers} == {302}
+    # Every request beyond the cap was refused, however they raced.
+    assert len(audit_details(ctx, "password_reset_throttled")) == parallel - RESETS_PER_ADDRESS
 
 
 def test_a_mail_server_that_is_down_is_audited_and_the_head_still_gets_an_answer(
