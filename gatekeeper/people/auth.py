@@ -107,6 +107,30 @@ def authenticate(session: Session, email: str, password: str, address: str):
     return user, ""
 
 
+def recheck_password(session: Session, user: User, password: str, address: str) -> str:
+    """Empty when the signed-in user typed their password right, else why not (to show). Counted,
+    throttled and committed as a sign-in is (per account and per address), so a form that asks
+    for it again is no way to guess it from a session left open."""
+    key, network = account_key(user.email), network_of(address)
+    attempt_id, refusal = begin_attempt(session, key, network)
+    detail = {"address": address[:64]}
+    if refusal:
+        finish_attempt(session, attempt_id, REFUSED)
+        audit.record(session, "password_change_throttled", actor=user, subject=user,
+                     detail={**detail, "limit": refusal[0]})
+        message = refusal[1]
+    elif not check_password_hash(user.password_hash, password):
+        finish_attempt(session, attempt_id, FAILED)
+        audit.record(session, "password_change_failed", actor=user, subject=user, detail=detail)
+        message = _("Your current password is not right.")
+    else:
+        finish_attempt(session, attempt_id, OK)
+        clear_failures(session, key, network, attempt_id)
+        message = ""
+    session.commit()  # the attempt stands whatever becomes of the change
+    return message
+
+
 def begin_attempt(session: Session, key: str, address: str) -> tuple[int, tuple[str, str] | None]:
     """Record the attempt (committed), then count: the limits see every attempt already begun."""
     attempt = LoginFailure(address=address, account_key=key, outcome=PENDING, created_at=utcnow())

@@ -12,7 +12,7 @@ from werkzeug.security import check_password_hash
 from consent.models import utcnow
 from gatekeeper.compliance import audit
 from gatekeeper.models import User
-from gatekeeper.people.auth import hash_password
+from gatekeeper.people.auth import hash_password, recheck_password
 from gatekeeper.people.models import PasswordReset
 
 MIN_PASSWORD = 12
@@ -50,10 +50,13 @@ def set_password(session: Session, user: User, password: str, *, chosen_by_user:
         PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None)).values(used_at=utcnow()))
 
 
-def change_own_password(session: Session, user: User, current: str, new: str, confirm: str) -> None:
-    """The signed-in user replaces their password, proving they know the current one."""
-    if not check_password_hash(user.password_hash, current[:MAX_PASSWORD]):
-        raise PasswordError(_("Your current password is not right."))
+def change_own_password(session: Session, user: User, current: str, new: str, confirm: str,
+                        address: str) -> None:
+    """The signed-in user replaces their password, proving they know the current one (a wrong
+    one is a failed sign-in from this address)."""
+    refused = recheck_password(session, user, current[:MAX_PASSWORD], address)
+    if refused:
+        raise PasswordError(refused)
     check_new_password(new, confirm)
     if check_password_hash(user.password_hash, new):
         raise PasswordError(_("Choose a password different from the one you have now."))

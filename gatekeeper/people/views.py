@@ -146,7 +146,7 @@ def password():
         user = current_user._get_current_object()
         with commit_or_flash(None, errors=(PasswordError,)) as changed:
             passwords.change_own_password(db.session, user, field("current"), field("password"),
-                                          field("confirm"))
+                                          field("confirm"), request.remote_addr or "")
         if changed:
             school_id = session.get("school_id")
             login_user(user)  # this session carries the new token; every other one has ended

@@ -9,6 +9,7 @@ import threading
 import time
 
 from sqlalchemy import func, select
+from werkzeug.security import check_password_hash
 
 from gatekeeper.extensions import db
 from gatekeeper.models import AuditEvent, LoginFailure, User
@@ -190,6 +191,61 @@ def test_failed_sign_ins_keep_a_hash_of_the_typed_address_not_the_text(app, scho
     assert typed not in trail
     assert key[:16] in trail
     assert [r.outcome for r in rows] == [FAILED]
+
+
+def post_change(browser: Browser, current: str, new: str = "a new and long password"):
+    browser.refresh_token("/account/password")
+    return browser.client.post("/account/password", data={
+        "current": current, "password": new, "confirm": new, "csrf_token": browser.token})
+
+
+def audited(app, action: str) -> list[str]:
+    with app.app_context():
+        return list(db.session.scalars(select(AuditEvent.detail_json).where(
+            AuditEvent.action == action)))
+
+
+def test_wrong_current_passwords_on_the_change_form_count_as_failed_sign_ins(app, school):
+    # A signed-in session left open is no way to guess its owner's password: each wrong current
+    # password is a failed sign-in for the account from that address.
+    email, desk = "staff@testschool.test", "192.0.2.60"
+    session = browser_at(app, desk)
+    assert session.login(email).status_code == 302
+    for n in range(MAX_FAILED_LOGINS):
+        page = post_change(session, f"guess-{n}").get_data(as_text=True)
+        assert "Your current password is not right" in page
+    refused = post_change(session, PASSWORD).get_data(as_text=True)  # even the right one waits
+    assert "Too many failed attempts. Try again in 15 minutes." in refused
+    with app.app_context():
+        stored = db.session.scalar(select(User.password_hash).where(User.email == email))
+    assert check_password_hash(stored, PASSWORD)  # unchanged
+    assert "Too many failed attempts" in post_login(browser_at(app, desk), email,
+                                                    PASSWORD).get_data(as_text=True)
+    failed = audited(app, "password_change_failed")
+    assert len(failed) == MAX_FAILED_LOGINS and desk in failed[0]
+    assert len(audited(app, "password_change_throttled")) == 1
+    session.client.post("/auth/language/cy", data={"csrf_token": session.token})
+    assert "Gormod o ymdrechion aflwyddiannus" in post_change(session, PASSWORD).get_data(
+        as_text=True)
+
+
+def test_the_change_form_is_held_by_its_addresses_cap_and_a_right_password_still_works(
+        app, school):
+    email, staffroom = "staff@testschool.test", "192.0.2.61"
+    session = browser_at(app, staffroom)
+    assert session.login(email).status_code == 302
+    # One mistype, then the right password (and a new one too short): neither is held against
+    # the next try.
+    assert "not right" in post_change(session, "mistyped").get_data(as_text=True)
+    assert "characters long" in post_change(session, PASSWORD, "short").get_data(as_text=True)
+    with app.app_context():
+        outcomes = db.session.scalars(select(LoginFailure.outcome).where(
+            LoginFailure.address == staffroom).order_by(LoginFailure.id)).all()
+    assert outcomes == ["ok", "cleared", "ok"]
+    for n in range(MAX_FAILURES_PER_ADDRESS + 1):  # guesses at other accounts from that address
+        post_login(browser_at(app, staffroom), f"guess{n}@testschool.test", "guess")
+    page = post_change(session, PASSWORD).get_data(as_text=True)
+    assert "Too many failed sign-ins from this network" in page
 
 
 def test_guesses_from_many_addresses_of_one_ipv6_network_share_its_cap(app, school):
