@@ -68,7 +68,8 @@ def actions_logged(app, action: str) -> list[AuditEvent]:
     from gatekeeper.extensions import db
 
     with app.app_context():
-        return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+        return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)
+                                       .order_by(AuditEvent.id)))
 
 
 def decision(app, pupil_id: int, purpose: str) -> rules.Decision:
