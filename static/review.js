@@ -68,6 +68,7 @@
       if (body.pupils.length === 1) select.value = String(body.pupils[0].id);
     }
     input.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(search, CHECK_DELAY_MS); });
+    if (input.value) search();  // typed before this script arrived (a slow iPad on busy Wi-Fi)
   }
 
   function faceLinks() {

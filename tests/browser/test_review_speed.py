@@ -113,6 +113,22 @@ def test_groups_named_once_show_on_every_photo(live_app, page_at, day):
     assert errors == []
 
 
+SLOW_SCRIPT_SECONDS = 2.0
+
+
+def test_a_name_typed_before_the_page_s_script_arrives_is_searched(live_app, page_at, day):
+    """On a busy network the search box shows before the page's script has come: what the media
+    lead typed meanwhile was never searched, and the pupil never chosen."""
+    page = page_at(IPAD_LANDSCAPE)
+    sign_in(page, MEDIA_LEAD)
+    live_app.config["LIVE_SLOW_PATHS"]["/static/review.js"] = SLOW_SCRIPT_SECONDS
+    page.goto(f"/review/events/{day['event']}/faces", wait_until="commit")
+    rose = group_of(page, day["faces"]["rose"])
+    rose.get_by_label("Find the pupil").fill("Rose")  # the script is still on its way
+    assert page.evaluate("() => document.readyState") != "complete"
+    expect(rose.get_by_label("Pupil", exact=True)).to_have_value(str(day["rose"]))
+
+
 def test_the_page_shows_the_gate_now_after_a_decision_and_a_register_change(
         live_app, page_at, day):
     page = page_at(IPAD_LANDSCAPE)
