@@ -19,6 +19,15 @@ REMOVAL = "Order discharged by the family court"
 CATEGORY_WORDS = ("court order", "court_order")
 
 
+def biometric_granted(session, pupil_id: int) -> None:
+    """Ava's parent agrees to her face being matched: her reference faces may be kept."""
+    from consent import services
+    from consent.models import Pupil
+
+    services.record_biometric(session, session.get(Pupil, pupil_id), "granted",
+                              given_by="Parent of Ava", recorded_by="test")
+
+
 @pytest.fixture
 def register(app, school):
     return pupils(app, school["id"],
@@ -289,11 +298,8 @@ def test_a_protected_pupils_photos_stay_blocked_when_their_reference_faces_go(
     add(login_as("dsl"), ava["upn"])
     look = np.random.default_rng(5).normal(0, 0.1, 128)
     with app.app_context():
-        from consent import services
-        from consent.models import Pupil
 
-        services.record_biometric(db.session, db.session.get(Pupil, ava["id"]), "granted",
-                                  given_by="Parent of Ava", recorded_by="test")
+        biometric_granted(db.session, ava["id"])
         enrol_made_up_face(db.session, 1, ava["id"], look + 0.01)
         db.session.commit()
         photo_id = screened_photo(db.session, 1, [look])
@@ -340,11 +346,8 @@ def test_a_held_post_taken_back_to_review_keeps_a_protected_leavers_face_blocked
     ava, ben = register["Ava"], register["Ben"]
     look = np.random.default_rng(7).normal(0, 0.1, 128)
     with app.app_context():
-        from consent import services
-        from consent.models import Pupil
 
-        services.record_biometric(db.session, db.session.get(Pupil, ava["id"]), "granted",
-                                  given_by="Parent of Ava", recorded_by="test")
+        biometric_granted(db.session, ava["id"])
         enrol_made_up_face(db.session, 1, ben["id"], look + 0.001)
         db.session.commit()
         photo_id = screened_photo(db.session, 1, [look])
@@ -386,11 +389,8 @@ def test_a_face_a_person_decided_stays_blocked_when_a_protected_pupils_reference
     ava, ben = register["Ava"], register["Ben"]
     look = np.random.default_rng(9).normal(0, 0.1, 128)
     with app.app_context():
-        from consent import services
-        from consent.models import Pupil
 
-        services.record_biometric(db.session, db.session.get(Pupil, ava["id"]), "granted",
-                                  given_by="Parent of Ava", recorded_by="test")
+        biometric_granted(db.session, ava["id"])
         photo_id = screened_photo(db.session, 1, [look])
         face_id = db.session.get(Photo, photo_id).faces[0].id
     assert face_state(app, face_id) == ("needs_review", "unknown")
@@ -414,7 +414,6 @@ def test_a_protected_pupils_photos_stay_blocked_when_an_import_that_brought_them
     reference faces: her face must not turn into an unknown one the media lead may release."""
     import numpy as np
 
-    from consent import services
     from consent.models import ImportBatch, Pupil
     from gatekeeper.extensions import db
     from gatekeeper.register import actions
@@ -426,8 +425,7 @@ def test_a_protected_pupils_photos_stay_blocked_when_an_import_that_brought_them
     rows = {"Ava": f"{ava['upn']},Ava,Thompson,2015-01-01,6\n",
             "Ben": f"{ben['upn']},Ben,Okafor,2016-02-02,5\n"}
     with app.app_context():
-        services.record_biometric(db.session, db.session.get(Pupil, ava["id"]), "granted",
-                                  given_by="Parent of Ava", recorded_by="test")
+        biometric_granted(db.session, ava["id"])
         enrol_made_up_face(db.session, 1, ava["id"], look + 0.01)
         for names, leavers in ((("Ben",), 1), (("Ava", "Ben"), None)):
             export = b"upn,first_name,last_name,date_of_birth,year_group\n" + "".join(
@@ -468,11 +466,8 @@ def test_a_leavers_cleared_face_is_blocked_not_forgotten(app, login_as, register
     ava = register["Ava"]
     look = np.random.default_rng(5).normal(0, 0.1, 128)
     with app.app_context():
-        from consent import services
-        from consent.models import Pupil
 
-        services.record_biometric(db.session, db.session.get(Pupil, ava["id"]), "granted",
-                                  given_by="Parent of Ava", recorded_by="test")
+        biometric_granted(db.session, ava["id"])
         enrol_made_up_face(db.session, 1, ava["id"], look + 0.01)
         db.session.commit()
         photo_id = screened_photo(db.session, 1, [look])
@@ -510,8 +505,7 @@ def test_a_protected_pupils_face_stays_blocked_when_an_import_renumbers_them_and
         db.session.commit()
     add(login_as("dsl"), temporary)
     with app.app_context():
-        services.record_biometric(db.session, db.session.get(Pupil, ava["id"]), "granted",
-                                  given_by="Parent of Ava", recorded_by="test")
+        biometric_granted(db.session, ava["id"])
         enrol_made_up_face(db.session, 1, ava["id"], look + 0.01)
         db.session.commit()
         photo_id = screened_photo(db.session, 1, [look])
@@ -536,8 +530,7 @@ def test_a_protected_pupils_face_stays_blocked_when_a_new_reference_retires_an_o
     unknown, for the media lead to call "not a pupil" and release."""
     import numpy as np
 
-    from consent import services
-    from consent.models import Pupil, ReferenceFace
+    from consent.models import ReferenceFace
     from gatekeeper.compliance.crypto import app_cipher, seal_encoding
     from gatekeeper.extensions import db
     from gatekeeper.screening.enrolment import enrol_pupil
@@ -548,8 +541,7 @@ def test_a_protected_pupils_face_stays_blocked_when_a_new_reference_retires_an_o
     rng = np.random.default_rng(5)
     look = rng.normal(0, 0.1, 128)
     with app.app_context():
-        services.record_biometric(db.session, db.session.get(Pupil, ava["id"]), "granted",
-                                  given_by="Parent of Ava", recorded_by="test")
+        biometric_granted(db.session, ava["id"])
         for year, encoding in enumerate([look + 0.01] + [rng.normal(0, 0.1, 128)
                                                           for _ in range(4)]):
             db.session.add(ReferenceFace(
